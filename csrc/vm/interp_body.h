@@ -1,0 +1,314 @@
+/*
+ * Body of the threaded interpreter, included twice by interp_run.c: once
+ * with INTERP_COUNTED 0 (no instruction budget, the fast path) and once
+ * with INTERP_COUNTED 1. Expects INTERP_NAME and INTERP_COUNTED.
+ */
+
+static int INTERP_NAME(const struct bpftime_vm *vm, void *mem, uint64_t mem_len, uint64_t *ret)
+{
+	static const void *const labels[IOP_COUNT] = {
+#define X(n) [IOP_##n] = &&L_##n,
+		INTERP_OPS
+#undef X
+	};
+	_Alignas(16) uint8_t stack[BPFTIME_STACK_SIZE * BPFTIME_MAX_CALL_FRAMES];
+	struct frame frames[BPFTIME_MAX_CALL_FRAMES];
+	uint32_t depth = 0;
+	uint64_t R[11] = {0};
+	const struct decoded_insn *const code = vm->code, *d = code;
+	const uintptr_t stack_lo = (uintptr_t)stack;
+	struct bounds b = {(uintptr_t)mem, mem ? mem_len : 0, vm};
+	struct fault f;
+#if INTERP_COUNTED
+	uint64_t remaining = vm->budget;
+#define COUNT()                                                                                    \
+	do {                                                                                       \
+		if (unlikely(remaining-- == 0))                                                    \
+			goto out_of_budget;                                                        \
+	} while (0)
+#else
+#define COUNT() do {} while (0)
+#endif
+#define DISPATCH()                                                                                 \
+	do {                                                                                       \
+		COUNT();                                                                           \
+		goto *labels[d->op];                                                               \
+	} while (0)
+#define NEXT()                                                                                     \
+	do {                                                                                       \
+		d++;                                                                               \
+		DISPATCH();                                                                        \
+	} while (0)
+#define JUMP() do { d = code + d->aux; DISPATCH(); } while (0)
+#define CHECK(addr, size, store)                                                                   \
+	do {                                                                                       \
+		if (unlikely(!(addr - stack_lo <= sizeof(stack) - (size) ||                       \
+			       in_bounds(&b, addr, size)))) {                                      \
+			f = (struct fault){addr, size, store};                                     \
+			goto out_of_bounds;                                                        \
+		}                                                                                  \
+	} while (0)
+
+	R[1] = (uint64_t)(uintptr_t)mem;
+	R[2] = mem_len;
+	R[10] = (uint64_t)(uintptr_t)(stack + sizeof(stack));
+	DISPATCH();
+
+	/* ALU: `a` is dst, `s` the source (register or pre-extended immediate). */
+#define ALU64(name, expr)                                                                          \
+	L_ALU64_##name##_IMM : { uint64_t a = R[d->dst], s = d->k; R[d->dst] = (expr); NEXT(); }  \
+	L_ALU64_##name##_REG : { uint64_t a = R[d->dst], s = R[d->src]; R[d->dst] = (expr); NEXT(); }
+#define ALU32(name, expr)                                                                          \
+	L_ALU32_##name##_IMM : {                                                                   \
+		uint32_t a = (uint32_t)R[d->dst], s = (uint32_t)d->k;                             \
+		R[d->dst] = (uint32_t)(expr);                                                      \
+		NEXT();                                                                            \
+	}                                                                                          \
+	L_ALU32_##name##_REG : {                                                                   \
+		uint32_t a = (uint32_t)R[d->dst], s = (uint32_t)R[d->src];                        \
+		R[d->dst] = (uint32_t)(expr);                                                      \
+		NEXT();                                                                            \
+	}
+	ALU64(ADD, a + s)
+	ALU64(SUB, a - s)
+	ALU64(MUL, a * s)
+	ALU64(DIV, s ? a / s : 0)
+	ALU64(SDIV, sdiv64(a, s))
+	ALU64(OR, a | s)
+	ALU64(AND, a & s)
+	ALU64(LSH, a << (s & 63))
+	ALU64(RSH, a >> (s & 63))
+	ALU64(MOD, s ? a % s : a)
+	ALU64(SMOD, smod64(a, s))
+	ALU64(XOR, a ^ s)
+	ALU64(MOV, ((void)a, s))
+	ALU64(ARSH, (uint64_t)((int64_t)a >> (s & 63)))
+	ALU32(ADD, a + s)
+	ALU32(SUB, a - s)
+	ALU32(MUL, a * s)
+	ALU32(DIV, s ? a / s : 0)
+	ALU32(SDIV, sdiv32(a, s))
+	ALU32(OR, a | s)
+	ALU32(AND, a & s)
+	ALU32(LSH, a << (s & 31))
+	ALU32(RSH, a >> (s & 31))
+	ALU32(MOD, s ? a % s : a)
+	ALU32(SMOD, smod32(a, s))
+	ALU32(XOR, a ^ s)
+	ALU32(MOV, ((void)a, s))
+	ALU32(ARSH, (uint32_t)((int32_t)a >> (s & 31)))
+L_NEG64:
+	R[d->dst] = -R[d->dst];
+	NEXT();
+L_NEG32:
+	R[d->dst] = (uint32_t)-(uint32_t)R[d->dst];
+	NEXT();
+L_MOVSX64_8:
+	R[d->dst] = (uint64_t)(int64_t)(int8_t)R[d->src];
+	NEXT();
+L_MOVSX64_16:
+	R[d->dst] = (uint64_t)(int64_t)(int16_t)R[d->src];
+	NEXT();
+L_MOVSX64_32:
+	R[d->dst] = (uint64_t)(int64_t)(int32_t)R[d->src];
+	NEXT();
+L_MOVSX32_8:
+	R[d->dst] = (uint32_t)(int32_t)(int8_t)R[d->src];
+	NEXT();
+L_MOVSX32_16:
+	R[d->dst] = (uint32_t)(int32_t)(int16_t)R[d->src];
+	NEXT();
+L_ZX16:
+	R[d->dst] = (uint16_t)R[d->dst];
+	NEXT();
+L_ZX32:
+	R[d->dst] = (uint32_t)R[d->dst];
+	NEXT();
+L_NOP:
+	NEXT();
+L_BSWAP16:
+	R[d->dst] = __builtin_bswap16((uint16_t)R[d->dst]);
+	NEXT();
+L_BSWAP32:
+	R[d->dst] = __builtin_bswap32((uint32_t)R[d->dst]);
+	NEXT();
+L_BSWAP64:
+	R[d->dst] = __builtin_bswap64(R[d->dst]);
+	NEXT();
+
+	/* Jumps */
+L_JA:
+	JUMP();
+#define JCOND(name, T, expr)                                                                       \
+	L_##name##_IMM : { T a = (T)R[d->dst], s = (T)d->k; if (expr) JUMP(); NEXT(); }           \
+	L_##name##_REG : { T a = (T)R[d->dst], s = (T)R[d->src]; if (expr) JUMP(); NEXT(); }
+#define JCOND2(name, U, S, expr_u)                                                                 \
+	JCOND(name, U, expr_u)                                                                     \
+	JCOND(name##32, S, expr_u)
+	JCOND2(JEQ, uint64_t, uint32_t, a == s)
+	JCOND2(JNE, uint64_t, uint32_t, a != s)
+	JCOND2(JGT, uint64_t, uint32_t, a > s)
+	JCOND2(JGE, uint64_t, uint32_t, a >= s)
+	JCOND2(JLT, uint64_t, uint32_t, a < s)
+	JCOND2(JLE, uint64_t, uint32_t, a <= s)
+	JCOND2(JSET, uint64_t, uint32_t, (a & s) != 0)
+	JCOND2(JSGT, int64_t, int32_t, a > s)
+	JCOND2(JSGE, int64_t, int32_t, a >= s)
+	JCOND2(JSLT, int64_t, int32_t, a < s)
+	JCOND2(JSLE, int64_t, int32_t, a <= s)
+
+	/* Calls */
+L_CALL_HELPER:
+	R[0] = ((bpftime_helper_fn)(uintptr_t)d->k)(R[1], R[2], R[3], R[4], R[5]);
+	NEXT();
+L_CALL_UNWIND:
+	R[0] = ((bpftime_helper_fn)(uintptr_t)d->k)(R[1], R[2], R[3], R[4], R[5]);
+	if (R[0] == 0)
+		goto unwind;
+	NEXT();
+L_CALLX: {
+	uint64_t id = R[d->dst];
+	if (unlikely(id >= vm->nhelpers || !vm->helpers[id].fn)) {
+		vm_set_error("pc %u: callx to unknown helper id %llu (r%u)",
+			     (unsigned)(d - code), (unsigned long long)id, d->dst);
+		return -1;
+	}
+	R[0] = vm->helpers[id].fn(R[1], R[2], R[3], R[4], R[5]);
+	if ((int64_t)id == vm->unwind_id && R[0] == 0)
+		goto unwind;
+	NEXT();
+}
+L_CALL_LOCAL:
+	if (unlikely(depth + 1 >= BPFTIME_MAX_CALL_FRAMES)) {
+		vm_set_error("pc %u: call depth exceeds %d frames", (unsigned)(d - code),
+			     BPFTIME_MAX_CALL_FRAMES);
+		return -1;
+	}
+	frames[depth] = (struct frame){d + 1, {R[6], R[7], R[8], R[9]}, R[10]};
+	depth++;
+	R[10] -= BPFTIME_STACK_SIZE;
+	JUMP();
+L_EXIT:
+	if (depth == 0) {
+		*ret = R[0];
+		return 0;
+	}
+	depth--;
+	R[6] = frames[depth].saved[0];
+	R[7] = frames[depth].saved[1];
+	R[8] = frames[depth].saved[2];
+	R[9] = frames[depth].saved[3];
+	R[10] = frames[depth].fp;
+	d = frames[depth].ret;
+	DISPATCH();
+L_LDDW:
+	R[d->dst] = d->k;
+	d += 2;
+	DISPATCH();
+L_LDDW_TAIL:
+	vm_set_error("pc %u: executed the second slot of lddw", (unsigned)(d - code));
+	return -1;
+
+	/* Loads and stores */
+#define LOAD(name, T, ext)                                                                         \
+	L_##name : {                                                                               \
+		uint64_t addr = R[d->src] + (uint64_t)(int64_t)d->aux;                            \
+		CHECK(addr, sizeof(T), 0);                                                         \
+		T v;                                                                               \
+		memcpy(&v, (const void *)(uintptr_t)addr, sizeof(T));                            \
+		R[d->dst] = (uint64_t)(ext)v;                                                      \
+		NEXT();                                                                            \
+	}
+	LOAD(LDXB, uint8_t, uint64_t)
+	LOAD(LDXH, uint16_t, uint64_t)
+	LOAD(LDXW, uint32_t, uint64_t)
+	LOAD(LDXDW, uint64_t, uint64_t)
+	LOAD(LDXSB, int8_t, int64_t)
+	LOAD(LDXSH, int16_t, int64_t)
+	LOAD(LDXSW, int32_t, int64_t)
+#define STORE(name, T, value)                                                                      \
+	L_##name : {                                                                               \
+		uint64_t addr = R[d->dst] + (uint64_t)(int64_t)d->aux;                            \
+		CHECK(addr, sizeof(T), 1);                                                         \
+		T v = (T)(value);                                                                  \
+		memcpy((void *)(uintptr_t)addr, &v, sizeof(T));                                  \
+		NEXT();                                                                            \
+	}
+	STORE(STB, uint8_t, d->k)
+	STORE(STH, uint16_t, d->k)
+	STORE(STW, uint32_t, d->k)
+	STORE(STDW, uint64_t, d->k)
+	STORE(STXB, uint8_t, R[d->src])
+	STORE(STXH, uint16_t, R[d->src])
+	STORE(STXW, uint32_t, R[d->src])
+	STORE(STXDW, uint64_t, R[d->src])
+
+	/* Atomics: naturally aligned, sequentially consistent like the kernel's lock-prefixed forms. */
+#define ATOMIC_ADDR(T)                                                                             \
+	uint64_t addr = R[d->dst] + (uint64_t)(int64_t)d->aux;                                    \
+	CHECK(addr, sizeof(T), 1);                                                                 \
+	if (unlikely(addr & (sizeof(T) - 1))) {                                                    \
+		f = (struct fault){addr, sizeof(T), 2};                                            \
+		goto out_of_bounds;                                                                \
+	}                                                                                          \
+	T *p = (T *)(uintptr_t)addr;
+#define ATOMIC_OP(name, T, builtin, fetch)                                                         \
+	L_ATOMIC##name : {                                                                         \
+		ATOMIC_ADDR(T)                                                                     \
+		T old = builtin(p, (T)R[d->src], __ATOMIC_SEQ_CST);                                \
+		if (fetch)                                                                         \
+			R[d->src] = (uint64_t)old;                                                 \
+		NEXT();                                                                            \
+	}
+#define ATOMIC_WIDTHS(op, builtin, fetch)                                                          \
+	ATOMIC_OP(64_##op, uint64_t, builtin, fetch) ATOMIC_OP(32_##op, uint32_t, builtin, fetch)
+	ATOMIC_WIDTHS(ADD, __atomic_fetch_add, 0)
+	ATOMIC_WIDTHS(OR, __atomic_fetch_or, 0)
+	ATOMIC_WIDTHS(AND, __atomic_fetch_and, 0)
+	ATOMIC_WIDTHS(XOR, __atomic_fetch_xor, 0)
+	ATOMIC_WIDTHS(FADD, __atomic_fetch_add, 1)
+	ATOMIC_WIDTHS(FOR, __atomic_fetch_or, 1)
+	ATOMIC_WIDTHS(FAND, __atomic_fetch_and, 1)
+	ATOMIC_WIDTHS(FXOR, __atomic_fetch_xor, 1)
+	ATOMIC_WIDTHS(XCHG, __atomic_exchange_n, 1)
+#define CMPXCHG(name, T)                                                                           \
+	L_ATOMIC##name : {                                                                         \
+		ATOMIC_ADDR(T)                                                                     \
+		T expected = (T)R[0];                                                              \
+		__atomic_compare_exchange_n(p, &expected, (T)R[d->src], 0, __ATOMIC_SEQ_CST,     \
+					    __ATOMIC_SEQ_CST);                                     \
+		R[0] = (uint64_t)expected;                                                         \
+		NEXT();                                                                            \
+	}
+	CMPXCHG(64_CMPXCHG, uint64_t)
+	CMPXCHG(32_CMPXCHG, uint32_t)
+
+unwind:
+	*ret = 0;
+	return 0;
+out_of_bounds:
+	report_fault(&f, (uint32_t)(d - code));
+	return -1;
+#if INTERP_COUNTED
+out_of_budget:
+	vm_set_error("pc %u: instruction budget of %llu exhausted", (unsigned)(d - code),
+		     (unsigned long long)vm->budget);
+	return -1;
+#endif
+
+#undef COUNT
+#undef DISPATCH
+#undef NEXT
+#undef JUMP
+#undef CHECK
+#undef ALU64
+#undef ALU32
+#undef JCOND
+#undef JCOND2
+#undef LOAD
+#undef STORE
+#undef ATOMIC_ADDR
+#undef ATOMIC_OP
+#undef ATOMIC_WIDTHS
+#undef CMPXCHG
+}

@@ -1,0 +1,259 @@
+/*
+ * The validator: structural checks run before any program is accepted.
+ * Each refusal names the pc and the reason, in the spirit of the kernel
+ * verifier's messages.
+ */
+#include "vm_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REFUSE(pc, ...)                                                                            \
+	do {                                                                                       \
+		char why_[400];                                                                    \
+		snprintf(why_, sizeof(why_), __VA_ARGS__);                                         \
+		vm_set_error("pc %u: %s", (unsigned)(pc), why_);                                   \
+		goto fail;                                                                         \
+	} while (0)
+
+
+static bool is_local_call(const struct bpf_insn *in)
+{
+	return in->code == 0x85 && in->src == CALL_LOCAL;
+}
+
+/* Whether the insn at pc jumps or calls locally; if so, *target is where. */
+static bool branch_target(const struct bpf_insn *in, uint32_t pc, int64_t *target)
+{
+	uint8_t cls = BPF_CLASS(in->code), op = BPF_OP(in->code);
+	if (cls != CLS_JMP && cls != CLS_JMP32)
+		return false;
+	if (is_local_call(in) || (cls == CLS_JMP32 && op == OP_JA)) {
+		*target = (int64_t)pc + 1 + in->imm;
+		return true;
+	}
+	if (op == OP_EXIT || op == OP_CALL)
+		return false;
+	*target = (int64_t)pc + 1 + in->off;
+	return true;
+}
+
+static int check_alu(const struct bpf_insn *in, uint32_t pc)
+{
+	uint8_t op = BPF_OP(in->code);
+	bool reg = in->code & BPF_SRC_REG, is64 = BPF_CLASS(in->code) == CLS_ALU64;
+	if (in->dst == 10)
+		REFUSE(pc, "frame pointer r10 is read only");
+	if (op == OP_END) {
+		if (in->src || in->off || (in->imm != 16 && in->imm != 32 && in->imm != 64))
+			REFUSE(pc, "byte swap must have width 16, 32 or 64 and no other fields");
+		return 0;
+	}
+	if (op == OP_NEG) {
+		if (in->src || in->off || in->imm)
+			REFUSE(pc, "neg uses reserved fields");
+		return 0;
+	}
+	if (reg && in->imm)
+		REFUSE(pc, "register-source ALU instruction uses reserved imm field");
+	if (!reg && in->src)
+		REFUSE(pc, "immediate-source ALU instruction uses reserved src field");
+	if (op == OP_DIV || op == OP_MOD) {
+		if (in->off != 0 && in->off != 1)
+			REFUSE(pc, "div/mod offset must be 0 (unsigned) or 1 (signed), not %d", in->off);
+	} else if (op == OP_MOV) {
+		bool ok = in->off == 0 || (reg && (in->off == 8 || in->off == 16 || (is64 && in->off == 32)));
+		if (!ok)
+			REFUSE(pc, "invalid movsx offset %d", in->off);
+	} else if (in->off) {
+		REFUSE(pc, "ALU instruction uses reserved offset field");
+	}
+	return 0;
+fail:
+	return -1;
+}
+
+static int check_jmp(const struct bpftime_vm *vm, const struct bpf_insn *in, uint32_t pc)
+{
+	uint8_t op = BPF_OP(in->code), cls = BPF_CLASS(in->code);
+	if (op == OP_JA) {
+		if (in->src || in->dst || (cls == CLS_JMP ? in->imm != 0 : in->off != 0))
+			REFUSE(pc, "%s uses reserved fields", cls == CLS_JMP ? "ja" : "ja32");
+		return 0;
+	}
+	if (op == OP_EXIT) {
+		if (in->src || in->dst || in->off || in->imm)
+			REFUSE(pc, "exit uses reserved fields");
+		return 0;
+	}
+	if (op == OP_CALL) {
+		if (in->code == 0x8d) { /* callx: helper id in the register named by dst */
+			if (in->src || in->off || in->imm)
+				REFUSE(pc, "callx uses reserved fields");
+			return 0;
+		}
+		if (in->dst || in->off)
+			REFUSE(pc, "call uses reserved fields");
+		if (in->src == CALL_KFUNC)
+			REFUSE(pc, "kfunc calls are not supported (call runtime %d)", in->imm);
+		if (in->src == CALL_HELPER) {
+			if (in->imm < 0 || !vm_helper_known(vm, (uint32_t)in->imm))
+				REFUSE(pc, "call to unknown helper %d", in->imm);
+		} else if (in->src != CALL_LOCAL) {
+			REFUSE(pc, "call with invalid src %u", in->src);
+		}
+		return 0;
+	}
+	if (!(in->code & BPF_SRC_REG) && in->src)
+		REFUSE(pc, "immediate-source jump uses reserved src field");
+	if ((in->code & BPF_SRC_REG) && in->imm)
+		REFUSE(pc, "register-source jump uses reserved imm field");
+	return 0;
+fail:
+	return -1;
+}
+
+static int check_mem(const struct bpf_insn *in, uint32_t pc)
+{
+	uint8_t cls = BPF_CLASS(in->code), mode = BPF_MODE(in->code);
+	if (cls == CLS_LDX) {
+		if (in->dst == 10)
+			REFUSE(pc, "frame pointer r10 is read only");
+		if (in->imm)
+			REFUSE(pc, "load uses reserved imm field");
+	} else if (cls == CLS_ST) {
+		if (in->src)
+			REFUSE(pc, "store-immediate uses reserved src field");
+	} else if (mode == MODE_ATOMIC) {
+		switch (in->imm) {
+		case ATOMIC_ADD: case ATOMIC_OR: case ATOMIC_AND: case ATOMIC_XOR:
+		case ATOMIC_ADD | ATOMIC_FETCH: case ATOMIC_OR | ATOMIC_FETCH:
+		case ATOMIC_AND | ATOMIC_FETCH: case ATOMIC_XOR | ATOMIC_FETCH:
+		case ATOMIC_XCHG: case ATOMIC_CMPXCHG:
+			break;
+		default:
+			REFUSE(pc, "unknown atomic operation 0x%x", (unsigned)in->imm);
+		}
+	} else if (in->imm) {
+		REFUSE(pc, "store uses reserved imm field");
+	}
+	return 0;
+fail:
+	return -1;
+}
+
+static int check_lddw(const struct bpftime_vm *vm, const struct bpf_insn *in, uint32_t pc,
+		      uint32_t n)
+{
+	if (pc + 1 >= n)
+		REFUSE(pc, "lddw is the last instruction (it needs two slots)");
+	if (in->dst == 10)
+		REFUSE(pc, "frame pointer r10 is read only");
+	if (in->off)
+		REFUSE(pc, "lddw uses reserved offset field");
+	const struct bpf_insn *next = in + 1;
+	if (next->code || next->dst || next->src || next->off)
+		REFUSE(pc + 1, "second slot of lddw must hold only the upper 32 bits");
+	if (in->src > 6)
+		REFUSE(pc, "lddw with unknown pseudo source %u", in->src);
+	if (in->src && !vm->resolver)
+		REFUSE(pc, "lddw pseudo source %u (map reference) but no map resolver is set",
+		       in->src);
+	return 0;
+fail:
+	return -1;
+}
+
+int vm_validate(const struct bpftime_vm *vm, const struct bpf_insn *insns, uint32_t n)
+{
+	uint8_t *tail = calloc(n + 1, 1);     /* second slot of an lddw */
+	uint8_t *sub_start = calloc(n + 1, 1); /* first insn of a subprogram */
+	if (!tail || !sub_start) {
+		vm_set_error("out of memory validating %u instructions", n);
+		goto fail;
+	}
+	sub_start[0] = 1;
+	for (uint32_t pc = 0; pc < n; pc++) {
+		const struct bpf_insn *in = &insns[pc];
+		if (!bpftime_opcode_name(in->code))
+			REFUSE(pc, "unknown opcode 0x%02x", in->code);
+		if (in->dst > 10 || in->src > 10)
+			REFUSE(pc, "invalid register r%u", in->dst > 10 ? in->dst : in->src);
+		uint8_t cls = BPF_CLASS(in->code);
+		int rc = 0;
+		if (in->code == LDDW_CODE) {
+			rc = check_lddw(vm, in, pc, n);
+			tail[pc + 1] = 1;
+			pc++;
+		} else if (cls == CLS_ALU || cls == CLS_ALU64) {
+			rc = check_alu(in, pc);
+		} else if (cls == CLS_JMP || cls == CLS_JMP32) {
+			rc = check_jmp(vm, in, pc);
+		} else {
+			rc = check_mem(in, pc);
+		}
+		if (rc < 0)
+			goto fail;
+	}
+	/* Branch targets: inside the program, never the second slot of lddw. */
+	for (uint32_t pc = 0; pc < n; pc++) {
+		if (tail[pc])
+			continue;
+		int64_t t;
+		if (!branch_target(&insns[pc], pc, &t))
+			continue;
+		bool call = is_local_call(&insns[pc]);
+		if (t < 0 || t >= n)
+			REFUSE(pc, "%s out of range: target %lld, program has %u instructions",
+			       call ? "call" : "jump", (long long)t, n);
+		if (tail[t])
+			REFUSE(pc, "%s into the middle of lddw at pc %lld", call ? "call" : "jump",
+			       (long long)t - 1);
+		if (call)
+			sub_start[t] = 1;
+	}
+	/* Jumps stay inside their subprogram; each subprogram ends with exit or ja. */
+	uint32_t *sub_of = malloc((n + 1) * sizeof(uint32_t));
+	if (!sub_of) {
+		vm_set_error("out of memory validating %u instructions", n);
+		goto fail;
+	}
+	for (uint32_t pc = 0, s = 0; pc < n; pc++) {
+		if (sub_start[pc])
+			s = pc;
+		sub_of[pc] = s;
+	}
+	for (uint32_t pc = 0; pc < n; pc++) {
+		bool last = pc + 1 == n || sub_start[pc + 1];
+		if (last) {
+			uint32_t lp = tail[pc] ? pc - 1 : pc;
+			uint8_t code = insns[lp].code;
+			if (code != 0x95 && code != 0x05 && code != 0x06) {
+				free(sub_of);
+				if (pc + 1 == n)
+					REFUSE(lp, "last instruction is not exit or ja: execution falls off the end");
+				REFUSE(lp, "last instruction of the subprogram before pc %u is not exit or ja",
+				       pc + 1);
+			}
+		}
+		if (tail[pc])
+			continue;
+		int64_t t;
+		if (branch_target(&insns[pc], pc, &t) && !is_local_call(&insns[pc]) &&
+		    sub_of[t] != sub_of[pc]) {
+			uint32_t from = sub_of[pc];
+			free(sub_of);
+			REFUSE(pc, "jump to pc %lld leaves its subprogram (which starts at pc %u)",
+			       (long long)t, from);
+		}
+	}
+	free(sub_of);
+	free(tail);
+	free(sub_start);
+	return 0;
+fail:
+	free(tail);
+	free(sub_start);
+	return -1;
+}

@@ -1,0 +1,220 @@
+/* The VM object: helpers, regions, loading, running, and the error channel. */
+#include "vm_internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static __thread char last_error[512];
+
+void vm_set_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	va_end(ap);
+}
+
+const char *bpftime_last_error(void)
+{
+	return last_error;
+}
+
+struct bpftime_vm *bpftime_vm_create(void)
+{
+	struct bpftime_vm *vm = calloc(1, sizeof(*vm));
+	if (!vm) {
+		vm_set_error("out of memory creating a VM");
+		return NULL;
+	}
+	vm->unwind_id = -1;
+	return vm;
+}
+
+void bpftime_vm_destroy(struct bpftime_vm *vm)
+{
+	if (!vm)
+		return;
+	free(vm->insns);
+	free(vm->code);
+	free(vm->helpers);
+	free(vm->regions);
+	free(vm);
+}
+
+bool vm_helper_known(const struct bpftime_vm *vm, uint32_t id)
+{
+	return id < vm->nhelpers && vm->helpers[id].fn != NULL;
+}
+
+int bpftime_vm_register_helper(struct bpftime_vm *vm, uint32_t id, const char *name,
+			       bpftime_helper_fn fn)
+{
+	if (id > BPFTIME_MAX_HELPER_ID || !fn) {
+		vm_set_error("helper %u: %s", id, fn ? "id above 65535" : "null function");
+		return -1;
+	}
+	if (vm->code) {
+		vm_set_error("helper %u: register helpers before loading the program", id);
+		return -1;
+	}
+	if (id >= vm->nhelpers) {
+		uint32_t n = id + 1;
+		struct helper *h = realloc(vm->helpers, n * sizeof(*h));
+		if (!h) {
+			vm_set_error("helper %u: out of memory", id);
+			return -1;
+		}
+		memset(h + vm->nhelpers, 0, (n - vm->nhelpers) * sizeof(*h));
+		vm->helpers = h;
+		vm->nhelpers = n;
+	}
+	vm->helpers[id].fn = fn;
+	snprintf(vm->helpers[id].name, sizeof(vm->helpers[id].name), "%s",
+		 name && *name ? name : "helper");
+	return 0;
+}
+
+int bpftime_vm_set_unwind_helper(struct bpftime_vm *vm, uint32_t id)
+{
+	if (!vm_helper_known(vm, id)) {
+		vm_set_error("unwind helper %u is not registered", id);
+		return -1;
+	}
+	vm->unwind_id = id;
+	return 0;
+}
+
+static uint64_t helper_identity(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+	(void)r2, (void)r3, (void)r4, (void)r5;
+	return r1;
+}
+
+bpftime_helper_fn bpftime_builtin_helper(const char *name)
+{
+	if (name && strcmp(name, "identity") == 0)
+		return helper_identity;
+	vm_set_error("no built-in helper named '%s'", name ? name : "(null)");
+	return NULL;
+}
+
+void bpftime_vm_set_lddw_resolver(struct bpftime_vm *vm, bpftime_lddw_resolver fn, void *ctx)
+{
+	vm->resolver = fn;
+	vm->resolver_ctx = ctx;
+}
+
+int bpftime_vm_add_region(struct bpftime_vm *vm, const void *base, uint64_t len)
+{
+	if (!base || len == 0 || (uintptr_t)base + len < (uintptr_t)base) {
+		vm_set_error("region %p+%llu: empty or wraps around", base, (unsigned long long)len);
+		return -1;
+	}
+	struct region *r = realloc(vm->regions, (vm->nregions + 1) * sizeof(*r));
+	if (!r) {
+		vm_set_error("region: out of memory");
+		return -1;
+	}
+	r[vm->nregions].base = (uintptr_t)base;
+	r[vm->nregions].len = len;
+	vm->regions = r;
+	vm->nregions++;
+	return 0;
+}
+
+void bpftime_vm_set_insn_budget(struct bpftime_vm *vm, uint64_t budget)
+{
+	vm->budget = budget;
+}
+
+int bpftime_vm_load(struct bpftime_vm *vm, const void *code, uint64_t len)
+{
+	if (vm->insns) {
+		vm_set_error("a program is already loaded in this VM");
+		return -1;
+	}
+	if (!code || len == 0) {
+		vm_set_error("empty program");
+		return -1;
+	}
+	if (len % sizeof(struct bpf_insn)) {
+		vm_set_error("program length %llu is not a multiple of 8 bytes",
+			     (unsigned long long)len);
+		return -1;
+	}
+	if (len / sizeof(struct bpf_insn) > BPFTIME_MAX_INSNS) {
+		vm_set_error("too many instructions: %llu (limit %d)",
+			     (unsigned long long)(len / sizeof(struct bpf_insn)), BPFTIME_MAX_INSNS);
+		return -1;
+	}
+	uint32_t n = (uint32_t)(len / sizeof(struct bpf_insn));
+	struct bpf_insn *insns = malloc(len);
+	if (!insns) {
+		vm_set_error("out of memory loading %u instructions", n);
+		return -1;
+	}
+	memcpy(insns, code, len);
+	if (vm_validate(vm, insns, n) < 0) {
+		free(insns);
+		return -1;
+	}
+	vm->insns = insns;
+	vm->ninsns = n;
+	if (interp_prepare(vm) < 0) {
+		free(vm->insns);
+		vm->insns = NULL;
+		vm->ninsns = 0;
+		return -1;
+	}
+	return 0;
+}
+
+int bpftime_vm_exec(struct bpftime_vm *vm, void *mem, uint64_t mem_len, uint64_t *ret)
+{
+	if (!vm->code) {
+		vm_set_error("no program loaded");
+		return -1;
+	}
+	return interp_run(vm, mem, mem_len, ret);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+double bpftime_vm_time_exec(struct bpftime_vm *vm, void *mem, uint64_t mem_len, uint64_t repeat,
+			    uint64_t *ret)
+{
+	if (repeat == 0)
+		repeat = 1;
+	uint64_t start = now_ns();
+	for (uint64_t i = 0; i < repeat; i++) {
+		if (bpftime_vm_exec(vm, mem, mem_len, ret) < 0)
+			return -1;
+	}
+	return (double)(now_ns() - start) / (double)repeat;
+}
+
+static const struct {
+	uint8_t code;
+	const char *name;
+} opcode_table[] = {
+#define BPF_OPCODE(c, n) {c, n},
+#include "opcodes.def"
+#undef BPF_OPCODE
+};
+
+const char *bpftime_opcode_name(uint32_t opcode)
+{
+	for (size_t i = 0; i < sizeof(opcode_table) / sizeof(opcode_table[0]); i++)
+		if (opcode_table[i].code == opcode)
+			return opcode_table[i].name;
+	return NULL;
+}

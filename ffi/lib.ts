@@ -1,0 +1,76 @@
+/**
+ * Deno.dlopen declarations for build/libbpftime.so, symbol for symbol with
+ * csrc/include/bpftime.h. The library is opened on first use.
+ */
+
+const SYMBOLS = {
+  bpftime_last_error: { parameters: [], result: "pointer" },
+  bpftime_vm_create: { parameters: [], result: "pointer" },
+  bpftime_vm_destroy: { parameters: ["pointer"], result: "void" },
+  bpftime_vm_register_helper: {
+    parameters: ["pointer", "u32", "buffer", "function"],
+    result: "i32",
+  },
+  bpftime_vm_set_unwind_helper: { parameters: ["pointer", "u32"], result: "i32" },
+  bpftime_builtin_helper: { parameters: ["buffer"], result: "pointer" },
+  bpftime_vm_set_lddw_resolver: {
+    parameters: ["pointer", "function", "pointer"],
+    result: "void",
+  },
+  bpftime_vm_add_region: { parameters: ["pointer", "pointer", "u64"], result: "i32" },
+  bpftime_vm_set_insn_budget: { parameters: ["pointer", "u64"], result: "void" },
+  bpftime_vm_load: { parameters: ["pointer", "buffer", "u64"], result: "i32" },
+  bpftime_vm_exec: {
+    parameters: ["pointer", "buffer", "u64", "buffer"],
+    result: "i32",
+  },
+  bpftime_vm_time_exec: {
+    parameters: ["pointer", "buffer", "u64", "u64", "buffer"],
+    result: "f64",
+  },
+  bpftime_opcode_name: { parameters: ["u32"], result: "pointer" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+export type BpftimeLib = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+
+/** Path of the shared library: $BPFTIME_LIB, else build/libbpftime.so of this checkout. */
+export function libraryPath(): string {
+  const fromEnv = Deno.env.get("BPFTIME_LIB");
+  if (fromEnv) return fromEnv;
+  return new URL("../build/libbpftime.so", import.meta.url).pathname;
+}
+
+let lib: BpftimeLib | undefined;
+
+export function bpftime(): BpftimeLib {
+  if (lib) return lib;
+  const path = libraryPath();
+  try {
+    lib = Deno.dlopen(path, SYMBOLS).symbols;
+  } catch (e) {
+    throw new Error(
+      `cannot load ${path}: ${(e as Error).message} (run 'make build' first)`,
+    );
+  }
+  return lib;
+}
+
+/** The C side's message for the last failed call on this thread. */
+export function lastError(): string {
+  const p = bpftime().bpftime_last_error();
+  return p ? Deno.UnsafePointerView.getCString(p) : "";
+}
+
+/** NUL-terminated UTF-8 for `char *` parameters. */
+export function cString(s: string): Uint8Array<ArrayBuffer> {
+  const bytes = new TextEncoder().encode(s);
+  const out = new Uint8Array(bytes.length + 1);
+  out.set(bytes);
+  return out;
+}
+
+/** Base mnemonic the C instruction table gives an opcode, or null. */
+export function cOpcodeName(opcode: number): string | null {
+  const p = bpftime().bpftime_opcode_name(opcode);
+  return p ? Deno.UnsafePointerView.getCString(p) : null;
+}

@@ -1,0 +1,126 @@
+/** Typed wrapper over the C VM: create, register helpers, load, run. */
+import { bpftime, cString, lastError } from "./lib.ts";
+
+/** Execution engines; the JIT tiers arrive with the JIT issue. */
+export type Engine = "interp" | "jit" | "llvm";
+export const ENGINES: readonly Engine[] = ["interp", "jit", "llvm"];
+const AVAILABLE_ENGINES: readonly Engine[] = ["interp"];
+
+/** A helper implemented in TypeScript: receives r1..r5, returns r0. */
+export type HelperFn = (r1: bigint, r2: bigint, r3: bigint, r4: bigint, r5: bigint) => bigint;
+
+/** A refusal or runtime fault reported by the VM; the message names the pc. */
+export class VmError extends Error {
+  override name = "VmError";
+}
+
+const HELPER_SIGNATURE = {
+  parameters: ["u64", "u64", "u64", "u64", "u64"],
+  result: "u64",
+} as const;
+
+export interface VmOptions {
+  engine?: Engine;
+  /** Maximum instructions per run (0 = unlimited). */
+  instructionBudget?: number | bigint;
+}
+
+export class Vm {
+  #ptr: Deno.PointerValue;
+  #callbacks: Deno.UnsafeCallback<typeof HELPER_SIGNATURE>[] = [];
+  readonly engine: Engine;
+
+  constructor(options: VmOptions = {}) {
+    this.engine = options.engine ?? "interp";
+    if (!AVAILABLE_ENGINES.includes(this.engine)) {
+      throw new VmError(
+        `engine '${this.engine}' is not available in this build (available: ${
+          AVAILABLE_ENGINES.join(", ")
+        })`,
+      );
+    }
+    this.#ptr = bpftime().bpftime_vm_create();
+    if (!this.#ptr) throw new VmError(lastError());
+    if (options.instructionBudget !== undefined) {
+      this.setInstructionBudget(options.instructionBudget);
+    }
+  }
+
+  #vm(): Deno.PointerObject {
+    if (!this.#ptr) throw new VmError("VM is closed");
+    return this.#ptr;
+  }
+
+  /** Registers helper `id` with a TypeScript function or a built-in C helper by name. */
+  registerHelper(id: number, name: string, fn: HelperFn | { builtin: string }): void {
+    let pointer: Deno.PointerValue;
+    if (typeof fn === "function") {
+      const cb = new Deno.UnsafeCallback(HELPER_SIGNATURE, fn);
+      this.#callbacks.push(cb);
+      pointer = cb.pointer;
+    } else {
+      pointer = bpftime().bpftime_builtin_helper(cString(fn.builtin));
+      if (!pointer) throw new VmError(lastError());
+    }
+    if (bpftime().bpftime_vm_register_helper(this.#vm(), id, cString(name), pointer) < 0) {
+      throw new VmError(lastError());
+    }
+  }
+
+  /** Marks helper `id` as unwind: when it returns 0 the program stops and returns 0. */
+  setUnwindHelper(id: number): void {
+    if (bpftime().bpftime_vm_set_unwind_helper(this.#vm(), id) < 0) {
+      throw new VmError(lastError());
+    }
+  }
+
+  setInstructionBudget(budget: number | bigint): void {
+    bpftime().bpftime_vm_set_insn_budget(this.#vm(), BigInt(budget));
+  }
+
+  /** Validates and loads a program (raw instruction bytes). Throws VmError naming the pc. */
+  load(code: Uint8Array): void {
+    const copy = new Uint8Array(code);
+    if (bpftime().bpftime_vm_load(this.#vm(), copy, BigInt(copy.length)) < 0) {
+      throw new VmError(lastError());
+    }
+  }
+
+  /** Runs with r1 = mem, r2 = its length (0 and 0 without mem); returns r0. */
+  exec(mem?: Uint8Array<ArrayBuffer>): bigint {
+    const ret = new BigUint64Array(1);
+    const rc = bpftime().bpftime_vm_exec(
+      this.#vm(),
+      mem ?? null,
+      BigInt(mem?.length ?? 0),
+      ret,
+    );
+    if (rc < 0) throw new VmError(lastError());
+    return ret[0];
+  }
+
+  /** Runs `repeat` times inside C; returns mean ns per run and the last r0. */
+  timeExec(mem: Uint8Array<ArrayBuffer> | undefined, repeat: number): { ns: number; r0: bigint } {
+    const ret = new BigUint64Array(1);
+    const ns = bpftime().bpftime_vm_time_exec(
+      this.#vm(),
+      mem ?? null,
+      BigInt(mem?.length ?? 0),
+      BigInt(repeat),
+      ret,
+    );
+    if (ns < 0) throw new VmError(lastError());
+    return { ns, r0: ret[0] };
+  }
+
+  close(): void {
+    if (this.#ptr) bpftime().bpftime_vm_destroy(this.#ptr);
+    this.#ptr = null;
+    for (const cb of this.#callbacks) cb.close();
+    this.#callbacks = [];
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
