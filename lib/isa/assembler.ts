@@ -12,9 +12,9 @@ import {
   ATOMIC_OPS,
   CALL_SRC,
   CLASS,
+  encodeInsns,
   END_OP,
   type Insn,
-  encodeInsns,
   JMP_OPS,
   LDDW,
   MODE_ATOMIC,
@@ -74,7 +74,9 @@ class LineAssembler {
   }
 
   imm32(text: string | undefined): number {
-    return Number(BigInt.asIntN(32, this.number(text, "immediate", -(1n << 31n), (1n << 32n) - 1n)));
+    return Number(
+      BigInt.asIntN(32, this.number(text, "immediate", -(1n << 31n), (1n << 32n) - 1n)),
+    );
   }
 
   off16(text: string | undefined): number {
@@ -156,7 +158,10 @@ class LineAssembler {
 
   rawWord(operands: string[]): void {
     this.expect(operands, 1, ".insn");
-    const w = BigInt.asUintN(64, this.number(operands[0], "64-bit word", -(1n << 63n), (1n << 64n) - 1n));
+    const w = BigInt.asUintN(
+      64,
+      this.number(operands[0], "64-bit word", -(1n << 63n), (1n << 64n) - 1n),
+    );
     this.emit({
       opcode: Number(w & 0xffn),
       dst: Number((w >> 8n) & 0xfn),
@@ -215,7 +220,9 @@ class LineAssembler {
     if (kind === "ldx" || kind === "ldxs") {
       const { reg, off } = this.memory(operands[1]);
       const mode = kind === "ldx" ? MODE_MEM : MODE_MEMSX;
-      return this.emit(insn(CLASS.LDX | mode | size, { dst: this.reg(operands[0]), src: reg, off }));
+      return this.emit(
+        insn(CLASS.LDX | mode | size, { dst: this.reg(operands[0]), src: reg, off }),
+      );
     }
     const { reg, off } = this.memory(operands[0]);
     if (kind === "st") {

@@ -1,0 +1,73 @@
+# bpftime: C core (csrc/) built into shared libraries, driven by Deno (cli/, ffi/, mod.ts).
+SHELL := /bin/bash
+DENO := node_modules/.bin/deno
+DENO_PERMS := --allow-read --allow-write --allow-env --allow-ffi --allow-run --allow-sys
+CC := gcc
+CLANG := clang-14
+CFLAGS := -std=gnu11 -O2 -g -fPIC -Wall -Wextra -Werror -fvisibility=hidden
+BPF_CFLAGS := -target bpf -D__TARGET_ARCH_x86 -g -O2 -Ibuild -Ibpf
+
+VM_SRCS := $(wildcard csrc/vm/*.c)
+VM_HDRS := $(wildcard csrc/vm/*.h csrc/vm/*.def csrc/include/*.h)
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,build/bpf/%.bpf.o,$(BPF_SRCS))
+WORKLOAD_SRCS := $(wildcard bench/workloads/*.c)
+N ?= 100000
+
+.PHONY: all setup build demo test check fmt lint bench bench-vm fuzz-vm clean
+
+all: build
+
+setup:
+	@scripts/setup.sh
+
+build: setup build/libbpftime.so $(BPF_OBJS)
+
+build/libbpftime.so: $(VM_SRCS) $(VM_HDRS)
+	@mkdir -p build
+	$(CC) $(CFLAGS) -shared -o $@ $(VM_SRCS)
+
+# Kernel types for eBPF programs, from the running kernel's BTF.
+build/vmlinux.h:
+	@mkdir -p build
+	bpftool btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+build/bpf/%.bpf.o: bpf/%.bpf.c build/vmlinux.h
+	@mkdir -p build/bpf
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+# Benchmark workloads: one C source compiled to eBPF and to native code.
+build/bench/workloads.bpf.o: $(WORKLOAD_SRCS) bench/workloads/workloads.h
+	@mkdir -p build/bench
+	$(CLANG) -target bpf -O2 -fno-builtin -c bench/workloads/all.c -o $@
+
+build/bench/libnative.so: $(WORKLOAD_SRCS) bench/workloads/workloads.h bench/native_harness.c
+	@mkdir -p build/bench
+	$(CLANG) -O2 -fno-builtin -fPIC -shared -Wall -Wextra -Werror -o $@ bench/workloads/all.c bench/native_harness.c
+
+demo: build
+	$(DENO) run $(DENO_PERMS) examples/vm_demo/main.ts
+
+fmt:
+	$(DENO) fmt
+
+lint:
+	$(DENO) lint
+
+check: setup
+	$(DENO) fmt --check
+	$(DENO) lint
+
+test: build check
+	$(DENO) test $(DENO_PERMS) tests/
+
+bench: bench-vm
+
+bench-vm: build build/bench/workloads.bpf.o build/bench/libnative.so
+	$(DENO) run $(DENO_PERMS) bench/vm_bench.ts
+
+fuzz-vm: build
+	$(DENO) run $(DENO_PERMS) tests/fuzz/vm_fuzz.ts $(N)
+
+clean:
+	rm -rf build

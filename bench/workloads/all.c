@@ -1,0 +1,3 @@
+/* Every workload in one translation unit (one eBPF object, one native library). */
+#include "prime.c"
+#include "memcmp.c"

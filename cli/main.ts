@@ -1,0 +1,25 @@
+/** The `bpftime` command. */
+import { Command } from "commander";
+import { registerAsm } from "./tool/asm.ts";
+import { registerConformance } from "./tool/conformance.ts";
+import { registerPlugin } from "./tool/plugin.ts";
+
+export function buildCli(): Command {
+  const program = new Command("bpftime")
+    .description("userspace eBPF runtime")
+    .showHelpAfterError()
+    .exitOverride((err) => Deno.exit(err.exitCode === 0 ? 0 : 2));
+  const tool = program.command("tool")
+    .description("inspect, assemble and run eBPF programs")
+    .showHelpAfterError();
+  registerConformance(tool);
+  registerPlugin(tool);
+  registerAsm(tool);
+  return program;
+}
+
+if (import.meta.main) {
+  const cli = buildCli();
+  if (Deno.args.length === 0) cli.help({ error: true });
+  await cli.parseAsync(Deno.args, { from: "user" });
+}
