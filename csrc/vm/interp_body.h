@@ -16,7 +16,9 @@ static int INTERP_NAME(const struct bpftime_vm *vm, void *mem, uint64_t mem_len,
 	uint32_t depth = 0;
 	uint64_t R[11] = {0};
 	const struct decoded_insn *const code = vm->code, *d = code;
-	const uintptr_t stack_lo = (uintptr_t)stack;
+	/* Frames grow down from the top; a frame may touch itself and its callers' frames. */
+	const uintptr_t stack_top = (uintptr_t)(stack + sizeof(stack));
+	uintptr_t stack_lo = stack_top - BPFTIME_STACK_SIZE;
 	struct bounds b = {(uintptr_t)mem, mem ? mem_len : 0, vm};
 	struct fault f;
 #if INTERP_COUNTED
@@ -42,7 +44,7 @@ static int INTERP_NAME(const struct bpftime_vm *vm, void *mem, uint64_t mem_len,
 #define JUMP() do { d = code + d->aux; DISPATCH(); } while (0)
 #define CHECK(addr, size, store)                                                                   \
 	do {                                                                                       \
-		if (unlikely(!(addr - stack_lo <= sizeof(stack) - (size) ||                       \
+		if (unlikely(!(addr - stack_lo <= (stack_top - stack_lo) - (size) ||              \
 			       in_bounds(&b, addr, size)))) {                                      \
 			f = (struct fault){addr, size, store};                                     \
 			goto out_of_bounds;                                                        \
@@ -51,7 +53,9 @@ static int INTERP_NAME(const struct bpftime_vm *vm, void *mem, uint64_t mem_len,
 
 	R[1] = (uint64_t)(uintptr_t)mem;
 	R[2] = mem_len;
-	R[10] = (uint64_t)(uintptr_t)(stack + sizeof(stack));
+	R[10] = (uint64_t)stack_top;
+	/* Zeroed frames: a program never sees the host's old stack contents. */
+	memset((void *)stack_lo, 0, BPFTIME_STACK_SIZE);
 	DISPATCH();
 
 	/* ALU: `a` is dst, `s` the source (register or pre-extended immediate). */
@@ -187,6 +191,8 @@ L_CALL_LOCAL:
 	frames[depth] = (struct frame){d + 1, {R[6], R[7], R[8], R[9]}, R[10]};
 	depth++;
 	R[10] -= BPFTIME_STACK_SIZE;
+	stack_lo -= BPFTIME_STACK_SIZE;
+	memset((void *)stack_lo, 0, BPFTIME_STACK_SIZE);
 	JUMP();
 L_EXIT:
 	if (depth == 0) {
@@ -194,6 +200,7 @@ L_EXIT:
 		return 0;
 	}
 	depth--;
+	stack_lo += BPFTIME_STACK_SIZE;
 	R[6] = frames[depth].saved[0];
 	R[7] = frames[depth].saved[1];
 	R[8] = frames[depth].saved[2];

@@ -1,0 +1,27 @@
+/**
+ * bpftime's TypeScript API.
+ *
+ * ```ts
+ * import { assemble, Vm } from "./mod.ts";
+ * using vm = new Vm();
+ * vm.load(assemble("mov %r0, 42\nexit"));
+ * console.log(vm.exec()); // 42n
+ * ```
+ */
+export { type Engine, ENGINES, type HelperFn, Vm, VmError, type VmOptions } from "./ffi/vm.ts";
+export { AsmError, assemble, assembleInsns, parseInteger } from "./lib/isa/assembler.ts";
+export { disassemble, disassembleInsns } from "./lib/isa/disassembler.ts";
+export {
+  decodeInsns,
+  encodeInsns,
+  fromWords,
+  type Insn,
+  type OpcodeInfo,
+  opcodeInfo,
+  OPCODES,
+  toWords,
+} from "./lib/isa/opcodes.ts";
+export { parseProgramText } from "./lib/isa/program_text.ts";
+export { type ConformanceCase, findDataFiles, parseDataFile } from "./lib/conformance/data_file.ts";
+export { type CaseOutcome, runCase, runProgram } from "./lib/conformance/runner.ts";
+export { codeSections, type ElfSection, readSections } from "./lib/elf/sections.ts";

@@ -1,0 +1,48 @@
+/** Shared test utilities: paths and running the CLI. */
+
+export const ROOT = new URL("../", import.meta.url).pathname;
+
+/** The conformance suite: $BPFTIME_CONFORMANCE_DIR, else ../shared/conformance beside the repo. */
+export function conformanceDir(): string | undefined {
+  const dir = Deno.env.get("BPFTIME_CONFORMANCE_DIR") ??
+    `${ROOT}../shared/conformance/bpf_conformance`;
+  try {
+    return Deno.statSync(dir).isDirectory ? dir : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function conformanceFiles(): string[] {
+  const dir = conformanceDir();
+  if (!dir) {
+    console.log("skip: conformance suite not found (set BPFTIME_CONFORMANCE_DIR)");
+    return [];
+  }
+  return [...Deno.readDirSync(dir)].filter((e) => e.name.endsWith(".data"))
+    .map((e) => `${dir}/${e.name}`).sort();
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs bin/bpftime with args (and optional stdin). */
+export async function bpftime(args: string[], stdin?: string): Promise<CliResult> {
+  const child = new Deno.Command(`${ROOT}bin/bpftime`, {
+    args,
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(stdin));
+    await w.close();
+  }
+  const out = await child.output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
