@@ -21,7 +21,7 @@ all: build
 setup:
 	@scripts/setup.sh
 
-build: setup build/libbpftime.so $(BPF_OBJS)
+build: setup build/libbpftime.so $(BPF_OBJS) build/bench/workloads.bpf.o
 
 build/libbpftime.so: $(VM_SRCS) $(VM_HDRS)
 	@mkdir -p build
