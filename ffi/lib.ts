@@ -3,7 +3,7 @@
  * csrc/include/bpftime.h. The library is opened on first use.
  */
 
-const SYMBOLS = {
+export const SYMBOLS = {
   bpftime_last_error: { parameters: [], result: "pointer" },
   bpftime_vm_create: { parameters: [], result: "pointer" },
   bpftime_vm_destroy: { parameters: ["pointer"], result: "void" },

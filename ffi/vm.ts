@@ -19,6 +19,19 @@ const HELPER_SIGNATURE = {
   result: "u64",
 } as const;
 
+const RESOLVER_SIGNATURE = {
+  parameters: ["pointer", "u32", "u32", "u32", "pointer"],
+  result: "i32",
+} as const;
+
+/**
+ * Resolves a pseudo `lddw` (src 1 = map fd, 2 = map value, ...) to the 64-bit
+ * value the program sees. Throw to refuse the program; the message is kept.
+ */
+export type LddwResolver = (src: number, imm: number, nextImm: number) => bigint;
+
+const EINVAL = 22;
+
 export interface VmOptions {
   engine?: Engine;
   /** Maximum instructions per run (0 = unlimited). */
@@ -28,6 +41,9 @@ export interface VmOptions {
 export class Vm {
   #ptr: Deno.PointerValue;
   #callbacks: Deno.UnsafeCallback<typeof HELPER_SIGNATURE>[] = [];
+  #resolver?: Deno.UnsafeCallback<typeof RESOLVER_SIGNATURE>;
+  #resolverError = "";
+  #regions: Uint8Array[] = [];
   readonly engine: Engine;
 
   constructor(options: VmOptions = {}) {
@@ -74,6 +90,42 @@ export class Vm {
     }
   }
 
+  /** Sets how pseudo `lddw` instructions are resolved when a program loads. */
+  setLddwResolver(resolve: LddwResolver): void {
+    this.#resolver?.close();
+    this.#resolver = new Deno.UnsafeCallback(RESOLVER_SIGNATURE, (_ctx, src, imm, next, out) => {
+      try {
+        const value = resolve(src, imm, next);
+        new BigUint64Array(Deno.UnsafePointerView.getArrayBuffer(out!, 8))[0] = BigInt.asUintN(
+          64,
+          value,
+        );
+        return 0;
+      } catch (e) {
+        this.#resolverError = (e as Error).message;
+        return -EINVAL;
+      }
+    });
+    bpftime().bpftime_vm_set_lddw_resolver(this.#vm(), this.#resolver.pointer, null);
+  }
+
+  /**
+   * Lets the program load and store inside `memory` (as helpers' memory,
+   * such as map values). The VM keeps a reference so it stays alive.
+   */
+  addRegion(memory: Uint8Array<ArrayBuffer>): void {
+    const base = Deno.UnsafePointer.of(memory);
+    if (bpftime().bpftime_vm_add_region(this.#vm(), base, BigInt(memory.byteLength)) < 0) {
+      throw new VmError(lastError());
+    }
+    this.#regions.push(memory);
+  }
+
+  /** Address of a region's first byte as the program sees it. */
+  static addressOf(memory: Uint8Array<ArrayBuffer>): bigint {
+    return BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(memory)));
+  }
+
   setInstructionBudget(budget: number | bigint): void {
     bpftime().bpftime_vm_set_insn_budget(this.#vm(), BigInt(budget));
   }
@@ -81,8 +133,10 @@ export class Vm {
   /** Validates and loads a program (raw instruction bytes). Throws VmError naming the pc. */
   load(code: Uint8Array): void {
     const copy = new Uint8Array(code);
+    this.#resolverError = "";
     if (bpftime().bpftime_vm_load(this.#vm(), copy, BigInt(copy.length)) < 0) {
-      throw new VmError(lastError());
+      const detail = this.#resolverError ? `: ${this.#resolverError}` : "";
+      throw new VmError(lastError() + detail);
     }
   }
 
@@ -118,6 +172,9 @@ export class Vm {
     this.#ptr = null;
     for (const cb of this.#callbacks) cb.close();
     this.#callbacks = [];
+    this.#resolver?.close();
+    this.#resolver = undefined;
+    this.#regions = [];
   }
 
   [Symbol.dispose](): void {

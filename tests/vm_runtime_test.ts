@@ -163,3 +163,39 @@ Deno.test("exec: running before loading is an error", () => {
   using vm = new Vm();
   assert.throws(() => vm.exec(), /no program loaded/);
 });
+
+Deno.test("lddw: pseudo forms are resolved through the resolver at load time", () => {
+  using vm = new Vm();
+  const seen: number[][] = [];
+  vm.setLddwResolver((src, imm, next) => {
+    seen.push([src, imm, next]);
+    if (imm !== 3) throw new Error(`map fd ${imm} does not exist`);
+    return 0x1234_5678_9abc_def0n;
+  });
+  // lddw %r0, map_fd 3 (src 1); exit
+  vm.load(assemble(".insn 0x0000000300001018\n.insn 0x0000000000000000\nexit"));
+  assert.equal(vm.exec(), 0x1234_5678_9abc_def0n);
+  assert.deepEqual(seen, [[1, 3, 0]]);
+  using other = new Vm();
+  other.setLddwResolver((_src, imm) => {
+    throw new Error(`map fd ${imm} does not exist`);
+  });
+  assert.throws(
+    () => other.load(assemble(".insn 0x0000000700001018\n.insn 0\nexit")),
+    /^VmError: pc 0: lddw pseudo source 1 imm 7 refused by the map resolver \(errno 22\): map fd 7 does not exist$/,
+  );
+});
+
+Deno.test("memory: registered regions are reachable, their neighbours are not", () => {
+  using vm = new Vm();
+  const value = new Uint8Array(16).fill(7);
+  vm.addRegion(value);
+  const at = Vm.addressOf(value);
+  vm.load(assemble(`lddw %r1, 0x${at.toString(16)}\nldxdw %r0, [%r1+8]\nstb [%r1+15], 9\nexit`));
+  assert.equal(vm.exec(), 0x0707070707070707n);
+  assert.equal(value[15], 9);
+  using vm2 = new Vm();
+  vm2.addRegion(value);
+  vm2.load(assemble(`lddw %r1, 0x${at.toString(16)}\nldxdw %r0, [%r1+9]\nexit`));
+  assert.throws(() => vm2.exec(), /^VmError: pc 2: out-of-bounds load of 8 bytes/);
+});

@@ -1,0 +1,18 @@
+/** ffi/ binds csrc/include/bpftime.h symbol for symbol, and the library exports nothing else. */
+import assert from "node:assert/strict";
+import { SYMBOLS } from "../ffi/lib.ts";
+import { ROOT } from "./helpers.ts";
+
+Deno.test("ffi: bindings, header and exported symbols are the same set", async () => {
+  const header = await Deno.readTextFile(`${ROOT}csrc/include/bpftime.h`);
+  const declared = [...header.matchAll(/BPFTIME_API[^;]*?\b(bpftime_\w+)\s*\(/g)].map((m) => m[1])
+    .sort();
+  const nm = await new Deno.Command("nm", {
+    args: ["-D", "--defined-only", `${ROOT}build/libbpftime.so`],
+  }).output();
+  assert.equal(nm.code, 0);
+  const exported = new TextDecoder().decode(nm.stdout).trim().split("\n")
+    .map((l) => l.split(/\s+/).at(-1)!).filter((s) => s !== "").sort();
+  assert.deepEqual(Object.keys(SYMBOLS).sort(), declared);
+  assert.deepEqual(exported, declared);
+});
