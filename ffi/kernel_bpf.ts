@@ -1,0 +1,104 @@
+/**
+ * The kernel's bpf(2), for differential tests and kernel mode: program load
+ * and test runs. Attribute layouts follow include/uapi/linux/bpf.h.
+ */
+
+const libc = Deno.dlopen("libc.so.6", {
+  syscall: { parameters: ["i64", "i64", "pointer", "u64"], result: "i64" },
+  __errno_location: { parameters: [], result: "pointer" },
+  close: { parameters: ["i32"], result: "i32" },
+});
+
+const NR_BPF = 321; // x86-64
+export const BPF_PROG_LOAD = 5;
+export const BPF_PROG_TEST_RUN = 10;
+export const BPF_PROG_TYPE_SYSCALL = 31;
+export const BPF_F_SLEEPABLE = 1 << 4;
+
+export class KernelBpfError extends Error {
+  override name = "KernelBpfError";
+  constructor(message: string, readonly errno: number) {
+    super(message);
+  }
+}
+
+function errno(): number {
+  const p = libc.symbols.__errno_location();
+  return new Int32Array(Deno.UnsafePointerView.getArrayBuffer(p!, 4))[0];
+}
+
+const addr = (buf: Uint8Array<ArrayBuffer>) =>
+  BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf)));
+
+function bpf(cmd: number, attr: Uint8Array<ArrayBuffer>): number {
+  const rc = Number(
+    libc.symbols.syscall(
+      BigInt(NR_BPF),
+      BigInt(cmd),
+      Deno.UnsafePointer.of(attr),
+      BigInt(attr.length),
+    ),
+  );
+  return rc < 0 ? -errno() : rc;
+}
+
+export interface LoadedProgram {
+  fd: number;
+  close(): void;
+}
+
+/** Loads a program into the kernel; on refusal the error carries the verifier log. */
+export function kernelProgLoad(
+  type: number,
+  code: Uint8Array,
+  options: { license?: string; flags?: number } = {},
+): LoadedProgram {
+  const insns = new Uint8Array(code);
+  const license = new TextEncoder().encode((options.license ?? "GPL") + "\0");
+  const log = new Uint8Array(1 << 16);
+  const attr = new Uint8Array(128);
+  const v = new DataView(attr.buffer);
+  v.setUint32(0, type, true);
+  v.setUint32(4, insns.length / 8, true);
+  v.setBigUint64(8, addr(insns), true);
+  v.setBigUint64(16, addr(license), true);
+  v.setUint32(24, 1, true); // log_level
+  v.setUint32(28, log.length, true);
+  v.setBigUint64(32, addr(log), true);
+  v.setUint32(44, options.flags ?? 0, true);
+  const fd = bpf(BPF_PROG_LOAD, attr);
+  if (fd < 0) {
+    const text = new TextDecoder().decode(log.subarray(0, log.indexOf(0))).trim();
+    throw new KernelBpfError(`kernel refused the program (errno ${-fd}): ${text}`, -fd);
+  }
+  return { fd, close: () => void libc.symbols.close(fd) };
+}
+
+/** BPF_PROG_TEST_RUN with a context buffer, which the kernel may write back. */
+export function kernelTestRun(prog: LoadedProgram, ctx: Uint8Array<ArrayBuffer>): number {
+  const attr = new Uint8Array(80);
+  const v = new DataView(attr.buffer);
+  v.setUint32(0, prog.fd, true);
+  v.setUint32(40, ctx.length, true); // ctx_size_in
+  v.setBigUint64(48, addr(ctx), true); // ctx_in
+  const rc = bpf(BPF_PROG_TEST_RUN, attr);
+  if (rc < 0) throw new KernelBpfError(`BPF_PROG_TEST_RUN failed (errno ${-rc})`, -rc);
+  return v.getUint32(4, true); // retval
+}
+
+/** Whether this process may load kernel eBPF programs (root, bpf(2) available). */
+export function kernelBpfAvailable(): { ok: boolean; reason: string } {
+  if (Deno.uid() !== 0) return { ok: false, reason: "needs root for kernel eBPF" };
+  try {
+    // mov r0, 0; exit
+    const p = kernelProgLoad(
+      BPF_PROG_TYPE_SYSCALL,
+      new Uint8Array([0xb7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0]),
+      { flags: BPF_F_SLEEPABLE },
+    );
+    p.close();
+    return { ok: true, reason: "" };
+  } catch (e) {
+    return { ok: false, reason: `kernel eBPF unavailable: ${(e as Error).message}` };
+  }
+}
