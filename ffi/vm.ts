@@ -1,10 +1,9 @@
 /** Typed wrapper over the C VM: create, register helpers, load, run. */
 import { bpftime, cString, lastError } from "./lib.ts";
 
-/** Execution engines; the JIT tiers arrive with the JIT issue. */
+/** Execution engines: the interpreter, our x86-64 JIT, and the LLVM tier. */
 export type Engine = "interp" | "jit" | "llvm";
 export const ENGINES: readonly Engine[] = ["interp", "jit", "llvm"];
-const AVAILABLE_ENGINES: readonly Engine[] = ["interp"];
 
 /** A helper implemented in TypeScript: receives r1..r5, returns r0. */
 export type HelperFn = (r1: bigint, r2: bigint, r3: bigint, r4: bigint, r5: bigint) => bigint;
@@ -33,6 +32,7 @@ export type LddwResolver = (src: number, imm: number, nextImm: number) => bigint
 const EINVAL = 22;
 
 export interface VmOptions {
+  /** Default: the C side's choice (JIT, or as BPFTIME_DISABLE_JIT / BPFTIME_VM_NAME say). */
   engine?: Engine;
   /** Maximum instructions per run (0 = unlimited). */
   instructionBudget?: number | bigint;
@@ -44,22 +44,29 @@ export class Vm {
   #resolver?: Deno.UnsafeCallback<typeof RESOLVER_SIGNATURE>;
   #resolverError = "";
   #regions: Uint8Array[] = [];
-  readonly engine: Engine;
-
   constructor(options: VmOptions = {}) {
-    this.engine = options.engine ?? "interp";
-    if (!AVAILABLE_ENGINES.includes(this.engine)) {
-      throw new VmError(
-        `engine '${this.engine}' is not available in this build (available: ${
-          AVAILABLE_ENGINES.join(", ")
-        })`,
-      );
-    }
     this.#ptr = bpftime().bpftime_vm_create();
     if (!this.#ptr) throw new VmError(lastError());
+    if (options.engine !== undefined) {
+      if (bpftime().bpftime_vm_set_engine(this.#ptr, cString(options.engine)) < 0) {
+        const message = lastError();
+        this.close();
+        throw new VmError(message);
+      }
+    }
     if (options.instructionBudget !== undefined) {
       this.setInstructionBudget(options.instructionBudget);
     }
+  }
+
+  /** The engine this VM runs programs with. */
+  get engine(): Engine {
+    return Deno.UnsafePointerView.getCString(bpftime().bpftime_vm_engine(this.#vm())!) as Engine;
+  }
+
+  /** Nanoseconds the JIT took to compile the loaded program (0 for the interpreter). */
+  get compileNs(): number {
+    return Number(bpftime().bpftime_vm_compile_ns(this.#vm()));
   }
 
   #vm(): Deno.PointerObject {

@@ -4,15 +4,17 @@ import { bpftime, conformanceDir } from "./helpers.ts";
 
 const suite = conformanceDir();
 
-Deno.test({
-  name: "cli: tool conformance --vm interp runs the whole suite",
-  ignore: !suite,
-  fn: async () => {
-    const r = await bpftime(["tool", "conformance", "--vm", "interp", suite!]);
-    assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.equal(r.stdout.trim().split("\n").at(-1), "313 passed, 0 failed");
-  },
-});
+for (const engine of ["interp", "jit"]) {
+  Deno.test({
+    name: `cli: tool conformance --vm ${engine} runs the whole suite`,
+    ignore: !suite,
+    fn: async () => {
+      const r = await bpftime(["tool", "conformance", "--vm", engine, suite!]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.equal(r.stdout.trim().split("\n").at(-1), "313 passed, 0 failed");
+    },
+  });
+}
 
 Deno.test("cli: tool conformance reports a failing case and exits non-zero", async () => {
   const dir = await Deno.makeTempDir();

@@ -1,13 +1,19 @@
-/** The whole bpf_conformance suite under the interpreter, one test per case. */
+/** The whole bpf_conformance suite on every engine, one test per case. */
 import assert from "node:assert/strict";
 import { parseDataFile } from "../lib/conformance/data_file.ts";
 import { runCase } from "../lib/conformance/runner.ts";
+import type { Engine } from "../ffi/vm.ts";
 import { conformanceFiles } from "./helpers.ts";
+
+const ENGINES: Engine[] = ["interp", "jit"];
 
 for (const file of conformanceFiles()) {
   const name = file.split("/").pop()!;
-  Deno.test(`conformance/interp: ${name}`, () => {
-    const outcome = runCase(parseDataFile(name, Deno.readTextFileSync(file)), "interp");
-    assert.ok(outcome.passed, outcome.reason);
-  });
+  const testCase = parseDataFile(name, Deno.readTextFileSync(file));
+  for (const engine of ENGINES) {
+    Deno.test(`conformance/${engine}: ${name}`, () => {
+      const outcome = runCase(testCase, engine);
+      assert.ok(outcome.passed, outcome.reason);
+    });
+  }
 }

@@ -56,6 +56,8 @@ Deno.test("validator: writes to r10", () => {
   refused("mov %r10, 1\nexit", /^pc 0: frame pointer r10 is read only$/);
   refused("mov %r0, 0\nldxdw %r10, [%r1]\nexit", /^pc 1: frame pointer r10 is read only$/);
   refused("lddw %r10, 1\nexit", /^pc 0: frame pointer r10 is read only$/);
+  refused("lock fetch add [%r10-8], %r10\nexit", /^pc 0: frame pointer r10 is read only/);
+  refused("lock xchg32 [%r10-8], %r10\nexit", /^pc 0: frame pointer r10 is read only/);
 });
 
 Deno.test("validator: jumps out of the program", () => {
@@ -90,6 +92,13 @@ Deno.test("validator: unknown helper", () => {
 Deno.test("validator: bad local call targets", () => {
   refused("call local +10\nexit", /^pc 0: call out of range: target 11/);
   refused("call local +1\nlddw %r0, 1\nexit", /^pc 0: call into the middle of lddw at pc 1$/);
+});
+
+Deno.test("validator: the main program cannot be called", () => {
+  refused(
+    "mov %r0, 1\ncall local -2\nexit",
+    /^pc 1: call to pc 0: the main program cannot be called/,
+  );
 });
 
 Deno.test("validator: subprograms end with exit and jumps stay inside them", () => {

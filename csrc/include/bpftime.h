@@ -54,6 +54,15 @@ BPFTIME_API int bpftime_vm_add_region(struct bpftime_vm *vm, const void *base, u
 /* Maximum instructions per run; 0 means no limit (the default). */
 BPFTIME_API void bpftime_vm_set_insn_budget(struct bpftime_vm *vm, uint64_t budget);
 
+/*
+ * Execution engine: "jit" (default), "interp", or "llvm". The default follows
+ * BPFTIME_DISABLE_JIT=1 (interpreter) and BPFTIME_VM_NAME.
+ */
+BPFTIME_API int bpftime_vm_set_engine(struct bpftime_vm *vm, const char *name);
+BPFTIME_API const char *bpftime_vm_engine(const struct bpftime_vm *vm);
+/* Nanoseconds the last JIT compilation took (0 when none ran). */
+BPFTIME_API uint64_t bpftime_vm_compile_ns(const struct bpftime_vm *vm);
+
 /* Validates and loads `len` bytes of instructions. 0 or -1 (see bpftime_last_error). */
 BPFTIME_API int bpftime_vm_load(struct bpftime_vm *vm, const void *code, uint64_t len);
 /* Runs with r1 = mem, r2 = mem_len. 0 and *ret = r0, or -1 (see bpftime_last_error). */

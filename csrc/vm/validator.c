@@ -135,6 +135,8 @@ static int check_mem(const struct bpf_insn *in, uint32_t pc)
 		default:
 			REFUSE(pc, "unknown atomic operation 0x%x", (unsigned)in->imm);
 		}
+		if ((in->imm & ATOMIC_FETCH) && in->imm != ATOMIC_CMPXCHG && in->src == 10)
+			REFUSE(pc, "frame pointer r10 is read only (atomic fetch writes its source)");
 	} else if (in->imm) {
 		REFUSE(pc, "store uses reserved imm field");
 	}
@@ -210,6 +212,8 @@ int vm_validate(const struct bpftime_vm *vm, const struct bpf_insn *insns, uint3
 		if (tail[t])
 			REFUSE(pc, "%s into the middle of lddw at pc %lld", call ? "call" : "jump",
 			       (long long)t - 1);
+		if (call && t == 0)
+			REFUSE(pc, "call to pc 0: the main program cannot be called as a subprogram");
 		if (call)
 			sub_start[t] = 1;
 	}

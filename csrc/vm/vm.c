@@ -1,4 +1,5 @@
 /* The VM object: helpers, regions, loading, running, and the error channel. */
+#include "jit.h"
 #include "vm_internal.h"
 
 #include <errno.h>
@@ -23,6 +24,48 @@ const char *bpftime_last_error(void)
 	return last_error;
 }
 
+/* BPFTIME_DISABLE_JIT=1 forces the interpreter; BPFTIME_VM_NAME picks interp, jit or llvm. */
+static enum vm_engine default_engine(void)
+{
+	const char *disable = getenv("BPFTIME_DISABLE_JIT");
+	if (disable && *disable && strcmp(disable, "0") != 0)
+		return ENGINE_INTERP;
+	const char *name = getenv("BPFTIME_VM_NAME");
+	if (name && strcmp(name, "interp") == 0)
+		return ENGINE_INTERP;
+	if (name && strcmp(name, "llvm") == 0)
+		return ENGINE_LLVM;
+	return ENGINE_JIT;
+}
+
+static const char *const engine_names[] = {"interp", "jit", "llvm"};
+
+int bpftime_vm_set_engine(struct bpftime_vm *vm, const char *name)
+{
+	for (int e = 0; e < 3; e++) {
+		if (name && strcmp(name, engine_names[e]) == 0) {
+			if (e == ENGINE_LLVM) {
+				vm_set_error("engine 'llvm' is not available in this build");
+				return -1;
+			}
+			vm->engine = (enum vm_engine)e;
+			return 0;
+		}
+	}
+	vm_set_error("unknown engine '%s' (interp, jit or llvm)", name ? name : "(null)");
+	return -1;
+}
+
+const char *bpftime_vm_engine(const struct bpftime_vm *vm)
+{
+	return engine_names[vm->engine];
+}
+
+uint64_t bpftime_vm_compile_ns(const struct bpftime_vm *vm)
+{
+	return vm->jit.compile_ns;
+}
+
 struct bpftime_vm *bpftime_vm_create(void)
 {
 	struct bpftime_vm *vm = calloc(1, sizeof(*vm));
@@ -31,6 +74,7 @@ struct bpftime_vm *bpftime_vm_create(void)
 		return NULL;
 	}
 	vm->unwind_id = -1;
+	vm->engine = default_engine();
 	return vm;
 }
 
@@ -38,6 +82,7 @@ void bpftime_vm_destroy(struct bpftime_vm *vm)
 {
 	if (!vm)
 		return;
+	jit_release(vm);
 	free(vm->insns);
 	free(vm->code);
 	free(vm->helpers);
@@ -164,7 +209,10 @@ int bpftime_vm_load(struct bpftime_vm *vm, const void *code, uint64_t len)
 	}
 	vm->insns = insns;
 	vm->ninsns = n;
-	if (interp_prepare(vm) < 0) {
+	if (interp_prepare(vm) < 0 ||
+	    (vm->engine == ENGINE_JIT && jit_compile(vm, vm->budget != 0) < 0)) {
+		free(vm->code);
+		vm->code = NULL;
 		free(vm->insns);
 		vm->insns = NULL;
 		vm->ninsns = 0;
@@ -179,7 +227,14 @@ int bpftime_vm_exec(struct bpftime_vm *vm, void *mem, uint64_t mem_len, uint64_t
 		vm_set_error("no program loaded");
 		return -1;
 	}
-	return interp_run(vm, mem, mem_len, ret);
+	if (vm->engine == ENGINE_INTERP)
+		return interp_run(vm, mem, mem_len, ret);
+	/* Compile on first use, or again when the budget was switched on or off. */
+	if (!vm->jit.code || vm->jit.budgeted != (vm->budget != 0)) {
+		if (jit_compile(vm, vm->budget != 0) < 0)
+			return -1;
+	}
+	return jit_run(vm, mem, mem_len, ret);
 }
 
 static uint64_t now_ns(void)

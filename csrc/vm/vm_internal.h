@@ -63,6 +63,15 @@ struct helper {
 
 struct decoded_insn;
 
+enum vm_engine { ENGINE_INTERP = 0, ENGINE_JIT = 1, ENGINE_LLVM = 2 };
+
+struct jit_code {
+	uint8_t *code; /* read+execute mapping */
+	size_t size;
+	bool budgeted; /* counts instructions against vm->budget */
+	uint64_t compile_ns;
+};
+
 struct bpftime_vm {
 	struct bpf_insn *insns;
 	uint32_t ninsns;
@@ -75,6 +84,8 @@ struct bpftime_vm {
 	struct region *regions;
 	uint32_t nregions;
 	uint64_t budget;
+	enum vm_engine engine;
+	struct jit_code jit;
 };
 
 HIDDEN void vm_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

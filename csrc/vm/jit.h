@@ -1,0 +1,53 @@
+/* The x86-64 JIT: compiler and the run-time context its code uses. */
+#ifndef BPFTIME_JIT_H
+#define BPFTIME_JIT_H
+
+#include "vm_internal.h"
+
+#include <stddef.h>
+
+/* Per-run state the JIT code reaches through r12. Offsets are part of the code's ABI. */
+struct jit_ctx {
+	uint64_t mem_lo;       /* 0: the context block */
+	uint64_t mem_limit[4]; /* 8: per access size 1,2,4,8: len - size + 1, or 0 */
+	uint64_t stack_top;    /* 40: top of frame 0 */
+	uint64_t saved_rsp;    /* 48: rsp after the prologue, for fault and unwind exits */
+	uint64_t budget;       /* 56: instructions left (budgeted code only) */
+	uint32_t depth;        /* 64: active bpf-to-bpf frames below the main one */
+	uint32_t pad;
+	uint64_t fault_addr; /* 72 */
+	uint64_t fault_code; /* 80: pc << 8 | kind << 4 | detail */
+	const struct bpftime_vm *vm; /* 88 */
+	uint64_t faulted;            /* 96 */
+};
+
+#define JIT_CTX_MEM_LO 0
+#define JIT_CTX_MEM_LIMIT 8
+#define JIT_CTX_STACK_TOP 40
+#define JIT_CTX_SAVED_RSP 48
+#define JIT_CTX_BUDGET 56
+#define JIT_CTX_DEPTH 64
+#define JIT_CTX_FAULT_ADDR 72
+#define JIT_CTX_FAULT_CODE 80
+#define JIT_CTX_FAULTED 96
+_Static_assert(offsetof(struct jit_ctx, mem_limit) == JIT_CTX_MEM_LIMIT, "jit_ctx layout");
+_Static_assert(offsetof(struct jit_ctx, stack_top) == JIT_CTX_STACK_TOP, "jit_ctx layout");
+_Static_assert(offsetof(struct jit_ctx, saved_rsp) == JIT_CTX_SAVED_RSP, "jit_ctx layout");
+_Static_assert(offsetof(struct jit_ctx, budget) == JIT_CTX_BUDGET, "jit_ctx layout");
+_Static_assert(offsetof(struct jit_ctx, depth) == JIT_CTX_DEPTH, "jit_ctx layout");
+_Static_assert(offsetof(struct jit_ctx, fault_addr) == JIT_CTX_FAULT_ADDR, "jit_ctx layout");
+_Static_assert(offsetof(struct jit_ctx, fault_code) == JIT_CTX_FAULT_CODE, "jit_ctx layout");
+_Static_assert(offsetof(struct jit_ctx, faulted) == JIT_CTX_FAULTED, "jit_ctx layout");
+
+/* Fault kinds in fault_code. */
+enum jit_fault { JF_LOAD = 0, JF_STORE = 1, JF_MISALIGNED = 2, JF_DEPTH = 3, JF_CALLX = 4,
+		 JF_BUDGET = 5 };
+
+typedef uint64_t (*jit_entry)(void *mem, uint64_t len, struct jit_ctx *ctx);
+
+/* Compiles vm->insns (validated and decoded) into vm->jit; budgeted code counts instructions. */
+HIDDEN int jit_compile(struct bpftime_vm *vm, bool budgeted);
+HIDDEN void jit_release(struct bpftime_vm *vm);
+HIDDEN int jit_run(const struct bpftime_vm *vm, void *mem, uint64_t mem_len, uint64_t *ret);
+
+#endif

@@ -1,0 +1,863 @@
+/*
+ * x86-64 JIT. eBPF registers live in machine registers (r0 rax, r1 rdi,
+ * r2 rsi, r3 rdx, r4 rcx, r5 r8: the SysV argument registers, so helper
+ * calls need no shuffling; r6 rbx, r7 r13, r8 r14, r9 r15, r10 rbp).
+ * r12 holds the struct jit_ctx; r9, r10, r11 are scratch.
+ *
+ * The eBPF stack is a 4 KiB area of the native stack holding 8 frames of
+ * 512 bytes; return addresses and saved registers live outside it, so a
+ * program can never reach them. Accesses through r10 with a constant
+ * offset inside the current frame are safe by construction; every other
+ * access is checked inline against the context block and, failing that,
+ * by a slow path (caller frames, registered regions).
+ */
+#include "jit.h"
+#include "interp_ops.h"
+#include "x86_emit.h"
+
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <time.h>
+
+static const int REG[11] = {RAX, RDI, RSI, RDX, RCX, R8, RBX, R13, R14, R15, RBP};
+
+#define STACK_AREA (BPFTIME_STACK_SIZE * BPFTIME_MAX_CALL_FRAMES)
+
+enum label { L_EPILOGUE, L_UNWIND, L_FAULT, L_SLOW_CHECK, L_ZERO_FRAME, L_COUNT };
+enum fix_kind { FIX_INSN, FIX_SUB, FIX_LABEL };
+
+struct fixup {
+	uint32_t at;
+	uint32_t target;
+	enum fix_kind kind;
+};
+
+struct jit_state {
+	struct x86_buf b;
+	const struct bpftime_vm *vm;
+	const struct bpf_insn *insns;
+	uint32_t n;
+	bool budgeted;
+	uint32_t *insn_off;  /* code offset of each instruction's body */
+	uint32_t *sub_entry; /* code offset of a subprogram's prologue */
+	uint8_t *sub_start;
+	uint8_t *block_start;
+	uint8_t *in_sub; /* inside a subprogram other than the main one */
+	uint32_t *block_len;
+	struct fixup *fix;
+	uint32_t nfix, capfix;
+	uint32_t label[L_COUNT];
+	bool failed;
+};
+
+static void add_fixup(struct jit_state *st, uint32_t at, uint32_t target, enum fix_kind kind)
+{
+	if (st->nfix == st->capfix) {
+		uint32_t cap = st->capfix ? st->capfix * 2 : 256;
+		struct fixup *f = realloc(st->fix, cap * sizeof(*f));
+		if (!f) {
+			st->failed = true;
+			return;
+		}
+		st->fix = f;
+		st->capfix = cap;
+	}
+	st->fix[st->nfix++] = (struct fixup){at, target, kind};
+}
+
+static void jmp_label(struct jit_state *st, enum label l)
+{
+	add_fixup(st, emit_jmp32(&st->b), l, FIX_LABEL);
+}
+static void jcc_label(struct jit_state *st, uint8_t cc, enum label l)
+{
+	add_fixup(st, emit_jcc32(&st->b, cc), l, FIX_LABEL);
+}
+
+static uint32_t fault_code(uint32_t pc, enum jit_fault kind, uint32_t detail)
+{
+	return pc << 8 | (uint32_t)kind << 4 | detail;
+}
+
+/* r10d = code; jmp fault (r11 holds the address or value the message names). */
+static void emit_fault(struct jit_state *st, uint32_t code)
+{
+	emit_mov_imm64(&st->b, R10, code);
+	jmp_label(st, L_FAULT);
+}
+
+static int size_log2(uint32_t size)
+{
+	return size == 1 ? 0 : size == 2 ? 1 : size == 4 ? 2 : 3;
+}
+
+/*
+ * Operand for a memory access of `size` bytes at bpf register `base` + off.
+ * Returns the x86 base register (rbp for proven-safe stack accesses, else
+ * r11 holding the checked address) and sets *disp.
+ */
+static int emit_address(struct jit_state *st, uint32_t pc, int base, int16_t off, uint32_t size,
+			bool store, int32_t *disp)
+{
+	struct x86_buf *b = &st->b;
+	if (base == 10 && off >= -BPFTIME_STACK_SIZE && off + (int32_t)size <= 0) {
+		*disp = off;
+		return RBP;
+	}
+	int lg = size_log2(size);
+	emit_mem(b, 0x8d, true, R11, REG[base], off);                 /* lea r11, [base+off] */
+	emit_mov_rr(b, true, R10, R11);                                /* mov r10, r11 */
+	emit_mem(b, 0x2b, true, R10, R12, JIT_CTX_MEM_LO);             /* sub r10, mem_lo */
+	emit_mem(b, 0x3b, true, R10, R12, JIT_CTX_MEM_LIMIT + 8 * lg); /* cmp r10, limit */
+	uint32_t ok = emit_jcc32(b, CC_B);
+	emit_mov_imm64(b, R10, fault_code(pc, store ? JF_STORE : JF_LOAD, (uint32_t)lg));
+	add_fixup(st, emit_call32(b), L_SLOW_CHECK, FIX_LABEL);
+	patch_rel32(b, ok, b->len);
+	*disp = 0;
+	return R11;
+}
+
+static void emit_load(struct jit_state *st, uint32_t pc, const struct bpf_insn *in)
+{
+	struct x86_buf *b = &st->b;
+	uint32_t size = BPF_SIZE(in->code) == SZ_B ? 1 : BPF_SIZE(in->code) == SZ_H ? 2
+			: BPF_SIZE(in->code) == SZ_W ? 4 : 8;
+	bool sx = BPF_MODE(in->code) == MODE_MEMSX;
+	int32_t disp;
+	int base = emit_address(st, pc, in->src, in->off, size, false, &disp);
+	int d = REG[in->dst];
+	switch (size) {
+	case 1:
+	case 2:
+		emit_rex(b, sx, d, 0, base, false);
+		emit1(b, 0x0f);
+		emit1(b, (uint8_t)((sx ? 0xbe : 0xb6) + (size == 2)));
+		emit_modrm_mem(b, d, base, disp);
+		break;
+	case 4:
+		emit_mem(b, sx ? 0x63 : 0x8b, sx, d, base, disp);
+		break;
+	default:
+		emit_mem(b, 0x8b, true, d, base, disp);
+	}
+}
+
+static void emit_store(struct jit_state *st, uint32_t pc, const struct bpf_insn *in)
+{
+	struct x86_buf *b = &st->b;
+	uint32_t size = BPF_SIZE(in->code) == SZ_B ? 1 : BPF_SIZE(in->code) == SZ_H ? 2
+			: BPF_SIZE(in->code) == SZ_W ? 4 : 8;
+	bool imm = BPF_CLASS(in->code) == CLS_ST;
+	int32_t disp;
+	int base = emit_address(st, pc, in->dst, in->off, size, true, &disp);
+	int s = imm ? 0 : REG[in->src];
+	if (size == 2)
+		emit1(b, 0x66);
+	emit_rex(b, size == 8, s, 0, base, size == 1 && !imm);
+	if (imm) {
+		emit1(b, size == 1 ? 0xc6 : 0xc7);
+		emit_modrm_mem(b, 0, base, disp);
+		if (size == 1)
+			emit1(b, (uint8_t)in->imm);
+		else if (size == 2)
+			emit_bytes(b, &in->imm, 2);
+		else
+			emit4(b, (uint32_t)in->imm);
+	} else {
+		emit1(b, size == 1 ? 0x88 : 0x89);
+		emit_modrm_mem(b, s, base, disp);
+	}
+}
+
+static void emit_atomic(struct jit_state *st, uint32_t pc, const struct bpf_insn *in)
+{
+	struct x86_buf *b = &st->b;
+	bool w = BPF_SIZE(in->code) == SZ_DW;
+	uint32_t size = w ? 8 : 4;
+	int32_t disp;
+	int base = emit_address(st, pc, in->dst, in->off, size, true, &disp);
+	uint32_t misaligned = fault_code(pc, JF_MISALIGNED, (uint32_t)size_log2(size));
+	if (base == RBP) {
+		if (disp & (int32_t)(size - 1)) { /* statically misaligned: always faults */
+			emit_mem(b, 0x8d, true, R11, RBP, disp);
+			emit_fault(st, misaligned);
+			return;
+		}
+	} else {
+		emit_rex(b, true, 0, 0, R11, false); /* test r11, size-1 */
+		emit1(b, 0xf7);
+		emit_modrm_reg(b, 0, R11);
+		emit4(b, size - 1);
+		uint32_t aligned = emit_jcc32(b, CC_E);
+		emit_fault(st, misaligned);
+		patch_rel32(b, aligned, b->len);
+	}
+	int s = REG[in->src];
+	int op = in->imm;
+	if (op == ATOMIC_ADD || op == ATOMIC_OR || op == ATOMIC_AND || op == ATOMIC_XOR ||
+	    op == (ATOMIC_ADD | ATOMIC_FETCH) || op == ATOMIC_XCHG || op == ATOMIC_CMPXCHG) {
+		if (op != ATOMIC_XCHG)
+			emit1(b, 0xf0); /* lock */
+		emit_rex(b, w, s, 0, base, false);
+		switch (op) {
+		case ATOMIC_ADD: emit1(b, 0x01); break;
+		case ATOMIC_OR: emit1(b, 0x09); break;
+		case ATOMIC_AND: emit1(b, 0x21); break;
+		case ATOMIC_XOR: emit1(b, 0x31); break;
+		case ATOMIC_ADD | ATOMIC_FETCH: emit1(b, 0x0f); emit1(b, 0xc1); break; /* xadd */
+		case ATOMIC_XCHG: emit1(b, 0x87); break;
+		default: emit1(b, 0x0f); emit1(b, 0xb1); break; /* cmpxchg */
+		}
+		emit_modrm_mem(b, s, base, disp);
+		if (op == ATOMIC_CMPXCHG && !w)
+			emit_mov_rr(b, false, RAX, RAX); /* r0 is the zero-extended old value */
+		return;
+	}
+	/* fetch or/and/xor: a compare-and-swap loop through rax (r0 saved in r10). */
+	uint8_t alu = (op & ~ATOMIC_FETCH) == ATOMIC_OR ? 0x09 : (op & ~ATOMIC_FETCH) == ATOMIC_AND ? 0x21 : 0x31;
+	int operand = s == RAX ? R10 : s;
+	emit_mov_rr(b, true, R10, RAX);
+	uint32_t loop = b->len;
+	emit_mem(b, 0x8b, w, RAX, base, disp);
+	emit_mov_rr(b, true, R9, RAX);
+	emit_rr(b, alu, w, R9, operand);
+	emit1(b, 0xf0);
+	emit_rex(b, w, R9, 0, base, false);
+	emit1(b, 0x0f);
+	emit1(b, 0xb1);
+	emit_modrm_mem(b, R9, base, disp);
+	patch_rel32(b, emit_jcc32(b, CC_NE), loop);
+	if (s != RAX) {
+		emit_mov_rr(b, true, s, RAX);
+		emit_mov_rr(b, true, RAX, R10);
+	}
+}
+
+/* RFC 9669: x / 0 = 0 and x % 0 = x (32-bit forms zero-extend). */
+static void emit_div_by_zero(struct x86_buf *b, int d, bool w, bool is_mod)
+{
+	if (!is_mod)
+		emit_rr(b, 0x31, false, d, d);
+	else if (!w)
+		emit_mov_rr(b, false, d, d);
+}
+
+/* Signed x / -1 = -x (INT_MIN stays INT_MIN) and x % -1 = 0, without trapping. */
+static void emit_div_by_neg1(struct x86_buf *b, int d, bool w, bool is_mod)
+{
+	if (is_mod) {
+		emit_rr(b, 0x31, false, d, d);
+	} else {
+		emit_rex(b, w, 0, 0, d, false);
+		emit1(b, 0xf7);
+		emit_modrm_reg(b, 3, d);
+	}
+}
+
+/* d = d (div|mod) r11 with the hardware divider; r0/r3 (rax/rdx) are parked in r9/r10. */
+static void emit_hw_div(struct x86_buf *b, int d, bool w, bool is_mod, bool is_signed)
+{
+	emit_mov_rr(b, true, R9, RAX);
+	emit_mov_rr(b, true, R10, RDX);
+	emit_mov_rr(b, w, RAX, d == RAX ? R9 : d == RDX ? R10 : d);
+	if (is_signed) {
+		if (w)
+			emit1(b, 0x48);
+		emit1(b, 0x99); /* cqo / cdq */
+	} else {
+		emit_rr(b, 0x31, false, RDX, RDX);
+	}
+	emit_rex(b, w, 0, 0, R11, false);
+	emit1(b, 0xf7);
+	emit_modrm_reg(b, is_signed ? 7 : 6, R11); /* idiv / div r11 */
+	emit_mov_rr(b, w, R11, is_mod ? RDX : RAX);
+	emit_mov_rr(b, true, RAX, R9);
+	emit_mov_rr(b, true, RDX, R10);
+	emit_mov_rr(b, w, d, R11);
+}
+
+static void emit_divmod(struct jit_state *st, const struct bpf_insn *in, bool w, bool is_mod,
+			bool is_signed)
+{
+	struct x86_buf *b = &st->b;
+	int d = REG[in->dst];
+	if (!(in->code & BPF_SRC_REG)) {
+		if (in->imm == 0)
+			emit_div_by_zero(b, d, w, is_mod);
+		else if (is_signed && in->imm == -1)
+			emit_div_by_neg1(b, d, w, is_mod);
+		else {
+			emit_mov_imm64(b, R11, w ? (uint64_t)(int64_t)in->imm : (uint32_t)in->imm);
+			emit_hw_div(b, d, w, is_mod, is_signed);
+		}
+		return;
+	}
+	emit_mov_rr(b, w, R11, REG[in->src]);
+	emit_rr(b, 0x85, w, R11, R11);
+	uint32_t nonzero = emit_jcc32(b, CC_NE);
+	emit_div_by_zero(b, d, w, is_mod);
+	uint32_t done_zero = emit_jmp32(b);
+	patch_rel32(b, nonzero, b->len);
+	uint32_t done_neg1 = 0;
+	if (is_signed) {
+		emit_alu_imm(b, 7, w, R11, -1);
+		uint32_t normal = emit_jcc32(b, CC_NE);
+		emit_div_by_neg1(b, d, w, is_mod);
+		done_neg1 = emit_jmp32(b);
+		patch_rel32(b, normal, b->len);
+	}
+	emit_hw_div(b, d, w, is_mod, is_signed);
+	patch_rel32(b, done_zero, b->len);
+	if (is_signed)
+		patch_rel32(b, done_neg1, b->len);
+}
+
+static void emit_shift(struct jit_state *st, const struct bpf_insn *in, bool w, int ext)
+{
+	struct x86_buf *b = &st->b;
+	int d = REG[in->dst];
+	if (!(in->code & BPF_SRC_REG)) {
+		int count = in->imm & (w ? 63 : 31);
+		if (count) {
+			emit_rex(b, w, 0, 0, d, false);
+			emit1(b, 0xc1);
+			emit_modrm_reg(b, ext, d);
+			emit1(b, (uint8_t)count);
+		} else if (!w) {
+			emit_mov_rr(b, false, d, d);
+		}
+		return;
+	}
+	int s = REG[in->src];
+	int target = d;
+	if (s != RCX) {
+		emit_mov_rr(b, true, R11, RCX); /* park r4 */
+		if (d == RCX)
+			target = R11;
+		emit_mov_rr(b, true, RCX, s);
+	}
+	emit_rex(b, w, 0, 0, target, false);
+	emit1(b, 0xd3);
+	emit_modrm_reg(b, ext, target);
+	if (s != RCX)
+		emit_mov_rr(b, true, RCX, R11); /* restore r4, or move the result into it */
+	if (!w)
+		emit_mov_rr(b, false, d, d);
+}
+
+static void emit_alu(struct jit_state *st, const struct bpf_insn *in)
+{
+	struct x86_buf *b = &st->b;
+	bool w = BPF_CLASS(in->code) == CLS_ALU64, reg = in->code & BPF_SRC_REG;
+	int d = REG[in->dst], s = REG[in->src];
+	uint8_t op = BPF_OP(in->code);
+	switch (op) {
+	case OP_ADD: case OP_SUB: case OP_AND: case OP_OR: case OP_XOR: {
+		static const uint8_t rr[16] = {[OP_ADD >> 4] = 0x01, [OP_SUB >> 4] = 0x29,
+					       [OP_AND >> 4] = 0x21, [OP_OR >> 4] = 0x09,
+					       [OP_XOR >> 4] = 0x31};
+		static const uint8_t ext[16] = {[OP_ADD >> 4] = 0, [OP_SUB >> 4] = 5, [OP_AND >> 4] = 4,
+						[OP_OR >> 4] = 1, [OP_XOR >> 4] = 6};
+		if (reg)
+			emit_rr(b, rr[op >> 4], w, d, s);
+		else
+			emit_alu_imm(b, ext[op >> 4], w, d, in->imm);
+		return;
+	}
+	case OP_MOV:
+		if (!reg) {
+			emit_mov_imm64(b, d, w ? (uint64_t)(int64_t)in->imm : (uint32_t)in->imm);
+		} else if (in->off == 0) {
+			emit_mov_rr(b, w, d, s);
+		} else if (in->off == 32) {
+			emit_rex(b, true, d, 0, s, false); /* movsxd d, s32 */
+			emit1(b, 0x63);
+			emit_modrm_reg(b, d, s);
+		} else {
+			emit_0f_rr(b, in->off == 8 ? 0xbe : 0xbf, w, d, s, in->off == 8);
+		}
+		return;
+	case OP_MUL:
+		if (reg) {
+			emit_0f_rr(b, 0xaf, w, d, s, false);
+		} else {
+			emit_rex(b, w, d, 0, d, false);
+			emit1(b, 0x69);
+			emit_modrm_reg(b, d, d);
+			emit4(b, (uint32_t)in->imm);
+		}
+		return;
+	case OP_NEG:
+		emit_rex(b, w, 0, 0, d, false);
+		emit1(b, 0xf7);
+		emit_modrm_reg(b, 3, d);
+		return;
+	case OP_DIV:
+	case OP_MOD:
+		emit_divmod(st, in, w, op == OP_MOD, in->off == 1);
+		return;
+	case OP_LSH: emit_shift(st, in, w, 4); return;
+	case OP_RSH: emit_shift(st, in, w, 5); return;
+	case OP_ARSH: emit_shift(st, in, w, 7); return;
+	default: /* OP_END */
+		break;
+	}
+	bool to_le = !w && !reg;
+	if (to_le) {
+		if (in->imm == 16)
+			emit_0f_rr(b, 0xb7, false, d, d, false); /* movzx d32, d16 */
+		else if (in->imm == 32)
+			emit_mov_rr(b, false, d, d);
+		return;
+	}
+	if (in->imm == 16) {
+		emit1(b, 0x66); /* rol d16, 8 */
+		emit_rex(b, false, 0, 0, d, false);
+		emit1(b, 0xc1);
+		emit_modrm_reg(b, 0, d);
+		emit1(b, 8);
+		emit_0f_rr(b, 0xb7, false, d, d, false);
+	} else {
+		emit_rex(b, in->imm == 64, 0, 0, d, false); /* bswap */
+		emit1(b, 0x0f);
+		emit1(b, (uint8_t)(0xc8 + (d & 7)));
+	}
+}
+
+static void emit_jump(struct jit_state *st, uint32_t pc, const struct bpf_insn *in)
+{
+	struct x86_buf *b = &st->b;
+	bool w = BPF_CLASS(in->code) == CLS_JMP, reg = in->code & BPF_SRC_REG;
+	uint8_t op = BPF_OP(in->code);
+	int d = REG[in->dst], s = REG[in->src];
+	if (op == OP_JA) {
+		add_fixup(st, emit_jmp32(b), pc + 1 + (w ? in->off : in->imm), FIX_INSN);
+		return;
+	}
+	if (op == OP_JSET) {
+		if (reg) {
+			emit_rr(b, 0x85, w, d, s);
+		} else {
+			emit_rex(b, w, 0, 0, d, false);
+			emit1(b, 0xf7);
+			emit_modrm_reg(b, 0, d);
+			emit4(b, (uint32_t)in->imm);
+		}
+	} else if (reg) {
+		emit_rr(b, 0x39, w, d, s);
+	} else {
+		emit_alu_imm(b, 7, w, d, in->imm);
+	}
+	uint8_t cc;
+	switch (op) {
+	case OP_JEQ: cc = CC_E; break;
+	case OP_JNE: case OP_JSET: cc = CC_NE; break;
+	case OP_JGT: cc = CC_A; break;
+	case OP_JGE: cc = CC_AE; break;
+	case OP_JLT: cc = CC_B; break;
+	case OP_JLE: cc = CC_BE; break;
+	case OP_JSGT: cc = CC_G; break;
+	case OP_JSGE: cc = CC_GE; break;
+	case OP_JSLT: cc = CC_L; break;
+	default: cc = CC_LE; break;
+	}
+	add_fixup(st, emit_jcc32(b, cc), pc + 1 + in->off, FIX_INSN);
+}
+
+static void emit_unwind_check(struct jit_state *st)
+{
+	emit_rr(&st->b, 0x85, true, RAX, RAX);
+	jcc_label(st, CC_E, L_UNWIND);
+}
+
+static void emit_call(struct jit_state *st, uint32_t pc, const struct bpf_insn *in)
+{
+	struct x86_buf *b = &st->b;
+	const struct bpftime_vm *vm = st->vm;
+	if (in->code == 0x8d) { /* callx: helper id in a register */
+		emit_mov_rr(b, true, R11, REG[in->dst]);
+		uint32_t code = fault_code(pc, JF_CALLX, in->dst);
+		emit_alu_imm(b, 7, true, R11, (int32_t)vm->nhelpers);
+		uint32_t in_range = emit_jcc32(b, CC_B);
+		emit_fault(st, code);
+		patch_rel32(b, in_range, b->len);
+		emit_mov_rr(b, true, R10, R11);
+		emit_rex(b, true, R10, 0, R10, false); /* imul r10, r10, sizeof(struct helper) */
+		emit1(b, 0x69);
+		emit_modrm_reg(b, R10, R10);
+		emit4(b, (uint32_t)sizeof(struct helper));
+		emit_mov_imm64(b, R9, (uint64_t)(uintptr_t)vm->helpers);
+		emit_rex(b, true, R10, R10, R9, false); /* mov r10, [r9 + r10] */
+		emit1(b, 0x8b);
+		emit1(b, (uint8_t)(0x04 | (R10 & 7) << 3));
+		emit1(b, (uint8_t)((R10 & 7) << 3 | (R9 & 7)));
+		emit_rr(b, 0x85, true, R10, R10);
+		uint32_t known = emit_jcc32(b, CC_NE);
+		emit_fault(st, code);
+		patch_rel32(b, known, b->len);
+		emit_push(b, R11);
+		emit_push(b, R11);
+		emit_call_reg(b, R10);
+		emit_pop(b, R11);
+		emit_pop(b, R11);
+		if (vm->unwind_id >= 0) {
+			emit_alu_imm(b, 7, true, R11, (int32_t)vm->unwind_id);
+			uint32_t other = emit_jcc32(b, CC_NE);
+			emit_unwind_check(st);
+			patch_rel32(b, other, b->len);
+		}
+		return;
+	}
+	if (in->src == CALL_LOCAL) {
+		emit_rex(b, false, 0, 0, R12, false); /* cmp dword [r12+depth], 7 */
+		emit1(b, 0x83);
+		emit_modrm_mem(b, 7, R12, JIT_CTX_DEPTH);
+		emit1(b, BPFTIME_MAX_CALL_FRAMES - 1);
+		uint32_t ok = emit_jcc32(b, CC_B);
+		emit_fault(st, fault_code(pc, JF_DEPTH, 0));
+		patch_rel32(b, ok, b->len);
+		add_fixup(st, emit_call32(b), pc + 1 + in->imm, FIX_SUB);
+		return;
+	}
+	emit_mov_imm64(b, R10, st->vm->code[pc].k);
+	emit_call_reg(b, R10);
+	if (in->imm == vm->unwind_id)
+		emit_unwind_check(st);
+}
+
+static void emit_sub_prologue(struct jit_state *st)
+{
+	struct x86_buf *b = &st->b;
+	emit_push(b, RBX);
+	emit_push(b, R13);
+	emit_push(b, R14);
+	emit_push(b, R15);
+	emit_alu_imm(b, 5, true, RSP, 8);
+	emit_alu_mem_imm(b, 0, false, R12, JIT_CTX_DEPTH, 1);
+	emit_alu_imm(b, 5, true, RBP, BPFTIME_STACK_SIZE);
+	add_fixup(st, emit_call32(b), L_ZERO_FRAME, FIX_LABEL);
+}
+
+static void emit_sub_epilogue(struct jit_state *st)
+{
+	struct x86_buf *b = &st->b;
+	emit_alu_imm(b, 0, true, RBP, BPFTIME_STACK_SIZE);
+	emit_alu_mem_imm(b, 5, false, R12, JIT_CTX_DEPTH, 1);
+	emit_alu_imm(b, 0, true, RSP, 8);
+	emit_pop(b, R15);
+	emit_pop(b, R14);
+	emit_pop(b, R13);
+	emit_pop(b, RBX);
+	emit1(b, 0xc3);
+}
+
+static void emit_main_prologue(struct jit_state *st)
+{
+	struct x86_buf *b = &st->b;
+	static const int saved[] = {RBP, RBX, R12, R13, R14, R15};
+	for (int i = 0; i < 6; i++)
+		emit_push(b, saved[i]);
+	emit_mov_rr(b, true, R12, RDX);
+	emit_alu_imm(b, 5, true, RSP, STACK_AREA + 8);
+	emit_mem(b, 0x89, true, RSP, R12, JIT_CTX_SAVED_RSP);
+	emit_mem(b, 0x8d, true, RBP, RSP, STACK_AREA);
+	emit_mem(b, 0x89, true, RBP, R12, JIT_CTX_STACK_TOP);
+	add_fixup(st, emit_call32(b), L_ZERO_FRAME, FIX_LABEL);
+	static const int zeroed[] = {RAX, RDX, RCX, R8, RBX, R13, R14, R15};
+	for (int i = 0; i < 8; i++)
+		emit_rr(b, 0x31, false, zeroed[i], zeroed[i]);
+}
+
+static void emit_stubs(struct jit_state *st, uint64_t slow_check)
+{
+	struct x86_buf *b = &st->b;
+	st->label[L_EPILOGUE] = b->len;
+	emit_alu_imm(b, 0, true, RSP, STACK_AREA + 8);
+	static const int saved[] = {R15, R14, R13, R12, RBX, RBP};
+	for (int i = 0; i < 6; i++)
+		emit_pop(b, saved[i]);
+	emit1(b, 0xc3);
+
+	st->label[L_UNWIND] = b->len;
+	emit_mem(b, 0x8b, true, RSP, R12, JIT_CTX_SAVED_RSP);
+	emit_rr(b, 0x31, false, RAX, RAX);
+	jmp_label(st, L_EPILOGUE);
+
+	st->label[L_FAULT] = b->len;
+	emit_mem(b, 0x8b, true, RSP, R12, JIT_CTX_SAVED_RSP);
+	emit_mem(b, 0x89, true, R11, R12, JIT_CTX_FAULT_ADDR);
+	emit_mem(b, 0x89, true, R10, R12, JIT_CTX_FAULT_CODE);
+	emit_rex(b, true, 0, 0, R12, false); /* mov qword [r12+faulted], 1 */
+	emit1(b, 0xc7);
+	emit_modrm_mem(b, 0, R12, JIT_CTX_FAULTED);
+	emit4(b, 1);
+	jmp_label(st, L_EPILOGUE);
+
+	/* Slow bounds check: r11 = address, r10 = fault code; returns or faults. */
+	st->label[L_SLOW_CHECK] = b->len;
+	static const int keep[] = {RAX, RCX, RDX, RSI, RDI, R8, R9, R10, R11};
+	for (int i = 0; i < 9; i++)
+		emit_push(b, keep[i]);
+	emit_mov_rr(b, true, RDI, R12);
+	emit_mov_rr(b, true, RSI, R11);
+	emit_mov_rr(b, true, RDX, R10);
+	emit_mov_rr(b, true, RCX, RBP);
+	emit_mov_imm64(b, RAX, slow_check);
+	emit_call_reg(b, RAX);
+	emit_rr(b, 0x85, false, RAX, RAX);
+	for (int i = 8; i >= 1; i--)
+		emit_pop(b, keep[i]);
+	jcc_label(st, CC_E, L_FAULT);
+	emit_pop(b, RAX);
+	emit1(b, 0xc3);
+
+	/* Zero the 512-byte frame below rbp; clobbers r11 and xmm0 only. */
+	st->label[L_ZERO_FRAME] = b->len;
+	emit1(b, 0x0f); /* xorps xmm0, xmm0 */
+	emit1(b, 0x57);
+	emit1(b, 0xc0);
+	emit_mov_imm64(b, R11, (uint64_t)(int64_t)-BPFTIME_STACK_SIZE);
+	uint32_t loop = b->len;
+	static const uint8_t movups[] = {0x42, 0x0f, 0x11, 0x44, 0x1d, 0x00}; /* [rbp+r11], xmm0 */
+	emit_bytes(b, movups, sizeof(movups));
+	emit_alu_imm(b, 0, true, R11, 16);
+	patch_rel32(b, emit_jcc32(b, CC_NE), loop);
+	emit1(b, 0xc3);
+}
+
+/* 1 when a non-context access is inside the caller frames' stack or a registered region. */
+static int jit_slow_check(const struct jit_ctx *ctx, uint64_t addr, uint64_t code, uint64_t rbp)
+{
+	uint64_t size = 1ull << (code & 0xf);
+	uint64_t lo = rbp - BPFTIME_STACK_SIZE;
+	if (addr - lo < ctx->stack_top - lo && size <= ctx->stack_top - addr)
+		return 1;
+	const struct bpftime_vm *vm = ctx->vm;
+	for (uint32_t i = 0; i < vm->nregions; i++) {
+		uint64_t rel = addr - vm->regions[i].base;
+		if (rel < vm->regions[i].len && size <= vm->regions[i].len - rel)
+			return 1;
+	}
+	return 0;
+}
+
+/* Subprogram starts and basic blocks (for budget counting). */
+static int analyse(struct jit_state *st)
+{
+	uint32_t n = st->n;
+	st->sub_start = calloc(n + 1, 1);
+	st->block_start = calloc(n + 1, 1);
+	st->block_len = calloc(n + 1, sizeof(uint32_t));
+	st->insn_off = calloc(n + 1, sizeof(uint32_t));
+	st->sub_entry = calloc(n + 1, sizeof(uint32_t));
+	st->in_sub = calloc(n + 1, 1);
+	if (!st->sub_start || !st->block_start || !st->block_len || !st->insn_off || !st->sub_entry ||
+	    !st->in_sub)
+		return -1;
+	st->sub_start[0] = st->block_start[0] = 1;
+	for (uint32_t pc = 0; pc < n; pc++) {
+		const struct bpf_insn *in = &st->insns[pc];
+		uint8_t cls = BPF_CLASS(in->code);
+		if (in->code == LDDW_CODE) {
+			pc++;
+			continue;
+		}
+		if (cls != CLS_JMP && cls != CLS_JMP32)
+			continue;
+		st->block_start[pc + 1] = 1;
+		uint8_t op = BPF_OP(in->code);
+		if (in->code == 0x85 && in->src == CALL_LOCAL) {
+			st->sub_start[pc + 1 + in->imm] = st->block_start[pc + 1 + in->imm] = 1;
+		} else if (op == OP_JA) {
+			st->block_start[pc + 1 + (cls == CLS_JMP ? in->off : in->imm)] = 1;
+		} else if (op != OP_CALL && op != OP_EXIT) {
+			st->block_start[pc + 1 + in->off] = 1;
+		}
+	}
+	for (uint32_t pc = 1; pc < n; pc++)
+		st->in_sub[pc] = st->sub_start[pc] || st->in_sub[pc - 1];
+	uint32_t start = 0;
+	for (uint32_t pc = 0; pc < n; pc++) {
+		if (st->block_start[pc])
+			start = pc;
+		st->block_len[start]++;
+		if (st->insns[pc].code == LDDW_CODE)
+			pc++;
+	}
+	return 0;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int compile_into(struct jit_state *st)
+{
+	struct x86_buf *b = &st->b;
+	emit_main_prologue(st);
+	for (uint32_t pc = 0; pc < st->n; pc++) {
+		const struct bpf_insn *in = &st->insns[pc];
+		if (st->sub_start[pc] && pc != 0) {
+			st->sub_entry[pc] = b->len;
+			emit_sub_prologue(st);
+		}
+		st->insn_off[pc] = b->len;
+		if (st->budgeted && st->block_start[pc]) {
+			emit_alu_mem_imm(b, 5, true, R12, JIT_CTX_BUDGET, (int32_t)st->block_len[pc]);
+			uint32_t ok = emit_jcc32(b, CC_AE);
+			emit_fault(st, fault_code(pc, JF_BUDGET, 0));
+			patch_rel32(b, ok, b->len);
+		}
+		uint8_t cls = BPF_CLASS(in->code);
+		if (in->code == LDDW_CODE) {
+			emit_mov_imm64(b, REG[in->dst], st->vm->code[pc].k);
+			pc++;
+			continue;
+		}
+		switch (cls) {
+		case CLS_ALU:
+		case CLS_ALU64:
+			emit_alu(st, in);
+			break;
+		case CLS_LDX:
+			emit_load(st, pc, in);
+			break;
+		case CLS_ST:
+		case CLS_STX:
+			if (BPF_MODE(in->code) == MODE_ATOMIC)
+				emit_atomic(st, pc, in);
+			else
+				emit_store(st, pc, in);
+			break;
+		default: /* JMP, JMP32 */
+			if (BPF_OP(in->code) == OP_EXIT) {
+				if (st->in_sub[pc])
+					emit_sub_epilogue(st);
+				else
+					jmp_label(st, L_EPILOGUE);
+			} else if (BPF_OP(in->code) == OP_CALL && cls == CLS_JMP) {
+				emit_call(st, pc, in);
+			} else {
+				emit_jump(st, pc, in);
+			}
+		}
+	}
+	emit_stubs(st, (uint64_t)(uintptr_t)jit_slow_check);
+	if (b->overflow || st->failed)
+		return -1;
+	for (uint32_t i = 0; i < st->nfix; i++) {
+		const struct fixup *f = &st->fix[i];
+		uint32_t target = f->kind == FIX_INSN ? st->insn_off[f->target]
+				  : f->kind == FIX_SUB ? st->sub_entry[f->target]
+						       : st->label[f->target];
+		patch_rel32(b, f->at, target);
+	}
+	return 0;
+}
+
+void jit_release(struct bpftime_vm *vm)
+{
+	if (vm->jit.code)
+		munmap(vm->jit.code, vm->jit.size);
+	vm->jit.code = NULL;
+	vm->jit.size = 0;
+}
+
+int jit_compile(struct bpftime_vm *vm, bool budgeted)
+{
+	uint64_t start = now_ns();
+	struct jit_state st = {.vm = vm, .insns = vm->insns, .n = vm->ninsns, .budgeted = budgeted};
+	int rc = -1;
+	if (analyse(&st) < 0) {
+		vm_set_error("JIT: out of memory analysing %u instructions", vm->ninsns);
+		goto out;
+	}
+	size_t cap = (size_t)vm->ninsns * 96 + 1024;
+	for (int attempt = 0; attempt < 3; attempt++, cap *= 2) {
+		uint8_t *buf = malloc(cap);
+		if (!buf) {
+			vm_set_error("JIT: out of memory for %zu bytes of code", cap);
+			goto out;
+		}
+		st.b = (struct x86_buf){buf, 0, (uint32_t)cap, false};
+		st.nfix = 0;
+		st.failed = false;
+		if (compile_into(&st) == 0) {
+			size_t size = (st.b.len + 4095) & ~(size_t)4095;
+			void *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (mem == MAP_FAILED) {
+				free(buf);
+				vm_set_error("JIT: cannot map %zu bytes of code", size);
+				goto out;
+			}
+			memcpy(mem, buf, st.b.len);
+			free(buf);
+			if (mprotect(mem, size, PROT_READ | PROT_EXEC) != 0) {
+				munmap(mem, size);
+				vm_set_error("JIT: cannot make code executable");
+				goto out;
+			}
+			jit_release(vm);
+			vm->jit = (struct jit_code){mem, size, budgeted, now_ns() - start};
+			rc = 0;
+			goto out;
+		}
+		free(buf);
+		if (st.failed) {
+			vm_set_error("JIT: out of memory");
+			goto out;
+		}
+	}
+	vm_set_error("JIT: code for %u instructions does not fit", vm->ninsns);
+out:
+	free(st.sub_start);
+	free(st.block_start);
+	free(st.block_len);
+	free(st.insn_off);
+	free(st.sub_entry);
+	free(st.in_sub);
+	free(st.fix);
+	return rc;
+}
+
+int jit_run(const struct bpftime_vm *vm, void *mem, uint64_t mem_len, uint64_t *ret)
+{
+	struct jit_ctx ctx = {.mem_lo = (uintptr_t)mem, .vm = vm, .budget = vm->budget};
+	for (int i = 0; i < 4; i++) {
+		uint64_t size = 1ull << i;
+		ctx.mem_limit[i] = mem && mem_len >= size ? mem_len - size + 1 : 0;
+	}
+	uint64_t r0 = ((jit_entry)(void *)vm->jit.code)(mem, mem_len, &ctx);
+	if (!ctx.faulted) {
+		*ret = r0;
+		return 0;
+	}
+	uint32_t pc = (uint32_t)(ctx.fault_code >> 8), detail = ctx.fault_code & 0xf;
+	switch ((ctx.fault_code >> 4) & 0xf) {
+	case JF_LOAD:
+	case JF_STORE:
+		vm_set_error("pc %u: out-of-bounds %s of %u bytes at 0x%llx (outside the stack, the "
+			     "context and every registered region)",
+			     pc, ((ctx.fault_code >> 4) & 0xf) == JF_STORE ? "store" : "load",
+			     1u << detail, (unsigned long long)ctx.fault_addr);
+		break;
+	case JF_MISALIGNED:
+		vm_set_error("pc %u: misaligned %u-byte atomic access at 0x%llx", pc, 1u << detail,
+			     (unsigned long long)ctx.fault_addr);
+		break;
+	case JF_DEPTH:
+		vm_set_error("pc %u: call depth exceeds %d frames", pc, BPFTIME_MAX_CALL_FRAMES);
+		break;
+	case JF_CALLX:
+		vm_set_error("pc %u: callx to unknown helper id %llu (r%u)", pc,
+			     (unsigned long long)ctx.fault_addr, detail);
+		break;
+	default:
+		vm_set_error("pc %u: instruction budget of %llu exhausted", pc,
+			     (unsigned long long)vm->budget);
+	}
+	return -1;
+}
