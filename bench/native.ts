@@ -2,6 +2,7 @@
 
 const SYMBOLS = {
   native_time: { parameters: ["buffer", "buffer", "u64", "u64", "buffer"], result: "f64" },
+  native_helper_address: { parameters: [], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 export class NativeWorkloads {
@@ -19,6 +20,11 @@ export class NativeWorkloads {
     );
     if (ns < 0) throw new Error(`no native workload '${name}'`);
     return { ns, r0: ret[0] };
+  }
+
+  /** The C function the helper_calls workload calls (registered in the VM as helper 1). */
+  helperAddress(): Deno.PointerObject {
+    return this.#lib.symbols.native_helper_address()!;
   }
 
   close(): void {

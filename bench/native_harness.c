@@ -5,7 +5,29 @@
 
 #include "workloads/workloads.h"
 
+#define EXPORT __attribute__((visibility("default")))
+
 typedef u64 (*workload_fn)(u8 *, u64);
+
+/* The helper of the helper_calls workload, shared by native code and the VM (as helper 1). */
+__attribute__((noinline)) static u64 bench_helper(u64 a, u64 b)
+{
+	return (a ^ (a >> 3)) + b;
+}
+u64 (*volatile bench_helper_ptr)(u64, u64) = bench_helper;
+
+EXPORT void *native_helper_address(void)
+{
+	return (void *)bench_helper;
+}
+
+static const struct {
+	const char *name;
+	workload_fn fn;
+} workloads[] = {
+	{"prime", prime}, {"memcmp64k", memcmp64k}, {"fib", fib}, {"bitops", bitops},
+	{"helper_calls", helper_calls},
+};
 
 static uint64_t now_ns(void)
 {
@@ -15,15 +37,13 @@ static uint64_t now_ns(void)
 }
 
 /* Mean ns per call of workload `name`, or -1 when unknown; *ret = last result. */
-__attribute__((visibility("default"))) double native_time(const char *name, u8 *mem, u64 len,
-							   u64 repeat, u64 *ret)
+EXPORT double native_time(const char *name, u8 *mem, u64 len, u64 repeat, u64 *ret)
 {
 	workload_fn volatile fn = 0;
-	if (strcmp(name, "prime") == 0)
-		fn = prime;
-	else if (strcmp(name, "memcmp64k") == 0)
-		fn = memcmp64k;
-	else
+	for (size_t i = 0; i < sizeof(workloads) / sizeof(workloads[0]); i++)
+		if (strcmp(name, workloads[i].name) == 0)
+			fn = workloads[i].fn;
+	if (!fn)
 		return -1;
 	if (repeat == 0)
 		repeat = 1;

@@ -1,10 +1,13 @@
 /**
  * `make bench-vm`: each workload of bench/workloads/ runs as native code
- * (clang -O2) and as eBPF (clang -target bpf -O2) on our interpreter, in the
+ * (clang -O2) and as eBPF (clang -target bpf -O2) on every engine, in the
  * same process and run. Prints a table and writes bench/out/vm.json.
  */
 import { codeSections } from "../lib/elf/sections.ts";
-import { Vm } from "../ffi/vm.ts";
+import { type Engine, Vm } from "../ffi/vm.ts";
+import { validProgramSource } from "../tests/fuzz/valid_program_gen.ts";
+import { Rng } from "../tests/fuzz/program_gen.ts";
+import { assemble } from "../lib/isa/assembler.ts";
 import { NativeWorkloads } from "./native.ts";
 
 interface Workload {
@@ -15,8 +18,12 @@ interface Workload {
 const WORKLOADS: Workload[] = [
   { name: "prime" },
   { name: "memcmp64k", mem: () => new Uint8Array(128 * 1024).fill(0x5a) },
+  { name: "fib" },
+  { name: "bitops" },
+  { name: "helper_calls" },
 ];
-const TARGET_SECONDS = 0.5;
+const ENGINES: Engine[] = ["interp", "jit"];
+const TARGET_SECONDS = 0.3;
 
 /** Mean ns per run, with the repeat count chosen so a measurement lasts about TARGET_SECONDS. */
 function measure(run: (repeat: number) => { ns: number; r0: bigint }) {
@@ -30,34 +37,72 @@ function measure(run: (repeat: number) => { ns: number; r0: bigint }) {
   return best;
 }
 
+const round = (x: number, digits = 2) => Number(x.toFixed(digits));
+const geomean = (xs: number[]) => Math.exp(xs.reduce((s, x) => s + Math.log(x), 0) / xs.length);
+
 const objectPath = new URL("../build/bench/workloads.bpf.o", import.meta.url).pathname;
 const sections = codeSections(await Deno.readFile(objectPath), objectPath);
 const native = new NativeWorkloads();
-const rows = [];
+const rows: Record<string, string | number>[] = [];
 for (const w of WORKLOADS) {
   const section = sections.find((s) => s.name === `workload/${w.name}`);
   if (!section) throw new Error(`${objectPath}: no section workload/${w.name}`);
   const mem = w.mem?.();
-  using vm = new Vm({ engine: "interp" });
-  vm.load(section.data);
   const n = measure((repeat) => native.time(w.name, mem, repeat));
-  const interp = measure((repeat) => vm.timeExec(mem, repeat));
-  if (n.r0 !== interp.r0) {
-    throw new Error(`${w.name}: native returned ${n.r0}, interpreter returned ${interp.r0}`);
-  }
-  rows.push({
+  const row: Record<string, string | number> = {
     workload: w.name,
-    native_ns: Math.round(n.ns),
-    interp_ns: Math.round(interp.ns),
-    interp_ratio: Number((interp.ns / n.ns).toFixed(2)),
-  });
+    insns: section.data.length / 8,
+    native_ns: round(n.ns, 0),
+  };
+  for (const engine of ENGINES) {
+    using vm = new Vm({ engine });
+    vm.registerHelper(1, "bench_helper", { native: native.helperAddress() });
+    vm.load(section.data);
+    const r = measure((repeat) => vm.timeExec(mem, repeat));
+    if (r.r0 !== n.r0) {
+      throw new Error(`${w.name}: native returned ${n.r0}, ${engine} returned ${r.r0}`);
+    }
+    row[`${engine}_ns`] = round(r.ns, 0);
+    row[`${engine}_ratio`] = round(r.ns / n.ns);
+    if (engine === "jit") row.jit_compile_us = round(vm.compileNs / 1000);
+  }
+  rows.push(row);
 }
 native.close();
 
+// Compile time of a 1,000-instruction program (median of 101 compilations).
+const bigSource = validProgramSource(new Rng(1), { kernel: true });
+let big = assemble(bigSource);
+while (big.length / 8 < 1000) big = new Uint8Array([...big.subarray(0, big.length - 8), ...big]);
+big = big.subarray(big.length - 1000 * 8);
+const compileTimes: number[] = [];
+for (let i = 0; i < 101; i++) {
+  using vm = new Vm({ engine: "jit" });
+  try {
+    vm.load(big);
+  } catch {
+    break;
+  }
+  compileTimes.push(vm.compileNs);
+}
+compileTimes.sort((a, b) => a - b);
+
+const summary = {
+  interp_geomean_ratio: round(geomean(rows.map((r) => r.interp_ratio as number))),
+  jit_geomean_ratio: round(geomean(rows.map((r) => r.jit_ratio as number))),
+  jit_compile_us_1000_insns: compileTimes.length
+    ? round(compileTimes[compileTimes.length >> 1] / 1000)
+    : null,
+};
+
 const outDir = new URL("./out/", import.meta.url).pathname;
 await Deno.mkdir(outDir, { recursive: true });
-await Deno.writeTextFile(`${outDir}vm.json`, JSON.stringify(rows, null, 2) + "\n");
+await Deno.writeTextFile(`${outDir}vm.json`, JSON.stringify({ rows, summary }, null, 2) + "\n");
 console.table(rows);
-const geomean = Math.exp(rows.reduce((s, r) => s + Math.log(r.interp_ratio), 0) / rows.length);
-console.log(`interpreter / native, geometric mean: ${geomean.toFixed(2)}x`);
+console.log(
+  `geometric mean vs native: interpreter ${summary.interp_geomean_ratio}x, JIT ${summary.jit_geomean_ratio}x`,
+);
+console.log(
+  `JIT compile time, 1,000 instructions: ${summary.jit_compile_us_1000_insns} us (median of 101)`,
+);
 console.log(`written to ${outDir}vm.json`);

@@ -74,10 +74,19 @@ export class Vm {
     return this.#ptr;
   }
 
-  /** Registers helper `id` with a TypeScript function or a built-in C helper by name. */
-  registerHelper(id: number, name: string, fn: HelperFn | { builtin: string }): void {
+  /**
+   * Registers helper `id`: a TypeScript function, a built-in C helper by name,
+   * or a native function (SysV: five u64 arguments, u64 result).
+   */
+  registerHelper(
+    id: number,
+    name: string,
+    fn: HelperFn | { builtin: string } | { native: Deno.PointerObject },
+  ): void {
     let pointer: Deno.PointerValue;
-    if (typeof fn === "function") {
+    if ("native" in fn) {
+      pointer = fn.native;
+    } else if (typeof fn === "function") {
       const cb = new Deno.UnsafeCallback(HELPER_SIGNATURE, fn);
       this.#callbacks.push(cb);
       pointer = cb.pointer;

@@ -17,5 +17,8 @@ typedef unsigned char u8;
 
 u64 prime(u8 *mem, u64 len);
 u64 memcmp64k(u8 *mem, u64 len);
+u64 fib(u8 *mem, u64 len);
+u64 bitops(u8 *mem, u64 len);
+u64 helper_calls(u8 *mem, u64 len);
 
 #endif

@@ -43,6 +43,7 @@ struct jit_state {
 	uint8_t *sub_start;
 	uint8_t *block_start;
 	uint8_t *in_sub; /* inside a subprogram other than the main one */
+	uint32_t *zero_bytes; /* at a subprogram's start: bytes of its frame to clear on entry */
 	uint32_t *block_len;
 	struct fixup *fix;
 	uint32_t nfix, capfix;
@@ -254,12 +255,8 @@ static void emit_div_by_neg1(struct x86_buf *b, int d, bool w, bool is_mod)
 	}
 }
 
-/* d = d (div|mod) r11 with the hardware divider; r0/r3 (rax/rdx) are parked in r9/r10. */
-static void emit_hw_div(struct x86_buf *b, int d, bool w, bool is_mod, bool is_signed)
+static void emit_div_insn(struct x86_buf *b, bool w, bool is_signed)
 {
-	emit_mov_rr(b, true, R9, RAX);
-	emit_mov_rr(b, true, R10, RDX);
-	emit_mov_rr(b, w, RAX, d == RAX ? R9 : d == RDX ? R10 : d);
 	if (is_signed) {
 		if (w)
 			emit1(b, 0x48);
@@ -270,6 +267,34 @@ static void emit_hw_div(struct x86_buf *b, int d, bool w, bool is_mod, bool is_s
 	emit_rex(b, w, 0, 0, R11, false);
 	emit1(b, 0xf7);
 	emit_modrm_reg(b, is_signed ? 7 : 6, R11); /* idiv / div r11 */
+}
+
+/*
+ * d = d (div|mod) r11 with the hardware divider; r0/r3 (rax/rdx) are parked
+ * in r9/r10. A 64-bit division whose operands both fit in 32 bits (so both
+ * are non-negative) uses the much faster 32-bit divider, as compilers do.
+ */
+static void emit_hw_div(struct x86_buf *b, int d, bool w, bool is_mod, bool is_signed)
+{
+	emit_mov_rr(b, true, R9, RAX);
+	emit_mov_rr(b, true, R10, RDX);
+	emit_mov_rr(b, w, RAX, d == RAX ? R9 : d == RDX ? R10 : d);
+	if (w) {
+		emit_mov_rr(b, true, RDX, RAX);
+		emit_rr(b, 0x09, true, RDX, R11); /* or rdx, r11 */
+		emit_rex(b, true, 0, 0, RDX, false); /* shr rdx, 32 */
+		emit1(b, 0xc1);
+		emit_modrm_reg(b, 5, RDX);
+		emit1(b, 32);
+		uint32_t wide = emit_jcc32(b, CC_NE);
+		emit_div_insn(b, false, false);
+		uint32_t done = emit_jmp32(b);
+		patch_rel32(b, wide, b->len);
+		emit_div_insn(b, true, is_signed);
+		patch_rel32(b, done, b->len);
+	} else {
+		emit_div_insn(b, false, is_signed);
+	}
 	emit_mov_rr(b, w, R11, is_mod ? RDX : RAX);
 	emit_mov_rr(b, true, RAX, R9);
 	emit_mov_rr(b, true, RDX, R10);
@@ -525,7 +550,16 @@ static void emit_call(struct jit_state *st, uint32_t pc, const struct bpf_insn *
 		emit_unwind_check(st);
 }
 
-static void emit_sub_prologue(struct jit_state *st)
+/* Clears the `bytes` (a multiple of 16) below rbp. */
+static void emit_zero_frame(struct jit_state *st, uint32_t bytes)
+{
+	if (bytes == 0)
+		return;
+	emit_mov_imm64(&st->b, R11, (uint64_t)-(int64_t)bytes);
+	add_fixup(st, emit_call32(&st->b), L_ZERO_FRAME, FIX_LABEL);
+}
+
+static void emit_sub_prologue(struct jit_state *st, uint32_t bytes)
 {
 	struct x86_buf *b = &st->b;
 	emit_push(b, RBX);
@@ -535,7 +569,7 @@ static void emit_sub_prologue(struct jit_state *st)
 	emit_alu_imm(b, 5, true, RSP, 8);
 	emit_alu_mem_imm(b, 0, false, R12, JIT_CTX_DEPTH, 1);
 	emit_alu_imm(b, 5, true, RBP, BPFTIME_STACK_SIZE);
-	add_fixup(st, emit_call32(b), L_ZERO_FRAME, FIX_LABEL);
+	emit_zero_frame(st, bytes);
 }
 
 static void emit_sub_epilogue(struct jit_state *st)
@@ -551,7 +585,7 @@ static void emit_sub_epilogue(struct jit_state *st)
 	emit1(b, 0xc3);
 }
 
-static void emit_main_prologue(struct jit_state *st)
+static void emit_main_prologue(struct jit_state *st, uint32_t bytes)
 {
 	struct x86_buf *b = &st->b;
 	static const int saved[] = {RBP, RBX, R12, R13, R14, R15};
@@ -562,7 +596,7 @@ static void emit_main_prologue(struct jit_state *st)
 	emit_mem(b, 0x89, true, RSP, R12, JIT_CTX_SAVED_RSP);
 	emit_mem(b, 0x8d, true, RBP, RSP, STACK_AREA);
 	emit_mem(b, 0x89, true, RBP, R12, JIT_CTX_STACK_TOP);
-	add_fixup(st, emit_call32(b), L_ZERO_FRAME, FIX_LABEL);
+	emit_zero_frame(st, bytes);
 	static const int zeroed[] = {RAX, RDX, RCX, R8, RBX, R13, R14, R15};
 	for (int i = 0; i < 8; i++)
 		emit_rr(b, 0x31, false, zeroed[i], zeroed[i]);
@@ -611,12 +645,11 @@ static void emit_stubs(struct jit_state *st, uint64_t slow_check)
 	emit_pop(b, RAX);
 	emit1(b, 0xc3);
 
-	/* Zero the 512-byte frame below rbp; clobbers r11 and xmm0 only. */
+	/* Zero [rbp+r11, rbp) for r11 = -bytes; clobbers r11 and xmm0 only. */
 	st->label[L_ZERO_FRAME] = b->len;
 	emit1(b, 0x0f); /* xorps xmm0, xmm0 */
 	emit1(b, 0x57);
 	emit1(b, 0xc0);
-	emit_mov_imm64(b, R11, (uint64_t)(int64_t)-BPFTIME_STACK_SIZE);
 	uint32_t loop = b->len;
 	static const uint8_t movups[] = {0x42, 0x0f, 0x11, 0x44, 0x1d, 0x00}; /* [rbp+r11], xmm0 */
 	emit_bytes(b, movups, sizeof(movups));
@@ -641,6 +674,47 @@ static int jit_slow_check(const struct jit_ctx *ctx, uint64_t addr, uint64_t cod
 	return 0;
 }
 
+/*
+ * How much of each subprogram's frame must be cleared on entry. Frames are
+ * zeroed so a program never sees old stack contents; when r10 never leaves
+ * the subprogram as a value (so its frame is reached only as [r10+off] with
+ * constant offsets), clearing the bytes those offsets reach is equivalent.
+ */
+static void frame_use(struct jit_state *st)
+{
+	uint32_t start = 0;
+	int32_t lowest = 0;
+	bool escapes = false;
+	for (uint32_t pc = 0; pc <= st->n; pc++) {
+		if (pc == st->n || (st->sub_start[pc] && pc != 0)) {
+			uint32_t bytes = escapes ? BPFTIME_STACK_SIZE : (uint32_t)((-lowest + 15) & ~15);
+			st->zero_bytes[start] = bytes > BPFTIME_STACK_SIZE ? BPFTIME_STACK_SIZE : bytes;
+			if (pc == st->n)
+				break;
+			start = pc;
+			lowest = 0;
+			escapes = false;
+		}
+		const struct bpf_insn *in = &st->insns[pc];
+		uint8_t cls = BPF_CLASS(in->code);
+		bool reg_src = in->code & BPF_SRC_REG;
+		if (in->code == LDDW_CODE) {
+			pc++;
+			continue;
+		}
+		if (cls == CLS_ALU || cls == CLS_ALU64)
+			escapes |= reg_src && in->src == 10;
+		else if (cls == CLS_JMP || cls == CLS_JMP32)
+			escapes |= in->dst == 10 || (reg_src && in->src == 10);
+		else {
+			int base = cls == CLS_LDX ? in->src : in->dst;
+			escapes |= cls == CLS_STX && in->src == 10;
+			if (base == 10 && in->off < lowest)
+				lowest = in->off;
+		}
+	}
+}
+
 /* Subprogram starts and basic blocks (for budget counting). */
 static int analyse(struct jit_state *st)
 {
@@ -651,8 +725,9 @@ static int analyse(struct jit_state *st)
 	st->insn_off = calloc(n + 1, sizeof(uint32_t));
 	st->sub_entry = calloc(n + 1, sizeof(uint32_t));
 	st->in_sub = calloc(n + 1, 1);
+	st->zero_bytes = calloc(n + 1, sizeof(uint32_t));
 	if (!st->sub_start || !st->block_start || !st->block_len || !st->insn_off || !st->sub_entry ||
-	    !st->in_sub)
+	    !st->in_sub || !st->zero_bytes)
 		return -1;
 	st->sub_start[0] = st->block_start[0] = 1;
 	for (uint32_t pc = 0; pc < n; pc++) {
@@ -676,6 +751,7 @@ static int analyse(struct jit_state *st)
 	}
 	for (uint32_t pc = 1; pc < n; pc++)
 		st->in_sub[pc] = st->sub_start[pc] || st->in_sub[pc - 1];
+	frame_use(st);
 	uint32_t start = 0;
 	for (uint32_t pc = 0; pc < n; pc++) {
 		if (st->block_start[pc])
@@ -697,12 +773,12 @@ static uint64_t now_ns(void)
 static int compile_into(struct jit_state *st)
 {
 	struct x86_buf *b = &st->b;
-	emit_main_prologue(st);
+	emit_main_prologue(st, st->zero_bytes[0]);
 	for (uint32_t pc = 0; pc < st->n; pc++) {
 		const struct bpf_insn *in = &st->insns[pc];
 		if (st->sub_start[pc] && pc != 0) {
 			st->sub_entry[pc] = b->len;
-			emit_sub_prologue(st);
+			emit_sub_prologue(st, st->zero_bytes[pc]);
 		}
 		st->insn_off[pc] = b->len;
 		if (st->budgeted && st->block_start[pc]) {
@@ -819,6 +895,7 @@ out:
 	free(st.insn_off);
 	free(st.sub_entry);
 	free(st.in_sub);
+	free(st.zero_bytes);
 	free(st.fix);
 	return rc;
 }
