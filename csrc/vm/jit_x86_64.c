@@ -12,6 +12,7 @@
  * by a slow path (caller frames, registered regions).
  */
 #include "jit.h"
+#include "program_shape.h"
 #include "interp_ops.h"
 #include "x86_emit.h"
 
@@ -38,13 +39,9 @@ struct jit_state {
 	const struct bpf_insn *insns;
 	uint32_t n;
 	bool budgeted;
+	struct program_shape shape;
 	uint32_t *insn_off;  /* code offset of each instruction's body */
 	uint32_t *sub_entry; /* code offset of a subprogram's prologue */
-	uint8_t *sub_start;
-	uint8_t *block_start;
-	uint8_t *in_sub; /* inside a subprogram other than the main one */
-	uint32_t *zero_bytes; /* at a subprogram's start: bytes of its frame to clear on entry */
-	uint32_t *block_len;
 	struct fixup *fix;
 	uint32_t nfix, capfix;
 	uint32_t label[L_COUNT];
@@ -674,95 +671,6 @@ static int jit_slow_check(const struct jit_ctx *ctx, uint64_t addr, uint64_t cod
 	return 0;
 }
 
-/*
- * How much of each subprogram's frame must be cleared on entry. Frames are
- * zeroed so a program never sees old stack contents; when r10 never leaves
- * the subprogram as a value (so its frame is reached only as [r10+off] with
- * constant offsets), clearing the bytes those offsets reach is equivalent.
- */
-static void frame_use(struct jit_state *st)
-{
-	uint32_t start = 0;
-	int32_t lowest = 0;
-	bool escapes = false;
-	for (uint32_t pc = 0; pc <= st->n; pc++) {
-		if (pc == st->n || (st->sub_start[pc] && pc != 0)) {
-			uint32_t bytes = escapes ? BPFTIME_STACK_SIZE : (uint32_t)((-lowest + 15) & ~15);
-			st->zero_bytes[start] = bytes > BPFTIME_STACK_SIZE ? BPFTIME_STACK_SIZE : bytes;
-			if (pc == st->n)
-				break;
-			start = pc;
-			lowest = 0;
-			escapes = false;
-		}
-		const struct bpf_insn *in = &st->insns[pc];
-		uint8_t cls = BPF_CLASS(in->code);
-		bool reg_src = in->code & BPF_SRC_REG;
-		if (in->code == LDDW_CODE) {
-			pc++;
-			continue;
-		}
-		if (cls == CLS_ALU || cls == CLS_ALU64)
-			escapes |= reg_src && in->src == 10;
-		else if (cls == CLS_JMP || cls == CLS_JMP32)
-			escapes |= in->dst == 10 || (reg_src && in->src == 10);
-		else {
-			int base = cls == CLS_LDX ? in->src : in->dst;
-			escapes |= cls == CLS_STX && in->src == 10;
-			if (base == 10 && in->off < lowest)
-				lowest = in->off;
-		}
-	}
-}
-
-/* Subprogram starts and basic blocks (for budget counting). */
-static int analyse(struct jit_state *st)
-{
-	uint32_t n = st->n;
-	st->sub_start = calloc(n + 1, 1);
-	st->block_start = calloc(n + 1, 1);
-	st->block_len = calloc(n + 1, sizeof(uint32_t));
-	st->insn_off = calloc(n + 1, sizeof(uint32_t));
-	st->sub_entry = calloc(n + 1, sizeof(uint32_t));
-	st->in_sub = calloc(n + 1, 1);
-	st->zero_bytes = calloc(n + 1, sizeof(uint32_t));
-	if (!st->sub_start || !st->block_start || !st->block_len || !st->insn_off || !st->sub_entry ||
-	    !st->in_sub || !st->zero_bytes)
-		return -1;
-	st->sub_start[0] = st->block_start[0] = 1;
-	for (uint32_t pc = 0; pc < n; pc++) {
-		const struct bpf_insn *in = &st->insns[pc];
-		uint8_t cls = BPF_CLASS(in->code);
-		if (in->code == LDDW_CODE) {
-			pc++;
-			continue;
-		}
-		if (cls != CLS_JMP && cls != CLS_JMP32)
-			continue;
-		st->block_start[pc + 1] = 1;
-		uint8_t op = BPF_OP(in->code);
-		if (in->code == 0x85 && in->src == CALL_LOCAL) {
-			st->sub_start[pc + 1 + in->imm] = st->block_start[pc + 1 + in->imm] = 1;
-		} else if (op == OP_JA) {
-			st->block_start[pc + 1 + (cls == CLS_JMP ? in->off : in->imm)] = 1;
-		} else if (op != OP_CALL && op != OP_EXIT) {
-			st->block_start[pc + 1 + in->off] = 1;
-		}
-	}
-	for (uint32_t pc = 1; pc < n; pc++)
-		st->in_sub[pc] = st->sub_start[pc] || st->in_sub[pc - 1];
-	frame_use(st);
-	uint32_t start = 0;
-	for (uint32_t pc = 0; pc < n; pc++) {
-		if (st->block_start[pc])
-			start = pc;
-		st->block_len[start]++;
-		if (st->insns[pc].code == LDDW_CODE)
-			pc++;
-	}
-	return 0;
-}
-
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -773,16 +681,16 @@ static uint64_t now_ns(void)
 static int compile_into(struct jit_state *st)
 {
 	struct x86_buf *b = &st->b;
-	emit_main_prologue(st, st->zero_bytes[0]);
+	emit_main_prologue(st, st->shape.zero_bytes[0]);
 	for (uint32_t pc = 0; pc < st->n; pc++) {
 		const struct bpf_insn *in = &st->insns[pc];
-		if (st->sub_start[pc] && pc != 0) {
+		if (st->shape.sub_start[pc] && pc != 0) {
 			st->sub_entry[pc] = b->len;
-			emit_sub_prologue(st, st->zero_bytes[pc]);
+			emit_sub_prologue(st, st->shape.zero_bytes[pc]);
 		}
 		st->insn_off[pc] = b->len;
-		if (st->budgeted && st->block_start[pc]) {
-			emit_alu_mem_imm(b, 5, true, R12, JIT_CTX_BUDGET, (int32_t)st->block_len[pc]);
+		if (st->budgeted && st->shape.block_start[pc]) {
+			emit_alu_mem_imm(b, 5, true, R12, JIT_CTX_BUDGET, (int32_t)st->shape.block_len[pc]);
 			uint32_t ok = emit_jcc32(b, CC_AE);
 			emit_fault(st, fault_code(pc, JF_BUDGET, 0));
 			patch_rel32(b, ok, b->len);
@@ -810,7 +718,7 @@ static int compile_into(struct jit_state *st)
 			break;
 		default: /* JMP, JMP32 */
 			if (BPF_OP(in->code) == OP_EXIT) {
-				if (st->in_sub[pc])
+				if (st->shape.in_sub[pc])
 					emit_sub_epilogue(st);
 				else
 					jmp_label(st, L_EPILOGUE);
@@ -847,7 +755,9 @@ int jit_compile(struct bpftime_vm *vm, bool budgeted)
 	uint64_t start = now_ns();
 	struct jit_state st = {.vm = vm, .insns = vm->insns, .n = vm->ninsns, .budgeted = budgeted};
 	int rc = -1;
-	if (analyse(&st) < 0) {
+	st.insn_off = calloc(vm->ninsns + 1, sizeof(uint32_t));
+	st.sub_entry = calloc(vm->ninsns + 1, sizeof(uint32_t));
+	if (!st.insn_off || !st.sub_entry || program_shape_analyse(&st.shape, vm->insns, vm->ninsns) < 0) {
 		vm_set_error("JIT: out of memory analysing %u instructions", vm->ninsns);
 		goto out;
 	}
@@ -889,13 +799,9 @@ int jit_compile(struct bpftime_vm *vm, bool budgeted)
 	}
 	vm_set_error("JIT: code for %u instructions does not fit", vm->ninsns);
 out:
-	free(st.sub_start);
-	free(st.block_start);
-	free(st.block_len);
+	program_shape_free(&st.shape);
 	free(st.insn_off);
 	free(st.sub_entry);
-	free(st.in_sub);
-	free(st.zero_bytes);
 	free(st.fix);
 	return rc;
 }
