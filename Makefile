@@ -21,11 +21,18 @@ all: build
 setup:
 	@scripts/setup.sh
 
-build: setup build/libbpftime.so $(BPF_OBJS) build/bench/workloads.bpf.o
+build: setup build/libbpftime.so build/libbpftime-llvm.so $(BPF_OBJS) build/bench/workloads.bpf.o
 
 build/libbpftime.so: $(VM_SRCS) $(VM_HDRS)
 	@mkdir -p build
-	$(CC) $(CFLAGS) -shared -o $@ $(VM_SRCS)
+	$(CC) $(CFLAGS) -shared -o $@ $(VM_SRCS) -ldl -lpthread
+
+# The LLVM tier: its own library, dlopen'ed by libbpftime.so only when asked for.
+LLVM_CONFIG := llvm-config-14
+build/libbpftime-llvm.so: csrc/llvm/llvm_jit.c csrc/vm/program_shape.c $(VM_HDRS)
+	@mkdir -p build
+	$(CC) $(CFLAGS) $$($(LLVM_CONFIG) --cflags | sed 's/-std=[^ ]*//') -shared -o $@ \
+		csrc/llvm/llvm_jit.c csrc/vm/program_shape.c $$($(LLVM_CONFIG) --ldflags) -lLLVM-14
 
 # Kernel types for eBPF programs, from the running kernel's BTF.
 build/vmlinux.h:

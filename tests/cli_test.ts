@@ -4,7 +4,7 @@ import { bpftime, conformanceDir } from "./helpers.ts";
 
 const suite = conformanceDir();
 
-for (const engine of ["interp", "jit"]) {
+for (const engine of ["interp", "jit", "llvm"]) {
   Deno.test({
     name: `cli: tool conformance --vm ${engine} runs the whole suite`,
     ignore: !suite,

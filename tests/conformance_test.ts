@@ -5,7 +5,7 @@ import { runCase } from "../lib/conformance/runner.ts";
 import type { Engine } from "../ffi/vm.ts";
 import { conformanceFiles } from "./helpers.ts";
 
-const ENGINES: Engine[] = ["interp", "jit"];
+const ENGINES: Engine[] = ["interp", "jit", "llvm"];
 
 for (const file of conformanceFiles()) {
   const name = file.split("/").pop()!;

@@ -11,7 +11,7 @@ export function registerConformance(tool: Command): void {
     .description("run bpf_conformance .data files and report every failing case")
     .addOption(engineOption())
     .argument("<paths...>", ".data files or directories holding them")
-    .action(async (paths: string[], opts: { vm: Engine }) => {
+    .action(async (paths: string[], opts: { vm?: Engine }) => {
       const files = await findDataFiles(paths);
       let passed = 0, failed = 0;
       for (const file of files) {

@@ -2,9 +2,10 @@
 import { Option } from "commander";
 import { ENGINES } from "../../ffi/vm.ts";
 
-/** `--vm interp|jit|llvm`; the default follows BPFTIME_VM_NAME, else the interpreter. */
+/**
+ * `--vm interp|jit|llvm`. Without it the runtime decides: the JIT, or what
+ * BPFTIME_DISABLE_JIT / BPFTIME_VM_NAME say.
+ */
 export function engineOption(): Option {
-  return new Option("--vm <engine>", "execution engine")
-    .choices([...ENGINES])
-    .default(Deno.env.get("BPFTIME_VM_NAME") ?? "interp");
+  return new Option("--vm <engine>", "execution engine (default: jit)").choices([...ENGINES]);
 }

@@ -19,7 +19,7 @@ export function registerPlugin(tool: Command): void {
     .description("run one program the bpf_conformance way (program hex on stdin)")
     .addOption(engineOption())
     .argument("[mem...]", "memory block as hex bytes")
-    .action(async (mem: string[], opts: { vm: Engine }) => {
+    .action(async (mem: string[], opts: { vm?: Engine }) => {
       try {
         const code = parseProgramText(await readStdin());
         const block = mem.length > 0 ? parseHexBytes(mem.join(" ")) : undefined;

@@ -18,7 +18,7 @@ struct jit_ctx {
 	uint64_t fault_addr; /* 72 */
 	uint64_t fault_code; /* 80: pc << 8 | kind << 4 | detail */
 	const struct bpftime_vm *vm; /* 88 */
-	uint64_t faulted;            /* 96 */
+	uint64_t faulted;            /* 96: 0 none, 1 fault, 2 unwound (LLVM tier) */
 };
 
 #define JIT_CTX_MEM_LO 0
@@ -49,5 +49,10 @@ typedef uint64_t (*jit_entry)(void *mem, uint64_t len, struct jit_ctx *ctx);
 HIDDEN int jit_compile(struct bpftime_vm *vm, bool budgeted);
 HIDDEN void jit_release(struct bpftime_vm *vm);
 HIDDEN int jit_run(const struct bpftime_vm *vm, void *mem, uint64_t mem_len, uint64_t *ret);
+/* Runs compiled code (either compiler's) and turns a recorded fault into the VM error. */
+HIDDEN int jit_call(const struct bpftime_vm *vm, jit_entry entry, void *mem, uint64_t mem_len,
+		    uint64_t *ret);
+/* The slow bounds check compiled code calls (caller frames, registered regions). */
+HIDDEN int jit_slow_check(const struct jit_ctx *ctx, uint64_t addr, uint64_t code, uint64_t rbp);
 
 #endif

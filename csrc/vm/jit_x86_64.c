@@ -656,7 +656,7 @@ static void emit_stubs(struct jit_state *st, uint64_t slow_check)
 }
 
 /* 1 when a non-context access is inside the caller frames' stack or a registered region. */
-static int jit_slow_check(const struct jit_ctx *ctx, uint64_t addr, uint64_t code, uint64_t rbp)
+int jit_slow_check(const struct jit_ctx *ctx, uint64_t addr, uint64_t code, uint64_t rbp)
 {
 	uint64_t size = 1ull << (code & 0xf);
 	uint64_t lo = rbp - BPFTIME_STACK_SIZE;
@@ -808,14 +808,20 @@ out:
 
 int jit_run(const struct bpftime_vm *vm, void *mem, uint64_t mem_len, uint64_t *ret)
 {
+	return jit_call(vm, (jit_entry)(void *)vm->jit.code, mem, mem_len, ret);
+}
+
+int jit_call(const struct bpftime_vm *vm, jit_entry entry, void *mem, uint64_t mem_len,
+	     uint64_t *ret)
+{
 	struct jit_ctx ctx = {.mem_lo = (uintptr_t)mem, .vm = vm, .budget = vm->budget};
 	for (int i = 0; i < 4; i++) {
 		uint64_t size = 1ull << i;
 		ctx.mem_limit[i] = mem && mem_len >= size ? mem_len - size + 1 : 0;
 	}
-	uint64_t r0 = ((jit_entry)(void *)vm->jit.code)(mem, mem_len, &ctx);
-	if (!ctx.faulted) {
-		*ret = r0;
+	uint64_t r0 = entry(mem, mem_len, &ctx);
+	if (ctx.faulted != 1) {
+		*ret = ctx.faulted == 2 ? 0 : r0;
 		return 0;
 	}
 	uint32_t pc = (uint32_t)(ctx.fault_code >> 8), detail = ctx.fault_code & 0xf;

@@ -1,5 +1,6 @@
 /* The VM object: helpers, regions, loading, running, and the error channel. */
 #include "jit.h"
+#include "llvm_tier.h"
 #include "vm_internal.h"
 
 #include <errno.h>
@@ -44,10 +45,6 @@ int bpftime_vm_set_engine(struct bpftime_vm *vm, const char *name)
 {
 	for (int e = 0; e < 3; e++) {
 		if (name && strcmp(name, engine_names[e]) == 0) {
-			if (e == ENGINE_LLVM) {
-				vm_set_error("engine 'llvm' is not available in this build");
-				return -1;
-			}
 			vm->engine = (enum vm_engine)e;
 			return 0;
 		}
@@ -63,7 +60,18 @@ const char *bpftime_vm_engine(const struct bpftime_vm *vm)
 
 uint64_t bpftime_vm_compile_ns(const struct bpftime_vm *vm)
 {
-	return vm->jit.compile_ns;
+	return vm->engine == ENGINE_LLVM ? vm->llvm.compile_ns : vm->jit.compile_ns;
+}
+
+/* Compiles for the VM's engine unless code for the current budget setting exists. */
+static int ensure_compiled(struct bpftime_vm *vm)
+{
+	bool budgeted = vm->budget != 0;
+	if (vm->engine == ENGINE_JIT && (!vm->jit.code || vm->jit.budgeted != budgeted))
+		return jit_compile(vm, budgeted);
+	if (vm->engine == ENGINE_LLVM && (!vm->llvm.entry || vm->llvm.budgeted != budgeted))
+		return llvm_tier_compile(vm, budgeted);
+	return 0;
 }
 
 struct bpftime_vm *bpftime_vm_create(void)
@@ -83,6 +91,7 @@ void bpftime_vm_destroy(struct bpftime_vm *vm)
 	if (!vm)
 		return;
 	jit_release(vm);
+	llvm_tier_release(vm);
 	free(vm->insns);
 	free(vm->code);
 	free(vm->helpers);
@@ -209,8 +218,7 @@ int bpftime_vm_load(struct bpftime_vm *vm, const void *code, uint64_t len)
 	}
 	vm->insns = insns;
 	vm->ninsns = n;
-	if (interp_prepare(vm) < 0 ||
-	    (vm->engine == ENGINE_JIT && jit_compile(vm, vm->budget != 0) < 0)) {
+	if (interp_prepare(vm) < 0 || ensure_compiled(vm) < 0) {
 		free(vm->code);
 		vm->code = NULL;
 		free(vm->insns);
@@ -230,10 +238,10 @@ int bpftime_vm_exec(struct bpftime_vm *vm, void *mem, uint64_t mem_len, uint64_t
 	if (vm->engine == ENGINE_INTERP)
 		return interp_run(vm, mem, mem_len, ret);
 	/* Compile on first use, or again when the budget was switched on or off. */
-	if (!vm->jit.code || vm->jit.budgeted != (vm->budget != 0)) {
-		if (jit_compile(vm, vm->budget != 0) < 0)
-			return -1;
-	}
+	if (ensure_compiled(vm) < 0)
+		return -1;
+	if (vm->engine == ENGINE_LLVM)
+		return jit_call(vm, (jit_entry)vm->llvm.entry, mem, mem_len, ret);
 	return jit_run(vm, mem, mem_len, ret);
 }
 

@@ -86,6 +86,12 @@ struct bpftime_vm {
 	uint64_t budget;
 	enum vm_engine engine;
 	struct jit_code jit;
+	struct {
+		void *entry;  /* jit_entry produced by the LLVM tier */
+		void *handle;
+		bool budgeted;
+		uint64_t compile_ns;
+	} llvm;
 };
 
 HIDDEN void vm_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

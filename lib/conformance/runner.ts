@@ -17,7 +17,7 @@ export interface CaseOutcome {
 const hex = (v: bigint) => `0x${v.toString(16)}`;
 
 /** A VM set up the way the suite expects (unwind helper registered). */
-export function conformanceVm(engine: Engine): Vm {
+export function conformanceVm(engine?: Engine): Vm {
   const vm = new Vm({ engine });
   vm.registerHelper(UNWIND_HELPER_ID, "unwind", { builtin: "identity" });
   vm.setUnwindHelper(UNWIND_HELPER_ID);
@@ -26,7 +26,7 @@ export function conformanceVm(engine: Engine): Vm {
 
 /** Runs raw program bytes as the suite does; returns r0 or throws the VM's error. */
 export function runProgram(
-  engine: Engine,
+  engine: Engine | undefined,
   code: Uint8Array,
   mem?: Uint8Array<ArrayBuffer>,
 ): bigint {
@@ -35,7 +35,7 @@ export function runProgram(
   return vm.exec(mem && mem.length > 0 ? new Uint8Array(mem) : undefined);
 }
 
-export function runCase(c: ConformanceCase, engine: Engine): CaseOutcome {
+export function runCase(c: ConformanceCase, engine?: Engine): CaseOutcome {
   const fail = (reason: string): CaseOutcome => ({ name: c.name, passed: false, reason });
   let code: Uint8Array;
   try {

@@ -149,12 +149,19 @@ class Gen {
       const id = rng.chance(0.85) ? MIX_HELPER : UNWIND_HELPER;
       const lines = [];
       if (id === UNWIND_HELPER) lines.push(`mov %r1, ${rng.chance(0.3) ? 0 : 1}`);
-      lines.push(`call ${id}`);
-      for (let i = 1; i <= 5; i++) lines.push(`lddw %r${i}, 0x${this.value().toString(16)}`);
+      // one helper call as callx, with the id in a register
+      if (id === MIX_HELPER && rng.chance(0.2)) {
+        return [`mov %r0, ${id}`, "call %r0", ...this.resetArgs()];
+      }
+      lines.push(`call ${id}`, ...this.resetArgs());
       return lines;
     }
     // store a stack slot into the scratch area so the stack is compared too
     return [`ldxdw ${r()}, [%r10-${rng.pick([8, 16])}]`];
+  }
+
+  resetArgs(): string[] {
+    return [1, 2, 3, 4, 5].map((i) => `lddw %r${i}, 0x${this.value().toString(16)}`);
   }
 
   /** A bounded loop; its counter lives at [r10-24], which nothing else touches. */
@@ -183,7 +190,8 @@ class Gen {
       "exit",
     ];
     this.subs.push([`${name}:`, ...body]);
-    return [`call local ${name}`];
+    // r1-r5 are undefined after a call (kernel semantics), so set them again.
+    return [`call local ${name}`, ...this.resetArgs()];
   }
 
   program(): string {

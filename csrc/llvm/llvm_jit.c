@@ -1,0 +1,644 @@
+/*
+ * The LLVM tier: eBPF -> LLVM IR -> -O3 -> ORC LLJIT. Built into its own
+ * library (libbpftime-llvm.so) so only VMs that ask for it map LLVM.
+ *
+ * Each subprogram becomes an LLVM function; registers are allocas that
+ * mem2reg turns into SSA values. The generated code follows the x86 JIT's
+ * contract (struct jit_ctx, fault codes), so one runner serves both.
+ * Division, shifts and byte swaps are written out so no input is UB.
+ * One difference from the interpreter, allowed by kernel semantics:
+ * r1-r5 after a bpf-to-bpf call keep the caller's values (the kernel
+ * verifier treats them as clobbered and unreadable).
+ */
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Core.h>
+#include <llvm-c/Error.h>
+#include <llvm-c/LLJIT.h>
+#include <llvm-c/Orc.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/Transforms/PassManagerBuilder.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../vm/jit.h"
+#include "../vm/llvm_tier.h"
+#include "../vm/program_shape.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+struct lower {
+	LLVMContextRef C;
+	LLVMModuleRef M;
+	LLVMBuilderRef B;
+	LLVMTypeRef i1, i8, i16, i32, i64, i8p, helper_ty, sub_ty, main_ty, check_ty;
+	const struct llvm_request *req;
+	struct program_shape shape;
+	LLVMValueRef *sub_fn; /* per pc: the function of the subprogram starting there */
+	/* The function being lowered. */
+	LLVMValueRef fn, regs[10], fp, ctxp, mem_lo, mem_limit[4];
+	LLVMBasicBlockRef *bb; /* per pc: the block starting there */
+};
+
+static LLVMValueRef c64(struct lower *L, uint64_t v)
+{
+	return LLVMConstInt(L->i64, v, 0);
+}
+static LLVMValueRef c32(struct lower *L, uint32_t v)
+{
+	return LLVMConstInt(L->i32, v, 0);
+}
+
+static LLVMBasicBlockRef new_block(struct lower *L)
+{
+	return LLVMAppendBasicBlockInContext(L->C, L->fn, "");
+}
+
+/* Pointer to a field of struct jit_ctx. */
+static LLVMValueRef ctx_field(struct lower *L, uint32_t offset, LLVMTypeRef ty)
+{
+	LLVMValueRef idx = c64(L, offset);
+	LLVMValueRef p = LLVMBuildGEP2(L->B, L->i8, L->ctxp, &idx, 1, "");
+	return LLVMBuildBitCast(L->B, p, LLVMPointerType(ty, 0), "");
+}
+
+static LLVMValueRef get_reg(struct lower *L, int r)
+{
+	if (r == 10)
+		return LLVMBuildPtrToInt(L->B, L->fp, L->i64, "");
+	return LLVMBuildLoad2(L->B, L->i64, L->regs[r], "");
+}
+static void set_reg(struct lower *L, int r, LLVMValueRef v)
+{
+	LLVMBuildStore(L->B, v, L->regs[r]);
+}
+
+/* Record a fault in the context and return from the function; the caller re-positions. */
+static void emit_fault(struct lower *L, uint32_t code, LLVMValueRef addr)
+{
+	LLVMBuildStore(L->B, addr, ctx_field(L, JIT_CTX_FAULT_ADDR, L->i64));
+	LLVMBuildStore(L->B, c64(L, code), ctx_field(L, JIT_CTX_FAULT_CODE, L->i64));
+	LLVMBuildStore(L->B, c64(L, 1), ctx_field(L, JIT_CTX_FAULTED, L->i64));
+	LLVMBuildRet(L->B, c64(L, 0));
+}
+
+/* Branch on `bad` to a fault; continues in a new block. */
+static void fault_if(struct lower *L, LLVMValueRef bad, uint32_t code, LLVMValueRef addr)
+{
+	LLVMBasicBlockRef fail = new_block(L), ok = new_block(L);
+	LLVMBuildCondBr(L->B, bad, fail, ok);
+	LLVMPositionBuilderAtEnd(L->B, fail);
+	emit_fault(L, code, addr);
+	LLVMPositionBuilderAtEnd(L->B, ok);
+}
+
+static uint32_t fault_code(uint32_t pc, enum jit_fault kind, uint32_t detail)
+{
+	return pc << 8 | (uint32_t)kind << 4 | detail;
+}
+
+static int size_log2(uint32_t size)
+{
+	return size == 1 ? 0 : size == 2 ? 1 : size == 4 ? 2 : 3;
+}
+
+/* A checked pointer to `size` bytes at register `base` + off, typed as `ty *`. */
+static LLVMValueRef mem_ptr(struct lower *L, uint32_t pc, int base, int16_t off, uint32_t size,
+			    bool store, LLVMTypeRef ty)
+{
+	LLVMTypeRef pty = LLVMPointerType(ty, 0);
+	if (base == 10 && off >= -BPFTIME_STACK_SIZE && off + (int32_t)size <= 0) {
+		LLVMValueRef idx = LLVMConstInt(L->i64, (uint64_t)(int64_t)off, 1);
+		LLVMValueRef p = LLVMBuildGEP2(L->B, L->i8, L->fp, &idx, 1, "");
+		return LLVMBuildBitCast(L->B, p, pty, "");
+	}
+	int lg = size_log2(size);
+	uint32_t code = fault_code(pc, store ? JF_STORE : JF_LOAD, (uint32_t)lg);
+	LLVMValueRef addr =
+	    LLVMBuildAdd(L->B, get_reg(L, base), c64(L, (uint64_t)(int64_t)off), "");
+	LLVMValueRef rel = LLVMBuildSub(L->B, addr, L->mem_lo, "");
+	LLVMValueRef in_ctx = LLVMBuildICmp(L->B, LLVMIntULT, rel, L->mem_limit[lg], "");
+	LLVMBasicBlockRef access = new_block(L), slow = new_block(L);
+	LLVMBuildCondBr(L->B, in_ctx, access, slow);
+	LLVMPositionBuilderAtEnd(L->B, slow);
+	LLVMValueRef check = LLVMBuildIntToPtr(L->B, c64(L, L->req->slow_check),
+					       LLVMPointerType(L->check_ty, 0), "");
+	LLVMValueRef args[4] = {L->ctxp, addr, c64(L, code), get_reg(L, 10)};
+	LLVMValueRef ok = LLVMBuildCall2(L->B, L->check_ty, check, args, 4, "");
+	LLVMBasicBlockRef fail = new_block(L);
+	LLVMBuildCondBr(L->B, LLVMBuildICmp(L->B, LLVMIntNE, ok, c32(L, 0), ""), access, fail);
+	LLVMPositionBuilderAtEnd(L->B, fail);
+	emit_fault(L, code, addr);
+	LLVMPositionBuilderAtEnd(L->B, access);
+	return LLVMBuildIntToPtr(L->B, addr, pty, "");
+}
+
+static LLVMTypeRef int_type(struct lower *L, uint32_t size)
+{
+	return size == 1 ? L->i8 : size == 2 ? L->i16 : size == 4 ? L->i32 : L->i64;
+}
+
+static uint32_t access_size(uint8_t code)
+{
+	return BPF_SIZE(code) == SZ_B ? 1 : BPF_SIZE(code) == SZ_H ? 2 : BPF_SIZE(code) == SZ_W ? 4 : 8;
+}
+
+static void lower_load(struct lower *L, uint32_t pc, const struct bpf_insn *in)
+{
+	uint32_t size = access_size(in->code);
+	LLVMTypeRef ty = int_type(L, size);
+	LLVMValueRef p = mem_ptr(L, pc, in->src, in->off, size, false, ty);
+	LLVMValueRef v = LLVMBuildLoad2(L->B, ty, p, "");
+	LLVMSetAlignment(v, 1);
+	bool sx = BPF_MODE(in->code) == MODE_MEMSX;
+	set_reg(L, in->dst, size == 8 ? v : sx ? LLVMBuildSExt(L->B, v, L->i64, "")
+						: LLVMBuildZExt(L->B, v, L->i64, ""));
+}
+
+static void lower_store(struct lower *L, uint32_t pc, const struct bpf_insn *in)
+{
+	uint32_t size = access_size(in->code);
+	LLVMTypeRef ty = int_type(L, size);
+	LLVMValueRef v = BPF_CLASS(in->code) == CLS_ST ? c64(L, (uint64_t)(int64_t)in->imm)
+						       : get_reg(L, in->src);
+	LLVMValueRef p = mem_ptr(L, pc, in->dst, in->off, size, true, ty);
+	LLVMValueRef st = LLVMBuildStore(L->B, LLVMBuildTrunc(L->B, v, ty, ""), p);
+	LLVMSetAlignment(st, 1);
+}
+
+static void lower_atomic(struct lower *L, uint32_t pc, const struct bpf_insn *in)
+{
+	bool w = BPF_SIZE(in->code) == SZ_DW;
+	uint32_t size = w ? 8 : 4;
+	LLVMTypeRef ty = w ? L->i64 : L->i32;
+	LLVMValueRef p = mem_ptr(L, pc, in->dst, in->off, size, true, ty);
+	LLVMValueRef addr = LLVMBuildPtrToInt(L->B, p, L->i64, "");
+	LLVMValueRef misaligned = LLVMBuildICmp(
+	    L->B, LLVMIntNE, LLVMBuildAnd(L->B, addr, c64(L, size - 1), ""), c64(L, 0), "");
+	fault_if(L, misaligned, fault_code(pc, JF_MISALIGNED, (uint32_t)size_log2(size)), addr);
+	LLVMValueRef src = LLVMBuildTrunc(L->B, get_reg(L, in->src), ty, "");
+	if (in->imm == ATOMIC_CMPXCHG) {
+		LLVMValueRef expected = LLVMBuildTrunc(L->B, get_reg(L, 0), ty, "");
+		LLVMValueRef pair = LLVMBuildAtomicCmpXchg(L->B, p, expected, src,
+							   LLVMAtomicOrderingSequentiallyConsistent,
+							   LLVMAtomicOrderingSequentiallyConsistent, 0);
+		LLVMValueRef old = LLVMBuildExtractValue(L->B, pair, 0, "");
+		set_reg(L, 0, w ? old : LLVMBuildZExt(L->B, old, L->i64, ""));
+		return;
+	}
+	LLVMAtomicRMWBinOp op;
+	switch (in->imm & ~ATOMIC_FETCH) {
+	case ATOMIC_ADD: op = LLVMAtomicRMWBinOpAdd; break;
+	case ATOMIC_OR: op = LLVMAtomicRMWBinOpOr; break;
+	case ATOMIC_AND: op = LLVMAtomicRMWBinOpAnd; break;
+	case ATOMIC_XOR: op = LLVMAtomicRMWBinOpXor; break;
+	default: op = LLVMAtomicRMWBinOpXchg; break;
+	}
+	LLVMValueRef old =
+	    LLVMBuildAtomicRMW(L->B, op, p, src, LLVMAtomicOrderingSequentiallyConsistent, 0);
+	if (in->imm & ATOMIC_FETCH)
+		set_reg(L, in->src, w ? old : LLVMBuildZExt(L->B, old, L->i64, ""));
+}
+
+/* RFC 9669 division: x/0 = 0, x%0 = x, signed x/-1 = -x, x%-1 = 0, never UB. */
+static LLVMValueRef lower_divmod(struct lower *L, LLVMValueRef a, LLVMValueRef s, LLVMTypeRef ty,
+				 bool is_mod, bool is_signed)
+{
+	LLVMValueRef zero = LLVMConstInt(ty, 0, 0), one = LLVMConstInt(ty, 1, 0);
+	LLVMValueRef neg1 = LLVMConstAllOnes(ty);
+	LLVMValueRef is0 = LLVMBuildICmp(L->B, LLVMIntEQ, s, zero, "");
+	if (!is_signed) {
+		LLVMValueRef safe = LLVMBuildSelect(L->B, is0, one, s, "");
+		LLVMValueRef r = is_mod ? LLVMBuildURem(L->B, a, safe, "") : LLVMBuildUDiv(L->B, a, safe, "");
+		return LLVMBuildSelect(L->B, is0, is_mod ? a : zero, r, "");
+	}
+	LLVMValueRef isneg1 = LLVMBuildICmp(L->B, LLVMIntEQ, s, neg1, "");
+	LLVMValueRef safe = LLVMBuildSelect(L->B, LLVMBuildOr(L->B, is0, isneg1, ""), one, s, "");
+	LLVMValueRef r = is_mod ? LLVMBuildSRem(L->B, a, safe, "") : LLVMBuildSDiv(L->B, a, safe, "");
+	LLVMValueRef by_neg1 = is_mod ? zero : LLVMBuildSub(L->B, zero, a, "");
+	return LLVMBuildSelect(L->B, is0, is_mod ? a : zero,
+			       LLVMBuildSelect(L->B, isneg1, by_neg1, r, ""), "");
+}
+
+static LLVMValueRef bswap(struct lower *L, LLVMValueRef v, LLVMTypeRef ty)
+{
+	const char *name = ty == L->i16 ? "llvm.bswap.i16" : ty == L->i32 ? "llvm.bswap.i32"
+									 : "llvm.bswap.i64";
+	LLVMTypeRef fty = LLVMFunctionType(ty, &ty, 1, 0);
+	LLVMValueRef f = LLVMGetNamedFunction(L->M, name);
+	if (!f)
+		f = LLVMAddFunction(L->M, name, fty);
+	return LLVMBuildCall2(L->B, fty, f, &v, 1, "");
+}
+
+static void lower_alu(struct lower *L, const struct bpf_insn *in)
+{
+	bool w = BPF_CLASS(in->code) == CLS_ALU64, reg = in->code & BPF_SRC_REG;
+	uint8_t op = BPF_OP(in->code);
+	LLVMTypeRef ty = w ? L->i64 : L->i32;
+	LLVMValueRef a = get_reg(L, in->dst);
+	if (op == OP_END) {
+		bool to_le = !w && !reg;
+		LLVMValueRef r;
+		if (to_le) {
+			r = in->imm == 64 ? a : LLVMBuildAnd(L->B, a, c64(L, in->imm == 16 ? 0xffff : 0xffffffff), "");
+		} else {
+			LLVMTypeRef t = in->imm == 16 ? L->i16 : in->imm == 32 ? L->i32 : L->i64;
+			r = bswap(L, LLVMBuildTrunc(L->B, a, t, ""), t);
+			if (t != L->i64)
+				r = LLVMBuildZExt(L->B, r, L->i64, "");
+		}
+		set_reg(L, in->dst, r);
+		return;
+	}
+	LLVMValueRef s = reg ? get_reg(L, in->src) : c64(L, (uint64_t)(int64_t)in->imm);
+	if (op == OP_MOV && in->off) { /* movsx */
+		LLVMTypeRef from = in->off == 8 ? L->i8 : in->off == 16 ? L->i16 : L->i32;
+		LLVMValueRef v = LLVMBuildSExt(L->B, LLVMBuildTrunc(L->B, s, from, ""), ty, "");
+		set_reg(L, in->dst, w ? v : LLVMBuildZExt(L->B, v, L->i64, ""));
+		return;
+	}
+	if (!w) {
+		a = LLVMBuildTrunc(L->B, a, L->i32, "");
+		s = LLVMBuildTrunc(L->B, s, L->i32, "");
+	}
+	LLVMValueRef mask = LLVMConstInt(ty, w ? 63 : 31, 0), r;
+	switch (op) {
+	case OP_ADD: r = LLVMBuildAdd(L->B, a, s, ""); break;
+	case OP_SUB: r = LLVMBuildSub(L->B, a, s, ""); break;
+	case OP_MUL: r = LLVMBuildMul(L->B, a, s, ""); break;
+	case OP_OR: r = LLVMBuildOr(L->B, a, s, ""); break;
+	case OP_AND: r = LLVMBuildAnd(L->B, a, s, ""); break;
+	case OP_XOR: r = LLVMBuildXor(L->B, a, s, ""); break;
+	case OP_MOV: r = s; break;
+	case OP_NEG: r = LLVMBuildSub(L->B, LLVMConstInt(ty, 0, 0), a, ""); break;
+	case OP_LSH: r = LLVMBuildShl(L->B, a, LLVMBuildAnd(L->B, s, mask, ""), ""); break;
+	case OP_RSH: r = LLVMBuildLShr(L->B, a, LLVMBuildAnd(L->B, s, mask, ""), ""); break;
+	case OP_ARSH: r = LLVMBuildAShr(L->B, a, LLVMBuildAnd(L->B, s, mask, ""), ""); break;
+	default: r = lower_divmod(L, a, s, ty, op == OP_MOD, in->off == 1); break;
+	}
+	set_reg(L, in->dst, w ? r : LLVMBuildZExt(L->B, r, L->i64, ""));
+}
+
+static void lower_cond_jump(struct lower *L, uint32_t pc, const struct bpf_insn *in)
+{
+	bool w = BPF_CLASS(in->code) == CLS_JMP, reg = in->code & BPF_SRC_REG;
+	uint8_t op = BPF_OP(in->code);
+	LLVMValueRef a = get_reg(L, in->dst);
+	LLVMValueRef s = reg ? get_reg(L, in->src) : c64(L, (uint64_t)(int64_t)in->imm);
+	if (!w) {
+		a = LLVMBuildTrunc(L->B, a, L->i32, "");
+		s = LLVMBuildTrunc(L->B, s, L->i32, "");
+	}
+	LLVMValueRef cond;
+	if (op == OP_JSET) {
+		cond = LLVMBuildICmp(L->B, LLVMIntNE, LLVMBuildAnd(L->B, a, s, ""),
+				     LLVMConstInt(w ? L->i64 : L->i32, 0, 0), "");
+	} else {
+		LLVMIntPredicate p;
+		switch (op) {
+		case OP_JEQ: p = LLVMIntEQ; break;
+		case OP_JNE: p = LLVMIntNE; break;
+		case OP_JGT: p = LLVMIntUGT; break;
+		case OP_JGE: p = LLVMIntUGE; break;
+		case OP_JLT: p = LLVMIntULT; break;
+		case OP_JLE: p = LLVMIntULE; break;
+		case OP_JSGT: p = LLVMIntSGT; break;
+		case OP_JSGE: p = LLVMIntSGE; break;
+		case OP_JSLT: p = LLVMIntSLT; break;
+		default: p = LLVMIntSLE; break;
+		}
+		cond = LLVMBuildICmp(L->B, p, a, s, "");
+	}
+	LLVMBuildCondBr(L->B, cond, L->bb[pc + 1 + in->off], L->bb[pc + 1]);
+}
+
+/* After a call that may have unwound or faulted deeper down: stop here too. */
+static void return_if_stopped(struct lower *L)
+{
+	LLVMValueRef f = LLVMBuildLoad2(L->B, L->i64, ctx_field(L, JIT_CTX_FAULTED, L->i64), "");
+	LLVMBasicBlockRef stop = new_block(L), go = new_block(L);
+	LLVMBuildCondBr(L->B, LLVMBuildICmp(L->B, LLVMIntNE, f, c64(L, 0), ""), stop, go);
+	LLVMPositionBuilderAtEnd(L->B, stop);
+	LLVMBuildRet(L->B, c64(L, 0));
+	LLVMPositionBuilderAtEnd(L->B, go);
+}
+
+/* r0 == 0 from the unwind helper ends the whole program with r0 = 0. */
+static void unwind_if_zero(struct lower *L, LLVMValueRef r0)
+{
+	LLVMBasicBlockRef stop = new_block(L), go = new_block(L);
+	LLVMBuildCondBr(L->B, LLVMBuildICmp(L->B, LLVMIntEQ, r0, c64(L, 0), ""), stop, go);
+	LLVMPositionBuilderAtEnd(L->B, stop);
+	LLVMBuildStore(L->B, c64(L, 2), ctx_field(L, JIT_CTX_FAULTED, L->i64));
+	LLVMBuildRet(L->B, c64(L, 0));
+	LLVMPositionBuilderAtEnd(L->B, go);
+}
+
+static LLVMValueRef call_helper(struct lower *L, LLVMValueRef fnptr)
+{
+	LLVMValueRef args[5];
+	for (int i = 0; i < 5; i++)
+		args[i] = get_reg(L, i + 1);
+	LLVMValueRef f = LLVMBuildIntToPtr(L->B, fnptr, LLVMPointerType(L->helper_ty, 0), "");
+	return LLVMBuildCall2(L->B, L->helper_ty, f, args, 5, "");
+}
+
+static void lower_call(struct lower *L, uint32_t pc, const struct bpf_insn *in)
+{
+	const struct llvm_request *req = L->req;
+	if (in->code == 0x8d) { /* callx */
+		uint32_t code = fault_code(pc, JF_CALLX, in->dst);
+		LLVMValueRef id = get_reg(L, in->dst);
+		fault_if(L, LLVMBuildICmp(L->B, LLVMIntUGE, id, c64(L, req->nhelpers), ""), code, id);
+		LLVMValueRef off = LLVMBuildMul(L->B, id, c64(L, sizeof(struct helper)), "");
+		LLVMValueRef slot = LLVMBuildAdd(L->B, c64(L, (uint64_t)(uintptr_t)req->helpers), off, "");
+		LLVMValueRef fnptr = LLVMBuildLoad2(
+		    L->B, L->i64, LLVMBuildIntToPtr(L->B, slot, LLVMPointerType(L->i64, 0), ""), "");
+		fault_if(L, LLVMBuildICmp(L->B, LLVMIntEQ, fnptr, c64(L, 0), ""), code, id);
+		LLVMValueRef r0 = call_helper(L, fnptr);
+		set_reg(L, 0, r0);
+		if (req->unwind_id >= 0) {
+			LLVMValueRef is_unwind =
+			    LLVMBuildICmp(L->B, LLVMIntEQ, id, c64(L, (uint64_t)req->unwind_id), "");
+			LLVMValueRef zero = LLVMBuildICmp(L->B, LLVMIntEQ, r0, c64(L, 0), "");
+			LLVMValueRef stop = LLVMBuildAnd(L->B, is_unwind, zero, "");
+			unwind_if_zero(L, LLVMBuildSelect(L->B, stop, c64(L, 0), c64(L, 1), ""));
+		}
+		return;
+	}
+	if (in->src == CALL_LOCAL) {
+		LLVMValueRef depth_p = ctx_field(L, JIT_CTX_DEPTH, L->i32);
+		LLVMValueRef depth = LLVMBuildLoad2(L->B, L->i32, depth_p, "");
+		fault_if(L, LLVMBuildICmp(L->B, LLVMIntUGE, depth, c32(L, BPFTIME_MAX_CALL_FRAMES - 1), ""),
+			 fault_code(pc, JF_DEPTH, 0), c64(L, 0));
+		LLVMBuildStore(L->B, LLVMBuildAdd(L->B, depth, c32(L, 1), ""), depth_p);
+		LLVMValueRef args[12];
+		for (int i = 0; i < 10; i++)
+			args[i] = get_reg(L, i);
+		args[10] = L->fp;
+		args[11] = L->ctxp;
+		LLVMValueRef r0 = LLVMBuildCall2(L->B, L->sub_ty, L->sub_fn[pc + 1 + in->imm], args, 12, "");
+		LLVMBuildStore(L->B, depth, depth_p);
+		return_if_stopped(L);
+		set_reg(L, 0, r0);
+		return;
+	}
+	const struct helper *h = &req->helpers[in->imm];
+	LLVMValueRef r0 = call_helper(L, c64(L, (uint64_t)(uintptr_t)h->fn));
+	set_reg(L, 0, r0);
+	if (in->imm == req->unwind_id)
+		unwind_if_zero(L, r0);
+}
+
+static void lower_function(struct lower *L, uint32_t start, uint32_t end)
+{
+	bool is_main = start == 0;
+	L->fn = is_main ? LLVMAddFunction(L->M, "bpf_main", L->main_ty) : L->sub_fn[start];
+	LLVMBasicBlockRef entry = new_block(L);
+	LLVMPositionBuilderAtEnd(L->B, entry);
+	for (int r = 0; r < 10; r++)
+		L->regs[r] = LLVMBuildAlloca(L->B, L->i64, "");
+	if (is_main) {
+		LLVMValueRef stack =
+		    LLVMBuildArrayAlloca(L->B, L->i8, c64(L, BPFTIME_STACK_SIZE * BPFTIME_MAX_CALL_FRAMES), "stack");
+		LLVMSetAlignment(stack, 16);
+		LLVMValueRef top = c64(L, BPFTIME_STACK_SIZE * BPFTIME_MAX_CALL_FRAMES);
+		L->fp = LLVMBuildGEP2(L->B, L->i8, stack, &top, 1, "fp");
+		L->ctxp = LLVMGetParam(L->fn, 2);
+		LLVMBuildStore(L->B, LLVMBuildPtrToInt(L->B, L->fp, L->i64, ""),
+			       ctx_field(L, JIT_CTX_STACK_TOP, L->i64));
+		for (int r = 0; r < 10; r++)
+			set_reg(L, r, c64(L, 0));
+		set_reg(L, 1, LLVMBuildPtrToInt(L->B, LLVMGetParam(L->fn, 0), L->i64, ""));
+		set_reg(L, 2, LLVMGetParam(L->fn, 1));
+	} else {
+		LLVMValueRef down = LLVMConstInt(L->i64, (uint64_t)-(int64_t)BPFTIME_STACK_SIZE, 1);
+		L->fp = LLVMBuildGEP2(L->B, L->i8, LLVMGetParam(L->fn, 10), &down, 1, "fp");
+		L->ctxp = LLVMGetParam(L->fn, 11);
+		for (int r = 0; r < 10; r++)
+			set_reg(L, r, LLVMGetParam(L->fn, (unsigned)r));
+	}
+	L->mem_lo = LLVMBuildLoad2(L->B, L->i64, ctx_field(L, JIT_CTX_MEM_LO, L->i64), "mem_lo");
+	for (int i = 0; i < 4; i++)
+		L->mem_limit[i] =
+		    LLVMBuildLoad2(L->B, L->i64, ctx_field(L, JIT_CTX_MEM_LIMIT + 8 * i, L->i64), "");
+	uint32_t bytes = L->shape.zero_bytes[start];
+	if (bytes) {
+		LLVMValueRef back = LLVMConstInt(L->i64, (uint64_t)-(int64_t)bytes, 1);
+		LLVMValueRef lo = LLVMBuildGEP2(L->B, L->i8, L->fp, &back, 1, "");
+		LLVMBuildMemSet(L->B, lo, LLVMConstInt(L->i8, 0, 0), c64(L, bytes), 16);
+	}
+	for (uint32_t pc = start; pc < end; pc++)
+		L->bb[pc] = L->shape.block_start[pc] ? new_block(L) : NULL;
+	LLVMBuildBr(L->B, L->bb[start]);
+	bool open = false; /* the current block still needs a terminator */
+	for (uint32_t pc = start; pc < end; pc++) {
+		const struct bpf_insn *in = &L->req->insns[pc];
+		if (L->bb[pc]) {
+			if (open)
+				LLVMBuildBr(L->B, L->bb[pc]);
+			LLVMPositionBuilderAtEnd(L->B, L->bb[pc]);
+			open = true;
+			if (L->req->budgeted) {
+				LLVMValueRef bp = ctx_field(L, JIT_CTX_BUDGET, L->i64);
+				LLVMValueRef left = LLVMBuildLoad2(L->B, L->i64, bp, "");
+				LLVMValueRef n = c64(L, L->shape.block_len[pc]);
+				fault_if(L, LLVMBuildICmp(L->B, LLVMIntULT, left, n, ""),
+					 fault_code(pc, JF_BUDGET, 0), c64(L, 0));
+				LLVMBuildStore(L->B, LLVMBuildSub(L->B, left, n, ""), bp);
+			}
+		}
+		uint8_t cls = BPF_CLASS(in->code), op = BPF_OP(in->code);
+		if (in->code == LDDW_CODE) {
+			set_reg(L, in->dst, c64(L, L->req->lddw_values[pc]));
+			pc++;
+			continue;
+		}
+		switch (cls) {
+		case CLS_ALU:
+		case CLS_ALU64:
+			lower_alu(L, in);
+			break;
+		case CLS_LDX:
+			lower_load(L, pc, in);
+			break;
+		case CLS_ST:
+		case CLS_STX:
+			if (BPF_MODE(in->code) == MODE_ATOMIC)
+				lower_atomic(L, pc, in);
+			else
+				lower_store(L, pc, in);
+			break;
+		default:
+			if (op == OP_EXIT) {
+				LLVMBuildRet(L->B, get_reg(L, 0));
+				open = false;
+			} else if (op == OP_CALL && cls == CLS_JMP) {
+				lower_call(L, pc, in);
+			} else if (op == OP_JA) {
+				LLVMBuildBr(L->B, L->bb[pc + 1 + (cls == CLS_JMP ? in->off : in->imm)]);
+				open = false;
+			} else {
+				lower_cond_jump(L, pc, in);
+				open = false;
+			}
+		}
+	}
+	if (open) /* unreachable: the validator ends every subprogram with exit or ja */
+		LLVMBuildUnreachable(L->B);
+}
+
+struct tier_handle {
+	LLVMOrcLLJITRef jit;
+};
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static void init_llvm(void)
+{
+	LLVMInitializeNativeTarget();
+	LLVMInitializeNativeAsmPrinter();
+}
+
+static int take_error(LLVMErrorRef e, char *err, size_t errlen, const char *what)
+{
+	char *msg = LLVMGetErrorMessage(e);
+	snprintf(err, errlen, "%s: %s", what, msg);
+	LLVMDisposeErrorMessage(msg);
+	return -1;
+}
+
+EXPORT void bpftime_llvm_release(void *handle)
+{
+	struct tier_handle *h = handle;
+	if (!h)
+		return;
+	LLVMOrcDisposeLLJIT(h->jit);
+	free(h);
+}
+
+EXPORT int bpftime_llvm_compile(const struct llvm_request *req, struct llvm_result *out, char *err,
+				size_t errlen)
+{
+	pthread_once(&init_once, init_llvm);
+	struct lower L = {.req = req};
+	if (program_shape_analyse(&L.shape, req->insns, req->ninsns) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	struct tier_handle *h = calloc(1, sizeof(*h));
+	L.sub_fn = calloc(req->ninsns, sizeof(LLVMValueRef));
+	L.bb = calloc(req->ninsns + 1, sizeof(LLVMBasicBlockRef));
+	int rc = -1;
+	LLVMOrcThreadSafeContextRef tsctx = NULL;
+	if (!h || !L.sub_fn || !L.bb) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	LLVMErrorRef e = LLVMOrcCreateLLJIT(&h->jit, NULL);
+	if (e) {
+		rc = take_error(e, err, errlen, "creating LLJIT");
+		h->jit = NULL;
+		goto out;
+	}
+	tsctx = LLVMOrcCreateNewThreadSafeContext();
+	L.C = LLVMOrcThreadSafeContextGetContext(tsctx);
+	L.M = LLVMModuleCreateWithNameInContext("bpf", L.C);
+	LLVMSetDataLayout(L.M, LLVMOrcLLJITGetDataLayoutStr(h->jit));
+	LLVMSetTarget(L.M, LLVMOrcLLJITGetTripleString(h->jit));
+	L.B = LLVMCreateBuilderInContext(L.C);
+	L.i1 = LLVMInt1TypeInContext(L.C);
+	L.i8 = LLVMInt8TypeInContext(L.C);
+	L.i16 = LLVMInt16TypeInContext(L.C);
+	L.i32 = LLVMInt32TypeInContext(L.C);
+	L.i64 = LLVMInt64TypeInContext(L.C);
+	L.i8p = LLVMPointerType(L.i8, 0);
+	LLVMTypeRef h5[5] = {L.i64, L.i64, L.i64, L.i64, L.i64};
+	L.helper_ty = LLVMFunctionType(L.i64, h5, 5, 0);
+	LLVMTypeRef sub_params[12];
+	for (int i = 0; i < 10; i++)
+		sub_params[i] = L.i64;
+	sub_params[10] = sub_params[11] = L.i8p;
+	L.sub_ty = LLVMFunctionType(L.i64, sub_params, 12, 0);
+	LLVMTypeRef main_params[3] = {L.i8p, L.i64, L.i8p};
+	L.main_ty = LLVMFunctionType(L.i64, main_params, 3, 0);
+	LLVMTypeRef check_params[4] = {L.i8p, L.i64, L.i64, L.i64};
+	L.check_ty = LLVMFunctionType(L.i32, check_params, 4, 0);
+
+	for (uint32_t pc = 1; pc < req->ninsns; pc++) {
+		if (L.shape.sub_start[pc]) {
+			char name[32];
+			snprintf(name, sizeof(name), "bpf_sub_%u", pc);
+			L.sub_fn[pc] = LLVMAddFunction(L.M, name, L.sub_ty);
+			LLVMSetLinkage(L.sub_fn[pc], LLVMInternalLinkage);
+		}
+	}
+	for (uint32_t start = 0; start < req->ninsns;) {
+		uint32_t end = start + 1;
+		while (end < req->ninsns && !(L.shape.sub_start[end]))
+			end++;
+		lower_function(&L, start, end);
+		start = end;
+	}
+	char *verify = NULL;
+	if (LLVMVerifyModule(L.M, LLVMReturnStatusAction, &verify)) {
+		snprintf(err, errlen, "generated IR is invalid: %s", verify ? verify : "");
+		LLVMDisposeMessage(verify);
+		goto out;
+	}
+	LLVMDisposeMessage(verify);
+
+	LLVMPassManagerBuilderRef pmb = LLVMPassManagerBuilderCreate();
+	LLVMPassManagerBuilderSetOptLevel(pmb, 3);
+	LLVMPassManagerRef pm = LLVMCreatePassManager();
+	LLVMPassManagerBuilderPopulateModulePassManager(pmb, pm);
+	LLVMRunPassManager(pm, L.M);
+	LLVMDisposePassManager(pm);
+	LLVMPassManagerBuilderDispose(pmb);
+
+	LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(h->jit);
+	LLVMOrcDefinitionGeneratorRef gen;
+	e = LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(
+	    &gen, LLVMOrcLLJITGetGlobalPrefix(h->jit), NULL, NULL);
+	if (e) {
+		rc = take_error(e, err, errlen, "process symbols");
+		goto out;
+	}
+	LLVMOrcJITDylibAddGenerator(jd, gen);
+	LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(L.M, tsctx);
+	L.M = NULL; /* owned by the JIT now */
+	e = LLVMOrcLLJITAddLLVMIRModule(h->jit, jd, tsm);
+	if (e) {
+		LLVMOrcDisposeThreadSafeModule(tsm);
+		rc = take_error(e, err, errlen, "adding the module");
+		goto out;
+	}
+	LLVMOrcJITTargetAddress addr = 0;
+	e = LLVMOrcLLJITLookup(h->jit, &addr, "bpf_main");
+	if (e) {
+		rc = take_error(e, err, errlen, "looking up bpf_main");
+		goto out;
+	}
+	out->entry = (void *)(uintptr_t)addr;
+	out->handle = h;
+	h = NULL;
+	rc = 0;
+out:
+	if (L.B)
+		LLVMDisposeBuilder(L.B);
+	if (L.M)
+		LLVMDisposeModule(L.M);
+	if (tsctx)
+		LLVMOrcDisposeThreadSafeContext(tsctx);
+	if (h) {
+		if (h->jit)
+			LLVMOrcDisposeLLJIT(h->jit);
+		free(h);
+	}
+	free(L.sub_fn);
+	free(L.bb);
+	program_shape_free(&L.shape);
+	return rc;
+}

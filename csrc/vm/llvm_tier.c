@@ -1,0 +1,103 @@
+/* Loads the LLVM tier (build/libbpftime-llvm.so) on first use and hands it programs. */
+#define _GNU_SOURCE /* dladdr */
+#include "llvm_tier.h"
+#include "interp_ops.h"
+#include "jit.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static pthread_once_t load_once = PTHREAD_ONCE_INIT;
+static llvm_compile_fn tier_compile;
+static llvm_release_fn tier_release;
+static char load_error[4200];
+
+/* $BPFTIME_LLVM_LIB, else libbpftime-llvm.so beside this library. */
+static void load_tier(void)
+{
+	char path[4096];
+	const char *env = getenv("BPFTIME_LLVM_LIB");
+	if (env && *env) {
+		snprintf(path, sizeof(path), "%s", env);
+	} else {
+		Dl_info info;
+		if (!dladdr((void *)load_tier, &info) || !info.dli_fname) {
+			snprintf(load_error, sizeof(load_error), "cannot locate libbpftime.so");
+			return;
+		}
+		snprintf(path, sizeof(path), "%s", info.dli_fname);
+		char *slash = strrchr(path, '/');
+		size_t dir = slash ? (size_t)(slash - path + 1) : 0;
+		snprintf(path + dir, sizeof(path) - dir, "libbpftime-llvm.so");
+	}
+	void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!lib) {
+		snprintf(load_error, sizeof(load_error), "cannot load the LLVM tier: %s", dlerror());
+		return;
+	}
+	tier_compile = (llvm_compile_fn)dlsym(lib, LLVM_TIER_COMPILE);
+	tier_release = (llvm_release_fn)dlsym(lib, LLVM_TIER_RELEASE);
+	if (!tier_compile || !tier_release)
+		snprintf(load_error, sizeof(load_error), "%s lacks %s", path, LLVM_TIER_COMPILE);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void llvm_tier_release(struct bpftime_vm *vm)
+{
+	if (vm->llvm.handle && tier_release)
+		tier_release(vm->llvm.handle);
+	vm->llvm.handle = NULL;
+	vm->llvm.entry = NULL;
+}
+
+int llvm_tier_compile(struct bpftime_vm *vm, bool budgeted)
+{
+	pthread_once(&load_once, load_tier);
+	if (!tier_compile) {
+		vm_set_error("%.400s", load_error);
+		return -1;
+	}
+	uint64_t start = now_ns();
+	uint64_t *values = calloc(vm->ninsns, sizeof(uint64_t));
+	if (!values) {
+		vm_set_error("LLVM tier: out of memory");
+		return -1;
+	}
+	for (uint32_t pc = 0; pc < vm->ninsns; pc++)
+		if (vm->insns[pc].code == LDDW_CODE)
+			values[pc] = vm->code[pc].k;
+	struct llvm_request req = {
+		.insns = vm->insns,
+		.ninsns = vm->ninsns,
+		.lddw_values = values,
+		.helpers = vm->helpers,
+		.nhelpers = vm->nhelpers,
+		.unwind_id = vm->unwind_id,
+		.budgeted = budgeted,
+		.slow_check = (uint64_t)(uintptr_t)jit_slow_check,
+	};
+	struct llvm_result out = {0};
+	char err[400] = "";
+	int rc = tier_compile(&req, &out, err, sizeof(err));
+	free(values);
+	if (rc < 0) {
+		vm_set_error("LLVM tier: %s", err);
+		return -1;
+	}
+	llvm_tier_release(vm);
+	vm->llvm.entry = out.entry;
+	vm->llvm.handle = out.handle;
+	vm->llvm.budgeted = budgeted;
+	vm->llvm.compile_ns = now_ns() - start;
+	return 0;
+}

@@ -1,0 +1,38 @@
+/*
+ * The interface between libbpftime.so and the LLVM tier, which lives in
+ * build/libbpftime-llvm.so and is dlopen'ed only when a VM asks for it, so
+ * processes that never use it never map LLVM.
+ */
+#ifndef BPFTIME_LLVM_TIER_H
+#define BPFTIME_LLVM_TIER_H
+
+#include "vm_internal.h"
+
+struct llvm_request {
+	const struct bpf_insn *insns;
+	uint32_t ninsns;
+	const uint64_t *lddw_values; /* per pc: the resolved 64-bit value of an lddw */
+	const struct helper *helpers;
+	uint32_t nhelpers;
+	int64_t unwind_id;
+	bool budgeted;
+	/* int check(const struct jit_ctx *, uint64_t addr, uint64_t code, uint64_t frame_top) */
+	uint64_t slow_check;
+};
+
+struct llvm_result {
+	void *entry;  /* jit_entry */
+	void *handle; /* released with bpftime_llvm_release */
+};
+
+#define LLVM_TIER_COMPILE "bpftime_llvm_compile"
+#define LLVM_TIER_RELEASE "bpftime_llvm_release"
+typedef int (*llvm_compile_fn)(const struct llvm_request *req, struct llvm_result *out, char *err,
+			       size_t errlen);
+typedef void (*llvm_release_fn)(void *handle);
+
+/* In libbpftime.so: compile vm's program with the LLVM tier into vm->llvm. */
+HIDDEN int llvm_tier_compile(struct bpftime_vm *vm, bool budgeted);
+HIDDEN void llvm_tier_release(struct bpftime_vm *vm);
+
+#endif
