@@ -22,7 +22,7 @@ const WORKLOADS: Workload[] = [
   { name: "bitops" },
   { name: "helper_calls" },
 ];
-const ENGINES: Engine[] = ["interp", "jit"];
+const ENGINES: Engine[] = ["interp", "jit", "llvm"];
 const TARGET_SECONDS = 0.3;
 
 /** Mean ns per run, with the repeat count chosen so a measurement lasts about TARGET_SECONDS. */
@@ -64,7 +64,7 @@ for (const w of WORKLOADS) {
     }
     row[`${engine}_ns`] = round(r.ns, 0);
     row[`${engine}_ratio`] = round(r.ns / n.ns);
-    if (engine === "jit") row.jit_compile_us = round(vm.compileNs / 1000);
+    if (engine !== "interp") row[`${engine}_compile_us`] = round(vm.compileNs / 1000);
   }
   rows.push(row);
 }
@@ -90,6 +90,7 @@ compileTimes.sort((a, b) => a - b);
 const summary = {
   interp_geomean_ratio: round(geomean(rows.map((r) => r.interp_ratio as number))),
   jit_geomean_ratio: round(geomean(rows.map((r) => r.jit_ratio as number))),
+  llvm_geomean_ratio: round(geomean(rows.map((r) => r.llvm_ratio as number))),
   jit_compile_us_1000_insns: compileTimes.length
     ? round(compileTimes[compileTimes.length >> 1] / 1000)
     : null,
@@ -100,7 +101,7 @@ await Deno.mkdir(outDir, { recursive: true });
 await Deno.writeTextFile(`${outDir}vm.json`, JSON.stringify({ rows, summary }, null, 2) + "\n");
 console.table(rows);
 console.log(
-  `geometric mean vs native: interpreter ${summary.interp_geomean_ratio}x, JIT ${summary.jit_geomean_ratio}x`,
+  `geometric mean vs native: interpreter ${summary.interp_geomean_ratio}x, JIT ${summary.jit_geomean_ratio}x, LLVM ${summary.llvm_geomean_ratio}x`,
 );
 console.log(
   `JIT compile time, 1,000 instructions: ${summary.jit_compile_us_1000_insns} us (median of 101)`,
