@@ -393,10 +393,10 @@ static void lower_call(struct lower *L, uint32_t pc, const struct bpf_insn *in)
 		unwind_if_zero(L, r0);
 }
 
-static void lower_function(struct lower *L, uint32_t start, uint32_t end)
+static void lower_function(struct lower *L, uint32_t start, uint32_t end, const char *entry_name)
 {
 	bool is_main = start == 0;
-	L->fn = is_main ? LLVMAddFunction(L->M, "bpf_main", L->main_ty) : L->sub_fn[start];
+	L->fn = is_main ? LLVMAddFunction(L->M, entry_name, L->main_ty) : L->sub_fn[start];
 	LLVMBasicBlockRef entry = new_block(L);
 	LLVMPositionBuilderAtEnd(L->B, entry);
 	for (int r = 0; r < 10; r++)
@@ -491,15 +491,41 @@ static void lower_function(struct lower *L, uint32_t start, uint32_t end)
 		LLVMBuildUnreachable(L->B);
 }
 
+/*
+ * One LLJIT per process (creating one costs milliseconds); each program is a
+ * module with its own resource tracker and entry symbol, removed on release.
+ */
+static LLVMOrcLLJITRef shared_jit;
+static char shared_jit_error[300];
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static uint64_t next_program_id;
+
 struct tier_handle {
-	LLVMOrcLLJITRef jit;
+	LLVMOrcResourceTrackerRef tracker;
 };
 
-static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static void init_llvm(void)
 {
 	LLVMInitializeNativeTarget();
 	LLVMInitializeNativeAsmPrinter();
+	LLVMErrorRef e = LLVMOrcCreateLLJIT(&shared_jit, NULL);
+	if (e) {
+		char *msg = LLVMGetErrorMessage(e);
+		snprintf(shared_jit_error, sizeof(shared_jit_error), "creating LLJIT: %s", msg);
+		LLVMDisposeErrorMessage(msg);
+		shared_jit = NULL;
+		return;
+	}
+	LLVMOrcDefinitionGeneratorRef gen;
+	e = LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(
+	    &gen, LLVMOrcLLJITGetGlobalPrefix(shared_jit), NULL, NULL);
+	if (e) {
+		char *msg = LLVMGetErrorMessage(e);
+		snprintf(shared_jit_error, sizeof(shared_jit_error), "process symbols: %s", msg);
+		LLVMDisposeErrorMessage(msg);
+		return;
+	}
+	LLVMOrcJITDylibAddGenerator(LLVMOrcLLJITGetMainJITDylib(shared_jit), gen);
 }
 
 static int take_error(LLVMErrorRef e, char *err, size_t errlen, const char *what)
@@ -515,7 +541,10 @@ EXPORT void bpftime_llvm_release(void *handle)
 	struct tier_handle *h = handle;
 	if (!h)
 		return;
-	LLVMOrcDisposeLLJIT(h->jit);
+	LLVMErrorRef e = LLVMOrcResourceTrackerRemove(h->tracker);
+	if (e)
+		LLVMConsumeError(e);
+	LLVMOrcReleaseResourceTracker(h->tracker);
 	free(h);
 }
 
@@ -523,6 +552,10 @@ EXPORT int bpftime_llvm_compile(const struct llvm_request *req, struct llvm_resu
 				size_t errlen)
 {
 	pthread_once(&init_once, init_llvm);
+	if (!shared_jit) {
+		snprintf(err, errlen, "%s", shared_jit_error);
+		return -1;
+	}
 	struct lower L = {.req = req};
 	if (program_shape_analyse(&L.shape, req->insns, req->ninsns) < 0) {
 		snprintf(err, errlen, "out of memory");
@@ -537,17 +570,15 @@ EXPORT int bpftime_llvm_compile(const struct llvm_request *req, struct llvm_resu
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	LLVMErrorRef e = LLVMOrcCreateLLJIT(&h->jit, NULL);
-	if (e) {
-		rc = take_error(e, err, errlen, "creating LLJIT");
-		h->jit = NULL;
-		goto out;
-	}
+	LLVMErrorRef e;
+	char entry_name[48];
+	snprintf(entry_name, sizeof(entry_name), "bpf_main_%llu",
+		 (unsigned long long)__atomic_fetch_add(&next_program_id, 1, __ATOMIC_RELAXED));
 	tsctx = LLVMOrcCreateNewThreadSafeContext();
 	L.C = LLVMOrcThreadSafeContextGetContext(tsctx);
 	L.M = LLVMModuleCreateWithNameInContext("bpf", L.C);
-	LLVMSetDataLayout(L.M, LLVMOrcLLJITGetDataLayoutStr(h->jit));
-	LLVMSetTarget(L.M, LLVMOrcLLJITGetTripleString(h->jit));
+	LLVMSetDataLayout(L.M, LLVMOrcLLJITGetDataLayoutStr(shared_jit));
+	LLVMSetTarget(L.M, LLVMOrcLLJITGetTripleString(shared_jit));
 	L.B = LLVMCreateBuilderInContext(L.C);
 	L.i1 = LLVMInt1TypeInContext(L.C);
 	L.i8 = LLVMInt8TypeInContext(L.C);
@@ -579,7 +610,7 @@ EXPORT int bpftime_llvm_compile(const struct llvm_request *req, struct llvm_resu
 		uint32_t end = start + 1;
 		while (end < req->ninsns && !(L.shape.sub_start[end]))
 			end++;
-		lower_function(&L, start, end);
+		lower_function(&L, start, end, entry_name);
 		start = end;
 	}
 	char *verify = NULL;
@@ -598,27 +629,20 @@ EXPORT int bpftime_llvm_compile(const struct llvm_request *req, struct llvm_resu
 	LLVMDisposePassManager(pm);
 	LLVMPassManagerBuilderDispose(pmb);
 
-	LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(h->jit);
-	LLVMOrcDefinitionGeneratorRef gen;
-	e = LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(
-	    &gen, LLVMOrcLLJITGetGlobalPrefix(h->jit), NULL, NULL);
-	if (e) {
-		rc = take_error(e, err, errlen, "process symbols");
-		goto out;
-	}
-	LLVMOrcJITDylibAddGenerator(jd, gen);
+	LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(shared_jit);
+	h->tracker = LLVMOrcJITDylibCreateResourceTracker(jd);
 	LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(L.M, tsctx);
 	L.M = NULL; /* owned by the JIT now */
-	e = LLVMOrcLLJITAddLLVMIRModule(h->jit, jd, tsm);
+	e = LLVMOrcLLJITAddLLVMIRModuleWithRT(shared_jit, h->tracker, tsm);
 	if (e) {
 		LLVMOrcDisposeThreadSafeModule(tsm);
 		rc = take_error(e, err, errlen, "adding the module");
 		goto out;
 	}
 	LLVMOrcJITTargetAddress addr = 0;
-	e = LLVMOrcLLJITLookup(h->jit, &addr, "bpf_main");
+	e = LLVMOrcLLJITLookup(shared_jit, &addr, entry_name);
 	if (e) {
-		rc = take_error(e, err, errlen, "looking up bpf_main");
+		rc = take_error(e, err, errlen, "looking up the entry point");
 		goto out;
 	}
 	out->entry = (void *)(uintptr_t)addr;
@@ -633,8 +657,12 @@ out:
 	if (tsctx)
 		LLVMOrcDisposeThreadSafeContext(tsctx);
 	if (h) {
-		if (h->jit)
-			LLVMOrcDisposeLLJIT(h->jit);
+		if (h->tracker) {
+			LLVMErrorRef re = LLVMOrcResourceTrackerRemove(h->tracker);
+			if (re)
+				LLVMConsumeError(re);
+			LLVMOrcReleaseResourceTracker(h->tracker);
+		}
 		free(h);
 	}
 	free(L.sub_fn);
