@@ -13,6 +13,8 @@ BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,build/bpf/%.bpf.o,$(BPF_SRCS))
 WORKLOAD_SRCS := $(wildcard bench/workloads/*.c)
 N ?= 100000
+LLVM_N ?=
+SEED ?=
 
 .PHONY: all setup build demo test check fmt lint bench bench-vm fuzz-vm clean
 
@@ -74,7 +76,7 @@ bench-vm: build build/bench/workloads.bpf.o build/bench/libnative.so
 	$(DENO) run $(DENO_PERMS) bench/vm_bench.ts
 
 fuzz-vm: build
-	$(DENO) run $(DENO_PERMS) tests/fuzz/vm_fuzz.ts $(N)
+	$(DENO) run $(DENO_PERMS) tests/fuzz/vm_fuzz.ts "$(N)" "$(LLVM_N)" "$(SEED)"
 
 clean:
 	rm -rf build
