@@ -33,6 +33,13 @@ struct fixup {
 	enum fix_kind kind;
 };
 
+/* An out-of-line slow bounds check: keeps the checked access's fast path free of taken jumps. */
+struct cold_path {
+	uint32_t jcc_at; /* rel32 of the jump that leaves the fast path */
+	uint32_t resume; /* where the fast path continues */
+	uint32_t code;   /* fault code for the slow check */
+};
+
 struct jit_state {
 	struct x86_buf b;
 	const struct bpftime_vm *vm;
@@ -44,6 +51,8 @@ struct jit_state {
 	uint32_t *sub_entry; /* code offset of a subprogram's prologue */
 	struct fixup *fix;
 	uint32_t nfix, capfix;
+	struct cold_path *cold; /* slow bounds checks, emitted after the body */
+	uint32_t ncold, capcold;
 	uint32_t label[L_COUNT];
 	bool failed;
 };
@@ -107,12 +116,32 @@ static int emit_address(struct jit_state *st, uint32_t pc, int base, int16_t off
 	emit_mov_rr(b, true, R10, R11);                                /* mov r10, r11 */
 	emit_mem(b, 0x2b, true, R10, R12, JIT_CTX_MEM_LO);             /* sub r10, mem_lo */
 	emit_mem(b, 0x3b, true, R10, R12, JIT_CTX_MEM_LIMIT + 8 * lg); /* cmp r10, limit */
-	uint32_t ok = emit_jcc32(b, CC_B);
-	emit_mov_imm64(b, R10, fault_code(pc, store ? JF_STORE : JF_LOAD, (uint32_t)lg));
-	add_fixup(st, emit_call32(b), L_SLOW_CHECK, FIX_LABEL);
-	patch_rel32(b, ok, b->len);
+	uint32_t slow = emit_jcc32(b, CC_AE);
+	if (st->ncold == st->capcold) {
+		uint32_t cap = st->capcold ? st->capcold * 2 : 64;
+		struct cold_path *c = realloc(st->cold, cap * sizeof(*c));
+		if (!c) {
+			st->failed = true;
+			return R11;
+		}
+		st->cold = c;
+		st->capcold = cap;
+	}
+	st->cold[st->ncold++] = (struct cold_path){slow, b->len,
+						   fault_code(pc, store ? JF_STORE : JF_LOAD, (uint32_t)lg)};
 	*disp = 0;
 	return R11;
+}
+
+static void emit_cold_paths(struct jit_state *st)
+{
+	struct x86_buf *b = &st->b;
+	for (uint32_t i = 0; i < st->ncold; i++) {
+		patch_rel32(b, st->cold[i].jcc_at, b->len);
+		emit_mov_imm64(b, R10, st->cold[i].code);
+		add_fixup(st, emit_call32(b), L_SLOW_CHECK, FIX_LABEL);
+		patch_rel32(b, emit_jmp32(b), st->cold[i].resume);
+	}
 }
 
 static void emit_load(struct jit_state *st, uint32_t pc, const struct bpf_insn *in)
@@ -729,6 +758,7 @@ static int compile_into(struct jit_state *st)
 			}
 		}
 	}
+	emit_cold_paths(st);
 	emit_stubs(st, (uint64_t)(uintptr_t)jit_slow_check);
 	if (b->overflow || st->failed)
 		return -1;
@@ -770,6 +800,7 @@ int jit_compile(struct bpftime_vm *vm, bool budgeted)
 		}
 		st.b = (struct x86_buf){buf, 0, (uint32_t)cap, false};
 		st.nfix = 0;
+		st.ncold = 0;
 		st.failed = false;
 		if (compile_into(&st) == 0) {
 			size_t size = (st.b.len + 4095) & ~(size_t)4095;
@@ -803,6 +834,7 @@ out:
 	free(st.insn_off);
 	free(st.sub_entry);
 	free(st.fix);
+	free(st.cold);
 	return rc;
 }
 
