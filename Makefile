@@ -7,8 +7,8 @@ CLANG := clang-14
 CFLAGS := -std=gnu11 -O2 -g -fPIC -Wall -Wextra -Werror -fvisibility=hidden
 BPF_CFLAGS := -target bpf -D__TARGET_ARCH_x86 -g -O2 -Ibuild -Ibpf
 
-VM_SRCS := $(wildcard csrc/vm/*.c)
-VM_HDRS := $(wildcard csrc/vm/*.h csrc/vm/*.def csrc/include/*.h)
+VM_SRCS := $(wildcard csrc/vm/*.c csrc/shm/*.c csrc/maps/*.c)
+VM_HDRS := $(wildcard csrc/vm/*.h csrc/vm/*.def csrc/include/*.h csrc/shm/*.h csrc/maps/*.h)
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,build/bpf/%.bpf.o,$(BPF_SRCS))
 WORKLOAD_SRCS := $(wildcard bench/workloads/*.c)
@@ -27,7 +27,7 @@ build: setup build/libbpftime.so build/libbpftime-llvm.so $(BPF_OBJS) build/benc
 
 build/libbpftime.so: $(VM_SRCS) $(VM_HDRS)
 	@mkdir -p build
-	$(CC) $(CFLAGS) -shared -o $@ $(VM_SRCS) -ldl -lpthread
+	$(CC) $(CFLAGS) -shared -o $@ $(VM_SRCS) -ldl -lpthread -lrt
 
 # The LLVM tier: its own library, dlopen'ed by libbpftime.so only when asked for.
 LLVM_CONFIG := llvm-config-14

@@ -10,6 +10,11 @@ const libc = Deno.dlopen("libc.so.6", {
 });
 
 const NR_BPF = 321; // x86-64
+export const BPF_MAP_CREATE = 0;
+export const BPF_MAP_LOOKUP_ELEM = 1;
+export const BPF_MAP_UPDATE_ELEM = 2;
+export const BPF_MAP_DELETE_ELEM = 3;
+export const BPF_MAP_GET_NEXT_KEY = 4;
 export const BPF_PROG_LOAD = 5;
 export const BPF_PROG_TEST_RUN = 10;
 export const BPF_PROG_TYPE_SYSCALL = 31;
@@ -100,5 +105,62 @@ export function kernelBpfAvailable(): { ok: boolean; reason: string } {
     return { ok: true, reason: "" };
   } catch (e) {
     return { ok: false, reason: `kernel eBPF unavailable: ${(e as Error).message}` };
+  }
+}
+
+/** A kernel map through bpf(2), for differential tests and kernel mode. Calls return -errno. */
+export class KernelMap {
+  private constructor(readonly fd: number, readonly valueBytes: number) {}
+
+  static create(
+    type: number,
+    keySize: number,
+    valueSize: number,
+    maxEntries: number,
+    flags = 0,
+    name = "",
+  ): KernelMap {
+    const attr = new Uint8Array(72);
+    const v = new DataView(attr.buffer);
+    v.setUint32(0, type, true);
+    v.setUint32(4, keySize, true);
+    v.setUint32(8, valueSize, true);
+    v.setUint32(12, maxEntries, true);
+    v.setUint32(16, flags, true);
+    attr.set(new TextEncoder().encode(name).subarray(0, 15), 28);
+    const fd = bpf(BPF_MAP_CREATE, attr);
+    if (fd < 0) throw new KernelBpfError(`kernel map create failed (errno ${-fd})`, -fd);
+    return new KernelMap(fd, valueSize);
+  }
+
+  #elem(
+    cmd: number,
+    key: Uint8Array<ArrayBuffer> | null,
+    value: Uint8Array<ArrayBuffer> | null,
+    flags = 0n,
+  ): number {
+    const attr = new Uint8Array(32);
+    const v = new DataView(attr.buffer);
+    v.setUint32(0, this.fd, true);
+    if (key) v.setBigUint64(8, addr(key), true);
+    if (value) v.setBigUint64(16, addr(value), true);
+    v.setBigUint64(24, flags, true);
+    return bpf(cmd, attr);
+  }
+
+  lookup(key: Uint8Array<ArrayBuffer>, out: Uint8Array<ArrayBuffer>): number {
+    return this.#elem(BPF_MAP_LOOKUP_ELEM, key, out);
+  }
+  update(key: Uint8Array<ArrayBuffer>, value: Uint8Array<ArrayBuffer>, flags: bigint): number {
+    return this.#elem(BPF_MAP_UPDATE_ELEM, key, value, flags);
+  }
+  delete(key: Uint8Array<ArrayBuffer>): number {
+    return this.#elem(BPF_MAP_DELETE_ELEM, key, null);
+  }
+  nextKey(key: Uint8Array<ArrayBuffer> | null, out: Uint8Array<ArrayBuffer>): number {
+    return this.#elem(BPF_MAP_GET_NEXT_KEY, key, out);
+  }
+  close(): void {
+    libc.symbols.close(this.fd);
   }
 }

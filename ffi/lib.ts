@@ -32,6 +32,27 @@ export const SYMBOLS = {
     result: "f64",
   },
   bpftime_opcode_name: { parameters: ["u32"], result: "pointer" },
+  bpftime_shm_open: { parameters: ["buffer", "u64", "u32"], result: "pointer" },
+  bpftime_shm_close: { parameters: ["pointer"], result: "void" },
+  bpftime_shm_remove: { parameters: ["buffer"], result: "i32" },
+  bpftime_shm_stats: { parameters: ["pointer", "buffer"], result: "i32" },
+  bpftime_object_at: { parameters: ["pointer", "u32", "buffer"], result: "i32" },
+  bpftime_object_delete: { parameters: ["pointer", "u32"], result: "i32" },
+  bpftime_map_create: {
+    parameters: ["pointer", "u32", "buffer", "u32", "u32", "u32", "u32"],
+    result: "i32",
+  },
+  bpftime_map_info: { parameters: ["pointer", "u32", "buffer"], result: "i32" },
+  bpftime_map_lookup: { parameters: ["pointer", "u32", "buffer", "buffer"], result: "i32" },
+  bpftime_map_update: {
+    parameters: ["pointer", "u32", "buffer", "buffer", "u64"],
+    result: "i32",
+  },
+  bpftime_map_delete: { parameters: ["pointer", "u32", "buffer"], result: "i32" },
+  bpftime_map_get_next_key: {
+    parameters: ["pointer", "u32", "buffer", "buffer"],
+    result: "i32",
+  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 export type BpftimeLib = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];

@@ -74,6 +74,63 @@ BPFTIME_API double bpftime_vm_time_exec(struct bpftime_vm *vm, void *mem, uint64
 /* The instruction table: base mnemonic of an opcode, or NULL when it is not an eBPF opcode. */
 BPFTIME_API const char *bpftime_opcode_name(uint32_t opcode);
 
+/* ---- The shared-memory segment and its objects ---- */
+
+struct bpftime_shm;
+
+/* Flags of bpftime_shm_open: create when missing; the low 9 bits are the mode (0 = 0600). */
+#define BPFTIME_SHM_CREATE 0x1000u
+
+struct bpftime_shm_stats {
+	uint64_t size;
+	uint64_t heap_used;
+	uint32_t generation; /* changes whenever an object is added or removed */
+	uint32_t objects;
+};
+
+enum bpftime_object_kind { BPFTIME_OBJ_MAP = 1, BPFTIME_OBJ_PROG = 2, BPFTIME_OBJ_LINK = 3 };
+
+struct bpftime_object_info {
+	uint32_t id;
+	uint32_t kind;
+	char name[16];
+};
+
+struct bpftime_map_info {
+	uint32_t id;
+	uint32_t type; /* enum bpf_map_type */
+	uint32_t key_size;
+	uint32_t value_size;
+	uint32_t max_entries;
+	uint32_t map_flags;
+	uint32_t ncpus;        /* values per key: possible CPUs for per-CPU maps, else 1 */
+	uint32_t value_stride; /* bytes between per-CPU values (value_size rounded up to 8) */
+	char name[16];
+};
+
+/* Opens (and with BPFTIME_SHM_CREATE creates, size_mb MiB) /dev/shm/NAME. NULL on error. */
+BPFTIME_API struct bpftime_shm *bpftime_shm_open(const char *name, uint64_t size_mb, uint32_t flags);
+BPFTIME_API void bpftime_shm_close(struct bpftime_shm *shm);
+BPFTIME_API int bpftime_shm_remove(const char *name);
+BPFTIME_API int bpftime_shm_stats(const struct bpftime_shm *shm, struct bpftime_shm_stats *out);
+/* Slot `index` of the object table: 1 and *out filled, 0 for a free slot, -ENOENT past the end. */
+BPFTIME_API int bpftime_object_at(const struct bpftime_shm *shm, uint32_t index,
+				  struct bpftime_object_info *out);
+BPFTIME_API int bpftime_object_delete(struct bpftime_shm *shm, uint32_t id);
+
+/* Maps. Functions return the id or 0 on success, or -errno as bpf(2) would. */
+BPFTIME_API int bpftime_map_create(struct bpftime_shm *shm, uint32_t type, const char *name,
+				   uint32_t key_size, uint32_t value_size, uint32_t max_entries,
+				   uint32_t map_flags);
+BPFTIME_API int bpftime_map_info(struct bpftime_shm *shm, uint32_t id, struct bpftime_map_info *out);
+BPFTIME_API int bpftime_map_lookup(struct bpftime_shm *shm, uint32_t id, const void *key, void *value);
+BPFTIME_API int bpftime_map_update(struct bpftime_shm *shm, uint32_t id, const void *key,
+				   const void *value, uint64_t flags);
+BPFTIME_API int bpftime_map_delete(struct bpftime_shm *shm, uint32_t id, const void *key);
+/* key NULL: the first key. */
+BPFTIME_API int bpftime_map_get_next_key(struct bpftime_shm *shm, uint32_t id, const void *key,
+					 void *next);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,77 @@
+/* BPF_MAP_TYPE_ARRAY and BPF_MAP_TYPE_PERCPU_ARRAY (kernel/bpf/arraymap.c semantics). */
+#include "map.h"
+
+#include <errno.h>
+#include <string.h>
+
+static uint64_t array_storage_size(const struct shm_map *map)
+{
+	return (uint64_t)map->max_entries * map->value_stride * map->ncpus;
+}
+
+static void array_init(struct bpftime_shm *shm, struct shm_map *map, uint64_t at)
+{
+	(void)shm;
+	map->slots = at;
+}
+
+static void *array_lookup(struct bpftime_shm *shm, struct shm_map *map, const void *key)
+{
+	uint32_t index;
+	memcpy(&index, key, sizeof(index));
+	if (index >= map->max_entries)
+		return NULL;
+	return (uint8_t *)map_at(shm, map->slots) +
+	       (uint64_t)index * map->value_stride * map->ncpus;
+}
+
+static int array_update(struct bpftime_shm *shm, struct shm_map *map, const void *key,
+			const void *value, uint64_t flags, int cpu)
+{
+	if ((flags & ~(uint64_t)F_LOCK) > F_EXIST || (flags & F_LOCK)) /* no spin lock in our values */
+		return -EINVAL;
+	uint8_t *slot = array_lookup(shm, map, key);
+	if (!slot)
+		return -E2BIG;
+	if (flags == F_NOEXIST) /* every element of an array exists */
+		return -EEXIST;
+	if (cpu >= 0) {
+		memcpy(slot + (uint64_t)cpu * map->value_stride, value, map->value_size);
+	} else {
+		for (uint32_t c = 0; c < map->ncpus; c++)
+			memcpy(slot + (uint64_t)c * map->value_stride,
+			       (const uint8_t *)value + (uint64_t)c * map->value_stride, map->value_size);
+	}
+	return 0;
+}
+
+static int array_delete(struct bpftime_shm *shm, struct shm_map *map, const void *key)
+{
+	(void)shm, (void)map, (void)key;
+	return -EINVAL;
+}
+
+static int array_next_key(struct bpftime_shm *shm, struct shm_map *map, const void *key, void *next)
+{
+	(void)shm;
+	uint32_t index = 0, out;
+	if (key)
+		memcpy(&index, key, sizeof(index));
+	if (!key || index >= map->max_entries)
+		out = 0;
+	else if (index + 1 == map->max_entries)
+		return -ENOENT;
+	else
+		out = index + 1;
+	memcpy(next, &out, sizeof(out));
+	return 0;
+}
+
+const struct map_ops array_map_ops = {
+	.storage_size = array_storage_size,
+	.init = array_init,
+	.lookup = array_lookup,
+	.update = array_update,
+	.delete = array_delete,
+	.next_key = array_next_key,
+};

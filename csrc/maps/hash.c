@@ -1,0 +1,199 @@
+/*
+ * BPF_MAP_TYPE_HASH and BPF_MAP_TYPE_PERCPU_HASH (kernel/bpf/hashtab.c
+ * semantics, preallocated): buckets of singly linked element chains, new
+ * elements at the chain head, a free list of unused elements. Writers hold
+ * the map's robust lock; a new element is published by one store of the
+ * bucket head, so a writer killed mid-update never leaves a broken chain.
+ */
+#include "map.h"
+
+#include <errno.h>
+#include <string.h>
+
+struct hash_elem {
+	uint32_t next; /* index + 1 of the next element in the chain or free list */
+	uint32_t hash;
+	uint8_t data[]; /* key (key_stride bytes), then values */
+};
+
+static uint32_t hash_key(const void *key, uint32_t len)
+{
+	const uint8_t *p = key;
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ len;
+	for (uint32_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return (uint32_t)h;
+}
+
+static struct hash_elem *elem(struct bpftime_shm *shm, struct shm_map *map, uint32_t idx1)
+{
+	return (struct hash_elem *)((uint8_t *)map_at(shm, map->slots) +
+				    (uint64_t)(idx1 - 1) * map->elem_size);
+}
+
+static uint32_t *bucket(struct bpftime_shm *shm, struct shm_map *map, uint32_t hash)
+{
+	return (uint32_t *)map_at(shm, map->buckets) + (hash & (map->n_buckets - 1));
+}
+
+static uint64_t hash_storage_size(const struct shm_map *map)
+{
+	uint32_t n = 1;
+	while (n < map->max_entries)
+		n <<= 1;
+	uint64_t elem_size = sizeof(struct hash_elem) + map->key_stride +
+			     (uint64_t)map->value_stride * map->ncpus;
+	return (uint64_t)n * sizeof(uint32_t) + 8 + elem_size * map->max_entries;
+}
+
+static void hash_init(struct bpftime_shm *shm, struct shm_map *map, uint64_t at)
+{
+	uint32_t n = 1;
+	while (n < map->max_entries)
+		n <<= 1;
+	map->n_buckets = n;
+	map->buckets = at;
+	map->slots = (at + (uint64_t)n * sizeof(uint32_t) + 7) & ~7ull;
+	map->elem_size = (uint32_t)(sizeof(struct hash_elem) + map->key_stride +
+				    (uint64_t)map->value_stride * map->ncpus);
+	for (uint32_t i = 1; i <= map->max_entries; i++)
+		elem(shm, map, i)->next = i < map->max_entries ? i + 1 : 0;
+	map->free_head = 1;
+}
+
+static struct hash_elem *find(struct bpftime_shm *shm, struct shm_map *map, const void *key,
+			      uint32_t hash, uint32_t **link)
+{
+	uint32_t *at = bucket(shm, map, hash);
+	for (uint32_t i = __atomic_load_n(at, __ATOMIC_ACQUIRE); i;) {
+		struct hash_elem *e = elem(shm, map, i);
+		if (e->hash == hash && memcmp(e->data, key, map->key_size) == 0) {
+			if (link)
+				*link = at;
+			return e;
+		}
+		at = &e->next;
+		i = __atomic_load_n(at, __ATOMIC_ACQUIRE);
+	}
+	return NULL;
+}
+
+static void *hash_lookup(struct bpftime_shm *shm, struct shm_map *map, const void *key)
+{
+	uint32_t h = hash_key(key, map->key_size);
+	shm_lock(&map->lock);
+	struct hash_elem *e = find(shm, map, key, h, NULL);
+	shm_unlock(&map->lock);
+	return e ? e->data + map->key_stride : NULL;
+}
+
+static void copy_values(struct shm_map *map, uint8_t *dst, const void *value, int cpu, bool fresh)
+{
+	if (cpu < 0) {
+		for (uint32_t c = 0; c < map->ncpus; c++)
+			memcpy(dst + (uint64_t)c * map->value_stride,
+			       (const uint8_t *)value + (uint64_t)c * map->value_stride, map->value_size);
+		return;
+	}
+	if (fresh) /* a new per-CPU element: this CPU's value, zeros elsewhere */
+		memset(dst, 0, (uint64_t)map->value_stride * map->ncpus);
+	memcpy(dst + (uint64_t)cpu * map->value_stride, value, map->value_size);
+}
+
+static int hash_update(struct bpftime_shm *shm, struct shm_map *map, const void *key,
+		       const void *value, uint64_t flags, int cpu)
+{
+	if ((flags & ~(uint64_t)F_LOCK) > F_EXIST || (flags & F_LOCK)) /* no spin lock in our values */
+		return -EINVAL;
+	uint32_t h = hash_key(key, map->key_size);
+	int rc = 0;
+	shm_lock(&map->lock);
+	struct hash_elem *old = find(shm, map, key, h, NULL);
+	if (old && flags == F_NOEXIST) {
+		rc = -EEXIST;
+	} else if (!old && flags == F_EXIST) {
+		rc = -ENOENT;
+	} else if (old) {
+		copy_values(map, old->data + map->key_stride, value, cpu, false);
+	} else if (!map->free_head) {
+		rc = -E2BIG;
+	} else {
+		uint32_t idx = map->free_head;
+		struct hash_elem *e = elem(shm, map, idx);
+		map->free_head = e->next;
+		e->hash = h;
+		memset(e->data, 0, map->key_stride);
+		memcpy(e->data, key, map->key_size);
+		copy_values(map, e->data + map->key_stride, value, cpu, true);
+		uint32_t *head = bucket(shm, map, h);
+		e->next = *head;
+		__atomic_store_n(head, idx, __ATOMIC_RELEASE); /* publish */
+		map->count++;
+	}
+	shm_unlock(&map->lock);
+	return rc;
+}
+
+static int hash_delete(struct bpftime_shm *shm, struct shm_map *map, const void *key)
+{
+	uint32_t h = hash_key(key, map->key_size);
+	uint32_t *link;
+	int rc = 0;
+	shm_lock(&map->lock);
+	struct hash_elem *e = find(shm, map, key, h, &link);
+	if (!e) {
+		rc = -ENOENT;
+	} else {
+		uint32_t idx = *link;
+		__atomic_store_n(link, e->next, __ATOMIC_RELEASE); /* unlink */
+		e->next = map->free_head;
+		map->free_head = idx;
+		map->count--;
+	}
+	shm_unlock(&map->lock);
+	return rc;
+}
+
+/* The kernel's order: the rest of the key's chain, then the following buckets; a missing key restarts. */
+static int hash_next_key(struct bpftime_shm *shm, struct shm_map *map, const void *key, void *next)
+{
+	int rc = -ENOENT;
+	shm_lock(&map->lock);
+	uint32_t b = 0;
+	struct hash_elem *e = NULL;
+	if (key) {
+		uint32_t h = hash_key(key, map->key_size);
+		e = find(shm, map, key, h, NULL);
+		if (e) {
+			b = (h & (map->n_buckets - 1)) + 1;
+			if (e->next) {
+				memcpy(next, elem(shm, map, e->next)->data, map->key_size);
+				rc = 0;
+				goto out;
+			}
+		}
+	}
+	for (; b < map->n_buckets; b++) {
+		uint32_t head = *((uint32_t *)map_at(shm, map->buckets) + b);
+		if (head) {
+			memcpy(next, elem(shm, map, head)->data, map->key_size);
+			rc = 0;
+			break;
+		}
+	}
+out:
+	shm_unlock(&map->lock);
+	return rc;
+}
+
+const struct map_ops hash_map_ops = {
+	.storage_size = hash_storage_size,
+	.init = hash_init,
+	.lookup = hash_lookup,
+	.update = hash_update,
+	.delete = hash_delete,
+	.next_key = hash_next_key,
+};

@@ -1,0 +1,66 @@
+/*
+ * eBPF maps in the shared segment: one header, one ops table per map type
+ * (like the kernel's struct bpf_map_ops), one file per type. A map and all
+ * its storage live in one heap block, preallocated to max_entries.
+ */
+#ifndef BPFTIME_MAP_H
+#define BPFTIME_MAP_H
+
+#include "../shm/segment.h"
+
+#define MAP_MAGIC 0x50414d5450464221ull
+
+/* Kernel map types (enum bpf_map_type) and update flags. */
+enum {
+	MAP_HASH = 1, MAP_ARRAY = 2, MAP_PROG_ARRAY = 3, MAP_PERF_EVENT_ARRAY = 4,
+	MAP_PERCPU_HASH = 5, MAP_PERCPU_ARRAY = 6, MAP_LRU_HASH = 9, MAP_LRU_PERCPU_HASH = 10,
+	MAP_LPM_TRIE = 11, MAP_ARRAY_OF_MAPS = 12, MAP_HASH_OF_MAPS = 13, MAP_QUEUE = 22,
+	MAP_STACK = 23, MAP_RINGBUF = 27, MAP_BLOOM_FILTER = 30,
+};
+enum { F_ANY = 0, F_NOEXIST = 1, F_EXIST = 2, F_LOCK = 4 };
+
+struct shm_map {
+	uint64_t magic; /* MAP_MAGIC: pointers handed in by programs are checked against it */
+	uint64_t self;  /* own offset, to find the segment from a map pointer */
+	uint32_t id, type, key_size, value_size, max_entries, map_flags;
+	uint32_t key_stride;   /* key_size rounded up to 8 */
+	uint32_t value_stride; /* value_size rounded up to 8 */
+	uint32_t ncpus;        /* copies of each value: possible CPUs for per-CPU maps, else 1 */
+	char name[SHM_NAME_LEN];
+	pthread_mutex_t lock;
+	/* Type-specific layout, offsets from the segment start. */
+	uint64_t slots;   /* array values, or hash elements */
+	uint64_t buckets; /* hash buckets: uint32 element index + 1 */
+	uint32_t n_buckets;
+	uint32_t count;     /* hash: elements in use */
+	uint32_t free_head; /* hash: first free element index + 1 */
+	uint32_t elem_size;
+};
+
+struct map_ops {
+	/* Bytes of storage after the header, with the map's fields filled in. */
+	uint64_t (*storage_size)(const struct shm_map *map);
+	/* Lay out the storage starting at offset `at` (zeroed). */
+	void (*init)(struct bpftime_shm *shm, struct shm_map *map, uint64_t at);
+	/* Pointer to the key's values (all CPUs' copies, consecutive), or NULL. */
+	void *(*lookup)(struct bpftime_shm *shm, struct shm_map *map, const void *key);
+	/* value holds one copy (cpu >= 0: that CPU's slot of a per-CPU map) or all (cpu < 0). */
+	int (*update)(struct bpftime_shm *shm, struct shm_map *map, const void *key,
+		      const void *value, uint64_t flags, int cpu);
+	int (*delete)(struct bpftime_shm *shm, struct shm_map *map, const void *key);
+	int (*next_key)(struct bpftime_shm *shm, struct shm_map *map, const void *key, void *next);
+};
+
+HIDDEN extern const struct map_ops array_map_ops;
+HIDDEN extern const struct map_ops hash_map_ops;
+
+HIDDEN const struct map_ops *map_ops_for(uint32_t type);
+HIDDEN uint32_t possible_cpus(void);
+HIDDEN int current_cpu(void);
+
+static inline void *map_at(struct bpftime_shm *shm, uint64_t off)
+{
+	return shm_ptr(shm, off);
+}
+
+#endif

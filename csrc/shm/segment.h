@@ -1,0 +1,84 @@
+/*
+ * The shared-memory segment: one file under /dev/shm that the control plane
+ * and every traced process map, each at its own address. Everything inside
+ * refers to everything else by offset from the segment's start.
+ */
+#ifndef BPFTIME_SEGMENT_H
+#define BPFTIME_SEGMENT_H
+
+#include "../include/bpftime.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define HIDDEN __attribute__((visibility("hidden")))
+
+#define SHM_MAGIC 0x4d48534d49545042ull /* "BPTIMSHM" */
+#define SHM_LAYOUT_VERSION 1
+#define SHM_MAX_OBJECTS 1024
+#define SHM_NAME_LEN 16
+
+enum shm_kind { SHM_FREE = 0, SHM_MAP = 1, SHM_PROG = 2, SHM_LINK = 3 };
+
+struct shm_object {
+	uint32_t id;   /* 0 when the slot is free */
+	uint32_t kind; /* enum shm_kind */
+	char name[SHM_NAME_LEN];
+	uint64_t offset; /* of the object's data */
+	uint64_t size;
+};
+
+struct shm_header {
+	uint64_t magic;
+	uint32_t version;
+	uint32_t header_size;
+	uint64_t size;        /* bytes in the segment */
+	pthread_mutex_t lock; /* robust, process-shared: allocator and object table */
+	uint64_t heap_start;
+	uint64_t free_head; /* offset of the first free block, sorted by offset */
+	uint64_t heap_used;
+	uint32_t next_id;
+	uint32_t generation; /* bumped on every object table change */
+	struct shm_object objects[SHM_MAX_OBJECTS];
+};
+
+/* A free or used heap block; user data follows the header. */
+struct shm_block {
+	uint64_t size; /* including this header */
+	uint64_t next; /* next free block (free blocks only) */
+};
+
+struct bpftime_shm {
+	struct shm_header *hdr;
+	uint8_t *base;
+	uint64_t size;
+	char name[256];
+};
+
+static inline void *shm_ptr(const struct bpftime_shm *shm, uint64_t off)
+{
+	return off ? shm->base + off : NULL;
+}
+static inline uint64_t shm_off(const struct bpftime_shm *shm, const void *p)
+{
+	return p ? (uint64_t)((const uint8_t *)p - shm->base) : 0;
+}
+
+HIDDEN void shm_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Robust process-shared mutexes: a holder that died leaves the lock usable. */
+HIDDEN int shm_mutex_init(pthread_mutex_t *m);
+HIDDEN void shm_lock(pthread_mutex_t *m);
+HIDDEN void shm_unlock(pthread_mutex_t *m);
+
+/* Heap: zeroed blocks of at least `size` bytes, or 0 when the segment is full. Lock held. */
+HIDDEN uint64_t shm_alloc_locked(struct bpftime_shm *shm, uint64_t size);
+HIDDEN void shm_free_locked(struct bpftime_shm *shm, uint64_t off);
+
+/* Object table. Lock held. */
+HIDDEN struct shm_object *shm_object_add_locked(struct bpftime_shm *shm, uint32_t kind,
+						const char *name, uint64_t offset, uint64_t size);
+HIDDEN struct shm_object *shm_object_find(const struct bpftime_shm *shm, uint32_t id);
+
+#endif

@@ -1,0 +1,298 @@
+/**
+ * The shared-memory segment and its maps, over the C API: open a segment,
+ * list its objects, create maps and read or change them like bpf(2) does.
+ */
+import { bpftime, cString, lastError } from "./lib.ts";
+import { ERRNO, MAP_TYPES, type MapTypeName, mapTypeName } from "../lib/maps/types.ts";
+
+export const DEFAULT_SEGMENT = "bpftime_maps_shm";
+const SHM_CREATE = 0x1000;
+const OBJECT_KINDS = ["free", "map", "prog", "link"] as const;
+
+/** A refusal from the segment or a map: carries the errno like bpf(2). */
+export class MapError extends Error {
+  override name = "MapError";
+  constructor(message: string, readonly errno: number) {
+    super(message);
+  }
+  get code(): string {
+    return ERRNO[this.errno] ?? `errno ${this.errno}`;
+  }
+}
+
+function check(rc: number): number {
+  if (rc < 0) throw new MapError(lastError() || `errno ${-rc}`, -rc);
+  return rc;
+}
+
+const decodeName = (bytes: Uint8Array) => {
+  const end = bytes.indexOf(0);
+  return new TextDecoder().decode(bytes.subarray(0, end < 0 ? bytes.length : end));
+};
+
+export interface ObjectInfo {
+  id: number;
+  kind: "map" | "prog" | "link";
+  name: string;
+}
+
+export interface MapInfo {
+  id: number;
+  type: number;
+  typeName: string;
+  name: string;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  flags: number;
+  /** Values per key: the possible CPUs for per-CPU maps, else 1. */
+  ncpus: number;
+  valueStride: number;
+}
+
+export interface MapSpec {
+  type: MapTypeName | number;
+  name?: string;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  flags?: number;
+}
+
+export interface OpenOptions {
+  /** Create the segment when it does not exist. */
+  create?: boolean;
+  /** Size of a new segment; default $BPFTIME_SHM_MEMORY_MB or 32. */
+  sizeMb?: number;
+  /** File mode of a new segment (default 0o600). */
+  mode?: number;
+}
+
+export class Segment {
+  #ptr: Deno.PointerValue;
+  readonly name: string;
+
+  private constructor(ptr: Deno.PointerObject, name: string) {
+    this.#ptr = ptr;
+    this.name = name;
+  }
+
+  /** Opens the segment $BPFTIME_GLOBAL_SHM_NAME (default bpftime_maps_shm) or `name`. */
+  static open(name?: string, options: OpenOptions = {}): Segment {
+    const n = name ?? Deno.env.get("BPFTIME_GLOBAL_SHM_NAME") ?? DEFAULT_SEGMENT;
+    const sizeMb = options.sizeMb ?? Number(Deno.env.get("BPFTIME_SHM_MEMORY_MB") ?? 32);
+    const flags = (options.create ? SHM_CREATE : 0) | ((options.mode ?? 0o600) & 0o777);
+    const ptr = bpftime().bpftime_shm_open(cString(n), BigInt(sizeMb), flags);
+    if (!ptr) throw new MapError(lastError(), 2);
+    return new Segment(ptr, n);
+  }
+
+  /** Deletes the segment's file; processes that have it mapped keep their mapping. */
+  static remove(name?: string): void {
+    const n = name ?? Deno.env.get("BPFTIME_GLOBAL_SHM_NAME") ?? DEFAULT_SEGMENT;
+    check(bpftime().bpftime_shm_remove(cString(n)));
+  }
+
+  get pointer(): Deno.PointerObject {
+    if (!this.#ptr) throw new MapError(`segment '${this.name}' is closed`, 9);
+    return this.#ptr;
+  }
+
+  stats(): { size: number; heapUsed: number; generation: number; objects: number } {
+    const buf = new BigUint64Array(3);
+    check(bpftime().bpftime_shm_stats(this.pointer, new Uint8Array(buf.buffer)));
+    const u32 = new Uint32Array(buf.buffer, 16, 2);
+    return {
+      size: Number(buf[0]),
+      heapUsed: Number(buf[1]),
+      generation: u32[0],
+      objects: u32[1],
+    };
+  }
+
+  objects(): ObjectInfo[] {
+    const out: ObjectInfo[] = [];
+    const buf = new Uint8Array(24);
+    const view = new DataView(buf.buffer);
+    for (let i = 0;; i++) {
+      const rc = bpftime().bpftime_object_at(this.pointer, i, buf);
+      if (rc < 0) break;
+      if (rc === 0) continue;
+      const kind = OBJECT_KINDS[view.getUint32(4, true)];
+      if (kind === "free") continue;
+      out.push({ id: view.getUint32(0, true), kind, name: decodeName(buf.subarray(8, 24)) });
+    }
+    return out;
+  }
+
+  createMap(spec: MapSpec): BpfMap {
+    const type = typeof spec.type === "number" ? spec.type : MAP_TYPES[spec.type];
+    if (type === undefined) throw new MapError(`unknown map type '${spec.type}'`, 22);
+    const id = check(
+      bpftime().bpftime_map_create(
+        this.pointer,
+        type,
+        cString(spec.name ?? ""),
+        spec.keySize,
+        spec.valueSize,
+        spec.maxEntries,
+        spec.flags ?? 0,
+      ),
+    );
+    return this.map(id);
+  }
+
+  map(id: number): BpfMap {
+    return new BpfMap(this, id);
+  }
+
+  maps(): BpfMap[] {
+    return this.objects().filter((o) => o.kind === "map").map((o) => this.map(o.id));
+  }
+
+  deleteObject(id: number): void {
+    check(bpftime().bpftime_object_delete(this.pointer, id));
+  }
+
+  close(): void {
+    if (this.#ptr) bpftime().bpftime_shm_close(this.#ptr);
+    this.#ptr = null;
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/** A map in a segment. Per-CPU maps take and give one value per possible CPU, like libbpf. */
+export class BpfMap {
+  readonly info: MapInfo;
+
+  constructor(readonly segment: Segment, readonly id: number) {
+    const buf = new Uint8Array(48);
+    check(bpftime().bpftime_map_info(segment.pointer, id, buf));
+    const v = new DataView(buf.buffer);
+    const type = v.getUint32(4, true);
+    this.info = {
+      id,
+      type,
+      typeName: mapTypeName(type),
+      keySize: v.getUint32(8, true),
+      valueSize: v.getUint32(12, true),
+      maxEntries: v.getUint32(16, true),
+      flags: v.getUint32(20, true),
+      ncpus: v.getUint32(24, true),
+      valueStride: v.getUint32(28, true),
+      name: decodeName(buf.subarray(32, 48)),
+    };
+  }
+
+  get perCpu(): boolean {
+    return this.info.type === MAP_TYPES.percpu_hash || this.info.type === MAP_TYPES.percpu_array ||
+      this.info.type === MAP_TYPES.lru_percpu_hash;
+  }
+
+  #key(key: Uint8Array): Uint8Array<ArrayBuffer> {
+    if (key.length !== this.info.keySize) {
+      throw new MapError(
+        `map '${this.info.name}' (id ${this.id}): key is ${key.length} bytes, expected ${this.info.keySize}`,
+        22,
+      );
+    }
+    return new Uint8Array(key);
+  }
+
+  #valueBuffer(): Uint8Array<ArrayBuffer> {
+    return new Uint8Array(
+      this.perCpu ? this.info.valueStride * this.info.ncpus : this.info.valueSize,
+    );
+  }
+
+  /** The value, or undefined when the key is absent (per-CPU maps: every CPU's, valueStride apart). */
+  lookup(key: Uint8Array): Uint8Array | undefined {
+    const out = this.#valueBuffer();
+    const rc = bpftime().bpftime_map_lookup(this.segment.pointer, this.id, this.#key(key), out);
+    if (rc === -2) return undefined;
+    check(rc);
+    return out;
+  }
+
+  /** Per-CPU maps: the values of every possible CPU. */
+  lookupPerCpu(key: Uint8Array): Uint8Array[] | undefined {
+    const all = this.lookup(key);
+    if (!all) return undefined;
+    const { valueStride, valueSize, ncpus } = this.info;
+    return Array.from(
+      { length: ncpus },
+      (_, c) => all.slice(c * valueStride, c * valueStride + valueSize),
+    );
+  }
+
+  /** flags: BPF_ANY, BPF_NOEXIST or BPF_EXIST. Per-CPU maps take one value per CPU. */
+  update(key: Uint8Array, value: Uint8Array | Uint8Array[], flags = 0n): void {
+    let buf: Uint8Array<ArrayBuffer>;
+    const { valueSize, valueStride, ncpus, name } = this.info;
+    const values = Array.isArray(value) ? value : this.perCpu ? Array(ncpus).fill(value) : [value];
+    if (values.length !== (this.perCpu ? ncpus : 1)) {
+      throw new MapError(`map '${name}': expected ${this.perCpu ? ncpus : 1} values`, 22);
+    }
+    for (const v of values) {
+      if (v.length !== valueSize) {
+        throw new MapError(
+          `map '${name}' (id ${this.id}): value is ${v.length} bytes, expected ${valueSize}`,
+          22,
+        );
+      }
+    }
+    if (this.perCpu) {
+      buf = new Uint8Array(valueStride * ncpus);
+      values.forEach((v, c) => buf.set(v, c * valueStride));
+    } else {
+      buf = new Uint8Array(values[0]);
+    }
+    check(bpftime().bpftime_map_update(this.segment.pointer, this.id, this.#key(key), buf, flags));
+  }
+
+  /** true when the key was there. */
+  delete(key: Uint8Array): boolean {
+    const rc = bpftime().bpftime_map_delete(this.segment.pointer, this.id, this.#key(key));
+    if (rc === -2) return false;
+    check(rc);
+    return true;
+  }
+
+  /** The key after `key` (the first with none); undefined at the end. */
+  nextKey(key?: Uint8Array): Uint8Array | undefined {
+    const out = new Uint8Array(this.info.keySize);
+    const rc = bpftime().bpftime_map_get_next_key(
+      this.segment.pointer,
+      this.id,
+      key ? this.#key(key) : null,
+      out,
+    );
+    if (rc === -2) return undefined;
+    check(rc);
+    return out;
+  }
+
+  *keys(): Generator<Uint8Array> {
+    for (let k = this.nextKey(); k; k = this.nextKey(k)) yield k;
+  }
+
+  *entries(): Generator<[Uint8Array, Uint8Array]> {
+    for (const k of this.keys()) {
+      const v = this.lookup(k);
+      if (v) yield [k, v];
+    }
+  }
+
+  /** Deletes every key (arrays: sets every value to zero). */
+  clear(): void {
+    if (this.info.type === MAP_TYPES.array || this.info.type === MAP_TYPES.percpu_array) {
+      const zero = new Uint8Array(this.info.valueSize);
+      for (const k of [...this.keys()]) this.update(k, zero);
+      return;
+    }
+    for (let k = this.nextKey(); k; k = this.nextKey()) this.delete(k);
+  }
+}
