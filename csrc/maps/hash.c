@@ -4,6 +4,8 @@
  * elements at the chain head, a free list of unused elements. Writers hold
  * the map's robust lock; a new element is published by one store of the
  * bucket head, so a writer killed mid-update never leaves a broken chain.
+ * Element links and keys live apart from the values, so programs (which
+ * may write values) can never reach the chains.
  */
 #include "map.h"
 
@@ -13,8 +15,15 @@
 struct hash_elem {
 	uint32_t next; /* index + 1 of the next element in the chain or free list */
 	uint32_t hash;
-	uint8_t data[]; /* key (key_stride bytes), then values */
+	uint8_t data[]; /* the key (key_stride bytes) */
 };
+
+/* Values of element idx1 (all CPUs' copies), in the values area map->slots. */
+static uint8_t *values_of(struct bpftime_shm *shm, struct shm_map *map, uint32_t idx1)
+{
+	return (uint8_t *)map_at(shm, map->slots) +
+	       (uint64_t)(idx1 - 1) * map->value_stride * map->ncpus;
+}
 
 static uint32_t hash_key(const void *key, uint32_t len)
 {
@@ -30,7 +39,7 @@ static uint32_t hash_key(const void *key, uint32_t len)
 
 static struct hash_elem *elem(struct bpftime_shm *shm, struct shm_map *map, uint32_t idx1)
 {
-	return (struct hash_elem *)((uint8_t *)map_at(shm, map->slots) +
+	return (struct hash_elem *)((uint8_t *)map_at(shm, map->elems) +
 				    (uint64_t)(idx1 - 1) * map->elem_size);
 }
 
@@ -44,9 +53,9 @@ static uint64_t hash_storage_size(const struct shm_map *map)
 	uint32_t n = 1;
 	while (n < map->max_entries)
 		n <<= 1;
-	uint64_t elem_size = sizeof(struct hash_elem) + map->key_stride +
-			     (uint64_t)map->value_stride * map->ncpus;
-	return (uint64_t)n * sizeof(uint32_t) + 8 + elem_size * map->max_entries;
+	uint64_t elem_size = sizeof(struct hash_elem) + map->key_stride;
+	uint64_t values = (uint64_t)map->value_stride * map->ncpus;
+	return (uint64_t)n * sizeof(uint32_t) + 16 + (elem_size + values) * map->max_entries;
 }
 
 static void hash_init(struct bpftime_shm *shm, struct shm_map *map, uint64_t at)
@@ -56,38 +65,40 @@ static void hash_init(struct bpftime_shm *shm, struct shm_map *map, uint64_t at)
 		n <<= 1;
 	map->n_buckets = n;
 	map->buckets = at;
-	map->slots = (at + (uint64_t)n * sizeof(uint32_t) + 7) & ~7ull;
-	map->elem_size = (uint32_t)(sizeof(struct hash_elem) + map->key_stride +
-				    (uint64_t)map->value_stride * map->ncpus);
+	map->elem_size = (uint32_t)(sizeof(struct hash_elem) + map->key_stride);
+	map->elems = (at + (uint64_t)n * sizeof(uint32_t) + 7) & ~7ull;
+	map->slots = map->elems + (uint64_t)map->elem_size * map->max_entries;
 	for (uint32_t i = 1; i <= map->max_entries; i++)
 		elem(shm, map, i)->next = i < map->max_entries ? i + 1 : 0;
 	map->free_head = 1;
 }
 
-static struct hash_elem *find(struct bpftime_shm *shm, struct shm_map *map, const void *key,
-			      uint32_t hash, uint32_t **link)
+/* The element index + 1 holding key, or 0; *link is the slot that points at it. */
+static uint32_t find(struct bpftime_shm *shm, struct shm_map *map, const void *key, uint32_t hash,
+		     uint32_t **link)
 {
 	uint32_t *at = bucket(shm, map, hash);
-	for (uint32_t i = __atomic_load_n(at, __ATOMIC_ACQUIRE); i;) {
+	for (uint32_t i = __atomic_load_n(at, __ATOMIC_ACQUIRE), steps = 0;
+	     i && i <= map->max_entries && steps <= map->max_entries; steps++) {
 		struct hash_elem *e = elem(shm, map, i);
 		if (e->hash == hash && memcmp(e->data, key, map->key_size) == 0) {
 			if (link)
 				*link = at;
-			return e;
+			return i;
 		}
 		at = &e->next;
 		i = __atomic_load_n(at, __ATOMIC_ACQUIRE);
 	}
-	return NULL;
+	return 0;
 }
 
 static void *hash_lookup(struct bpftime_shm *shm, struct shm_map *map, const void *key)
 {
 	uint32_t h = hash_key(key, map->key_size);
 	shm_lock(&map->lock);
-	struct hash_elem *e = find(shm, map, key, h, NULL);
+	uint32_t i = find(shm, map, key, h, NULL);
 	shm_unlock(&map->lock);
-	return e ? e->data + map->key_stride : NULL;
+	return i ? values_of(shm, map, i) : NULL;
 }
 
 static void copy_values(struct shm_map *map, uint8_t *dst, const void *value, int cpu, bool fresh)
@@ -111,13 +122,13 @@ static int hash_update(struct bpftime_shm *shm, struct shm_map *map, const void 
 	uint32_t h = hash_key(key, map->key_size);
 	int rc = 0;
 	shm_lock(&map->lock);
-	struct hash_elem *old = find(shm, map, key, h, NULL);
+	uint32_t old = find(shm, map, key, h, NULL);
 	if (old && flags == F_NOEXIST) {
 		rc = -EEXIST;
 	} else if (!old && flags == F_EXIST) {
 		rc = -ENOENT;
 	} else if (old) {
-		copy_values(map, old->data + map->key_stride, value, cpu, false);
+		copy_values(map, values_of(shm, map, old), value, cpu, false);
 	} else if (!map->free_head) {
 		rc = -E2BIG;
 	} else {
@@ -127,7 +138,7 @@ static int hash_update(struct bpftime_shm *shm, struct shm_map *map, const void 
 		e->hash = h;
 		memset(e->data, 0, map->key_stride);
 		memcpy(e->data, key, map->key_size);
-		copy_values(map, e->data + map->key_stride, value, cpu, true);
+		copy_values(map, values_of(shm, map, idx), value, cpu, true);
 		uint32_t *head = bucket(shm, map, h);
 		e->next = *head;
 		__atomic_store_n(head, idx, __ATOMIC_RELEASE); /* publish */
@@ -143,11 +154,11 @@ static int hash_delete(struct bpftime_shm *shm, struct shm_map *map, const void 
 	uint32_t *link;
 	int rc = 0;
 	shm_lock(&map->lock);
-	struct hash_elem *e = find(shm, map, key, h, &link);
-	if (!e) {
+	uint32_t idx = find(shm, map, key, h, &link);
+	if (!idx) {
 		rc = -ENOENT;
 	} else {
-		uint32_t idx = *link;
+		struct hash_elem *e = elem(shm, map, idx);
 		__atomic_store_n(link, e->next, __ATOMIC_RELEASE); /* unlink */
 		e->next = map->free_head;
 		map->free_head = idx;
@@ -163,10 +174,10 @@ static int hash_next_key(struct bpftime_shm *shm, struct shm_map *map, const voi
 	int rc = -ENOENT;
 	shm_lock(&map->lock);
 	uint32_t b = 0;
-	struct hash_elem *e = NULL;
 	if (key) {
 		uint32_t h = hash_key(key, map->key_size);
-		e = find(shm, map, key, h, NULL);
+		uint32_t i = find(shm, map, key, h, NULL);
+		struct hash_elem *e = i ? elem(shm, map, i) : NULL;
 		if (e) {
 			b = (h & (map->n_buckets - 1)) + 1;
 			if (e->next) {

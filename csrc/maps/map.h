@@ -29,7 +29,8 @@ struct shm_map {
 	char name[SHM_NAME_LEN];
 	pthread_mutex_t lock;
 	/* Type-specific layout, offsets from the segment start. */
-	uint64_t slots;   /* array values, or hash elements */
+	uint64_t slots;   /* values: the only part programs may touch */
+	uint64_t elems;   /* hash: element links and keys */
 	uint64_t buckets; /* hash buckets: uint32 element index + 1 */
 	uint32_t n_buckets;
 	uint32_t count;     /* hash: elements in use */
