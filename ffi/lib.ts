@@ -32,6 +32,7 @@ export const SYMBOLS = {
     result: "f64",
   },
   bpftime_opcode_name: { parameters: ["u32"], result: "pointer" },
+  bpftime_vm_register_runtime: { parameters: ["pointer", "pointer"], result: "i32" },
   bpftime_shm_open: { parameters: ["buffer", "u64", "u32"], result: "pointer" },
   bpftime_shm_close: { parameters: ["pointer"], result: "void" },
   bpftime_shm_remove: { parameters: ["buffer"], result: "i32" },

@@ -44,6 +44,7 @@ export class Vm {
   #resolver?: Deno.UnsafeCallback<typeof RESOLVER_SIGNATURE>;
   #resolverError = "";
   #regions: Uint8Array[] = [];
+  #segment?: unknown; // kept alive while the VM may use its maps
   constructor(options: VmOptions = {}) {
     this.#ptr = bpftime().bpftime_vm_create();
     if (!this.#ptr) throw new VmError(lastError());
@@ -97,6 +98,18 @@ export class Vm {
     if (bpftime().bpftime_vm_register_helper(this.#vm(), id, cString(name), pointer) < 0) {
       throw new VmError(lastError());
     }
+  }
+
+  /**
+   * Registers the kernel helpers the runtime implements (bpf_ktime_get_ns,
+   * bpf_trace_printk, bpf_probe_read, ...) and, given a segment, the map helpers
+   * and map references in `lddw` (map_fd ID, map_value ID+OFF).
+   */
+  useRuntime(segment?: { pointer: Deno.PointerObject }): void {
+    if (bpftime().bpftime_vm_register_runtime(this.#vm(), segment?.pointer ?? null) < 0) {
+      throw new VmError(lastError());
+    }
+    this.#segment = segment;
   }
 
   /** Marks helper `id` as unwind: when it returns 0 the program stops and returns 0. */

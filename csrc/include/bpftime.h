@@ -131,6 +131,13 @@ BPFTIME_API int bpftime_map_delete(struct bpftime_shm *shm, uint32_t id, const v
 BPFTIME_API int bpftime_map_get_next_key(struct bpftime_shm *shm, uint32_t id, const void *key,
 					 void *next);
 
+/*
+ * Registers the kernel helpers this runtime implements (by their kernel ids)
+ * and, with a segment, the map helpers and lddw map references (src 1: map
+ * id; src 2: map id + offset into an array's value).
+ */
+BPFTIME_API int bpftime_vm_register_runtime(struct bpftime_vm *vm, struct bpftime_shm *shm);
+
 #ifdef __cplusplus
 }
 #endif

@@ -339,6 +339,9 @@ static void unwind_if_zero(struct lower *L, LLVMValueRef r0)
 
 static LLVMValueRef call_helper(struct lower *L, LLVMValueRef fnptr)
 {
+	/* Helpers check pointers against the running frame: record its bottom. */
+	LLVMValueRef lo = LLVMBuildSub(L->B, get_reg(L, 10), c64(L, BPFTIME_STACK_SIZE), "");
+	LLVMBuildStore(L->B, lo, ctx_field(L, JIT_CTX_FRAME_LO, L->i64));
 	LLVMValueRef args[5];
 	for (int i = 0; i < 5; i++)
 		args[i] = get_reg(L, i + 1);

@@ -21,6 +21,8 @@ static int INTERP_NAME(const struct bpftime_vm *vm, void *mem, uint64_t mem_len,
 	uintptr_t stack_lo = stack_top - BPFTIME_STACK_SIZE;
 	struct bounds b = {(uintptr_t)mem, mem ? mem_len : 0, vm};
 	struct fault f;
+	struct jit_ctx run; /* what helpers check pointers against */
+	int rc = 0;
 #if INTERP_COUNTED
 	uint64_t remaining = vm->budget;
 #define COUNT()                                                                                    \
@@ -56,6 +58,8 @@ static int INTERP_NAME(const struct bpftime_vm *vm, void *mem, uint64_t mem_len,
 	R[10] = (uint64_t)stack_top;
 	/* Zeroed frames: a program never sees the host's old stack contents. */
 	memset((void *)stack_lo, 0, BPFTIME_STACK_SIZE);
+	run_begin(&run, vm, mem, mem_len);
+	run.stack_top = stack_top;
 	DISPATCH();
 
 	/* ALU: `a` is dst, `s` the source (register or pre-extended immediate). */
@@ -163,9 +167,11 @@ L_JA:
 
 	/* Calls */
 L_CALL_HELPER:
+	run.frame_lo = stack_lo;
 	R[0] = ((bpftime_helper_fn)(uintptr_t)d->k)(R[1], R[2], R[3], R[4], R[5]);
 	NEXT();
 L_CALL_UNWIND:
+	run.frame_lo = stack_lo;
 	R[0] = ((bpftime_helper_fn)(uintptr_t)d->k)(R[1], R[2], R[3], R[4], R[5]);
 	if (R[0] == 0)
 		goto unwind;
@@ -175,8 +181,10 @@ L_CALLX: {
 	if (unlikely(id >= vm->nhelpers || !vm->helpers[id].fn)) {
 		vm_set_error("pc %u: callx to unknown helper id %llu (r%u)",
 			     (unsigned)(d - code), (unsigned long long)id, d->dst);
-		return -1;
+		rc = -1;
+		goto done;
 	}
+	run.frame_lo = stack_lo;
 	R[0] = vm->helpers[id].fn(R[1], R[2], R[3], R[4], R[5]);
 	if ((int64_t)id == vm->unwind_id && R[0] == 0)
 		goto unwind;
@@ -186,7 +194,8 @@ L_CALL_LOCAL:
 	if (unlikely(depth + 1 >= BPFTIME_MAX_CALL_FRAMES)) {
 		vm_set_error("pc %u: call depth exceeds %d frames", (unsigned)(d - code),
 			     BPFTIME_MAX_CALL_FRAMES);
-		return -1;
+		rc = -1;
+		goto done;
 	}
 	frames[depth] = (struct frame){d + 1, {R[6], R[7], R[8], R[9]}, R[10]};
 	depth++;
@@ -197,7 +206,7 @@ L_CALL_LOCAL:
 L_EXIT:
 	if (depth == 0) {
 		*ret = R[0];
-		return 0;
+		goto done;
 	}
 	depth--;
 	stack_lo += BPFTIME_STACK_SIZE;
@@ -214,7 +223,8 @@ L_LDDW:
 	DISPATCH();
 L_LDDW_TAIL:
 	vm_set_error("pc %u: executed the second slot of lddw", (unsigned)(d - code));
-	return -1;
+	rc = -1;
+	goto done;
 
 	/* Loads and stores */
 #define LOAD(name, T, ext)                                                                         \
@@ -292,16 +302,21 @@ L_LDDW_TAIL:
 
 unwind:
 	*ret = 0;
-	return 0;
+	goto done;
 out_of_bounds:
 	report_fault(&f, (uint32_t)(d - code));
-	return -1;
+	rc = -1;
+	goto done;
 #if INTERP_COUNTED
 out_of_budget:
 	vm_set_error("pc %u: instruction budget of %llu exhausted", (unsigned)(d - code),
 		     (unsigned long long)vm->budget);
-	return -1;
+	rc = -1;
+	goto done;
 #endif
+done:
+	run_end(&run);
+	return rc;
 
 #undef COUNT
 #undef DISPATCH

@@ -1,5 +1,6 @@
 /* The interpreter: a threaded-code loop over decoded instructions with checked memory access. */
 #include "interp_ops.h"
+#include "jit.h"
 #include "vm_internal.h"
 
 #include <string.h>

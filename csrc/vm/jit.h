@@ -19,6 +19,8 @@ struct jit_ctx {
 	uint64_t fault_code; /* 80: pc << 8 | kind << 4 | detail */
 	const struct bpftime_vm *vm; /* 88 */
 	uint64_t faulted;            /* 96: 0 none, 1 fault, 2 unwound (LLVM tier) */
+	uint64_t frame_lo;           /* 104: bottom of the running frame, set before helper calls */
+	struct jit_ctx *outer;       /* the run this one is nested in (a helper running a program) */
 };
 
 #define JIT_CTX_MEM_LO 0
@@ -30,6 +32,7 @@ struct jit_ctx {
 #define JIT_CTX_FAULT_ADDR 72
 #define JIT_CTX_FAULT_CODE 80
 #define JIT_CTX_FAULTED 96
+#define JIT_CTX_FRAME_LO 104
 _Static_assert(offsetof(struct jit_ctx, mem_limit) == JIT_CTX_MEM_LIMIT, "jit_ctx layout");
 _Static_assert(offsetof(struct jit_ctx, stack_top) == JIT_CTX_STACK_TOP, "jit_ctx layout");
 _Static_assert(offsetof(struct jit_ctx, saved_rsp) == JIT_CTX_SAVED_RSP, "jit_ctx layout");
@@ -38,6 +41,17 @@ _Static_assert(offsetof(struct jit_ctx, depth) == JIT_CTX_DEPTH, "jit_ctx layout
 _Static_assert(offsetof(struct jit_ctx, fault_addr) == JIT_CTX_FAULT_ADDR, "jit_ctx layout");
 _Static_assert(offsetof(struct jit_ctx, fault_code) == JIT_CTX_FAULT_CODE, "jit_ctx layout");
 _Static_assert(offsetof(struct jit_ctx, faulted) == JIT_CTX_FAULTED, "jit_ctx layout");
+_Static_assert(offsetof(struct jit_ctx, frame_lo) == JIT_CTX_FRAME_LO, "jit_ctx layout");
+
+/*
+ * The run in progress on this thread, for helpers: they check every pointer a
+ * program hands them against the same memory the program itself may touch.
+ */
+extern __thread struct jit_ctx *current_run __attribute__((tls_model("initial-exec")));
+HIDDEN void run_begin(struct jit_ctx *ctx, const struct bpftime_vm *vm, void *mem, uint64_t len);
+HIDDEN void run_end(struct jit_ctx *ctx);
+/* Whether [addr, addr+size) is memory the running program may touch. */
+HIDDEN bool run_access_ok(uint64_t addr, uint64_t size);
 
 /* Fault kinds in fault_code. */
 enum jit_fault { JF_LOAD = 0, JF_STORE = 1, JF_MISALIGNED = 2, JF_DEPTH = 3, JF_CALLX = 4,

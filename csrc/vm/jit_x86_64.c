@@ -521,6 +521,13 @@ static void emit_unwind_check(struct jit_state *st)
 	jcc_label(st, CC_E, L_UNWIND);
 }
 
+/* Helpers check pointers against the running frame: record its bottom. */
+static void emit_frame_for_helper(struct jit_state *st)
+{
+	emit_mem(&st->b, 0x8d, true, R11, RBP, -BPFTIME_STACK_SIZE);
+	emit_mem(&st->b, 0x89, true, R11, R12, JIT_CTX_FRAME_LO);
+}
+
 static void emit_call(struct jit_state *st, uint32_t pc, const struct bpf_insn *in)
 {
 	struct x86_buf *b = &st->b;
@@ -548,6 +555,8 @@ static void emit_call(struct jit_state *st, uint32_t pc, const struct bpf_insn *
 		patch_rel32(b, known, b->len);
 		emit_push(b, R11);
 		emit_push(b, R11);
+		emit_mem(b, 0x8d, true, R9, RBP, -BPFTIME_STACK_SIZE); /* frame bottom, for helpers */
+		emit_mem(b, 0x89, true, R9, R12, JIT_CTX_FRAME_LO);
 		emit_call_reg(b, R10);
 		emit_pop(b, R11);
 		emit_pop(b, R11);
@@ -570,6 +579,7 @@ static void emit_call(struct jit_state *st, uint32_t pc, const struct bpf_insn *
 		add_fixup(st, emit_call32(b), pc + 1 + in->imm, FIX_SUB);
 		return;
 	}
+	emit_frame_for_helper(st);
 	emit_mov_imm64(b, R10, st->vm->code[pc].k);
 	emit_call_reg(b, R10);
 	if (in->imm == vm->unwind_id)
@@ -846,12 +856,10 @@ int jit_run(const struct bpftime_vm *vm, void *mem, uint64_t mem_len, uint64_t *
 int jit_call(const struct bpftime_vm *vm, jit_entry entry, void *mem, uint64_t mem_len,
 	     uint64_t *ret)
 {
-	struct jit_ctx ctx = {.mem_lo = (uintptr_t)mem, .vm = vm, .budget = vm->budget};
-	for (int i = 0; i < 4; i++) {
-		uint64_t size = 1ull << i;
-		ctx.mem_limit[i] = mem && mem_len >= size ? mem_len - size + 1 : 0;
-	}
+	struct jit_ctx ctx;
+	run_begin(&ctx, vm, mem, mem_len);
 	uint64_t r0 = entry(mem, mem_len, &ctx);
+	run_end(&ctx);
 	if (ctx.faulted != 1) {
 		*ret = ctx.faulted == 2 ? 0 : r0;
 		return 0;

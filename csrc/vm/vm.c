@@ -168,6 +168,9 @@ int bpftime_vm_add_region(struct bpftime_vm *vm, const void *base, uint64_t len)
 		vm_set_error("region %p+%llu: empty or wraps around", base, (unsigned long long)len);
 		return -1;
 	}
+	for (uint32_t i = 0; i < vm->nregions; i++)
+		if (vm->regions[i].base == (uintptr_t)base && vm->regions[i].len == len)
+			return 0;
 	struct region *r = realloc(vm->regions, (vm->nregions + 1) * sizeof(*r));
 	if (!r) {
 		vm_set_error("region: out of memory");

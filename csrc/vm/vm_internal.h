@@ -85,6 +85,7 @@ struct bpftime_vm {
 	uint32_t nregions;
 	uint64_t budget;
 	enum vm_engine engine;
+	struct bpftime_shm *shm; /* maps of the runtime, when registered */
 	struct jit_code jit;
 	struct {
 		void *entry;  /* jit_entry produced by the LLVM tier */

@@ -173,6 +173,17 @@ class LineAssembler {
 
   lddw(operands: string[]): void {
     this.expect(operands, 2, "lddw");
+    // Map references: `map_fd ID` (src 1) and `map_value ID+OFF` (src 2).
+    const ref = /^map_(fd|value)\s+(\S+?)(?:\s*\+\s*(\S+))?$/.exec(operands[1]);
+    if (ref) {
+      const src = ref[1] === "fd" ? 1 : 2;
+      const off = ref[3] === undefined ? 0 : this.imm32(ref[3]);
+      if (src === 1 && ref[3] !== undefined) this.fail("map_fd takes no offset");
+      return this.emit(
+        insn(LDDW, { dst: this.reg(operands[0]), src, imm: this.imm32(ref[2]) }),
+        insn(0, { imm: off }),
+      );
+    }
     const v = BigInt.asUintN(
       64,
       this.number(operands[1], "64-bit immediate", -(1n << 63n), (1n << 64n) - 1n),

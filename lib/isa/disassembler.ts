@@ -63,6 +63,8 @@ function formatInsn(i: Insn, next?: Insn): string {
       return "exit";
     case "lddw": {
       if (!next) return rawLine(i);
+      if (i.src === 1) return `lddw ${reg(i.dst)}, map_fd ${i.imm}`;
+      if (i.src === 2) return `lddw ${reg(i.dst)}, map_value ${i.imm}+${next.imm}`;
       const v = (BigInt(next.imm >>> 0) << 32n) | BigInt(i.imm >>> 0);
       return `lddw ${reg(i.dst)}, 0x${v.toString(16)}`;
     }

@@ -1,0 +1,34 @@
+/* Kernel helpers in userspace: shared declarations of csrc/helpers/. */
+#ifndef BPFTIME_HELPERS_H
+#define BPFTIME_HELPERS_H
+
+#include "../maps/map.h"
+#include "../vm/jit.h"
+
+/* The segment of the program running on this thread (NULL without one). */
+HIDDEN struct bpftime_shm *run_segment(void);
+/* A map pointer a program handed in, checked; NULL when it is not one of ours. */
+HIDDEN struct shm_map *helper_map(uint64_t ptr, struct bpftime_shm **shm);
+
+/* printf-style formatting with the kernel's bpf_trace_printk/bpf_snprintf rules. */
+HIDDEN int bpf_format(char *out, size_t size, const char *fmt, uint32_t fmt_size,
+		      const uint64_t *args, uint32_t nargs);
+HIDDEN void trace_output(const char *msg);
+
+/* Copies from possibly-bad addresses without faulting: 0 or -EFAULT. */
+HIDDEN int safe_read(void *dst, uint64_t src, uint64_t size);
+HIDDEN int safe_write(uint64_t dst, const void *src, uint64_t size);
+/* Reads a NUL-terminated string (at most size bytes incl. NUL): length incl. NUL, or -EFAULT. */
+HIDDEN long safe_read_str(char *dst, uint64_t src, uint64_t size);
+
+typedef uint64_t (*helper_impl)(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+struct helper_def {
+	uint32_t id;
+	const char *name;
+	helper_impl fn;
+};
+HIDDEN extern const struct helper_def map_helpers[];
+HIDDEN extern const struct helper_def trace_helpers[];
+HIDDEN extern const struct helper_def process_helpers[];
+
+#endif

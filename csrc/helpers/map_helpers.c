@@ -1,0 +1,68 @@
+/* bpf_map_lookup_elem / update_elem / delete_elem, with every pointer checked. */
+#include "helpers.h"
+
+#include <errno.h>
+
+struct bpftime_shm *run_segment(void)
+{
+	const struct jit_ctx *r = current_run;
+	return r ? r->vm->shm : NULL;
+}
+
+struct shm_map *helper_map(uint64_t ptr, struct bpftime_shm **out)
+{
+	struct bpftime_shm *shm = run_segment();
+	if (!shm)
+		return NULL;
+	uint64_t base = (uintptr_t)shm->base;
+	if (ptr < base || ptr - base > shm->size - sizeof(struct shm_map))
+		return NULL;
+	struct shm_map *m = (struct shm_map *)(uintptr_t)ptr;
+	if (m->magic != MAP_MAGIC || m->self != ptr - base)
+		return NULL;
+	*out = shm;
+	return m;
+}
+
+static uint64_t map_lookup_elem(uint64_t map, uint64_t key, uint64_t a3, uint64_t a4, uint64_t a5)
+{
+	(void)a3, (void)a4, (void)a5;
+	struct bpftime_shm *shm;
+	struct shm_map *m = helper_map(map, &shm);
+	if (!m || !run_access_ok(key, m->key_size))
+		return 0;
+	uint8_t *v = map_ops_for(m->type)->lookup(shm, m, (const void *)(uintptr_t)key);
+	if (v && m->ncpus > 1)
+		v += (uint64_t)current_cpu() * m->value_stride;
+	return (uint64_t)(uintptr_t)v;
+}
+
+static uint64_t map_update_elem(uint64_t map, uint64_t key, uint64_t value, uint64_t flags,
+				uint64_t a5)
+{
+	(void)a5;
+	struct bpftime_shm *shm;
+	struct shm_map *m = helper_map(map, &shm);
+	if (!m || !run_access_ok(key, m->key_size) || !run_access_ok(value, m->value_size))
+		return (uint64_t)-EINVAL;
+	int cpu = m->ncpus > 1 ? current_cpu() : 0;
+	return (uint64_t)(int64_t)map_ops_for(m->type)->update(
+	    shm, m, (const void *)(uintptr_t)key, (const void *)(uintptr_t)value, flags, cpu);
+}
+
+static uint64_t map_delete_elem(uint64_t map, uint64_t key, uint64_t a3, uint64_t a4, uint64_t a5)
+{
+	(void)a3, (void)a4, (void)a5;
+	struct bpftime_shm *shm;
+	struct shm_map *m = helper_map(map, &shm);
+	if (!m || !run_access_ok(key, m->key_size))
+		return (uint64_t)-EINVAL;
+	return (uint64_t)(int64_t)map_ops_for(m->type)->delete(shm, m, (const void *)(uintptr_t)key);
+}
+
+const struct helper_def map_helpers[] = {
+	{1, "bpf_map_lookup_elem", map_lookup_elem},
+	{2, "bpf_map_update_elem", map_update_elem},
+	{3, "bpf_map_delete_elem", map_delete_elem},
+	{0, NULL, NULL},
+};

@@ -1,0 +1,162 @@
+/*
+ * Helpers about the process the program runs in (pid, uid, comm, CPU),
+ * time, random numbers, and reading or writing its memory safely.
+ */
+#define _GNU_SOURCE
+#include "helpers.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Cached ids, reset in a forked child. */
+static int cached_tgid;
+static __thread int cached_tid __attribute__((tls_model("initial-exec")));
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void forget_ids(void)
+{
+	cached_tgid = 0;
+	cached_tid = 0;
+}
+static void install_atfork(void)
+{
+	pthread_atfork(NULL, NULL, forget_ids);
+}
+
+static uint64_t get_current_pid_tgid(uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
+{
+	(void)a1, (void)a2, (void)a3, (void)a4, (void)a5;
+	if (!cached_tid) {
+		pthread_once(&atfork_once, install_atfork);
+		cached_tid = (int)gettid();
+	}
+	if (!cached_tgid)
+		cached_tgid = (int)getpid();
+	return (uint64_t)(uint32_t)cached_tgid << 32 | (uint32_t)cached_tid;
+}
+
+static uint64_t get_current_uid_gid(uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
+{
+	(void)a1, (void)a2, (void)a3, (void)a4, (void)a5;
+	return (uint64_t)getgid() << 32 | getuid();
+}
+
+static uint64_t get_current_comm(uint64_t buf, uint64_t size, uint64_t a3, uint64_t a4, uint64_t a5)
+{
+	(void)a3, (void)a4, (void)a5;
+	if (size == 0 || !run_access_ok(buf, size))
+		return (uint64_t)-EINVAL;
+	char comm[17] = "";
+	prctl(PR_GET_NAME, comm);
+	size_t n = strnlen(comm, 16);
+	if (n >= size)
+		n = size - 1;
+	memcpy((void *)(uintptr_t)buf, comm, n);
+	memset((char *)(uintptr_t)buf + n, 0, size - n);
+	return 0;
+}
+
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+#define NO_ARGS_HELPER(name, expr)                                                                 \
+	static uint64_t name(uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)       \
+	{                                                                                          \
+		(void)a1, (void)a2, (void)a3, (void)a4, (void)a5;                                  \
+		return (expr);                                                                     \
+	}
+
+NO_ARGS_HELPER(ktime_get_ns, clock_ns(CLOCK_MONOTONIC))
+NO_ARGS_HELPER(ktime_get_boot_ns, clock_ns(CLOCK_BOOTTIME))
+NO_ARGS_HELPER(ktime_get_coarse_ns, clock_ns(CLOCK_MONOTONIC_COARSE))
+/* jiffies at CONFIG_HZ=250 (Debian's kernels), derived from the monotonic clock. */
+NO_ARGS_HELPER(jiffies64, clock_ns(CLOCK_MONOTONIC) / 4000000ull)
+NO_ARGS_HELPER(get_smp_processor_id, (uint64_t)current_cpu())
+
+static __thread uint64_t prandom_state __attribute__((tls_model("initial-exec")));
+
+static uint64_t get_prandom_u32(uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
+{
+	(void)a1, (void)a2, (void)a3, (void)a4, (void)a5;
+	uint64_t x = prandom_state;
+	if (!x)
+		x = clock_ns(CLOCK_MONOTONIC) ^ ((uint64_t)gettid() << 32) ^ 0x9e3779b97f4a7c15ull;
+	x ^= x << 13; /* xorshift64 */
+	x ^= x >> 7;
+	x ^= x << 17;
+	prandom_state = x;
+	return (uint32_t)(x >> 16);
+}
+
+/* bpf_probe_read{,_user,_kernel}(dst, size, src): -EFAULT and a zeroed dst on a bad src. */
+static uint64_t probe_read(uint64_t dst, uint64_t size, uint64_t src, uint64_t a4, uint64_t a5)
+{
+	(void)a4, (void)a5;
+	if (!run_access_ok(dst, size))
+		return (uint64_t)-EFAULT;
+	return (uint64_t)(int64_t)safe_read((void *)(uintptr_t)dst, src, size);
+}
+
+static uint64_t probe_read_str(uint64_t dst, uint64_t size, uint64_t src, uint64_t a4, uint64_t a5)
+{
+	(void)a4, (void)a5;
+	if (size == 0 || !run_access_ok(dst, size))
+		return (uint64_t)-EFAULT;
+	return (uint64_t)(int64_t)safe_read_str((char *)(uintptr_t)dst, src, size);
+}
+
+static uint64_t probe_write_user(uint64_t dst, uint64_t src, uint64_t len, uint64_t a4, uint64_t a5)
+{
+	(void)a4, (void)a5;
+	if (!run_access_ok(src, len))
+		return (uint64_t)-EFAULT;
+	return (uint64_t)(int64_t)safe_write(dst, (const void *)(uintptr_t)src, len);
+}
+
+/* bpf_strncmp(s1, s1_sz, s2): s1 is program memory, s2 a NUL-terminated string. */
+static uint64_t bpf_strncmp(uint64_t s1, uint64_t s1_sz, uint64_t s2, uint64_t a4, uint64_t a5)
+{
+	(void)a4, (void)a5;
+	if (!run_access_ok(s1, s1_sz))
+		return (uint64_t)-EINVAL;
+	char other[512];
+	if (s1_sz > sizeof(other) || safe_read_str(other, s2, sizeof(other)) < 0)
+		return (uint64_t)-EINVAL;
+	const unsigned char *a = (const unsigned char *)(uintptr_t)s1, *b = (unsigned char *)other;
+	for (uint64_t i = 0; i < s1_sz; i++) {
+		if (a[i] != b[i])
+			return (uint64_t)(int64_t)(a[i] < b[i] ? -1 : 1);
+		if (!a[i])
+			return 0;
+	}
+	return b[s1_sz < sizeof(other) ? s1_sz : 0] ? (uint64_t)-1 : 0;
+}
+
+const struct helper_def process_helpers[] = {
+	{4, "bpf_probe_read", probe_read},
+	{5, "bpf_ktime_get_ns", ktime_get_ns},
+	{7, "bpf_get_prandom_u32", get_prandom_u32},
+	{8, "bpf_get_smp_processor_id", get_smp_processor_id},
+	{14, "bpf_get_current_pid_tgid", get_current_pid_tgid},
+	{15, "bpf_get_current_uid_gid", get_current_uid_gid},
+	{16, "bpf_get_current_comm", get_current_comm},
+	{36, "bpf_probe_write_user", probe_write_user},
+	{45, "bpf_probe_read_str", probe_read_str},
+	{112, "bpf_probe_read_user", probe_read},
+	{113, "bpf_probe_read_kernel", probe_read},
+	{114, "bpf_probe_read_user_str", probe_read_str},
+	{115, "bpf_probe_read_kernel_str", probe_read_str},
+	{118, "bpf_jiffies64", jiffies64},
+	{125, "bpf_ktime_get_boot_ns", ktime_get_boot_ns},
+	{160, "bpf_ktime_get_coarse_ns", ktime_get_coarse_ns},
+	{182, "bpf_strncmp", bpf_strncmp},
+	{0, NULL, NULL},
+};

@@ -1,0 +1,46 @@
+/* Connects a VM to the runtime: kernel helpers by id, and map references resolved in a segment. */
+#include "helpers.h"
+
+#include <errno.h>
+
+static int register_all(struct bpftime_vm *vm, const struct helper_def *defs)
+{
+	for (const struct helper_def *d = defs; d->name; d++)
+		if (bpftime_vm_register_helper(vm, d->id, d->name, d->fn) < 0)
+			return -1;
+	return 0;
+}
+
+/* lddw src 1: imm is a map id -> the map; src 2: map id + offset -> address of value 0 + off. */
+static int resolve_map(void *ctx, uint32_t src, uint32_t imm, uint32_t next_imm, uint64_t *out)
+{
+	struct bpftime_vm *vm = ctx;
+	struct bpftime_shm *shm = vm->shm;
+	if (!shm || (src != 1 && src != 2))
+		return -EINVAL;
+	struct shm_object *o = shm_object_find(shm, imm);
+	if (!o || o->kind != SHM_MAP)
+		return -ENOENT;
+	struct shm_map *m = shm_ptr(shm, o->offset);
+	uint64_t values = (uint64_t)m->max_entries * m->value_stride * m->ncpus;
+	if (src == 2 && (m->type != MAP_ARRAY || next_imm >= m->value_size))
+		return -EINVAL;
+	/* The program may touch this map's values (never its keys or links). */
+	if (bpftime_vm_add_region(vm, shm_ptr(shm, m->slots), values) < 0)
+		return -ENOMEM;
+	*out = src == 1 ? (uint64_t)(uintptr_t)m : (uint64_t)(uintptr_t)shm_ptr(shm, m->slots) + next_imm;
+	return 0;
+}
+
+int bpftime_vm_register_runtime(struct bpftime_vm *vm, struct bpftime_shm *shm)
+{
+	if (register_all(vm, process_helpers) < 0 || register_all(vm, trace_helpers) < 0)
+		return -1;
+	if (shm) {
+		if (register_all(vm, map_helpers) < 0)
+			return -1;
+		vm->shm = shm;
+		bpftime_vm_set_lddw_resolver(vm, resolve_map, vm);
+	}
+	return 0;
+}

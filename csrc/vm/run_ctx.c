@@ -1,0 +1,44 @@
+/* The run in progress on each thread, which helpers consult to check pointers. */
+#include "jit.h"
+
+#include <string.h>
+
+__thread struct jit_ctx *current_run __attribute__((tls_model("initial-exec")));
+
+void run_begin(struct jit_ctx *ctx, const struct bpftime_vm *vm, void *mem, uint64_t len)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->mem_lo = (uintptr_t)mem;
+	ctx->vm = vm;
+	ctx->budget = vm->budget;
+	for (int i = 0; i < 4; i++) {
+		uint64_t size = 1ull << i;
+		ctx->mem_limit[i] = mem && len >= size ? len - size + 1 : 0;
+	}
+	ctx->outer = current_run;
+	current_run = ctx;
+}
+
+void run_end(struct jit_ctx *ctx)
+{
+	current_run = ctx->outer;
+}
+
+bool run_access_ok(uint64_t addr, uint64_t size)
+{
+	const struct jit_ctx *r = current_run;
+	if (!r || size == 0)
+		return r != NULL;
+	if (addr - r->frame_lo < r->stack_top - r->frame_lo && size <= r->stack_top - addr)
+		return true;
+	uint64_t len = r->mem_limit[0]; /* len - 1 + 1 */
+	if (addr - r->mem_lo < len && size <= len - (addr - r->mem_lo))
+		return true;
+	const struct bpftime_vm *vm = r->vm;
+	for (uint32_t i = 0; i < vm->nregions; i++) {
+		uint64_t rel = addr - vm->regions[i].base;
+		if (rel < vm->regions[i].len && size <= vm->regions[i].len - rel)
+			return true;
+	}
+	return false;
+}
