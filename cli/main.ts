@@ -3,6 +3,7 @@ import { Command } from "commander";
 import { registerAsm } from "./tool/asm.ts";
 import { registerConformance } from "./tool/conformance.ts";
 import { registerPlugin } from "./tool/plugin.ts";
+import { registerSegment } from "./tool/segment.ts";
 
 export function buildCli(): Command {
   const program = new Command("bpftime")
@@ -15,6 +16,7 @@ export function buildCli(): Command {
   registerConformance(tool);
   registerPlugin(tool);
   registerAsm(tool);
+  registerSegment(tool);
   return program;
 }
 

@@ -33,6 +33,11 @@ export const SYMBOLS = {
   },
   bpftime_opcode_name: { parameters: ["u32"], result: "pointer" },
   bpftime_vm_register_runtime: { parameters: ["pointer", "pointer"], result: "i32" },
+  bpftime_prog_create: {
+    parameters: ["pointer", "buffer", "u32", "buffer", "u64"],
+    result: "i32",
+  },
+  bpftime_prog_code: { parameters: ["pointer", "u32", "buffer", "u64", "buffer"], result: "i64" },
   bpftime_shm_open: { parameters: ["buffer", "u64", "u32"], result: "pointer" },
   bpftime_shm_close: { parameters: ["pointer"], result: "void" },
   bpftime_shm_remove: { parameters: ["buffer"], result: "i32" },

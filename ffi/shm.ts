@@ -150,6 +150,31 @@ export class Segment {
     return this.objects().filter((o) => o.kind === "map").map((o) => this.map(o.id));
   }
 
+  /** Stores a program (instruction bytes) in the segment; returns its id. */
+  createProgram(name: string, code: Uint8Array, type = 0): number {
+    return check(
+      bpftime().bpftime_prog_create(
+        this.pointer,
+        cString(name),
+        type,
+        new Uint8Array(code),
+        BigInt(code.length),
+      ),
+    );
+  }
+
+  /** A stored program's instructions and type. */
+  program(id: number): { id: number; type: number; code: Uint8Array } {
+    const type = new Uint32Array(1);
+    const len = Number(
+      bpftime().bpftime_prog_code(this.pointer, id, null, 0n, new Uint8Array(type.buffer)),
+    );
+    check(len);
+    const code = new Uint8Array(len);
+    check(Number(bpftime().bpftime_prog_code(this.pointer, id, code, BigInt(len), null)));
+    return { id, type: type[0], code };
+  }
+
   deleteObject(id: number): void {
     check(bpftime().bpftime_object_delete(this.pointer, id));
   }

@@ -1,6 +1,6 @@
 /** The bpftime command line, run as a user would. */
 import assert from "node:assert/strict";
-import { bpftime, conformanceDir } from "./helpers.ts";
+import { bpftime, bpftimeEnv, conformanceDir } from "./helpers.ts";
 
 const suite = conformanceDir();
 
@@ -82,4 +82,47 @@ Deno.test("cli: tool plugin speaks the bpf_conformance plugin protocol", async (
   const refused = await bpftime(["tool", "plugin"], "0500050000000000 9500000000000000");
   assert.notEqual(refused.code, 0);
   assert.match(refused.stderr, /pc 0: jump out of range/);
+});
+
+Deno.test("cli: tool list, map dump, export, remove, import and run on the segment", async () => {
+  const env = { BPFTIME_GLOBAL_SHM_NAME: `bpftime_test_cli_${Deno.pid}` };
+  const run = (args: string[]) => bpftimeEnv(args, env);
+  const { Segment } = await import("../ffi/shm.ts");
+  const { assemble } = await import("../lib/isa/assembler.ts");
+  const seg = Segment.open(env.BPFTIME_GLOBAL_SHM_NAME, { create: true, sizeMb: 2 });
+  const m = seg.createMap({
+    type: "hash",
+    name: "counts",
+    keySize: 4,
+    valueSize: 8,
+    maxEntries: 4,
+  });
+  m.update(new Uint8Array([7, 0, 0, 0]), new Uint8Array([9, 0, 0, 0, 0, 0, 0, 0]));
+  const prog = seg.createProgram("first", assemble("ldxb %r0, [%r1]\nexit"));
+  seg.close();
+  const dir = await Deno.makeTempDir();
+  try {
+    const list = await run(["tool", "list"]);
+    assert.match(list.stdout, /^1\tmap\tcounts\thash key 4 value 8 max_entries 4$/m);
+    assert.match(list.stdout, new RegExp(`^${prog}\\tprog\\tfirst\\t2 instructions$`, "m"));
+    const dump = JSON.parse((await run(["tool", "map", "dump", "1"])).stdout);
+    assert.deepEqual(dump.entries, [{ key: "07000000", value: "0900000000000000" }]);
+    assert.equal((await run(["tool", "export", `${dir}/seg.json`])).code, 0);
+    assert.equal((await run(["tool", "remove"])).code, 0);
+    assert.notEqual((await run(["tool", "list"])).code, 0);
+    assert.equal((await run(["tool", "import", `${dir}/seg.json`])).code, 0);
+    assert.deepEqual(
+      JSON.parse((await run(["tool", "map", "dump", "1"])).stdout).entries,
+      dump.entries,
+    );
+    await Deno.writeFile(`${dir}/data.bin`, new Uint8Array([42]));
+    const r = await run(["tool", "run", String(prog), `${dir}/data.bin`, "--repeat", "100"]);
+    assert.match(r.stdout, /^r0 = 42 \(0x2a\)\n[\d.]+ ns per run over 100 run\(s\) on jit\n$/);
+    const bad = await run(["tool", "map", "dump", "77"]);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /no map with id 77/);
+  } finally {
+    await run(["tool", "remove"]);
+    await Deno.remove(dir, { recursive: true });
+  }
 });

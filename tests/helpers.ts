@@ -30,9 +30,19 @@ export interface CliResult {
 }
 
 /** Runs bin/bpftime with args (and optional stdin). */
-export async function bpftime(args: string[], stdin?: string): Promise<CliResult> {
+export function bpftime(args: string[], stdin?: string): Promise<CliResult> {
+  return bpftimeEnv(args, {}, stdin);
+}
+
+/** Runs bin/bpftime with extra environment variables. */
+export async function bpftimeEnv(
+  args: string[],
+  env: Record<string, string>,
+  stdin?: string,
+): Promise<CliResult> {
   const child = new Deno.Command(`${ROOT}bin/bpftime`, {
     args,
+    env,
     stdin: stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",

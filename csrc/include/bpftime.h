@@ -131,6 +131,13 @@ BPFTIME_API int bpftime_map_delete(struct bpftime_shm *shm, uint32_t id, const v
 BPFTIME_API int bpftime_map_get_next_key(struct bpftime_shm *shm, uint32_t id, const void *key,
 					 void *next);
 
+/* Programs stored in the segment (enum bpf_prog_type `type`). Returns the id or -errno. */
+BPFTIME_API int bpftime_prog_create(struct bpftime_shm *shm, const char *name, uint32_t type,
+				    const void *insns, uint64_t len);
+/* Copies up to cap bytes of program `id`; returns its size in bytes or -errno. */
+BPFTIME_API int64_t bpftime_prog_code(struct bpftime_shm *shm, uint32_t id, void *out, uint64_t cap,
+				      uint32_t *type);
+
 /*
  * Registers the kernel helpers this runtime implements (by their kernel ids)
  * and, with a segment, the map helpers and lddw map references (src 1: map

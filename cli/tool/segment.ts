@@ -1,0 +1,119 @@
+/** `bpftime tool list | map dump | remove | export | import | run`: the shared-memory segment. */
+import type { Command } from "commander";
+import { Segment } from "../../ffi/shm.ts";
+import { type Engine, Vm } from "../../ffi/vm.ts";
+import { exportMap, exportSegment, importSegment } from "../../lib/maps/export.ts";
+import { engineOption } from "./options.ts";
+
+function fail(message: string): never {
+  console.error(`bpftime: ${message}`);
+  Deno.exit(1);
+}
+
+function openSegment(create = false): Segment {
+  try {
+    return Segment.open(undefined, { create });
+  } catch (e) {
+    fail((e as Error).message);
+  }
+}
+
+function parseId(text: string): number {
+  const id = Number(text);
+  if (!Number.isInteger(id) || id <= 0) fail(`'${text}' is not an object id`);
+  return id;
+}
+
+export function registerSegment(tool: Command): void {
+  tool.command("list")
+    .description("list the maps and programs in the segment ($BPFTIME_GLOBAL_SHM_NAME)")
+    .action(() => {
+      using seg = openSegment();
+      for (const o of seg.objects()) {
+        if (o.kind === "map") {
+          const i = seg.map(o.id).info;
+          console.log(
+            `${o.id}\tmap\t${o.name}\t${i.typeName} key ${i.keySize} value ${i.valueSize} max_entries ${i.maxEntries}`,
+          );
+        } else if (o.kind === "prog") {
+          console.log(
+            `${o.id}\tprog\t${o.name}\t${seg.program(o.id).code.length / 8} instructions`,
+          );
+        } else {
+          console.log(`${o.id}\t${o.kind}\t${o.name}`);
+        }
+      }
+    });
+
+  tool.command("map")
+    .description("map commands")
+    .command("dump")
+    .description("print a map and its entries as JSON")
+    .argument("<id>", "map id")
+    .action((id: string) => {
+      using seg = openSegment();
+      try {
+        console.log(JSON.stringify(exportMap(seg.map(parseId(id))), null, 2));
+      } catch (e) {
+        fail((e as Error).message);
+      }
+    });
+
+  tool.command("remove")
+    .description("delete the segment")
+    .action(() => {
+      try {
+        Segment.remove();
+      } catch (e) {
+        fail((e as Error).message);
+      }
+    });
+
+  tool.command("export")
+    .description("write the whole segment (maps with contents, programs) to a JSON file")
+    .argument("<file>", "output JSON file")
+    .action(async (file: string) => {
+      using seg = openSegment();
+      await Deno.writeTextFile(file, JSON.stringify(exportSegment(seg), null, 2) + "\n");
+    });
+
+  tool.command("import")
+    .description(
+      "recreate the objects of an exported JSON file in the segment (created if missing)",
+    )
+    .argument("<file>", "JSON file written by `tool export`")
+    .action(async (file: string) => {
+      using seg = openSegment(true);
+      try {
+        const ids = importSegment(seg, JSON.parse(await Deno.readTextFile(file)));
+        for (const [from, to] of ids) console.log(`${from} -> ${to}`);
+      } catch (e) {
+        fail(`${file}: ${(e as Error).message}`);
+      }
+    });
+
+  tool.command("run")
+    .description("run a stored program on the bytes of a data file; print r0 and the time per run")
+    .argument("<id>", "program id")
+    .argument("<data-file>", "memory block for the program (r1, r2 = its length)")
+    .option("--repeat <n>", "runs to time", "1")
+    .addOption(engineOption())
+    .action(async (id: string, dataFile: string, opts: { repeat: string; vm?: Engine }) => {
+      using seg = openSegment();
+      try {
+        const prog = seg.program(parseId(id));
+        const data = await Deno.readFile(dataFile);
+        using vm = new Vm({ engine: opts.vm });
+        vm.useRuntime(seg);
+        vm.load(prog.code);
+        const { ns, r0 } = vm.timeExec(
+          data.length ? data : undefined,
+          Math.max(1, Number(opts.repeat)),
+        );
+        console.log(`r0 = ${r0} (0x${r0.toString(16)})`);
+        console.log(`${ns.toFixed(1)} ns per run over ${opts.repeat} run(s) on ${vm.engine}`);
+      } catch (e) {
+        fail((e as Error).message);
+      }
+    });
+}
