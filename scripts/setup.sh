@@ -34,5 +34,7 @@ fi
 if [ ! -x "$ROOT/node_modules/.bin/deno" ] || [ "$ROOT/package.json" -nt "$ROOT/node_modules/.package-lock.json" ]; then
 	echo "setup: installing npm packages (deno, commander, picocolors)" >&2
 	(cd "$ROOT" && npm install --no-audit --no-fund --loglevel=error >&2)
+	# Let Deno lay out node_modules its own way now ("nodeModulesDir": "auto"), not mid-run.
+	(cd "$ROOT" && node_modules/.bin/deno install --quiet >&2)
 fi
 "$ROOT/node_modules/.bin/deno" --version >/dev/null

@@ -2,6 +2,27 @@
 
 export const ROOT = new URL("../", import.meta.url).pathname;
 
+/**
+ * The deno binary for child processes. Deno manages node_modules itself
+ * ("nodeModulesDir": "auto") and may replace the very binary that runs the
+ * tests, so Deno.execPath() can name a deleted file: child processes use a
+ * copy of the running binary (read through /proc/self/exe) in build/.
+ */
+export const DENO = copyOfRunningDeno();
+
+function copyOfRunningDeno(): string {
+  const target = `${ROOT}build/deno-for-tests`;
+  const size = Deno.statSync("/proc/self/exe").size;
+  try {
+    if (Deno.statSync(target).size === size) return target;
+  } catch { /* not copied yet */ }
+  const tmp = `${target}.${Deno.pid}`;
+  Deno.copyFileSync("/proc/self/exe", tmp);
+  Deno.chmodSync(tmp, 0o755);
+  Deno.renameSync(tmp, target);
+  return target;
+}
+
 /** The conformance suite: $BPFTIME_CONFORMANCE_DIR, else ../shared/conformance beside the repo. */
 export function conformanceDir(): string | undefined {
   const dir = Deno.env.get("BPFTIME_CONFORMANCE_DIR") ??

@@ -4,7 +4,7 @@ import { assemble } from "../lib/isa/assembler.ts";
 import { disassemble } from "../lib/isa/disassembler.ts";
 import { type Engine, Vm } from "../ffi/vm.ts";
 import { Segment } from "../ffi/shm.ts";
-import { ROOT } from "./helpers.ts";
+import { DENO, ROOT } from "./helpers.ts";
 
 const ENGINES: Engine[] = ["interp", "jit", "llvm"];
 const SEGMENT = `bpftime_test_helpers_${Deno.pid}`;
@@ -168,7 +168,7 @@ Deno.test("helpers: bpf_trace_printk writes trace_pipe-style lines to BPFTIME_LO
       exit\`));
     console.log(vm.exec());
   `;
-  const out = await new Deno.Command(Deno.execPath(), {
+  const out = await new Deno.Command(DENO, {
     args: ["eval", "--quiet", probe],
     env: { BPFTIME_LOG_OUTPUT: log },
     stdout: "piped",

@@ -1,6 +1,6 @@
 /** The LLVM tier is loaded only by processes that ask for it. */
 import assert from "node:assert/strict";
-import { ROOT } from "./helpers.ts";
+import { DENO, ROOT } from "./helpers.ts";
 
 const PROBE = `
 import { Vm } from "${ROOT}ffi/vm.ts";
@@ -11,7 +11,7 @@ console.log(run("jit"), run("interp"), mapsLlvm(), run("llvm"), mapsLlvm());
 `;
 
 Deno.test("llvm: processes that do not use the LLVM tier never map LLVM", async () => {
-  const out = await new Deno.Command(Deno.execPath(), {
+  const out = await new Deno.Command(DENO, {
     args: ["eval", "--quiet", PROBE],
     stdout: "piped",
     stderr: "piped",
@@ -22,7 +22,7 @@ Deno.test("llvm: processes that do not use the LLVM tier never map LLVM", async 
 });
 
 Deno.test("llvm: a missing tier library is a clear error, not a crash", async () => {
-  const out = await new Deno.Command(Deno.execPath(), {
+  const out = await new Deno.Command(DENO, {
     args: ["eval", "--quiet", PROBE],
     env: { BPFTIME_LLVM_LIB: "/nonexistent/libbpftime-llvm.so" },
     stdout: "piped",

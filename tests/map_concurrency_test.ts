@@ -4,6 +4,7 @@
  * hold a map's lock must not block the others.
  */
 import assert from "node:assert/strict";
+import { DENO } from "./helpers.ts";
 import { Segment } from "../ffi/shm.ts";
 import { assemble } from "../lib/isa/assembler.ts";
 import { toHex } from "../lib/maps/export.ts";
@@ -65,7 +66,7 @@ Deno.test(`maps: ${PROCESSES} processes x ${THREADS} threads x ${RUNS} atomic ad
   const script = new URL("./fixtures/map_stress_process.ts", import.meta.url).pathname;
   const outputs = await Promise.all(
     Array.from({ length: PROCESSES }, () =>
-      new Deno.Command(Deno.execPath(), {
+      new Deno.Command(DENO, {
         args: ["run", "-A", script, NAME, toHex(code), String(RUNS), String(THREADS)],
         stdout: "piped",
         stderr: "piped",
@@ -104,7 +105,7 @@ Deno.test("maps: kill -9 of a process inside map updates does not block the othe
     m.update(new Uint8Array([200, 0, 0, 0]), new Uint8Array(8));
     console.log([...m.keys()].length > 0 ? "ok" : "empty");`;
   for (let round = 0; round < 5; round++) {
-    const child = new Deno.Command(Deno.execPath(), { args: ["eval", writer], stdout: "piped" })
+    const child = new Deno.Command(DENO, { args: ["eval", writer], stdout: "piped" })
       .spawn();
     const reader = child.stdout.getReader();
     await reader.read(); // "ready"
@@ -113,7 +114,7 @@ Deno.test("maps: kill -9 of a process inside map updates does not block the othe
     await child.status;
     reader.releaseLock();
     const started = performance.now();
-    const p = new Deno.Command(Deno.execPath(), { args: ["eval", probe], stdout: "piped" }).spawn();
+    const p = new Deno.Command(DENO, { args: ["eval", probe], stdout: "piped" }).spawn();
     const timer = setTimeout(() => p.kill("SIGKILL"), 5_000);
     const out = await p.output();
     clearTimeout(timer);

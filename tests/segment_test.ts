@@ -1,5 +1,6 @@
 /** The shared-memory segment: objects, export/import, and bad input that must not corrupt it. */
 import assert from "node:assert/strict";
+import { DENO } from "./helpers.ts";
 import { MapError, Segment } from "../ffi/shm.ts";
 import { exportSegment, importSegment } from "../lib/maps/export.ts";
 import { assemble } from "../lib/isa/assembler.ts";
@@ -76,7 +77,7 @@ Deno.test("segment: a second process sees the same maps", async () => {
     const v = new DataView(m.lookup(new Uint8Array([1, 0, 0, 0])).buffer).getBigUint64(0, true);
     m.update(new Uint8Array([1, 0, 0, 0]), new Uint8Array(new BigUint64Array([v + 1n]).buffer));
     console.log(m.info.name, v);`;
-  const out = await new Deno.Command(Deno.execPath(), {
+  const out = await new Deno.Command(DENO, {
     args: ["eval", "--quiet", probe],
     stdout: "piped",
   })
