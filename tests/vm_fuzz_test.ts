@@ -24,13 +24,13 @@ Deno.test("fuzz: 20,000 arbitrary programs are refused alike and end alike", () 
 });
 
 // The LLVM tier compiles in milliseconds, so it gets fewer programs.
-Deno.test("fuzz: 400 valid programs agree on the LLVM tier too", () => {
-  const stats = diffValidPrograms(ALL_ENGINES, 400, 0x11e);
+Deno.test("fuzz: 250 valid programs agree on the LLVM tier too", () => {
+  const stats = diffValidPrograms(ALL_ENGINES, 250, 0x11e);
   assert.equal(stats.mismatches, 0, stats.firstMismatch);
   assert.equal(stats.refused, 0);
 });
 
-Deno.test("fuzz: 1,500 arbitrary programs end alike on the LLVM tier too", () => {
-  const stats = diffArbitraryPrograms(ALL_ENGINES, 1_500, 0x11f);
+Deno.test("fuzz: 1,000 arbitrary programs end alike on the LLVM tier too", () => {
+  const stats = diffArbitraryPrograms(ALL_ENGINES, 1_000, 0x11f);
   assert.equal(stats.mismatches, 0, stats.firstMismatch);
 });
