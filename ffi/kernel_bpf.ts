@@ -16,6 +16,7 @@ export const BPF_MAP_UPDATE_ELEM = 2;
 export const BPF_MAP_DELETE_ELEM = 3;
 export const BPF_MAP_GET_NEXT_KEY = 4;
 export const BPF_PROG_LOAD = 5;
+export const BPF_MAP_LOOKUP_AND_DELETE_ELEM = 21;
 export const BPF_PROG_TEST_RUN = 10;
 export const BPF_PROG_TYPE_SYSCALL = 31;
 export const BPF_F_SLEEPABLE = 1 << 4;
@@ -119,6 +120,7 @@ export class KernelMap {
     maxEntries: number,
     flags = 0,
     name = "",
+    mapExtra = 0n,
   ): KernelMap {
     const attr = new Uint8Array(72);
     const v = new DataView(attr.buffer);
@@ -128,6 +130,7 @@ export class KernelMap {
     v.setUint32(12, maxEntries, true);
     v.setUint32(16, flags, true);
     attr.set(new TextEncoder().encode(name).subarray(0, 15), 28);
+    v.setBigUint64(64, mapExtra, true);
     const fd = bpf(BPF_MAP_CREATE, attr);
     if (fd < 0) throw new KernelBpfError(`kernel map create failed (errno ${-fd})`, -fd);
     return new KernelMap(fd, valueSize);
@@ -148,11 +151,18 @@ export class KernelMap {
     return bpf(cmd, attr);
   }
 
-  lookup(key: Uint8Array<ArrayBuffer>, out: Uint8Array<ArrayBuffer>): number {
+  lookup(key: Uint8Array<ArrayBuffer> | null, out: Uint8Array<ArrayBuffer>): number {
     return this.#elem(BPF_MAP_LOOKUP_ELEM, key, out);
   }
-  update(key: Uint8Array<ArrayBuffer>, value: Uint8Array<ArrayBuffer>, flags: bigint): number {
+  update(
+    key: Uint8Array<ArrayBuffer> | null,
+    value: Uint8Array<ArrayBuffer>,
+    flags: bigint,
+  ): number {
     return this.#elem(BPF_MAP_UPDATE_ELEM, key, value, flags);
+  }
+  lookupAndDelete(key: Uint8Array<ArrayBuffer> | null, out: Uint8Array<ArrayBuffer>): number {
+    return this.#elem(BPF_MAP_LOOKUP_AND_DELETE_ELEM, key, out);
   }
   delete(key: Uint8Array<ArrayBuffer>): number {
     return this.#elem(BPF_MAP_DELETE_ELEM, key, null);

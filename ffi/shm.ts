@@ -57,6 +57,8 @@ export interface MapSpec {
   valueSize: number;
   maxEntries: number;
   flags?: number;
+  /** Bloom filters: the number of hash functions (bits 0-3). */
+  mapExtra?: number;
 }
 
 export interface OpenOptions {
@@ -137,6 +139,7 @@ export class Segment {
         spec.valueSize,
         spec.maxEntries,
         spec.flags ?? 0,
+        BigInt(spec.mapExtra ?? 0),
       ),
     );
     return this.map(id);
@@ -309,6 +312,54 @@ export class BpfMap {
       const v = this.lookup(k);
       if (v) yield [k, v];
     }
+  }
+
+  /** Queues, stacks and bloom filters: add a value (flags BPF_EXIST: overwrite the oldest). */
+  push(value: Uint8Array, flags = 0n): void {
+    check(
+      bpftime().bpftime_map_update(this.segment.pointer, this.id, null, this.#value(value), flags),
+    );
+  }
+
+  /** Queues and stacks: take the next value; undefined when empty. */
+  pop(): Uint8Array | undefined {
+    const out = new Uint8Array(this.info.valueSize);
+    const rc = bpftime().bpftime_map_lookup_and_delete(this.segment.pointer, this.id, null, out);
+    if (rc === -2) return undefined;
+    check(rc);
+    return out;
+  }
+
+  /** Queues and stacks: the next value without taking it; undefined when empty. */
+  peek(): Uint8Array | undefined {
+    const out = new Uint8Array(this.info.valueSize);
+    const rc = bpftime().bpftime_map_lookup(this.segment.pointer, this.id, null, out);
+    if (rc === -2) return undefined;
+    check(rc);
+    return out;
+  }
+
+  /** Bloom filters: false when the value was certainly never pushed. */
+  mayContain(value: Uint8Array): boolean {
+    const rc = bpftime().bpftime_map_lookup(
+      this.segment.pointer,
+      this.id,
+      null,
+      this.#value(value),
+    );
+    if (rc === -2) return false;
+    check(rc);
+    return true;
+  }
+
+  #value(value: Uint8Array): Uint8Array<ArrayBuffer> {
+    if (value.length !== this.info.valueSize) {
+      throw new MapError(
+        `map '${this.info.name}' (id ${this.id}): value is ${value.length} bytes, expected ${this.info.valueSize}`,
+        22,
+      );
+    }
+    return new Uint8Array(value);
   }
 
   /** Deletes every key (arrays: sets every value to zero). */

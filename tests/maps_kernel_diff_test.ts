@@ -151,3 +151,177 @@ for (const c of CASES) {
     },
   });
 }
+
+Deno.test({
+  name: "maps kernel diff: queue and stack, push/pop/peek with flags, full and empty",
+  ignore: !kernel.ok,
+  fn: () => {
+    using seg = Segment.open(SEGMENT, { create: true, sizeMb: 4 });
+    try {
+      for (const typeName of ["queue", "stack"] as const) {
+        const type = MAP_TYPES[typeName];
+        const k = KernelMap.create(type, 0, 12, 5);
+        const mine = seg.createMap({ type, keySize: 0, valueSize: 12, maxEntries: 5 });
+        const b = bpftime();
+        const rng = new Rng(type);
+        try {
+          for (let i = 0; i < 2000; i++) {
+            const op = rng.int(4);
+            const ko = new Uint8Array(12), uo = new Uint8Array(12);
+            let kr: number, ur: number;
+            if (op < 2) {
+              const v = Uint8Array.from({ length: 12 }, () => rng.int(256));
+              const flags = BigInt(rng.pick([0, 0, 2, 1, 3]));
+              kr = k.update(null, v, flags);
+              ur = b.bpftime_map_update(seg.pointer, mine.id, null, v, flags);
+            } else if (op === 2) {
+              kr = k.lookup(null, ko);
+              ur = b.bpftime_map_lookup(seg.pointer, mine.id, null, uo);
+            } else {
+              kr = k.lookupAndDelete(null, ko);
+              ur = b.bpftime_map_lookup_and_delete(seg.pointer, mine.id, null, uo);
+            }
+            assert.equal(ur, kr, `${typeName} op ${i} (${op})`);
+            assert.deepEqual(uo, ko, `${typeName} op ${i} value`);
+          }
+          const kd = new Uint8Array(4), ud = new Uint8Array(4);
+          assert.equal(b.bpftime_map_delete(seg.pointer, mine.id, ud), k.delete(kd));
+          assert.equal(
+            b.bpftime_map_get_next_key(seg.pointer, mine.id, null, ud),
+            k.nextKey(null, kd),
+          );
+        } finally {
+          k.close();
+        }
+      }
+    } finally {
+      Segment.remove(SEGMENT);
+    }
+  },
+});
+
+Deno.test({
+  name: "maps kernel diff: bloom filter finds every pushed value; bad flags and ops refused alike",
+  ignore: !kernel.ok,
+  fn: () => {
+    using seg = Segment.open(SEGMENT, { create: true, sizeMb: 4 });
+    try {
+      const type = MAP_TYPES.bloom_filter;
+      const k = KernelMap.create(type, 0, 8, 100, 0, "", 3n);
+      const mine = seg.createMap({ type, keySize: 0, valueSize: 8, maxEntries: 100, mapExtra: 3 });
+      const b = bpftime();
+      const rng = new Rng(31);
+      try {
+        const pushed: Uint8Array<ArrayBuffer>[] = [];
+        for (let i = 0; i < 100; i++) {
+          const v = Uint8Array.from({ length: 8 }, () => rng.int(256));
+          pushed.push(v);
+          assert.equal(
+            b.bpftime_map_update(seg.pointer, mine.id, null, v, 0n),
+            k.update(null, v, 0n),
+          );
+        }
+        for (const v of pushed) {
+          assert.equal(b.bpftime_map_lookup(seg.pointer, mine.id, null, new Uint8Array(v)), 0);
+          assert.equal(k.lookup(null, new Uint8Array(v)), 0);
+        }
+        let absent = 0;
+        for (let i = 0; i < 1000; i++) {
+          const v = Uint8Array.from({ length: 8 }, () => rng.int(256));
+          if (b.bpftime_map_lookup(seg.pointer, mine.id, null, v) === -2) absent++;
+        }
+        assert.ok(absent > 900, `false positive rate too high: ${1000 - absent}/1000`);
+        const v = pushed[0];
+        for (const flags of [1n, 2n]) {
+          assert.equal(
+            b.bpftime_map_update(seg.pointer, mine.id, null, v, flags),
+            k.update(null, v, flags),
+          );
+        }
+        const o1 = new Uint8Array(8), o2 = new Uint8Array(8);
+        assert.equal(
+          b.bpftime_map_lookup_and_delete(seg.pointer, mine.id, null, o1),
+          k.lookupAndDelete(null, o2),
+        );
+        assert.equal(b.bpftime_map_delete(seg.pointer, mine.id, o1), k.delete(o2));
+      } finally {
+        k.close();
+      }
+    } finally {
+      Segment.remove(SEGMENT);
+    }
+  },
+});
+
+Deno.test({
+  name: "maps kernel diff: LPM trie longest-prefix lookups, updates and deletes",
+  ignore: !kernel.ok,
+  fn: () => {
+    using seg = Segment.open(SEGMENT, { create: true, sizeMb: 4 });
+    try {
+      const type = MAP_TYPES.lpm_trie;
+      const k = KernelMap.create(type, 8, 4, 32, 1);
+      const mine = seg.createMap({ type, keySize: 8, valueSize: 4, maxEntries: 32, flags: 1 });
+      const u = ours(seg, mine.id);
+      const rng = new Rng(11);
+      const key = (plen: number, ip: number) => {
+        const b = new Uint8Array(8);
+        new DataView(b.buffer).setUint32(0, plen, true);
+        new DataView(b.buffer).setUint32(4, ip, false);
+        return b;
+      };
+      const randomKey = () =>
+        key(
+          rng.pick([0, 8, 16, 20, 24, 28, 32, 33]),
+          rng.pick([0x0a000000, 0x0a010000, 0x0a0101ff, 0xc0a80000, rng.next()]),
+        );
+      try {
+        for (let i = 0; i < 3000; i++) {
+          const kk = randomKey();
+          const op = rng.int(3);
+          const ko = new Uint8Array(4), uo = new Uint8Array(4);
+          let kr: number, ur: number;
+          if (op === 0) {
+            const v = u32v(i);
+            const flags = BigInt(rng.pick([0, 0, 1, 2, 3]));
+            kr = k.update(kk, v, flags);
+            ur = u.update(kk, v, flags);
+          } else if (op === 1) {
+            kr = k.lookup(kk, ko);
+            ur = u.lookup(kk, uo);
+          } else {
+            kr = k.delete(kk);
+            ur = u.delete(kk);
+          }
+          assert.equal(ur, kr, `op ${i} (${op}) on ${kk.join(",")}`);
+          assert.deepEqual(uo, ko, `op ${i} value`);
+        }
+      } finally {
+        k.close();
+      }
+    } finally {
+      Segment.remove(SEGMENT);
+    }
+  },
+});
+
+Deno.test("maps: LRU hash evicts the least recently used key instead of failing", () => {
+  using seg = Segment.open(SEGMENT, { create: true, sizeMb: 4 });
+  try {
+    const m = seg.createMap({ type: "lru_hash", keySize: 4, valueSize: 4, maxEntries: 4 });
+    const k = (n: number) => u32v(n);
+    for (let i = 0; i < 4; i++) m.update(k(i), k(i * 10));
+    assert.ok(m.lookup(k(0))); // 0 becomes the most recent; 1 is now the oldest
+    m.update(k(9), k(90));
+    assert.equal(m.lookup(k(1)), undefined, "1 was evicted");
+    assert.deepEqual([...m.keys()].length, 4);
+    for (const n of [0, 2, 3, 9]) assert.ok(m.lookup(k(n)), `${n} kept`);
+    assert.throws(() => m.update(k(5), k(1), 2n), /ENOENT/);
+  } finally {
+    Segment.remove(SEGMENT);
+  }
+});
+
+function u32v(n: number) {
+  return new Uint8Array(new Uint32Array([n]).buffer);
+}

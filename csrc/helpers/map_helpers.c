@@ -60,7 +60,46 @@ static uint64_t map_delete_elem(uint64_t map, uint64_t key, uint64_t a3, uint64_
 	return (uint64_t)(int64_t)map_ops_for(m->type)->delete(shm, m, (const void *)(uintptr_t)key);
 }
 
+/* bpf_map_push_elem / pop_elem / peek_elem for queues, stacks and bloom filters. */
+static uint64_t map_push_elem(uint64_t map, uint64_t value, uint64_t flags, uint64_t a4, uint64_t a5)
+{
+	(void)a4, (void)a5;
+	struct bpftime_shm *shm;
+	struct shm_map *m = helper_map(map, &shm);
+	const struct map_ops *ops = m ? map_ops_for(m->type) : NULL;
+	if (!ops || !ops->push || !run_access_ok(value, m->value_size))
+		return (uint64_t)-EINVAL;
+	return (uint64_t)(int64_t)ops->push(shm, m, (const void *)(uintptr_t)value, flags);
+}
+
+static uint64_t take(uint64_t map, uint64_t value, bool pop)
+{
+	struct bpftime_shm *shm;
+	struct shm_map *m = helper_map(map, &shm);
+	const struct map_ops *ops = m ? map_ops_for(m->type) : NULL;
+	if (!ops || !ops->pop || !run_access_ok(value, m->value_size))
+		return (uint64_t)-EINVAL;
+	int rc = pop ? ops->pop(shm, m, (void *)(uintptr_t)value)
+		     : ops->peek(shm, m, (void *)(uintptr_t)value);
+	return (uint64_t)(int64_t)rc;
+}
+
+static uint64_t map_pop_elem(uint64_t map, uint64_t value, uint64_t a3, uint64_t a4, uint64_t a5)
+{
+	(void)a3, (void)a4, (void)a5;
+	return take(map, value, true);
+}
+
+static uint64_t map_peek_elem(uint64_t map, uint64_t value, uint64_t a3, uint64_t a4, uint64_t a5)
+{
+	(void)a3, (void)a4, (void)a5;
+	return take(map, value, false);
+}
+
 const struct helper_def map_helpers[] = {
+	{87, "bpf_map_push_elem", map_push_elem},
+	{88, "bpf_map_pop_elem", map_pop_elem},
+	{89, "bpf_map_peek_elem", map_peek_elem},
 	{1, "bpf_map_lookup_elem", map_lookup_elem},
 	{2, "bpf_map_update_elem", map_update_elem},
 	{3, "bpf_map_delete_elem", map_delete_elem},

@@ -118,15 +118,21 @@ BPFTIME_API int bpftime_object_at(const struct bpftime_shm *shm, uint32_t index,
 				  struct bpftime_object_info *out);
 BPFTIME_API int bpftime_object_delete(struct bpftime_shm *shm, uint32_t id);
 
-/* Maps. Functions return the id or 0 on success, or -errno as bpf(2) would. */
+/*
+ * Maps. Functions return the id or 0 on success, or -errno as bpf(2) would.
+ * Queues, stacks and bloom filters have no key: update pushes, lookup peeks.
+ */
 BPFTIME_API int bpftime_map_create(struct bpftime_shm *shm, uint32_t type, const char *name,
 				   uint32_t key_size, uint32_t value_size, uint32_t max_entries,
-				   uint32_t map_flags);
+				   uint32_t map_flags, uint64_t map_extra);
 BPFTIME_API int bpftime_map_info(struct bpftime_shm *shm, uint32_t id, struct bpftime_map_info *out);
 BPFTIME_API int bpftime_map_lookup(struct bpftime_shm *shm, uint32_t id, const void *key, void *value);
 BPFTIME_API int bpftime_map_update(struct bpftime_shm *shm, uint32_t id, const void *key,
 				   const void *value, uint64_t flags);
 BPFTIME_API int bpftime_map_delete(struct bpftime_shm *shm, uint32_t id, const void *key);
+/* Pop for queues and stacks; lookup and delete for hash maps. */
+BPFTIME_API int bpftime_map_lookup_and_delete(struct bpftime_shm *shm, uint32_t id, const void *key,
+					      void *value);
 /* key NULL: the first key. */
 BPFTIME_API int bpftime_map_get_next_key(struct bpftime_shm *shm, uint32_t id, const void *key,
 					 void *next);

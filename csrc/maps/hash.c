@@ -6,6 +6,10 @@
  * bucket head, so a writer killed mid-update never leaves a broken chain.
  * Element links and keys live apart from the values, so programs (which
  * may write values) can never reach the chains.
+ *
+ * BPF_MAP_TYPE_LRU_HASH and LRU_PERCPU_HASH add a recency list: lookups and
+ * updates move an element to its head, and inserting into a full map reuses
+ * the least recently used element instead of failing with E2BIG.
  */
 #include "map.h"
 
@@ -15,6 +19,7 @@
 struct hash_elem {
 	uint32_t next; /* index + 1 of the next element in the chain or free list */
 	uint32_t hash;
+	uint32_t lru_prev, lru_next; /* LRU maps: recency list (index + 1), map->head newest */
 	uint8_t data[]; /* the key (key_stride bytes) */
 };
 
@@ -42,6 +47,14 @@ static struct hash_elem *elem(struct bpftime_shm *shm, struct shm_map *map, uint
 	return (struct hash_elem *)((uint8_t *)map_at(shm, map->elems) +
 				    (uint64_t)(idx1 - 1) * map->elem_size);
 }
+
+static bool is_lru(const struct shm_map *map)
+{
+	return map->type == MAP_LRU_HASH || map->type == MAP_LRU_PERCPU_HASH;
+}
+
+static void lru_unlink(struct bpftime_shm *shm, struct shm_map *map, uint32_t idx);
+static void lru_push_head(struct bpftime_shm *shm, struct shm_map *map, uint32_t idx);
 
 static uint32_t *bucket(struct bpftime_shm *shm, struct shm_map *map, uint32_t hash)
 {
@@ -92,11 +105,62 @@ static uint32_t find(struct bpftime_shm *shm, struct shm_map *map, const void *k
 	return 0;
 }
 
+static void lru_unlink(struct bpftime_shm *shm, struct shm_map *map, uint32_t idx)
+{
+	struct hash_elem *e = elem(shm, map, idx);
+	if (e->lru_prev)
+		elem(shm, map, e->lru_prev)->lru_next = e->lru_next;
+	else
+		map->head = e->lru_next;
+	if (e->lru_next)
+		elem(shm, map, e->lru_next)->lru_prev = e->lru_prev;
+	else
+		map->tail = e->lru_prev;
+	e->lru_prev = e->lru_next = 0;
+}
+
+static void lru_push_head(struct bpftime_shm *shm, struct shm_map *map, uint32_t idx)
+{
+	struct hash_elem *e = elem(shm, map, idx);
+	e->lru_prev = 0;
+	e->lru_next = map->head;
+	if (map->head)
+		elem(shm, map, map->head)->lru_prev = idx;
+	map->head = idx;
+	if (!map->tail)
+		map->tail = idx;
+}
+
+static void lru_touch(struct bpftime_shm *shm, struct shm_map *map, uint32_t idx)
+{
+	if (is_lru(map) && map->head != idx) {
+		lru_unlink(shm, map, idx);
+		lru_push_head(shm, map, idx);
+	}
+}
+
+/* Takes the least recently used element out of its chain for reuse. */
+static uint32_t lru_evict(struct bpftime_shm *shm, struct shm_map *map)
+{
+	uint32_t victim = map->tail, *link;
+	if (!victim)
+		return 0;
+	struct hash_elem *e = elem(shm, map, victim);
+	if (find(shm, map, e->data, e->hash, &link) != victim)
+		return 0;
+	__atomic_store_n(link, e->next, __ATOMIC_RELEASE);
+	lru_unlink(shm, map, victim);
+	map->count--;
+	return victim;
+}
+
 static void *hash_lookup(struct bpftime_shm *shm, struct shm_map *map, const void *key)
 {
 	uint32_t h = hash_key(key, map->key_size);
 	shm_lock(&map->lock);
 	uint32_t i = find(shm, map, key, h, NULL);
+	if (i)
+		lru_touch(shm, map, i);
 	shm_unlock(&map->lock);
 	return i ? values_of(shm, map, i) : NULL;
 }
@@ -129,12 +193,16 @@ static int hash_update(struct bpftime_shm *shm, struct shm_map *map, const void 
 		rc = -ENOENT;
 	} else if (old) {
 		copy_values(map, values_of(shm, map, old), value, cpu, false);
-	} else if (!map->free_head) {
+		lru_touch(shm, map, old);
+	} else if (!map->free_head && !(is_lru(map) && map->tail)) {
 		rc = -E2BIG;
 	} else {
 		uint32_t idx = map->free_head;
+		if (idx)
+			map->free_head = elem(shm, map, idx)->next;
+		else
+			idx = lru_evict(shm, map);
 		struct hash_elem *e = elem(shm, map, idx);
-		map->free_head = e->next;
 		e->hash = h;
 		memset(e->data, 0, map->key_stride);
 		memcpy(e->data, key, map->key_size);
@@ -143,6 +211,8 @@ static int hash_update(struct bpftime_shm *shm, struct shm_map *map, const void 
 		e->next = *head;
 		__atomic_store_n(head, idx, __ATOMIC_RELEASE); /* publish */
 		map->count++;
+		if (is_lru(map))
+			lru_push_head(shm, map, idx);
 	}
 	shm_unlock(&map->lock);
 	return rc;
@@ -160,6 +230,8 @@ static int hash_delete(struct bpftime_shm *shm, struct shm_map *map, const void 
 	} else {
 		struct hash_elem *e = elem(shm, map, idx);
 		__atomic_store_n(link, e->next, __ATOMIC_RELEASE); /* unlink */
+		if (is_lru(map))
+			lru_unlink(shm, map, idx);
 		e->next = map->free_head;
 		map->free_head = idx;
 		map->count--;

@@ -17,7 +17,17 @@ const struct map_ops *map_ops_for(uint32_t type)
 		return &array_map_ops;
 	case MAP_HASH:
 	case MAP_PERCPU_HASH:
+	case MAP_LRU_HASH:
+	case MAP_LRU_PERCPU_HASH:
 		return &hash_map_ops;
+	case MAP_QUEUE:
+		return &queue_map_ops;
+	case MAP_STACK:
+		return &stack_map_ops;
+	case MAP_BLOOM_FILTER:
+		return &bloom_map_ops;
+	case MAP_LPM_TRIE:
+		return &lpm_map_ops;
 	default:
 		return NULL;
 	}
@@ -96,22 +106,61 @@ static int refuse(int err, const char *fmt, ...)
 	return err;
 }
 
-int bpftime_map_create(struct bpftime_shm *shm, uint32_t type, const char *name, uint32_t key_size,
-		       uint32_t value_size, uint32_t max_entries, uint32_t map_flags)
+static bool is_keyless(uint32_t type)
 {
-	const char *n = name ? name : "";
-	const struct map_ops *ops = map_ops_for(type);
-	if (!ops)
+	return type == MAP_QUEUE || type == MAP_STACK || type == MAP_BLOOM_FILTER;
+}
+
+#define F_NO_PREALLOC 0x1u
+#define KERNEL_ENOTSUPP 524 /* the kernel's internal ENOTSUPP, which bpf(2) passes on */
+#define F_NO_COMMON_LRU 0x2u
+
+/* The kernel's checks of BPF_MAP_CREATE attributes, per type. */
+static int check_create(const char *n, uint32_t type, uint32_t key_size, uint32_t value_size,
+			uint32_t max_entries, uint32_t map_flags, uint64_t map_extra)
+{
+	if (!map_ops_for(type))
 		return refuse(-EINVAL, "map '%s': map type %u is not supported", n, type);
-	if (!key_size || !value_size || !max_entries)
+	if (!value_size || !max_entries || (!key_size && !is_keyless(type)))
 		return refuse(-EINVAL, "map '%s': key size %u, value size %u and max_entries %u must be non-zero",
 			      n, key_size, value_size, max_entries);
+	if (is_keyless(type) && key_size)
+		return refuse(-EINVAL, "map '%s': queue, stack and bloom filter maps have no key (key size %u)",
+			      n, key_size);
 	if ((type == MAP_ARRAY || type == MAP_PERCPU_ARRAY) && key_size != 4)
 		return refuse(-EINVAL, "map '%s': array keys are 4 bytes, not %u", n, key_size);
 	if (key_size > 512 || value_size > (1u << 20))
 		return refuse(-E2BIG, "map '%s': key size %u or value size %u too large", n, key_size, value_size);
-	if (map_flags & ~0x1u) /* BPF_F_NO_PREALLOC is accepted; we always preallocate */
+	if (type == MAP_LPM_TRIE) {
+		if (key_size < 5 || key_size > 4 + 256 || !(map_flags & F_NO_PREALLOC) || map_flags & ~F_NO_PREALLOC)
+			return refuse(-EINVAL, "map '%s': LPM trie needs BPF_F_NO_PREALLOC and a key of 5 to 260 bytes",
+				      n);
+		return 0;
+	}
+	if (type == MAP_BLOOM_FILTER) {
+		if (map_extra & ~0xfull)
+			return refuse(-EINVAL, "map '%s': bloom filter map_extra 0x%llx (hash count in bits 0-3)",
+				      n, (unsigned long long)map_extra);
+	} else if (map_extra) {
+		return refuse(-EINVAL, "map '%s': map_extra is only for bloom filters", n);
+	}
+	bool lru = type == MAP_LRU_HASH || type == MAP_LRU_PERCPU_HASH;
+	if (lru && (map_flags & F_NO_PREALLOC))
+		return refuse(-KERNEL_ENOTSUPP, "map '%s': LRU maps are always preallocated", n);
+	uint32_t allowed = F_NO_PREALLOC | (lru ? F_NO_COMMON_LRU : 0);
+	if (map_flags & ~allowed) /* BPF_F_NO_PREALLOC is accepted; we always preallocate */
 		return refuse(-EINVAL, "map '%s': unsupported map flags 0x%x", n, map_flags);
+	return 0;
+}
+
+int bpftime_map_create(struct bpftime_shm *shm, uint32_t type, const char *name, uint32_t key_size,
+		       uint32_t value_size, uint32_t max_entries, uint32_t map_flags, uint64_t map_extra)
+{
+	const char *n = name ? name : "";
+	int bad = check_create(n, type, key_size, value_size, max_entries, map_flags, map_extra);
+	if (bad)
+		return bad;
+	const struct map_ops *ops = map_ops_for(type);
 	struct shm_map proto = {
 		.type = type,
 		.key_size = key_size,
@@ -121,6 +170,8 @@ int bpftime_map_create(struct bpftime_shm *shm, uint32_t type, const char *name,
 		.key_stride = (key_size + 7) & ~7u,
 		.value_stride = (value_size + 7) & ~7u,
 		.ncpus = is_percpu(type) ? possible_cpus() : 1,
+		.map_extra = map_extra,
+		.nr_hashes = type == MAP_BLOOM_FILTER ? ((map_extra & 0xf) ? (uint32_t)(map_extra & 0xf) : 5) : 0,
 	};
 	uint64_t storage = ops->storage_size(&proto);
 	uint64_t header = (sizeof(struct shm_map) + 63) & ~63ull;
@@ -188,7 +239,10 @@ int bpftime_map_info(struct bpftime_shm *shm, uint32_t id, struct bpftime_map_in
 static const char *errno_name(int e)
 {
 	switch (e) {
-	case ENOENT: return "ENOENT: no such key";
+	case ENOENT: return "ENOENT: no such key (or the map is empty)";
+	case ENOSPC: return "ENOSPC: map is full";
+	case KERNEL_ENOTSUPP: return "ENOTSUPP: not supported for this map type";
+	case EOPNOTSUPP: return "EOPNOTSUPP: not supported for this map type";
 	case EEXIST: return "EEXIST: key exists (BPF_NOEXIST)";
 	case E2BIG: return "E2BIG: map is full or index out of range";
 	case EINVAL: return "EINVAL: invalid flags or operation for this map type";
@@ -210,7 +264,10 @@ int bpftime_map_lookup(struct bpftime_shm *shm, uint32_t id, const void *key, vo
 	struct shm_map *m = map_by_id(shm, id);
 	if (!m)
 		return -ENOENT;
-	const uint8_t *v = map_ops_for(m->type)->lookup(shm, m, key);
+	const struct map_ops *ops = map_ops_for(m->type);
+	if (ops->peek) /* queue, stack, bloom filter: peek (bloom: the value is the query) */
+		return map_result(m, "lookup", ops->peek(shm, m, value));
+	const uint8_t *v = ops->lookup(shm, m, key);
 	if (!v)
 		return map_result(m, "lookup", -ENOENT);
 	if (m->ncpus == 1)
@@ -228,6 +285,24 @@ int bpftime_map_update(struct bpftime_shm *shm, uint32_t id, const void *key, co
 		return -ENOENT;
 	return map_result(m, "update",
 			  map_ops_for(m->type)->update(shm, m, key, value, flags, m->ncpus == 1 ? 0 : -1));
+}
+
+/* BPF_MAP_LOOKUP_AND_DELETE_ELEM: pop for queues and stacks; lookup then delete for hashes. */
+int bpftime_map_lookup_and_delete(struct bpftime_shm *shm, uint32_t id, const void *key, void *value)
+{
+	struct shm_map *m = map_by_id(shm, id);
+	if (!m)
+		return -ENOENT;
+	const struct map_ops *ops = map_ops_for(m->type);
+	if (m->type == MAP_QUEUE || m->type == MAP_STACK)
+		return map_result(m, "lookup_and_delete", ops->pop(shm, m, value));
+	if (m->type != MAP_HASH && m->type != MAP_PERCPU_HASH && m->type != MAP_LRU_HASH &&
+	    m->type != MAP_LRU_PERCPU_HASH)
+		return map_result(m, "lookup_and_delete", -KERNEL_ENOTSUPP);
+	int rc = bpftime_map_lookup(shm, id, key, value);
+	if (rc == 0)
+		rc = ops->delete(shm, m, key);
+	return map_result(m, "lookup_and_delete", rc);
 }
 
 int bpftime_map_delete(struct bpftime_shm *shm, uint32_t id, const void *key)

@@ -36,6 +36,10 @@ struct shm_map {
 	uint32_t count;     /* hash: elements in use */
 	uint32_t free_head; /* hash: first free element index + 1 */
 	uint32_t elem_size;
+	uint32_t head, tail;   /* queue/stack ring positions; LRU list ends (index + 1) */
+	uint64_t map_extra;    /* bloom filter: number of hash functions in the low 4 bits */
+	uint32_t nr_hashes;    /* bloom filter */
+	uint32_t bit_mask;     /* bloom filter: bits - 1 */
 };
 
 struct map_ops {
@@ -50,10 +54,18 @@ struct map_ops {
 		      const void *value, uint64_t flags, int cpu);
 	int (*delete)(struct bpftime_shm *shm, struct shm_map *map, const void *key);
 	int (*next_key)(struct bpftime_shm *shm, struct shm_map *map, const void *key, void *next);
+	/* Queue, stack and bloom filter: keyless maps. */
+	int (*push)(struct bpftime_shm *shm, struct shm_map *map, const void *value, uint64_t flags);
+	int (*pop)(struct bpftime_shm *shm, struct shm_map *map, void *value);
+	int (*peek)(struct bpftime_shm *shm, struct shm_map *map, void *value);
 };
 
 HIDDEN extern const struct map_ops array_map_ops;
 HIDDEN extern const struct map_ops hash_map_ops;
+HIDDEN extern const struct map_ops queue_map_ops;
+HIDDEN extern const struct map_ops stack_map_ops;
+HIDDEN extern const struct map_ops bloom_map_ops;
+HIDDEN extern const struct map_ops lpm_map_ops;
 
 HIDDEN const struct map_ops *map_ops_for(uint32_t type);
 HIDDEN uint32_t possible_cpus(void);
