@@ -16,7 +16,7 @@ N ?= 100000
 LLVM_N ?=
 SEED ?=
 
-.PHONY: all setup build demo test check fmt lint bench bench-vm fuzz-vm clean
+.PHONY: all setup build demo test check fmt lint bench bench-vm bench-maps fuzz-vm clean
 
 all: build
 
@@ -70,7 +70,14 @@ check: setup
 test: build check
 	$(DENO) test --allow-all tests/
 
-bench: bench-vm
+bench: bench-vm bench-maps
+
+build/bench/libmapsbench.so: bench/maps_harness.c build/libbpftime.so
+	@mkdir -p build/bench
+	$(CC) -O2 -fPIC -shared -Wall -Wextra -Werror -o $@ bench/maps_harness.c -Lbuild -lbpftime -Wl,-rpath,'$$ORIGIN/..'
+
+bench-maps: build build/bench/libmapsbench.so
+	$(DENO) run $(DENO_PERMS) bench/maps_bench.ts
 
 bench-vm: build build/bench/workloads.bpf.o build/bench/libnative.so
 	$(DENO) run $(DENO_PERMS) bench/vm_bench.ts

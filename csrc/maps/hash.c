@@ -154,9 +154,19 @@ static uint32_t lru_evict(struct bpftime_shm *shm, struct shm_map *map)
 	return victim;
 }
 
+/*
+ * Lookups of plain hash maps take no lock: chains are walked with acquire
+ * loads and bounded steps, so a concurrent writer can at worst make a lookup
+ * miss a key being changed, never crash it (as with the kernel's RCU lists).
+ * LRU lookups reorder the recency list and lock.
+ */
 static void *hash_lookup(struct bpftime_shm *shm, struct shm_map *map, const void *key)
 {
 	uint32_t h = hash_key(key, map->key_size);
+	if (!is_lru(map)) {
+		uint32_t i = find(shm, map, key, h, NULL);
+		return i ? values_of(shm, map, i) : NULL;
+	}
 	shm_lock(&map->lock);
 	uint32_t i = find(shm, map, key, h, NULL);
 	if (i)
