@@ -33,6 +33,12 @@ export const SYMBOLS = {
   },
   bpftime_opcode_name: { parameters: ["u32"], result: "pointer" },
   bpftime_vm_register_runtime: { parameters: ["pointer", "pointer"], result: "i32" },
+  bpftime_ringbuf_info: { parameters: ["pointer", "u32", "buffer"], result: "i32" },
+  bpftime_ringbuf_wait: {
+    parameters: ["pointer", "u32", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
   bpftime_prog_create: {
     parameters: ["pointer", "buffer", "u32", "buffer", "u64"],
     result: "i32",

@@ -30,5 +30,6 @@ struct helper_def {
 HIDDEN extern const struct helper_def map_helpers[];
 HIDDEN extern const struct helper_def trace_helpers[];
 HIDDEN extern const struct helper_def process_helpers[];
+HIDDEN extern const struct helper_def ringbuf_helpers[];
 
 #endif

@@ -22,11 +22,11 @@ static int resolve_map(void *ctx, uint32_t src, uint32_t imm, uint32_t next_imm,
 	if (!o || o->kind != SHM_MAP)
 		return -ENOENT;
 	struct shm_map *m = shm_ptr(shm, o->offset);
-	uint64_t values = (uint64_t)m->max_entries * m->value_stride * m->ncpus;
+	uint64_t values = m->values_bytes;
 	if (src == 2 && (m->type != MAP_ARRAY || next_imm >= m->value_size))
 		return -EINVAL;
 	/* The program may touch this map's values (never its keys or links). */
-	if (bpftime_vm_add_region(vm, shm_ptr(shm, m->slots), values) < 0)
+	if (values && bpftime_vm_add_region(vm, shm_ptr(shm, m->slots), values) < 0)
 		return -ENOMEM;
 	*out = src == 1 ? (uint64_t)(uintptr_t)m : (uint64_t)(uintptr_t)shm_ptr(shm, m->slots) + next_imm;
 	return 0;
@@ -37,7 +37,7 @@ int bpftime_vm_register_runtime(struct bpftime_vm *vm, struct bpftime_shm *shm)
 	if (register_all(vm, process_helpers) < 0 || register_all(vm, trace_helpers) < 0)
 		return -1;
 	if (shm) {
-		if (register_all(vm, map_helpers) < 0)
+		if (register_all(vm, map_helpers) < 0 || register_all(vm, ringbuf_helpers) < 0)
 			return -1;
 		vm->shm = shm;
 		bpftime_vm_set_lddw_resolver(vm, resolve_map, vm);

@@ -137,6 +137,19 @@ BPFTIME_API int bpftime_map_lookup_and_delete(struct bpftime_shm *shm, uint32_t 
 BPFTIME_API int bpftime_map_get_next_key(struct bpftime_shm *shm, uint32_t id, const void *key,
 					 void *next);
 
+/* Ring buffers: the kernel's layout, read in place by a consumer (zero copy). */
+struct bpftime_ringbuf_info {
+	uint64_t *consumer_pos; /* the consumer advances this */
+	uint64_t *producer_pos;
+	uint8_t *data; /* size bytes; records never wrap */
+	uint64_t size;
+	uint64_t *dropped; /* reservations refused because the ring was full */
+};
+BPFTIME_API int bpftime_ringbuf_info(struct bpftime_shm *shm, uint32_t id,
+				     struct bpftime_ringbuf_info *out);
+/* Blocks (no busy wait) until records are available or timeout_ms passes (-1: forever). 1 when data. */
+BPFTIME_API int bpftime_ringbuf_wait(struct bpftime_shm *shm, uint32_t id, int timeout_ms);
+
 /* Programs stored in the segment (enum bpf_prog_type `type`). Returns the id or -errno. */
 BPFTIME_API int bpftime_prog_create(struct bpftime_shm *shm, const char *name, uint32_t type,
 				    const void *insns, uint64_t len);

@@ -28,6 +28,8 @@ const struct map_ops *map_ops_for(uint32_t type)
 		return &bloom_map_ops;
 	case MAP_LPM_TRIE:
 		return &lpm_map_ops;
+	case MAP_RINGBUF:
+		return &ringbuf_map_ops;
 	default:
 		return NULL;
 	}
@@ -121,6 +123,14 @@ static int check_create(const char *n, uint32_t type, uint32_t key_size, uint32_
 {
 	if (!map_ops_for(type))
 		return refuse(-EINVAL, "map '%s': map type %u is not supported", n, type);
+	if (type == MAP_RINGBUF) {
+		if (key_size || value_size || map_flags || max_entries < 4096 ||
+		    (max_entries & (max_entries - 1)))
+			return refuse(-EINVAL, "map '%s': a ring buffer has no key or value and a size "
+					       "(max_entries %u) that is a power of 2 and at least 4096",
+				      n, max_entries);
+		return 0;
+	}
 	if (!value_size || !max_entries || (!key_size && !is_keyless(type)))
 		return refuse(-EINVAL, "map '%s': key size %u, value size %u and max_entries %u must be non-zero",
 			      n, key_size, value_size, max_entries);
@@ -188,6 +198,9 @@ int bpftime_map_create(struct bpftime_shm *shm, uint32_t type, const char *name,
 	snprintf(m->name, sizeof(m->name), "%s", n);
 	shm_mutex_init(&m->lock);
 	ops->init(shm, m, off + header);
+	m->values_bytes = type == MAP_RINGBUF ? max_entries
+			  : type == MAP_BLOOM_FILTER ? 0
+			  : (uint64_t)max_entries * m->value_stride * m->ncpus;
 	m->magic = MAP_MAGIC;
 	struct shm_object *o = shm_object_add_locked(shm, SHM_MAP, n, off, header + storage);
 	if (!o) {

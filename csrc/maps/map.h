@@ -39,6 +39,7 @@ struct shm_map {
 	uint32_t head, tail;   /* queue/stack ring positions; LRU list ends (index + 1) */
 	uint64_t map_extra;    /* bloom filter: number of hash functions in the low 4 bits */
 	uint32_t nr_hashes;    /* bloom filter */
+	uint64_t values_bytes; /* bytes at `slots` a program may touch */
 	uint32_t bit_mask;     /* bloom filter: bits - 1 */
 };
 
@@ -66,6 +67,7 @@ HIDDEN extern const struct map_ops queue_map_ops;
 HIDDEN extern const struct map_ops stack_map_ops;
 HIDDEN extern const struct map_ops bloom_map_ops;
 HIDDEN extern const struct map_ops lpm_map_ops;
+HIDDEN extern const struct map_ops ringbuf_map_ops;
 
 HIDDEN const struct map_ops *map_ops_for(uint32_t type);
 HIDDEN uint32_t possible_cpus(void);

@@ -1,0 +1,75 @@
+/**
+ * A ring buffer consumer that reads records in place in the shared segment
+ * (zero copy) and sleeps in the kernel (futex) while the ring is empty.
+ */
+import { bpftime, lastError } from "./lib.ts";
+import { MapError, type Segment } from "./shm.ts";
+
+const BUSY = 0x80000000;
+const DISCARD = 0x40000000;
+
+export class RingBuffer {
+  #consumer: BigUint64Array;
+  #producer: BigUint64Array;
+  #dropped: BigUint64Array;
+  #data: Uint8Array;
+  #view: DataView;
+  #mask: bigint;
+
+  constructor(readonly segment: Segment, readonly id: number) {
+    const info = new BigUint64Array(5);
+    if (bpftime().bpftime_ringbuf_info(segment.pointer, id, new Uint8Array(info.buffer)) < 0) {
+      throw new MapError(lastError(), 2);
+    }
+    const view = (p: bigint, bytes: number) =>
+      Deno.UnsafePointerView.getArrayBuffer(Deno.UnsafePointer.create(p)!, bytes);
+    const size = Number(info[3]);
+    this.#consumer = new BigUint64Array(view(info[0], 8));
+    this.#producer = new BigUint64Array(view(info[1], 8));
+    this.#data = new Uint8Array(view(info[2], size));
+    this.#dropped = new BigUint64Array(view(info[4], 8));
+    this.#view = new DataView(this.#data.buffer);
+    this.#mask = BigInt(size - 1);
+  }
+
+  /** Records the producers could not reserve because the ring was full. */
+  get dropped(): bigint {
+    return this.#dropped[0];
+  }
+
+  /** Bytes produced and not yet consumed. */
+  get available(): bigint {
+    return this.#producer[0] - this.#consumer[0];
+  }
+
+  /**
+   * Hands every complete record to `fn` as a view into the ring (valid only
+   * during the call), in order; stops at a record still being written.
+   */
+  consume(fn: (record: Uint8Array) => void, max = Infinity): number {
+    let cons = this.#consumer[0];
+    const prod = this.#producer[0];
+    let n = 0;
+    while (cons < prod && n < max) {
+      const at = Number(cons & this.#mask);
+      const len = this.#view.getUint32(at, true);
+      if (len & BUSY) break;
+      const size = len & ~(BUSY | DISCARD) >>> 0;
+      if (!(len & DISCARD)) {
+        fn(this.#data.subarray(at + 8, at + 8 + size));
+        n++;
+      }
+      cons += BigInt((size + 8 + 7) & ~7);
+      this.#consumer[0] = cons;
+    }
+    return n;
+  }
+
+  /** Waits (without spinning) up to timeoutMs for records, then consumes them. */
+  async poll(fn: (record: Uint8Array) => void, timeoutMs = -1): Promise<number> {
+    const n = this.consume(fn);
+    if (n > 0) return n;
+    await bpftime().bpftime_ringbuf_wait(this.segment.pointer, this.id, timeoutMs);
+    return this.consume(fn);
+  }
+}
