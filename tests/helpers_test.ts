@@ -5,6 +5,7 @@ import { disassemble } from "../lib/isa/disassembler.ts";
 import { type Engine, Vm } from "../ffi/vm.ts";
 import { Segment } from "../ffi/shm.ts";
 import { DENO, ROOT } from "./helpers.ts";
+import { incrementInHash } from "./fixtures/programs.ts";
 
 const ENGINES: Engine[] = ["interp", "jit", "llvm"];
 const SEGMENT = `bpftime_test_helpers_${Deno.pid}`;
@@ -54,27 +55,13 @@ for (const engine of ENGINES) {
       const program = `
         ldxb %r6, [%r1]
         stxw [%r10-4], %r6
-        lddw %r1, map_fd ${counts.id}
-        mov %r2, %r10
-        add %r2, -4
-        call 1
-        jne %r0, 0, found
-        stdw [%r10-16], 1
-        lddw %r1, map_fd ${counts.id}
-        mov %r2, %r10
-        add %r2, -4
-        mov %r3, %r10
-        add %r3, -16
-        mov %r4, 1
-        call 2
-        ja sum
-      found:
-        mov %r1, 1
-        lock add [%r0], %r1
-      sum:
+        ${incrementInHash(counts.id)}
         lddw %r1, map_value ${total.id}+0
         lock add [%r1], %r6
         mov %r0, 0
+        exit
+      fail:
+        mov %r0, 1
         exit`;
       for (const key of [1, 2, 2, 3, 3, 3]) {
         assert.equal(runWith(engine, seg, program, new Uint8Array([key])), 0n);

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { DENO } from "./helpers.ts";
+import { incrementInHash } from "./fixtures/programs.ts";
 import { Segment } from "../ffi/shm.ts";
 import { assemble } from "../lib/isa/assembler.ts";
 import { toHex } from "../lib/maps/export.ts";
@@ -34,27 +35,7 @@ Deno.test(`maps: ${PROCESSES} processes x ${THREADS} threads x ${RUNS} atomic ad
   const code = assemble(`
       ldxw %r6, [%r1]
       stxw [%r10-4], %r6
-      lddw %r1, map_fd ${hash.id}
-      mov %r2, %r10
-      add %r2, -4
-      call 1
-      jne %r0, 0, found
-      stdw [%r10-16], 0
-      lddw %r1, map_fd ${hash.id}
-      mov %r2, %r10
-      add %r2, -4
-      mov %r3, %r10
-      add %r3, -16
-      mov %r4, 1
-      call 2
-      lddw %r1, map_fd ${hash.id}
-      mov %r2, %r10
-      add %r2, -4
-      call 1
-      jeq %r0, 0, fail
-    found:
-      mov %r1, 1
-      lock add [%r0], %r1
+      ${incrementInHash(hash.id)}
       lddw %r1, map_value ${total.id}+0
       mov %r2, 1
       lock add [%r1], %r2

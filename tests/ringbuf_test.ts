@@ -16,24 +16,40 @@ function fresh(): Segment {
   return Segment.open(NAME, { create: true, sizeMb: 16 });
 }
 
+/** A ring buffer of `size` bytes and its consumer. */
+function ring(seg: Segment, size: number) {
+  const m = seg.createMap({
+    type: "ringbuf",
+    name: "rb",
+    keySize: 0,
+    valueSize: 0,
+    maxEntries: size,
+  });
+  return { id: m.id, rb: new RingBuffer(seg, m.id) };
+}
+
+/** tests/fixtures/ringbuf_producer.ts in its own process. */
+function producer(mapId: number, count: number, mode: "retry" | "drop") {
+  return new Deno.Command(DENO, {
+    args: ["run", "-A", PRODUCER, NAME, String(mapId), String(count), mode],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
+const seqOf = (r: Uint8Array) => new DataView(r.buffer, r.byteOffset, 8).getBigUint64(0, true);
+
 Deno.test("ringbuf: records of every size wrap around in order; discards are skipped", () => {
   using seg = fresh();
   try {
-    const m = seg.createMap({
-      type: "ringbuf",
-      name: "rb",
-      keySize: 0,
-      valueSize: 0,
-      maxEntries: 4096,
-    });
-    const rb = new RingBuffer(seg, m.id);
+    const { id, rb } = ring(seg, 4096);
     using vm = new Vm();
     vm.useRuntime(seg);
     // ctx: [u32 size][u32 discard][payload...]; reserve size bytes, copy payload, submit or discard
     vm.load(assemble(`
         mov %r6, %r1
         ldxw %r7, [%r6]
-        lddw %r1, map_fd ${m.id}
+        lddw %r1, map_fd ${id}
         mov %r2, %r7
         mov %r3, 0
         call 131
@@ -60,7 +76,8 @@ Deno.test("ringbuf: records of every size wrap around in order; discards are ski
       full:
         mov %r0, 1
         exit`));
-    let seq = 0, expected: Uint8Array[] = [];
+    const expected: Uint8Array[] = [];
+    let seq = 0;
     for (let round = 0; round < 3000; round++) {
       const size = 1 + ((round * 37) % 300);
       const ctx = new Uint8Array(8 + size);
@@ -96,29 +113,18 @@ Deno.test("ringbuf: records of every size wrap around in order; discards are ski
 Deno.test("ringbuf: 10 million records from a producer process arrive in order, none lost", async () => {
   using seg = fresh();
   try {
-    const m = seg.createMap({
-      type: "ringbuf",
-      name: "rb",
-      keySize: 0,
-      valueSize: 0,
-      maxEntries: 1 << 20,
-    });
-    const rb = new RingBuffer(seg, m.id);
+    const { id, rb } = ring(seg, 1 << 20);
     const COUNT = 10_000_000;
-    const producer = new Deno.Command(DENO, {
-      args: ["run", "-A", PRODUCER, NAME, String(m.id), String(COUNT), "retry"],
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    const child = producer(id, COUNT, "retry");
     let next = 0n, bad = 0;
     while (next < BigInt(COUNT)) {
       await rb.poll((r) => {
-        const v = new DataView(r.buffer, r.byteOffset, 8).getBigUint64(0, true);
+        const v = seqOf(r);
         if (v !== next) bad++;
         next = v + 1n;
       }, 1000);
     }
-    const out = await producer.output();
+    const out = await child.output();
     assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
     assert.equal(bad, 0, "records out of order or lost");
     assert.equal(next, BigInt(COUNT));
@@ -131,26 +137,14 @@ Deno.test("ringbuf: 10 million records from a producer process arrive in order, 
 Deno.test("ringbuf: a consumer that does not keep up loses records cleanly and counts them", async () => {
   using seg = fresh();
   try {
-    const m = seg.createMap({
-      type: "ringbuf",
-      name: "rb",
-      keySize: 0,
-      valueSize: 0,
-      maxEntries: 65536,
-    });
-    const rb = new RingBuffer(seg, m.id);
+    const { id, rb } = ring(seg, 65536);
     const COUNT = 100_000;
-    const out = await new Deno.Command(DENO, {
-      args: ["run", "-A", PRODUCER, NAME, String(m.id), String(COUNT), "drop"],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
+    const out = await producer(id, COUNT, "drop").output();
     assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
     const refused = BigInt(new TextDecoder().decode(out.stdout).trim());
     let received = 0n, next = 0n;
     rb.consume((r) => {
-      const v = new DataView(r.buffer, r.byteOffset, 8).getBigUint64(0, true);
-      assert.equal(v, next);
+      assert.equal(seqOf(r), next);
       next++;
       received++;
     });
@@ -165,14 +159,7 @@ Deno.test("ringbuf: a consumer that does not keep up loses records cleanly and c
 Deno.test("ringbuf: an idle consumer sleeps in the kernel, not in a loop", async () => {
   using seg = fresh();
   try {
-    const m = seg.createMap({
-      type: "ringbuf",
-      name: "rb",
-      keySize: 0,
-      valueSize: 0,
-      maxEntries: 4096,
-    });
-    const rb = new RingBuffer(seg, m.id);
+    const { id, rb } = ring(seg, 4096);
     const before = process.cpuUsage();
     const started = performance.now();
     const n = await rb.poll(() => {}, 300);
@@ -190,7 +177,7 @@ Deno.test("ringbuf: an idle consumer sleeps in the kernel, not in a loop", async
     vm.useRuntime(seg);
     vm.load(
       assemble(
-        `stdw [%r10-8], 5\nlddw %r1, map_fd ${m.id}\nmov %r2, %r10\nadd %r2, -8\nmov %r3, 8\nmov %r4, 0\ncall 130\nexit`,
+        `stdw [%r10-8], 5\nlddw %r1, map_fd ${id}\nmov %r2, %r10\nadd %r2, -8\nmov %r3, 8\nmov %r4, 0\ncall 130\nexit`,
       ),
     );
     const wakeStart = performance.now();

@@ -109,7 +109,14 @@ Deno.test("segment: wrong sizes, unknown ids and bad map parameters are clear er
     (e: unknown) => e instanceof MapError && e.code === "EINVAL",
   );
   assert.throws(
-    () => seg.createMap({ type: "perf_event_array", name: "x", keySize: 4, valueSize: 4, maxEntries: 2 }),
+    () =>
+      seg.createMap({
+        type: "perf_event_array",
+        name: "x",
+        keySize: 4,
+        valueSize: 4,
+        maxEntries: 2,
+      }),
     /map type 4 is not supported/,
   );
   m.update(u32(1), u64(1));

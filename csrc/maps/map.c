@@ -114,7 +114,6 @@ static bool is_keyless(uint32_t type)
 }
 
 #define F_NO_PREALLOC 0x1u
-#define KERNEL_ENOTSUPP 524 /* the kernel's internal ENOTSUPP, which bpf(2) passes on */
 #define F_NO_COMMON_LRU 0x2u
 
 /* The kernel's checks of BPF_MAP_CREATE attributes, per type. */
@@ -278,6 +277,8 @@ int bpftime_map_lookup(struct bpftime_shm *shm, uint32_t id, const void *key, vo
 	if (!m)
 		return -ENOENT;
 	const struct map_ops *ops = map_ops_for(m->type);
+	if (m->type == MAP_RINGBUF)
+		return map_result(m, "lookup", -KERNEL_ENOTSUPP);
 	if (ops->peek) /* queue, stack, bloom filter: peek (bloom: the value is the query) */
 		return map_result(m, "lookup", ops->peek(shm, m, value));
 	const uint8_t *v = ops->lookup(shm, m, key);

@@ -18,6 +18,7 @@ enum {
 	MAP_STACK = 23, MAP_RINGBUF = 27, MAP_BLOOM_FILTER = 30,
 };
 enum { F_ANY = 0, F_NOEXIST = 1, F_EXIST = 2, F_LOCK = 4 };
+#define KERNEL_ENOTSUPP 524 /* the kernel's internal ENOTSUPP, which bpf(2) passes on */
 
 struct shm_map {
 	uint64_t magic; /* MAP_MAGIC: pointers handed in by programs are checked against it */

@@ -184,7 +184,7 @@ int bpftime_ringbuf_info(struct bpftime_shm *shm, uint32_t id, struct bpftime_ri
 	return 0;
 }
 
-/* Keyed operations do not apply (bpf(2) answers -EINVAL / -ENOTSUPP). */
+/* Keyed operations do not apply: bpf(2) answers -ENOTSUPP. */
 static void *rb_lookup(struct bpftime_shm *shm, struct shm_map *map, const void *key)
 {
 	(void)shm, (void)map, (void)key;
@@ -194,17 +194,17 @@ static int rb_update(struct bpftime_shm *shm, struct shm_map *map, const void *k
 		     uint64_t flags, int cpu)
 {
 	(void)shm, (void)map, (void)key, (void)value, (void)flags, (void)cpu;
-	return -ENOTSUP;
+	return -KERNEL_ENOTSUPP;
 }
 static int rb_delete(struct bpftime_shm *shm, struct shm_map *map, const void *key)
 {
 	(void)shm, (void)map, (void)key;
-	return -ENOTSUP;
+	return -KERNEL_ENOTSUPP;
 }
 static int rb_next_key(struct bpftime_shm *shm, struct shm_map *map, const void *key, void *next)
 {
 	(void)shm, (void)map, (void)key, (void)next;
-	return -ENOTSUP;
+	return -KERNEL_ENOTSUPP;
 }
 
 const struct map_ops ringbuf_map_ops = {
