@@ -6,6 +6,10 @@
  * using vm = new Vm();
  * vm.load(assemble("mov %r0, 42\nexit"));
  * console.log(vm.exec()); // 42n
+ *
+ * using seg = Segment.open(undefined, { create: true });
+ * const counts = seg.createMap({ type: "hash", keySize: 4, valueSize: 8, maxEntries: 1024 });
+ * for (const [key, value] of counts.entries()) console.log(key, value);
  * ```
  */
 export { type Engine, ENGINES, type HelperFn, Vm, VmError, type VmOptions } from "./ffi/vm.ts";
@@ -25,3 +29,15 @@ export { parseProgramText } from "./lib/isa/program_text.ts";
 export { type ConformanceCase, findDataFiles, parseDataFile } from "./lib/conformance/data_file.ts";
 export { type CaseOutcome, runCase, runProgram } from "./lib/conformance/runner.ts";
 export { codeSections, type ElfSection, readSections } from "./lib/elf/sections.ts";
+export {
+  BpfMap,
+  DEFAULT_SEGMENT,
+  MapError,
+  type MapInfo,
+  type MapSpec,
+  type ObjectInfo,
+  Segment,
+} from "./ffi/shm.ts";
+export { RingBuffer } from "./ffi/ringbuf.ts";
+export { BPF_ANY, BPF_EXIST, BPF_NOEXIST, MAP_TYPES, type MapTypeName } from "./lib/maps/types.ts";
+export { exportSegment, importSegment } from "./lib/maps/export.ts";
