@@ -39,5 +39,6 @@ export {
   Segment,
 } from "./ffi/shm.ts";
 export { RingBuffer } from "./ffi/ringbuf.ts";
+export { PerfBuffer, type PerfCallbacks } from "./ffi/perf_buffer.ts";
 export { BPF_ANY, BPF_EXIST, BPF_NOEXIST, MAP_TYPES, type MapTypeName } from "./lib/maps/types.ts";
 export { exportSegment, importSegment } from "./lib/maps/export.ts";

@@ -39,6 +39,10 @@ export const SYMBOLS = {
     result: "i32",
     nonblocking: true,
   },
+  bpftime_perf_ring: {
+    parameters: ["pointer", "u32", "u32", "buffer", "buffer"],
+    result: "i32",
+  },
   bpftime_prog_create: {
     parameters: ["pointer", "buffer", "u32", "buffer", "u64"],
     result: "i32",

@@ -1,4 +1,5 @@
 /* bpf_ringbuf_output / reserve / submit / discard / query. */
+#include "../maps/perf_event_array.h"
 #include "../maps/ringbuf.h"
 #include "helpers.h"
 
@@ -60,7 +61,20 @@ static uint64_t ringbuf_query(uint64_t map, uint64_t flags, uint64_t a3, uint64_
 	return m ? rb_query(shm, m, flags) : 0;
 }
 
+/* bpf_perf_event_output(ctx, map, flags, data, size) */
+static uint64_t perf_event_output(uint64_t ctx, uint64_t map, uint64_t flags, uint64_t data,
+				  uint64_t size)
+{
+	(void)ctx;
+	struct bpftime_shm *shm;
+	struct shm_map *m = helper_map(map, &shm);
+	if (!m || m->type != MAP_PERF_EVENT_ARRAY || !run_access_ok(data, size))
+		return (uint64_t)-EINVAL;
+	return (uint64_t)(int64_t)pea_output(shm, m, flags, (const void *)(uintptr_t)data, size);
+}
+
 const struct helper_def ringbuf_helpers[] = {
+	{25, "bpf_perf_event_output", perf_event_output},
 	{130, "bpf_ringbuf_output", ringbuf_output},
 	{131, "bpf_ringbuf_reserve", ringbuf_reserve},
 	{132, "bpf_ringbuf_submit", ringbuf_submit},

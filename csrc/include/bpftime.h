@@ -150,6 +150,13 @@ BPFTIME_API int bpftime_ringbuf_info(struct bpftime_shm *shm, uint32_t id,
 /* Blocks (no busy wait) until records are available or timeout_ms passes (-1: forever). 1 when data. */
 BPFTIME_API int bpftime_ringbuf_wait(struct bpftime_shm *shm, uint32_t id, int timeout_ms);
 
+/*
+ * Perf event arrays: entry `index`'s ring, laid out like a perf_event mmap
+ * (struct perf_event_mmap_page, then the data). *size: bytes of the mapping.
+ */
+BPFTIME_API int bpftime_perf_ring(struct bpftime_shm *shm, uint32_t id, uint32_t index, void **page,
+				  uint64_t *size);
+
 /* Programs stored in the segment (enum bpf_prog_type `type`). Returns the id or -errno. */
 BPFTIME_API int bpftime_prog_create(struct bpftime_shm *shm, const char *name, uint32_t type,
 				    const void *insns, uint64_t len);

@@ -1,0 +1,184 @@
+/*
+ * BPF_MAP_TYPE_PERF_EVENT_ARRAY: one perf ring per entry, in the layout a
+ * perf_event mmap has (a struct perf_event_mmap_page whose data_head,
+ * data_tail, data_offset and data_size sit at offsets 1024-1048, then the
+ * data pages), holding PERF_RECORD_SAMPLE records with raw data and
+ * PERF_RECORD_LOST records, as libbpf's perf_buffer reads them. An entry
+ * receives events once a consumer enables it (update with any value, as
+ * libbpf stores its perf event fd); delete disables it.
+ */
+#include "perf_event_array.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define PERF_PAGE 4096u
+
+static uint64_t ring_bytes(void)
+{
+	return PERF_PAGE + PERF_RING_DATA;
+}
+
+static uint64_t pea_storage_size(const struct shm_map *map)
+{
+	return PERF_PAGE + (uint64_t)map->max_entries * ring_bytes() + (uint64_t)map->max_entries * 8;
+}
+
+static void pea_init(struct bpftime_shm *shm, struct shm_map *map, uint64_t at)
+{
+	uint64_t base = (at + PERF_PAGE - 1) & ~(uint64_t)(PERF_PAGE - 1);
+	map->elems = base;                                                /* the rings */
+	map->slots = base + (uint64_t)map->max_entries * ring_bytes(); /* u32 enabled, u32 value */
+	for (uint32_t i = 0; i < map->max_entries; i++) {
+		struct perf_ring_page *p = pea_ring(shm, map, i);
+		p->data_offset = PERF_PAGE;
+		p->data_size = PERF_RING_DATA;
+	}
+}
+
+struct perf_ring_page *pea_ring(struct bpftime_shm *shm, struct shm_map *map, uint32_t index)
+{
+	return (struct perf_ring_page *)((uint8_t *)map_at(shm, map->elems) +
+					 (uint64_t)index * ring_bytes());
+}
+
+static uint32_t *entry(struct bpftime_shm *shm, struct shm_map *map, uint32_t index)
+{
+	return (uint32_t *)map_at(shm, map->slots) + (uint64_t)index * 2;
+}
+
+static void *pea_lookup(struct bpftime_shm *shm, struct shm_map *map, const void *key)
+{
+	(void)shm, (void)map, (void)key;
+	return NULL; /* bpf(2) lookup on this type answers -ENOENT... via the caller */
+}
+
+static int pea_update(struct bpftime_shm *shm, struct shm_map *map, const void *key,
+		      const void *value, uint64_t flags, int cpu)
+{
+	(void)cpu;
+	uint32_t index;
+	memcpy(&index, key, 4);
+	if (flags > F_EXIST)
+		return -EINVAL;
+	if (index >= map->max_entries)
+		return -E2BIG;
+	if (flags == F_NOEXIST)
+		return -EEXIST;
+	uint32_t *e = entry(shm, map, index);
+	memcpy(&e[1], value, 4);
+	__atomic_store_n(&e[0], 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+static int pea_delete(struct bpftime_shm *shm, struct shm_map *map, const void *key)
+{
+	uint32_t index;
+	memcpy(&index, key, 4);
+	if (index >= map->max_entries)
+		return -E2BIG;
+	uint32_t *e = entry(shm, map, index);
+	if (!__atomic_exchange_n(&e[0], 0, __ATOMIC_ACQ_REL))
+		return -ENOENT;
+	return 0;
+}
+
+static int pea_next_key(struct bpftime_shm *shm, struct shm_map *map, const void *key, void *next)
+{
+	(void)shm;
+	uint32_t index = 0, out;
+	if (key)
+		memcpy(&index, key, 4);
+	if (!key || index >= map->max_entries)
+		out = 0;
+	else if (index + 1 == map->max_entries)
+		return -ENOENT;
+	else
+		out = index + 1;
+	memcpy(next, &out, 4);
+	return 0;
+}
+
+/* Appends `size` bytes (wrapping) at the ring's head. */
+static void put(uint8_t *data, uint64_t head, const void *src, uint64_t size)
+{
+	uint64_t at = head & (PERF_RING_DATA - 1), first = PERF_RING_DATA - at;
+	if (first > size)
+		first = size;
+	memcpy(data + at, src, first);
+	memcpy(data, (const uint8_t *)src + first, size - first);
+}
+
+int pea_output(struct bpftime_shm *shm, struct shm_map *map, uint64_t flags, const void *data,
+	       uint64_t size)
+{
+	uint64_t index = flags & PERF_F_INDEX_MASK;
+	if (flags & ~(uint64_t)PERF_F_INDEX_MASK)
+		return -EINVAL;
+	if (index == PERF_F_CURRENT_CPU)
+		index = (uint64_t)current_cpu();
+	if (index >= map->max_entries)
+		return -E2BIG;
+	if (!__atomic_load_n(&entry(shm, map, (uint32_t)index)[0], __ATOMIC_ACQUIRE))
+		return -ENOENT;
+	struct perf_ring_page *p = pea_ring(shm, map, (uint32_t)index);
+	uint8_t *ring = (uint8_t *)p + PERF_PAGE;
+	uint64_t rec = (sizeof(struct perf_header) + 4 + size + 7) & ~7ull;
+	if (rec > 0xffff)
+		return -E2BIG;
+	shm_lock(&map->lock);
+	uint64_t head = p->data_head, tail = __atomic_load_n(&p->data_tail, __ATOMIC_ACQUIRE);
+	int rc = 0;
+	uint64_t lost_rec = sizeof(struct perf_header) + 16;
+	if (p->lost && head + lost_rec - tail <= PERF_RING_DATA) { /* report what was dropped */
+		struct perf_header h = {PERF_RECORD_LOST, 0, (uint16_t)lost_rec};
+		uint64_t body[2] = {0, p->lost};
+		put(ring, head, &h, sizeof(h));
+		put(ring, head + sizeof(h), body, sizeof(body));
+		head += lost_rec;
+		p->lost = 0;
+	}
+	if (head + rec - tail > PERF_RING_DATA) {
+		p->lost++;
+		rc = -ENOSPC;
+	} else {
+		struct perf_header h = {PERF_RECORD_SAMPLE, 0, (uint16_t)rec};
+		uint32_t raw = (uint32_t)size;
+		uint8_t pad[8] = {0};
+		put(ring, head, &h, sizeof(h));
+		put(ring, head + sizeof(h), &raw, 4);
+		put(ring, head + sizeof(h) + 4, data, size);
+		put(ring, head + sizeof(h) + 4 + size, pad, rec - sizeof(h) - 4 - size);
+		head += rec;
+	}
+	__atomic_store_n(&p->data_head, head, __ATOMIC_RELEASE);
+	shm_unlock(&map->lock);
+	return rc;
+}
+
+int bpftime_perf_ring(struct bpftime_shm *shm, uint32_t id, uint32_t index, void **page,
+		      uint64_t *size)
+{
+	struct shm_object *o = shm_object_find(shm, id);
+	struct shm_map *m = o && o->kind == SHM_MAP ? shm_ptr(shm, o->offset) : NULL;
+	if (!m || m->type != MAP_PERF_EVENT_ARRAY) {
+		shm_set_error("no perf event array with id %u", id);
+		return -ENOENT;
+	}
+	if (index >= m->max_entries) {
+		shm_set_error("perf event array %u has %u entries, not %u", id, m->max_entries, index + 1);
+		return -E2BIG;
+	}
+	*page = pea_ring(shm, m, index);
+	*size = ring_bytes();
+	return 0;
+}
+
+const struct map_ops perf_event_array_map_ops = {
+	.storage_size = pea_storage_size,
+	.init = pea_init,
+	.lookup = pea_lookup,
+	.update = pea_update,
+	.delete = pea_delete,
+	.next_key = pea_next_key,
+};

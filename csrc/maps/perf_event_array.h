@@ -1,0 +1,34 @@
+/* Perf event arrays: shared pieces for the helper and the consumer API. */
+#ifndef BPFTIME_PERF_EVENT_ARRAY_H
+#define BPFTIME_PERF_EVENT_ARRAY_H
+
+#include "map.h"
+
+#define PERF_RING_DATA (64u * 1024) /* data bytes per entry (a power of two) */
+#define PERF_F_INDEX_MASK 0xffffffffull
+#define PERF_F_CURRENT_CPU 0xffffffffull
+#define PERF_RECORD_LOST 2
+#define PERF_RECORD_SAMPLE 9
+
+struct perf_header {
+	uint32_t type;
+	uint16_t misc;
+	uint16_t size;
+};
+
+/* struct perf_event_mmap_page, as far as ring consumers read it. */
+struct perf_ring_page {
+	uint8_t reserved[1024];
+	uint64_t data_head;   /* 1024 */
+	uint64_t data_tail;   /* 1032: the consumer advances this */
+	uint64_t data_offset; /* 1040 */
+	uint64_t data_size;   /* 1048 */
+	uint64_t lost;        /* records dropped since the last PERF_RECORD_LOST */
+};
+_Static_assert(__builtin_offsetof(struct perf_ring_page, data_head) == 1024, "perf page layout");
+
+HIDDEN struct perf_ring_page *pea_ring(struct bpftime_shm *shm, struct shm_map *map, uint32_t index);
+HIDDEN int pea_output(struct bpftime_shm *shm, struct shm_map *map, uint64_t flags, const void *data,
+		      uint64_t size);
+
+#endif
