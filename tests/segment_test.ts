@@ -117,7 +117,7 @@ Deno.test("segment: wrong sizes, unknown ids and bad map parameters are clear er
         valueSize: 4,
         maxEntries: 2,
       }),
-    /map type 4 is not supported/,
+    /map type 12 is not supported/,
   );
   m.update(u32(1), u64(1));
   m.update(u32(2), u64(2));

@@ -394,6 +394,8 @@ static void lower_call(struct lower *L, uint32_t pc, const struct bpf_insn *in)
 	set_reg(L, 0, r0);
 	if (in->imm == req->unwind_id)
 		unwind_if_zero(L, r0);
+	if (in->imm == TAIL_CALL_HELPER) /* the next program ran: stop (its r0 is in the context) */
+		return_if_stopped(L);
 }
 
 static void lower_function(struct lower *L, uint32_t start, uint32_t end, const char *entry_name)

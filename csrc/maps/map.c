@@ -32,6 +32,8 @@ const struct map_ops *map_ops_for(uint32_t type)
 		return &ringbuf_map_ops;
 	case MAP_PERF_EVENT_ARRAY:
 		return &perf_event_array_map_ops;
+	case MAP_PROG_ARRAY:
+		return &prog_array_map_ops;
 	default:
 		return NULL;
 	}
@@ -140,8 +142,8 @@ static int check_create(const char *n, uint32_t type, uint32_t key_size, uint32_
 			      n, key_size);
 	if ((type == MAP_ARRAY || type == MAP_PERCPU_ARRAY) && key_size != 4)
 		return refuse(-EINVAL, "map '%s': array keys are 4 bytes, not %u", n, key_size);
-	if (type == MAP_PERF_EVENT_ARRAY && (key_size != 4 || value_size != 4))
-		return refuse(-EINVAL, "map '%s': perf event arrays have 4-byte keys and values", n);
+	if ((type == MAP_PERF_EVENT_ARRAY || type == MAP_PROG_ARRAY) && (key_size != 4 || value_size != 4))
+		return refuse(-EINVAL, "map '%s': perf event and program arrays have 4-byte keys and values", n);
 	if (key_size > 512 || value_size > (1u << 20))
 		return refuse(-E2BIG, "map '%s': key size %u or value size %u too large", n, key_size, value_size);
 	if (type == MAP_LPM_TRIE) {
@@ -202,7 +204,7 @@ int bpftime_map_create(struct bpftime_shm *shm, uint32_t type, const char *name,
 	shm_mutex_init(&m->lock);
 	ops->init(shm, m, off + header);
 	m->values_bytes = type == MAP_RINGBUF ? max_entries
-			  : type == MAP_BLOOM_FILTER || type == MAP_PERF_EVENT_ARRAY ? 0
+			  : type == MAP_BLOOM_FILTER || type == MAP_PERF_EVENT_ARRAY || type == MAP_PROG_ARRAY ? 0
 			  : (uint64_t)max_entries * m->value_stride * m->ncpus;
 	m->magic = MAP_MAGIC;
 	struct shm_object *o = shm_object_add_locked(shm, SHM_MAP, n, off, header + storage);

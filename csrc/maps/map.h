@@ -70,6 +70,7 @@ HIDDEN extern const struct map_ops bloom_map_ops;
 HIDDEN extern const struct map_ops lpm_map_ops;
 HIDDEN extern const struct map_ops ringbuf_map_ops;
 HIDDEN extern const struct map_ops perf_event_array_map_ops;
+HIDDEN extern const struct map_ops prog_array_map_ops;
 
 HIDDEN const struct map_ops *map_ops_for(uint32_t type);
 HIDDEN uint32_t possible_cpus(void);

@@ -170,6 +170,14 @@ L_CALL_HELPER:
 	run.frame_lo = stack_lo;
 	R[0] = ((bpftime_helper_fn)(uintptr_t)d->k)(R[1], R[2], R[3], R[4], R[5]);
 	NEXT();
+L_CALL_TAIL:
+	run.frame_lo = stack_lo;
+	R[0] = ((bpftime_helper_fn)(uintptr_t)d->k)(R[1], R[2], R[3], R[4], R[5]);
+	if (run.faulted == RUN_TAIL_CALLED) { /* the next program ran: its r0 is ours */
+		*ret = run.tail_value;
+		goto done;
+	}
+	NEXT();
 L_CALL_UNWIND:
 	run.frame_lo = stack_lo;
 	R[0] = ((bpftime_helper_fn)(uintptr_t)d->k)(R[1], R[2], R[3], R[4], R[5]);

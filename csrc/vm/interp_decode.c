@@ -1,5 +1,6 @@
 /* Translates validated eBPF instructions into the interpreter's decoded form. */
 #include "interp_ops.h"
+#include "jit.h"
 #include "vm_internal.h"
 
 #include <stdlib.h>
@@ -112,7 +113,9 @@ static uint16_t decode_jmp(const struct bpftime_vm *vm, const struct bpf_insn *i
 			return IOP_CALL_LOCAL;
 		}
 		d->k = (uint64_t)(uintptr_t)vm->helpers[in->imm].fn;
-		return in->imm == vm->unwind_id ? IOP_CALL_UNWIND : IOP_CALL_HELPER;
+		if (in->imm == vm->unwind_id)
+			return IOP_CALL_UNWIND;
+		return in->imm == TAIL_CALL_HELPER ? IOP_CALL_TAIL : IOP_CALL_HELPER;
 	}
 	return jmp_imm_ops[op >> 4][is64] + (reg ? 1 : 0);
 }

@@ -25,7 +25,7 @@
 	X(NEG64) X(NEG32) X(MOVSX64_8) X(MOVSX64_16) X(MOVSX64_32) X(MOVSX32_8) X(MOVSX32_16)      \
 	X(ZX16) X(ZX32) X(NOP) X(BSWAP16) X(BSWAP32) X(BSWAP64)                                    \
 	X(JA) INTERP_JMP_OPS(X_JMP)                                                                \
-	X(CALL_HELPER) X(CALL_UNWIND) X(CALLX) X(CALL_LOCAL) X(EXIT) X(LDDW) X(LDDW_TAIL)           \
+	X(CALL_HELPER) X(CALL_UNWIND) X(CALL_TAIL) X(CALLX) X(CALL_LOCAL) X(EXIT) X(LDDW) X(LDDW_TAIL)           \
 	X(LDXB) X(LDXH) X(LDXW) X(LDXDW) X(LDXSB) X(LDXSH) X(LDXSW)                                \
 	X(STB) X(STH) X(STW) X(STDW) X(STXB) X(STXH) X(STXW) X(STXDW)                              \
 	INTERP_ATOMIC_OPS(X_ATOMIC)

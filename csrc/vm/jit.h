@@ -14,14 +14,19 @@ struct jit_ctx {
 	uint64_t saved_rsp;    /* 48: rsp after the prologue, for fault and unwind exits */
 	uint64_t budget;       /* 56: instructions left (budgeted code only) */
 	uint32_t depth;        /* 64: active bpf-to-bpf frames below the main one */
-	uint32_t pad;
+	uint32_t tail_calls; /* 68: tail calls that led to this run */
 	uint64_t fault_addr; /* 72 */
 	uint64_t fault_code; /* 80: pc << 8 | kind << 4 | detail */
 	const struct bpftime_vm *vm; /* 88 */
-	uint64_t faulted;            /* 96: 0 none, 1 fault, 2 unwound (LLVM tier) */
+	uint64_t faulted;            /* 96: 0 none, 1 fault, 2 unwound (LLVM tier), 3 tail-called */
 	uint64_t frame_lo;           /* 104: bottom of the running frame, set before helper calls */
 	struct jit_ctx *outer;       /* the run this one is nested in (a helper running a program) */
+	uint64_t tail_value;         /* r0 of the program a tail call ran (faulted == 3) */
 };
+
+#define RUN_TAIL_CALLED 3
+#define TAIL_CALL_HELPER 12
+#define MAX_TAIL_CALLS 33 /* MAX_TAIL_CALL_CNT */
 
 #define JIT_CTX_MEM_LO 0
 #define JIT_CTX_MEM_LIMIT 8
@@ -49,6 +54,8 @@ _Static_assert(offsetof(struct jit_ctx, frame_lo) == JIT_CTX_FRAME_LO, "jit_ctx 
  */
 extern __thread struct jit_ctx *current_run __attribute__((tls_model("initial-exec")));
 HIDDEN void run_begin(struct jit_ctx *ctx, const struct bpftime_vm *vm, void *mem, uint64_t len);
+/* Set by bpf_tail_call just before it runs the next program: that run's tail call count. */
+extern __thread uint32_t next_run_tail_calls __attribute__((tls_model("initial-exec")));
 HIDDEN void run_end(struct jit_ctx *ctx);
 /* Whether [addr, addr+size) is memory the running program may touch. */
 HIDDEN bool run_access_ok(uint64_t addr, uint64_t size);

@@ -584,6 +584,13 @@ static void emit_call(struct jit_state *st, uint32_t pc, const struct bpf_insn *
 	emit_call_reg(b, R10);
 	if (in->imm == vm->unwind_id)
 		emit_unwind_check(st);
+	if (in->imm == TAIL_CALL_HELPER) { /* the next program ran: stop with its r0 */
+		emit_rex(b, true, 0, 0, R12, false); /* cmp qword [r12+faulted], 3 */
+		emit1(b, 0x83);
+		emit_modrm_mem(b, 7, R12, JIT_CTX_FAULTED);
+		emit1(b, RUN_TAIL_CALLED);
+		jcc_label(st, CC_E, L_UNWIND);
+	}
 }
 
 /* Clears the `bytes` (a multiple of 16) below rbp. */
@@ -861,7 +868,7 @@ int jit_call(const struct bpftime_vm *vm, jit_entry entry, void *mem, uint64_t m
 	uint64_t r0 = entry(mem, mem_len, &ctx);
 	run_end(&ctx);
 	if (ctx.faulted != 1) {
-		*ret = ctx.faulted == 2 ? 0 : r0;
+		*ret = ctx.faulted == 2 ? 0 : ctx.faulted == RUN_TAIL_CALLED ? ctx.tail_value : r0;
 		return 0;
 	}
 	uint32_t pc = (uint32_t)(ctx.fault_code >> 8), detail = ctx.fault_code & 0xf;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 __thread struct jit_ctx *current_run __attribute__((tls_model("initial-exec")));
+__thread uint32_t next_run_tail_calls __attribute__((tls_model("initial-exec")));
 
 void run_begin(struct jit_ctx *ctx, const struct bpftime_vm *vm, void *mem, uint64_t len)
 {
@@ -15,6 +16,8 @@ void run_begin(struct jit_ctx *ctx, const struct bpftime_vm *vm, void *mem, uint
 		uint64_t size = 1ull << i;
 		ctx->mem_limit[i] = mem && len >= size ? len - size + 1 : 0;
 	}
+	ctx->tail_calls = next_run_tail_calls;
+	next_run_tail_calls = 0;
 	ctx->outer = current_run;
 	current_run = ctx;
 }

@@ -1,0 +1,90 @@
+/*
+ * bpf_tail_call(ctx, prog_array, index): run the program stored at `index`
+ * on the same context and end the caller with its r0. Programs are compiled
+ * once per process (same engine as the caller) and cached by id; at most
+ * MAX_TAIL_CALLS tail calls chain, as in the kernel. When the call cannot be
+ * made (empty slot, bad index, too many) the caller continues.
+ */
+#include "helpers.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+HIDDEN uint32_t *prog_array_slot(struct bpftime_shm *shm, struct shm_map *map, uint32_t index);
+
+#define CACHE_SIZE 256
+
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	const struct bpftime_shm *shm;
+	uint32_t id;
+	int engine;
+	struct bpftime_vm *vm;
+} cache[CACHE_SIZE];
+static int cached;
+
+static const char *const engine_names[] = {"interp", "jit", "llvm"};
+
+static struct bpftime_vm *program_vm(struct bpftime_shm *shm, uint32_t id, int engine)
+{
+	struct bpftime_vm *vm = NULL;
+	pthread_mutex_lock(&cache_lock);
+	for (int i = 0; i < cached; i++)
+		if (cache[i].shm == shm && cache[i].id == id && cache[i].engine == engine)
+			vm = cache[i].vm;
+	if (vm || cached == CACHE_SIZE)
+		goto out;
+	int64_t len = bpftime_prog_code(shm, id, NULL, 0, NULL);
+	void *code = len > 0 ? malloc((size_t)len) : NULL;
+	if (!code)
+		goto out;
+	bpftime_prog_code(shm, id, code, (uint64_t)len, NULL);
+	vm = bpftime_vm_create();
+	if (!vm || bpftime_vm_set_engine(vm, engine_names[engine]) < 0 ||
+	    bpftime_vm_register_runtime(vm, shm) < 0 || bpftime_vm_load(vm, code, (uint64_t)len) < 0) {
+		bpftime_vm_destroy(vm);
+		vm = NULL;
+	} else {
+		cache[cached].shm = shm;
+		cache[cached].id = id;
+		cache[cached].engine = engine;
+		cache[cached++].vm = vm;
+	}
+	free(code);
+out:
+	pthread_mutex_unlock(&cache_lock);
+	return vm;
+}
+
+static uint64_t tail_call(uint64_t ctx, uint64_t map, uint64_t index, uint64_t a4, uint64_t a5)
+{
+	(void)ctx, (void)a4, (void)a5;
+	struct jit_ctx *run = current_run;
+	struct bpftime_shm *shm;
+	struct shm_map *m = helper_map(map, &shm);
+	if (!run || !m || m->type != MAP_PROG_ARRAY || index > UINT32_MAX)
+		return (uint64_t)-EINVAL;
+	uint32_t *slot = prog_array_slot(shm, m, (uint32_t)index);
+	uint32_t id = slot ? __atomic_load_n(slot, __ATOMIC_ACQUIRE) : 0;
+	if (!id)
+		return (uint64_t)-ENOENT;
+	if (run->tail_calls >= MAX_TAIL_CALLS)
+		return (uint64_t)-E2BIG;
+	struct bpftime_vm *next = program_vm(shm, id, run->vm->engine);
+	if (!next)
+		return (uint64_t)-ENOENT;
+	next_run_tail_calls = run->tail_calls + 1;
+	uint64_t r0 = 0;
+	/* The same context block as the caller's. A fault there ends the caller with r0 = 0. */
+	if (bpftime_vm_exec(next, (void *)(uintptr_t)run->mem_lo, run->mem_limit[0], &r0) < 0)
+		r0 = 0;
+	run->tail_value = r0;
+	run->faulted = RUN_TAIL_CALLED;
+	return 0;
+}
+
+const struct helper_def tail_call_helpers[] = {
+	{TAIL_CALL_HELPER, "bpf_tail_call", tail_call},
+	{0, NULL, NULL},
+};
