@@ -111,7 +111,7 @@ Deno.test("segment: wrong sizes, unknown ids and bad map parameters are clear er
   assert.throws(
     () =>
       seg.createMap({
-        type: "perf_event_array",
+        type: "array_of_maps",
         name: "x",
         keySize: 4,
         valueSize: 4,
