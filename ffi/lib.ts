@@ -55,7 +55,7 @@ export const SYMBOLS = {
   bpftime_object_at: { parameters: ["pointer", "u32", "buffer"], result: "i32" },
   bpftime_object_delete: { parameters: ["pointer", "u32"], result: "i32" },
   bpftime_map_create: {
-    parameters: ["pointer", "u32", "buffer", "u32", "u32", "u32", "u32", "u64"],
+    parameters: ["pointer", "u32", "buffer", "u32", "u32", "u32", "u32", "u64", "u32"],
     result: "i32",
   },
   bpftime_map_lookup_and_delete: {

@@ -59,6 +59,8 @@ export interface MapSpec {
   flags?: number;
   /** Bloom filters: the number of hash functions (bits 0-3). */
   mapExtra?: number;
+  /** Maps of maps: id of the inner map every value must match. */
+  innerMapId?: number;
 }
 
 export interface OpenOptions {
@@ -140,6 +142,7 @@ export class Segment {
         spec.maxEntries,
         spec.flags ?? 0,
         BigInt(spec.mapExtra ?? 0),
+        spec.innerMapId ?? 0,
       ),
     );
     return this.map(id);

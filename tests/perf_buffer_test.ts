@@ -25,8 +25,12 @@ Deno.test("perf: samples arrive in order across ring wrap-around, losses are rep
     let outOfOrder = 0;
     let lost = 0n;
     const perf = new PerfBuffer(seg, events.id, {
-      onSample: (_cpu, data) =>
-        seen.push(new DataView(data.buffer, data.byteOffset, 8).getBigUint64(0, true)),
+      onSample: (ring, data) => {
+        const v = new DataView(data.buffer, data.byteOffset, 8).getBigUint64(0, true);
+        if ((lastPerRing.get(ring) ?? -1n) >= v) outOfOrder++;
+        lastPerRing.set(ring, v);
+        seen.push(v);
+      },
       onLost: (_cpu, n) => lost += n,
     });
     using vm = new Vm();

@@ -32,6 +32,8 @@ static uint64_t map_lookup_elem(uint64_t map, uint64_t key, uint64_t a3, uint64_
 	if (!m || !run_access_ok(key, m->key_size))
 		return 0;
 	uint8_t *v = map_ops_for(m->type)->lookup(shm, m, (const void *)(uintptr_t)key);
+	if (v && is_map_in_map(m->type)) /* the inner map itself, for further map helpers */
+		return (uint64_t)(uintptr_t)inner_map(shm, v);
 	if (v && m->ncpus > 1)
 		v += (uint64_t)current_cpu() * m->value_stride;
 	return (uint64_t)(uintptr_t)v;
@@ -43,7 +45,8 @@ static uint64_t map_update_elem(uint64_t map, uint64_t key, uint64_t value, uint
 	(void)a5;
 	struct bpftime_shm *shm;
 	struct shm_map *m = helper_map(map, &shm);
-	if (!m || !run_access_ok(key, m->key_size) || !run_access_ok(value, m->value_size))
+	if (!m || is_map_in_map(m->type) || !run_access_ok(key, m->key_size) ||
+	    !run_access_ok(value, m->value_size))
 		return (uint64_t)-EINVAL;
 	int cpu = m->ncpus > 1 ? current_cpu() : 0;
 	return (uint64_t)(int64_t)map_ops_for(m->type)->update(

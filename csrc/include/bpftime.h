@@ -122,9 +122,10 @@ BPFTIME_API int bpftime_object_delete(struct bpftime_shm *shm, uint32_t id);
  * Maps. Functions return the id or 0 on success, or -errno as bpf(2) would.
  * Queues, stacks and bloom filters have no key: update pushes, lookup peeks.
  */
+/* map_extra: bloom filters' hash count. inner_map_id: the template of a map of maps. */
 BPFTIME_API int bpftime_map_create(struct bpftime_shm *shm, uint32_t type, const char *name,
 				   uint32_t key_size, uint32_t value_size, uint32_t max_entries,
-				   uint32_t map_flags, uint64_t map_extra);
+				   uint32_t map_flags, uint64_t map_extra, uint32_t inner_map_id);
 BPFTIME_API int bpftime_map_info(struct bpftime_shm *shm, uint32_t id, struct bpftime_map_info *out);
 BPFTIME_API int bpftime_map_lookup(struct bpftime_shm *shm, uint32_t id, const void *key, void *value);
 BPFTIME_API int bpftime_map_update(struct bpftime_shm *shm, uint32_t id, const void *key,

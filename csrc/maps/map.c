@@ -14,9 +14,11 @@ const struct map_ops *map_ops_for(uint32_t type)
 	switch (type) {
 	case MAP_ARRAY:
 	case MAP_PERCPU_ARRAY:
+	case MAP_ARRAY_OF_MAPS:
 		return &array_map_ops;
 	case MAP_HASH:
 	case MAP_PERCPU_HASH:
+	case MAP_HASH_OF_MAPS:
 	case MAP_LRU_HASH:
 	case MAP_LRU_PERCPU_HASH:
 		return &hash_map_ops;
@@ -37,6 +39,39 @@ const struct map_ops *map_ops_for(uint32_t type)
 	default:
 		return NULL;
 	}
+}
+
+bool is_map_in_map(uint32_t type)
+{
+	return type == MAP_ARRAY_OF_MAPS || type == MAP_HASH_OF_MAPS;
+}
+
+struct shm_map *inner_map(struct bpftime_shm *shm, const void *id_value)
+{
+	uint32_t id;
+	memcpy(&id, id_value, 4);
+	struct shm_object *o = shm_object_find(shm, id);
+	if (!o || o->kind != SHM_MAP)
+		return NULL;
+	struct shm_map *m = shm_ptr(shm, o->offset);
+	return m->magic == MAP_MAGIC ? m : NULL;
+}
+
+bool shm_map_values_contain(const struct bpftime_shm *shm, uint64_t addr, uint64_t size)
+{
+	uint64_t base = (uintptr_t)shm->base;
+	if (addr - base >= shm->size)
+		return false;
+	for (int i = 0; i < SHM_MAX_OBJECTS; i++) {
+		const struct shm_object *o = &shm->hdr->objects[i];
+		if (__atomic_load_n(&o->id, __ATOMIC_ACQUIRE) == 0 || o->kind != SHM_MAP)
+			continue;
+		const struct shm_map *m = shm_ptr(shm, o->offset);
+		uint64_t rel = addr - (base + m->slots);
+		if (m->magic == MAP_MAGIC && rel < m->values_bytes && size <= m->values_bytes - rel)
+			return true;
+	}
+	return false;
 }
 
 static bool is_percpu(uint32_t type)
@@ -140,7 +175,7 @@ static int check_create(const char *n, uint32_t type, uint32_t key_size, uint32_
 	if (is_keyless(type) && key_size)
 		return refuse(-EINVAL, "map '%s': queue, stack and bloom filter maps have no key (key size %u)",
 			      n, key_size);
-	if ((type == MAP_ARRAY || type == MAP_PERCPU_ARRAY) && key_size != 4)
+	if ((type == MAP_ARRAY || type == MAP_PERCPU_ARRAY || type == MAP_ARRAY_OF_MAPS) && key_size != 4)
 		return refuse(-EINVAL, "map '%s': array keys are 4 bytes, not %u", n, key_size);
 	if ((type == MAP_PERF_EVENT_ARRAY || type == MAP_PROG_ARRAY) && (key_size != 4 || value_size != 4))
 		return refuse(-EINVAL, "map '%s': perf event and program arrays have 4-byte keys and values", n);
@@ -169,12 +204,23 @@ static int check_create(const char *n, uint32_t type, uint32_t key_size, uint32_
 }
 
 int bpftime_map_create(struct bpftime_shm *shm, uint32_t type, const char *name, uint32_t key_size,
-		       uint32_t value_size, uint32_t max_entries, uint32_t map_flags, uint64_t map_extra)
+		       uint32_t value_size, uint32_t max_entries, uint32_t map_flags, uint64_t map_extra,
+		       uint32_t inner_map_id)
 {
 	const char *n = name ? name : "";
 	int bad = check_create(n, type, key_size, value_size, max_entries, map_flags, map_extra);
 	if (bad)
 		return bad;
+	struct shm_map *inner = NULL;
+	if (is_map_in_map(type)) {
+		inner = inner_map(shm, &inner_map_id);
+		if (value_size != 4 || !inner || is_map_in_map(inner->type))
+			return refuse(-EINVAL, "map '%s': a map of maps needs 4-byte values and an inner map "
+					       "template (id %u is not a usable map)",
+				      n, inner_map_id);
+	} else if (inner_map_id) {
+		return refuse(-EINVAL, "map '%s': only maps of maps take an inner map", n);
+	}
 	const struct map_ops *ops = map_ops_for(type);
 	struct shm_map proto = {
 		.type = type,
@@ -198,13 +244,21 @@ int bpftime_map_create(struct bpftime_shm *shm, uint32_t type, const char *name,
 			      shm->name, (unsigned long long)(header + storage));
 	}
 	struct shm_map *m = shm_ptr(shm, off);
+	if (inner) {
+		proto.inner_type = inner->type;
+		proto.inner_key_size = inner->key_size;
+		proto.inner_value_size = inner->value_size;
+		proto.inner_max_entries = inner->max_entries;
+	}
 	*m = proto;
 	m->self = off;
 	snprintf(m->name, sizeof(m->name), "%s", n);
 	shm_mutex_init(&m->lock);
 	ops->init(shm, m, off + header);
 	m->values_bytes = type == MAP_RINGBUF ? max_entries
-			  : type == MAP_BLOOM_FILTER || type == MAP_PERF_EVENT_ARRAY || type == MAP_PROG_ARRAY ? 0
+			  : type == MAP_BLOOM_FILTER || type == MAP_PERF_EVENT_ARRAY || type == MAP_PROG_ARRAY ||
+				    is_map_in_map(type)
+				? 0
 			  : (uint64_t)max_entries * m->value_stride * m->ncpus;
 	m->magic = MAP_MAGIC;
 	struct shm_object *o = shm_object_add_locked(shm, SHM_MAP, n, off, header + storage);
@@ -303,6 +357,16 @@ int bpftime_map_update(struct bpftime_shm *shm, uint32_t id, const void *key, co
 	struct shm_map *m = map_by_id(shm, id);
 	if (!m)
 		return -ENOENT;
+	if (is_map_in_map(m->type)) {
+		const struct shm_map *in = inner_map(shm, value);
+		if (!in)
+			return map_result(m, "update", -EBADF);
+		if (in->type != m->inner_type || in->key_size != m->inner_key_size ||
+		    in->value_size != m->inner_value_size || in->max_entries != m->inner_max_entries)
+			return refuse(-EINVAL, "map '%s' (id %u): update: inner map %u does not match the "
+					       "template (type, key, value, max_entries)",
+				      m->name, m->id, in->id);
+	}
 	return map_result(m, "update",
 			  map_ops_for(m->type)->update(shm, m, key, value, flags, m->ncpus == 1 ? 0 : -1));
 }

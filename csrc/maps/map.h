@@ -41,6 +41,8 @@ struct shm_map {
 	uint64_t map_extra;    /* bloom filter: number of hash functions in the low 4 bits */
 	uint32_t nr_hashes;    /* bloom filter */
 	uint64_t values_bytes; /* bytes at `slots` a program may touch */
+	/* Map-in-map: the template inner maps must match (type, key, value, max_entries). */
+	uint32_t inner_type, inner_key_size, inner_value_size, inner_max_entries;
 	uint32_t bit_mask;     /* bloom filter: bits - 1 */
 };
 
@@ -73,6 +75,9 @@ HIDDEN extern const struct map_ops perf_event_array_map_ops;
 HIDDEN extern const struct map_ops prog_array_map_ops;
 
 HIDDEN const struct map_ops *map_ops_for(uint32_t type);
+HIDDEN bool is_map_in_map(uint32_t type);
+/* The inner map a map-in-map value (a map id) names, or NULL. */
+HIDDEN struct shm_map *inner_map(struct bpftime_shm *shm, const void *id_value);
 HIDDEN uint32_t possible_cpus(void);
 HIDDEN int current_cpu(void);
 

@@ -32,12 +32,7 @@ static inline bool span_ok(uint64_t addr, uint64_t size, uintptr_t lo, uint64_t 
 
 static bool in_bounds(const struct bounds *b, uint64_t addr, uint64_t size)
 {
-	if (span_ok(addr, size, b->mem_lo, b->mem_len))
-		return true;
-	for (uint32_t i = 0; i < b->vm->nregions; i++)
-		if (span_ok(addr, size, b->vm->regions[i].base, b->vm->regions[i].len))
-			return true;
-	return false;
+	return span_ok(addr, size, b->mem_lo, b->mem_len) || vm_region_ok(b->vm, addr, size);
 }
 
 static __attribute__((cold)) void report_fault(const struct fault *f, uint32_t pc)

@@ -708,13 +708,7 @@ int jit_slow_check(const struct jit_ctx *ctx, uint64_t addr, uint64_t code, uint
 	uint64_t lo = rbp - BPFTIME_STACK_SIZE;
 	if (addr - lo < ctx->stack_top - lo && size <= ctx->stack_top - addr)
 		return 1;
-	const struct bpftime_vm *vm = ctx->vm;
-	for (uint32_t i = 0; i < vm->nregions; i++) {
-		uint64_t rel = addr - vm->regions[i].base;
-		if (rel < vm->regions[i].len && size <= vm->regions[i].len - rel)
-			return 1;
-	}
-	return 0;
+	return vm_region_ok(ctx->vm, addr, size);
 }
 
 static uint64_t now_ns(void)

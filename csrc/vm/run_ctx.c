@@ -37,11 +37,5 @@ bool run_access_ok(uint64_t addr, uint64_t size)
 	uint64_t len = r->mem_limit[0]; /* len - 1 + 1 */
 	if (addr - r->mem_lo < len && size <= len - (addr - r->mem_lo))
 		return true;
-	const struct bpftime_vm *vm = r->vm;
-	for (uint32_t i = 0; i < vm->nregions; i++) {
-		uint64_t rel = addr - vm->regions[i].base;
-		if (rel < vm->regions[i].len && size <= vm->regions[i].len - rel)
-			return true;
-	}
-	return false;
+	return vm_region_ok(r->vm, addr, size);
 }

@@ -132,6 +132,16 @@ int bpftime_vm_register_helper(struct bpftime_vm *vm, uint32_t id, const char *n
 	return 0;
 }
 
+bool vm_region_ok(const struct bpftime_vm *vm, uint64_t addr, uint64_t size)
+{
+	for (uint32_t i = 0; i < vm->nregions; i++) {
+		uint64_t rel = addr - vm->regions[i].base;
+		if (rel < vm->regions[i].len && size <= vm->regions[i].len - rel)
+			return true;
+	}
+	return vm->shm && shm_map_values_contain(vm->shm, addr, size);
+}
+
 int bpftime_vm_set_unwind_helper(struct bpftime_vm *vm, uint32_t id)
 {
 	if (!vm_helper_known(vm, id)) {

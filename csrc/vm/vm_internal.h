@@ -96,6 +96,11 @@ struct bpftime_vm {
 };
 
 HIDDEN void vm_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Whether [addr, addr+size) lies in the values of some map of the segment (maps reached at
+ * run time, such as the inner maps of a map of maps). */
+HIDDEN bool shm_map_values_contain(const struct bpftime_shm *shm, uint64_t addr, uint64_t size);
+/* Memory a program may touch besides its stack and context: the VM's regions and map values. */
+HIDDEN bool vm_region_ok(const struct bpftime_vm *vm, uint64_t addr, uint64_t size);
 HIDDEN bool vm_helper_known(const struct bpftime_vm *vm, uint32_t id);
 
 /* Validator: 0 or -1 with the error set (naming the pc and the reason). */
