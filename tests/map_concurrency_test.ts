@@ -110,3 +110,46 @@ Deno.test("maps: kill -9 of a process inside map updates does not block the othe
   }
   Segment.remove(NAME);
 });
+
+Deno.test("maps: bpf_spin_lock makes a two-field update atomic across threads and processes", async () => {
+  try {
+    Segment.remove(NAME);
+  } catch { /* fresh */ }
+  using seg = Segment.open(NAME, { create: true, sizeMb: 4 });
+  // value: { u32 lock; u32 pad; u64 a; u64 b } — a and b always move together
+  const pair = seg.createMap({
+    type: "array",
+    name: "pair",
+    keySize: 4,
+    valueSize: 24,
+    maxEntries: 1,
+  });
+  const code = assemble(`
+      lddw %r6, map_value ${pair.id}+0
+      mov %r1, %r6
+      call 93
+      ldxdw %r2, [%r6+8]
+      add %r2, 1
+      stxdw [%r6+8], %r2
+      ldxdw %r3, [%r6+16]
+      add %r3, 2
+      stxdw [%r6+16], %r3
+      mov %r1, %r6
+      call 94
+      mov %r0, 0
+      exit`);
+  const script = new URL("./fixtures/map_stress_process.ts", import.meta.url).pathname;
+  const outputs = await Promise.all(
+    Array.from({ length: 2 }, () =>
+      new Deno.Command(DENO, {
+        args: ["run", "-A", script, NAME, toHex(code), "20000", "2"],
+        stdout: "piped",
+        stderr: "piped",
+      }).output()),
+  );
+  for (const o of outputs) assert.equal(o.code, 0, new TextDecoder().decode(o.stderr));
+  const v = new DataView(pair.lookup(new Uint8Array(4))!.buffer);
+  assert.equal(v.getBigUint64(8, true), 80_000n);
+  assert.equal(v.getBigUint64(16, true), 160_000n);
+  Segment.remove(NAME);
+});

@@ -108,3 +108,34 @@ const struct helper_def map_helpers[] = {
 	{3, "bpf_map_delete_elem", map_delete_elem},
 	{0, NULL, NULL},
 };
+
+/*
+ * bpf_spin_lock / bpf_spin_unlock on a struct bpf_spin_lock (4 bytes) inside a
+ * map value. A test-and-set lock, shared across processes like the value.
+ */
+static uint64_t spin_lock(uint64_t lock, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
+{
+	(void)a2, (void)a3, (void)a4, (void)a5;
+	if ((lock & 3) || !run_access_ok(lock, 4))
+		return (uint64_t)-EINVAL;
+	uint32_t *l = (uint32_t *)(uintptr_t)lock;
+	while (__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE))
+		while (__atomic_load_n(l, __ATOMIC_RELAXED))
+			__builtin_ia32_pause();
+	return 0;
+}
+
+static uint64_t spin_unlock(uint64_t lock, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
+{
+	(void)a2, (void)a3, (void)a4, (void)a5;
+	if ((lock & 3) || !run_access_ok(lock, 4))
+		return (uint64_t)-EINVAL;
+	__atomic_store_n((uint32_t *)(uintptr_t)lock, 0, __ATOMIC_RELEASE);
+	return 0;
+}
+
+const struct helper_def lock_helpers[] = {
+	{93, "bpf_spin_lock", spin_lock},
+	{94, "bpf_spin_unlock", spin_unlock},
+	{0, NULL, NULL},
+};
