@@ -61,21 +61,30 @@ export function kernelProgLoad(
 ): LoadedProgram {
   const insns = new Uint8Array(code);
   const license = new TextEncoder().encode((options.license ?? "GPL") + "\0");
-  const log = new Uint8Array(1 << 16);
-  const attr = new Uint8Array(128);
-  const v = new DataView(attr.buffer);
-  v.setUint32(0, type, true);
-  v.setUint32(4, insns.length / 8, true);
-  v.setBigUint64(8, addr(insns), true);
-  v.setBigUint64(16, addr(license), true);
-  v.setUint32(24, 1, true); // log_level
-  v.setUint32(28, log.length, true);
-  v.setBigUint64(32, addr(log), true);
-  v.setUint32(44, options.flags ?? 0, true);
-  const fd = bpf(BPF_PROG_LOAD, attr);
+  const attempt = (log: Uint8Array<ArrayBuffer> | null) => {
+    const attr = new Uint8Array(128);
+    const v = new DataView(attr.buffer);
+    v.setUint32(0, type, true);
+    v.setUint32(4, insns.length / 8, true);
+    v.setBigUint64(8, addr(insns), true);
+    v.setBigUint64(16, addr(license), true);
+    if (log) {
+      v.setUint32(24, 1, true); // log_level
+      v.setUint32(28, log.length, true);
+      v.setBigUint64(32, addr(log), true);
+    }
+    v.setUint32(44, options.flags ?? 0, true);
+    return bpf(BPF_PROG_LOAD, attr);
+  };
+  // Without a log first: a long log of an accepted program can itself fail the load (ENOSPC).
+  let fd = attempt(null);
   if (fd < 0) {
-    const text = new TextDecoder().decode(log.subarray(0, log.indexOf(0))).trim();
-    throw new KernelBpfError(`kernel refused the program (errno ${-fd}): ${text}`, -fd);
+    const log = new Uint8Array(1 << 20);
+    fd = attempt(log);
+    if (fd < 0) {
+      const text = new TextDecoder().decode(log.subarray(0, log.indexOf(0))).trim();
+      throw new KernelBpfError(`kernel refused the program (errno ${-fd}): ${text}`, -fd);
+    }
   }
   return { fd, close: () => void libc.symbols.close(fd) };
 }

@@ -189,3 +189,30 @@ Deno.test("ringbuf: an idle consumer sleeps in the kernel, not in a loop", async
     Segment.remove(NAME);
   }
 });
+
+Deno.test("ringbuf: kill -9 of producers inside reservations does not wedge the others", async () => {
+  using seg = fresh();
+  try {
+    const { id, rb } = ring(seg, 4096);
+    for (let round = 0; round < 5; round++) {
+      // A full ring and "retry": the producer takes the reservation lock in a tight loop.
+      const child = producer(id, 1_000_000_000, "retry");
+      await new Promise((r) => setTimeout(r, 150 + 30 * round));
+      child.kill("SIGKILL");
+      await child.status;
+      rb.consume(() => {}); // make room
+      using vm = new Vm();
+      vm.useRuntime(seg);
+      vm.load(
+        assemble(
+          `stdw [%r10-8], 1\nlddw %r1, map_fd ${id}\nmov %r2, %r10\nadd %r2, -8\nmov %r3, 8\nmov %r4, 0\ncall 130\nexit`,
+        ),
+      );
+      const started = performance.now();
+      assert.equal(vm.exec(), 0n, `round ${round}`);
+      assert.ok(performance.now() - started < 1000, `round ${round}: took too long`);
+    }
+  } finally {
+    Segment.remove(NAME);
+  }
+});

@@ -6,8 +6,8 @@
  * and DISCARD (1<<30) bits, u32 page offset of the header from the ring's
  * start. A record that would wrap is preceded by a discarded filler record
  * up to the end of the data, so every record is contiguous and a libbpf
- * consumer reads it in place. Producers serialize on the map's robust lock
- * only to reserve; consumers never lock.
+ * consumer reads it in place. Producers serialize on a robust spinlock only
+ * to reserve; consumers never lock.
  */
 #define _GNU_SOURCE
 #include "ringbuf.h"
@@ -53,7 +53,7 @@ void *rb_reserve(struct bpftime_shm *shm, struct shm_map *map, uint64_t size)
 	uint64_t need = (size + RB_HDR + 7) & ~7ull, mask = map->max_entries - 1;
 	uint8_t *data = map_at(shm, map->slots);
 	void *out = NULL;
-	shm_lock(&map->lock);
+	shm_spin_lock(&p->reserve_lock);
 	uint64_t cons = __atomic_load_n(rb_consumer_pos(shm, map), __ATOMIC_ACQUIRE);
 	uint64_t prod = p->producer_pos;
 	uint64_t to_end = map->max_entries - (prod & mask);
@@ -74,7 +74,7 @@ void *rb_reserve(struct bpftime_shm *shm, struct shm_map *map, uint64_t size)
 	__atomic_store_n(&p->producer_pos, prod + need, __ATOMIC_RELEASE);
 	out = h + 2;
 out:
-	shm_unlock(&map->lock);
+	shm_spin_unlock(&p->reserve_lock);
 	return out;
 }
 

@@ -20,6 +20,7 @@ struct rb_producer {
 	uint64_t dropped;  /* reservations refused for lack of space */
 	uint32_t wake_seq; /* futex: bumped on submit while consumers wait */
 	uint32_t waiters;
+	shm_spinlock reserve_lock; /* producers, for the few instructions of a reservation */
 };
 
 HIDDEN struct rb_producer *rb_producer(struct bpftime_shm *shm, struct shm_map *map);

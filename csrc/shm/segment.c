@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,46 @@ void shm_lock(pthread_mutex_t *m)
 void shm_unlock(pthread_mutex_t *m)
 {
 	pthread_mutex_unlock(m);
+}
+
+static uint32_t my_pid; /* cached; a forked child forgets it */
+static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
+
+static void forget_pid(void)
+{
+	my_pid = 0;
+}
+static void watch_forks(void)
+{
+	pthread_atfork(NULL, NULL, forget_pid);
+}
+
+void shm_spin_lock(shm_spinlock *l)
+{
+	uint32_t me = __atomic_load_n(&my_pid, __ATOMIC_RELAXED);
+	if (!me) {
+		pthread_once(&pid_once, watch_forks);
+		me = (uint32_t)getpid();
+		__atomic_store_n(&my_pid, me, __ATOMIC_RELAXED);
+	}
+	for (uint64_t spins = 0;; spins++) {
+		uint32_t free_ = 0;
+		if (__atomic_compare_exchange_n(&l->holder, &free_, me, false, __ATOMIC_ACQUIRE,
+						__ATOMIC_RELAXED))
+			return;
+		__builtin_ia32_pause();
+		if ((spins & 0xfffff) == 0xfffff) { /* about a millisecond: is the holder alive? */
+			uint32_t h = __atomic_load_n(&l->holder, __ATOMIC_RELAXED);
+			if (h && kill((pid_t)h, 0) < 0 && errno == ESRCH)
+				__atomic_compare_exchange_n(&l->holder, &h, 0, false, __ATOMIC_ACQ_REL,
+							    __ATOMIC_RELAXED);
+		}
+	}
+}
+
+void shm_spin_unlock(shm_spinlock *l)
+{
+	__atomic_store_n(&l->holder, 0, __ATOMIC_RELEASE);
 }
 
 #define ALIGN 64
