@@ -42,3 +42,17 @@ export { RingBuffer } from "./ffi/ringbuf.ts";
 export { PerfBuffer, type PerfCallbacks } from "./ffi/perf_buffer.ts";
 export { BPF_ANY, BPF_EXIST, BPF_NOEXIST, MAP_TYPES, type MapTypeName } from "./lib/maps/types.ts";
 export { exportSegment, importSegment } from "./lib/maps/export.ts";
+export {
+  type Codec,
+  cstring,
+  decode,
+  encode,
+  i32,
+  i64,
+  struct,
+  typed,
+  u16,
+  u32,
+  u64,
+  u8,
+} from "./lib/maps/codec.ts";
