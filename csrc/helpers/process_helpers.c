@@ -140,7 +140,27 @@ static uint64_t bpf_strncmp(uint64_t s1, uint64_t s1_sz, uint64_t s2, uint64_t a
 	return b[s1_sz < sizeof(other) ? s1_sz : 0] ? (uint64_t)-1 : 0;
 }
 
+/* bpf_loop(nr_loops, callback, ctx, flags): callback(i, ctx) until it returns 1. */
+static uint64_t bpf_loop(uint64_t nr, uint64_t callback, uint64_t ctx, uint64_t flags, uint64_t a5)
+{
+	(void)a5;
+	const struct jit_ctx *run = current_run;
+	if (!run || flags || callback == 0 || callback > UINT32_MAX)
+		return (uint64_t)-EINVAL;
+	if (nr > (1u << 23)) /* BPF_MAX_LOOPS */
+		return (uint64_t)-E2BIG;
+	for (uint64_t i = 0; i < nr; i++) {
+		uint64_t args[5] = {i, ctx, 0, 0, 0}, r0;
+		if (vm_run_callback(run->vm, (uint32_t)(callback - 1), args, &r0) < 0)
+			return (uint64_t)-EINVAL;
+		if (r0)
+			return i + 1;
+	}
+	return nr;
+}
+
 const struct helper_def process_helpers[] = {
+	{181, "bpf_loop", bpf_loop},
 	{4, "bpf_probe_read", probe_read},
 	{5, "bpf_ktime_get_ns", ktime_get_ns},
 	{7, "bpf_get_prandom_u32", get_prandom_u32},

@@ -505,6 +505,33 @@ static char shared_jit_error[300];
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static uint64_t next_program_id;
 
+/* bpf_cb_*: a callback's entry (args array of r1-r5, unused, ctx) on a fresh stack. */
+static LLVMValueRef lower_callback_entry(struct lower *L, uint32_t pc, const char *name)
+{
+	L->fn = LLVMAddFunction(L->M, name, L->main_ty);
+	LLVMPositionBuilderAtEnd(L->B, new_block(L));
+	LLVMValueRef stack =
+	    LLVMBuildArrayAlloca(L->B, L->i8, c64(L, BPFTIME_STACK_SIZE * BPFTIME_MAX_CALL_FRAMES), "");
+	LLVMSetAlignment(stack, 16);
+	LLVMValueRef top = c64(L, BPFTIME_STACK_SIZE * BPFTIME_MAX_CALL_FRAMES);
+	LLVMValueRef fp = LLVMBuildGEP2(L->B, L->i8, stack, &top, 1, "");
+	L->ctxp = LLVMGetParam(L->fn, 2);
+	LLVMBuildStore(L->B, LLVMBuildPtrToInt(L->B, fp, L->i64, ""),
+		       ctx_field(L, JIT_CTX_STACK_TOP, L->i64));
+	LLVMValueRef argv = LLVMBuildBitCast(L->B, LLVMGetParam(L->fn, 0), LLVMPointerType(L->i64, 0), "");
+	LLVMValueRef args[12];
+	for (int i = 0; i < 10; i++)
+		args[i] = c64(L, 0);
+	for (int i = 0; i < 5; i++) {
+		LLVMValueRef idx = c64(L, (uint64_t)i);
+		args[i + 1] = LLVMBuildLoad2(L->B, L->i64, LLVMBuildGEP2(L->B, L->i64, argv, &idx, 1, ""), "");
+	}
+	args[10] = fp;
+	args[11] = L->ctxp;
+	LLVMBuildRet(L->B, LLVMBuildCall2(L->B, L->sub_ty, L->sub_fn[pc], args, 12, ""));
+	return L->fn;
+}
+
 struct tier_handle {
 	LLVMOrcResourceTrackerRef tracker;
 };
@@ -618,6 +645,15 @@ EXPORT int bpftime_llvm_compile(const struct llvm_request *req, struct llvm_resu
 		lower_function(&L, start, end, entry_name);
 		start = end;
 	}
+	char cb_names[JIT_MAX_CALLBACKS][64];
+	uint32_t ncb = 0;
+	for (uint32_t pc = 1; pc < req->ninsns && ncb < JIT_MAX_CALLBACKS; pc++) {
+		if (!L.shape.callback[pc])
+			continue;
+		snprintf(cb_names[ncb], sizeof(cb_names[ncb]), "%s_cb_%u", entry_name, pc);
+		lower_callback_entry(&L, pc, cb_names[ncb]);
+		out->cb_pc[ncb++] = pc;
+	}
 	char *verify = NULL;
 	if (LLVMVerifyModule(L.M, LLVMReturnStatusAction, &verify)) {
 		snprintf(err, errlen, "generated IR is invalid: %s", verify ? verify : "");
@@ -650,6 +686,16 @@ EXPORT int bpftime_llvm_compile(const struct llvm_request *req, struct llvm_resu
 		rc = take_error(e, err, errlen, "looking up the entry point");
 		goto out;
 	}
+	for (uint32_t i = 0; i < ncb; i++) {
+		LLVMOrcJITTargetAddress cb = 0;
+		e = LLVMOrcLLJITLookup(shared_jit, &cb, cb_names[i]);
+		if (e) {
+			rc = take_error(e, err, errlen, "looking up a callback entry");
+			goto out;
+		}
+		out->cb_entry[i] = (void *)(uintptr_t)cb;
+	}
+	out->ncallbacks = ncb;
 	out->entry = (void *)(uintptr_t)addr;
 	out->handle = h;
 	h = NULL;

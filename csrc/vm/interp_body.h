@@ -4,7 +4,8 @@
  * with INTERP_COUNTED 1. Expects INTERP_NAME and INTERP_COUNTED.
  */
 
-static int INTERP_NAME(const struct bpftime_vm *vm, void *mem, uint64_t mem_len, uint64_t *ret)
+static int INTERP_NAME(const struct bpftime_vm *vm, void *mem, uint64_t mem_len, uint32_t start,
+		       const uint64_t *args, uint64_t *ret)
 {
 	static const void *const labels[IOP_COUNT] = {
 #define X(n) [IOP_##n] = &&L_##n,
@@ -15,11 +16,11 @@ static int INTERP_NAME(const struct bpftime_vm *vm, void *mem, uint64_t mem_len,
 	struct frame frames[BPFTIME_MAX_CALL_FRAMES];
 	uint32_t depth = 0;
 	uint64_t R[11] = {0};
-	const struct decoded_insn *const code = vm->code, *d = code;
+	const struct decoded_insn *const code = vm->code, *d = code + start;
 	/* Frames grow down from the top; a frame may touch itself and its callers' frames. */
 	const uintptr_t stack_top = (uintptr_t)(stack + sizeof(stack));
 	uintptr_t stack_lo = stack_top - BPFTIME_STACK_SIZE;
-	struct bounds b = {(uintptr_t)mem, mem ? mem_len : 0, vm};
+	struct bounds b = {(uintptr_t)mem, mem ? mem_len : 0, vm, 0, 0};
 	struct fault f;
 	struct jit_ctx run; /* what helpers check pointers against */
 	int rc = 0;
@@ -55,11 +56,16 @@ static int INTERP_NAME(const struct bpftime_vm *vm, void *mem, uint64_t mem_len,
 
 	R[1] = (uint64_t)(uintptr_t)mem;
 	R[2] = mem_len;
+	if (args) /* a callback: r1-r5 from the helper that calls it */
+		for (int i = 0; i < 5; i++)
+			R[i + 1] = args[i];
 	R[10] = (uint64_t)stack_top;
 	/* Zeroed frames: a program never sees the host's old stack contents. */
 	memset((void *)stack_lo, 0, BPFTIME_STACK_SIZE);
 	run_begin(&run, vm, mem, mem_len);
 	run.stack_top = stack_top;
+	b.outer_lo = run.outer_lo;
+	b.outer_hi = run.outer_hi;
 	DISPATCH();
 
 	/* ALU: `a` is dst, `s` the source (register or pre-extended immediate). */

@@ -136,7 +136,10 @@ int interp_prepare(struct bpftime_vm *vm)
 		d->src = in->src;
 		if (in->code == LDDW_CODE) {
 			uint64_t v = (uint64_t)(uint32_t)in->imm | ((uint64_t)(uint32_t)in[1].imm << 32);
-			if (in->src) {
+			if (in->src == LDDW_PSEUDO_FUNC) {
+				/* A token for the helpers that call back: the subprogram's pc + 1. */
+				v = (uint64_t)(pc + 1 + (uint32_t)in->imm) + 1;
+			} else if (in->src) {
 				int err = vm->resolver(vm->resolver_ctx, in->src, (uint32_t)in->imm,
 						       (uint32_t)in[1].imm, &v);
 				if (err) {

@@ -16,6 +16,7 @@ struct bounds {
 	uintptr_t mem_lo;
 	uint64_t mem_len;
 	const struct bpftime_vm *vm;
+	uint64_t outer_lo, outer_hi; /* a callback's caller's stack */
 };
 
 struct fault {
@@ -32,7 +33,9 @@ static inline bool span_ok(uint64_t addr, uint64_t size, uintptr_t lo, uint64_t 
 
 static bool in_bounds(const struct bounds *b, uint64_t addr, uint64_t size)
 {
-	return span_ok(addr, size, b->mem_lo, b->mem_len) || vm_region_ok(b->vm, addr, size);
+	return span_ok(addr, size, b->mem_lo, b->mem_len) ||
+	       span_ok(addr, size, b->outer_lo, b->outer_hi - b->outer_lo) ||
+	       vm_region_ok(b->vm, addr, size);
 }
 
 static __attribute__((cold)) void report_fault(const struct fault *f, uint32_t pc)
@@ -95,5 +98,16 @@ static inline uint32_t smod32(uint32_t a, uint32_t s)
 
 int interp_run(const struct bpftime_vm *vm, void *mem, uint64_t mem_len, uint64_t *ret)
 {
-	return vm->budget ? run_budgeted(vm, mem, mem_len, ret) : run_unbounded(vm, mem, mem_len, ret);
+	return vm->budget ? run_budgeted(vm, mem, mem_len, 0, NULL, ret)
+			  : run_unbounded(vm, mem, mem_len, 0, NULL, ret);
+}
+
+int interp_run_callback(const struct bpftime_vm *vm, uint32_t pc, const uint64_t args[5],
+			uint64_t *ret)
+{
+	const struct jit_ctx *r = current_run;
+	void *mem = (void *)(uintptr_t)r->mem_lo;
+	uint64_t len = r->mem_limit[0];
+	return vm->budget ? run_budgeted(vm, mem, len, pc, args, ret)
+			  : run_unbounded(vm, mem, len, pc, args, ret);
 }

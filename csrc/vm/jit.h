@@ -22,6 +22,7 @@ struct jit_ctx {
 	uint64_t frame_lo;           /* 104: bottom of the running frame, set before helper calls */
 	struct jit_ctx *outer;       /* the run this one is nested in (a helper running a program) */
 	uint64_t tail_value;         /* r0 of the program a tail call ran (faulted == 3) */
+	uint64_t outer_lo, outer_hi; /* a callback may also reach its caller's stack */
 };
 
 #define RUN_TAIL_CALLED 3
@@ -56,6 +57,8 @@ extern __thread struct jit_ctx *current_run __attribute__((tls_model("initial-ex
 HIDDEN void run_begin(struct jit_ctx *ctx, const struct bpftime_vm *vm, void *mem, uint64_t len);
 /* Set by bpf_tail_call just before it runs the next program: that run's tail call count. */
 extern __thread uint32_t next_run_tail_calls __attribute__((tls_model("initial-exec")));
+/* Set before a callback run: it may reach the stack of the run that called the helper. */
+extern __thread bool next_run_is_callback __attribute__((tls_model("initial-exec")));
 HIDDEN void run_end(struct jit_ctx *ctx);
 /* Whether [addr, addr+size) is memory the running program may touch. */
 HIDDEN bool run_access_ok(uint64_t addr, uint64_t size);
@@ -73,6 +76,9 @@ HIDDEN int jit_run(const struct bpftime_vm *vm, void *mem, uint64_t mem_len, uin
 /* Runs compiled code (either compiler's) and turns a recorded fault into the VM error. */
 HIDDEN int jit_call(const struct bpftime_vm *vm, jit_entry entry, void *mem, uint64_t mem_len,
 		    uint64_t *ret);
+/* The same for a callback entry, which takes r1-r5 from args. */
+HIDDEN int jit_call_callback(const struct bpftime_vm *vm, jit_entry entry, const uint64_t args[5],
+			     void *mem, uint64_t mem_len, uint64_t *ret);
 /* The slow bounds check compiled code calls (caller frames, registered regions). */
 HIDDEN int jit_slow_check(const struct jit_ctx *ctx, uint64_t addr, uint64_t code, uint64_t rbp);
 

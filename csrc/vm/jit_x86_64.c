@@ -53,6 +53,7 @@ struct jit_state {
 	uint32_t nfix, capfix;
 	struct cold_path *cold; /* slow bounds checks, emitted after the body */
 	uint32_t ncold, capcold;
+	uint32_t ncallbacks, cb_pc[JIT_MAX_CALLBACKS], cb_off[JIT_MAX_CALLBACKS];
 	uint32_t label[L_COUNT];
 	bool failed;
 };
@@ -701,12 +702,39 @@ static void emit_stubs(struct jit_state *st, uint64_t slow_check)
 	emit1(b, 0xc3);
 }
 
+/*
+ * Entry points for callbacks (bpf_loop and friends): the main prologue, r1-r5
+ * loaded from the args array (first argument), then a call of the subprogram.
+ */
+static void emit_callback_entries(struct jit_state *st)
+{
+	struct x86_buf *b = &st->b;
+	st->ncallbacks = 0;
+	for (uint32_t pc = 1; pc < st->n; pc++) {
+		if (!st->shape.callback[pc])
+			continue;
+		if (st->ncallbacks < JIT_MAX_CALLBACKS) {
+			st->cb_pc[st->ncallbacks] = pc;
+			st->cb_off[st->ncallbacks++] = b->len;
+		}
+		emit_main_prologue(st, 0);
+		emit_mov_rr(b, true, R11, RDI);
+		static const int args[5] = {RDI, RSI, RDX, RCX, R8};
+		for (int i = 0; i < 5; i++)
+			emit_mem(b, 0x8b, true, args[i], R11, 8 * i);
+		add_fixup(st, emit_call32(b), pc, FIX_SUB);
+		jmp_label(st, L_EPILOGUE);
+	}
+}
+
 /* 1 when a non-context access is inside the caller frames' stack or a registered region. */
 int jit_slow_check(const struct jit_ctx *ctx, uint64_t addr, uint64_t code, uint64_t rbp)
 {
 	uint64_t size = 1ull << (code & 0xf);
 	uint64_t lo = rbp - BPFTIME_STACK_SIZE;
 	if (addr - lo < ctx->stack_top - lo && size <= ctx->stack_top - addr)
+		return 1;
+	if (addr - ctx->outer_lo < ctx->outer_hi - ctx->outer_lo && size <= ctx->outer_hi - addr)
 		return 1;
 	return vm_region_ok(ctx->vm, addr, size);
 }
@@ -771,6 +799,7 @@ static int compile_into(struct jit_state *st)
 	}
 	emit_cold_paths(st);
 	emit_stubs(st, (uint64_t)(uintptr_t)jit_slow_check);
+	emit_callback_entries(st);
 	if (b->overflow || st->failed)
 		return -1;
 	for (uint32_t i = 0; i < st->nfix; i++) {
@@ -829,7 +858,9 @@ int jit_compile(struct bpftime_vm *vm, bool budgeted)
 				goto out;
 			}
 			jit_release(vm);
-			vm->jit = (struct jit_code){mem, size, budgeted, now_ns() - start};
+			vm->jit = (struct jit_code){mem, size, budgeted, now_ns() - start, st.ncallbacks, {0}, {0}};
+			memcpy(vm->jit.cb_pc, st.cb_pc, sizeof(st.cb_pc));
+			memcpy(vm->jit.cb_off, st.cb_off, sizeof(st.cb_off));
 			rc = 0;
 			goto out;
 		}
@@ -854,12 +885,12 @@ int jit_run(const struct bpftime_vm *vm, void *mem, uint64_t mem_len, uint64_t *
 	return jit_call(vm, (jit_entry)(void *)vm->jit.code, mem, mem_len, ret);
 }
 
-int jit_call(const struct bpftime_vm *vm, jit_entry entry, void *mem, uint64_t mem_len,
-	     uint64_t *ret)
+static int call_entry(const struct bpftime_vm *vm, jit_entry entry, void *a1, uint64_t a2,
+		      void *mem, uint64_t mem_len, uint64_t *ret)
 {
 	struct jit_ctx ctx;
 	run_begin(&ctx, vm, mem, mem_len);
-	uint64_t r0 = entry(mem, mem_len, &ctx);
+	uint64_t r0 = entry(a1, a2, &ctx);
 	run_end(&ctx);
 	if (ctx.faulted != 1) {
 		*ret = ctx.faulted == 2 ? 0 : ctx.faulted == RUN_TAIL_CALLED ? ctx.tail_value : r0;
@@ -890,4 +921,16 @@ int jit_call(const struct bpftime_vm *vm, jit_entry entry, void *mem, uint64_t m
 			     (unsigned long long)vm->budget);
 	}
 	return -1;
+}
+
+int jit_call(const struct bpftime_vm *vm, jit_entry entry, void *mem, uint64_t mem_len,
+	     uint64_t *ret)
+{
+	return call_entry(vm, entry, mem, mem_len, mem, mem_len, ret);
+}
+
+int jit_call_callback(const struct bpftime_vm *vm, jit_entry entry, const uint64_t args[5],
+		      void *mem, uint64_t mem_len, uint64_t *ret)
+{
+	return call_entry(vm, entry, (void *)args, 0, mem, mem_len, ret);
 }

@@ -99,5 +99,8 @@ int llvm_tier_compile(struct bpftime_vm *vm, bool budgeted)
 	vm->llvm.handle = out.handle;
 	vm->llvm.budgeted = budgeted;
 	vm->llvm.compile_ns = now_ns() - start;
+	vm->llvm.ncallbacks = out.ncallbacks;
+	memcpy(vm->llvm.cb_pc, out.cb_pc, sizeof(out.cb_pc));
+	memcpy(vm->llvm.cb_entry, out.cb_entry, sizeof(out.cb_entry));
 	return 0;
 }

@@ -23,6 +23,9 @@ struct llvm_request {
 struct llvm_result {
 	void *entry;  /* jit_entry */
 	void *handle; /* released with bpftime_llvm_release */
+	uint32_t ncallbacks; /* callback entries (args array, unused, ctx), by subprogram pc */
+	uint32_t cb_pc[JIT_MAX_CALLBACKS];
+	void *cb_entry[JIT_MAX_CALLBACKS];
 };
 
 #define LLVM_TIER_COMPILE "bpftime_llvm_compile"

@@ -10,7 +10,8 @@ void program_shape_free(struct program_shape *st)
 	free(st->block_len);
 	free(st->in_sub);
 	free(st->zero_bytes);
-	st->sub_start = st->block_start = st->in_sub = NULL;
+	free(st->callback);
+	st->sub_start = st->block_start = st->in_sub = st->callback = NULL;
 	st->block_len = st->zero_bytes = NULL;
 }
 
@@ -64,7 +65,9 @@ int program_shape_analyse(struct program_shape *st, const struct bpf_insn *insns
 	st->block_len = calloc(n + 1, sizeof(uint32_t));
 	st->in_sub = calloc(n + 1, 1);
 	st->zero_bytes = calloc(n + 1, sizeof(uint32_t));
-	if (!st->sub_start || !st->block_start || !st->block_len || !st->in_sub || !st->zero_bytes) {
+	st->callback = calloc(n + 1, 1);
+	if (!st->sub_start || !st->block_start || !st->block_len || !st->in_sub || !st->zero_bytes ||
+	    !st->callback) {
 		program_shape_free(st);
 		return -1;
 	}
@@ -73,6 +76,10 @@ int program_shape_analyse(struct program_shape *st, const struct bpf_insn *insns
 		const struct bpf_insn *in = &st->insns[pc];
 		uint8_t cls = BPF_CLASS(in->code);
 		if (in->code == LDDW_CODE) {
+			if (in->src == LDDW_PSEUDO_FUNC) {
+				uint32_t t = pc + 1 + (uint32_t)in->imm;
+				st->sub_start[t] = st->block_start[t] = st->callback[t] = 1;
+			}
 			pc++;
 			continue;
 		}

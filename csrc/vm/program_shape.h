@@ -12,6 +12,7 @@ struct program_shape {
 	uint8_t *block_start; /* first instruction of a basic block */
 	uint32_t *block_len;  /* at a block start: instructions in the block (lddw counts once) */
 	uint32_t *zero_bytes; /* at a subprogram start: bytes of its frame to clear on entry */
+	uint8_t *callback;    /* subprogram whose address the program takes (lddw src 4) */
 };
 
 HIDDEN int program_shape_analyse(struct program_shape *shape, const struct bpf_insn *insns,

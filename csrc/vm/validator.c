@@ -159,6 +159,11 @@ static int check_lddw(const struct bpftime_vm *vm, const struct bpf_insn *in, ui
 		REFUSE(pc + 1, "second slot of lddw must hold only the upper 32 bits");
 	if (in->src > 6)
 		REFUSE(pc, "lddw with unknown pseudo source %u", in->src);
+	if (in->src == LDDW_PSEUDO_FUNC) {
+		if (next->imm)
+			REFUSE(pc, "lddw of a callback function uses the upper 32 bits");
+		return 0;
+	}
 	if (in->src && !vm->resolver)
 		REFUSE(pc, "lddw pseudo source %u (map reference) but no map resolver is set",
 		       in->src);
@@ -203,9 +208,12 @@ int vm_validate(const struct bpftime_vm *vm, const struct bpf_insn *insns, uint3
 		if (tail[pc])
 			continue;
 		int64_t t;
-		if (!branch_target(&insns[pc], pc, &t))
+		bool callback = insns[pc].code == LDDW_CODE && insns[pc].src == LDDW_PSEUDO_FUNC;
+		if (callback)
+			t = (int64_t)pc + 1 + insns[pc].imm;
+		else if (!branch_target(&insns[pc], pc, &t))
 			continue;
-		bool call = is_local_call(&insns[pc]);
+		bool call = callback || is_local_call(&insns[pc]);
 		if (t < 0 || t >= n)
 			REFUSE(pc, "%s out of range: target %lld, program has %u instructions",
 			       call ? "call" : "jump", (long long)t, n);

@@ -92,6 +92,7 @@ void bpftime_vm_destroy(struct bpftime_vm *vm)
 		return;
 	jit_release(vm);
 	llvm_tier_release(vm);
+	free(vm->callbacks);
 	free(vm->insns);
 	free(vm->code);
 	free(vm->helpers);
@@ -231,9 +232,21 @@ int bpftime_vm_load(struct bpftime_vm *vm, const void *code, uint64_t len)
 	}
 	vm->insns = insns;
 	vm->ninsns = n;
+	vm->callbacks = calloc(n + 1, 1);
+	if (!vm->callbacks) {
+		vm_set_error("out of memory loading %u instructions", n);
+		free(insns);
+		vm->insns = NULL;
+		return -1;
+	}
+	for (uint32_t pc = 0; pc + 1 < n; pc++)
+		if (insns[pc].code == LDDW_CODE && insns[pc].src == LDDW_PSEUDO_FUNC)
+			vm->callbacks[pc + 1 + (uint32_t)insns[pc].imm] = 1;
 	if (interp_prepare(vm) < 0 || ensure_compiled(vm) < 0) {
 		free(vm->code);
 		vm->code = NULL;
+		free(vm->callbacks);
+		vm->callbacks = NULL;
 		free(vm->insns);
 		vm->insns = NULL;
 		vm->ninsns = 0;
@@ -256,6 +269,39 @@ int bpftime_vm_exec(struct bpftime_vm *vm, void *mem, uint64_t mem_len, uint64_t
 	if (vm->engine == ENGINE_LLVM)
 		return jit_call(vm, (jit_entry)vm->llvm.entry, mem, mem_len, ret);
 	return jit_run(vm, mem, mem_len, ret);
+}
+
+bool vm_is_callback(const struct bpftime_vm *vm, uint32_t pc)
+{
+	return pc > 0 && pc < vm->ninsns && vm->insns && vm->callbacks && vm->callbacks[pc];
+}
+
+int vm_run_callback(const struct bpftime_vm *vm, uint32_t pc, const uint64_t args[5], uint64_t *ret)
+{
+	const struct jit_ctx *outer = current_run;
+	if (!outer || !vm_is_callback(vm, pc)) {
+		vm_set_error("pc %u is not a callback of this program", pc);
+		return -1;
+	}
+	next_run_is_callback = true;
+	if (vm->engine == ENGINE_INTERP)
+		return interp_run_callback(vm, pc, args, ret);
+	void *mem = (void *)(uintptr_t)outer->mem_lo;
+	uint64_t len = outer->mem_limit[0];
+	const uint32_t *pcs = vm->engine == ENGINE_JIT ? vm->jit.cb_pc : vm->llvm.cb_pc;
+	uint32_t n = vm->engine == ENGINE_JIT ? vm->jit.ncallbacks : vm->llvm.ncallbacks;
+	for (uint32_t i = 0; i < n; i++) {
+		if (pcs[i] != pc)
+			continue;
+		jit_entry entry = vm->engine == ENGINE_JIT
+					  ? (jit_entry)(void *)(vm->jit.code + vm->jit.cb_off[i])
+					  : (jit_entry)vm->llvm.cb_entry[i];
+		return jit_call_callback(vm, entry, args, mem, len, ret);
+	}
+	next_run_is_callback = false;
+	vm_set_error("callback at pc %u has no compiled entry (more than %d callbacks?)", pc,
+		     JIT_MAX_CALLBACKS);
+	return -1;
 }
 
 static uint64_t now_ns(void)

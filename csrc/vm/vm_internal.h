@@ -50,6 +50,7 @@ enum {
 };
 enum { CALL_HELPER = 0, CALL_LOCAL = 1, CALL_KFUNC = 2 };
 #define LDDW_CODE 0x18
+#define LDDW_PSEUDO_FUNC 4 /* lddw of a callback: imm is the subprogram's offset */
 
 struct region {
 	uintptr_t base;
@@ -65,16 +66,22 @@ struct decoded_insn;
 
 enum vm_engine { ENGINE_INTERP = 0, ENGINE_JIT = 1, ENGINE_LLVM = 2 };
 
+#define JIT_MAX_CALLBACKS 16 /* callback subprograms a program may hand to helpers */
+
 struct jit_code {
 	uint8_t *code; /* read+execute mapping */
 	size_t size;
 	bool budgeted; /* counts instructions against vm->budget */
 	uint64_t compile_ns;
+	uint32_t ncallbacks; /* entry points for callbacks: pc -> code offset */
+	uint32_t cb_pc[JIT_MAX_CALLBACKS];
+	uint32_t cb_off[JIT_MAX_CALLBACKS];
 };
 
 struct bpftime_vm {
 	struct bpf_insn *insns;
 	uint32_t ninsns;
+	uint8_t *callbacks;        /* per pc: a subprogram the program hands to helpers */
 	struct decoded_insn *code; /* interpreter form, one per slot */
 	struct helper *helpers;    /* indexed by id */
 	uint32_t nhelpers;
@@ -92,6 +99,9 @@ struct bpftime_vm {
 		void *handle;
 		bool budgeted;
 		uint64_t compile_ns;
+		uint32_t ncallbacks;
+		uint32_t cb_pc[JIT_MAX_CALLBACKS];
+		void *cb_entry[JIT_MAX_CALLBACKS];
 	} llvm;
 };
 
@@ -109,5 +119,13 @@ HIDDEN int vm_validate(const struct bpftime_vm *vm, const struct bpf_insn *insns
 /* Interpreter: translate loaded instructions, then run them. */
 HIDDEN int interp_prepare(struct bpftime_vm *vm);
 HIDDEN int interp_run(const struct bpftime_vm *vm, void *mem, uint64_t mem_len, uint64_t *ret);
+/* Runs the subprogram at pc with r1-r5 = args (a callback of bpf_loop and friends). */
+HIDDEN int interp_run_callback(const struct bpftime_vm *vm, uint32_t pc, const uint64_t args[5],
+			       uint64_t *ret);
+/* The same for the VM's engine. The callback may reach the calling run's stack. */
+HIDDEN int vm_run_callback(const struct bpftime_vm *vm, uint32_t pc, const uint64_t args[5],
+			   uint64_t *ret);
+/* Whether pc starts a subprogram that the program takes the address of (lddw src 4). */
+HIDDEN bool vm_is_callback(const struct bpftime_vm *vm, uint32_t pc);
 
 #endif

@@ -173,6 +173,14 @@ class LineAssembler {
 
   lddw(operands: string[]): void {
     this.expect(operands, 2, "lddw");
+    // A callback function: `callback LABEL` or `callback +N` (src 4, imm = offset).
+    const cb = /^callback\s+(\S+)$/.exec(operands[1]);
+    if (cb) {
+      return this.emit(
+        insn(LDDW, { dst: this.reg(operands[0]), src: 4, imm: this.target(cb[1], "imm") }),
+        insn(0),
+      );
+    }
     // Map references: `map_fd ID` (src 1) and `map_value ID+OFF` (src 2).
     const ref = /^map_(fd|value)\s+(\S+?)(?:\s*\+\s*(\S+))?$/.exec(operands[1]);
     if (ref) {

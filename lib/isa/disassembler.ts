@@ -65,6 +65,7 @@ function formatInsn(i: Insn, next?: Insn): string {
       if (!next) return rawLine(i);
       if (i.src === 1) return `lddw ${reg(i.dst)}, map_fd ${i.imm}`;
       if (i.src === 2) return `lddw ${reg(i.dst)}, map_value ${i.imm}+${next.imm}`;
+      if (i.src === 4) return `lddw ${reg(i.dst)}, callback ${rel(i.imm)}`;
       const v = (BigInt(next.imm >>> 0) << 32n) | BigInt(i.imm >>> 0);
       return `lddw ${reg(i.dst)}, 0x${v.toString(16)}`;
     }
