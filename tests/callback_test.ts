@@ -62,3 +62,55 @@ Deno.test("callbacks: a callback target must be a valid subprogram", () => {
     (e: unknown) => e instanceof VmError && /call out of range/.test(e.message),
   );
 });
+
+for (const engine of ["interp", "jit", "llvm"] as Engine[]) {
+  Deno.test(`callbacks/${engine}: bpf_for_each_map_elem visits every element until told to stop`, async () => {
+    const { Segment } = await import("../ffi/shm.ts");
+    const name = `bpftime_test_foreach_${Deno.pid}`;
+    using seg = Segment.open(name, { create: true, sizeMb: 2 });
+    try {
+      const m = seg.createMap({
+        type: "hash",
+        name: "h",
+        keySize: 4,
+        valueSize: 8,
+        maxEntries: 16,
+      });
+      for (let k = 1; k <= 5; k++) {
+        m.update(
+          new Uint8Array([k, 0, 0, 0]),
+          new Uint8Array(new BigUint64Array([BigInt(k * 10)]).buffer),
+        );
+      }
+      using vm = new Vm({ engine });
+      vm.useRuntime(seg);
+      // sum of key * value over all elements, into the caller's stack
+      vm.load(assemble(`
+          stdw [%r10-8], 0
+          lddw %r1, map_fd ${m.id}
+          lddw %r2, callback visit
+          mov %r3, %r10
+          add %r3, -8
+          mov %r4, 0
+          call 164
+          ldxdw %r1, [%r10-8]
+          lsh %r0, 32
+          or %r0, %r1
+          exit
+        visit:
+          ldxw %r6, [%r2]
+          ldxdw %r7, [%r3]
+          mul %r6, %r7
+          ldxdw %r8, [%r4]
+          add %r8, %r6
+          stxdw [%r4], %r8
+          mov %r0, 0
+          exit`));
+      const r0 = vm.exec();
+      assert.equal(r0 >> 32n, 5n);
+      assert.equal(r0 & 0xffffffffn, 10n + 40n + 90n + 160n + 250n);
+    } finally {
+      Segment.remove(name);
+    }
+  });
+}

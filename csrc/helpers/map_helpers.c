@@ -2,6 +2,7 @@
 #include "helpers.h"
 
 #include <errno.h>
+#include <string.h>
 
 struct bpftime_shm *run_segment(void)
 {
@@ -99,7 +100,52 @@ static uint64_t map_peek_elem(uint64_t map, uint64_t value, uint64_t a3, uint64_
 	return take(map, value, false);
 }
 
+/*
+ * bpf_for_each_map_elem(map, callback, ctx, flags): callback(map, &key, &value,
+ * ctx) for each element until it returns 1; returns the number visited. The
+ * key is a copy the callback may read; the value is the element's own.
+ */
+static uint64_t for_each_map_elem(uint64_t map, uint64_t callback, uint64_t ctx, uint64_t flags,
+				  uint64_t a5)
+{
+	(void)a5;
+	const struct jit_ctx *run = current_run;
+	struct bpftime_shm *shm;
+	struct shm_map *m = helper_map(map, &shm);
+	if (!run || !m || flags || callback == 0 || callback > UINT32_MAX)
+		return (uint64_t)-EINVAL;
+	bool array = m->type == MAP_ARRAY || m->type == MAP_PERCPU_ARRAY;
+	bool hash = m->type == MAP_HASH || m->type == MAP_PERCPU_HASH || m->type == MAP_LRU_HASH ||
+		    m->type == MAP_LRU_PERCPU_HASH;
+	if (!array && !hash)
+		return (uint64_t)-EINVAL;
+	const struct map_ops *ops = map_ops_for(m->type);
+	_Alignas(8) uint8_t key[512], next[512];
+	uint64_t n = 0;
+	bool have = ops->next_key(shm, m, NULL, key) == 0;
+	while (have) {
+		uint8_t *value = ops->lookup(shm, m, key);
+		if (value) {
+			if (m->ncpus > 1)
+				value += (uint64_t)current_cpu() * m->value_stride;
+			uint64_t args[5] = {map, (uint64_t)(uintptr_t)key, (uint64_t)(uintptr_t)value, ctx, 0};
+			uint64_t r0;
+			next_run_extra_lo = (uintptr_t)key;
+			next_run_extra_hi = (uintptr_t)key + m->key_size;
+			if (vm_run_callback(run->vm, (uint32_t)(callback - 1), args, &r0) < 0)
+				return (uint64_t)-EINVAL;
+			n++;
+			if (r0)
+				break;
+		}
+		have = ops->next_key(shm, m, key, next) == 0;
+		memcpy(key, next, m->key_size);
+	}
+	return n;
+}
+
 const struct helper_def map_helpers[] = {
+	{164, "bpf_for_each_map_elem", for_each_map_elem},
 	{87, "bpf_map_push_elem", map_push_elem},
 	{88, "bpf_map_pop_elem", map_pop_elem},
 	{89, "bpf_map_peek_elem", map_peek_elem},

@@ -20,9 +20,9 @@ static int INTERP_NAME(const struct bpftime_vm *vm, void *mem, uint64_t mem_len,
 	/* Frames grow down from the top; a frame may touch itself and its callers' frames. */
 	const uintptr_t stack_top = (uintptr_t)(stack + sizeof(stack));
 	uintptr_t stack_lo = stack_top - BPFTIME_STACK_SIZE;
-	struct bounds b = {(uintptr_t)mem, mem ? mem_len : 0, vm, 0, 0};
-	struct fault f;
 	struct jit_ctx run; /* what helpers check pointers against */
+	struct bounds b = {(uintptr_t)mem, mem ? mem_len : 0, vm, &run};
+	struct fault f;
 	int rc = 0;
 #if INTERP_COUNTED
 	uint64_t remaining = vm->budget;
@@ -64,8 +64,6 @@ static int INTERP_NAME(const struct bpftime_vm *vm, void *mem, uint64_t mem_len,
 	memset((void *)stack_lo, 0, BPFTIME_STACK_SIZE);
 	run_begin(&run, vm, mem, mem_len);
 	run.stack_top = stack_top;
-	b.outer_lo = run.outer_lo;
-	b.outer_hi = run.outer_hi;
 	DISPATCH();
 
 	/* ALU: `a` is dst, `s` the source (register or pre-extended immediate). */

@@ -16,7 +16,7 @@ struct bounds {
 	uintptr_t mem_lo;
 	uint64_t mem_len;
 	const struct bpftime_vm *vm;
-	uint64_t outer_lo, outer_hi; /* a callback's caller's stack */
+	const struct jit_ctx *run; /* a callback run's extra ranges */
 };
 
 struct fault {
@@ -33,8 +33,7 @@ static inline bool span_ok(uint64_t addr, uint64_t size, uintptr_t lo, uint64_t 
 
 static bool in_bounds(const struct bounds *b, uint64_t addr, uint64_t size)
 {
-	return span_ok(addr, size, b->mem_lo, b->mem_len) ||
-	       span_ok(addr, size, b->outer_lo, b->outer_hi - b->outer_lo) ||
+	return span_ok(addr, size, b->mem_lo, b->mem_len) || run_extra_ok(b->run, addr, size) ||
 	       vm_region_ok(b->vm, addr, size);
 }
 

@@ -23,6 +23,7 @@ struct jit_ctx {
 	struct jit_ctx *outer;       /* the run this one is nested in (a helper running a program) */
 	uint64_t tail_value;         /* r0 of the program a tail call ran (faulted == 3) */
 	uint64_t outer_lo, outer_hi; /* a callback may also reach its caller's stack */
+	uint64_t extra_lo, extra_hi; /* and memory its helper hands it (a key) */
 };
 
 #define RUN_TAIL_CALLED 3
@@ -59,6 +60,14 @@ HIDDEN void run_begin(struct jit_ctx *ctx, const struct bpftime_vm *vm, void *me
 extern __thread uint32_t next_run_tail_calls __attribute__((tls_model("initial-exec")));
 /* Set before a callback run: it may reach the stack of the run that called the helper. */
 extern __thread bool next_run_is_callback __attribute__((tls_model("initial-exec")));
+extern __thread uint64_t next_run_extra_lo __attribute__((tls_model("initial-exec")));
+extern __thread uint64_t next_run_extra_hi __attribute__((tls_model("initial-exec")));
+/* Whether [addr, addr+size) is in a callback run's extra ranges (its caller's stack, a key). */
+static inline bool run_extra_ok(const struct jit_ctx *r, uint64_t addr, uint64_t size)
+{
+	return (addr - r->outer_lo < r->outer_hi - r->outer_lo && size <= r->outer_hi - addr) ||
+	       (addr - r->extra_lo < r->extra_hi - r->extra_lo && size <= r->extra_hi - addr);
+}
 HIDDEN void run_end(struct jit_ctx *ctx);
 /* Whether [addr, addr+size) is memory the running program may touch. */
 HIDDEN bool run_access_ok(uint64_t addr, uint64_t size);

@@ -734,7 +734,7 @@ int jit_slow_check(const struct jit_ctx *ctx, uint64_t addr, uint64_t code, uint
 	uint64_t lo = rbp - BPFTIME_STACK_SIZE;
 	if (addr - lo < ctx->stack_top - lo && size <= ctx->stack_top - addr)
 		return 1;
-	if (addr - ctx->outer_lo < ctx->outer_hi - ctx->outer_lo && size <= ctx->outer_hi - addr)
+	if (run_extra_ok(ctx, addr, size))
 		return 1;
 	return vm_region_ok(ctx->vm, addr, size);
 }

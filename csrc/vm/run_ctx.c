@@ -6,6 +6,8 @@
 __thread struct jit_ctx *current_run __attribute__((tls_model("initial-exec")));
 __thread uint32_t next_run_tail_calls __attribute__((tls_model("initial-exec")));
 __thread bool next_run_is_callback __attribute__((tls_model("initial-exec")));
+__thread uint64_t next_run_extra_lo __attribute__((tls_model("initial-exec")));
+__thread uint64_t next_run_extra_hi __attribute__((tls_model("initial-exec")));
 
 void run_begin(struct jit_ctx *ctx, const struct bpftime_vm *vm, void *mem, uint64_t len)
 {
@@ -22,8 +24,11 @@ void run_begin(struct jit_ctx *ctx, const struct bpftime_vm *vm, void *mem, uint
 	if (next_run_is_callback && current_run) {
 		ctx->outer_lo = current_run->frame_lo;
 		ctx->outer_hi = current_run->stack_top;
+		ctx->extra_lo = next_run_extra_lo;
+		ctx->extra_hi = next_run_extra_hi;
 	}
 	next_run_is_callback = false;
+	next_run_extra_lo = next_run_extra_hi = 0;
 	ctx->outer = current_run;
 	current_run = ctx;
 }
@@ -40,7 +45,7 @@ bool run_access_ok(uint64_t addr, uint64_t size)
 		return r != NULL;
 	if (addr - r->frame_lo < r->stack_top - r->frame_lo && size <= r->stack_top - addr)
 		return true;
-	if (addr - r->outer_lo < r->outer_hi - r->outer_lo && size <= r->outer_hi - addr)
+	if (run_extra_ok(r, addr, size))
 		return true;
 	uint64_t len = r->mem_limit[0]; /* len - 1 + 1 */
 	if (addr - r->mem_lo < len && size <= len - (addr - r->mem_lo))
