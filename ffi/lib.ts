@@ -27,6 +27,10 @@ export const SYMBOLS = {
     parameters: ["pointer", "buffer", "u64", "buffer"],
     result: "i32",
   },
+  bpftime_vm_exec_attached: {
+    parameters: ["pointer", "buffer", "u64", "buffer", "buffer"],
+    result: "i32",
+  },
   bpftime_vm_time_exec: {
     parameters: ["pointer", "buffer", "u64", "u64", "buffer"],
     result: "f64",

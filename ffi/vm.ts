@@ -182,6 +182,24 @@ export class Vm {
     return ret[0];
   }
 
+  /** Runs as an attached probe: bpf_get_func_ip and bpf_get_attach_cookie see `attach`. */
+  execAttached(
+    mem: Uint8Array<ArrayBuffer> | undefined,
+    attach: { funcIp: bigint; cookie: bigint },
+  ): bigint {
+    const ret = new BigUint64Array(1);
+    const info = new BigUint64Array([attach.funcIp, attach.cookie]);
+    const rc = bpftime().bpftime_vm_exec_attached(
+      this.#vm(),
+      mem ?? null,
+      BigInt(mem?.length ?? 0),
+      new Uint8Array(info.buffer),
+      ret,
+    );
+    if (rc < 0) throw new VmError(lastError());
+    return ret[0];
+  }
+
   /** Runs `repeat` times inside C; returns mean ns per run and the last r0. */
   timeExec(mem: Uint8Array<ArrayBuffer> | undefined, repeat: number): { ns: number; r0: bigint } {
     const ret = new BigUint64Array(1);

@@ -170,3 +170,13 @@ Deno.test("helpers: bpf_trace_printk writes trace_pipe-style lines to BPFTIME_LO
   assert.equal(new TextDecoder().decode(out.stdout).trim(), "9n"); // bytes written
   await Deno.remove(log);
 });
+
+for (const engine of ENGINES) {
+  Deno.test(`helpers/${engine}: get_func_ip and get_attach_cookie report the attachment`, () => {
+    using vm = new Vm({ engine });
+    vm.useRuntime();
+    vm.load(assemble("call 173\nmov %r6, %r0\ncall 174\nxor %r0, %r6\nexit"));
+    assert.equal(vm.exec(), 0n, "0 outside a probe");
+    assert.equal(vm.execAttached(undefined, { funcIp: 0x401000n, cookie: 0x77n }), 0x401077n);
+  });
+}

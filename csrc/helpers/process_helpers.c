@@ -159,7 +159,24 @@ static uint64_t bpf_loop(uint64_t nr, uint64_t callback, uint64_t ctx, uint64_t 
 	return nr;
 }
 
+/* bpf_get_func_ip and bpf_get_attach_cookie: 0 outside an attached probe, like the kernel. */
+static uint64_t get_func_ip(uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
+{
+	(void)a1, (void)a2, (void)a3, (void)a4, (void)a5;
+	const struct jit_ctx *r = current_run;
+	return r && r->attach ? r->attach->func_ip : 0;
+}
+
+static uint64_t get_attach_cookie(uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
+{
+	(void)a1, (void)a2, (void)a3, (void)a4, (void)a5;
+	const struct jit_ctx *r = current_run;
+	return r && r->attach ? r->attach->cookie : 0;
+}
+
 const struct helper_def process_helpers[] = {
+	{173, "bpf_get_func_ip", get_func_ip},
+	{174, "bpf_get_attach_cookie", get_attach_cookie},
 	{181, "bpf_loop", bpf_loop},
 	{4, "bpf_probe_read", probe_read},
 	{5, "bpf_ktime_get_ns", ktime_get_ns},

@@ -67,6 +67,15 @@ BPFTIME_API uint64_t bpftime_vm_compile_ns(const struct bpftime_vm *vm);
 BPFTIME_API int bpftime_vm_load(struct bpftime_vm *vm, const void *code, uint64_t len);
 /* Runs with r1 = mem, r2 = mem_len. 0 and *ret = r0, or -1 (see bpftime_last_error). */
 BPFTIME_API int bpftime_vm_exec(struct bpftime_vm *vm, void *mem, uint64_t mem_len, uint64_t *ret);
+
+/* What a probe knows about its attachment, for bpf_get_func_ip and bpf_get_attach_cookie. */
+struct bpftime_attach_info {
+	uint64_t func_ip; /* address of the probed function */
+	uint64_t cookie;  /* the link's bpf_cookie */
+};
+/* bpftime_vm_exec for a program running as an attached probe. */
+BPFTIME_API int bpftime_vm_exec_attached(struct bpftime_vm *vm, void *mem, uint64_t mem_len,
+					 const struct bpftime_attach_info *info, uint64_t *ret);
 /* Runs `repeat` times and returns the mean nanoseconds per run, or -1 on error. */
 BPFTIME_API double bpftime_vm_time_exec(struct bpftime_vm *vm, void *mem, uint64_t mem_len,
                                         uint64_t repeat, uint64_t *ret);

@@ -24,6 +24,7 @@ struct jit_ctx {
 	uint64_t tail_value;         /* r0 of the program a tail call ran (faulted == 3) */
 	uint64_t outer_lo, outer_hi; /* a callback may also reach its caller's stack */
 	uint64_t extra_lo, extra_hi; /* and memory its helper hands it (a key) */
+	const struct bpftime_attach_info *attach; /* the probe this run serves, or NULL */
 };
 
 #define RUN_TAIL_CALLED 3
@@ -62,6 +63,7 @@ extern __thread uint32_t next_run_tail_calls __attribute__((tls_model("initial-e
 extern __thread bool next_run_is_callback __attribute__((tls_model("initial-exec")));
 extern __thread uint64_t next_run_extra_lo __attribute__((tls_model("initial-exec")));
 extern __thread uint64_t next_run_extra_hi __attribute__((tls_model("initial-exec")));
+extern __thread const struct bpftime_attach_info *next_run_attach __attribute__((tls_model("initial-exec")));
 /* Whether [addr, addr+size) is in a callback run's extra ranges (its caller's stack, a key). */
 static inline bool run_extra_ok(const struct jit_ctx *r, uint64_t addr, uint64_t size)
 {

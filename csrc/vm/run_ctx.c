@@ -8,6 +8,7 @@ __thread uint32_t next_run_tail_calls __attribute__((tls_model("initial-exec")))
 __thread bool next_run_is_callback __attribute__((tls_model("initial-exec")));
 __thread uint64_t next_run_extra_lo __attribute__((tls_model("initial-exec")));
 __thread uint64_t next_run_extra_hi __attribute__((tls_model("initial-exec")));
+__thread const struct bpftime_attach_info *next_run_attach __attribute__((tls_model("initial-exec")));
 
 void run_begin(struct jit_ctx *ctx, const struct bpftime_vm *vm, void *mem, uint64_t len)
 {
@@ -29,6 +30,9 @@ void run_begin(struct jit_ctx *ctx, const struct bpftime_vm *vm, void *mem, uint
 	}
 	next_run_is_callback = false;
 	next_run_extra_lo = next_run_extra_hi = 0;
+	/* A nested run (tail call, callback) serves the same probe as its caller. */
+	ctx->attach = next_run_attach ? next_run_attach : current_run ? current_run->attach : NULL;
+	next_run_attach = NULL;
 	ctx->outer = current_run;
 	current_run = ctx;
 }

@@ -304,6 +304,15 @@ int vm_run_callback(const struct bpftime_vm *vm, uint32_t pc, const uint64_t arg
 	return -1;
 }
 
+int bpftime_vm_exec_attached(struct bpftime_vm *vm, void *mem, uint64_t mem_len,
+			     const struct bpftime_attach_info *info, uint64_t *ret)
+{
+	next_run_attach = info;
+	int rc = bpftime_vm_exec(vm, mem, mem_len, ret);
+	next_run_attach = NULL;
+	return rc;
+}
+
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
