@@ -180,3 +180,59 @@ for (const engine of ENGINES) {
     assert.equal(vm.execAttached(undefined, { funcIp: 0x401000n, cookie: 0x77n }), 0x401077n);
   });
 }
+
+for (const engine of ENGINES) {
+  Deno.test(`helpers/${engine}: get_stackid and get_stack walk the probe's frame pointers`, () => {
+    withSegment((seg) => {
+      const stacks = seg.createMap({
+        type: "stack_trace",
+        name: "stacks",
+        keySize: 4,
+        valueSize: 8 * 8,
+        maxEntries: 64,
+      });
+      // Two frames: [saved rbp, return address] pairs, callers higher up.
+      const frames = new Uint8Array(256);
+      const at = Vm.addressOf(frames);
+      const fv = new DataView(frames.buffer);
+      fv.setBigUint64(64, at + 128n, true);
+      fv.setBigUint64(72, 0x2222n, true);
+      fv.setBigUint64(128, 0n, true);
+      fv.setBigUint64(136, 0x3333n, true);
+      const regs = new Uint8Array(168); // struct pt_regs
+      const rv = new DataView(regs.buffer);
+      rv.setBigUint64(32, at + 64n, true); // rbp
+      rv.setBigUint64(128, 0x1111n, true); // ip
+      using vm = new Vm({ engine });
+      vm.useRuntime(seg);
+      vm.load(assemble(`lddw %r2, map_fd ${stacks.id}\nmov %r3, 256\ncall 27\nexit`));
+      const id = vm.exec(regs);
+      assert.ok(id < 64n, `stack id ${id}`);
+      assert.equal(vm.exec(regs), id, "the same stack keeps its id");
+      const ips = new BigUint64Array(
+        stacks.lookup(new Uint8Array(new Uint32Array([Number(id)]).buffer))!.buffer,
+      );
+      assert.deepEqual([...ips], [0x1111n, 0x2222n, 0x3333n, 0n, 0n, 0n, 0n, 0n]);
+      using vm2 = new Vm({ engine });
+      vm2.useRuntime(seg);
+      // bpf_get_stack into the stack, skipping one frame; r0 = bytes written << 32 | ips[0]
+      vm2.load(assemble(`
+        mov %r2, %r10
+        add %r2, -32
+        mov %r3, 32
+        mov %r4, 257
+        call 67
+        lsh %r0, 32
+        ldxdw %r1, [%r10-32]
+        or %r0, %r1
+        exit`));
+      assert.equal(vm2.exec(regs), (16n << 32n) | 0x2222n);
+      vm2.close();
+      // No kernel stacks in userspace.
+      using vm3 = new Vm({ engine });
+      vm3.useRuntime(seg);
+      vm3.load(assemble(`lddw %r2, map_fd ${stacks.id}\nmov %r3, 0\ncall 27\nexit`));
+      assert.equal(vm3.exec(regs), BigInt.asUintN(64, -14n));
+    });
+  });
+}

@@ -38,7 +38,8 @@ int bpftime_vm_register_runtime(struct bpftime_vm *vm, struct bpftime_shm *shm)
 		return -1;
 	if (shm) {
 		if (register_all(vm, map_helpers) < 0 || register_all(vm, ringbuf_helpers) < 0 ||
-		    register_all(vm, tail_call_helpers) < 0 || register_all(vm, lock_helpers) < 0)
+		    register_all(vm, tail_call_helpers) < 0 || register_all(vm, lock_helpers) < 0 ||
+		    register_all(vm, stack_helpers) < 0)
 			return -1;
 		vm->shm = shm;
 		bpftime_vm_set_lddw_resolver(vm, resolve_map, vm);

@@ -36,6 +36,8 @@ const struct map_ops *map_ops_for(uint32_t type)
 		return &perf_event_array_map_ops;
 	case MAP_PROG_ARRAY:
 		return &prog_array_map_ops;
+	case MAP_STACK_TRACE:
+		return &stack_trace_map_ops;
 	default:
 		return NULL;
 	}
@@ -177,6 +179,10 @@ static int check_create(const char *n, uint32_t type, uint32_t key_size, uint32_
 			      n, key_size);
 	if ((type == MAP_ARRAY || type == MAP_PERCPU_ARRAY || type == MAP_ARRAY_OF_MAPS) && key_size != 4)
 		return refuse(-EINVAL, "map '%s': array keys are 4 bytes, not %u", n, key_size);
+	if (type == MAP_STACK_TRACE && (key_size != 4 || value_size % 8 || value_size > 127 * 8))
+		return refuse(-EINVAL, "map '%s': stack trace maps have 4-byte keys and values of up "
+				       "to 127 u64 ips",
+			      n);
 	if ((type == MAP_PERF_EVENT_ARRAY || type == MAP_PROG_ARRAY) && (key_size != 4 || value_size != 4))
 		return refuse(-EINVAL, "map '%s': perf event and program arrays have 4-byte keys and values", n);
 	if (key_size > 512 || value_size > (1u << 20))
@@ -257,7 +263,7 @@ int bpftime_map_create(struct bpftime_shm *shm, uint32_t type, const char *name,
 	ops->init(shm, m, off + header);
 	m->values_bytes = type == MAP_RINGBUF ? max_entries
 			  : type == MAP_BLOOM_FILTER || type == MAP_PERF_EVENT_ARRAY || type == MAP_PROG_ARRAY ||
-				    is_map_in_map(type)
+				    type == MAP_STACK_TRACE || is_map_in_map(type)
 				? 0
 			  : (uint64_t)max_entries * m->value_stride * m->ncpus;
 	m->magic = MAP_MAGIC;

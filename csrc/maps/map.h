@@ -13,7 +13,7 @@
 /* Kernel map types (enum bpf_map_type) and update flags. */
 enum {
 	MAP_HASH = 1, MAP_ARRAY = 2, MAP_PROG_ARRAY = 3, MAP_PERF_EVENT_ARRAY = 4,
-	MAP_PERCPU_HASH = 5, MAP_PERCPU_ARRAY = 6, MAP_LRU_HASH = 9, MAP_LRU_PERCPU_HASH = 10,
+	MAP_PERCPU_HASH = 5, MAP_PERCPU_ARRAY = 6, MAP_STACK_TRACE = 7, MAP_LRU_HASH = 9, MAP_LRU_PERCPU_HASH = 10,
 	MAP_LPM_TRIE = 11, MAP_ARRAY_OF_MAPS = 12, MAP_HASH_OF_MAPS = 13, MAP_QUEUE = 22,
 	MAP_STACK = 23, MAP_RINGBUF = 27, MAP_BLOOM_FILTER = 30,
 };
@@ -73,6 +73,7 @@ HIDDEN extern const struct map_ops lpm_map_ops;
 HIDDEN extern const struct map_ops ringbuf_map_ops;
 HIDDEN extern const struct map_ops perf_event_array_map_ops;
 HIDDEN extern const struct map_ops prog_array_map_ops;
+HIDDEN extern const struct map_ops stack_trace_map_ops;
 
 HIDDEN const struct map_ops *map_ops_for(uint32_t type);
 HIDDEN bool is_map_in_map(uint32_t type);

@@ -7,6 +7,7 @@ export const MAP_TYPES = {
   perf_event_array: 4,
   percpu_hash: 5,
   percpu_array: 6,
+  stack_trace: 7,
   lru_hash: 9,
   lru_percpu_hash: 10,
   lpm_trie: 11,
