@@ -52,6 +52,8 @@ export const SYMBOLS = {
     result: "i32",
   },
   bpftime_prog_code: { parameters: ["pointer", "u32", "buffer", "u64", "buffer"], result: "i64" },
+  bpftime_link_create: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
+  bpftime_link_info: { parameters: ["pointer", "u32", "buffer"], result: "i32" },
   bpftime_shm_open: { parameters: ["buffer", "u64", "u32"], result: "pointer" },
   bpftime_shm_close: { parameters: ["pointer"], result: "void" },
   bpftime_shm_remove: { parameters: ["buffer"], result: "i32" },

@@ -63,6 +63,52 @@ export interface MapSpec {
   innerMapId?: number;
 }
 
+export const LINK_TYPES = { uprobe: 1, uretprobe: 2, syscall_tracepoint: 3 } as const;
+export type LinkType = keyof typeof LINK_TYPES;
+
+/** What a stored program is attached to (struct bpftime_link_spec). */
+export interface LinkSpec {
+  progId: number;
+  type: LinkType;
+  /** Uprobes: the file's path. Tracepoints: e.g. "syscalls/sys_enter_openat". */
+  target: string;
+  /** Uprobes: file offset of the probed instruction. */
+  offset?: bigint;
+  /** Only this process (default: any). */
+  pid?: number;
+  cookie?: bigint;
+}
+
+const LINK_SPEC_SIZE = 32 + 256;
+
+function encodeLink(spec: LinkSpec): Uint8Array<ArrayBuffer> {
+  const buf = new Uint8Array(LINK_SPEC_SIZE);
+  const v = new DataView(buf.buffer);
+  v.setUint32(0, spec.progId, true);
+  v.setUint32(4, LINK_TYPES[spec.type], true);
+  v.setInt32(8, spec.pid ?? -1, true);
+  v.setBigUint64(16, spec.offset ?? 0n, true);
+  v.setBigUint64(24, spec.cookie ?? 0n, true);
+  const target = new TextEncoder().encode(spec.target);
+  if (target.length > 255) throw new MapError(`link target is longer than 255 bytes`, 22);
+  buf.set(target, 32);
+  return buf;
+}
+
+function decodeLink(buf: Uint8Array): LinkSpec {
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const type = Object.entries(LINK_TYPES).find(([, n]) => n === v.getUint32(4, true))
+    ?.[0] as LinkType;
+  return {
+    progId: v.getUint32(0, true),
+    type,
+    pid: v.getInt32(8, true),
+    offset: v.getBigUint64(16, true),
+    cookie: v.getBigUint64(24, true),
+    target: decodeName(buf.subarray(32)),
+  };
+}
+
 export interface OpenOptions {
   /** Create the segment when it does not exist. */
   create?: boolean;
@@ -179,6 +225,17 @@ export class Segment {
     const code = new Uint8Array(len);
     check(Number(bpftime().bpftime_prog_code(this.pointer, id, code, BigInt(len), null)));
     return { id, type: type[0], code };
+  }
+
+  /** Attaches a stored program (see LinkSpec); returns the link's id. */
+  createLink(name: string, spec: LinkSpec): number {
+    return check(bpftime().bpftime_link_create(this.pointer, cString(name), encodeLink(spec)));
+  }
+
+  link(id: number): LinkSpec {
+    const buf = new Uint8Array(LINK_SPEC_SIZE);
+    check(bpftime().bpftime_link_info(this.pointer, id, buf));
+    return decodeLink(buf);
   }
 
   deleteObject(id: number): void {

@@ -35,7 +35,20 @@ function populate(seg: Segment) {
   for (let i = 0; i < 40; i++) h.update(u32(i * 7), u64(i * i));
   a.update(u32(2), new Uint8Array(16).fill(0xab));
   p.update(u64(5), Array.from({ length: p.info.ncpus }, (_, c) => u32(100 + c)));
-  seg.createProgram("reader", assemble(`lddw %r1, map_fd ${h.id}\nmov %r0, 0\nexit`));
+  const prog = seg.createProgram("reader", assemble(`lddw %r1, map_fd ${h.id}\nmov %r0, 0\nexit`));
+  seg.createLink("malloc", {
+    progId: prog,
+    type: "uprobe",
+    target: "/usr/lib/x86_64-linux-gnu/libc.so.6",
+    offset: 0x9a0f0n,
+    cookie: 7n,
+  });
+  seg.createLink("open", {
+    progId: prog,
+    type: "syscall_tracepoint",
+    target: "syscalls/sys_enter_openat",
+    pid: 42,
+  });
 }
 
 Deno.test("segment: export, remove and import give identical contents", () => {
@@ -179,4 +192,41 @@ Deno.test("segment: a segment of another layout version is refused by name", () 
   Deno.writeFileSync(file, bytes);
   assert.throws(() => Segment.open(NAME), /not a bpftime segment \(bad magic\)/);
   Segment.remove(NAME);
+});
+
+Deno.test("segment: links name a stored program and keep their attach spec", () => {
+  using seg = fresh();
+  try {
+    const prog = seg.createProgram("p", assemble("mov %r0, 0\nexit"));
+    const id = seg.createLink("ret", {
+      progId: prog,
+      type: "uretprobe",
+      target: "/bin/bash",
+      offset: 0x10n,
+      pid: 9,
+    });
+    assert.deepEqual(seg.link(id), {
+      progId: prog,
+      type: "uretprobe",
+      target: "/bin/bash",
+      offset: 0x10n,
+      pid: 9,
+      cookie: 0n,
+    });
+    assert.deepEqual(seg.objects().map((o) => o.kind), ["prog", "link"]);
+    assert.throws(
+      () => seg.createLink("bad", { progId: 999, type: "uprobe", target: "/bin/true" }),
+      (e: unknown) =>
+        e instanceof MapError && e.errno === 9 &&
+        /link 'bad': no program with id 999/.test(e.message),
+    );
+    assert.throws(
+      () => seg.createLink("long", { progId: prog, type: "uprobe", target: "x".repeat(300) }),
+      /longer than 255/,
+    );
+    seg.deleteObject(id);
+    assert.throws(() => seg.link(id), /no link with id/);
+  } finally {
+    Segment.remove(NAME);
+  }
 });

@@ -40,7 +40,12 @@ export function registerSegment(tool: Command): void {
             `${o.id}\tprog\t${o.name}\t${seg.program(o.id).code.length / 8} instructions`,
           );
         } else {
-          console.log(`${o.id}\t${o.kind}\t${o.name}`);
+          const l = seg.link(o.id);
+          console.log(
+            `${o.id}\tlink\t${o.name}\tprog ${l.progId} ${l.type} ${l.target}${
+              l.type === "syscall_tracepoint" ? "" : `+0x${(l.offset ?? 0n).toString(16)}`
+            }${l.pid === -1 ? "" : ` pid ${l.pid}`}`,
+          );
         }
       }
     });

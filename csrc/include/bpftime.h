@@ -174,6 +174,25 @@ BPFTIME_API int bpftime_prog_create(struct bpftime_shm *shm, const char *name, u
 BPFTIME_API int64_t bpftime_prog_code(struct bpftime_shm *shm, uint32_t id, void *out, uint64_t cap,
 				      uint32_t *type);
 
+/* Links: a stored program attached to a probe, for the agents of traced processes. */
+enum bpftime_link_type {
+	BPFTIME_LINK_UPROBE = 1,
+	BPFTIME_LINK_URETPROBE = 2,
+	BPFTIME_LINK_SYSCALL_TRACEPOINT = 3,
+};
+struct bpftime_link_spec {
+	uint32_t prog_id;
+	uint32_t type;     /* enum bpftime_link_type */
+	int32_t pid;       /* only this process; -1 for any */
+	uint32_t reserved;
+	uint64_t offset;   /* uprobes: file offset of the probed instruction */
+	uint64_t cookie;   /* what bpf_get_attach_cookie returns */
+	char target[256];  /* uprobes: the file's path; tracepoints: "syscalls/sys_enter_openat" */
+};
+BPFTIME_API int bpftime_link_create(struct bpftime_shm *shm, const char *name,
+				    const struct bpftime_link_spec *spec);
+BPFTIME_API int bpftime_link_info(struct bpftime_shm *shm, uint32_t id, struct bpftime_link_spec *out);
+
 /*
  * Registers the kernel helpers this runtime implements (by their kernel ids)
  * and, with a segment, the map helpers and lddw map references (src 1: map

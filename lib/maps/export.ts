@@ -2,7 +2,7 @@
  * Export and import of a whole segment as JSON: maps with their contents,
  * programs with their instructions (map references renumbered on import).
  */
-import type { BpfMap, Segment } from "../../ffi/shm.ts";
+import type { BpfMap, LinkType, Segment } from "../../ffi/shm.ts";
 import { decodeInsns, encodeInsns, LDDW } from "../isa/opcodes.ts";
 import { MAP_TYPES } from "./types.ts";
 
@@ -26,12 +26,23 @@ export interface ExportedProgram {
   insns: string;
 }
 
+export interface ExportedLink {
+  id: number;
+  name: string;
+  prog: number;
+  type: string;
+  target: string;
+  offset: string;
+  pid: number;
+  cookie: string;
+}
+
 export interface ExportedSegment {
   format: "bpftime-segment";
   version: 1;
   maps: ExportedMap[];
   programs: ExportedProgram[];
-  links: unknown[];
+  links: ExportedLink[];
 }
 
 export const toHex = (b: Uint8Array) =>
@@ -78,7 +89,19 @@ export function exportSegment(seg: Segment): ExportedSegment {
       const p = seg.program(o.id);
       return { id: o.id, name: o.name, type: p.type, insns: toHex(p.code) };
     }),
-    links: [],
+    links: objects.filter((o) => o.kind === "link").map((o) => {
+      const l = seg.link(o.id);
+      return {
+        id: o.id,
+        name: o.name,
+        prog: l.progId,
+        type: l.type,
+        target: l.target,
+        offset: String(l.offset ?? 0n),
+        pid: l.pid ?? -1,
+        cookie: String(l.cookie ?? 0n),
+      };
+    }),
   };
 }
 
@@ -119,6 +142,23 @@ export function importSegment(seg: Segment, data: ExportedSegment): Map<number, 
       }
     }
     ids.set(p.id, seg.createProgram(p.name, encodeInsns(insns), p.type));
+  }
+  for (const l of data.links ?? []) {
+    const prog = ids.get(l.prog);
+    if (prog === undefined) {
+      throw new Error(`link '${l.name}': refers to program ${l.prog}, not exported`);
+    }
+    ids.set(
+      l.id,
+      seg.createLink(l.name, {
+        progId: prog,
+        type: l.type as LinkType,
+        target: l.target,
+        offset: BigInt(l.offset),
+        pid: l.pid,
+        cookie: BigInt(l.cookie),
+      }),
+    );
   }
   return ids;
 }

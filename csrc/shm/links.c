@@ -1,0 +1,54 @@
+/*
+ * Links: what a program is attached to (a uprobe or uretprobe at a file
+ * offset, a syscall tracepoint), stored in the segment like the kernel's
+ * bpf_link, so that agents in traced processes find and install them.
+ */
+#include "segment.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+int bpftime_link_create(struct bpftime_shm *shm, const char *name, const struct bpftime_link_spec *spec)
+{
+	const char *n = name ? name : "";
+	struct shm_object *p = shm_object_find(shm, spec->prog_id);
+	if (!p || p->kind != SHM_PROG) {
+		shm_set_error("link '%s': no program with id %u", n, spec->prog_id);
+		return -EBADF;
+	}
+	if (spec->type < BPFTIME_LINK_UPROBE || spec->type > BPFTIME_LINK_SYSCALL_TRACEPOINT) {
+		shm_set_error("link '%s': unknown link type %u", n, spec->type);
+		return -EINVAL;
+	}
+	if (memchr(spec->target, 0, sizeof(spec->target)) == NULL) {
+		shm_set_error("link '%s': target is not NUL-terminated", n);
+		return -EINVAL;
+	}
+	shm_lock(&shm->hdr->lock);
+	uint64_t off = shm_alloc_locked(shm, sizeof(*spec));
+	struct shm_object *o = NULL;
+	if (off) {
+		memcpy(shm_ptr(shm, off), spec, sizeof(*spec));
+		o = shm_object_add_locked(shm, SHM_LINK, n, off, sizeof(*spec));
+		if (!o)
+			shm_free_locked(shm, off);
+	}
+	shm_unlock(&shm->hdr->lock);
+	if (!off) {
+		shm_set_error("link '%s': segment '%s' is full", n, shm->name);
+		return -ENOMEM;
+	}
+	return o ? (int)o->id : -ENOSPC;
+}
+
+int bpftime_link_info(struct bpftime_shm *shm, uint32_t id, struct bpftime_link_spec *out)
+{
+	struct shm_object *o = shm_object_find(shm, id);
+	if (!o || o->kind != SHM_LINK) {
+		shm_set_error("no link with id %u", id);
+		return -ENOENT;
+	}
+	memcpy(out, shm_ptr(shm, o->offset), sizeof(*out));
+	return 0;
+}
