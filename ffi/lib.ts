@@ -70,6 +70,11 @@ export const SYMBOLS = {
   },
   bpftime_map_info: { parameters: ["pointer", "u32", "buffer"], result: "i32" },
   bpftime_map_lookup: { parameters: ["pointer", "u32", "buffer", "buffer"], result: "i32" },
+  bpftime_map_lookup_flags: {
+    parameters: ["pointer", "u32", "buffer", "buffer", "u64"],
+    result: "i32",
+  },
+  bpftime_map_set_spin_lock: { parameters: ["pointer", "u32", "u32"], result: "i32" },
   bpftime_map_update: {
     parameters: ["pointer", "u32", "buffer", "buffer", "u64"],
     result: "i32",

@@ -296,10 +296,27 @@ export class BpfMap {
     );
   }
 
-  /** The value, or undefined when the key is absent (per-CPU maps: every CPU's, valueStride apart). */
-  lookup(key: Uint8Array): Uint8Array | undefined {
+  /**
+   * Declares a struct bpf_spin_lock at `offset` in the values (a loader reads
+   * this from BTF): updates keep it, and BPF_F_LOCK takes it.
+   */
+  setSpinLock(offset: number): void {
+    check(bpftime().bpftime_map_set_spin_lock(this.segment.pointer, this.id, offset));
+  }
+
+  /**
+   * The value, or undefined when the key is absent (per-CPU maps: every CPU's,
+   * valueStride apart). flags BPF_F_LOCK: copied under the value's spin lock.
+   */
+  lookup(key: Uint8Array, flags = 0n): Uint8Array | undefined {
     const out = this.#valueBuffer();
-    const rc = bpftime().bpftime_map_lookup(this.segment.pointer, this.id, this.#key(key), out);
+    const rc = bpftime().bpftime_map_lookup_flags(
+      this.segment.pointer,
+      this.id,
+      this.#key(key),
+      out,
+      flags,
+    );
     if (rc === -2) return undefined;
     check(rc);
     return out;

@@ -153,3 +153,35 @@ Deno.test("maps: bpf_spin_lock makes a two-field update atomic across threads an
   assert.equal(v.getBigUint64(16, true), 160_000n);
   Segment.remove(NAME);
 });
+
+Deno.test("maps: BPF_F_LOCK updates and lookups take the value's spin lock and never copy it", () => {
+  try {
+    Segment.remove(NAME);
+  } catch { /* fresh */ }
+  using seg = Segment.open(NAME, { create: true, sizeMb: 4 });
+  try {
+    const m = seg.createMap({
+      type: "hash",
+      name: "locked",
+      keySize: 4,
+      valueSize: 16,
+      maxEntries: 4,
+    });
+    const key = new Uint8Array(4);
+    const value = (lock: number, a: bigint) => {
+      const b = new Uint8Array(16);
+      new DataView(b.buffer).setUint32(0, lock, true);
+      new DataView(b.buffer).setBigUint64(8, a, true);
+      return b;
+    };
+    assert.throws(() => m.update(key, value(0, 1n), 4n), /EINVAL/, "no spin lock declared yet");
+    m.setSpinLock(0);
+    m.update(key, value(0, 1n), 4n);
+    m.update(key, value(1, 2n)); // a plain update never writes the lock word
+    assert.deepEqual(m.lookup(key), value(0, 2n));
+    assert.deepEqual(m.lookup(key, 4n), value(0, 2n));
+    assert.throws(() => m.setSpinLock(14), /does not fit/);
+  } finally {
+    Segment.remove(NAME);
+  }
+});

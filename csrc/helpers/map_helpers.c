@@ -164,10 +164,7 @@ static uint64_t spin_lock(uint64_t lock, uint64_t a2, uint64_t a3, uint64_t a4, 
 	(void)a2, (void)a3, (void)a4, (void)a5;
 	if ((lock & 3) || !run_access_ok(lock, 4))
 		return (uint64_t)-EINVAL;
-	uint32_t *l = (uint32_t *)(uintptr_t)lock;
-	while (__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE))
-		while (__atomic_load_n(l, __ATOMIC_RELAXED))
-			__builtin_ia32_pause();
+	value_spin_lock((uint32_t *)(uintptr_t)lock);
 	return 0;
 }
 
@@ -176,7 +173,7 @@ static uint64_t spin_unlock(uint64_t lock, uint64_t a2, uint64_t a3, uint64_t a4
 	(void)a2, (void)a3, (void)a4, (void)a5;
 	if ((lock & 3) || !run_access_ok(lock, 4))
 		return (uint64_t)-EINVAL;
-	__atomic_store_n((uint32_t *)(uintptr_t)lock, 0, __ATOMIC_RELEASE);
+	value_spin_unlock((uint32_t *)(uintptr_t)lock);
 	return 0;
 }
 

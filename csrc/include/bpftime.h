@@ -137,6 +137,12 @@ BPFTIME_API int bpftime_map_create(struct bpftime_shm *shm, uint32_t type, const
 				   uint32_t map_flags, uint64_t map_extra, uint32_t inner_map_id);
 BPFTIME_API int bpftime_map_info(struct bpftime_shm *shm, uint32_t id, struct bpftime_map_info *out);
 BPFTIME_API int bpftime_map_lookup(struct bpftime_shm *shm, uint32_t id, const void *key, void *value);
+/* Lookup with flags: BPF_F_LOCK (4) copies under the value's spin lock. */
+BPFTIME_API int bpftime_map_lookup_flags(struct bpftime_shm *shm, uint32_t id, const void *key,
+					 void *value, uint64_t flags);
+/* Declares a struct bpf_spin_lock at `offset` in the values (what a loader reads from BTF):
+ * updates then never overwrite it, and BPF_F_LOCK updates and lookups take it. */
+BPFTIME_API int bpftime_map_set_spin_lock(struct bpftime_shm *shm, uint32_t id, uint32_t offset);
 BPFTIME_API int bpftime_map_update(struct bpftime_shm *shm, uint32_t id, const void *key,
 				   const void *value, uint64_t flags);
 BPFTIME_API int bpftime_map_delete(struct bpftime_shm *shm, uint32_t id, const void *key);

@@ -28,15 +28,15 @@ static void *array_lookup(struct bpftime_shm *shm, struct shm_map *map, const vo
 static int array_update(struct bpftime_shm *shm, struct shm_map *map, const void *key,
 			const void *value, uint64_t flags, int cpu)
 {
-	if ((flags & ~(uint64_t)F_LOCK) > F_EXIST || (flags & F_LOCK)) /* no spin lock in our values */
+	if (!map_flags_ok(map, flags))
 		return -EINVAL;
 	uint8_t *slot = array_lookup(shm, map, key);
 	if (!slot)
 		return -E2BIG;
-	if (flags == F_NOEXIST) /* every element of an array exists */
+	if ((flags & ~(uint64_t)F_LOCK) == F_NOEXIST) /* every element of an array exists */
 		return -EEXIST;
 	if (cpu >= 0) {
-		memcpy(slot + (uint64_t)cpu * map->value_stride, value, map->value_size);
+		map_copy_value(map, slot + (uint64_t)cpu * map->value_stride, value, flags & F_LOCK, false);
 	} else {
 		for (uint32_t c = 0; c < map->ncpus; c++)
 			memcpy(slot + (uint64_t)c * map->value_stride,

@@ -175,8 +175,13 @@ static void *hash_lookup(struct bpftime_shm *shm, struct shm_map *map, const voi
 	return i ? values_of(shm, map, i) : NULL;
 }
 
-static void copy_values(struct shm_map *map, uint8_t *dst, const void *value, int cpu, bool fresh)
+static void copy_values(struct shm_map *map, uint8_t *dst, const void *value, int cpu, bool fresh,
+			bool locked)
 {
+	if (map->ncpus == 1) {
+		map_copy_value(map, dst, value, locked, false);
+		return;
+	}
 	if (cpu < 0) {
 		for (uint32_t c = 0; c < map->ncpus; c++)
 			memcpy(dst + (uint64_t)c * map->value_stride,
@@ -191,8 +196,10 @@ static void copy_values(struct shm_map *map, uint8_t *dst, const void *value, in
 static int hash_update(struct bpftime_shm *shm, struct shm_map *map, const void *key,
 		       const void *value, uint64_t flags, int cpu)
 {
-	if ((flags & ~(uint64_t)F_LOCK) > F_EXIST || (flags & F_LOCK)) /* no spin lock in our values */
+	if (!map_flags_ok(map, flags))
 		return -EINVAL;
+	bool locked = flags & F_LOCK;
+	flags &= ~(uint64_t)F_LOCK;
 	uint32_t h = hash_key(key, map->key_size);
 	int rc = 0;
 	shm_lock(&map->lock);
@@ -202,7 +209,7 @@ static int hash_update(struct bpftime_shm *shm, struct shm_map *map, const void 
 	} else if (!old && flags == F_EXIST) {
 		rc = -ENOENT;
 	} else if (old) {
-		copy_values(map, values_of(shm, map, old), value, cpu, false);
+		copy_values(map, values_of(shm, map, old), value, cpu, false, locked);
 		lru_touch(shm, map, old);
 	} else if (!map->free_head && !(is_lru(map) && map->tail)) {
 		rc = -E2BIG;
@@ -216,7 +223,8 @@ static int hash_update(struct bpftime_shm *shm, struct shm_map *map, const void 
 		e->hash = h;
 		memset(e->data, 0, map->key_stride);
 		memcpy(e->data, key, map->key_size);
-		copy_values(map, values_of(shm, map, idx), value, cpu, true);
+		memset(values_of(shm, map, idx), 0, (uint64_t)map->value_stride * map->ncpus);
+		copy_values(map, values_of(shm, map, idx), value, cpu, true, false);
 		uint32_t *head = bucket(shm, map, h);
 		e->next = *head;
 		__atomic_store_n(head, idx, __ATOMIC_RELEASE); /* publish */

@@ -43,6 +43,22 @@ const struct map_ops *map_ops_for(uint32_t type)
 	}
 }
 
+void map_copy_value(const struct shm_map *map, void *dst, const void *src, bool locked, bool out)
+{
+	if (!map->spin_lock_off) {
+		memcpy(dst, src, map->value_size);
+		return;
+	}
+	uint32_t lo = map->spin_lock_off - 1, hi = lo + 4;
+	uint32_t *lock = (uint32_t *)((uint8_t *)(out ? (void *)src : dst) + lo);
+	if (locked)
+		value_spin_lock(lock);
+	memcpy(dst, src, lo);
+	memcpy((uint8_t *)dst + hi, (const uint8_t *)src + hi, map->value_size - hi);
+	if (locked)
+		value_spin_unlock(lock);
+}
+
 bool is_map_in_map(uint32_t type)
 {
 	return type == MAP_ARRAY_OF_MAPS || type == MAP_HASH_OF_MAPS;
@@ -336,6 +352,25 @@ static int map_result(const struct shm_map *m, const char *op, int rc)
 	return rc;
 }
 
+/* BPF_MAP_LOOKUP_ELEM with flags: BPF_F_LOCK copies the value under its spin lock. */
+int bpftime_map_lookup_flags(struct bpftime_shm *shm, uint32_t id, const void *key, void *value,
+			     uint64_t flags)
+{
+	struct shm_map *m = map_by_id(shm, id);
+	if (!m)
+		return -ENOENT;
+	if (flags & ~(uint64_t)F_LOCK || ((flags & F_LOCK) && !m->spin_lock_off))
+		return map_result(m, "lookup", -EINVAL);
+	if (!flags)
+		return bpftime_map_lookup(shm, id, key, value);
+	const uint8_t *v = map_ops_for(m->type)->lookup(shm, m, key);
+	if (!v)
+		return map_result(m, "lookup", -ENOENT);
+	map_copy_value(m, value, v, true, true);
+	memset((uint8_t *)value + m->spin_lock_off - 1, 0, 4);
+	return 0;
+}
+
 /* Syscall-style lookup: per-CPU maps copy every CPU's value (value_stride apart). */
 int bpftime_map_lookup(struct bpftime_shm *shm, uint32_t id, const void *key, void *value)
 {
@@ -409,4 +444,17 @@ int bpftime_map_get_next_key(struct bpftime_shm *shm, uint32_t id, const void *k
 	if (!m)
 		return -ENOENT;
 	return map_result(m, "get_next_key", map_ops_for(m->type)->next_key(shm, m, key, next));
+}
+
+int bpftime_map_set_spin_lock(struct bpftime_shm *shm, uint32_t id, uint32_t offset)
+{
+	struct shm_map *m = map_by_id(shm, id);
+	if (!m)
+		return -ENOENT;
+	if ((m->type != MAP_HASH && m->type != MAP_ARRAY) || offset % 4 || offset + 4 > m->value_size)
+		return refuse(-EINVAL, "map '%s' (id %u): a spin lock at offset %u does not fit its values "
+				       "(hash and array maps only)",
+			      m->name, m->id, offset);
+	m->spin_lock_off = offset + 1;
+	return 0;
 }

@@ -41,6 +41,7 @@ struct shm_map {
 	uint64_t map_extra;    /* bloom filter: number of hash functions in the low 4 bits */
 	uint32_t nr_hashes;    /* bloom filter */
 	uint64_t values_bytes; /* bytes at `slots` a program may touch */
+	uint32_t spin_lock_off; /* offset + 1 of a struct bpf_spin_lock in the value, 0 if none */
 	/* Map-in-map: the template inner maps must match (type, key, value, max_entries). */
 	uint32_t inner_type, inner_key_size, inner_value_size, inner_max_entries;
 	uint32_t bit_mask;     /* bloom filter: bits - 1 */
@@ -81,6 +82,30 @@ HIDDEN bool is_map_in_map(uint32_t type);
 HIDDEN struct shm_map *inner_map(struct bpftime_shm *shm, const void *id_value);
 HIDDEN uint32_t possible_cpus(void);
 HIDDEN int current_cpu(void);
+
+/* struct bpf_spin_lock: a test-and-set word, shared by bpf_spin_lock and BPF_F_LOCK. */
+static inline void value_spin_lock(uint32_t *l)
+{
+	while (__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE))
+		while (__atomic_load_n(l, __ATOMIC_RELAXED))
+			__builtin_ia32_pause();
+}
+static inline void value_spin_unlock(uint32_t *l)
+{
+	__atomic_store_n(l, 0, __ATOMIC_RELEASE);
+}
+
+/*
+ * Copies one value into the map (or out of it, `out`), never overwriting the
+ * value's spin lock; with `locked` (BPF_F_LOCK) under that lock.
+ */
+HIDDEN void map_copy_value(const struct shm_map *map, void *dst, const void *src, bool locked,
+			   bool out);
+/* Whether the update flags are valid for this map (BPF_F_LOCK needs a spin lock in the value). */
+static inline bool map_flags_ok(const struct shm_map *map, uint64_t flags)
+{
+	return (flags & ~(uint64_t)F_LOCK) <= F_EXIST && (!(flags & F_LOCK) || map->spin_lock_off);
+}
 
 static inline void *map_at(struct bpftime_shm *shm, uint64_t off)
 {
