@@ -32,6 +32,21 @@ export class RingBuffer {
     this.#mask = BigInt(size - 1);
   }
 
+  /**
+   * The ring in the kernel's mmap layout (consumer page, producer page, data
+   * twice), as a libbpf consumer maps it; a fresh view of the same memory.
+   */
+  kernelLayout(): Uint8Array {
+    const length = new BigUint64Array(1);
+    const p = bpftime().bpftime_ringbuf_map(
+      this.segment.pointer,
+      this.id,
+      new Uint8Array(length.buffer),
+    );
+    if (!p) throw new MapError(lastError(), 12);
+    return new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(p, Number(length[0])));
+  }
+
   /** Records the producers could not reserve because the ring was full. */
   get dropped(): bigint {
     return this.#dropped[0];

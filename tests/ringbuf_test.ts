@@ -216,3 +216,33 @@ Deno.test("ringbuf: kill -9 of producers inside reservations does not wedge the 
     Segment.remove(NAME);
   }
 });
+
+Deno.test("ringbuf: the kernel's mmap layout maps the data twice over the same pages", () => {
+  using seg = fresh();
+  try {
+    const { id, rb } = ring(seg, 4096);
+    const view = rb.kernelLayout();
+    assert.equal(view.length, 2 * 4096 + 2 * 4096);
+    using vm = new Vm();
+    vm.useRuntime(seg);
+    vm.load(
+      assemble(
+        `stdw [%r10-8], 0x5a5a\nlddw %r1, map_fd ${id}\nmov %r2, %r10\nadd %r2, -8\nmov %r3, 8\nmov %r4, 0\ncall 130\nexit`,
+      ),
+    );
+    assert.equal(vm.exec(), 0n);
+    const dv = new DataView(view.buffer);
+    assert.equal(dv.getBigUint64(4096, true), 16n, "producer_pos on the producer page");
+    assert.equal(dv.getUint32(8192, true), 8, "the record's header, not busy");
+    assert.equal(dv.getBigUint64(8192 + 8, true), 0x5a5an);
+    assert.equal(
+      dv.getBigUint64(8192 + 4096 + 8, true),
+      0x5a5an,
+      "the same bytes again in the second copy",
+    );
+    dv.setBigUint64(0, 16n, true); // consume through the consumer page
+    assert.equal(rb.available, 0n);
+  } finally {
+    Segment.remove(NAME);
+  }
+});

@@ -163,6 +163,12 @@ struct bpftime_ringbuf_info {
 };
 BPFTIME_API int bpftime_ringbuf_info(struct bpftime_shm *shm, uint32_t id,
 				     struct bpftime_ringbuf_info *out);
+/*
+ * Maps ring buffer `id` in the kernel's mmap layout at a new address: the
+ * consumer page, the producer page, then the data twice back to back (as
+ * libbpf expects). *length gets the mapping's size, for munmap.
+ */
+BPFTIME_API void *bpftime_ringbuf_map(struct bpftime_shm *shm, uint32_t id, uint64_t *length);
 /* Blocks (no busy wait) until records are available or timeout_ms passes (-1: forever). 1 when data. */
 BPFTIME_API int bpftime_ringbuf_wait(struct bpftime_shm *shm, uint32_t id, int timeout_ms);
 

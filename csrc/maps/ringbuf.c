@@ -13,8 +13,11 @@
 #include "ringbuf.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -215,3 +218,42 @@ const struct map_ops ringbuf_map_ops = {
 	.delete = rb_delete,
 	.next_key = rb_next_key,
 };
+
+/*
+ * The ring in the kernel's mmap layout, for consumers that expect it (libbpf):
+ * consumer page, producer page, then the data mapped twice back to back, all
+ * views of the segment's own pages (re-opened by name), at a new address.
+ */
+void *bpftime_ringbuf_map(struct bpftime_shm *shm, uint32_t id, uint64_t *length)
+{
+	struct shm_object *o = shm_object_find(shm, id);
+	struct shm_map *m = o && o->kind == SHM_MAP ? shm_ptr(shm, o->offset) : NULL;
+	if (!m || m->type != MAP_RINGBUF) {
+		shm_set_error("no ring buffer with id %u", id);
+		return NULL;
+	}
+	char path[300];
+	snprintf(path, sizeof(path), "/%s", shm->name);
+	int fd = shm_open(path, O_RDWR, 0);
+	if (fd < 0) {
+		shm_set_error("ring buffer %u: segment '%s': %s", id, shm->name, strerror(errno));
+		return NULL;
+	}
+	uint64_t size = m->max_entries, total = 2 * RB_PAGE + 2 * size;
+	uint8_t *va = mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	bool ok = va != MAP_FAILED &&
+		  mmap(va, 2 * RB_PAGE + size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
+		       (off_t)m->elems) != MAP_FAILED &&
+		  mmap(va + 2 * RB_PAGE + size, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
+		       (off_t)m->slots) != MAP_FAILED;
+	int err = errno;
+	close(fd);
+	if (!ok) {
+		if (va != MAP_FAILED)
+			munmap(va, total);
+		shm_set_error("ring buffer %u: cannot map it twice: %s", id, strerror(err));
+		return NULL;
+	}
+	*length = total;
+	return va;
+}
