@@ -130,6 +130,7 @@ export class KernelMap {
     flags = 0,
     name = "",
     mapExtra = 0n,
+    innerMapFd = 0,
   ): KernelMap {
     const attr = new Uint8Array(72);
     const v = new DataView(attr.buffer);
@@ -138,6 +139,7 @@ export class KernelMap {
     v.setUint32(8, valueSize, true);
     v.setUint32(12, maxEntries, true);
     v.setUint32(16, flags, true);
+    v.setUint32(20, innerMapFd, true);
     attr.set(new TextEncoder().encode(name).subarray(0, 15), 28);
     v.setBigUint64(64, mapExtra, true);
     const fd = bpf(BPF_MAP_CREATE, attr);

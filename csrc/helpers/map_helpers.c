@@ -34,7 +34,7 @@ static uint64_t map_lookup_elem(uint64_t map, uint64_t key, uint64_t a3, uint64_
 		return 0;
 	uint8_t *v = map_ops_for(m->type)->lookup(shm, m, (const void *)(uintptr_t)key);
 	if (v && is_map_in_map(m->type)) /* the inner map itself, for further map helpers */
-		return (uint64_t)(uintptr_t)inner_map(shm, v);
+		return *(const uint32_t *)v ? (uint64_t)(uintptr_t)inner_map(shm, v) : 0;
 	if (v && m->ncpus > 1)
 		v += (uint64_t)current_cpu() * m->value_stride;
 	return (uint64_t)(uintptr_t)v;

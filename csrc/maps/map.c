@@ -383,7 +383,7 @@ int bpftime_map_lookup(struct bpftime_shm *shm, uint32_t id, const void *key, vo
 	if (ops->peek) /* queue, stack, bloom filter: peek (bloom: the value is the query) */
 		return map_result(m, "lookup", ops->peek(shm, m, value));
 	const uint8_t *v = ops->lookup(shm, m, key);
-	if (!v)
+	if (!v || (is_map_in_map(m->type) && !*(const uint32_t *)v)) /* an empty slot */
 		return map_result(m, "lookup", -ENOENT);
 	if (m->ncpus == 1)
 		memcpy(value, v, m->value_size);
@@ -398,6 +398,11 @@ int bpftime_map_update(struct bpftime_shm *shm, uint32_t id, const void *key, co
 	struct shm_map *m = map_by_id(shm, id);
 	if (!m)
 		return -ENOENT;
+	/* Arrays of fds in the kernel (maps of maps, programs, perf events) take BPF_ANY only. */
+	if ((m->type == MAP_ARRAY_OF_MAPS || m->type == MAP_PROG_ARRAY ||
+	     m->type == MAP_PERF_EVENT_ARRAY) &&
+	    flags != F_ANY)
+		return map_result(m, "update", -EINVAL);
 	if (is_map_in_map(m->type)) {
 		const struct shm_map *in = inner_map(shm, value);
 		if (!in)
@@ -435,6 +440,12 @@ int bpftime_map_delete(struct bpftime_shm *shm, uint32_t id, const void *key)
 	struct shm_map *m = map_by_id(shm, id);
 	if (!m)
 		return -ENOENT;
+	if (m->type == MAP_ARRAY_OF_MAPS) { /* empty the slot, like the kernel's fd arrays */
+		uint32_t *slot = map_ops_for(m->type)->lookup(shm, m, key);
+		if (!slot)
+			return map_result(m, "delete", -E2BIG);
+		return map_result(m, "delete", __atomic_exchange_n(slot, 0, __ATOMIC_ACQ_REL) ? 0 : -ENOENT);
+	}
 	return map_result(m, "delete", map_ops_for(m->type)->delete(shm, m, key));
 }
 
