@@ -7,6 +7,7 @@ const libc = Deno.dlopen("libc.so.6", {
   syscall: { parameters: ["i64", "i64", "pointer", "u64"], result: "i64" },
   __errno_location: { parameters: [], result: "pointer" },
   close: { parameters: ["i32"], result: "i32" },
+  mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
 });
 
 const NR_BPF = 321; // x86-64
@@ -184,4 +185,51 @@ export class KernelMap {
   close(): void {
     libc.symbols.close(this.fd);
   }
+}
+
+/**
+ * Reads the records of a kernel ring buffer map through its mmap (consumer
+ * page read-write, producer page and doubly mapped data read-only).
+ */
+export function kernelRingRecords(map: KernelMap, size: number): Uint8Array[] {
+  const PROT_READ = 1, PROT_WRITE = 2, MAP_SHARED = 1, PAGE = 4096;
+  const cons = libc.symbols.mmap(
+    null,
+    BigInt(PAGE),
+    PROT_READ | PROT_WRITE,
+    MAP_SHARED,
+    map.fd,
+    0n,
+  );
+  const prod = libc.symbols.mmap(
+    null,
+    BigInt(PAGE + 2 * size),
+    PROT_READ,
+    MAP_SHARED,
+    map.fd,
+    BigInt(PAGE),
+  );
+  if (
+    !cons || !prod || Deno.UnsafePointer.value(cons) === -1n ||
+    Deno.UnsafePointer.value(prod) === -1n
+  ) {
+    throw new KernelBpfError(`mmap of the kernel ring buffer failed (errno ${errno()})`, errno());
+  }
+  const consumer = new DataView(Deno.UnsafePointerView.getArrayBuffer(cons, PAGE));
+  const producer = new DataView(Deno.UnsafePointerView.getArrayBuffer(prod, PAGE + 2 * size));
+  const records: Uint8Array[] = [];
+  let pos = consumer.getBigUint64(0, true);
+  const end = producer.getBigUint64(0, true);
+  while (pos < end) {
+    const at = PAGE + Number(pos % BigInt(size));
+    const len = producer.getUint32(at, true);
+    if (len & 0x80000000) break;
+    const bytes = len & 0x3fffffff;
+    if (!(len & 0x40000000)) {
+      records.push(new Uint8Array(producer.buffer.slice(at + 8, at + 8 + bytes)));
+    }
+    pos += BigInt((bytes + 8 + 7) & ~7);
+  }
+  consumer.setBigUint64(0, pos, true);
+  return records;
 }

@@ -61,7 +61,8 @@ void *rb_reserve(struct bpftime_shm *shm, struct shm_map *map, uint64_t size)
 	uint64_t prod = p->producer_pos;
 	uint64_t to_end = map->max_entries - (prod & mask);
 	uint64_t filler = need > to_end ? to_end : 0;
-	if (prod + filler + need - cons > map->max_entries) {
+	/* Like the kernel: the producer stays at most size - 1 bytes ahead of the consumer. */
+	if (prod + filler + need - cons > map->max_entries - 1) {
 		__atomic_add_fetch(&p->dropped, 1, __ATOMIC_RELAXED);
 		goto out;
 	}
