@@ -509,3 +509,77 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "maps kernel diff: LRU hash maps below capacity behave as hash maps do",
+  ignore: !kernel.ok,
+  fn: () => {
+    using seg = Segment.open(SEGMENT, { create: true, sizeMb: 8 });
+    try {
+      for (const typeName of ["lru_hash", "lru_percpu_hash"] as const) {
+        const type = MAP_TYPES[typeName];
+        // Far from full, so neither side evicts (eviction order differs by design).
+        const k = KernelMap.create(type, 4, 8, 512);
+        const mine = seg.createMap({ type, keySize: 4, valueSize: 8, maxEntries: 512 });
+        const u = ours(seg, mine.id);
+        const bytes = mine.perCpu ? mine.info.valueStride * mine.info.ncpus : 8;
+        const rng = new Rng(type);
+        try {
+          for (let i = 0; i < 2000; i++) {
+            const kk = u32v(rng.int(24));
+            const op = rng.int(3);
+            const ko = new Uint8Array(bytes), uo = new Uint8Array(bytes);
+            let kr: number, ur: number;
+            if (op === 0) {
+              const v = Uint8Array.from({ length: bytes }, () => rng.int(256));
+              const flags = BigInt(rng.pick([0, 1, 2, 3]));
+              kr = retrying(() => k.update(kk, v, flags));
+              ur = u.update(kk, v, flags);
+            } else if (op === 1) {
+              kr = retrying(() => k.lookup(kk, ko));
+              ur = u.lookup(kk, uo);
+            } else {
+              kr = retrying(() => k.delete(kk));
+              ur = u.delete(kk);
+            }
+            assert.equal(ur, kr, `${typeName} op ${i} (${op})`);
+            assert.deepEqual(uo, ko, `${typeName} op ${i} value`);
+          }
+        } finally {
+          k.close();
+        }
+      }
+    } finally {
+      Segment.remove(SEGMENT);
+    }
+  },
+});
+
+Deno.test({
+  name: "maps kernel diff: stack trace maps answer bpf(2) like the kernel's",
+  ignore: !kernel.ok,
+  fn: () => {
+    using seg = Segment.open(SEGMENT, { create: true, sizeMb: 4 });
+    const k = KernelMap.create(MAP_TYPES.stack_trace, 4, 8 * 16, 32);
+    try {
+      const mine = seg.createMap({
+        type: "stack_trace",
+        keySize: 4,
+        valueSize: 8 * 16,
+        maxEntries: 32,
+      });
+      const u = ours(seg, mine.id);
+      const out = () => new Uint8Array(8 * 16);
+      assert.equal(u.lookup(u32v(3), out()), retrying(() => k.lookup(u32v(3), out())));
+      assert.equal(u.delete(u32v(3)), retrying(() => k.delete(u32v(3))));
+      assert.equal(
+        u.nextKey(null, new Uint8Array(4)),
+        retrying(() => k.nextKey(null, new Uint8Array(4))),
+      );
+      assert.equal(u.update(u32v(1), out(), 0n), retrying(() => k.update(u32v(1), out(), 0n)));
+    } finally {
+      k.close();
+      Segment.remove(SEGMENT);
+    }
+  },
+});
