@@ -143,7 +143,8 @@ int pea_output(struct bpftime_shm *shm, struct shm_map *map, uint64_t flags, con
 		rc = -ENOSPC;
 	} else {
 		struct perf_header h = {PERF_RECORD_SAMPLE, 0, (uint16_t)rec};
-		uint32_t raw = (uint32_t)size;
+		/* As in the kernel, the raw size counts the padding that aligns the record. */
+		uint32_t raw = (uint32_t)(rec - sizeof(h) - 4);
 		uint8_t pad[8] = {0};
 		put(ring, head, &h, sizeof(h));
 		put(ring, head + sizeof(h), &raw, 4);
