@@ -48,6 +48,8 @@ export interface MapInfo {
   /** Values per key: the possible CPUs for per-CPU maps, else 1. */
   ncpus: number;
   valueStride: number;
+  /** Maps of maps: the template's id (0 otherwise). */
+  innerMapId: number;
 }
 
 export interface MapSpec {
@@ -257,7 +259,7 @@ export class BpfMap {
   readonly info: MapInfo;
 
   constructor(readonly segment: Segment, readonly id: number) {
-    const buf = new Uint8Array(48);
+    const buf = new Uint8Array(56);
     check(bpftime().bpftime_map_info(segment.pointer, id, buf));
     const v = new DataView(buf.buffer);
     const type = v.getUint32(4, true);
@@ -272,6 +274,7 @@ export class BpfMap {
       ncpus: v.getUint32(24, true),
       valueStride: v.getUint32(28, true),
       name: decodeName(buf.subarray(32, 48)),
+      innerMapId: v.getUint32(48, true),
     };
   }
 
@@ -414,6 +417,14 @@ export class BpfMap {
     if (rc === -2) return undefined;
     check(rc);
     return out;
+  }
+
+  /** Queues and stacks: every value, oldest first, without taking them. */
+  values(): Uint8Array[] {
+    const { valueSize, maxEntries } = this.info;
+    const out = new Uint8Array(valueSize * maxEntries);
+    const n = check(bpftime().bpftime_map_values(this.segment.pointer, this.id, out, maxEntries));
+    return Array.from({ length: n }, (_, i) => out.slice(i * valueSize, (i + 1) * valueSize));
   }
 
   /** Bloom filters: false when the value was certainly never pushed. */

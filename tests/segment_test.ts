@@ -35,7 +35,34 @@ function populate(seg: Segment) {
   for (let i = 0; i < 40; i++) h.update(u32(i * 7), u64(i * i));
   a.update(u32(2), new Uint8Array(16).fill(0xab));
   p.update(u64(5), Array.from({ length: p.info.ncpus }, (_, c) => u32(100 + c)));
+  // Maps first, then programs, then links: the order import recreates them in, so ids match.
+  const q = seg.createMap({ type: "queue", name: "q", keySize: 0, valueSize: 4, maxEntries: 8 });
+  for (const n of [3, 1, 2]) q.push(u32(n));
+  const tmpl = seg.createMap({
+    type: "array",
+    name: "tmpl",
+    keySize: 4,
+    valueSize: 8,
+    maxEntries: 2,
+  });
+  const outer = seg.createMap({
+    type: "array_of_maps",
+    name: "outer",
+    keySize: 4,
+    valueSize: 4,
+    maxEntries: 2,
+    innerMapId: tmpl.id,
+  });
+  outer.update(u32(1), u32(tmpl.id));
+  const progs = seg.createMap({
+    type: "prog_array",
+    name: "progs",
+    keySize: 4,
+    valueSize: 4,
+    maxEntries: 2,
+  });
   const prog = seg.createProgram("reader", assemble(`lddw %r1, map_fd ${h.id}\nmov %r0, 0\nexit`));
+  progs.update(u32(0), u32(prog));
   seg.createLink("malloc", {
     progId: prog,
     type: "uprobe",
@@ -69,6 +96,13 @@ Deno.test("segment: export, remove and import give identical contents", () => {
     })),
   });
   assert.deepEqual(normalize(after), normalize(before));
+  assert.deepEqual(before.maps.find((m) => m.name === "q")!.entries.map((e) => e.value), [
+    "03000000",
+    "01000000",
+    "02000000",
+  ]);
+  assert.equal(before.maps.length, 7);
+  assert.equal(before.links.length, 2);
   seg.close();
   Segment.remove(NAME);
 });

@@ -115,6 +115,8 @@ struct bpftime_map_info {
 	uint32_t ncpus;        /* values per key: possible CPUs for per-CPU maps, else 1 */
 	uint32_t value_stride; /* bytes between per-CPU values (value_size rounded up to 8) */
 	char name[16];
+	uint32_t inner_map_id; /* maps of maps: the template given at creation */
+	uint32_t reserved;
 };
 
 /* Opens (and with BPFTIME_SHM_CREATE creates, size_mb MiB) /dev/shm/NAME. NULL on error. */
@@ -146,6 +148,8 @@ BPFTIME_API int bpftime_map_set_spin_lock(struct bpftime_shm *shm, uint32_t id, 
 BPFTIME_API int bpftime_map_update(struct bpftime_shm *shm, uint32_t id, const void *key,
 				   const void *value, uint64_t flags);
 BPFTIME_API int bpftime_map_delete(struct bpftime_shm *shm, uint32_t id, const void *key);
+/* Queue and stack contents, oldest first, without taking them (at most max values). */
+BPFTIME_API int bpftime_map_values(struct bpftime_shm *shm, uint32_t id, void *out, uint32_t max);
 /* Pop for queues and stacks; lookup and delete for hash maps. */
 BPFTIME_API int bpftime_map_lookup_and_delete(struct bpftime_shm *shm, uint32_t id, const void *key,
 					      void *value);

@@ -271,6 +271,7 @@ int bpftime_map_create(struct bpftime_shm *shm, uint32_t type, const char *name,
 		proto.inner_key_size = inner->key_size;
 		proto.inner_value_size = inner->value_size;
 		proto.inner_max_entries = inner->max_entries;
+		proto.inner_map_id = inner->id;
 	}
 	*m = proto;
 	m->self = off;
@@ -326,6 +327,7 @@ int bpftime_map_info(struct bpftime_shm *shm, uint32_t id, struct bpftime_map_in
 	out->map_flags = m->map_flags;
 	out->ncpus = m->ncpus;
 	out->value_stride = m->value_stride;
+	out->inner_map_id = m->inner_map_id;
 	memcpy(out->name, m->name, sizeof(out->name));
 	return 0;
 }
@@ -468,4 +470,21 @@ int bpftime_map_set_spin_lock(struct bpftime_shm *shm, uint32_t id, uint32_t off
 			      m->name, m->id, offset);
 	m->spin_lock_off = offset + 1;
 	return 0;
+}
+
+/* Queue and stack contents, oldest first, without taking them: returns how many values. */
+int bpftime_map_values(struct bpftime_shm *shm, uint32_t id, void *out, uint32_t max)
+{
+	struct shm_map *m = map_by_id(shm, id);
+	if (!m)
+		return -ENOENT;
+	if (m->type != MAP_QUEUE && m->type != MAP_STACK)
+		return map_result(m, "values", -EINVAL);
+	shm_lock(&m->lock);
+	uint32_t ring = m->max_entries + 1, n = 0;
+	for (uint32_t i = m->tail; i != m->head && n < max; i = (i + 1) % ring, n++)
+		memcpy((uint8_t *)out + (uint64_t)n * m->value_size,
+		       (uint8_t *)map_at(shm, m->slots) + (uint64_t)i * m->value_stride, m->value_size);
+	shm_unlock(&m->lock);
+	return (int)n;
 }

@@ -44,6 +44,7 @@ struct shm_map {
 	uint32_t spin_lock_off; /* offset + 1 of a struct bpf_spin_lock in the value, 0 if none */
 	/* Map-in-map: the template inner maps must match (type, key, value, max_entries). */
 	uint32_t inner_type, inner_key_size, inner_value_size, inner_max_entries;
+	uint32_t inner_map_id; /* the template's id, when the map was created */
 	uint32_t bit_mask;     /* bloom filter: bits - 1 */
 };
 

@@ -14,7 +14,9 @@ export interface ExportedMap {
   valueSize: number;
   maxEntries: number;
   flags: number;
-  /** Hex strings; per-CPU maps have one value per CPU. */
+  /** Maps of maps: the template map's id. */
+  innerMapId?: number;
+  /** Hex strings; per-CPU maps have one value per CPU. Queues and stacks: values, oldest first. */
   entries: { key: string; value: string | string[] }[];
 }
 
@@ -55,9 +57,22 @@ export function fromHex(s: string): Uint8Array<ArrayBuffer> {
   );
 }
 
+const KEYLESS = new Set<number>([MAP_TYPES.queue, MAP_TYPES.stack]);
+const NOT_EXPORTED = new Set<number>([
+  MAP_TYPES.ringbuf,
+  MAP_TYPES.perf_event_array,
+  MAP_TYPES.bloom_filter,
+  MAP_TYPES.stack_trace,
+]);
+
 export function exportMap(m: BpfMap): ExportedMap {
   const entries: ExportedMap["entries"] = [];
-  for (const key of m.keys()) {
+  if (KEYLESS.has(m.info.type)) {
+    for (const v of m.values()) entries.push({ key: "", value: toHex(v) });
+  }
+  // Streams and sketches hold no entries to carry over; the rest iterate by key.
+  const keys = KEYLESS.has(m.info.type) || NOT_EXPORTED.has(m.info.type) ? [] : m.keys();
+  for (const key of keys) {
     if (m.perCpu) {
       const values = m.lookupPerCpu(key);
       if (values) entries.push({ key: toHex(key), value: values.map(toHex) });
@@ -75,6 +90,7 @@ export function exportMap(m: BpfMap): ExportedMap {
     valueSize: i.valueSize,
     maxEntries: i.maxEntries,
     flags: i.flags,
+    ...(i.innerMapId ? { innerMapId: i.innerMapId } : {}),
     entries,
   };
 }
@@ -113,9 +129,14 @@ export function importSegment(seg: Segment, data: ExportedSegment): Map<number, 
     );
   }
   const ids = new Map<number, number>();
+  const programArrays: [BpfMap, ExportedMap][] = []; // filled once the programs exist
   for (const m of data.maps) {
     const type = MAP_TYPES[m.type as keyof typeof MAP_TYPES];
     if (type === undefined) throw new Error(`map '${m.name}': unknown type '${m.type}'`);
+    const inner = m.innerMapId === undefined ? undefined : ids.get(m.innerMapId);
+    if (m.innerMapId !== undefined && inner === undefined) {
+      throw new Error(`map '${m.name}': its template map ${m.innerMapId} was not exported`);
+    }
     const map = seg.createMap({
       type,
       name: m.name,
@@ -123,11 +144,22 @@ export function importSegment(seg: Segment, data: ExportedSegment): Map<number, 
       valueSize: m.valueSize,
       maxEntries: m.maxEntries,
       flags: m.flags,
+      innerMapId: inner,
     });
     ids.set(m.id, map.id);
+    if (type === MAP_TYPES.prog_array) {
+      programArrays.push([map, m]);
+      continue;
+    }
     for (const e of m.entries) {
-      const value = Array.isArray(e.value) ? e.value.map(fromHex) : fromHex(e.value);
-      map.update(fromHex(e.key), value);
+      let value = Array.isArray(e.value) ? e.value.map(fromHex) : fromHex(e.value);
+      if (inner !== undefined && !Array.isArray(value)) { // an inner map id: renumber it
+        const to = ids.get(new DataView(value.buffer).getUint32(0, true));
+        if (to === undefined) throw new Error(`map '${m.name}': an entry names a map not exported`);
+        value = new Uint8Array(new Uint32Array([to]).buffer);
+      }
+      if (KEYLESS.has(type)) map.push(value as Uint8Array);
+      else map.update(fromHex(e.key), value);
     }
   }
   for (const p of data.programs) {
@@ -142,6 +174,15 @@ export function importSegment(seg: Segment, data: ExportedSegment): Map<number, 
       }
     }
     ids.set(p.id, seg.createProgram(p.name, encodeInsns(insns), p.type));
+  }
+  for (const [map, m] of programArrays) {
+    for (const e of m.entries) {
+      const to = ids.get(new DataView(fromHex(e.value as string).buffer).getUint32(0, true));
+      if (to === undefined) {
+        throw new Error(`map '${m.name}': an entry names a program not exported`);
+      }
+      map.update(fromHex(e.key), new Uint8Array(new Uint32Array([to]).buffer));
+    }
   }
   for (const l of data.links ?? []) {
     const prog = ids.get(l.prog);
