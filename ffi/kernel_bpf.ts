@@ -5,9 +5,17 @@
 
 const libc = Deno.dlopen("libc.so.6", {
   syscall: { parameters: ["i64", "i64", "pointer", "u64"], result: "i64" },
+  /* syscall(SYS_perf_event_open, attr, pid, cpu, group_fd, flags) */
+  perf_event_open: {
+    name: "syscall",
+    parameters: ["i64", "pointer", "i64", "i64", "i64", "u64"],
+    result: "i64",
+  },
   __errno_location: { parameters: [], result: "pointer" },
   close: { parameters: ["i32"], result: "i32" },
   mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
+  munmap: { parameters: ["pointer", "usize"], result: "i32" },
+  ioctl: { parameters: ["i32", "u64", "u64"], result: "i32" },
 });
 
 const NR_BPF = 321; // x86-64
@@ -100,6 +108,18 @@ export function kernelTestRun(prog: LoadedProgram, ctx: Uint8Array<ArrayBuffer>)
   const rc = bpf(BPF_PROG_TEST_RUN, attr);
   if (rc < 0) throw new KernelBpfError(`BPF_PROG_TEST_RUN failed (errno ${-rc})`, -rc);
   return v.getUint32(4, true); // retval
+}
+
+/** BPF_PROG_TEST_RUN with packet data (for program types that run on packets). */
+export function kernelTestRunData(prog: LoadedProgram, data: Uint8Array<ArrayBuffer>): number {
+  const attr = new Uint8Array(80);
+  const v = new DataView(attr.buffer);
+  v.setUint32(0, prog.fd, true);
+  v.setUint32(8, data.length, true); // data_size_in
+  v.setBigUint64(16, addr(data), true); // data_in
+  const rc = bpf(BPF_PROG_TEST_RUN, attr);
+  if (rc < 0) throw new KernelBpfError(`BPF_PROG_TEST_RUN failed (errno ${-rc})`, -rc);
+  return v.getUint32(4, true);
 }
 
 /** Whether this process may load kernel eBPF programs (root, bpf(2) available). */
@@ -232,4 +252,58 @@ export function kernelRingRecords(map: KernelMap, size: number): Uint8Array[] {
   }
   consumer.setBigUint64(0, pos, true);
   return records;
+}
+
+/** A kernel perf event of type bpf-output on one CPU, mapped, for perf event arrays. */
+export class KernelPerfOutput {
+  private constructor(
+    readonly fd: number,
+    readonly page: Deno.PointerObject,
+    readonly bytes: number,
+  ) {}
+
+  /** dataPages must be a power of two (the kernel's rule). */
+  static open(cpu: number, dataPages = 16): KernelPerfOutput {
+    const attr = new Uint8Array(128);
+    const v = new DataView(attr.buffer);
+    v.setUint32(0, 1, true); // PERF_TYPE_SOFTWARE
+    v.setUint32(4, attr.length, true);
+    v.setBigUint64(8, 10n, true); // PERF_COUNT_SW_BPF_OUTPUT
+    v.setBigUint64(16, 1n, true); // sample_period
+    v.setBigUint64(24, 1n << 10n, true); // PERF_SAMPLE_RAW
+    v.setUint32(48, 1, true); // wakeup_events
+    const fd = Number(
+      libc.symbols.perf_event_open(298n, Deno.UnsafePointer.of(attr), -1n, BigInt(cpu), -1n, 8n),
+    );
+    if (fd < 0) throw new KernelBpfError(`perf_event_open failed (errno ${errno()})`, errno());
+    const bytes = (1 + dataPages) * 4096;
+    const page = libc.symbols.mmap(null, BigInt(bytes), 3, 1, fd, 0n);
+    if (!page || Deno.UnsafePointer.value(page) === BigInt.asUintN(64, -1n)) {
+      libc.symbols.close(fd);
+      throw new KernelBpfError(`mmap of the perf ring failed (errno ${errno()})`, errno());
+    }
+    libc.symbols.ioctl(fd, 0x2400n, 0n); // PERF_EVENT_IOC_ENABLE
+    return new KernelPerfOutput(fd, page, bytes);
+  }
+
+  /** The raw data of the PERF_RECORD_SAMPLEs in the ring (padding included, as the kernel sizes it). */
+  samples(): Uint8Array[] {
+    const view = new DataView(Deno.UnsafePointerView.getArrayBuffer(this.page, this.bytes));
+    const head = view.getBigUint64(1024, true), size = this.bytes - 4096;
+    const out: Uint8Array[] = [];
+    for (let tail = view.getBigUint64(1032, true); tail < head;) {
+      const at = Number(tail % BigInt(size));
+      const rec = new Uint8Array(view.getUint16(4096 + at + 6, true));
+      for (let i = 0; i < rec.length; i++) rec[i] = view.getUint8(4096 + ((at + i) % size));
+      const rv = new DataView(rec.buffer);
+      if (rv.getUint32(0, true) === 9) out.push(rec.slice(12, 12 + rv.getUint32(8, true)));
+      tail += BigInt(rec.length);
+    }
+    return out;
+  }
+
+  close(): void {
+    libc.symbols.munmap(this.page, BigInt(this.bytes));
+    libc.symbols.close(this.fd);
+  }
 }

@@ -583,3 +583,62 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "maps kernel diff: perf event array samples, padding and a full ring match the kernel's",
+  ignore: !kernel.ok,
+  fn: async () => {
+    const { KernelPerfOutput, kernelTestRunData } = await import("../ffi/kernel_bpf.ts");
+    const { PerfBuffer } = await import("../ffi/perf_buffer.ts");
+    const { Vm } = await import("../ffi/vm.ts");
+    const cpus = (await import("node:os")).cpus().length;
+    // 4,000 samples of 8 bytes (i) to the current CPU's ring: more than 64 KiB of records.
+    const program = (map: string) =>
+      assemble(`
+        mov %r6, %r1
+        mov %r7, 0
+      loop:
+        stxdw [%r10-8], %r7
+        mov %r1, %r6
+        ${map}
+        lddw %r3, 0xffffffff
+        mov %r4, %r10
+        add %r4, -8
+        mov %r5, 8
+        call 25
+        add %r7, 1
+        jlt %r7, 4000, loop
+        mov %r0, 0
+        exit`);
+    using seg = Segment.open(SEGMENT, { create: true, sizeMb: 8 });
+    const rings = Array.from({ length: cpus }, (_, cpu) => KernelPerfOutput.open(cpu));
+    const k = KernelMap.create(MAP_TYPES.perf_event_array, 4, 4, cpus);
+    try {
+      rings.forEach((r, cpu) => assert.equal(k.update(u32v(cpu), u32v(r.fd), 0n), 0));
+      const prog = kernelProgLoad(3, /* SCHED_CLS */ program(`lddw %r2, map_fd ${k.fd}`));
+      kernelTestRunData(prog, new Uint8Array(64));
+      prog.close();
+      const theirs = rings.flatMap((r) => r.samples());
+      const mine = seg.createMap({
+        type: "perf_event_array",
+        keySize: 4,
+        valueSize: 4,
+        maxEntries: cpus,
+      });
+      const ours: Uint8Array[] = [];
+      const perf = new PerfBuffer(seg, mine.id, { onSample: (_c, d) => ours.push(d.slice()) });
+      using vm = new Vm();
+      vm.useRuntime(seg);
+      vm.load(program(`lddw %r2, map_fd ${mine.id}`));
+      assert.equal(vm.exec(new Uint8Array(64)), 0n);
+      perf.consume();
+      assert.equal(ours.length, theirs.length, "the same number of samples fit");
+      assert.ok(theirs.length > 1000 && theirs.length < 4000, `${theirs.length} samples`);
+      assert.deepEqual(ours, theirs, "same raw data, padding included");
+    } finally {
+      k.close();
+      for (const r of rings) r.close();
+      Segment.remove(SEGMENT);
+    }
+  },
+});
