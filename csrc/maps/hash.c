@@ -30,23 +30,14 @@ static uint8_t *values_of(struct bpftime_shm *shm, struct shm_map *map, uint32_t
 	       (uint64_t)(idx1 - 1) * map->value_stride * map->ncpus;
 }
 
-/* Eight bytes at a time, then the tail; a final mix spreads the bits over the buckets. */
 static uint32_t hash_key(const void *key, uint32_t len)
 {
 	const uint8_t *p = key;
-	uint64_t h = 0x9e3779b97f4a7c15ull ^ len, w;
-	uint32_t i = 0;
-	for (; i + 8 <= len; i += 8) {
-		memcpy(&w, p + i, 8);
-		h = (h ^ w) * 0xff51afd7ed558ccdull;
-	}
-	if (i < len) {
-		w = 0;
-		memcpy(&w, p + i, len - i);
-		h = (h ^ w) * 0xff51afd7ed558ccdull;
-	}
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ len;
+	for (uint32_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
 	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ull;
+	h *= 0xff51afd7ed558ccdull;
 	h ^= h >> 33;
 	return (uint32_t)h;
 }
