@@ -51,7 +51,8 @@ static int array_delete(struct bpftime_shm *shm, struct shm_map *map, const void
 	return -EINVAL;
 }
 
-static int array_next_key(struct bpftime_shm *shm, struct shm_map *map, const void *key, void *next)
+/* get_next_key of every index-keyed map: the next index, from 0 for a missing or bad key. */
+int index_next_key(struct bpftime_shm *shm, struct shm_map *map, const void *key, void *next)
 {
 	(void)shm;
 	uint32_t index = 0, out;
@@ -73,5 +74,5 @@ const struct map_ops array_map_ops = {
 	.lookup = array_lookup,
 	.update = array_update,
 	.delete = array_delete,
-	.next_key = array_next_key,
+	.next_key = index_next_key,
 };

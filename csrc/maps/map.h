@@ -78,6 +78,8 @@ HIDDEN extern const struct map_ops prog_array_map_ops;
 HIDDEN extern const struct map_ops stack_trace_map_ops;
 
 HIDDEN const struct map_ops *map_ops_for(uint32_t type);
+/* get_next_key of every index-keyed map (arrays, program and perf event arrays). */
+HIDDEN int index_next_key(struct bpftime_shm *shm, struct shm_map *map, const void *key, void *next);
 HIDDEN bool is_map_in_map(uint32_t type);
 /* The inner map a map-in-map value (a map id) names, or NULL. */
 HIDDEN struct shm_map *inner_map(struct bpftime_shm *shm, const void *id_value);

@@ -83,22 +83,6 @@ static int pea_delete(struct bpftime_shm *shm, struct shm_map *map, const void *
 	return 0;
 }
 
-static int pea_next_key(struct bpftime_shm *shm, struct shm_map *map, const void *key, void *next)
-{
-	(void)shm;
-	uint32_t index = 0, out;
-	if (key)
-		memcpy(&index, key, 4);
-	if (!key || index >= map->max_entries)
-		out = 0;
-	else if (index + 1 == map->max_entries)
-		return -ENOENT;
-	else
-		out = index + 1;
-	memcpy(next, &out, 4);
-	return 0;
-}
-
 /* Appends `size` bytes (wrapping) at the ring's head. */
 static void put(uint8_t *data, uint64_t head, const void *src, uint64_t size)
 {
@@ -181,5 +165,5 @@ const struct map_ops perf_event_array_map_ops = {
 	.lookup = pea_lookup,
 	.update = pea_update,
 	.delete = pea_delete,
-	.next_key = pea_next_key,
+	.next_key = index_next_key,
 };

@@ -64,27 +64,11 @@ static int pa_delete(struct bpftime_shm *shm, struct shm_map *map, const void *k
 	return __atomic_exchange_n(slot, 0, __ATOMIC_ACQ_REL) ? 0 : -ENOENT;
 }
 
-static int pa_next_key(struct bpftime_shm *shm, struct shm_map *map, const void *key, void *next)
-{
-	(void)shm;
-	uint32_t index = 0, out;
-	if (key)
-		memcpy(&index, key, 4);
-	if (!key || index >= map->max_entries)
-		out = 0;
-	else if (index + 1 == map->max_entries)
-		return -ENOENT;
-	else
-		out = index + 1;
-	memcpy(next, &out, 4);
-	return 0;
-}
-
 const struct map_ops prog_array_map_ops = {
 	.storage_size = pa_storage_size,
 	.init = pa_init,
 	.lookup = pa_lookup,
 	.update = pa_update,
 	.delete = pa_delete,
-	.next_key = pa_next_key,
+	.next_key = index_next_key,
 };
