@@ -10,6 +10,8 @@ export interface ElfSection {
   flags: bigint;
   offset: number;
   size: number;
+  /** sh_link: for symbol tables, the index of their string table. */
+  link: number;
   data: Uint8Array;
 }
 
@@ -54,6 +56,7 @@ export function readSections(bytes: Uint8Array, what = "ELF file"): ElfSection[]
       flags: view.getBigUint64(at + 8, true),
       offset,
       size,
+      link: view.getUint32(at + 40, true),
       data: nobits ? new Uint8Array(0) : bytes.subarray(offset, offset + size),
     });
   }
