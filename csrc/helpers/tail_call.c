@@ -19,14 +19,12 @@ static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
 	const struct bpftime_shm *shm;
 	uint32_t id;
-	int engine;
+	enum vm_engine engine;
 	struct bpftime_vm *vm;
 } cache[CACHE_SIZE];
 static int cached;
 
-static const char *const engine_names[] = {"interp", "jit", "llvm"};
-
-static struct bpftime_vm *program_vm(struct bpftime_shm *shm, uint32_t id, int engine)
+static struct bpftime_vm *program_vm(struct bpftime_shm *shm, uint32_t id, enum vm_engine engine)
 {
 	struct bpftime_vm *vm = NULL;
 	pthread_mutex_lock(&cache_lock);
@@ -41,8 +39,10 @@ static struct bpftime_vm *program_vm(struct bpftime_shm *shm, uint32_t id, int e
 		goto out;
 	bpftime_prog_code(shm, id, code, (uint64_t)len, NULL);
 	vm = bpftime_vm_create();
-	if (!vm || bpftime_vm_set_engine(vm, engine_names[engine]) < 0 ||
-	    bpftime_vm_register_runtime(vm, shm) < 0 || bpftime_vm_load(vm, code, (uint64_t)len) < 0) {
+	if (vm)
+		vm->engine = engine; /* the caller's */
+	if (!vm || bpftime_vm_register_runtime(vm, shm) < 0 ||
+	    bpftime_vm_load(vm, code, (uint64_t)len) < 0) {
 		bpftime_vm_destroy(vm);
 		vm = NULL;
 	} else {

@@ -94,16 +94,6 @@ static void fault_if(struct lower *L, LLVMValueRef bad, uint32_t code, LLVMValue
 	LLVMPositionBuilderAtEnd(L->B, ok);
 }
 
-static uint32_t fault_code(uint32_t pc, enum jit_fault kind, uint32_t detail)
-{
-	return pc << 8 | (uint32_t)kind << 4 | detail;
-}
-
-static int size_log2(uint32_t size)
-{
-	return size == 1 ? 0 : size == 2 ? 1 : size == 4 ? 2 : 3;
-}
-
 /* A checked pointer to `size` bytes at register `base` + off, typed as `ty *`. */
 static LLVMValueRef mem_ptr(struct lower *L, uint32_t pc, int base, int16_t off, uint32_t size,
 			    bool store, LLVMTypeRef ty)

@@ -30,25 +30,13 @@ static void bloom_init(struct bpftime_shm *shm, struct shm_map *map, uint64_t at
 	map->bit_mask = bloom_bits(map) - 1;
 }
 
-static uint32_t bloom_hash(const void *value, uint32_t len, uint32_t seed)
-{
-	const uint8_t *p = value;
-	uint64_t h = 0xcbf29ce484222325ull ^ ((uint64_t)seed * 0x9e3779b97f4a7c15ull);
-	for (uint32_t i = 0; i < len; i++)
-		h = (h ^ p[i]) * 0x100000001b3ull;
-	h ^= h >> 29;
-	h *= 0xbf58476d1ce4e5b9ull;
-	h ^= h >> 32;
-	return (uint32_t)h;
-}
-
 static int bloom_push(struct bpftime_shm *shm, struct shm_map *map, const void *value, uint64_t flags)
 {
 	if (flags != F_ANY)
 		return -EINVAL;
 	uint8_t *bits = map_at(shm, map->slots);
 	for (uint32_t i = 0; i < map->nr_hashes; i++) {
-		uint32_t b = bloom_hash(value, map->value_size, i) & map->bit_mask;
+		uint32_t b = map_hash_bytes(value, map->value_size, i + 1) & map->bit_mask;
 		__atomic_fetch_or(&bits[b / 8], (uint8_t)(1u << (b % 8)), __ATOMIC_RELAXED);
 	}
 	return 0;
@@ -58,7 +46,7 @@ static int bloom_peek(struct bpftime_shm *shm, struct shm_map *map, void *value)
 {
 	const uint8_t *bits = map_at(shm, map->slots);
 	for (uint32_t i = 0; i < map->nr_hashes; i++) {
-		uint32_t b = bloom_hash(value, map->value_size, i) & map->bit_mask;
+		uint32_t b = map_hash_bytes(value, map->value_size, i + 1) & map->bit_mask;
 		if (!(__atomic_load_n(&bits[b / 8], __ATOMIC_RELAXED) & (1u << (b % 8))))
 			return -ENOENT;
 	}

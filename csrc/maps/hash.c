@@ -30,18 +30,6 @@ static uint8_t *values_of(struct bpftime_shm *shm, struct shm_map *map, uint32_t
 	       (uint64_t)(idx1 - 1) * map->value_stride * map->ncpus;
 }
 
-static uint32_t hash_key(const void *key, uint32_t len)
-{
-	const uint8_t *p = key;
-	uint64_t h = 0x9e3779b97f4a7c15ull ^ len;
-	for (uint32_t i = 0; i < len; i++)
-		h = (h ^ p[i]) * 0x100000001b3ull;
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	return (uint32_t)h;
-}
-
 static inline bool key_equal(const void *a, const void *b, uint32_t len)
 {
 	uint64_t x = 0, y = 0;
@@ -173,7 +161,7 @@ static uint32_t lru_evict(struct bpftime_shm *shm, struct shm_map *map)
  */
 static void *hash_lookup(struct bpftime_shm *shm, struct shm_map *map, const void *key)
 {
-	uint32_t h = hash_key(key, map->key_size);
+	uint32_t h = map_hash_bytes(key, map->key_size, 0);
 	if (!is_lru(map)) {
 		uint32_t i = find(shm, map, key, h, NULL);
 		return i ? values_of(shm, map, i) : NULL;
@@ -211,7 +199,7 @@ static int hash_update(struct bpftime_shm *shm, struct shm_map *map, const void 
 		return -EINVAL;
 	bool locked = flags & F_LOCK;
 	flags &= ~(uint64_t)F_LOCK;
-	uint32_t h = hash_key(key, map->key_size);
+	uint32_t h = map_hash_bytes(key, map->key_size, 0);
 	int rc = 0;
 	shm_lock(&map->lock);
 	uint32_t old = find(shm, map, key, h, NULL);
@@ -249,7 +237,7 @@ static int hash_update(struct bpftime_shm *shm, struct shm_map *map, const void 
 
 static int hash_delete(struct bpftime_shm *shm, struct shm_map *map, const void *key)
 {
-	uint32_t h = hash_key(key, map->key_size);
+	uint32_t h = map_hash_bytes(key, map->key_size, 0);
 	uint32_t *link;
 	int rc = 0;
 	shm_lock(&map->lock);
@@ -276,7 +264,7 @@ static int hash_next_key(struct bpftime_shm *shm, struct shm_map *map, const voi
 	shm_lock(&map->lock);
 	uint32_t b = 0;
 	if (key) {
-		uint32_t h = hash_key(key, map->key_size);
+		uint32_t h = map_hash_bytes(key, map->key_size, 0);
 		uint32_t i = find(shm, map, key, h, NULL);
 		struct hash_elem *e = i ? elem(shm, map, i) : NULL;
 		if (e) {

@@ -80,6 +80,18 @@ enum jit_fault { JF_LOAD = 0, JF_STORE = 1, JF_MISALIGNED = 2, JF_DEPTH = 3, JF_
 
 typedef uint64_t (*jit_entry)(void *mem, uint64_t len, struct jit_ctx *ctx);
 
+/* The fault code compiled code records: pc << 8 | kind << 4 | detail. */
+static inline uint32_t fault_code(uint32_t pc, enum jit_fault kind, uint32_t detail)
+{
+	return pc << 8 | (uint32_t)kind << 4 | detail;
+}
+
+/* log2 of an access size of 1, 2, 4 or 8 bytes. */
+static inline int size_log2(uint32_t size)
+{
+	return size == 1 ? 0 : size == 2 ? 1 : size == 4 ? 2 : 3;
+}
+
 /* Compiles vm->insns (validated and decoded) into vm->jit; budgeted code counts instructions. */
 HIDDEN int jit_compile(struct bpftime_vm *vm, bool budgeted);
 HIDDEN void jit_release(struct bpftime_vm *vm);

@@ -18,7 +18,6 @@
 
 #include <stdlib.h>
 #include <sys/mman.h>
-#include <time.h>
 
 static const int REG[11] = {RAX, RDI, RSI, RDX, RCX, R8, RBX, R13, R14, R15, RBP};
 
@@ -82,21 +81,11 @@ static void jcc_label(struct jit_state *st, uint8_t cc, enum label l)
 	add_fixup(st, emit_jcc32(&st->b, cc), l, FIX_LABEL);
 }
 
-static uint32_t fault_code(uint32_t pc, enum jit_fault kind, uint32_t detail)
-{
-	return pc << 8 | (uint32_t)kind << 4 | detail;
-}
-
 /* r10d = code; jmp fault (r11 holds the address or value the message names). */
 static void emit_fault(struct jit_state *st, uint32_t code)
 {
 	emit_mov_imm64(&st->b, R10, code);
 	jmp_label(st, L_FAULT);
-}
-
-static int size_log2(uint32_t size)
-{
-	return size == 1 ? 0 : size == 2 ? 1 : size == 4 ? 2 : 3;
 }
 
 /*
@@ -739,13 +728,6 @@ int jit_slow_check(const struct jit_ctx *ctx, uint64_t addr, uint64_t code, uint
 	return vm_region_ok(ctx->vm, addr, size);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static int compile_into(struct jit_state *st)
 {
 	struct x86_buf *b = &st->b;
@@ -822,7 +804,7 @@ void jit_release(struct bpftime_vm *vm)
 
 int jit_compile(struct bpftime_vm *vm, bool budgeted)
 {
-	uint64_t start = now_ns();
+	uint64_t start = vm_now_ns();
 	struct jit_state st = {.vm = vm, .insns = vm->insns, .n = vm->ninsns, .budgeted = budgeted};
 	int rc = -1;
 	st.insn_off = calloc(vm->ninsns + 1, sizeof(uint32_t));
@@ -858,7 +840,7 @@ int jit_compile(struct bpftime_vm *vm, bool budgeted)
 				goto out;
 			}
 			jit_release(vm);
-			vm->jit = (struct jit_code){mem, size, budgeted, now_ns() - start, st.ncallbacks, {0}, {0}};
+			vm->jit = (struct jit_code){mem, size, budgeted, vm_now_ns() - start, st.ncallbacks, {0}, {0}};
 			memcpy(vm->jit.cb_pc, st.cb_pc, sizeof(st.cb_pc));
 			memcpy(vm->jit.cb_off, st.cb_off, sizeof(st.cb_off));
 			rc = 0;

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static llvm_compile_fn tier_compile;
@@ -45,13 +44,6 @@ static void load_tier(void)
 		snprintf(load_error, sizeof(load_error), "%s lacks %s", path, LLVM_TIER_COMPILE);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 void llvm_tier_release(struct bpftime_vm *vm)
 {
 	if (vm->llvm.handle && tier_release)
@@ -67,7 +59,7 @@ int llvm_tier_compile(struct bpftime_vm *vm, bool budgeted)
 		vm_set_error("%.400s", load_error);
 		return -1;
 	}
-	uint64_t start = now_ns();
+	uint64_t start = vm_now_ns();
 	uint64_t *values = calloc(vm->ninsns, sizeof(uint64_t));
 	if (!values) {
 		vm_set_error("LLVM tier: out of memory");
@@ -98,7 +90,7 @@ int llvm_tier_compile(struct bpftime_vm *vm, bool budgeted)
 	vm->llvm.entry = out.entry;
 	vm->llvm.handle = out.handle;
 	vm->llvm.budgeted = budgeted;
-	vm->llvm.compile_ns = now_ns() - start;
+	vm->llvm.compile_ns = vm_now_ns() - start;
 	vm->llvm.ncallbacks = out.ncallbacks;
 	memcpy(vm->llvm.cb_pc, out.cb_pc, sizeof(out.cb_pc));
 	memcpy(vm->llvm.cb_entry, out.cb_entry, sizeof(out.cb_entry));

@@ -313,7 +313,7 @@ int bpftime_vm_exec_attached(struct bpftime_vm *vm, void *mem, uint64_t mem_len,
 	return rc;
 }
 
-static uint64_t now_ns(void)
+uint64_t vm_now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -325,12 +325,12 @@ double bpftime_vm_time_exec(struct bpftime_vm *vm, void *mem, uint64_t mem_len, 
 {
 	if (repeat == 0)
 		repeat = 1;
-	uint64_t start = now_ns();
+	uint64_t start = vm_now_ns();
 	for (uint64_t i = 0; i < repeat; i++) {
 		if (bpftime_vm_exec(vm, mem, mem_len, ret) < 0)
 			return -1;
 	}
-	return (double)(now_ns() - start) / (double)repeat;
+	return (double)(vm_now_ns() - start) / (double)repeat;
 }
 
 static const struct {

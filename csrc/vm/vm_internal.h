@@ -106,6 +106,8 @@ struct bpftime_vm {
 };
 
 HIDDEN void vm_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* CLOCK_MONOTONIC in nanoseconds, for timing runs and compilations. */
+HIDDEN uint64_t vm_now_ns(void);
 /* Whether [addr, addr+size) lies in the values of some map of the segment (maps reached at
  * run time, such as the inner maps of a map of maps). */
 HIDDEN bool shm_map_values_contain(const struct bpftime_shm *shm, uint64_t addr, uint64_t size);
