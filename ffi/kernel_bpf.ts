@@ -141,7 +141,7 @@ export function kernelBpfAvailable(): { ok: boolean; reason: string } {
 
 /** A kernel map through bpf(2), for differential tests and kernel mode. Calls return -errno. */
 export class KernelMap {
-  private constructor(readonly fd: number, readonly valueBytes: number) {}
+  private constructor(readonly fd: number) {}
 
   static create(
     type: number,
@@ -165,7 +165,7 @@ export class KernelMap {
     v.setBigUint64(64, mapExtra, true);
     const fd = bpf(BPF_MAP_CREATE, attr);
     if (fd < 0) throw new KernelBpfError(`kernel map create failed (errno ${-fd})`, -fd);
-    return new KernelMap(fd, valueSize);
+    return new KernelMap(fd);
   }
 
   #elem(
