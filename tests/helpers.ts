@@ -1,4 +1,5 @@
-/** Shared test utilities: paths and running the CLI. */
+/** Shared test utilities: paths, running the CLI, fresh segments. */
+import { Segment } from "../ffi/shm.ts";
 
 export const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -76,4 +77,12 @@ export async function bpftimeEnv(
   const out = await child.output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** A new, empty segment `name`; a leftover of an earlier run is removed first. */
+export function freshSegment(name: string, sizeMb = 4): Segment {
+  try {
+    Segment.remove(name);
+  } catch { /* nothing left over */ }
+  return Segment.open(name, { create: true, sizeMb });
 }

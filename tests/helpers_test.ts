@@ -4,7 +4,7 @@ import { assemble } from "../lib/isa/assembler.ts";
 import { disassemble } from "../lib/isa/disassembler.ts";
 import { type Engine, Vm } from "../ffi/vm.ts";
 import { Segment } from "../ffi/shm.ts";
-import { DENO, ROOT } from "./helpers.ts";
+import { DENO, freshSegment, ROOT } from "./helpers.ts";
 import { incrementInHash } from "./fixtures/programs.ts";
 
 const ENGINES: Engine[] = ["interp", "jit", "llvm"];
@@ -13,7 +13,7 @@ const u32 = (n: number) => new Uint8Array(new Uint32Array([n]).buffer);
 const u64 = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset).getBigUint64(0, true);
 
 function withSegment(fn: (seg: Segment) => void) {
-  const seg = Segment.open(SEGMENT, { create: true, sizeMb: 4 });
+  const seg = freshSegment(SEGMENT);
   try {
     fn(seg);
   } finally {

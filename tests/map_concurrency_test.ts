@@ -4,7 +4,7 @@
  * hold a map's lock must not block the others.
  */
 import assert from "node:assert/strict";
-import { DENO } from "./helpers.ts";
+import { DENO, freshSegment } from "./helpers.ts";
 import { incrementInHash } from "./fixtures/programs.ts";
 import { Segment } from "../ffi/shm.ts";
 import { assemble } from "../lib/isa/assembler.ts";
@@ -14,10 +14,7 @@ const NAME = `bpftime_test_conc_${Deno.pid}`;
 const PROCESSES = 3, THREADS = 2, RUNS = 20_000;
 
 Deno.test(`maps: ${PROCESSES} processes x ${THREADS} threads x ${RUNS} atomic adds are exact`, async () => {
-  try {
-    Segment.remove(NAME);
-  } catch { /* fresh */ }
-  using seg = Segment.open(NAME, { create: true, sizeMb: 4 });
+  using seg = freshSegment(NAME);
   const hash = seg.createMap({
     type: "hash",
     name: "per_key",
@@ -68,10 +65,7 @@ Deno.test(`maps: ${PROCESSES} processes x ${THREADS} threads x ${RUNS} atomic ad
 });
 
 Deno.test("maps: kill -9 of a process inside map updates does not block the others", async () => {
-  try {
-    Segment.remove(NAME);
-  } catch { /* fresh */ }
-  using seg = Segment.open(NAME, { create: true, sizeMb: 4 });
+  using seg = freshSegment(NAME);
   const m = seg.createMap({ type: "hash", name: "busy", keySize: 4, valueSize: 8, maxEntries: 64 });
   const shm = new URL("../ffi/shm.ts", import.meta.url).pathname;
   const writer = `
@@ -112,10 +106,7 @@ Deno.test("maps: kill -9 of a process inside map updates does not block the othe
 });
 
 Deno.test("maps: bpf_spin_lock makes a two-field update atomic across threads and processes", async () => {
-  try {
-    Segment.remove(NAME);
-  } catch { /* fresh */ }
-  using seg = Segment.open(NAME, { create: true, sizeMb: 4 });
+  using seg = freshSegment(NAME);
   // value: { u32 lock; u32 pad; u64 a; u64 b } — a and b always move together
   const pair = seg.createMap({
     type: "array",
@@ -155,10 +146,7 @@ Deno.test("maps: bpf_spin_lock makes a two-field update atomic across threads an
 });
 
 Deno.test("maps: BPF_F_LOCK updates and lookups take the value's spin lock and never copy it", () => {
-  try {
-    Segment.remove(NAME);
-  } catch { /* fresh */ }
-  using seg = Segment.open(NAME, { create: true, sizeMb: 4 });
+  using seg = freshSegment(NAME);
   try {
     const m = seg.createMap({
       type: "hash",

@@ -1,5 +1,6 @@
 /** Maps of maps: inner maps must match the template; programs reach inner maps through lookups. */
 import assert from "node:assert/strict";
+import { freshSegment } from "./helpers.ts";
 import { MapError, Segment } from "../ffi/shm.ts";
 import { type Engine, Vm } from "../ffi/vm.ts";
 import { assemble } from "../lib/isa/assembler.ts";
@@ -11,10 +12,7 @@ const u64 = (n: number) => new Uint8Array(new BigUint64Array([BigInt(n)]).buffer
 for (const outerType of ["array_of_maps", "hash_of_maps"] as const) {
   for (const engine of ["interp", "jit", "llvm"] as Engine[]) {
     Deno.test(`maps of maps/${outerType}/${engine}: lookup of the outer map gives the inner map`, () => {
-      try {
-        Segment.remove(NAME);
-      } catch { /* fresh */ }
-      const seg = Segment.open(NAME, { create: true, sizeMb: 4 });
+      const seg = freshSegment(NAME);
       try {
         const template = seg.createMap({
           type: "array",
@@ -83,10 +81,7 @@ for (const outerType of ["array_of_maps", "hash_of_maps"] as const) {
 }
 
 Deno.test("maps of maps: an outer map needs a usable template", () => {
-  try {
-    Segment.remove(NAME);
-  } catch { /* fresh */ }
-  using seg = Segment.open(NAME, { create: true, sizeMb: 4 });
+  using seg = freshSegment(NAME);
   try {
     assert.throws(
       () =>

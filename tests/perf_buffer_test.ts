@@ -1,5 +1,6 @@
 /** Perf event arrays: bpf_perf_event_output into per-CPU rings read like libbpf's perf_buffer. */
 import assert from "node:assert/strict";
+import { freshSegment } from "./helpers.ts";
 import { Segment } from "../ffi/shm.ts";
 import { PerfBuffer } from "../ffi/perf_buffer.ts";
 import { Vm } from "../ffi/vm.ts";
@@ -8,10 +9,7 @@ import { assemble } from "../lib/isa/assembler.ts";
 const NAME = `bpftime_test_perf_${Deno.pid}`;
 
 Deno.test("perf: samples arrive in order across ring wrap-around, losses are reported exactly", () => {
-  try {
-    Segment.remove(NAME);
-  } catch { /* fresh */ }
-  using seg = Segment.open(NAME, { create: true, sizeMb: 8 });
+  using seg = freshSegment(NAME, 8);
   try {
     const events = seg.createMap({
       type: "perf_event_array",

@@ -4,17 +4,12 @@ import { Segment } from "../ffi/shm.ts";
 import { RingBuffer } from "../ffi/ringbuf.ts";
 import { Vm } from "../ffi/vm.ts";
 import { assemble } from "../lib/isa/assembler.ts";
-import { DENO } from "./helpers.ts";
+import { DENO, freshSegment } from "./helpers.ts";
 
 const NAME = `bpftime_test_ringbuf_${Deno.pid}`;
 const PRODUCER = new URL("./fixtures/ringbuf_producer.ts", import.meta.url).pathname;
 
-function fresh(): Segment {
-  try {
-    Segment.remove(NAME);
-  } catch { /* fresh */ }
-  return Segment.open(NAME, { create: true, sizeMb: 16 });
-}
+const fresh = () => freshSegment(NAME, 16);
 
 /** A ring buffer of `size` bytes and its consumer. */
 function ring(seg: Segment, size: number) {

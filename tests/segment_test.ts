@@ -1,6 +1,6 @@
 /** The shared-memory segment: objects, export/import, and bad input that must not corrupt it. */
 import assert from "node:assert/strict";
-import { DENO } from "./helpers.ts";
+import { DENO, freshSegment } from "./helpers.ts";
 import { MapError, Segment } from "../ffi/shm.ts";
 import { exportSegment, importSegment } from "../lib/maps/export.ts";
 import { assemble } from "../lib/isa/assembler.ts";
@@ -9,12 +9,7 @@ const NAME = `bpftime_test_segment_${Deno.pid}`;
 const u32 = (n: number) => new Uint8Array(new Uint32Array([n]).buffer);
 const u64 = (n: number) => new Uint8Array(new BigUint64Array([BigInt(n)]).buffer);
 
-function fresh(sizeMb = 4): Segment {
-  try {
-    Segment.remove(NAME);
-  } catch { /* not there */ }
-  return Segment.open(NAME, { create: true, sizeMb });
-}
+const fresh = (sizeMb = 4) => freshSegment(NAME, sizeMb);
 
 function populate(seg: Segment) {
   const h = seg.createMap({

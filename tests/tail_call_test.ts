@@ -1,5 +1,6 @@
 /** Program arrays and bpf_tail_call on every engine. */
 import assert from "node:assert/strict";
+import { freshSegment } from "./helpers.ts";
 import { MapError, Segment } from "../ffi/shm.ts";
 import { type Engine, Vm } from "../ffi/vm.ts";
 import { assemble } from "../lib/isa/assembler.ts";
@@ -8,10 +9,7 @@ const NAME = `bpftime_test_tail_${Deno.pid}`;
 const u32 = (n: number) => new Uint8Array(new Uint32Array([n]).buffer);
 
 function setup() {
-  try {
-    Segment.remove(NAME);
-  } catch { /* fresh */ }
-  const seg = Segment.open(NAME, { create: true, sizeMb: 4 });
+  const seg = freshSegment(NAME);
   const progs = seg.createMap({
     type: "prog_array",
     name: "progs",
