@@ -400,10 +400,8 @@ int bpftime_map_update(struct bpftime_shm *shm, uint32_t id, const void *key, co
 	struct shm_map *m = map_by_id(shm, id);
 	if (!m)
 		return -ENOENT;
-	/* Arrays of fds in the kernel (maps of maps, programs, perf events) take BPF_ANY only. */
-	if ((m->type == MAP_ARRAY_OF_MAPS || m->type == MAP_PROG_ARRAY ||
-	     m->type == MAP_PERF_EVENT_ARRAY) &&
-	    flags != F_ANY)
+	/* An array of maps shares the array's ops, but takes BPF_ANY only, like every fd array. */
+	if (m->type == MAP_ARRAY_OF_MAPS && flags != F_ANY)
 		return map_result(m, "update", -EINVAL);
 	if (is_map_in_map(m->type)) {
 		const struct shm_map *in = inner_map(shm, value);

@@ -59,12 +59,10 @@ static int pea_update(struct bpftime_shm *shm, struct shm_map *map, const void *
 	(void)cpu;
 	uint32_t index;
 	memcpy(&index, key, 4);
-	if (flags > F_EXIST)
+	if (flags != F_ANY) /* like every kernel fd array */
 		return -EINVAL;
 	if (index >= map->max_entries)
 		return -E2BIG;
-	if (flags == F_NOEXIST)
-		return -EEXIST;
 	uint32_t *e = entry(shm, map, index);
 	memcpy(&e[1], value, 4);
 	__atomic_store_n(&e[0], 1, __ATOMIC_RELEASE);

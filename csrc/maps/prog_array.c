@@ -38,13 +38,11 @@ static int pa_update(struct bpftime_shm *shm, struct shm_map *map, const void *k
 	uint32_t index, id;
 	memcpy(&index, key, 4);
 	memcpy(&id, value, 4);
-	if (flags > F_EXIST)
+	if (flags != F_ANY) /* like every kernel fd array */
 		return -EINVAL;
 	uint32_t *slot = prog_array_slot(shm, map, index);
 	if (!slot)
 		return -E2BIG;
-	if (flags == F_NOEXIST)
-		return -EEXIST;
 	struct shm_object *o = shm_object_find(shm, id);
 	if (!o)
 		return -EBADF;
