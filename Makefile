@@ -16,18 +16,25 @@ N ?= 100000
 LLVM_N ?=
 SEED ?=
 
-.PHONY: all setup build demo test check fmt lint bench bench-vm bench-maps fuzz-vm clean
+.PHONY: all setup build demo test test-targets check fmt lint bench bench-vm bench-maps fuzz-vm clean
 
 all: build
 
 setup:
 	@scripts/setup.sh
 
-build: setup build/libbpftime.so build/libbpftime-llvm.so $(BPF_OBJS) build/bench/workloads.bpf.o
+build: setup build/libbpftime.so build/libbpftime-llvm.so build/libbpftime-agent.so $(BPF_OBJS) build/bench/workloads.bpf.o
 
 build/libbpftime.so: $(VM_SRCS) $(VM_HDRS)
 	@mkdir -p build
 	$(CC) $(CFLAGS) -shared -o $@ $(VM_SRCS) -ldl -lpthread -lrt
+
+# The agent: the runtime plus inline hooks, LD_PRELOAD'ed into traced processes.
+AGENT_SRCS := $(wildcard csrc/agent/*.c csrc/hook/*.c csrc/hook/*.S)
+AGENT_HDRS := $(wildcard csrc/agent/*.h csrc/hook/*.h)
+build/libbpftime-agent.so: $(VM_SRCS) $(VM_HDRS) $(AGENT_SRCS) $(AGENT_HDRS)
+	@mkdir -p build
+	$(CC) $(CFLAGS) -shared -o $@ $(VM_SRCS) $(AGENT_SRCS) -lZydis -ldl -lpthread -lrt
 
 # The LLVM tier: its own library, dlopen'ed by libbpftime.so only when asked for.
 LLVM_CONFIG := llvm-config-14
@@ -67,7 +74,32 @@ check: setup
 	$(DENO) fmt --check
 	$(DENO) lint
 
-test: build check
+# Traced programs and probes of the uprobe tests: PIE, non-PIE, and the asm in a shared library.
+TEST_BPF_OBJS := $(patsubst tests/bpf/%.bpf.c,build/tests/%.bpf.o,$(wildcard tests/bpf/*.bpf.c))
+TARGET_SRCS := tests/targets/probe_target.c tests/targets/probe_asm.S
+TEST_TARGETS := build/tests/probe_target build/tests/probe_target_nopie build/tests/probe_target_lib \
+	build/examples/malloc_victim
+test-targets: $(TEST_BPF_OBJS) $(TEST_TARGETS)
+
+build/tests/%.bpf.o: tests/bpf/%.bpf.c build/vmlinux.h
+	@mkdir -p build/tests
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+build/tests/probe_target: $(TARGET_SRCS)
+	@mkdir -p build/tests
+	$(CC) -O2 -g -Wall -Wextra -Werror -pie -fPIE -o $@ $(TARGET_SRCS) -lpthread
+build/tests/probe_target_nopie: $(TARGET_SRCS)
+	@mkdir -p build/tests
+	$(CC) -O2 -g -Wall -Wextra -Werror -no-pie -fno-pie -o $@ $(TARGET_SRCS) -lpthread
+build/tests/libprobe_asm.so: tests/targets/probe_asm.S
+	@mkdir -p build/tests
+	$(CC) -shared -fPIC -o $@ $<
+build/tests/probe_target_lib: tests/targets/probe_target.c build/tests/libprobe_asm.so
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -Lbuild/tests -lprobe_asm -Wl,-rpath,'$$ORIGIN' -lpthread
+build/examples/malloc_victim: examples/malloc/victim.c
+	@mkdir -p build/examples
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<
+
+test: build test-targets check
 	$(DENO) test --allow-all tests/
 
 bench: bench-vm bench-maps

@@ -56,3 +56,11 @@ export {
   u64,
   u8,
 } from "./lib/maps/codec.ts";
+export {
+  BpfLink,
+  BpfObject,
+  BpfProgram,
+  type OpenObjectOptions,
+  type UprobeOptions,
+} from "./lib/object/bpf_object.ts";
+export { Btf, BtfError } from "./lib/btf/btf.ts";

@@ -1,5 +1,7 @@
 /** The `bpftime` command. */
 import { Command } from "commander";
+import { registerRun } from "./run.ts";
+import { registerStart } from "./start.ts";
 import { registerAsm } from "./tool/asm.ts";
 import { registerConformance } from "./tool/conformance.ts";
 import { registerPlugin } from "./tool/plugin.ts";
@@ -8,8 +10,11 @@ import { registerSegment } from "./tool/segment.ts";
 export function buildCli(): Command {
   const program = new Command("bpftime")
     .description("userspace eBPF runtime")
+    .enablePositionalOptions()
     .showHelpAfterError()
     .exitOverride((err) => Deno.exit(err.exitCode === 0 ? 0 : 2));
+  registerStart(program);
+  registerRun(program);
   const tool = program.command("tool")
     .description("inspect, assemble and run eBPF programs")
     .showHelpAfterError();

@@ -79,6 +79,8 @@ export interface LinkSpec {
   /** Only this process (default: any). */
   pid?: number;
   cookie?: bigint;
+  /** Uprobes: bytes from the probe to the function's end, for the agent's patch checks (0: unknown). */
+  funcSize?: number;
 }
 
 const LINK_SPEC_SIZE = 32 + 256;
@@ -89,6 +91,7 @@ function encodeLink(spec: LinkSpec): Uint8Array<ArrayBuffer> {
   v.setUint32(0, spec.progId, true);
   v.setUint32(4, LINK_TYPES[spec.type], true);
   v.setInt32(8, spec.pid ?? -1, true);
+  v.setUint32(12, spec.funcSize ?? 0, true);
   v.setBigUint64(16, spec.offset ?? 0n, true);
   v.setBigUint64(24, spec.cookie ?? 0n, true);
   const target = new TextEncoder().encode(spec.target);
@@ -105,6 +108,7 @@ function decodeLink(buf: Uint8Array): LinkSpec {
     progId: v.getUint32(0, true),
     type,
     pid: v.getInt32(8, true),
+    funcSize: v.getUint32(12, true),
     offset: v.getBigUint64(16, true),
     cookie: v.getBigUint64(24, true),
     target: decodeName(buf.subarray(32)),

@@ -233,6 +233,7 @@ Deno.test("segment: links name a stored program and keep their attach spec", () 
       target: "/bin/bash",
       offset: 0x10n,
       pid: 9,
+      funcSize: 40,
     });
     assert.deepEqual(seg.link(id), {
       progId: prog,
@@ -241,6 +242,7 @@ Deno.test("segment: links name a stored program and keep their attach spec", () 
       offset: 0x10n,
       pid: 9,
       cookie: 0n,
+      funcSize: 40,
     });
     assert.deepEqual(seg.objects().map((o) => o.kind), ["prog", "link"]);
     assert.throws(

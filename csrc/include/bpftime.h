@@ -200,7 +200,7 @@ struct bpftime_link_spec {
 	uint32_t prog_id;
 	uint32_t type;     /* enum bpftime_link_type */
 	int32_t pid;       /* only this process; -1 for any */
-	uint32_t reserved;
+	uint32_t func_size; /* uprobes: bytes from the probe to the function's end (0: unknown) */
 	uint64_t offset;   /* uprobes: file offset of the probed instruction */
 	uint64_t cookie;   /* what bpf_get_attach_cookie returns */
 	char target[256];  /* uprobes: the file's path; tracepoints: "syscalls/sys_enter_openat" */

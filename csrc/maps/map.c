@@ -308,7 +308,7 @@ int bpftime_object_delete(struct bpftime_shm *shm, uint32_t id)
 		((struct shm_map *)shm_ptr(shm, o->offset))->magic = 0;
 	shm_free_locked(shm, o->offset);
 	__atomic_store_n(&o->id, 0, __ATOMIC_RELEASE);
-	__atomic_add_fetch(&shm->hdr->generation, 1, __ATOMIC_RELEASE);
+	shm_bump_generation(shm);
 	shm_unlock(&shm->hdr->lock);
 	return 0;
 }

@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,6 +13,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* The VM's error channel (vm.c) is shared by the whole library. */
@@ -24,6 +27,23 @@ void shm_set_error(const char *fmt, ...)
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	vm_set_error("%s", buf);
+}
+
+void shm_bump_generation(struct bpftime_shm *shm)
+{
+	__atomic_add_fetch(&shm->hdr->generation, 1, __ATOMIC_RELEASE);
+	/* Agents in traced processes sleep on this word (not private: other processes). */
+	syscall(SYS_futex, &shm->hdr->generation, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+int shm_wait_generation(struct bpftime_shm *shm, uint32_t seen, int timeout_ms)
+{
+	struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
+	if (__atomic_load_n(&shm->hdr->generation, __ATOMIC_ACQUIRE) != seen)
+		return 1;
+	long rc = syscall(SYS_futex, &shm->hdr->generation, FUTEX_WAIT, seen, timeout_ms < 0 ? NULL : &ts,
+			  NULL, 0);
+	return rc == 0 || errno == EAGAIN;
 }
 
 int shm_mutex_init(pthread_mutex_t *m)
@@ -166,7 +186,7 @@ struct shm_object *shm_object_add_locked(struct bpftime_shm *shm, uint32_t kind,
 		o->offset = offset;
 		o->size = size;
 		__atomic_store_n(&o->id, h->next_id++, __ATOMIC_RELEASE);
-		__atomic_add_fetch(&h->generation, 1, __ATOMIC_RELEASE);
+		shm_bump_generation(shm);
 		return o;
 	}
 	shm_set_error("object table full (%d objects)", SHM_MAX_OBJECTS);

@@ -88,6 +88,11 @@ HIDDEN void shm_spin_unlock(shm_spinlock *l);
 HIDDEN uint64_t shm_alloc_locked(struct bpftime_shm *shm, uint64_t size);
 HIDDEN void shm_free_locked(struct bpftime_shm *shm, uint64_t off);
 
+/* The generation changes with every object table change; agents sleep until it does. */
+HIDDEN void shm_bump_generation(struct bpftime_shm *shm);
+/* 1 when the generation differs from `seen` (or may: woken), 0 on timeout. */
+HIDDEN int shm_wait_generation(struct bpftime_shm *shm, uint32_t seen, int timeout_ms);
+
 /* Object table. Lock held. */
 HIDDEN struct shm_object *shm_object_add_locked(struct bpftime_shm *shm, uint32_t kind,
 						const char *name, uint64_t offset, uint64_t size);

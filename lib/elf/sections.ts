@@ -12,6 +12,8 @@ export interface ElfSection {
   size: number;
   /** sh_link: for symbol tables, the index of their string table. */
   link: number;
+  /** sh_info: for relocation sections, the index of the section they apply to. */
+  info: number;
   data: Uint8Array;
 }
 
@@ -57,6 +59,7 @@ export function readSections(bytes: Uint8Array, what = "ELF file"): ElfSection[]
       offset,
       size,
       link: view.getUint32(at + 40, true),
+      info: view.getUint32(at + 44, true),
       data: nobits ? new Uint8Array(0) : bytes.subarray(offset, offset + size),
     });
   }

@@ -1,0 +1,281 @@
+/*
+ * libbpftime-agent.so: loaded into a traced process (LD_PRELOAD by
+ * `bpftime start`). It maps the segment, installs a hook for every uprobe
+ * and uretprobe link whose file is mapped here, and follows the segment:
+ * a thread sleeps on the object table's generation (a futex) and syncs on
+ * every change; dlopen() syncs too. Whatever goes wrong is logged and the
+ * process runs on unhooked.
+ */
+#define _GNU_SOURCE
+#include "agent.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct attached {
+	uint32_t link_id;
+	struct probe_site *site; /* NULL: refused (logged once) */
+	bool ret;
+	struct attached *next;
+};
+
+struct cached_vm {
+	uint32_t prog_id;
+	struct bpftime_vm *vm; /* NULL when the program was refused */
+	struct cached_vm *next;
+};
+
+static struct bpftime_shm *shm;
+static pthread_mutex_t agent_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct probe_site *sites;
+static struct attached *attached;
+static struct cached_vm *vms;
+
+void agent_log(const char *fmt, ...)
+{
+	char buf[768];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	dprintf(2, "bpftime-agent[%d]: %s\n", getpid(), buf);
+}
+
+static bool verbose(void)
+{
+	const char *v = getenv("BPFTIME_AGENT_LOG");
+	return v && *v && strcmp(v, "0") != 0;
+}
+
+static struct bpftime_vm *vm_for(uint32_t prog_id)
+{
+	for (struct cached_vm *c = vms; c; c = c->next)
+		if (c->prog_id == prog_id)
+			return c->vm;
+	struct cached_vm *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->prog_id = prog_id;
+	c->next = vms;
+	vms = c;
+	int64_t len = bpftime_prog_code(shm, prog_id, NULL, 0, NULL);
+	void *code = len > 0 ? malloc((size_t)len) : NULL;
+	if (!code) {
+		agent_log("program %u: %s", prog_id, len < 0 ? bpftime_last_error() : "out of memory");
+		return NULL;
+	}
+	bpftime_prog_code(shm, prog_id, code, (uint64_t)len, NULL);
+	struct bpftime_vm *vm = bpftime_vm_create();
+	if (!vm || bpftime_vm_register_runtime(vm, shm) < 0 || bpftime_vm_load(vm, code, (uint64_t)len) < 0) {
+		agent_log("program %u refused: %s", prog_id, bpftime_last_error());
+		if (vm)
+			bpftime_vm_destroy(vm);
+		free(code);
+		return NULL;
+	}
+	free(code);
+	c->vm = vm;
+	return vm;
+}
+
+static struct probe_site *site_at(uint64_t addr, uint64_t func_size, char *err, size_t errlen)
+{
+	for (struct probe_site *s = sites; s; s = s->next)
+		if (s->hook->addr == addr)
+			return s;
+	struct hook *h = hook_create(addr, func_size, err, errlen);
+	if (!h)
+		return NULL;
+	struct probe_site *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->hook = h;
+	h->owner = s;
+	s->next = sites;
+	sites = s;
+	return s;
+}
+
+static void publish(struct probe_list **slot, struct probe_list *l)
+{
+	/* The old list is leaked on purpose: another thread may still be walking it. */
+	__atomic_store_n(slot, l, __ATOMIC_RELEASE);
+}
+
+static bool site_empty(const struct probe_site *s)
+{
+	return (!s->entry || !s->entry->n) && (!s->ret || !s->ret->n);
+}
+
+static void detach_one(struct attached *a)
+{
+	struct probe_site *s = a->site;
+	if (!s)
+		return;
+	struct probe_list **slot = a->ret ? &s->ret : &s->entry;
+	struct probe_list *l = probe_list_build(*slot, NULL, a->link_id);
+	if (l)
+		publish(slot, l);
+	if (site_empty(s)) {
+		char err[256];
+		if (hook_unpatch(s->hook, err, sizeof(err)) < 0)
+			agent_log("unhooking 0x%llx: %s", (unsigned long long)s->hook->addr, err);
+	}
+}
+
+/* Attaches one link; returns the site, or NULL when it is refused (err says why) or not mapped here. */
+static struct probe_site *attach_one(uint32_t link_id, const struct bpftime_link_spec *spec, bool *not_here,
+				     char *err, size_t errlen)
+{
+	*not_here = false;
+	struct stat st;
+	if (stat(spec->target, &st) < 0) {
+		snprintf(err, errlen, "%s: cannot stat", spec->target);
+		return NULL;
+	}
+	uint64_t addr = mapped_address(st.st_dev, st.st_ino, spec->offset);
+	if (!addr) {
+		*not_here = true;
+		return NULL;
+	}
+	struct bpftime_vm *vm = vm_for(spec->prog_id);
+	if (!vm) {
+		snprintf(err, errlen, "program %u cannot run (see above)", spec->prog_id);
+		return NULL;
+	}
+	struct probe_site *s = site_at(addr, spec->func_size, err, errlen);
+	if (!s)
+		return NULL;
+	bool ret = spec->type == BPFTIME_LINK_URETPROBE;
+	struct probe_prog p = {vm, spec->cookie, link_id, spec->pid};
+	struct probe_list **slot = ret ? &s->ret : &s->entry;
+	struct probe_list *l = probe_list_build(*slot, &p, 0);
+	if (!l) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	publish(slot, l);
+	if (hook_patch(s->hook, err, errlen) < 0) {
+		publish(slot, probe_list_build(l, NULL, link_id));
+		return NULL;
+	}
+	return s;
+}
+
+static bool link_alive(uint32_t id, struct bpftime_link_spec *spec)
+{
+	return bpftime_link_info(shm, id, spec) == 0;
+}
+
+/* Brings the hooks in line with the links in the segment. agent_lock held. */
+static void sync_links(void)
+{
+	probes_suspend(true);
+	struct bpftime_link_spec spec;
+	/* Links that are gone: unhook. */
+	for (struct attached **pp = &attached; *pp;) {
+		struct attached *a = *pp;
+		if (link_alive(a->link_id, &spec)) {
+			pp = &a->next;
+			continue;
+		}
+		detach_one(a);
+		*pp = a->next;
+		free(a);
+	}
+	/* New links: hook. */
+	int32_t pid = getpid();
+	struct bpftime_object_info info;
+	for (uint32_t i = 0; bpftime_object_at(shm, i, &info) >= 0; i++) {
+		if (info.id == 0 || info.kind != BPFTIME_OBJ_LINK || !link_alive(info.id, &spec))
+			continue;
+		if (spec.type != BPFTIME_LINK_UPROBE && spec.type != BPFTIME_LINK_URETPROBE)
+			continue;
+		if (spec.pid >= 0 && spec.pid != pid)
+			continue;
+		bool known = false;
+		for (struct attached *a = attached; a && !known; a = a->next)
+			known = a->link_id == info.id;
+		if (known)
+			continue;
+		char err[512] = "";
+		bool not_here;
+		struct probe_site *s = attach_one(info.id, &spec, &not_here, err, sizeof(err));
+		if (not_here)
+			continue; /* maybe a library dlopen'ed later */
+		if (!s)
+			agent_log("link %u (%s+0x%llx): %s", info.id, spec.target, (unsigned long long)spec.offset, err);
+		else if (verbose())
+			agent_log("link %u: %s %s+0x%llx at 0x%llx", info.id,
+				  spec.type == BPFTIME_LINK_URETPROBE ? "uretprobe" : "uprobe", spec.target,
+				  (unsigned long long)spec.offset, (unsigned long long)s->hook->addr);
+		struct attached *a = calloc(1, sizeof(*a));
+		if (!a)
+			break;
+		*a = (struct attached){info.id, s, spec.type == BPFTIME_LINK_URETPROBE, attached};
+		attached = a;
+	}
+	probes_suspend(false);
+}
+
+static void *follow_segment(void *arg)
+{
+	(void)arg;
+	probes_suspend(true); /* this thread's own malloc calls are not the target's */
+	for (;;) {
+		struct bpftime_shm_stats st;
+		bpftime_shm_stats(shm, &st);
+		shm_wait_generation(shm, st.generation, -1);
+		pthread_mutex_lock(&agent_lock);
+		sync_links();
+		pthread_mutex_unlock(&agent_lock);
+	}
+	return NULL;
+}
+
+/* A library loaded later may hold probed functions. */
+__attribute__((visibility("default"))) void *dlopen(const char *file, int mode)
+{
+	static void *(*real)(const char *, int);
+	if (!real)
+		real = (void *(*)(const char *, int))dlsym(RTLD_NEXT, "dlopen");
+	void *h = real(file, mode);
+	if (h && shm) {
+		pthread_mutex_lock(&agent_lock);
+		sync_links();
+		pthread_mutex_unlock(&agent_lock);
+	}
+	return h;
+}
+
+__attribute__((constructor)) static void agent_start(void)
+{
+	const char *name = getenv("BPFTIME_GLOBAL_SHM_NAME");
+	if (!name || !*name)
+		name = "bpftime_maps_shm";
+	shm = bpftime_shm_open(name, 0, 0);
+	if (!shm) {
+		agent_log("%s; running without probes", bpftime_last_error());
+		return;
+	}
+	pthread_mutex_lock(&agent_lock);
+	sync_links();
+	pthread_mutex_unlock(&agent_lock);
+	/* The follower takes no signals meant for the program. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_t t;
+	if (pthread_create(&t, NULL, follow_segment, NULL) != 0)
+		agent_log("cannot start the link follower; links added later are not seen");
+	else
+		pthread_detach(t);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}

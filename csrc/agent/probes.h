@@ -1,0 +1,32 @@
+/* The agent's probes: programs attached at one hooked address. */
+#ifndef BPFTIME_PROBES_H
+#define BPFTIME_PROBES_H
+
+#include "../hook/hook.h"
+#include "../include/bpftime.h"
+
+struct probe_prog {
+	struct bpftime_vm *vm;
+	uint64_t cookie;
+	uint32_t link_id;
+	int32_t pid; /* -1: any */
+};
+
+/* An immutable list; changes publish a new one. */
+struct probe_list {
+	uint32_t n;
+	struct probe_prog progs[];
+};
+
+struct probe_site {
+	struct hook *hook;
+	struct probe_list *entry; /* uprobes */
+	struct probe_list *ret;   /* uretprobes */
+	struct probe_site *next;
+};
+
+/* A copy of `old` without `remove_link`'s programs, plus `add` (may be NULL). */
+HIDDEN struct probe_list *probe_list_build(const struct probe_list *old, const struct probe_prog *add,
+					   uint32_t remove_link);
+
+#endif

@@ -1,0 +1,56 @@
+/*
+ * Inline hooks on x86-64: a function's first instructions are replaced by a
+ * 5-byte jump to a trampoline that calls the probe stub, runs the displaced
+ * instructions (relocated) and jumps back. Hooks and trampolines live as long
+ * as the process: a thread may still be inside one after it is removed.
+ */
+#ifndef BPFTIME_HOOK_H
+#define BPFTIME_HOOK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define HIDDEN __attribute__((visibility("hidden")))
+
+#define HOOK_PATCH_LEN 5    /* jmp rel32 */
+#define HOOK_MAX_DISPLACED 8 /* instructions */
+#define HOOK_TRAMPOLINE_SIZE 256
+
+/* The kernel's x86-64 struct pt_regs, what kprobe/uprobe programs receive. */
+struct pt_regs {
+	uint64_t r15, r14, r13, r12, bp, bx, r11, r10, r9, r8, ax, cx, dx, si, di, orig_ax, ip, cs,
+		flags, sp, ss;
+};
+_Static_assert(sizeof(struct pt_regs) == 168, "pt_regs layout");
+
+struct hook {
+	uint64_t addr;        /* the probed instruction */
+	uint8_t *trampoline;  /* entry: steps over the red zone, calls the stub */
+	uint8_t *displaced;   /* the relocated original instructions, then a jump back */
+	uint8_t original[HOOK_PATCH_LEN];
+	uint32_t displaced_len; /* bytes of original code moved (>= HOOK_PATCH_LEN) */
+	/* Instruction boundaries: original offset -> offset in `displaced`, for threads caught inside. */
+	uint8_t n_insns;
+	uint8_t orig_off[HOOK_MAX_DISPLACED];
+	uint8_t tramp_off[HOOK_MAX_DISPLACED];
+	bool patched;
+	void *owner; /* what the probe layer keeps per hook */
+	struct hook *next;
+};
+
+/* Prepares a hook at `addr` (nothing is patched yet). `func_size` 0: unknown. NULL and an error message on refusal. */
+HIDDEN struct hook *hook_create(uint64_t addr, uint64_t func_size, char *err, uint64_t errlen);
+/* Writes or removes the jump, safely while other threads run the code. 0 or -1 (err filled). */
+HIDDEN int hook_patch(struct hook *h, char *err, uint64_t errlen);
+HIDDEN int hook_unpatch(struct hook *h, char *err, uint64_t errlen);
+
+/* Executable memory within +-2 GiB of `near` (NULL when none is free). */
+HIDDEN uint8_t *trampoline_alloc(uint64_t near, uint64_t size);
+
+/* Called by the stubs (probe_stubs.S). */
+HIDDEN void bpftime_probe_enter(struct hook *h, struct pt_regs *regs);
+HIDDEN uint64_t bpftime_probe_return(struct pt_regs *regs);
+HIDDEN void bpftime_probe_entry_stub(void);
+HIDDEN void bpftime_probe_return_stub(void);
+
+#endif

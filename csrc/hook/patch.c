@@ -1,0 +1,177 @@
+/*
+ * Writing and removing a hook's jump while other threads run the code,
+ * with the protocol x86 requires for cross-modifying code:
+ *  1. an int3 on the first byte (one atomic byte store); a thread that hits
+ *     it is sent to the displaced copy of the original code;
+ *  2. when patching, every other thread is interrupted once and, if it was
+ *     stopped in the middle of the bytes being replaced, moved to the same
+ *     instruction in the trampoline;
+ *  3. the jump's displacement, then its opcode over the int3;
+ * with a core-serializing barrier (membarrier SYNC_CORE) between the steps.
+ */
+#define _GNU_SOURCE
+#include "hook.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <linux/membarrier.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#define FIXUP_SIGNAL (SIGRTMAX - 1)
+
+static pthread_mutex_t patch_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct hook *volatile in_progress; /* the hook being patched or unpatched */
+static struct sigaction old_trap;
+static volatile int acks;
+static bool handlers_installed, sync_core_ok;
+
+static void sync_cores(void)
+{
+	if (sync_core_ok)
+		syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0);
+	else
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+static void on_trap(int sig, siginfo_t *si, void *uc_)
+{
+	ucontext_t *uc = uc_;
+	struct hook *h = in_progress;
+	uint64_t rip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
+	if (h && rip - 1 == h->addr) {
+		uc->uc_mcontext.gregs[REG_RIP] = (greg_t)h->displaced;
+		return;
+	}
+	/* Not ours: behave as if we had never been installed. */
+	if (old_trap.sa_flags & SA_SIGINFO && old_trap.sa_sigaction) {
+		old_trap.sa_sigaction(sig, si, uc_);
+	} else if (old_trap.sa_handler != SIG_IGN && old_trap.sa_handler != SIG_DFL) {
+		old_trap.sa_handler(sig);
+	} else if (old_trap.sa_handler == SIG_DFL) {
+		sigaction(SIGTRAP, &old_trap, NULL);
+		raise(SIGTRAP);
+	}
+}
+
+static void on_fixup(int sig, siginfo_t *si, void *uc_)
+{
+	(void)sig, (void)si;
+	ucontext_t *uc = uc_;
+	struct hook *h = in_progress;
+	if (h) {
+		uint64_t rip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
+		for (int i = 1; i < h->n_insns; i++)
+			if (rip == h->addr + h->orig_off[i])
+				uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(h->displaced + h->tramp_off[i]);
+	}
+	__atomic_add_fetch(&acks, 1, __ATOMIC_RELEASE);
+}
+
+static void install_handlers(void)
+{
+	if (handlers_installed)
+		return;
+	handlers_installed = true;
+	struct sigaction sa = {0};
+	sa.sa_sigaction = on_trap;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTRAP, &sa, &old_trap);
+	sa.sa_sigaction = on_fixup;
+	sigaction(FIXUP_SIGNAL, &sa, NULL);
+	sync_core_ok = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0) == 0;
+}
+
+/* Interrupts every other thread once (on_fixup moves it out of the patched bytes). */
+static void fixup_threads(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	if (!d)
+		return;
+	pid_t self = (pid_t)syscall(SYS_gettid), pid = getpid();
+	int sent = 0;
+	__atomic_store_n(&acks, 0, __ATOMIC_RELEASE);
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		pid_t tid = (pid_t)atoi(de->d_name);
+		if (tid <= 0 || tid == self)
+			continue;
+		if (syscall(SYS_tgkill, pid, tid, FIXUP_SIGNAL) == 0)
+			sent++;
+	}
+	closedir(d);
+	/* A thread that blocks the signal never answers: wait at most 200 ms. */
+	struct timespec ts = {0, 100000};
+	for (int i = 0; i < 2000 && __atomic_load_n(&acks, __ATOMIC_ACQUIRE) < sent; i++)
+		nanosleep(&ts, NULL);
+}
+
+static int set_writable(uint64_t addr, bool writable, char *err, uint64_t errlen)
+{
+	uint64_t page = addr & ~4095ull;
+	uint64_t len = ((addr + HOOK_PATCH_LEN + 4095) & ~4095ull) - page;
+	int prot = PROT_READ | PROT_EXEC | (writable ? PROT_WRITE : 0);
+	if (mprotect((void *)page, len, prot) < 0) {
+		snprintf(err, errlen, "mprotect 0x%llx: %s", (unsigned long long)page, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int write_jump(struct hook *h, const uint8_t *bytes, bool moving_threads, char *err, uint64_t errlen)
+{
+	volatile uint8_t *p = (volatile uint8_t *)h->addr;
+	pthread_mutex_lock(&patch_lock);
+	install_handlers();
+	if (set_writable(h->addr, true, err, errlen) < 0) {
+		pthread_mutex_unlock(&patch_lock);
+		return -1;
+	}
+	in_progress = h;
+	__atomic_store_n(p, 0xcc, __ATOMIC_SEQ_CST);
+	sync_cores();
+	if (moving_threads)
+		fixup_threads();
+	for (int i = 1; i < HOOK_PATCH_LEN; i++)
+		p[i] = bytes[i];
+	sync_cores();
+	__atomic_store_n(p, bytes[0], __ATOMIC_SEQ_CST);
+	sync_cores();
+	in_progress = NULL;
+	int rc = set_writable(h->addr, false, err, errlen);
+	pthread_mutex_unlock(&patch_lock);
+	return rc;
+}
+
+int hook_patch(struct hook *h, char *err, uint64_t errlen)
+{
+	if (h->patched)
+		return 0;
+	uint8_t jmp[HOOK_PATCH_LEN] = {0xe9};
+	int32_t rel = (int32_t)((int64_t)h->trampoline - (int64_t)(h->addr + HOOK_PATCH_LEN));
+	memcpy(jmp + 1, &rel, 4);
+	if (write_jump(h, jmp, true, err, errlen) < 0)
+		return -1;
+	h->patched = true;
+	return 0;
+}
+
+int hook_unpatch(struct hook *h, char *err, uint64_t errlen)
+{
+	if (!h->patched)
+		return 0;
+	/* Nobody can be stopped inside a jmp's operand bytes: no thread needs moving. */
+	if (write_jump(h, h->original, false, err, errlen) < 0)
+		return -1;
+	h->patched = false;
+	return 0;
+}

@@ -1,0 +1,107 @@
+/*
+ * The two shared entry stubs of every inline hook (x86-64, SysV).
+ *
+ * Both save all registers as a kernel `struct pt_regs` on the stack, call C,
+ * restore everything including the flags, and never touch the red zone of
+ * the probed code (the per-hook trampoline steps over it first).
+ *
+ * struct pt_regs offsets: r15 0, r14 8, r13 16, r12 24, bp 32, bx 40, r11 48,
+ * r10 56, r9 64, r8 72, ax 80, cx 88, dx 96, si 104, di 112, orig_ax 120,
+ * ip 128, cs 136, flags 144, sp 152, ss 160; 168 bytes.
+ */
+	.text
+	.intel_syntax noprefix
+
+.macro SAVE_REGS
+	mov [rsp + 112], rdi
+	mov [rsp + 104], rsi
+	mov [rsp + 96], rdx
+	mov [rsp + 88], rcx
+	mov [rsp + 80], rax
+	mov [rsp + 72], r8
+	mov [rsp + 64], r9
+	mov [rsp + 56], r10
+	mov [rsp + 48], r11
+	mov [rsp + 40], rbx
+	mov [rsp + 32], rbp
+	mov [rsp + 24], r12
+	mov [rsp + 16], r13
+	mov [rsp + 8], r14
+	mov [rsp + 0], r15
+	pushfq
+	pop qword ptr [rsp + 144]
+	mov qword ptr [rsp + 120], -1
+	mov qword ptr [rsp + 136], 0x33
+	mov qword ptr [rsp + 160], 0x2b
+.endm
+
+.macro RESTORE_REGS
+	push qword ptr [rsp + 144]
+	popfq
+	mov rdi, [rsp + 112]
+	mov rsi, [rsp + 104]
+	mov rdx, [rsp + 96]
+	mov rcx, [rsp + 88]
+	mov rax, [rsp + 80]
+	mov r8, [rsp + 72]
+	mov r9, [rsp + 64]
+	mov r10, [rsp + 56]
+	mov r11, [rsp + 48]
+	mov rbx, [rsp + 40]
+	mov rbp, [rsp + 32]
+	mov r12, [rsp + 24]
+	mov r13, [rsp + 16]
+	mov r14, [rsp + 8]
+	mov r15, [rsp + 0]
+.endm
+
+/*
+ * Called from a hook's trampoline: [rsp] = return into the trampoline,
+ * [rsp + 8] = struct hook *, then the 128-byte red zone, then the probed
+ * code's stack (its rsp = our rsp + 144 on entry).
+ */
+	.globl bpftime_probe_entry_stub
+	.hidden bpftime_probe_entry_stub
+	.type bpftime_probe_entry_stub, @function
+bpftime_probe_entry_stub:
+	lea rsp, [rsp - 168]
+	SAVE_REGS
+	lea rax, [rsp + 312]
+	mov [rsp + 152], rax
+	mov rdi, [rsp + 176]
+	mov rsi, rsp
+	mov rbx, rsp
+	and rsp, -16
+	call bpftime_probe_enter
+	mov rsp, rbx
+	RESTORE_REGS
+	lea rsp, [rsp + 168]
+	ret
+	.size bpftime_probe_entry_stub, . - bpftime_probe_entry_stub
+
+/*
+ * Where a probed function with a uretprobe returns to (its return address
+ * was replaced on entry). C hands back the real return address, found on
+ * this thread's shadow stack.
+ */
+	.globl bpftime_probe_return_stub
+	.hidden bpftime_probe_return_stub
+	.type bpftime_probe_return_stub, @function
+bpftime_probe_return_stub:
+	push 0                     /* becomes the real return address */
+	lea rsp, [rsp - 168]
+	SAVE_REGS
+	lea rax, [rsp + 176]
+	mov [rsp + 152], rax
+	mov rdi, rsp
+	mov rbx, rsp
+	and rsp, -16
+	call bpftime_probe_return
+	mov rsp, rbx
+	mov [rsp + 168], rax
+	RESTORE_REGS
+	lea rsp, [rsp + 168]
+	ret
+	.size bpftime_probe_return_stub, . - bpftime_probe_return_stub
+
+	.section .note.GNU-stack, "", @progbits

@@ -1,0 +1,393 @@
+/**
+ * BpfObject: open a clang-compiled eBPF object, load its maps and programs
+ * into a segment, and attach them (uprobes become links that the agents in
+ * traced processes install), in the manner of libbpf's bpf_object API.
+ *
+ * ```ts
+ * using obj = BpfObject.open("build/bpf/malloc.bpf.o");
+ * obj.load();
+ * obj.attach();
+ * const counts = obj.map("libc_malloc_calls_total");
+ * ```
+ */
+import { Btf, BTF_KIND } from "../btf/btf.ts";
+import { parseCoreRelos } from "../btf/btf_ext.ts";
+import { CoreResolver } from "../btf/core.ts";
+import { ElfError } from "../elf/sections.ts";
+import { resolveFunction, STT_GNU_IFUNC } from "../elf/symbols.ts";
+import { BpfMap, Segment } from "../../ffi/shm.ts";
+import { Vm } from "../../ffi/vm.ts";
+import { readRelocatable, RelocatableElf, STT_FUNC } from "./elf_relocatable.ts";
+import { linkProgram } from "./link_code.ts";
+import { MapDef, readMapDefs, symbolOffset } from "./map_defs.ts";
+import { AttachSpec, parseSection } from "./section_names.ts";
+import { resolveBinaryPath } from "./resolve_path.ts";
+
+export interface OpenObjectOptions {
+  /** BTF to resolve CO-RE relocations against (default /sys/kernel/btf/vmlinux). */
+  btfPath?: string;
+}
+
+export interface UprobeOptions {
+  /** Binary or library: a path, or a name like `libc.so.6`. */
+  path: string;
+  /** Function name (optionally `name@VERSION`); with `offset`, an offset from it. */
+  func?: string;
+  /** File offset (without func) or offset into func. */
+  offset?: bigint;
+  retprobe?: boolean;
+  /** Only this process (default any). */
+  pid?: number;
+  cookie?: bigint;
+}
+
+/** An attachment stored in the segment; destroy() removes it from every traced process. */
+export class BpfLink {
+  #alive = true;
+  constructor(readonly segment: Segment, readonly id: number, readonly description: string) {}
+  destroy(): void {
+    if (!this.#alive) return;
+    this.#alive = false;
+    this.segment.deleteObject(this.id);
+  }
+  [Symbol.dispose](): void {
+    this.destroy();
+  }
+}
+
+export class BpfProgram {
+  /** Segment id once loaded. */
+  id = 0;
+  code?: Uint8Array;
+  constructor(
+    readonly object: BpfObject,
+    readonly name: string,
+    readonly section: string,
+    readonly type: number,
+    readonly autoAttach: AttachSpec | undefined,
+    readonly range: { shndx: number; start: number; end: number },
+  ) {}
+
+  /** Attaches to a function in a binary, like bpf_program__attach_uprobe_opts. */
+  attachUprobe(opts: UprobeOptions): BpfLink {
+    const seg = this.object.loadedSegment(`attach '${this.name}'`);
+    const path = resolveBinaryPath(opts.path);
+    let offset = opts.offset ?? 0n;
+    let what = `${path}:0x${offset.toString(16)}`;
+    let funcSize = 0;
+    if (opts.func) {
+      const sym = resolveFunction(Deno.readFileSync(path), opts.func, path);
+      if (sym.type === STT_GNU_IFUNC) {
+        throw new ElfError(
+          `${path}: '${opts.func}' is an IFUNC; attach to the implementation it selects (e.g. __${opts.func}_avx2) instead`,
+        );
+      }
+      offset += sym.fileOffset;
+      if (sym.size > 0n) funcSize = Math.max(0, Number(sym.size) - Number(opts.offset ?? 0n));
+      what = `${path}:${opts.func}${opts.offset ? `+${opts.offset}` : ""}`;
+    }
+    const type = opts.retprobe ? "uretprobe" : "uprobe";
+    const id = seg.createLink(this.name, {
+      progId: this.id,
+      type,
+      target: path,
+      offset,
+      pid: opts.pid,
+      cookie: opts.cookie,
+      funcSize,
+    });
+    const link = new BpfLink(seg, id, `${type} ${what} -> ${this.name}`);
+    this.object.links.push(link);
+    return link;
+  }
+
+  /** Attaches as the section name says (uprobe/PATH:FUNC, tracepoint/syscalls/NAME). */
+  attach(opts: { pid?: number } = {}): BpfLink {
+    const a = this.autoAttach;
+    if (!a) {
+      throw new Error(
+        `program '${this.name}': section '${this.section}' does not say what to attach to`,
+      );
+    }
+    if (a.kind === "uprobe") {
+      return this.attachUprobe({
+        path: a.path,
+        func: a.func,
+        offset: a.offset,
+        retprobe: a.retprobe,
+        pid: opts.pid,
+      });
+    }
+    const seg = this.object.loadedSegment(`attach '${this.name}'`);
+    const target = `${a.category}/${a.name}`;
+    const id = seg.createLink(this.name, {
+      progId: this.id,
+      type: "syscall_tracepoint",
+      target,
+      pid: opts.pid,
+    });
+    const link = new BpfLink(seg, id, `tracepoint ${target} -> ${this.name}`);
+    this.object.links.push(link);
+    return link;
+  }
+}
+
+export class BpfObject {
+  readonly programs: BpfProgram[] = [];
+  readonly mapDefs: MapDef[];
+  readonly links: BpfLink[] = [];
+  readonly license: string;
+  #segment?: Segment;
+  #ownsSegment = false;
+  #mapIds = new Map<MapDef, number>();
+  #extraIds: number[] = [];
+
+  private constructor(
+    readonly path: string,
+    readonly name: string,
+    private readonly elf: RelocatableElf,
+    private readonly btf: Btf | undefined,
+    private readonly options: OpenObjectOptions,
+  ) {
+    this.mapDefs = readMapDefs(elf, btf, name, path);
+    const lic = elf.byName("license");
+    this.license = lic ? new TextDecoder().decode(lic.data).replace(/\0.*$/s, "") : "";
+    for (const sec of elf.sections) {
+      if ((sec.flags & 4n) === 0n || sec.size === 0 || sec.name === ".text") continue;
+      let info;
+      try {
+        info = parseSection(sec.name);
+      } catch (e) {
+        throw new ElfError(`${path}: ${(e as Error).message}`);
+      }
+      if (!info) {
+        throw new ElfError(
+          `${path}: section '${sec.name}' is not a program type this runtime knows`,
+        );
+      }
+      const funcs = elf.symbols.filter((s) =>
+        s.shndx === sec.index && s.type === STT_FUNC && s.bind !== 0
+      );
+      if (funcs.length === 0) {
+        throw new ElfError(`${path}: section '${sec.name}' has no global function`);
+      }
+      for (const f of funcs) {
+        this.programs.push(
+          new BpfProgram(this, f.name, sec.name, info.progType, info.attach, {
+            shndx: sec.index,
+            start: f.value / 8,
+            end: (f.value + f.size) / 8,
+          }),
+        );
+      }
+    }
+  }
+
+  /** Reads and checks an object file (nothing is created until load()). */
+  static open(path: string, options: OpenObjectOptions = {}): BpfObject {
+    let bytes: Uint8Array;
+    try {
+      bytes = Deno.readFileSync(path);
+    } catch (e) {
+      throw new ElfError(`${path}: cannot read: ${(e as Error).message}`);
+    }
+    const elf = readRelocatable(bytes, path);
+    const btfSec = elf.byName(".BTF");
+    const btf = btfSec ? Btf.parse(btfSec.data, `${path}: .BTF`) : undefined;
+    const base = path.split("/").pop()!.replace(/\.bpf\.o$|\.o$/, "").replace(
+      /[^A-Za-z0-9_]/g,
+      "_",
+    );
+    return new BpfObject(path, base, elf, btf, options);
+  }
+
+  program(name: string): BpfProgram {
+    const p = this.programs.find((x) => x.name === name);
+    if (!p) {
+      throw new Error(
+        `${this.path}: no program '${name}' (has ${this.programs.map((x) => x.name).join(", ")})`,
+      );
+    }
+    return p;
+  }
+
+  /**
+   * Sets a global variable (`const volatile` in .rodata, or .data/.bss)
+   * before load(), like writing to a libbpf skeleton's rodata.
+   */
+  setGlobal(name: string, value: Uint8Array): void {
+    if (this.#segment) throw new Error(`${this.path}: set '${name}' before load()`);
+    for (const sec of this.btf?.types ?? []) {
+      if (sec.kind !== BTF_KIND.DATASEC) continue;
+      for (const v of sec.vars!) {
+        if (this.btf!.type(v.type).name !== name) continue;
+        const def = this.mapDefs.find((d) =>
+          d.initial && this.elf.sections[d.shndx].name === sec.name
+        );
+        if (!def) break;
+        const size = this.btf!.sizeOf(this.btf!.type(v.type).sizeOrType);
+        if (value.length !== size) {
+          throw new Error(`${this.path}: '${name}' is ${size} bytes, not ${value.length}`);
+        }
+        def.initial = def.initial!.slice();
+        def.initial.set(value, symbolOffset(this.elf, def.shndx, name, this.path));
+        return;
+      }
+    }
+    throw new Error(`${this.path}: no global variable '${name}'`);
+  }
+
+  loadedSegment(what: string): Segment {
+    if (!this.#segment) throw new Error(`${this.path}: ${what}: load() the object first`);
+    return this.#segment;
+  }
+
+  /** The loaded map named `name` (global data maps as libbpf names them, e.g. `malloc.rodata`). */
+  map(name: string): BpfMap {
+    const seg = this.loadedSegment(`map '${name}'`);
+    const def = this.mapDefs.find((d) => d.name === name);
+    if (!def) {
+      throw new Error(
+        `${this.path}: no map '${name}' (has ${this.mapDefs.map((d) => d.name).join(", ")})`,
+      );
+    }
+    return seg.map(this.#mapIds.get(def)!);
+  }
+
+  /** Creates the maps and programs in the segment (default: the default segment, created if missing). */
+  load(segment?: Segment): void {
+    if (this.#segment) throw new Error(`${this.path}: already loaded`);
+    this.#ownsSegment = !segment;
+    const seg = segment ?? Segment.open(undefined, { create: true });
+    this.#segment = seg;
+    try {
+      this.#createMaps(seg);
+      this.#createPrograms(seg);
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  #createMaps(seg: Segment) {
+    for (const d of this.mapDefs) {
+      let innerMapId = 0;
+      if (d.inner) {
+        const t = seg.createMap({
+          ...d.inner,
+          name: d.inner.name.slice(0, 15),
+          type: d.inner.type,
+          flags: d.inner.flags,
+        });
+        innerMapId = t.id;
+        this.#extraIds.push(t.id);
+      }
+      const m = seg.createMap({
+        type: d.type,
+        name: d.name.slice(0, 15),
+        keySize: d.keySize,
+        valueSize: d.valueSize,
+        maxEntries: d.maxEntries,
+        flags: d.flags,
+        mapExtra: d.mapExtra,
+        innerMapId,
+      });
+      this.#mapIds.set(d, m.id);
+      if (d.spinLockOffset !== undefined) m.setSpinLock(d.spinLockOffset);
+      if (d.initial) m.update(new Uint8Array(4), d.initial.slice());
+    }
+    for (const d of this.mapDefs) {
+      if (!d.initialSlots || d.inner === undefined) continue;
+      for (const [slot, name] of d.initialSlots) {
+        const inner = this.mapDefs.find((x) => x.name === name);
+        if (!inner) {
+          throw new ElfError(
+            `${this.path}: map '${d.name}' slot ${slot} names '${name}', which is not a map`,
+          );
+        }
+        this.#setSlot(seg, d, slot, this.#mapIds.get(inner)!);
+      }
+    }
+  }
+
+  #setSlot(seg: Segment, d: MapDef, slot: number, id: number) {
+    const key = new Uint8Array(4), value = new Uint8Array(4);
+    new DataView(key.buffer).setUint32(0, slot, true);
+    new DataView(value.buffer).setUint32(0, id, true);
+    seg.map(this.#mapIds.get(d)!).update(key, value);
+  }
+
+  #createPrograms(seg: Segment) {
+    const relos = this.elf.byName(".BTF.ext") && this.btf
+      ? parseCoreRelos(this.elf.byName(".BTF.ext")!.data, this.btf, `${this.path}: .BTF.ext`)
+      : [];
+    let core: CoreResolver | undefined;
+    if (relos.length) {
+      const btfPath = this.options.btfPath ?? "/sys/kernel/btf/vmlinux";
+      let target: Btf;
+      try {
+        target = Btf.parse(Deno.readFileSync(btfPath), btfPath);
+      } catch (e) {
+        throw new ElfError(`${this.path}: CO-RE needs a target BTF: ${(e as Error).message}`);
+      }
+      core = new CoreResolver(this.btf!, target);
+    }
+    const mapAt = (shndx: number, value: number) => {
+      const d = this.mapDefs.find((x) =>
+        x.shndx === shndx && (x.initial ? true : x.offset === value)
+      );
+      return d ? { id: this.#mapIds.get(d)!, isData: d.initial !== undefined } : undefined;
+    };
+    for (const p of this.programs) {
+      p.code = linkProgram({ name: p.name, ...p.range }, {
+        elf: this.elf,
+        what: this.path,
+        mapAt,
+        coreRelos: relos,
+        core,
+      });
+      // Check it here, as the kernel verifies at BPF_PROG_LOAD, so errors name the object.
+      using vm = new Vm();
+      vm.useRuntime(seg);
+      try {
+        vm.load(p.code);
+      } catch (e) {
+        throw new ElfError(
+          `${this.path}: program '${p.name}' (${p.section}): ${(e as Error).message}`,
+        );
+      }
+      p.id = seg.createProgram(p.name.slice(0, 15), p.code, p.type);
+    }
+    for (const d of this.mapDefs) {
+      if (!d.initialSlots || d.type !== 3) continue; // program arrays
+      for (const [slot, name] of d.initialSlots) this.#setSlot(seg, d, slot, this.program(name).id);
+    }
+  }
+
+  /** Attaches every program whose section names its target. */
+  attach(opts: { pid?: number } = {}): BpfLink[] {
+    return this.programs.filter((p) => p.autoAttach).map((p) => p.attach(opts));
+  }
+
+  /** Removes this object's links, programs and maps from the segment. */
+  close(): void {
+    const seg = this.#segment;
+    if (!seg) return;
+    for (const l of this.links.splice(0)) l.destroy();
+    const ids = [...this.programs.map((p) => p.id), ...this.#mapIds.values(), ...this.#extraIds];
+    for (const id of ids.filter((x) => x > 0)) {
+      try {
+        seg.deleteObject(id);
+      } catch { /* already gone (e.g. the segment was cleared) */ }
+    }
+    this.programs.forEach((p) => (p.id = 0));
+    this.#mapIds.clear();
+    this.#extraIds = [];
+    if (this.#ownsSegment) seg.close();
+    this.#segment = undefined;
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

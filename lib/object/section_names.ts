@@ -1,0 +1,48 @@
+/** libbpf's SEC() names: program type and, for auto-attach, what to attach to. */
+
+export const PROG_TYPE = { kprobe: 2, tracepoint: 5, raw_tracepoint: 17 } as const;
+
+export type AttachSpec =
+  | { kind: "uprobe"; retprobe: boolean; path: string; func?: string; offset: bigint }
+  | { kind: "tracepoint"; category: string; name: string };
+
+export interface SectionInfo {
+  progType: number;
+  /** Undefined when the section only names the type (attach manually). */
+  attach?: AttachSpec;
+}
+
+/** Parses `uprobe/PATH:FUNC[+OFF]`, `uretprobe/...`, `tracepoint/CAT/NAME`, `tp/CAT/NAME`. */
+export function parseSection(section: string): SectionInfo | undefined {
+  const up = /^(uprobe|uretprobe)(\.s)?(?:\/(.*))?$/.exec(section);
+  if (up) {
+    const retprobe = up[1] === "uretprobe";
+    if (!up[3]) return { progType: PROG_TYPE.kprobe };
+    const m = /^(.+):([^:+]*)(?:\+(0x[0-9a-fA-F]+|\d+))?$/.exec(up[3]);
+    if (!m) throw new Error(`section '${section}': expected ${up[1]}/PATH:FUNC[+OFFSET]`);
+    const [, path, func, off] = m;
+    // A bare address (uprobe/PATH:0x1234) is a file offset, as in libbpf.
+    if (/^(0x[0-9a-fA-F]+|\d+)$/.test(func)) {
+      return {
+        progType: PROG_TYPE.kprobe,
+        attach: { kind: "uprobe", retprobe, path, offset: BigInt(func) },
+      };
+    }
+    return {
+      progType: PROG_TYPE.kprobe,
+      attach: { kind: "uprobe", retprobe, path, func, offset: off ? BigInt(off) : 0n },
+    };
+  }
+  const tp = /^(?:tracepoint|tp)(?:\/([^/]+)\/([^/]+))?$/.exec(section);
+  if (tp) {
+    return tp[1]
+      ? {
+        progType: PROG_TYPE.tracepoint,
+        attach: { kind: "tracepoint", category: tp[1], name: tp[2] },
+      }
+      : { progType: PROG_TYPE.tracepoint };
+  }
+  if (/^(kprobe|kretprobe)(\/|$)/.test(section)) return { progType: PROG_TYPE.kprobe };
+  if (/^(raw_tracepoint|raw_tp)(\/|$)/.test(section)) return { progType: PROG_TYPE.raw_tracepoint };
+  return undefined;
+}
