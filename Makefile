@@ -16,7 +16,7 @@ N ?= 100000
 LLVM_N ?=
 SEED ?=
 
-.PHONY: all setup build demo test test-targets check fmt lint bench bench-vm bench-maps fuzz-vm clean
+.PHONY: all setup build demo demo-vm test test-targets check fmt lint bench bench-vm bench-maps fuzz-vm clean
 
 all: build
 
@@ -61,7 +61,11 @@ build/bench/libnative.so: $(WORKLOAD_SRCS) bench/workloads/workloads.h bench/nat
 	@mkdir -p build/bench
 	$(CLANG) -O2 -fno-builtin -fPIC -shared -Wall -Wextra -Werror -o $@ bench/workloads/all.c bench/native_harness.c
 
-demo: build
+# The README's main job: count malloc calls in processes started with `bpftime start`.
+demo: build build/examples/malloc_victim
+	examples/malloc/demo.sh
+
+demo-vm: build
 	$(DENO) run $(DENO_PERMS) examples/vm_demo/main.ts
 
 fmt:

@@ -34,8 +34,9 @@ struct hook {
 	uint8_t orig_off[HOOK_MAX_DISPLACED];
 	uint8_t tramp_off[HOOK_MAX_DISPLACED];
 	bool patched;
-	void *owner; /* what the probe layer keeps per hook */
-	struct hook *next;
+	bool registered; /* on the list the int3 handler searches */
+	void *owner;     /* what the probe layer keeps per hook */
+	struct hook *next; /* that list */
 };
 
 /* Prepares a hook at `addr` (nothing is patched yet). `func_size` 0: unknown. NULL and an error message on refusal. */

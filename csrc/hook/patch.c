@@ -42,14 +42,22 @@ static void sync_cores(void)
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
+/*
+ * Every hook ever patched, newest first (hooks are never freed). A thread
+ * that hit an int3 may run this handler after the patch is finished, so the
+ * handler looks the address up here rather than in `in_progress`.
+ */
+static struct hook *all_hooks;
+
 static void on_trap(int sig, siginfo_t *si, void *uc_)
 {
 	ucontext_t *uc = uc_;
-	struct hook *h = in_progress;
 	uint64_t rip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
-	if (h && rip - 1 == h->addr) {
-		uc->uc_mcontext.gregs[REG_RIP] = (greg_t)h->displaced;
-		return;
+	for (struct hook *h = __atomic_load_n(&all_hooks, __ATOMIC_ACQUIRE); h; h = h->next) {
+		if (rip - 1 == h->addr) {
+			uc->uc_mcontext.gregs[REG_RIP] = (greg_t)h->displaced;
+			return;
+		}
 	}
 	/* Not ours: behave as if we had never been installed. */
 	if (old_trap.sa_flags & SA_SIGINFO && old_trap.sa_sigaction) {
@@ -135,6 +143,11 @@ static int write_jump(struct hook *h, const uint8_t *bytes, bool moving_threads,
 	if (set_writable(h->addr, true, err, errlen) < 0) {
 		pthread_mutex_unlock(&patch_lock);
 		return -1;
+	}
+	if (!h->registered) {
+		h->registered = true;
+		h->next = all_hooks;
+		__atomic_store_n(&all_hooks, h, __ATOMIC_RELEASE);
 	}
 	in_progress = h;
 	__atomic_store_n(p, 0xcc, __ATOMIC_SEQ_CST);

@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,14 +195,24 @@ static void *loop_worker(void *arg)
 	return NULL;
 }
 
+static void on_term(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
 static int run_loop(double seconds, int threads)
 {
+	signal(SIGTERM, on_term);
 	pthread_t t[64];
 	for (int i = 0; i < threads; i++)
 		pthread_create(&t[i], NULL, loop_worker, &loop_calls[i]);
 	out("ready\n");
-	struct timespec ts = {(time_t)seconds, (long)((seconds - (long)seconds) * 1e9)};
-	nanosleep(&ts, NULL);
+	/* Until the time is up or SIGTERM. */
+	for (double waited = 0; waited < seconds && !stop; waited += 0.01) {
+		struct timespec ts = {0, 10000000};
+		nanosleep(&ts, NULL);
+	}
 	stop = 1;
 	long total = 0;
 	for (int i = 0; i < threads; i++) {

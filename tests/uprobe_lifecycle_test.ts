@@ -1,0 +1,204 @@
+/**
+ * Uprobe links coming and going while the target runs, the agent as an
+ * ordinary user, and bad input: none of it may crash the target or leave
+ * the segment damaged.
+ */
+import assert from "node:assert/strict";
+import { BpfObject } from "../lib/object/bpf_object.ts";
+import { Segment } from "../ffi/shm.ts";
+import { AGENT, cookieStats, loadProbes, PROBES, runTraced, TARGETS } from "./probe_env.ts";
+import { freshSegment } from "./helpers.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Starts `probe_target loop` with the agent and waits for its threads to run. */
+async function startLoop(seg: Segment, threads: number, env: Record<string, string> = {}) {
+  const child = new Deno.Command(TARGETS.pie, {
+    args: ["loop", "120", String(threads)],
+    env: { LD_PRELOAD: AGENT, BPFTIME_GLOBAL_SHM_NAME: seg.name, ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  const first = await reader.read();
+  assert.match(new TextDecoder().decode(first.value), /ready/);
+  reader.releaseLock();
+  return child;
+}
+
+async function stopLoop(child: Deno.ChildProcess) {
+  child.kill("SIGTERM");
+  const out = await child.output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+async function until(what: string, ok: () => boolean, ms = 5000) {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(1);
+  }
+}
+
+Deno.test("uprobe: 1,000 attach/detach cycles while 8 threads call the function", async () => {
+  const { seg, obj } = loadProbes("t_up_cycles");
+  using _ = seg;
+  using __ = obj;
+  const child = await startLoop(seg, 8);
+  let seen = 0n;
+  for (let i = 0; i < 1000; i++) {
+    // Alternate entry and return probes: return stubs in flight must survive their link's removal.
+    const retprobe = i % 2 === 1;
+    const link = obj.program(retprobe ? "on_return" : "on_entry").attachUprobe({
+      path: TARGETS.pie,
+      func: "add",
+      cookie: 1n,
+      retprobe,
+    });
+    await until(`hook ${i}`, () => {
+      const s = cookieStats(obj, 1);
+      return s.calls + s.retCalls > seen;
+    });
+    link.destroy();
+    const s = cookieStats(obj, 1);
+    seen = s.calls + s.retCalls;
+  }
+  const r = await stopLoop(child);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.doesNotMatch(r.stdout, /WRONG/);
+  assert.equal(r.stderr, "");
+  assert.ok(JSON.parse(r.stdout.trim().split("\n").pop()!).calls > 0);
+});
+
+Deno.test("uprobe: the agent and its probes work for an ordinary user", async () => {
+  const can = await new Deno.Command("runuser", {
+    args: ["-u", "nobody", "--", "test", "-x", TARGETS.pie],
+    stdout: "null",
+    stderr: "null",
+  }).output().catch(() => ({ code: 1 }));
+  if (Deno.uid() !== 0 || can.code !== 0) {
+    console.log("skip: needs root to switch to user nobody, and a checkout nobody can read");
+    return;
+  }
+  // The segment is the user's: readable and writable by them, created here with mode 0666.
+  const seg = freshSegment("t_up_nobody", 8);
+  Deno.chmodSync(`/dev/shm/t_up_nobody`, 0o666);
+  const obj = BpfObject.open(PROBES);
+  try {
+    obj.load(seg);
+    obj.program("on_entry").attachUprobe({ path: TARGETS.pie, func: "add", cookie: 2n });
+    const out = await new Deno.Command("runuser", {
+      args: [
+        "-u",
+        "nobody",
+        "--",
+        "env",
+        `LD_PRELOAD=${AGENT}`,
+        `BPFTIME_GLOBAL_SHM_NAME=${seg.name}`,
+        TARGETS.pie,
+        "funcs",
+        "1000",
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, stderr);
+    assert.equal(stderr, "");
+    assert.equal(cookieStats(obj, 2).calls, 1000n);
+  } finally {
+    obj.close();
+    seg.close();
+  }
+});
+
+Deno.test("uprobe: unknown symbols and files are clear errors naming them; nothing is created", () => {
+  const { seg, obj } = loadProbes("t_up_bad");
+  using _ = seg;
+  using __ = obj;
+  const before = seg.objects().length;
+  assert.throws(
+    () => obj.program("on_entry").attachUprobe({ path: TARGETS.pie, func: "no_such_function" }),
+    /probe_target: no function 'no_such_function'/,
+  );
+  assert.throws(
+    () => obj.program("on_entry").attachUprobe({ path: "/nonexistent/bin", func: "main" }),
+    /'\/nonexistent\/bin': no such file/,
+  );
+  assert.throws(
+    () => obj.program("on_entry").attachUprobe({ path: "libnot-there.so.9", func: "f" }),
+    /libnot-there\.so\.9': not found in the library path/,
+  );
+  assert.equal(seg.objects().length, before);
+});
+
+Deno.test("object: corrupt and truncated objects are refused by name; the segment is untouched", () => {
+  using seg = freshSegment("t_obj_corrupt");
+  const bytes = Deno.readFileSync(PROBES);
+  const dir = Deno.makeTempDirSync();
+  try {
+    Deno.writeFileSync(`${dir}/trunc.bpf.o`, bytes.slice(0, 300));
+    assert.throws(() => BpfObject.open(`${dir}/trunc.bpf.o`), /trunc\.bpf\.o: .*runs past the end/);
+    Deno.writeFileSync(`${dir}/junk.bpf.o`, new TextEncoder().encode("not an object"));
+    assert.throws(() => BpfObject.open(`${dir}/junk.bpf.o`), /junk\.bpf\.o: not an ELF file/);
+    assert.throws(() => BpfObject.open(`${dir}/missing.bpf.o`), /missing\.bpf\.o: cannot read/);
+    // Damage one instruction: the program is refused at load, with nothing left behind.
+    const bad = bytes.slice();
+    const text = findSection(bad, "uprobe");
+    bad[text + 13 * 8] = 0xff; // on_entry's `r0 = 0`: not an opcode any more
+    Deno.writeFileSync(`${dir}/badop.bpf.o`, bad);
+    const obj = BpfObject.open(`${dir}/badop.bpf.o`);
+    assert.throws(() => obj.load(seg), /badop\.bpf\.o: program 'on_entry' \(uprobe\): .*pc 13/);
+    assert.deepEqual(seg.objects(), []);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+/** File offset of the first byte of section `name` (via the section table). */
+function findSection(bytes: Uint8Array, name: string): number {
+  const v = new DataView(bytes.buffer);
+  const shoff = Number(v.getBigUint64(0x28, true)), shnum = v.getUint16(0x3c, true);
+  const strndx = v.getUint16(0x3e, true);
+  const stroff = Number(v.getBigUint64(shoff + strndx * 64 + 0x18, true));
+  for (let i = 0; i < shnum; i++) {
+    const at = shoff + i * 64;
+    let n = stroff + v.getUint32(at, true), s = "";
+    while (bytes[n]) s += String.fromCharCode(bytes[n++]);
+    if (s === name) return Number(v.getBigUint64(at + 0x18, true));
+  }
+  throw new Error(`no section ${name}`);
+}
+
+Deno.test("uprobe: targets that exit while links come and go leave the segment intact", async () => {
+  const { seg, obj } = loadProbes("t_up_exiting");
+  using _ = seg;
+  using __ = obj;
+  const runs = [];
+  for (let i = 0; i < 20; i++) {
+    runs.push(runTraced(seg, TARGETS.pie, ["funcs", "200"]));
+    const link = obj.program("on_entry").attachUprobe({
+      path: TARGETS.pie,
+      func: "add",
+      cookie: 4n,
+    });
+    await sleep(5);
+    link.destroy();
+  }
+  for (const r of await Promise.all(runs)) {
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(r.stderr, "");
+  }
+  // The maps and programs are still there and usable; no link is left.
+  assert.deepEqual(seg.objects().map((o) => o.kind).sort(), [
+    "map",
+    "map",
+    "prog",
+    "prog",
+    "prog",
+    "prog",
+  ]);
+  const s = cookieStats(obj, 4);
+  assert.ok(s.calls <= 20n * 200n);
+});
