@@ -4,7 +4,7 @@ DENO := node_modules/.bin/deno
 DENO_PERMS := --allow-read --allow-write --allow-env --allow-ffi --allow-run --allow-sys
 CC := gcc
 CLANG := clang-14
-CFLAGS := -std=gnu11 -O2 -g -fPIC -Wall -Wextra -Werror -fvisibility=hidden
+CFLAGS := -std=gnu11 -O2 -g -fPIC -fno-semantic-interposition -Wall -Wextra -Werror -fvisibility=hidden
 BPF_CFLAGS := -target bpf -D__TARGET_ARCH_x86 -g -O2 -Ibuild -Ibpf
 
 VM_SRCS := $(wildcard csrc/vm/*.c csrc/shm/*.c csrc/maps/*.c csrc/helpers/*.c)
@@ -16,7 +16,7 @@ N ?= 100000
 LLVM_N ?=
 SEED ?=
 
-.PHONY: all setup build demo demo-vm test test-targets check fmt lint bench bench-vm bench-maps fuzz-vm clean
+.PHONY: all setup build demo demo-vm test test-targets check fmt lint bench bench-vm bench-maps bench-uprobe fuzz-vm clean
 
 all: build
 
@@ -34,7 +34,7 @@ AGENT_SRCS := $(wildcard csrc/agent/*.c csrc/hook/*.c csrc/hook/*.S)
 AGENT_HDRS := $(wildcard csrc/agent/*.h csrc/hook/*.h)
 build/libbpftime-agent.so: $(VM_SRCS) $(VM_HDRS) $(AGENT_SRCS) $(AGENT_HDRS)
 	@mkdir -p build
-	$(CC) $(CFLAGS) -shared -o $@ $(VM_SRCS) $(AGENT_SRCS) -lZydis -ldl -lpthread -lrt
+	$(CC) $(CFLAGS) -shared -Wl,-Bsymbolic -o $@ $(VM_SRCS) $(AGENT_SRCS) -lZydis -ldl -lpthread -lrt
 
 # The LLVM tier: its own library, dlopen'ed by libbpftime.so only when asked for.
 LLVM_CONFIG := llvm-config-14
@@ -106,7 +106,20 @@ build/examples/malloc_victim: examples/malloc/victim.c
 test: build test-targets check
 	$(DENO) test --allow-all tests/
 
-bench: bench-vm bench-maps
+bench: bench-vm bench-maps bench-uprobe
+
+build/bench/uprobe_target: bench/uprobe/target.c
+	@mkdir -p build/bench
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<
+build/bench/uprobe_probes.bpf.o: bench/uprobe/probes.bpf.c build/vmlinux.h
+	@mkdir -p build/bench
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+build/bench/kernel_probe: bench/uprobe/kernel_probe.c
+	@mkdir -p build/bench
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lbpf
+
+bench-uprobe: build build/bench/uprobe_target build/bench/uprobe_probes.bpf.o build/bench/kernel_probe
+	$(DENO) run $(DENO_PERMS) bench/uprobe_bench.ts
 
 build/bench/libmapsbench.so: bench/maps_harness.c build/libbpftime.so
 	@mkdir -p build/bench

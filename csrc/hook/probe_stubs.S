@@ -28,16 +28,34 @@
 	mov [rsp + 16], r13
 	mov [rsp + 8], r14
 	mov [rsp + 0], r15
-	pushfq
-	pop qword ptr [rsp + 144]
+	/* flags = the arithmetic flags (lahf, seto) | IF | the reserved bit; pushfq costs more. */
+	lahf
+	seto al
+	movzx ecx, al
+	shl ecx, 11
+	movzx eax, ah
+	or eax, ecx
+	or eax, 0x202
+	mov [rsp + 144], rax
 	mov qword ptr [rsp + 120], -1
 	mov qword ptr [rsp + 136], 0x33
 	mov qword ptr [rsp + 160], 0x2b
 .endm
 
+/*
+ * The arithmetic flags come back through sahf (SF ZF AF PF CF) and an add
+ * that overflows exactly when OF was set: popfq costs far more, and the
+ * other flags (DF, IF, TF) are never changed by the C code.
+ */
 .macro RESTORE_REGS
-	push qword ptr [rsp + 144]
-	popfq
+	mov rax, [rsp + 144]
+	mov ecx, eax
+	shr ecx, 11
+	and ecx, 1
+	shl eax, 8
+	mov al, cl
+	add al, 0x7f
+	sahf
 	mov rdi, [rsp + 112]
 	mov rsi, [rsp + 104]
 	mov rdx, [rsp + 96]

@@ -14,6 +14,7 @@ import { Btf, BTF_KIND } from "../btf/btf.ts";
 import { parseCoreRelos } from "../btf/btf_ext.ts";
 import { CoreResolver } from "../btf/core.ts";
 import { ElfError } from "../elf/sections.ts";
+import { paddingAt } from "../elf/padding.ts";
 import { resolveFunction, STT_GNU_IFUNC } from "../elf/symbols.ts";
 import { BpfMap, Segment } from "../../ffi/shm.ts";
 import { Vm } from "../../ffi/vm.ts";
@@ -76,14 +77,22 @@ export class BpfProgram {
     let what = `${path}:0x${offset.toString(16)}`;
     let funcSize = 0;
     if (opts.func) {
-      const sym = resolveFunction(Deno.readFileSync(path), opts.func, path);
+      const bytes = Deno.readFileSync(path);
+      const sym = resolveFunction(bytes, opts.func, path);
       if (sym.type === STT_GNU_IFUNC) {
         throw new ElfError(
           `${path}: '${opts.func}' is an IFUNC; attach to the implementation it selects (e.g. __${opts.func}_avx2) instead`,
         );
       }
       offset += sym.fileOffset;
-      if (sym.size > 0n) funcSize = Math.max(0, Number(sym.size) - Number(opts.offset ?? 0n));
+      if (sym.size > 0n) {
+        // The agent may patch into the alignment padding after a short function.
+        const end = Number(sym.fileOffset + sym.size);
+        funcSize = Math.max(
+          0,
+          Number(sym.size) + paddingAt(bytes, end, 16) - Number(opts.offset ?? 0n),
+        );
+      }
       what = `${path}:${opts.func}${opts.offset ? `+${opts.offset}` : ""}`;
     }
     const type = opts.retprobe ? "uretprobe" : "uprobe";
