@@ -1,7 +1,7 @@
 # bpftime: C core (csrc/) built into shared libraries, driven by Deno (cli/, ffi/, mod.ts).
 SHELL := /bin/bash
 DENO := node_modules/.bin/deno
-DENO_PERMS := --allow-read --allow-write --allow-env --allow-ffi --allow-run --allow-sys
+DENO_PERMS := --allow-all
 CC := gcc
 CLANG := clang-14
 CFLAGS := -std=gnu11 -O2 -g -fPIC -fno-semantic-interposition -Wall -Wextra -Werror -fvisibility=hidden
@@ -82,7 +82,7 @@ check: setup
 TEST_BPF_OBJS := $(patsubst tests/bpf/%.bpf.c,build/tests/%.bpf.o,$(wildcard tests/bpf/*.bpf.c))
 TARGET_SRCS := tests/targets/probe_target.c tests/targets/probe_asm.S
 TEST_TARGETS := build/tests/probe_target build/tests/probe_target_nopie build/tests/probe_target_lib \
-	build/examples/malloc_victim
+	build/examples/malloc_victim build/tests/libbpf_insns
 test-targets: $(TEST_BPF_OBJS) $(TEST_TARGETS)
 
 build/tests/%.bpf.o: tests/bpf/%.bpf.c build/vmlinux.h
@@ -99,6 +99,9 @@ build/tests/libprobe_asm.so: tests/targets/probe_asm.S
 	$(CC) -shared -fPIC -o $@ $<
 build/tests/probe_target_lib: tests/targets/probe_target.c build/tests/libprobe_asm.so
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -Lbuild/tests -lprobe_asm -Wl,-rpath,'$$ORIGIN' -lpthread
+build/tests/libbpf_insns: tests/targets/libbpf_insns.c
+	@mkdir -p build/tests
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lbpf
 build/examples/malloc_victim: examples/malloc/victim.c
 	@mkdir -p build/examples
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<

@@ -280,30 +280,11 @@ export class BpfObject {
 
   #createMaps(seg: Segment) {
     for (const d of this.mapDefs) {
-      let innerMapId = 0;
-      if (d.inner) {
-        const t = seg.createMap({
-          ...d.inner,
-          name: d.inner.name.slice(0, 15),
-          type: d.inner.type,
-          flags: d.inner.flags,
-        });
-        innerMapId = t.id;
-        this.#extraIds.push(t.id);
+      try {
+        this.#createMap(seg, d);
+      } catch (e) {
+        throw new ElfError(`${this.path}: map '${d.name}': ${(e as Error).message}`);
       }
-      const m = seg.createMap({
-        type: d.type,
-        name: d.name.slice(0, 15),
-        keySize: d.keySize,
-        valueSize: d.valueSize,
-        maxEntries: d.maxEntries,
-        flags: d.flags,
-        mapExtra: d.mapExtra,
-        innerMapId,
-      });
-      this.#mapIds.set(d, m.id);
-      if (d.spinLockOffset !== undefined) m.setSpinLock(d.spinLockOffset);
-      if (d.initial) m.update(new Uint8Array(4), d.initial.slice());
     }
     for (const d of this.mapDefs) {
       if (!d.initialSlots || d.inner === undefined) continue;
@@ -317,6 +298,28 @@ export class BpfObject {
         this.#setSlot(seg, d, slot, this.#mapIds.get(inner)!);
       }
     }
+  }
+
+  #createMap(seg: Segment, d: MapDef) {
+    let innerMapId = 0;
+    if (d.inner) {
+      const t = seg.createMap({ ...d.inner, name: d.inner.name.slice(0, 15) });
+      innerMapId = t.id;
+      this.#extraIds.push(t.id);
+    }
+    const m = seg.createMap({
+      type: d.type,
+      name: d.name.slice(0, 15),
+      keySize: d.keySize,
+      valueSize: d.valueSize,
+      maxEntries: d.maxEntries,
+      flags: d.flags,
+      mapExtra: d.mapExtra,
+      innerMapId,
+    });
+    this.#mapIds.set(d, m.id);
+    if (d.spinLockOffset !== undefined) m.setSpinLock(d.spinLockOffset);
+    if (d.initial) m.update(new Uint8Array(4), d.initial.slice());
   }
 
   #setSlot(seg: Segment, d: MapDef, slot: number, id: number) {

@@ -28,7 +28,7 @@ export interface MapDef {
   initialSlots?: Map<number, string>;
 }
 
-const ARRAY = 2;
+const ARRAY = 2, PROG_ARRAY = 3;
 
 /** Where a struct bpf_spin_lock sits in a value type, if anywhere at its top level. */
 function spinLockOffset(btf: Btf, typeId: number): number | undefined {
@@ -121,7 +121,8 @@ function btfMapDef(
         throw new ElfError(`${what}: map '${name}': unknown attribute '${m.name}'`);
     }
   }
-  if (out.inner) out.valueSize = 4; // maps of maps hold map ids
+  // Maps of maps and program arrays hold ids; `__array(values, ...)` leaves the size to the loader.
+  if (out.inner || (out.type === PROG_ARRAY && out.valueSize === 0)) out.valueSize = 4;
   return out;
 }
 

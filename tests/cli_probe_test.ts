@@ -1,0 +1,74 @@
+/** `bpftime run` and `bpftime start` together: the CLI side of the malloc example. */
+import assert from "node:assert/strict";
+import { Segment } from "../ffi/shm.ts";
+import { bpftimeEnv, freshSegment, ROOT } from "./helpers.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+Deno.test("cli: bpftime run loads and attaches, dumps maps as JSON lines, and cleans up on SIGTERM", async () => {
+  const seg = freshSegment("t_cli_run");
+  seg.close();
+  const env = { BPFTIME_GLOBAL_SHM_NAME: "t_cli_run" };
+  const runner = new Deno.Command(`${ROOT}bin/bpftime`, {
+    args: ["run", `${ROOT}build/bpf/malloc.bpf.o`, "--dump-maps", "1"],
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  // Wait for the link to appear, then trace a target.
+  const opened = Segment.open("t_cli_run");
+  try {
+    for (let i = 0; i < 200 && !opened.objects().some((o) => o.kind === "link"); i++) {
+      await sleep(50);
+    }
+    assert.ok(opened.objects().some((o) => o.kind === "link"), "bpftime run created no link");
+    const started = await bpftimeEnv([
+      "start",
+      `${ROOT}build/tests/probe_target`,
+      "malloc",
+      "1000",
+      "1",
+    ], env);
+    assert.equal(started.code, 0, started.stderr);
+    const tid = JSON.parse(started.stdout.trim()).tids[0];
+    await sleep(1500);
+    runner.kill("SIGTERM");
+    const out = await runner.output();
+    const stdout = new TextDecoder().decode(out.stdout),
+      stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, stderr);
+    assert.match(stderr, /attached: uprobe .*libc\.so\.6:malloc -> do_count/);
+    assert.match(stderr, /detached and removed/);
+    const lines = stdout.trim().split("\n").map((l) => JSON.parse(l));
+    const counts = lines.filter((l) => l.map === "libc_malloc_calls_total").pop();
+    const pidKey = [...new Uint8Array(new Uint32Array([tid]).buffer)].map((b) =>
+      b.toString(16).padStart(2, "0")
+    )
+      .join("");
+    const entry = counts.entries.find((e: { key: string }) => e.key === pidKey);
+    assert.ok(entry, `no entry for pid ${tid} in ${JSON.stringify(counts)}`);
+    assert.ok(new DataView(hexBytes(entry.value).buffer).getBigUint64(0, true) >= 1000n);
+    assert.deepEqual(opened.objects(), []);
+  } finally {
+    opened.close();
+    Segment.remove("t_cli_run");
+  }
+});
+
+function hexBytes(s: string): Uint8Array {
+  return new Uint8Array(s.match(/../g)!.map((h) => parseInt(h, 16)));
+}
+
+Deno.test("cli: bpftime start passes on the exit code and runs unhooked without a segment", async () => {
+  const r = await bpftimeEnv(["start", "--", "sh", "-c", "exit 7"], {
+    BPFTIME_GLOBAL_SHM_NAME: "t_cli_none",
+  });
+  assert.equal(r.code, 7);
+  assert.match(r.stderr, /bpftime-agent\[\d+\]: segment 't_cli_none': .*running without probes/);
+  const missing = await bpftimeEnv(["start", "/nonexistent/program"], {});
+  assert.equal(missing.code, 127);
+  assert.match(missing.stderr, /cannot run '\/nonexistent\/program'/);
+  const noAgent = await bpftimeEnv(["start", "true"], { AGENT_SO: "/nonexistent/agent.so" });
+  assert.equal(noAgent.code, 2);
+  assert.match(noAgent.stderr, /agent library '\/nonexistent\/agent\.so' not found/);
+});
