@@ -36,6 +36,7 @@ export const SYMBOLS = {
     result: "f64",
   },
   bpftime_opcode_name: { parameters: ["u32"], result: "pointer" },
+  bpftime_ifunc_target: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
   bpftime_vm_register_runtime: { parameters: ["pointer", "pointer"], result: "i32" },
   bpftime_ringbuf_info: { parameters: ["pointer", "u32", "buffer"], result: "i32" },
   bpftime_ringbuf_map: { parameters: ["pointer", "u32", "buffer"], result: "pointer" },

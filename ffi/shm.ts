@@ -65,7 +65,7 @@ export interface MapSpec {
   innerMapId?: number;
 }
 
-export const LINK_TYPES = { uprobe: 1, uretprobe: 2, syscall_tracepoint: 3 } as const;
+export const LINK_TYPES = { uprobe: 1, uretprobe: 2, syscall_tracepoint: 3, detach: 4 } as const;
 export type LinkType = keyof typeof LINK_TYPES;
 
 /** What a stored program is attached to (struct bpftime_link_spec). */

@@ -72,3 +72,46 @@ Deno.test("cli: bpftime start passes on the exit code and runs unhooked without 
   assert.equal(noAgent.code, 2);
   assert.match(noAgent.stderr, /agent library '\/nonexistent\/agent\.so' not found/);
 });
+
+Deno.test("cli: bpftime detach PID unhooks that process, which runs on correctly", async () => {
+  const seg = freshSegment("t_cli_detach", 8);
+  const env = { BPFTIME_GLOBAL_SHM_NAME: "t_cli_detach" };
+  const { BpfObject } = await import("../lib/object/bpf_object.ts");
+  const { cookieStats, AGENT, TARGETS } = await import("./probe_env.ts");
+  const obj = BpfObject.open(`${ROOT}build/tests/probe_counts.bpf.o`);
+  try {
+    obj.load(seg);
+    obj.program("on_entry").attachUprobe({ path: TARGETS.pie, func: "add", cookie: 5n });
+    const child = new Deno.Command(TARGETS.pie, {
+      args: ["loop", "60", "2"],
+      env: { LD_PRELOAD: AGENT, ...env },
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    await sleep(300);
+    assert.ok(cookieStats(obj, 5).calls > 0n, "not hooked");
+    const r = await bpftimeEnv(["detach", String(child.pid)], env);
+    assert.equal(r.code, 0, r.stderr);
+    await sleep(300);
+    const a = cookieStats(obj, 5).calls;
+    await sleep(300);
+    assert.equal(cookieStats(obj, 5).calls, a, "still counting after detach");
+    child.kill("SIGTERM");
+    const out = await child.output();
+    assert.equal(out.code, 0);
+    assert.doesNotMatch(new TextDecoder().decode(out.stdout), /WRONG/);
+    assert.match(new TextDecoder().decode(out.stderr), /detach requested: removing every hook/);
+    // Without a PID: every uprobe link goes; a dead process's request is dropped.
+    const all = await bpftimeEnv(["detach"], env);
+    assert.equal(all.code, 0, all.stderr);
+    assert.match(all.stdout, /1 link\(s\) removed/);
+    assert.deepEqual(seg.objects().filter((o) => o.kind === "link"), []);
+    const bad = await bpftimeEnv(["detach", "999999999"], env);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /no process 999999999/);
+  } finally {
+    obj.close();
+    seg.close();
+    Segment.remove("t_cli_detach");
+  }
+});

@@ -187,13 +187,13 @@ Deno.test({
             if (op < 2) {
               const v = Uint8Array.from({ length: 12 }, () => rng.int(256));
               const flags = BigInt(rng.pick([0, 0, 2, 1, 3]));
-              kr = k.update(null, v, flags);
+              kr = retrying(() => k.update(null, v, flags));
               ur = b.bpftime_map_update(seg.pointer, mine.id, null, v, flags);
             } else if (op === 2) {
-              kr = k.lookup(null, ko);
+              kr = retrying(() => k.lookup(null, ko));
               ur = b.bpftime_map_lookup(seg.pointer, mine.id, null, uo);
             } else {
-              kr = k.lookupAndDelete(null, ko);
+              kr = retrying(() => k.lookupAndDelete(null, ko));
               ur = b.bpftime_map_lookup_and_delete(seg.pointer, mine.id, null, uo);
             }
             assert.equal(ur, kr, `${typeName} op ${i} (${op})`);

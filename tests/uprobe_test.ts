@@ -115,3 +115,24 @@ Deno.test("uprobe: a probe on a function shorter than the jump is refused, the t
   assert(/jumps into the bytes the hook would replace/.test(r.stderr), r.stderr);
   assert.equal(cookieStats(obj, 1).calls, 0n);
 });
+
+Deno.test("uprobe: a library dlopen'ed after start is probed as soon as it is loaded", async () => {
+  const { seg, obj } = loadProbes("t_up_dlopen");
+  using _ = seg;
+  using __ = obj;
+  obj.program("on_entry").attachUprobe({ path: ASM_LIB, func: "rip_first", cookie: 6n });
+  const r = await runTraced(seg, TARGETS.pie, ["dlopen", "5000", ASM_LIB]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.equal(cookieStats(obj, 6).calls, 5000n);
+});
+
+Deno.test("uprobe: an IFUNC (glibc strlen) is probed at the implementation this machine selects", async () => {
+  const { seg, obj } = loadProbes("t_up_ifunc");
+  using _ = seg;
+  using __ = obj;
+  obj.program("count_by_tid").attachUprobe({ path: LIBC, func: "strlen" });
+  const r = await runTraced(seg, TARGETS.pie, ["strlen", "20000"]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.equal(r.stderr, "");
+  assert.equal(tidCounts(obj).get(r.json.tid), 20000n);
+});

@@ -174,21 +174,44 @@ static bool link_alive(uint32_t id, struct bpftime_link_spec *spec)
 	return bpftime_link_info(shm, id, spec) == 0;
 }
 
+static bool detached; /* `bpftime detach PID` named this process: no hooks from now on */
+
+static bool detach_requested(int32_t pid)
+{
+	struct bpftime_object_info info;
+	struct bpftime_link_spec spec;
+	for (uint32_t i = 0; bpftime_object_at(shm, i, &info) >= 0; i++)
+		if (info.id && info.kind == BPFTIME_OBJ_LINK && link_alive(info.id, &spec) &&
+		    spec.type == BPFTIME_LINK_DETACH && spec.pid == pid)
+			return true;
+	return false;
+}
+
 /* Brings the hooks in line with the links in the segment. agent_lock held. */
 static void sync_links(void)
 {
+	if (detached)
+		return;
 	probes_suspend(true);
 	struct bpftime_link_spec spec;
+	if (detach_requested(getpid())) {
+		detached = true;
+		agent_log("detach requested: removing every hook");
+	}
 	/* Links that are gone: unhook. */
 	for (struct attached **pp = &attached; *pp;) {
 		struct attached *a = *pp;
-		if (link_alive(a->link_id, &spec)) {
+		if (!detached && link_alive(a->link_id, &spec)) {
 			pp = &a->next;
 			continue;
 		}
 		detach_one(a);
 		*pp = a->next;
 		free(a);
+	}
+	if (detached) {
+		probes_suspend(false);
+		return;
 	}
 	/* New links: hook. */
 	int32_t pid = getpid();

@@ -195,6 +195,8 @@ enum bpftime_link_type {
 	BPFTIME_LINK_UPROBE = 1,
 	BPFTIME_LINK_URETPROBE = 2,
 	BPFTIME_LINK_SYSCALL_TRACEPOINT = 3,
+	/* Not an attachment: tells the agent of process `pid` to remove all its hooks (prog_id 0). */
+	BPFTIME_LINK_DETACH = 4,
 };
 struct bpftime_link_spec {
 	uint32_t prog_id;
@@ -208,6 +210,12 @@ struct bpftime_link_spec {
 BPFTIME_API int bpftime_link_create(struct bpftime_shm *shm, const char *name,
 				    const struct bpftime_link_spec *spec);
 BPFTIME_API int bpftime_link_info(struct bpftime_shm *shm, uint32_t id, struct bpftime_link_spec *out);
+
+/*
+ * The implementation IFUNC `name` of shared library `path` selects on this
+ * machine, as an address relative to the library's load base (*vaddr).
+ */
+BPFTIME_API int bpftime_ifunc_target(const char *path, const char *name, uint64_t *vaddr);
 
 /*
  * Registers the kernel helpers this runtime implements (by their kernel ids)

@@ -13,11 +13,16 @@ int bpftime_link_create(struct bpftime_shm *shm, const char *name, const struct 
 {
 	const char *n = name ? name : "";
 	struct shm_object *p = shm_object_find(shm, spec->prog_id);
-	if (!p || p->kind != SHM_PROG) {
+	if (spec->type == BPFTIME_LINK_DETACH) {
+		if (spec->pid <= 0) {
+			shm_set_error("link '%s': a detach request names a process (pid > 0)", n);
+			return -EINVAL;
+		}
+	} else if (!p || p->kind != SHM_PROG) {
 		shm_set_error("link '%s': no program with id %u", n, spec->prog_id);
 		return -EBADF;
 	}
-	if (spec->type < BPFTIME_LINK_UPROBE || spec->type > BPFTIME_LINK_SYSCALL_TRACEPOINT) {
+	if (spec->type < BPFTIME_LINK_UPROBE || spec->type > BPFTIME_LINK_DETACH) {
 		shm_set_error("link '%s': unknown link type %u", n, spec->type);
 		return -EINVAL;
 	}

@@ -134,3 +134,12 @@ export function resolveFunction(bytes: Uint8Array, name: string, what = "ELF fil
   }
   return found[0];
 }
+
+/** The file offset of virtual address `vaddr` in an ELF file's loaded segments. */
+export function fileOffsetOfAddress(bytes: Uint8Array, vaddr: bigint, what = "ELF file"): bigint {
+  const off = fileOffsetOf(loadSegments(bytes, what), vaddr);
+  if (off === undefined) {
+    throw new ElfError(`${what}: address 0x${vaddr.toString(16)} is in no loaded segment`);
+  }
+  return off;
+}

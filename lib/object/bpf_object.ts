@@ -15,8 +15,9 @@ import { parseCoreRelos } from "../btf/btf_ext.ts";
 import { CoreResolver } from "../btf/core.ts";
 import { ElfError } from "../elf/sections.ts";
 import { paddingAt } from "../elf/padding.ts";
-import { resolveFunction, STT_GNU_IFUNC } from "../elf/symbols.ts";
-import { BpfMap, Segment } from "../../ffi/shm.ts";
+import { fileOffsetOfAddress, resolveFunction, STT_GNU_IFUNC } from "../elf/symbols.ts";
+import { ifuncTarget } from "../../ffi/ifunc.ts";
+import { BpfMap, MapError, Segment } from "../../ffi/shm.ts";
 import { Vm } from "../../ffi/vm.ts";
 import { readRelocatable, RelocatableElf, STT_FUNC } from "./elf_relocatable.ts";
 import { linkProgram } from "./link_code.ts";
@@ -49,7 +50,12 @@ export class BpfLink {
   destroy(): void {
     if (!this.#alive) return;
     this.#alive = false;
-    this.segment.deleteObject(this.id);
+    try {
+      this.segment.deleteObject(this.id);
+    } catch (e) {
+      // Already removed from the segment (`bpftime detach`): nothing is left to do.
+      if (!(e instanceof MapError && e.errno === 2)) throw e;
+    }
   }
   [Symbol.dispose](): void {
     this.destroy();
@@ -79,13 +85,13 @@ export class BpfProgram {
     if (opts.func) {
       const bytes = Deno.readFileSync(path);
       const sym = resolveFunction(bytes, opts.func, path);
+      let target = sym.fileOffset;
       if (sym.type === STT_GNU_IFUNC) {
-        throw new ElfError(
-          `${path}: '${opts.func}' is an IFUNC; attach to the implementation it selects (e.g. __${opts.func}_avx2) instead`,
-        );
+        // Probe the implementation the resolver picks here (not the resolver itself).
+        target = fileOffsetOfAddress(bytes, ifuncTarget(path, opts.func.split("@")[0]), path);
       }
-      offset += sym.fileOffset;
-      if (sym.size > 0n) {
+      offset += target;
+      if (sym.size > 0n && sym.type !== STT_GNU_IFUNC) {
         // The agent may patch into the alignment padding after a short function.
         const end = Number(sym.fileOffset + sym.size);
         funcSize = Math.max(

@@ -10,6 +10,7 @@
  *   loop SECONDS THREADS   call add() until the time is up (attach/detach stress)
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -225,6 +226,52 @@ static int run_loop(double seconds, int threads)
 	return 0;
 }
 
+/* A library loaded after start: its functions are probed once dlopen returns. */
+static int run_dlopen(long n, const char *path)
+{
+	void *lib = dlopen(path, RTLD_NOW);
+	int (*fn)(int) = lib ? (int (*)(int))dlsym(lib, "rip_first") : NULL;
+	if (!fn) {
+		out("dlopen failed\n");
+		return 1;
+	}
+	for (long i = 0; i < n; i++)
+		if (fn((int)(i % 7)) != 1000 + i % 7)
+			fail("rip_first (dlopen)", fn((int)(i % 7)), 1000 + i % 7);
+	char buf[64];
+	snprintf(buf, sizeof(buf), "{\"calls\":%ld}\n", n);
+	out(buf);
+	return 0;
+}
+
+/* strlen is an IFUNC in glibc: the probe must sit on the implementation chosen here. */
+static char text[64] = "seventeen letters";
+static long strlen_calls;
+static void *strlen_worker(void *arg)
+{
+	long *tid = arg;
+	*tid = gettid();
+	for (long i = 0; i < strlen_calls; i++) {
+		text[0] = (char)('a' + i % 26);
+		if (strlen(text) != 17)
+			fail("strlen", (long)strlen(text), 17);
+	}
+	return NULL;
+}
+
+static int run_strlen(long n)
+{
+	strlen_calls = n;
+	pthread_t t;
+	long tid;
+	pthread_create(&t, NULL, strlen_worker, &tid);
+	pthread_join(t, NULL);
+	char buf[64];
+	snprintf(buf, sizeof(buf), "{\"tid\":%ld}\n", tid);
+	out(buf);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -240,6 +287,10 @@ int main(int argc, char **argv)
 		return run_longjmp(a);
 	if (!strcmp(mode, "loop"))
 		return run_loop(atof(argv[2]), (int)b);
+	if (!strcmp(mode, "dlopen"))
+		return run_dlopen(a, argv[3]);
+	if (!strcmp(mode, "strlen"))
+		return run_strlen(a);
 	if (!strcmp(mode, "short"))
 		return too_short(1) + loop_back(3) == 4 ? 0 : 1;
 	out("usage: probe_target funcs|malloc|recurse|longjmp|loop|short ...\n");
