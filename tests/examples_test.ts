@@ -15,8 +15,14 @@ async function startTool(name: string, args: string[], links: number) {
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  for (let i = 0; i < 300 && seg.objects().filter((o) => o.kind === "link").length < links; i++) await sleep(50);
-  assert.equal(seg.objects().filter((o) => o.kind === "link").length, links, "the tool did not attach");
+  for (let i = 0; i < 300 && seg.objects().filter((o) => o.kind === "link").length < links; i++) {
+    await sleep(50);
+  }
+  assert.equal(
+    seg.objects().filter((o) => o.kind === "link").length,
+    links,
+    "the tool did not attach",
+  );
   return { seg, tool };
 }
 

@@ -26,6 +26,36 @@ for (const engine of ENGINES) {
     });
   };
 
+  Deno.test(`${engine}: frames: a subprogram never sees the last one's frame through a pointer made from r10`, () => {
+    // fill and read run one after the other in the same frame memory; read's frame is cleared on entry.
+    assert.equal(
+      run(`
+        call local fill
+        call local read
+        exit
+      fill:
+        mov %r4, -1
+        mov %r5, %r10
+        add %r5, -64
+        stxdw [%r5], %r4
+        stxdw [%r5+8], %r4
+        stxdw [%r5+16], %r4
+        stxdw [%r5+24], %r4
+        stxdw [%r5+32], %r4
+        stxdw [%r5+40], %r4
+        stxdw [%r5+48], %r4
+        stxdw [%r5+56], %r4
+        mov %r0, 1
+        exit
+      read:
+        mov %r2, %r10
+        add %r2, -40
+        ldxdw %r0, [%r2]
+        exit`),
+      0n,
+    );
+  });
+
   Deno.test(`${engine}: memory: loads and stores inside the context block work`, () => {
     const mem = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]);
     assert.equal(run("ldxw %r0, [%r1+4]\nexit", mem), 0x08070605n);

@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include "agent.h"
+#include "../vm/jit.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -78,7 +79,7 @@ static void run_list(const struct probe_list *l, struct pt_regs *regs, uint64_t 
 			continue;
 		struct bpftime_attach_info info = {func_ip, p->cookie};
 		uint64_t ret;
-		bpftime_vm_exec_attached(p->vm, regs, sizeof(*regs), &info, &ret);
+		vm_exec_probe(p->vm, regs, sizeof(*regs), &info, &ret);
 	}
 }
 

@@ -100,26 +100,27 @@ bpftime_probe_entry_stub:
 /*
  * Where a probed function with a uretprobe returns to (its return address
  * was replaced on entry). C hands back the real return address, found on
- * this thread's shadow stack.
+ * this thread's shadow stack, and we jump there through r11, which no
+ * function returns a value in: a `ret` would pop a return-stack-buffer
+ * entry that belongs to the caller and mispredict its own return too.
  */
 	.globl bpftime_probe_return_stub
 	.hidden bpftime_probe_return_stub
 	.type bpftime_probe_return_stub, @function
 bpftime_probe_return_stub:
-	push 0                     /* becomes the real return address */
 	lea rsp, [rsp - 168]
 	SAVE_REGS
-	lea rax, [rsp + 176]
+	lea rax, [rsp + 168]
 	mov [rsp + 152], rax
 	mov rdi, rsp
 	mov rbx, rsp
 	and rsp, -16
 	call bpftime_probe_return
 	mov rsp, rbx
-	mov [rsp + 168], rax
+	mov [rsp + 48], rax        /* r11 := the real return address */
 	RESTORE_REGS
 	lea rsp, [rsp + 168]
-	ret
+	jmp r11
 	.size bpftime_probe_return_stub, . - bpftime_probe_return_stub
 
 	.section .note.GNU-stack, "", @progbits

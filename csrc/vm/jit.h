@@ -25,6 +25,8 @@ struct jit_ctx {
 	uint64_t outer_lo, outer_hi; /* a callback may also reach its caller's stack */
 	uint64_t extra_lo, extra_hi; /* and memory its helper hands it (a key) */
 	const struct bpftime_attach_info *attach; /* the probe this run serves, or NULL */
+	/* 168, 176: the registered region the last slow check found, tried before the next one. */
+	uint64_t win_lo, win_len;
 };
 
 #define RUN_TAIL_CALLED 3
@@ -41,6 +43,10 @@ struct jit_ctx {
 #define JIT_CTX_FAULT_CODE 80
 #define JIT_CTX_FAULTED 96
 #define JIT_CTX_FRAME_LO 104
+#define JIT_CTX_WIN_LO 168
+#define JIT_CTX_WIN_LEN 176
+_Static_assert(offsetof(struct jit_ctx, win_lo) == JIT_CTX_WIN_LO, "jit_ctx layout");
+_Static_assert(offsetof(struct jit_ctx, win_len) == JIT_CTX_WIN_LEN, "jit_ctx layout");
 _Static_assert(offsetof(struct jit_ctx, mem_limit) == JIT_CTX_MEM_LIMIT, "jit_ctx layout");
 _Static_assert(offsetof(struct jit_ctx, stack_top) == JIT_CTX_STACK_TOP, "jit_ctx layout");
 _Static_assert(offsetof(struct jit_ctx, saved_rsp) == JIT_CTX_SAVED_RSP, "jit_ctx layout");
@@ -56,6 +62,36 @@ _Static_assert(offsetof(struct jit_ctx, frame_lo) == JIT_CTX_FRAME_LO, "jit_ctx 
  * program hands them against the same memory the program itself may touch.
  */
 extern __thread struct jit_ctx *current_run __attribute__((tls_model("initial-exec")));
+/*
+ * Starts a run on this thread: every field set one by one (a memset of the
+ * struct becomes `rep stos`, slow to start on every probe hit).
+ */
+static inline void run_init(struct jit_ctx *ctx, const struct bpftime_vm *vm, void *mem, uint64_t len,
+			    const struct bpftime_attach_info *attach)
+{
+	ctx->mem_lo = (uintptr_t)mem;
+	/* Per access size 1, 2, 4, 8: the last offset + 1 where it still fits. */
+	uint64_t l = mem ? len : 0;
+	ctx->mem_limit[0] = l;
+	ctx->mem_limit[1] = l >= 2 ? l - 1 : 0;
+	ctx->mem_limit[2] = l >= 4 ? l - 3 : 0;
+	ctx->mem_limit[3] = l >= 8 ? l - 7 : 0;
+	ctx->stack_top = ctx->saved_rsp = 0;
+	ctx->budget = vm->budget;
+	ctx->depth = 0;
+	ctx->tail_calls = 0;
+	ctx->fault_addr = ctx->fault_code = 0;
+	ctx->vm = vm;
+	ctx->faulted = 0;
+	ctx->frame_lo = 0;
+	ctx->tail_value = 0;
+	ctx->outer_lo = ctx->outer_hi = ctx->extra_lo = ctx->extra_hi = 0;
+	ctx->attach = attach;
+	ctx->win_lo = ctx->win_len = 0;
+	ctx->outer = current_run;
+	current_run = ctx;
+}
+/* run_init, plus what a tail call, callback or attached run set up for it beforehand. */
 HIDDEN void run_begin(struct jit_ctx *ctx, const struct bpftime_vm *vm, void *mem, uint64_t len);
 /* Set by bpf_tail_call just before it runs the next program: that run's tail call count. */
 extern __thread uint32_t next_run_tail_calls __attribute__((tls_model("initial-exec")));
@@ -96,6 +132,9 @@ static inline int size_log2(uint32_t size)
 HIDDEN int jit_compile(struct bpftime_vm *vm, bool budgeted);
 HIDDEN void jit_release(struct bpftime_vm *vm);
 HIDDEN int jit_run(const struct bpftime_vm *vm, void *mem, uint64_t mem_len, uint64_t *ret);
+/* jit_run for a probe hit on a thread with no run in progress (the agent's hot path). */
+HIDDEN int jit_run_probe(const struct bpftime_vm *vm, void *mem, uint64_t mem_len,
+			 const struct bpftime_attach_info *info, uint64_t *ret);
 /* Runs compiled code (either compiler's) and turns a recorded fault into the VM error. */
 HIDDEN int jit_call(const struct bpftime_vm *vm, jit_entry entry, void *mem, uint64_t mem_len,
 		    uint64_t *ret);
@@ -103,6 +142,6 @@ HIDDEN int jit_call(const struct bpftime_vm *vm, jit_entry entry, void *mem, uin
 HIDDEN int jit_call_callback(const struct bpftime_vm *vm, jit_entry entry, const uint64_t args[5],
 			     void *mem, uint64_t mem_len, uint64_t *ret);
 /* The slow bounds check compiled code calls (caller frames, registered regions). */
-HIDDEN int jit_slow_check(const struct jit_ctx *ctx, uint64_t addr, uint64_t code, uint64_t rbp);
+HIDDEN int jit_slow_check(struct jit_ctx *ctx, uint64_t addr, uint64_t code, uint64_t rbp);
 
 #endif

@@ -128,6 +128,17 @@ static void emit_cold_paths(struct jit_state *st)
 	struct x86_buf *b = &st->b;
 	for (uint32_t i = 0; i < st->ncold; i++) {
 		patch_rel32(b, st->cold[i].jcc_at, b->len);
+		/* Inside the region the last slow check found? (r10 = addr - win_lo < win_len, and the end too) */
+		emit_mov_rr(b, true, R10, R11);
+		emit_mem(b, 0x2b, true, R10, R12, JIT_CTX_WIN_LO);  /* sub r10, win_lo */
+		emit_mem(b, 0x3b, true, R10, R12, JIT_CTX_WIN_LEN); /* cmp r10, win_len */
+		uint32_t slow1 = emit_jcc32(b, CC_AE);
+		emit_alu_imm(b, 0, true, R10, 1 << (st->cold[i].code & 0xf));
+		emit_mem(b, 0x3b, true, R10, R12, JIT_CTX_WIN_LEN);
+		uint32_t slow2 = emit_jcc32(b, CC_A);
+		patch_rel32(b, emit_jmp32(b), st->cold[i].resume);
+		patch_rel32(b, slow1, b->len);
+		patch_rel32(b, slow2, b->len);
 		emit_mov_imm64(b, R10, st->cold[i].code);
 		add_fixup(st, emit_call32(b), L_SLOW_CHECK, FIX_LABEL);
 		patch_rel32(b, emit_jmp32(b), st->cold[i].resume);
@@ -717,7 +728,7 @@ static void emit_callback_entries(struct jit_state *st)
 }
 
 /* 1 when a non-context access is inside the caller frames' stack or a registered region. */
-int jit_slow_check(const struct jit_ctx *ctx, uint64_t addr, uint64_t code, uint64_t rbp)
+int jit_slow_check(struct jit_ctx *ctx, uint64_t addr, uint64_t code, uint64_t rbp)
 {
 	uint64_t size = 1ull << (code & 0xf);
 	uint64_t lo = rbp - BPFTIME_STACK_SIZE;
@@ -725,6 +736,13 @@ int jit_slow_check(const struct jit_ctx *ctx, uint64_t addr, uint64_t code, uint
 		return 1;
 	if (run_extra_ok(ctx, addr, size))
 		return 1;
+	/* A registered region (map values) lasts as long as the VM: remember it for the next access. */
+	const struct region *r = vm_region_of(ctx->vm, addr, size);
+	if (r) {
+		ctx->win_lo = r->base;
+		ctx->win_len = r->len;
+		return 1;
+	}
 	return vm_region_ok(ctx->vm, addr, size);
 }
 
@@ -867,17 +885,14 @@ int jit_run(const struct bpftime_vm *vm, void *mem, uint64_t mem_len, uint64_t *
 	return jit_call(vm, (jit_entry)(void *)vm->jit.code, mem, mem_len, ret);
 }
 
-static int call_entry(const struct bpftime_vm *vm, jit_entry entry, void *a1, uint64_t a2,
-		      void *mem, uint64_t mem_len, uint64_t *ret)
+/* r0 of a finished run, or -1 with the fault described. */
+static int finish_run(const struct bpftime_vm *vm, const struct jit_ctx *run, uint64_t r0, uint64_t *ret)
 {
-	struct jit_ctx ctx;
-	run_begin(&ctx, vm, mem, mem_len);
-	uint64_t r0 = entry(a1, a2, &ctx);
-	run_end(&ctx);
-	if (ctx.faulted != 1) {
-		*ret = ctx.faulted == 2 ? 0 : ctx.faulted == RUN_TAIL_CALLED ? ctx.tail_value : r0;
+	if (__builtin_expect(run->faulted != 1, 1)) {
+		*ret = run->faulted == 2 ? 0 : run->faulted == RUN_TAIL_CALLED ? run->tail_value : r0;
 		return 0;
 	}
+	struct jit_ctx ctx = *run;
 	uint32_t pc = (uint32_t)(ctx.fault_code >> 8), detail = ctx.fault_code & 0xf;
 	switch ((ctx.fault_code >> 4) & 0xf) {
 	case JF_LOAD:
@@ -903,6 +918,26 @@ static int call_entry(const struct bpftime_vm *vm, jit_entry entry, void *a1, ui
 			     (unsigned long long)vm->budget);
 	}
 	return -1;
+}
+
+static int call_entry(const struct bpftime_vm *vm, jit_entry entry, void *a1, uint64_t a2,
+		      void *mem, uint64_t mem_len, uint64_t *ret)
+{
+	struct jit_ctx ctx;
+	run_begin(&ctx, vm, mem, mem_len);
+	uint64_t r0 = entry(a1, a2, &ctx);
+	run_end(&ctx);
+	return finish_run(vm, &ctx, r0, ret);
+}
+
+int jit_run_probe(const struct bpftime_vm *vm, void *mem, uint64_t mem_len,
+		  const struct bpftime_attach_info *info, uint64_t *ret)
+{
+	struct jit_ctx ctx;
+	run_init(&ctx, vm, mem, mem_len, info);
+	uint64_t r0 = ((jit_entry)(void *)vm->jit.code)(mem, mem_len, &ctx);
+	current_run = NULL;
+	return finish_run(vm, &ctx, r0, ret);
 }
 
 int jit_call(const struct bpftime_vm *vm, jit_entry entry, void *mem, uint64_t mem_len,

@@ -16,42 +16,98 @@ void program_shape_free(struct program_shape *st)
 }
 
 /*
- * How much of each subprogram's frame must be cleared on entry. Frames are
- * zeroed so a program never sees old stack contents; when r10 never leaves
- * the subprogram as a value (so its frame is reached only as [r10+off] with
- * constant offsets), clearing the bytes those offsets reach is equivalent.
+ * How much of a subprogram's frame [start, end) must be cleared on entry.
+ * Frames are zeroed so a program never sees old stack contents; clearing
+ * only the bytes its code can reach is equivalent. Those are the constant
+ * offsets of [r10+off], and, for registers that hold r10 plus a constant
+ * (`r2 = r10; r2 += -8`, then handed to a helper, which reads upward from
+ * it), everything down to the sum of all their downward adjustments. When
+ * the frame's address can go anywhere else (stored, used in other
+ * arithmetic, passed to code whose offsets this pass does not see, or
+ * adjusted in a loop), the whole frame is cleared.
  */
-static void frame_use(struct program_shape *st)
+static uint32_t frame_bytes(const struct bpf_insn *insns, uint32_t start, uint32_t end)
 {
-	uint32_t start = 0;
-	int32_t lowest = 0;
-	bool escapes = false;
-	for (uint32_t pc = 0; pc <= st->n; pc++) {
-		if (pc == st->n || (st->sub_start[pc] && pc != 0)) {
-			uint32_t bytes = escapes ? BPFTIME_STACK_SIZE : (uint32_t)((-lowest + 15) & ~15);
-			st->zero_bytes[start] = bytes > BPFTIME_STACK_SIZE ? BPFTIME_STACK_SIZE : bytes;
-			if (pc == st->n)
-				break;
-			start = pc;
-			lowest = 0;
-			escapes = false;
+	uint32_t derived = 1u << 10; /* registers that may hold r10 + a constant */
+	for (bool grew = true; grew;) {
+		grew = false;
+		for (uint32_t pc = start; pc < end; pc++) {
+			const struct bpf_insn *in = &insns[pc];
+			if (in->code == (CLS_ALU64 | OP_MOV | BPF_SRC_REG) && (derived >> in->src & 1) &&
+			    !(derived >> in->dst & 1)) {
+				derived |= 1u << in->dst;
+				grew = true;
+			}
 		}
-		const struct bpf_insn *in = &st->insns[pc];
-		uint8_t cls = BPF_CLASS(in->code);
+	}
+	int64_t lowest = 0, below = 0, via_min_off = 0;
+	bool calls_code = false;
+	for (uint32_t pc = start; pc < end; pc++) {
+		const struct bpf_insn *in = &insns[pc];
+		uint8_t cls = BPF_CLASS(in->code), op = BPF_OP(in->code);
 		bool reg_src = in->code & BPF_SRC_REG;
+		bool src_d = derived >> in->src & 1, dst_d = derived >> in->dst & 1;
 		if (in->code == LDDW_CODE) {
+			calls_code |= in->src == LDDW_PSEUDO_FUNC;
 			pc++;
 			continue;
 		}
-		if (cls == CLS_ALU || cls == CLS_ALU64)
-			escapes |= reg_src && in->src == 10;
-		else if (cls == CLS_JMP || cls == CLS_JMP32)
-			escapes |= in->dst == 10 || (reg_src && in->src == 10);
-		else {
-			int base = cls == CLS_LDX ? in->src : in->dst;
-			escapes |= cls == CLS_STX && in->src == 10;
-			if (base == 10 && in->off < lowest)
+		if (cls == CLS_ALU || cls == CLS_ALU64) {
+			bool wide = cls == CLS_ALU64;
+			if (wide && op == OP_MOV)
+				continue; /* copies a pointer (tracked above) or overwrites one */
+			if (wide && !reg_src && dst_d && (op == OP_ADD || op == OP_SUB)) {
+				int64_t adj = op == OP_ADD ? in->imm : -(int64_t)in->imm;
+				if (adj < 0)
+					below -= adj;
+				continue;
+			}
+			if ((reg_src && src_d) || (dst_d && op != OP_MOV))
+				return BPFTIME_STACK_SIZE;
+			continue;
+		}
+		if (cls == CLS_JMP || cls == CLS_JMP32) {
+			if (op == OP_CALL) {
+				calls_code |= in->src == 1;
+				continue;
+			}
+			if (op == OP_EXIT)
+				continue;
+			int64_t off = cls == CLS_JMP32 && op == OP_JA ? in->imm : in->off;
+			if (off < 0)
+				return BPFTIME_STACK_SIZE; /* a loop: adjustments could repeat */
+			continue;
+		}
+		if (cls == CLS_LD)
+			continue;
+		int base = cls == CLS_LDX ? in->src : in->dst;
+		if (cls == CLS_STX && src_d)
+			return BPFTIME_STACK_SIZE; /* the frame's address stored in memory */
+		if (base == 10) {
+			if (in->off < lowest)
 				lowest = in->off;
+		} else if (derived >> base & 1) {
+			if (in->off < via_min_off)
+				via_min_off = in->off;
+		}
+	}
+	if (derived != 1u << 10) {
+		if (calls_code)
+			return BPFTIME_STACK_SIZE; /* a subprogram or callback may use the pointer with any offset */
+		if (-below + via_min_off < lowest)
+			lowest = -below + via_min_off;
+	}
+	uint64_t bytes = (uint64_t)((-lowest + 15) & ~15);
+	return bytes > BPFTIME_STACK_SIZE ? BPFTIME_STACK_SIZE : (uint32_t)bytes;
+}
+
+static void frame_use(struct program_shape *st)
+{
+	uint32_t start = 0;
+	for (uint32_t pc = 1; pc <= st->n; pc++) {
+		if (pc == st->n || st->sub_start[pc]) {
+			st->zero_bytes[start] = frame_bytes(st->insns, start, pc);
+			start = pc;
 		}
 	}
 }

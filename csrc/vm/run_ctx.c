@@ -12,38 +12,21 @@ __thread const struct bpftime_attach_info *next_run_attach __attribute__((tls_mo
 
 void run_begin(struct jit_ctx *ctx, const struct bpftime_vm *vm, void *mem, uint64_t len)
 {
-	/* Field by field: a memset of the struct becomes `rep stos`, slow to start on every probe hit. */
-	ctx->mem_lo = (uintptr_t)mem;
-	/* Per access size 1, 2, 4, 8: the last offset + 1 where it still fits. */
-	uint64_t l = mem ? len : 0;
-	ctx->mem_limit[0] = l;
-	ctx->mem_limit[1] = l >= 2 ? l - 1 : 0;
-	ctx->mem_limit[2] = l >= 4 ? l - 3 : 0;
-	ctx->mem_limit[3] = l >= 8 ? l - 7 : 0;
-	ctx->stack_top = ctx->saved_rsp = 0;
-	ctx->budget = vm->budget;
-	ctx->depth = 0;
+	/* A nested run (tail call, callback) serves the same probe as its caller. */
+	const struct bpftime_attach_info *attach =
+		next_run_attach ? next_run_attach : current_run ? current_run->attach : NULL;
+	run_init(ctx, vm, mem, len, attach);
 	ctx->tail_calls = next_run_tail_calls;
-	ctx->fault_addr = ctx->fault_code = 0;
-	ctx->vm = vm;
-	ctx->faulted = 0;
-	ctx->frame_lo = 0;
-	ctx->tail_value = 0;
-	ctx->outer_lo = ctx->outer_hi = ctx->extra_lo = ctx->extra_hi = 0;
 	next_run_tail_calls = 0;
-	if (next_run_is_callback && current_run) {
-		ctx->outer_lo = current_run->frame_lo;
-		ctx->outer_hi = current_run->stack_top;
+	if (next_run_is_callback && ctx->outer) {
+		ctx->outer_lo = ctx->outer->frame_lo;
+		ctx->outer_hi = ctx->outer->stack_top;
 		ctx->extra_lo = next_run_extra_lo;
 		ctx->extra_hi = next_run_extra_hi;
 	}
 	next_run_is_callback = false;
 	next_run_extra_lo = next_run_extra_hi = 0;
-	/* A nested run (tail call, callback) serves the same probe as its caller. */
-	ctx->attach = next_run_attach ? next_run_attach : current_run ? current_run->attach : NULL;
 	next_run_attach = NULL;
-	ctx->outer = current_run;
-	current_run = ctx;
 }
 
 void run_end(struct jit_ctx *ctx)

@@ -133,14 +133,19 @@ int bpftime_vm_register_helper(struct bpftime_vm *vm, uint32_t id, const char *n
 	return 0;
 }
 
-bool vm_region_ok(const struct bpftime_vm *vm, uint64_t addr, uint64_t size)
+const struct region *vm_region_of(const struct bpftime_vm *vm, uint64_t addr, uint64_t size)
 {
 	for (uint32_t i = 0; i < vm->nregions; i++) {
 		uint64_t rel = addr - vm->regions[i].base;
 		if (rel < vm->regions[i].len && size <= vm->regions[i].len - rel)
-			return true;
+			return &vm->regions[i];
 	}
-	return vm->shm && shm_map_values_contain(vm->shm, addr, size);
+	return NULL;
+}
+
+bool vm_region_ok(const struct bpftime_vm *vm, uint64_t addr, uint64_t size)
+{
+	return vm_region_of(vm, addr, size) || (vm->shm && shm_map_values_contain(vm->shm, addr, size));
 }
 
 int bpftime_vm_set_unwind_helper(struct bpftime_vm *vm, uint32_t id)
@@ -311,6 +316,15 @@ int bpftime_vm_exec_attached(struct bpftime_vm *vm, void *mem, uint64_t mem_len,
 	int rc = bpftime_vm_exec(vm, mem, mem_len, ret);
 	next_run_attach = NULL;
 	return rc;
+}
+
+int vm_exec_probe(struct bpftime_vm *vm, void *mem, uint64_t mem_len,
+		  const struct bpftime_attach_info *info, uint64_t *ret)
+{
+	/* The common case, compiled and unbudgeted JIT code, goes straight in. */
+	if (vm->engine == ENGINE_JIT && vm->jit.code && !vm->jit.budgeted && !vm->budget && !current_run)
+		return jit_run_probe(vm, mem, mem_len, info, ret);
+	return bpftime_vm_exec_attached(vm, mem, mem_len, info, ret);
 }
 
 uint64_t vm_now_ns(void)

@@ -108,11 +108,16 @@ struct bpftime_vm {
 HIDDEN void vm_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* CLOCK_MONOTONIC in nanoseconds, for timing runs and compilations. */
 HIDDEN uint64_t vm_now_ns(void);
+/* bpftime_vm_exec_attached with a fast path for compiled programs (the agent's probe hits). */
+HIDDEN int vm_exec_probe(struct bpftime_vm *vm, void *mem, uint64_t mem_len,
+			 const struct bpftime_attach_info *info, uint64_t *ret);
 /* Whether [addr, addr+size) lies in the values of some map of the segment (maps reached at
  * run time, such as the inner maps of a map of maps). */
 HIDDEN bool shm_map_values_contain(const struct bpftime_shm *shm, uint64_t addr, uint64_t size);
 /* Memory a program may touch besides its stack and context: the VM's regions and map values. */
 HIDDEN bool vm_region_ok(const struct bpftime_vm *vm, uint64_t addr, uint64_t size);
+/* The registered region holding [addr, addr+size), or NULL. */
+HIDDEN const struct region *vm_region_of(const struct bpftime_vm *vm, uint64_t addr, uint64_t size);
 HIDDEN bool vm_helper_known(const struct bpftime_vm *vm, uint32_t id);
 
 /* Validator: 0 or -1 with the error set (naming the pc and the reason). */

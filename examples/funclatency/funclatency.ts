@@ -32,11 +32,13 @@ await stopped;
 
 const counts = [...hist.entries()].sort(([a], [b]) => a - b);
 if (json) {
-  console.log(JSON.stringify(counts.filter(([, n]) => n > 0n).map(([slot, n]) => ({
-    from_ns: 2 ** slot,
-    to_ns: 2 ** (slot + 1) - 1,
-    count: Number(n),
-  }))));
+  console.log(JSON.stringify(
+    counts.filter(([, n]) => n > 0n).map(([slot, n]) => ({
+      from_ns: 2 ** slot,
+      to_ns: 2 ** (slot + 1) - 1,
+      count: Number(n),
+    })),
+  ));
 } else {
   const last = counts.findLastIndex(([, n]) => n > 0n);
   const max = counts.reduce((m, [, n]) => (n > m ? n : m), 0n);
