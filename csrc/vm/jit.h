@@ -88,6 +88,11 @@ static inline void run_init(struct jit_ctx *ctx, const struct bpftime_vm *vm, vo
 	ctx->outer_lo = ctx->outer_hi = ctx->extra_lo = ctx->extra_hi = 0;
 	ctx->attach = attach;
 	ctx->win_lo = ctx->win_len = 0;
+	uint32_t last = __atomic_load_n(&vm->last_region, __ATOMIC_RELAXED);
+	if (last && last <= vm->nregions) {
+		ctx->win_lo = vm->regions[last - 1].base;
+		ctx->win_len = vm->regions[last - 1].len;
+	}
 	ctx->outer = current_run;
 	current_run = ctx;
 }

@@ -741,6 +741,9 @@ int jit_slow_check(struct jit_ctx *ctx, uint64_t addr, uint64_t code, uint64_t r
 	if (r) {
 		ctx->win_lo = r->base;
 		ctx->win_len = r->len;
+		/* Shared by every thread running this VM: a relaxed hint, re-checked against nregions. */
+		uint32_t *last = (uint32_t *)&ctx->vm->last_region;
+		__atomic_store_n(last, (uint32_t)(r - ctx->vm->regions) + 1, __ATOMIC_RELAXED);
 		return 1;
 	}
 	return vm_region_ok(ctx->vm, addr, size);

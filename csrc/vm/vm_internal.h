@@ -89,6 +89,8 @@ struct bpftime_vm {
 	bpftime_lddw_resolver resolver;
 	void *resolver_ctx;
 	struct region *regions;
+	/* 1 + the region a slow bounds check found last (0: none): runs start with it as their window. */
+	uint32_t last_region;
 	uint32_t nregions;
 	uint64_t budget;
 	enum vm_engine engine;
