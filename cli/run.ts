@@ -1,11 +1,14 @@
 /**
  * `bpftime run OBJ.bpf.o [--dump-maps SECONDS]`: load an object into the
- * segment and attach it; until Ctrl-C or SIGTERM, optionally print every map
- * as JSON lines; then remove its links, programs and maps.
+ * segment and attach it; until Ctrl-C or SIGTERM, print the trace_printk
+ * lines of every traced process and, optionally, every map as JSON lines;
+ * then remove its links, programs and maps.
  */
 import { Command } from "commander";
 import { BpfObject } from "../lib/object/bpf_object.ts";
 import { exportMap } from "../lib/maps/export.ts";
+import { RingBuffer } from "../ffi/ringbuf.ts";
+import { Segment } from "../ffi/shm.ts";
 
 /** One JSON line per map: its entries with keys and values in hex, as `tool export` writes them. */
 function dumpMaps(obj: BpfObject): void {
@@ -14,6 +17,25 @@ function dumpMaps(obj: BpfObject): void {
     const { entries } = exportMap(obj.map(def.name));
     console.log(JSON.stringify({ time, map: def.name, entries }));
   }
+}
+
+const TRACE_RING = "trace_printk";
+
+/*
+ * The ring buffer agents write trace_printk lines to (see trace_helpers.c).
+ * It stays in the segment: a traced process may be writing to it at any time.
+ */
+function traceRing(seg: Segment): RingBuffer {
+  const found = seg.objects().find((o) => o.kind === "map" && o.name === TRACE_RING);
+  const id = found?.id ??
+    seg.createMap({
+      type: "ringbuf",
+      name: TRACE_RING,
+      keySize: 0,
+      valueSize: 0,
+      maxEntries: 256 * 1024,
+    }).id;
+  return new RingBuffer(seg, id);
 }
 
 export function registerRun(program: Command): void {
@@ -34,15 +56,21 @@ export function registerRun(program: Command): void {
         console.error(`bpftime run: ${(e as Error).message}`);
         Deno.exit(1);
       }
-      console.error(
-        "trace_printk output appears on each traced process's stderr ($BPFTIME_LOG_OUTPUT)",
-      );
+      const ring = traceRing(obj.loadedSegment("run"));
       const { promise: stopped, resolve: stop } = Promise.withResolvers<void>();
-      Deno.addSignalListener("SIGINT", stop);
-      Deno.addSignalListener("SIGTERM", stop);
+      let running = true;
+      const quit = () => {
+        running = false;
+        stop();
+      };
+      Deno.addSignalListener("SIGINT", quit);
+      Deno.addSignalListener("SIGTERM", quit);
       const every = opts.dumpMaps ? Number(opts.dumpMaps) * 1000 : 0;
       const timer = every > 0 ? setInterval(() => dumpMaps(obj), every) : undefined;
-      await stopped;
+      const print = (record: Uint8Array) => Deno.stdout.writeSync(record.slice());
+      // trace_printk lines of every traced process, as they come (the wait sleeps on a futex).
+      while (running) await Promise.race([ring.poll(print, 200), stopped]);
+      ring.consume(print);
       clearInterval(timer);
       obj.close();
       console.error("detached and removed");

@@ -39,7 +39,9 @@ Deno.test("cli: bpftime run loads and attaches, dumps maps as JSON lines, and cl
     assert.equal(out.code, 0, stderr);
     assert.match(stderr, /attached: uprobe .*libc\.so\.6:malloc -> do_count/);
     assert.match(stderr, /detached and removed/);
-    const lines = stdout.trim().split("\n").map((l) => JSON.parse(l));
+    const lines = stdout.trim().split("\n").filter((l) => l.startsWith("{")).map((l) =>
+      JSON.parse(l)
+    );
     const counts = lines.filter((l) => l.map === "libc_malloc_calls_total").pop();
     const pidKey = [...new Uint8Array(new Uint32Array([tid]).buffer)].map((b) =>
       b.toString(16).padStart(2, "0")
@@ -48,7 +50,8 @@ Deno.test("cli: bpftime run loads and attaches, dumps maps as JSON lines, and cl
     const entry = counts.entries.find((e: { key: string }) => e.key === pidKey);
     assert.ok(entry, `no entry for pid ${tid} in ${JSON.stringify(counts)}`);
     assert.ok(new DataView(hexBytes(entry.value).buffer).getBigUint64(0, true) >= 1000n);
-    assert.deepEqual(opened.objects(), []);
+    // Only the trace_printk ring stays: a traced process may still write to it.
+    assert.deepEqual(opened.objects().map((o) => o.name), ["trace_printk"]);
   } finally {
     opened.close();
     Segment.remove("t_cli_run");
@@ -113,5 +116,51 @@ Deno.test("cli: bpftime detach PID unhooks that process, which runs on correctly
     obj.close();
     seg.close();
     Segment.remove("t_cli_detach");
+  }
+});
+
+Deno.test("trace_printk lines of traced processes reach the segment's trace_printk ring", async () => {
+  const { BpfObject } = await import("../lib/object/bpf_object.ts");
+  const { RingBuffer } = await import("../ffi/ringbuf.ts");
+  const { AGENT, TARGETS } = await import("./probe_env.ts");
+  const seg = freshSegment("t_cli_printk", 8);
+  const obj = BpfObject.open(`${ROOT}build/tests/printk.bpf.o`);
+  try {
+    const ring = new RingBuffer(
+      seg,
+      seg.createMap({
+        type: "ringbuf",
+        name: "trace_printk",
+        keySize: 0,
+        valueSize: 0,
+        maxEntries: 65536,
+      }).id,
+    );
+    obj.load(seg);
+    obj.program("say").attachUprobe({ path: TARGETS.pie, func: "add" });
+    const out = await new Deno.Command(TARGETS.pie, {
+      args: ["funcs", "3"],
+      env: { LD_PRELOAD: AGENT, BPFTIME_GLOBAL_SHM_NAME: seg.name },
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 0);
+    assert.equal(new TextDecoder().decode(out.stderr), ""); // not on the target's stderr
+    const lines: string[] = [];
+    ring.consume((r) => lines.push(new TextDecoder().decode(r)));
+    assert.equal(lines.length, 3);
+    lines.forEach((l, i) =>
+      assert.match(
+        l,
+        new RegExp(
+          `probe_target-\\d+ +\\[\\d+\\] d\\.\\.31 +\\d+\\.\\d+: bpf_trace_printk: add called with ${
+            i + 1
+          }\n$`,
+        ),
+      )
+    );
+  } finally {
+    obj.close();
+    seg.close();
+    Segment.remove("t_cli_printk");
   }
 });

@@ -35,4 +35,7 @@ HIDDEN extern const struct helper_def tail_call_helpers[];
 HIDDEN extern const struct helper_def lock_helpers[];
 HIDDEN extern const struct helper_def stack_helpers[];
 
+/* The ring buffer `bpftime run` reads trace_printk lines from. */
+#define TRACE_RING_NAME "trace_printk"
+
 #endif

@@ -5,6 +5,8 @@
  */
 #define _GNU_SOURCE
 #include "helpers.h"
+#include "../maps/ringbuf.h"
+#include "../vm/jit.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -119,6 +121,24 @@ static void open_output(void)
 		output_fd = fd;
 }
 
+/*
+ * `bpftime run` collects trace_printk lines from every traced process
+ * through a ring buffer named "trace_printk" in the segment. Looked up on
+ * every line (printing is slow anyway), so one deleted or added is seen.
+ */
+static struct shm_map *trace_ring(struct bpftime_shm *shm)
+{
+	for (int i = 0; shm && i < SHM_MAX_OBJECTS; i++) {
+		const struct shm_object *o = &shm->hdr->objects[i];
+		if (__atomic_load_n(&o->id, __ATOMIC_ACQUIRE) && o->kind == SHM_MAP &&
+		    !strncmp(o->name, TRACE_RING_NAME, SHM_NAME_LEN)) {
+			struct shm_map *m = shm_ptr(shm, o->offset);
+			return m->type == MAP_RINGBUF ? m : NULL;
+		}
+	}
+	return NULL;
+}
+
 /* "<comm>-<pid> [<cpu>] .... <seconds>.<usec>: bpf_trace_printk: <msg>" */
 void trace_output(const char *msg)
 {
@@ -134,10 +154,15 @@ void trace_output(const char *msg)
 	int n = snprintf(line, sizeof(line), "%16s-%-7d [%03d] d..31 %5lld.%06ld: bpf_trace_printk: %.*s\n",
 			 comm, (int)gettid(), current_cpu(), (long long)ts.tv_sec, ts.tv_nsec / 1000,
 			 (int)len, msg);
-	if (n > 0) {
-		ssize_t w = write(output_fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
-		(void)w;
-	}
+	if (n <= 0)
+		return;
+	size_t size = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
+	struct bpftime_shm *shm = current_run && current_run->vm ? current_run->vm->shm : NULL;
+	struct shm_map *ring = output_fd == 2 ? trace_ring(shm) : NULL; /* BPFTIME_LOG_OUTPUT wins */
+	if (ring && rb_output(shm, ring, line, size, 0) == 0)
+		return;
+	ssize_t w = write(output_fd, line, size);
+	(void)w;
 }
 
 static uint64_t trace_printk(uint64_t fmt, uint64_t fmt_size, uint64_t a1, uint64_t a2, uint64_t a3)
