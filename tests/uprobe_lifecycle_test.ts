@@ -202,3 +202,44 @@ Deno.test("uprobe: targets that exit while links come and go leave the segment i
   const s = cookieStats(obj, 4);
   assert.ok(s.calls <= 20n * 200n);
 });
+
+Deno.test("uprobe: a program the VM refuses is logged by the agent; the target runs unhooked", async () => {
+  using seg = freshSegment("t_up_badprog", 8);
+  // Stored without the loader's checks: a call to a helper id that does not exist.
+  const prog = seg.createProgram(
+    "bad",
+    new Uint8Array([0x85, 0, 0, 0, 0xff, 0xff, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0]),
+    2,
+  );
+  const { resolveFunction } = await import("../lib/elf/symbols.ts");
+  const add = resolveFunction(Deno.readFileSync(TARGETS.pie), "add");
+  seg.createLink("bad", {
+    progId: prog,
+    type: "uprobe",
+    target: TARGETS.pie,
+    offset: add.fileOffset,
+  });
+  const r = await runTraced(seg, TARGETS.pie, ["funcs", "100"]);
+  assert.equal(r.code, 0, r.stdout);
+  assert.match(r.stderr, /bpftime-agent\[\d+\]: program \d+ refused: pc 0: .*helper/);
+  assert.match(r.stderr, /link \d+ \(.*probe_target\+0x[0-9a-f]+\): program \d+ cannot run/);
+});
+
+Deno.test("uretprobe: a function that never returns (exit) does not disturb the process", async () => {
+  const { seg, obj } = loadProbes("t_up_exit");
+  using _ = seg;
+  using __ = obj;
+  obj.program("on_entry").attachUprobe({ path: "libc.so.6", func: "exit", cookie: 7n });
+  obj.program("on_return").attachUprobe({
+    path: "libc.so.6",
+    func: "exit",
+    cookie: 7n,
+    retprobe: true,
+  });
+  const r = await runTraced(seg, TARGETS.pie, ["funcs", "10"]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.equal(r.stderr, "");
+  const s = cookieStats(obj, 7);
+  assert.equal(s.calls, 1n);
+  assert.equal(s.retCalls, 0n);
+});
