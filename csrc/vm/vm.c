@@ -318,13 +318,22 @@ int bpftime_vm_exec_attached(struct bpftime_vm *vm, void *mem, uint64_t mem_len,
 	return rc;
 }
 
+/* Out of line, so the fast path below needs no stack frame of its own. */
+static __attribute__((noinline)) int exec_probe_slow(struct bpftime_vm *vm, void *mem, uint64_t mem_len,
+						     const struct bpftime_attach_info *info, uint64_t *ret)
+{
+	return bpftime_vm_exec_attached(vm, mem, mem_len, info, ret);
+}
+
 int vm_exec_probe(struct bpftime_vm *vm, void *mem, uint64_t mem_len,
 		  const struct bpftime_attach_info *info, uint64_t *ret)
 {
 	/* The common case, compiled and unbudgeted JIT code, goes straight in. */
-	if (vm->engine == ENGINE_JIT && vm->jit.code && !vm->jit.budgeted && !vm->budget && !current_run)
+	if (__builtin_expect(vm->engine == ENGINE_JIT && vm->jit.code && !vm->jit.budgeted && !vm->budget &&
+				     !current_run,
+			     1))
 		return jit_run_probe(vm, mem, mem_len, info, ret);
-	return bpftime_vm_exec_attached(vm, mem, mem_len, info, ret);
+	return exec_probe_slow(vm, mem, mem_len, info, ret);
 }
 
 uint64_t vm_now_ns(void)
