@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { BpfObject } from "../lib/object/bpf_object.ts";
 import { Btf } from "../lib/btf/btf.ts";
+import { readSections } from "../lib/elf/sections.ts";
 import { freshSegment, ROOT } from "./helpers.ts";
 
 const OBJ = `${ROOT}build/tests/core_fields.bpf.o`;
@@ -63,7 +64,7 @@ Deno.test("object: a type missing from the target BTF is an error naming it; not
     const btfPath = `${dir}/other.btf`;
     Deno.writeFileSync(
       btfPath,
-      sectionData(Deno.readFileSync(`${ROOT}build/tests/probe_counts.bpf.o`), ".BTF"),
+      sectionData(`${ROOT}build/tests/probe_counts.bpf.o`, ".BTF"),
     );
     Btf.parse(Deno.readFileSync(btfPath)); // a valid BTF file
     using seg = freshSegment("t_obj_core_missing");
@@ -78,20 +79,8 @@ Deno.test("object: a type missing from the target BTF is an error naming it; not
   }
 });
 
-function sectionData(bytes: Uint8Array, name: string): Uint8Array {
-  const v = new DataView(bytes.buffer);
-  const shoff = Number(v.getBigUint64(0x28, true)), shnum = v.getUint16(0x3c, true);
-  const strndx = v.getUint16(0x3e, true);
-  const stroff = Number(v.getBigUint64(shoff + strndx * 64 + 0x18, true));
-  for (let i = 0; i < shnum; i++) {
-    const at = shoff + i * 64;
-    let n = stroff + v.getUint32(at, true), s = "";
-    while (bytes[n]) s += String.fromCharCode(bytes[n++]);
-    if (s === name) {
-      const off = Number(v.getBigUint64(at + 0x18, true)),
-        size = Number(v.getBigUint64(at + 0x20, true));
-      return bytes.slice(off, off + size);
-    }
-  }
-  throw new Error(`no section ${name}`);
+function sectionData(path: string, name: string): Uint8Array {
+  const found = readSections(Deno.readFileSync(path), path).find((s) => s.name === name);
+  if (!found) throw new Error(`${path}: no section ${name}`);
+  return found.data;
 }

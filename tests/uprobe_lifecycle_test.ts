@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { BpfObject } from "../lib/object/bpf_object.ts";
+import { readSections } from "../lib/elf/sections.ts";
 import { Segment } from "../ffi/shm.ts";
 import { AGENT, cookieStats, loadProbes, PROBES, runTraced, TARGETS } from "./probe_env.ts";
 import { freshSegment } from "./helpers.ts";
@@ -156,19 +157,11 @@ Deno.test("object: corrupt and truncated objects are refused by name; the segmen
   }
 });
 
-/** File offset of the first byte of section `name` (via the section table). */
+/** File offset of the first byte of section `name`. */
 function findSection(bytes: Uint8Array, name: string): number {
-  const v = new DataView(bytes.buffer);
-  const shoff = Number(v.getBigUint64(0x28, true)), shnum = v.getUint16(0x3c, true);
-  const strndx = v.getUint16(0x3e, true);
-  const stroff = Number(v.getBigUint64(shoff + strndx * 64 + 0x18, true));
-  for (let i = 0; i < shnum; i++) {
-    const at = shoff + i * 64;
-    let n = stroff + v.getUint32(at, true), s = "";
-    while (bytes[n]) s += String.fromCharCode(bytes[n++]);
-    if (s === name) return Number(v.getBigUint64(at + 0x18, true));
-  }
-  throw new Error(`no section ${name}`);
+  const found = readSections(bytes).find((s) => s.name === name);
+  if (!found) throw new Error(`no section ${name}`);
+  return found.offset;
 }
 
 Deno.test("uprobe: targets that exit while links come and go leave the segment intact", async () => {

@@ -136,3 +136,14 @@ Deno.test("uprobe: an IFUNC (glibc strlen) is probed at the implementation this 
   assert.equal(r.stderr, "");
   assert.equal(tidCounts(obj).get(r.json.tid), 20000n);
 });
+
+Deno.test("uprobe: hooks survive fork; parent and child are both counted", async () => {
+  const { seg, obj } = loadProbes("t_up_fork");
+  using _ = seg;
+  using __ = obj;
+  obj.program("on_entry").attachUprobe({ path: TARGETS.pie, func: "add", cookie: 8n });
+  const r = await runTraced(seg, TARGETS.pie, ["fork", "3000"]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.equal(r.json.child_ok, 1);
+  assert.equal(cookieStats(obj, 8).calls, 6000n);
+});

@@ -278,6 +278,35 @@ __attribute__((visibility("default"))) void *dlopen(const char *file, int mode)
 	return h;
 }
 
+static void start_follower(void)
+{
+	/* The follower takes no signals meant for the program. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_t t;
+	if (pthread_create(&t, NULL, follow_segment, NULL) != 0)
+		agent_log("cannot start the link follower; links added later are not seen");
+	else
+		pthread_detach(t);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* fork() keeps the hooks but not the follower thread: the child starts its own. */
+static void before_fork(void)
+{
+	pthread_mutex_lock(&agent_lock);
+}
+static void after_fork_parent(void)
+{
+	pthread_mutex_unlock(&agent_lock);
+}
+static void after_fork_child(void)
+{
+	pthread_mutex_unlock(&agent_lock);
+	start_follower();
+}
+
 __attribute__((constructor)) static void agent_start(void)
 {
 	const char *name = getenv("BPFTIME_GLOBAL_SHM_NAME");
@@ -291,14 +320,6 @@ __attribute__((constructor)) static void agent_start(void)
 	pthread_mutex_lock(&agent_lock);
 	sync_links();
 	pthread_mutex_unlock(&agent_lock);
-	/* The follower takes no signals meant for the program. */
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	pthread_t t;
-	if (pthread_create(&t, NULL, follow_segment, NULL) != 0)
-		agent_log("cannot start the link follower; links added later are not seen");
-	else
-		pthread_detach(t);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	start_follower();
+	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 }

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 int rip_first(int), jmp_first(int), call_first(int), jcc_first(int), too_short(int), loop_back(int);
@@ -272,6 +273,24 @@ static int run_strlen(long n)
 	return 0;
 }
 
+/* Hooks survive fork: parent and child each call add() n times. */
+static int run_fork(long n)
+{
+	pid_t child = fork();
+	for (long i = 1; i <= n; i++)
+		if (add(i, 1) != i + 1)
+			fail("add after fork", add(i, 1), i + 1);
+	if (child == 0)
+		_exit(0);
+	int status;
+	waitpid(child, &status, 0);
+	char buf[64];
+	snprintf(buf, sizeof(buf), "{\"calls\":%ld,\"child_ok\":%d}\n", 2 * n,
+		 WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	out(buf);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -287,6 +306,8 @@ int main(int argc, char **argv)
 		return run_longjmp(a);
 	if (!strcmp(mode, "loop"))
 		return run_loop(atof(argv[2]), (int)b);
+	if (!strcmp(mode, "fork"))
+		return run_fork(a);
 	if (!strcmp(mode, "dlopen"))
 		return run_dlopen(a, argv[3]);
 	if (!strcmp(mode, "strlen"))
