@@ -2,7 +2,7 @@
  * Uprobe overhead: one C target calling an empty function, measured in one
  * run with no probe, with kernel uprobes (the same object loaded by libbpf),
  * and with ours (the agent's inline hooks). Per-call figures are the probed
- * time minus the unprobed time; the best of 3 runs each. Writes
+ * time minus the unprobed time; the best of 5 runs each (this machine is noisy). Writes
  * bench/out/uprobe.json and prints a table.
  */
 import { BpfObject } from "../lib/object/bpf_object.ts";
@@ -13,7 +13,7 @@ const TARGET = `${root}build/bench/uprobe_target`;
 const OBJ = `${root}build/bench/uprobe_probes.bpf.o`;
 const KERNEL = `${root}build/bench/kernel_probe`;
 const AGENT = `${root}build/libbpftime-agent.so`;
-const OURS_N = 5_000_000, KERNEL_N = 200_000, RUNS = 3;
+const OURS_N = 5_000_000, KERNEL_N = 200_000, RUNS = 5;
 
 async function timeTarget(
   cmd: string,
