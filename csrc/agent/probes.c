@@ -70,7 +70,8 @@ static struct shadow_stack *thread_shadow(void)
 	return shadow;
 }
 
-static void run_list(const struct probe_list *l, struct pt_regs *regs, uint64_t func_ip)
+static inline __attribute__((always_inline)) void run_list(const struct probe_list *l, struct pt_regs *regs,
+							    uint64_t func_ip)
 {
 	int32_t pid = current_pid();
 	for (uint32_t i = 0; i < l->n; i++) {

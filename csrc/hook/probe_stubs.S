@@ -66,11 +66,7 @@
 	mov r10, [rsp + 56]
 	mov r11, [rsp + 48]
 	mov rbx, [rsp + 40]
-	mov rbp, [rsp + 32]
-	mov r12, [rsp + 24]
-	mov r13, [rsp + 16]
-	mov r14, [rsp + 8]
-	mov r15, [rsp + 0]
+	/* rbp and r12-r15 are callee-saved: the C code gave them back unchanged. */
 .endm
 
 /*

@@ -55,6 +55,8 @@ struct jit_state {
 	uint32_t ncallbacks, cb_pc[JIT_MAX_CALLBACKS], cb_off[JIT_MAX_CALLBACKS];
 	uint32_t label[L_COUNT];
 	bool failed;
+	/* Whether eBPF r6-r9 (rbx, r13-r15) appear anywhere: if not, entry neither saves nor clears them. */
+	bool uses_r6_r9;
 };
 
 static void add_fixup(struct jit_state *st, uint32_t at, uint32_t target, enum fix_kind kind)
@@ -629,12 +631,22 @@ static void emit_sub_epilogue(struct jit_state *st)
 	emit1(b, 0xc3);
 }
 
+/*
+ * Host callee-saved registers the main entry saves: rbp (r10) and r12 (the
+ * run context) always; rbx and r13-r15 (r6-r9) when the program uses them.
+ * Either way an even number, so the frame keeps its 16-byte alignment.
+ */
+static const int MAIN_SAVED[] = {RBP, R12, RBX, R13, R14, R15};
+static int main_saved_count(const struct jit_state *st)
+{
+	return st->uses_r6_r9 ? 6 : 2;
+}
+
 static void emit_main_prologue(struct jit_state *st, uint32_t bytes)
 {
 	struct x86_buf *b = &st->b;
-	static const int saved[] = {RBP, RBX, R12, R13, R14, R15};
-	for (int i = 0; i < 6; i++)
-		emit_push(b, saved[i]);
+	for (int i = 0; i < main_saved_count(st); i++)
+		emit_push(b, MAIN_SAVED[i]);
 	emit_mov_rr(b, true, R12, RDX);
 	emit_alu_imm(b, 5, true, RSP, STACK_AREA + 8);
 	emit_mem(b, 0x89, true, RSP, R12, JIT_CTX_SAVED_RSP);
@@ -642,7 +654,7 @@ static void emit_main_prologue(struct jit_state *st, uint32_t bytes)
 	emit_mem(b, 0x89, true, RBP, R12, JIT_CTX_STACK_TOP);
 	emit_zero_frame(st, bytes);
 	static const int zeroed[] = {RAX, RDX, RCX, R8, RBX, R13, R14, R15};
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < (st->uses_r6_r9 ? 8 : 4); i++)
 		emit_rr(b, 0x31, false, zeroed[i], zeroed[i]);
 }
 
@@ -651,9 +663,8 @@ static void emit_stubs(struct jit_state *st, uint64_t slow_check)
 	struct x86_buf *b = &st->b;
 	st->label[L_EPILOGUE] = b->len;
 	emit_alu_imm(b, 0, true, RSP, STACK_AREA + 8);
-	static const int saved[] = {R15, R14, R13, R12, RBX, RBP};
-	for (int i = 0; i < 6; i++)
-		emit_pop(b, saved[i]);
+	for (int i = main_saved_count(st) - 1; i >= 0; i--)
+		emit_pop(b, MAIN_SAVED[i]);
 	emit1(b, 0xc3);
 
 	st->label[L_UNWIND] = b->len;
@@ -752,6 +763,9 @@ int jit_slow_check(struct jit_ctx *ctx, uint64_t addr, uint64_t code, uint64_t r
 static int compile_into(struct jit_state *st)
 {
 	struct x86_buf *b = &st->b;
+	for (uint32_t pc = 0; pc < st->n; pc++)
+		st->uses_r6_r9 |= (st->insns[pc].dst >= 6 && st->insns[pc].dst <= 9) ||
+				  (st->insns[pc].src >= 6 && st->insns[pc].src <= 9);
 	emit_main_prologue(st, st->shape.zero_bytes[0]);
 	for (uint32_t pc = 0; pc < st->n; pc++) {
 		const struct bpf_insn *in = &st->insns[pc];
