@@ -19,6 +19,7 @@ export const SYMBOLS = {
   },
   bpftime_vm_add_region: { parameters: ["pointer", "pointer", "u64"], result: "i32" },
   bpftime_vm_set_insn_budget: { parameters: ["pointer", "u64"], result: "void" },
+  bpftime_vm_set_ctx_readonly: { parameters: ["pointer", "i32"], result: "void" },
   bpftime_vm_set_engine: { parameters: ["pointer", "buffer"], result: "i32" },
   bpftime_vm_engine: { parameters: ["pointer"], result: "pointer" },
   bpftime_vm_compile_ns: { parameters: ["pointer"], result: "u64" },

@@ -36,6 +36,8 @@ export interface VmOptions {
   engine?: Engine;
   /** Maximum instructions per run (0 = unlimited). */
   instructionBudget?: number | bigint;
+  /** Stores into the context fault, as for kprobe programs and their struct pt_regs. */
+  readOnlyContext?: boolean;
 }
 
 export class Vm {
@@ -58,6 +60,7 @@ export class Vm {
     if (options.instructionBudget !== undefined) {
       this.setInstructionBudget(options.instructionBudget);
     }
+    if (options.readOnlyContext) bpftime().bpftime_vm_set_ctx_readonly(this.#ptr, 1);
   }
 
   /** The engine this VM runs programs with. */

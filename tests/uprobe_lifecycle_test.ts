@@ -8,7 +8,7 @@ import { BpfObject } from "../lib/object/bpf_object.ts";
 import { readSections } from "../lib/elf/sections.ts";
 import { Segment } from "../ffi/shm.ts";
 import { AGENT, cookieStats, loadProbes, PROBES, runTraced, TARGETS } from "./probe_env.ts";
-import { freshSegment } from "./helpers.ts";
+import { freshSegment, ROOT } from "./helpers.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -235,4 +235,19 @@ Deno.test("uretprobe: a function that never returns (exit) does not disturb the 
   const s = cookieStats(obj, 7);
   assert.equal(s.calls, 1n);
   assert.equal(s.retCalls, 0n);
+});
+
+Deno.test("uprobe: a program that writes its struct pt_regs faults, is logged once, and changes nothing", async () => {
+  using seg = freshSegment("t_up_ctxwrite", 8);
+  using obj = BpfObject.open(`${ROOT}build/tests/writes_ctx.bpf.o`);
+  obj.load(seg);
+  obj.program("clobber").attachUprobe({ path: TARGETS.pie, func: "add" });
+  const r = await runTraced(seg, TARGETS.pie, ["funcs", "1000"]);
+  assert.equal(r.code, 0, r.stdout + r.stderr); // add() still gets its own arguments
+  const lines = r.stderr.trim().split("\n");
+  assert.equal(lines.length, 1, r.stderr);
+  assert.match(
+    lines[0],
+    /link \d+: pc \d+: out-of-bounds store of 8 bytes .*\(logged once; the process goes on\)/,
+  );
 });

@@ -56,6 +56,30 @@ for (const engine of ENGINES) {
     );
   });
 
+  Deno.test(`${engine}: memory: a read-only context can be read, not written, by code or helpers`, () => {
+    const mem = new Uint8Array([7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    using vm = new Vm({ engine, readOnlyContext: true });
+    vm.load(assemble("ldxdw %r0, [%r1]\nexit"));
+    assert.equal(vm.exec(mem), 7n);
+    for (
+      const store of [
+        "stdw [%r1+8], 1",
+        "mov %r2, 1\nstxdw [%r1+8], %r2",
+        "mov %r2, 1\nlock add [%r1+8], %r2",
+      ]
+    ) {
+      using w = new Vm({ engine, readOnlyContext: true });
+      w.load(assemble(`${store}\nmov %r0, 0\nexit`));
+      assert.throws(() => w.exec(mem), /out-of-bounds store of 8 bytes/);
+    }
+    // bpf_get_current_comm (16) into the context: refused like any bad buffer.
+    using h = new Vm({ engine, readOnlyContext: true });
+    h.useRuntime();
+    h.load(assemble("mov %r2, 16\ncall 16\nexit"));
+    assert.equal(h.exec(mem), BigInt.asUintN(64, -22n));
+    assert.deepEqual([...mem.subarray(8)], [0, 0, 0, 0, 0, 0, 0, 0]);
+  });
+
   Deno.test(`${engine}: memory: loads and stores inside the context block work`, () => {
     const mem = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]);
     assert.equal(run("ldxw %r0, [%r1+4]\nexit", mem), 0x08070605n);

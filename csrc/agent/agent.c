@@ -28,6 +28,7 @@ struct attached {
 
 struct cached_vm {
 	uint32_t prog_id;
+	uint32_t faults;
 	struct bpftime_vm *vm; /* NULL when the program was refused */
 	struct cached_vm *next;
 };
@@ -54,11 +55,11 @@ static bool verbose(void)
 	return v && *v && strcmp(v, "0") != 0;
 }
 
-static struct bpftime_vm *vm_for(uint32_t prog_id)
+static struct cached_vm *vm_for(uint32_t prog_id)
 {
 	for (struct cached_vm *c = vms; c; c = c->next)
 		if (c->prog_id == prog_id)
-			return c->vm;
+			return c->vm ? c : NULL;
 	struct cached_vm *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
@@ -73,6 +74,8 @@ static struct bpftime_vm *vm_for(uint32_t prog_id)
 	}
 	bpftime_prog_code(shm, prog_id, code, (uint64_t)len, NULL);
 	struct bpftime_vm *vm = bpftime_vm_create();
+	if (vm)
+		bpftime_vm_set_ctx_readonly(vm, 1); /* a probe may read the registers, never change them */
 	if (!vm || bpftime_vm_register_runtime(vm, shm) < 0 || bpftime_vm_load(vm, code, (uint64_t)len) < 0) {
 		agent_log("program %u refused: %s", prog_id, bpftime_last_error());
 		if (vm)
@@ -82,7 +85,7 @@ static struct bpftime_vm *vm_for(uint32_t prog_id)
 	}
 	free(code);
 	c->vm = vm;
-	return vm;
+	return c;
 }
 
 static struct probe_site *site_at(uint64_t addr, uint64_t func_size, char *err, size_t errlen)
@@ -145,7 +148,7 @@ static struct probe_site *attach_one(uint32_t link_id, const struct bpftime_link
 		*not_here = true;
 		return NULL;
 	}
-	struct bpftime_vm *vm = vm_for(spec->prog_id);
+	struct cached_vm *vm = vm_for(spec->prog_id);
 	if (!vm) {
 		snprintf(err, errlen, "program %u cannot run (see above)", spec->prog_id);
 		return NULL;
@@ -154,7 +157,7 @@ static struct probe_site *attach_one(uint32_t link_id, const struct bpftime_link
 	if (!s)
 		return NULL;
 	bool ret = spec->type == BPFTIME_LINK_URETPROBE;
-	struct probe_prog p = {vm, spec->cookie, link_id, spec->pid};
+	struct probe_prog p = {vm->vm, spec->cookie, link_id, spec->pid, &vm->faults};
 	struct probe_list **slot = ret ? &s->ret : &s->entry;
 	struct probe_list *l = probe_list_build(*slot, &p, 0);
 	if (!l) {

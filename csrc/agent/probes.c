@@ -80,7 +80,9 @@ static inline __attribute__((always_inline)) void run_list(const struct probe_li
 			continue;
 		struct bpftime_attach_info info = {func_ip, p->cookie};
 		uint64_t ret;
-		vm_exec_probe(p->vm, regs, sizeof(*regs), &info, &ret);
+		if (__builtin_expect(vm_exec_probe(p->vm, regs, sizeof(*regs), &info, &ret) < 0, 0) &&
+		    __atomic_fetch_add(p->faults, 1, __ATOMIC_RELAXED) == 0)
+			agent_log("link %u: %s (logged once; the process goes on)", p->link_id, bpftime_last_error());
 	}
 }
 

@@ -9,7 +9,8 @@ struct probe_prog {
 	struct bpftime_vm *vm;
 	uint64_t cookie;
 	uint32_t link_id;
-	int32_t pid; /* -1: any */
+	int32_t pid;      /* -1: any */
+	uint32_t *faults; /* runs that stopped on an error; the first is logged */
 };
 
 /* An immutable list; changes publish a new one. */

@@ -81,7 +81,7 @@ static uint64_t take(uint64_t map, uint64_t value, bool pop)
 	struct bpftime_shm *shm;
 	struct shm_map *m = helper_map(map, &shm);
 	const struct map_ops *ops = m ? map_ops_for(m->type) : NULL;
-	if (!ops || !ops->pop || !run_access_ok(value, m->value_size))
+	if (!ops || !ops->pop || !run_write_ok(value, m->value_size))
 		return (uint64_t)-EINVAL;
 	int rc = pop ? ops->pop(shm, m, (void *)(uintptr_t)value)
 		     : ops->peek(shm, m, (void *)(uintptr_t)value);
@@ -162,7 +162,7 @@ const struct helper_def map_helpers[] = {
 static uint64_t spin_lock(uint64_t lock, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
 {
 	(void)a2, (void)a3, (void)a4, (void)a5;
-	if ((lock & 3) || !run_access_ok(lock, 4))
+	if ((lock & 3) || !run_write_ok(lock, 4))
 		return (uint64_t)-EINVAL;
 	value_spin_lock((uint32_t *)(uintptr_t)lock);
 	return 0;
@@ -171,7 +171,7 @@ static uint64_t spin_lock(uint64_t lock, uint64_t a2, uint64_t a3, uint64_t a4, 
 static uint64_t spin_unlock(uint64_t lock, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
 {
 	(void)a2, (void)a3, (void)a4, (void)a5;
-	if ((lock & 3) || !run_access_ok(lock, 4))
+	if ((lock & 3) || !run_write_ok(lock, 4))
 		return (uint64_t)-EINVAL;
 	value_spin_unlock((uint32_t *)(uintptr_t)lock);
 	return 0;

@@ -48,7 +48,7 @@ static uint64_t get_current_uid_gid(uint64_t a1, uint64_t a2, uint64_t a3, uint6
 static uint64_t get_current_comm(uint64_t buf, uint64_t size, uint64_t a3, uint64_t a4, uint64_t a5)
 {
 	(void)a3, (void)a4, (void)a5;
-	if (size == 0 || !run_access_ok(buf, size))
+	if (size == 0 || !run_write_ok(buf, size))
 		return (uint64_t)-EINVAL;
 	char comm[17] = "";
 	prctl(PR_GET_NAME, comm);
@@ -100,7 +100,7 @@ static uint64_t get_prandom_u32(uint64_t a1, uint64_t a2, uint64_t a3, uint64_t 
 static uint64_t probe_read(uint64_t dst, uint64_t size, uint64_t src, uint64_t a4, uint64_t a5)
 {
 	(void)a4, (void)a5;
-	if (!run_access_ok(dst, size))
+	if (!run_write_ok(dst, size))
 		return (uint64_t)-EFAULT;
 	return (uint64_t)(int64_t)safe_read((void *)(uintptr_t)dst, src, size);
 }
@@ -108,7 +108,7 @@ static uint64_t probe_read(uint64_t dst, uint64_t size, uint64_t src, uint64_t a
 static uint64_t probe_read_str(uint64_t dst, uint64_t size, uint64_t src, uint64_t a4, uint64_t a5)
 {
 	(void)a4, (void)a5;
-	if (size == 0 || !run_access_ok(dst, size))
+	if (size == 0 || !run_write_ok(dst, size))
 		return (uint64_t)-EFAULT;
 	return (uint64_t)(int64_t)safe_read_str((char *)(uintptr_t)dst, src, size);
 }

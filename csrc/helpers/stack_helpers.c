@@ -63,7 +63,7 @@ static uint64_t get_stack(uint64_t ctx, uint64_t buf, uint64_t size, uint64_t fl
 {
 	(void)a5;
 	if ((flags & ~(STACK_F_SKIP_MASK | STACK_F_USER_STACK)) || (size & 7) ||
-	    !run_access_ok(buf, size))
+	    !run_write_ok(buf, size))
 		return (uint64_t)-EINVAL;
 	if (!(flags & STACK_F_USER_STACK)) {
 		memset((void *)(uintptr_t)buf, 0, size);

@@ -209,7 +209,7 @@ static uint64_t bpf_snprintf(uint64_t str, uint64_t str_size, uint64_t fmt, uint
 {
 	uint64_t args[MAX_ARGS];
 	int nargs = read_args(data, data_len, args);
-	if (nargs < 0 || (str_size && !run_access_ok(str, str_size)) || !run_access_ok(fmt, 1))
+	if (nargs < 0 || (str_size && !run_write_ok(str, str_size)) || !run_access_ok(fmt, 1))
 		return (uint64_t)-EINVAL;
 	char fmt_copy[512];
 	long fl = safe_read_str(fmt_copy, fmt, sizeof(fmt_copy));

@@ -51,6 +51,12 @@ BPFTIME_API void bpftime_vm_set_lddw_resolver(struct bpftime_vm *vm, bpftime_ldd
                                               void *ctx);
 /* Memory the program may touch besides its stack and context (e.g. map values). */
 BPFTIME_API int bpftime_vm_add_region(struct bpftime_vm *vm, const void *base, uint64_t len);
+/*
+ * Makes the context read-only (stores into it fault, helpers may not write
+ * it), as the kernel's verifier keeps kprobe programs from writing their
+ * struct pt_regs. The agent sets it for every probe.
+ */
+BPFTIME_API void bpftime_vm_set_ctx_readonly(struct bpftime_vm *vm, int readonly);
 /* Maximum instructions per run; 0 means no limit (the default). */
 BPFTIME_API void bpftime_vm_set_insn_budget(struct bpftime_vm *vm, uint64_t budget);
 

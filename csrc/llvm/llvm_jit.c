@@ -38,7 +38,7 @@ struct lower {
 	struct program_shape shape;
 	LLVMValueRef *sub_fn; /* per pc: the function of the subprogram starting there */
 	/* The function being lowered. */
-	LLVMValueRef fn, regs[10], fp, ctxp, mem_lo, mem_limit[4];
+	LLVMValueRef fn, regs[10], fp, ctxp, mem_lo, mem_limit[4], store_limit[4];
 	LLVMBasicBlockRef *bb; /* per pc: the block starting there */
 };
 
@@ -109,7 +109,8 @@ static LLVMValueRef mem_ptr(struct lower *L, uint32_t pc, int base, int16_t off,
 	LLVMValueRef addr =
 	    LLVMBuildAdd(L->B, get_reg(L, base), c64(L, (uint64_t)(int64_t)off), "");
 	LLVMValueRef rel = LLVMBuildSub(L->B, addr, L->mem_lo, "");
-	LLVMValueRef in_ctx = LLVMBuildICmp(L->B, LLVMIntULT, rel, L->mem_limit[lg], "");
+	LLVMValueRef in_ctx =
+	    LLVMBuildICmp(L->B, LLVMIntULT, rel, store ? L->store_limit[lg] : L->mem_limit[lg], "");
 	LLVMBasicBlockRef access = new_block(L), slow = new_block(L);
 	LLVMBuildCondBr(L->B, in_ctx, access, slow);
 	LLVMPositionBuilderAtEnd(L->B, slow);
@@ -417,9 +418,12 @@ static void lower_function(struct lower *L, uint32_t start, uint32_t end, const 
 			set_reg(L, r, LLVMGetParam(L->fn, (unsigned)r));
 	}
 	L->mem_lo = LLVMBuildLoad2(L->B, L->i64, ctx_field(L, JIT_CTX_MEM_LO, L->i64), "mem_lo");
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 4; i++) {
 		L->mem_limit[i] =
 		    LLVMBuildLoad2(L->B, L->i64, ctx_field(L, JIT_CTX_MEM_LIMIT + 8 * i, L->i64), "");
+		L->store_limit[i] =
+		    LLVMBuildLoad2(L->B, L->i64, ctx_field(L, JIT_CTX_STORE_LIMIT + 8 * i, L->i64), "");
+	}
 	uint32_t bytes = L->shape.zero_bytes[start];
 	if (bytes) {
 		LLVMValueRef back = LLVMConstInt(L->i64, (uint64_t)-(int64_t)bytes, 1);

@@ -21,7 +21,7 @@ static int INTERP_NAME(const struct bpftime_vm *vm, void *mem, uint64_t mem_len,
 	const uintptr_t stack_top = (uintptr_t)(stack + sizeof(stack));
 	uintptr_t stack_lo = stack_top - BPFTIME_STACK_SIZE;
 	struct jit_ctx run; /* what helpers check pointers against */
-	struct bounds b = {(uintptr_t)mem, mem ? mem_len : 0, vm, &run};
+	struct bounds b = {(uintptr_t)mem, mem ? mem_len : 0, mem && !vm->ctx_readonly ? mem_len : 0, vm, &run};
 	struct fault f;
 	int rc = 0;
 #if INTERP_COUNTED
@@ -48,7 +48,7 @@ static int INTERP_NAME(const struct bpftime_vm *vm, void *mem, uint64_t mem_len,
 #define CHECK(addr, size, store)                                                                   \
 	do {                                                                                       \
 		if (unlikely(!(addr - stack_lo <= (stack_top - stack_lo) - (size) ||              \
-			       in_bounds(&b, addr, size)))) {                                      \
+			       in_bounds(&b, addr, size, store)))) {                                      \
 			f = (struct fault){addr, size, store};                                     \
 			goto out_of_bounds;                                                        \
 		}                                                                                  \

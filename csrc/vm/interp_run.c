@@ -15,6 +15,7 @@ struct frame {
 struct bounds {
 	uintptr_t mem_lo;
 	uint64_t mem_len;
+	uint64_t store_len; /* 0 when the context is read-only */
 	const struct bpftime_vm *vm;
 	const struct jit_ctx *run; /* a callback run's extra ranges */
 };
@@ -31,10 +32,10 @@ static inline bool span_ok(uint64_t addr, uint64_t size, uintptr_t lo, uint64_t 
 	return rel < len && size <= len - rel;
 }
 
-static bool in_bounds(const struct bounds *b, uint64_t addr, uint64_t size)
+static bool in_bounds(const struct bounds *b, uint64_t addr, uint64_t size, bool store)
 {
-	return span_ok(addr, size, b->mem_lo, b->mem_len) || run_extra_ok(b->run, addr, size) ||
-	       vm_region_ok(b->vm, addr, size);
+	return span_ok(addr, size, b->mem_lo, store ? b->store_len : b->mem_len) ||
+	       run_extra_ok(b->run, addr, size) || vm_region_ok(b->vm, addr, size);
 }
 
 static __attribute__((cold)) void report_fault(const struct fault *f, uint32_t pc)

@@ -27,6 +27,8 @@ struct jit_ctx {
 	const struct bpftime_attach_info *attach; /* the probe this run serves, or NULL */
 	/* 168, 176: the registered region the last slow check found, tried before the next one. */
 	uint64_t win_lo, win_len;
+	/* 184: like mem_limit, for stores: all 0 when the context is read-only. */
+	uint64_t store_limit[4];
 };
 
 #define RUN_TAIL_CALLED 3
@@ -45,6 +47,8 @@ struct jit_ctx {
 #define JIT_CTX_FRAME_LO 104
 #define JIT_CTX_WIN_LO 168
 #define JIT_CTX_WIN_LEN 176
+#define JIT_CTX_STORE_LIMIT 184
+_Static_assert(offsetof(struct jit_ctx, store_limit) == JIT_CTX_STORE_LIMIT, "jit_ctx layout");
 _Static_assert(offsetof(struct jit_ctx, win_lo) == JIT_CTX_WIN_LO, "jit_ctx layout");
 _Static_assert(offsetof(struct jit_ctx, win_len) == JIT_CTX_WIN_LEN, "jit_ctx layout");
 _Static_assert(offsetof(struct jit_ctx, mem_limit) == JIT_CTX_MEM_LIMIT, "jit_ctx layout");
@@ -76,6 +80,8 @@ static inline void run_init(struct jit_ctx *ctx, const struct bpftime_vm *vm, vo
 	ctx->mem_limit[1] = l >= 2 ? l - 1 : 0;
 	ctx->mem_limit[2] = l >= 4 ? l - 3 : 0;
 	ctx->mem_limit[3] = l >= 8 ? l - 7 : 0;
+	for (int i = 0; i < 4; i++)
+		ctx->store_limit[i] = vm->ctx_readonly ? 0 : ctx->mem_limit[i];
 	ctx->stack_top = ctx->saved_rsp = 0;
 	ctx->budget = vm->budget;
 	ctx->depth = 0;
@@ -114,6 +120,8 @@ static inline bool run_extra_ok(const struct jit_ctx *r, uint64_t addr, uint64_t
 HIDDEN void run_end(struct jit_ctx *ctx);
 /* Whether [addr, addr+size) is memory the running program may touch. */
 HIDDEN bool run_access_ok(uint64_t addr, uint64_t size);
+/* run_access_ok for memory a helper writes: a read-only context is left out. */
+HIDDEN bool run_write_ok(uint64_t addr, uint64_t size);
 
 /* Fault kinds in fault_code. */
 enum jit_fault { JF_LOAD = 0, JF_STORE = 1, JF_MISALIGNED = 2, JF_DEPTH = 3, JF_CALLX = 4,

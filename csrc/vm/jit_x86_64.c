@@ -107,7 +107,8 @@ static int emit_address(struct jit_state *st, uint32_t pc, int base, int16_t off
 	emit_mem(b, 0x8d, true, R11, REG[base], off);                 /* lea r11, [base+off] */
 	emit_mov_rr(b, true, R10, R11);                                /* mov r10, r11 */
 	emit_mem(b, 0x2b, true, R10, R12, JIT_CTX_MEM_LO);             /* sub r10, mem_lo */
-	emit_mem(b, 0x3b, true, R10, R12, JIT_CTX_MEM_LIMIT + 8 * lg); /* cmp r10, limit */
+	int limits = store ? JIT_CTX_STORE_LIMIT : JIT_CTX_MEM_LIMIT;
+	emit_mem(b, 0x3b, true, R10, R12, limits + 8 * lg); /* cmp r10, limit */
 	uint32_t slow = emit_jcc32(b, CC_AE);
 	if (st->ncold == st->capcold) {
 		uint32_t cap = st->capcold ? st->capcold * 2 : 64;

@@ -34,7 +34,7 @@ void run_end(struct jit_ctx *ctx)
 	current_run = ctx->outer;
 }
 
-bool run_access_ok(uint64_t addr, uint64_t size)
+static bool access_ok(uint64_t addr, uint64_t size, bool write)
 {
 	const struct jit_ctx *r = current_run;
 	if (!r || size == 0)
@@ -44,7 +44,17 @@ bool run_access_ok(uint64_t addr, uint64_t size)
 	if (run_extra_ok(r, addr, size))
 		return true;
 	uint64_t len = r->mem_limit[0]; /* len - 1 + 1 */
-	if (addr - r->mem_lo < len && size <= len - (addr - r->mem_lo))
+	if ((!write || !r->vm->ctx_readonly) && addr - r->mem_lo < len && size <= len - (addr - r->mem_lo))
 		return true;
 	return vm_region_ok(r->vm, addr, size);
+}
+
+bool run_access_ok(uint64_t addr, uint64_t size)
+{
+	return access_ok(addr, size, false);
+}
+
+bool run_write_ok(uint64_t addr, uint64_t size)
+{
+	return access_ok(addr, size, true);
 }

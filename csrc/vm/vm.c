@@ -148,6 +148,11 @@ bool vm_region_ok(const struct bpftime_vm *vm, uint64_t addr, uint64_t size)
 	return vm_region_of(vm, addr, size) || (vm->shm && shm_map_values_contain(vm->shm, addr, size));
 }
 
+void bpftime_vm_set_ctx_readonly(struct bpftime_vm *vm, int readonly)
+{
+	vm->ctx_readonly = readonly != 0;
+}
+
 int bpftime_vm_set_unwind_helper(struct bpftime_vm *vm, uint32_t id)
 {
 	if (!vm_helper_known(vm, id)) {
