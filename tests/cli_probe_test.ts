@@ -164,3 +164,88 @@ Deno.test("trace_printk lines of traced processes reach the segment's trace_prin
     Segment.remove("t_cli_printk");
   }
 });
+
+Deno.test("cli: the whole userspace path (bpftime run and bpftime start) as an ordinary user", async () => {
+  const nobody = (args: string[], env: Record<string, string>) =>
+    new Deno.Command("runuser", {
+      args: [
+        "-u",
+        "nobody",
+        "--",
+        "env",
+        ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+        ...args,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    });
+  const can = await nobody(["test", "-x", `${ROOT}bin/bpftime`], {}).output().catch(() => ({
+    code: 1,
+  }));
+  if (Deno.uid() !== 0 || can.code !== 0) {
+    console.log("skip: needs root to switch to user nobody, and a checkout nobody can read");
+    return;
+  }
+  const home = Deno.makeTempDirSync();
+  Deno.chownSync(home, 65534, 65534);
+  const env = { DENO_DIR: home, HOME: home, BPFTIME_GLOBAL_SHM_NAME: "t_cli_nobody" };
+  try {
+    Segment.remove("t_cli_nobody");
+  } catch { /* none left over */ }
+  const runner = nobody([
+    `${ROOT}bin/bpftime`,
+    "run",
+    `${ROOT}build/bpf/malloc.bpf.o`,
+    "--dump-maps",
+    "1",
+  ], env)
+    .spawn();
+  try {
+    let seg: Segment | undefined;
+    for (let i = 0; i < 600 && !seg?.objects().some((o) => o.kind === "link"); i++) {
+      await sleep(50);
+      try {
+        seg ??= Segment.open("t_cli_nobody");
+      } catch { /* not created yet */ }
+    }
+    assert.ok(
+      seg?.objects().some((o) => o.kind === "link"),
+      "bpftime run as nobody created no link",
+    );
+    seg!.close();
+    const started = await nobody([
+      `${ROOT}bin/bpftime`,
+      "start",
+      `${ROOT}build/tests/probe_target`,
+      "malloc",
+      "500",
+      "1",
+    ], env)
+      .output();
+    assert.equal(started.code, 0, new TextDecoder().decode(started.stderr));
+    const pid = JSON.parse(new TextDecoder().decode(started.stdout)).tids[0];
+    await sleep(1500);
+    runner.kill("SIGTERM"); // runuser passes it on and exits 143 itself
+    const out = await runner.output();
+    assert.match(new TextDecoder().decode(out.stderr), /detached and removed/);
+    const pidKey = [...new Uint8Array(new Uint32Array([pid]).buffer)].map((b) =>
+      b.toString(16).padStart(2, "0")
+    )
+      .join("");
+    const dumps = new TextDecoder().decode(out.stdout).split("\n").filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l)).filter((l) => l.map === "libc_malloc_calls_total");
+    assert.ok(
+      dumps.pop().entries.some((e: { key: string }) => e.key === pidKey),
+      "the target was not counted",
+    );
+    assert.equal(Deno.statSync("/dev/shm/t_cli_nobody").uid, 65534); // the user's own segment
+  } finally {
+    try {
+      runner.kill("SIGKILL");
+    } catch { /* already gone */ }
+    try {
+      Segment.remove("t_cli_nobody");
+    } catch { /* never created */ }
+    Deno.removeSync(home, { recursive: true });
+  }
+});
