@@ -106,10 +106,17 @@ static struct probe_site *site_at(uint64_t addr, uint64_t func_size, char *err, 
 	return s;
 }
 
-static void publish(struct probe_list **slot, struct probe_list *l)
+static bool has_progs(const struct probe_list *l)
+{
+	return l && l->n;
+}
+
+static void publish(struct probe_site *s, struct probe_list **slot, struct probe_list *l)
 {
 	/* The old list is leaked on purpose: another thread may still be walking it. */
 	__atomic_store_n(slot, l, __ATOMIC_RELEASE);
+	bool ret_only = !has_progs(s->entry) && has_progs(s->ret);
+	hook_set_stub(s->hook, ret_only ? bpftime_probe_retonly_stub : bpftime_probe_entry_stub);
 }
 
 static bool site_empty(const struct probe_site *s)
@@ -125,7 +132,7 @@ static void detach_one(struct attached *a)
 	struct probe_list **slot = a->ret ? &s->ret : &s->entry;
 	struct probe_list *l = probe_list_build(*slot, NULL, a->link_id);
 	if (l)
-		publish(slot, l);
+		publish(s, slot, l);
 	if (site_empty(s)) {
 		char err[256];
 		if (hook_unpatch(s->hook, err, sizeof(err)) < 0)
@@ -164,9 +171,9 @@ static struct probe_site *attach_one(uint32_t link_id, const struct bpftime_link
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	publish(slot, l);
+	publish(s, slot, l);
 	if (hook_patch(s->hook, err, errlen) < 0) {
-		publish(slot, probe_list_build(l, NULL, link_id));
+		publish(s, slot, probe_list_build(l, NULL, link_id));
 		return NULL;
 	}
 	return s;

@@ -109,6 +109,17 @@ void bpftime_probe_enter(struct hook *h, struct pt_regs *regs)
 	in_probe--;
 }
 
+void bpftime_probe_push_return(struct hook *h, uint64_t *slot)
+{
+	if (in_probe)
+		return;
+	struct shadow_stack *s = thread_shadow();
+	if (s && s->depth < SHADOW_DEPTH) {
+		s->e[s->depth++] = (struct shadow_entry){*slot, (uint64_t)slot, h->owner};
+		*slot = (uint64_t)bpftime_probe_return_stub;
+	}
+}
+
 uint64_t bpftime_probe_return(struct pt_regs *regs)
 {
 	struct shadow_stack *s = shadow;

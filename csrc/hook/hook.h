@@ -51,7 +51,11 @@ HIDDEN uint8_t *trampoline_alloc(uint64_t near, uint64_t size);
 /* Called by the stubs (probe_stubs.S). */
 HIDDEN void bpftime_probe_enter(struct hook *h, struct pt_regs *regs);
 HIDDEN uint64_t bpftime_probe_return(struct pt_regs *regs);
+HIDDEN void bpftime_probe_push_return(struct hook *h, uint64_t *slot);
 HIDDEN void bpftime_probe_entry_stub(void);
+HIDDEN void bpftime_probe_retonly_stub(void);
+/* Which stub the hook's trampoline calls (the full one, or the one for return probes only). */
+HIDDEN void hook_set_stub(struct hook *h, void (*stub)(void));
 HIDDEN void bpftime_probe_return_stub(void);
 
 #endif

@@ -94,6 +94,52 @@ bpftime_probe_entry_stub:
 	.size bpftime_probe_entry_stub, . - bpftime_probe_entry_stub
 
 /*
+ * The entry of a hook with only return probes: no struct pt_regs, just the
+ * registers C may change (and the arithmetic flags), then C swaps the
+ * return address at the probed code's rsp (our rsp + 144 on entry).
+ */
+	.globl bpftime_probe_retonly_stub
+	.hidden bpftime_probe_retonly_stub
+	.type bpftime_probe_retonly_stub, @function
+bpftime_probe_retonly_stub:
+	lea rsp, [rsp - 88]
+	mov [rsp + 0], rax
+	mov [rsp + 8], rcx
+	mov [rsp + 16], rdx
+	mov [rsp + 24], rsi
+	mov [rsp + 32], rdi
+	mov [rsp + 40], r8
+	mov [rsp + 48], r9
+	mov [rsp + 56], r10
+	mov [rsp + 64], r11
+	lahf
+	seto al
+	mov [rsp + 72], rax      /* ah = SF ZF AF PF CF, al = OF */
+	mov rdi, [rsp + 96]      /* the hook */
+	lea rsi, [rsp + 232]     /* the slot holding the return address */
+	mov [rsp + 80], rbx
+	mov rbx, rsp
+	and rsp, -16
+	call bpftime_probe_push_return
+	mov rsp, rbx
+	mov rbx, [rsp + 80]
+	mov rax, [rsp + 72]
+	add al, 0x7f             /* OF again */
+	sahf
+	mov rax, [rsp + 0]
+	mov rcx, [rsp + 8]
+	mov rdx, [rsp + 16]
+	mov rsi, [rsp + 24]
+	mov rdi, [rsp + 32]
+	mov r8, [rsp + 40]
+	mov r9, [rsp + 48]
+	mov r10, [rsp + 56]
+	mov r11, [rsp + 64]
+	lea rsp, [rsp + 88]
+	ret
+	.size bpftime_probe_retonly_stub, . - bpftime_probe_retonly_stub
+
+/*
  * Where a probed function with a uretprobe returns to (its return address
  * was replaced on entry). C hands back the real return address, found on
  * this thread's shadow stack, and we jump there through r11, which no

@@ -143,6 +143,13 @@ static int check_branches_into(const ZydisDecoder *dec, uint64_t addr, uint64_t 
 	return 0;
 }
 
+void hook_set_stub(struct hook *h, void (*stub)(void))
+{
+	/* An aligned 8-byte literal: a thread entering now calls the old stub or the new, either works. */
+	uint64_t *lit = (uint64_t *)(h->trampoline + HOOK_TRAMPOLINE_SIZE - 8);
+	__atomic_store_n(lit, (uint64_t)stub, __ATOMIC_RELEASE);
+}
+
 struct hook *hook_create(uint64_t addr, uint64_t func_size, char *err, uint64_t errlen)
 {
 	ZydisDecoder dec;
