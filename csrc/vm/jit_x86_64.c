@@ -948,14 +948,36 @@ static int call_entry(const struct bpftime_vm *vm, jit_entry entry, void *a1, ui
 	return finish_run(vm, &ctx, r0, ret);
 }
 
+/*
+ * Each thread keeps the run contexts of its last probe runs, a few VMs' worth
+ * (a uprobe and a uretprobe program take turns): the next run of the same VM
+ * with a context of the same length only needs the fields that differ (a
+ * clean run leaves the others as it found them; the JIT sets the stack fields
+ * itself). Anything else starts from run_init.
+ */
+#define PROBE_CTX_SLOTS 4
+static __thread struct jit_ctx probe_ctx[PROBE_CTX_SLOTS] __attribute__((tls_model("initial-exec")));
+static __thread uint64_t probe_ctx_serial[PROBE_CTX_SLOTS] __attribute__((tls_model("initial-exec")));
+
 int jit_run_probe(const struct bpftime_vm *vm, void *mem, uint64_t mem_len,
 		  const struct bpftime_attach_info *info, uint64_t *ret)
 {
-	struct jit_ctx ctx;
-	run_init(&ctx, vm, mem, mem_len, info);
-	uint64_t r0 = ((jit_entry)(void *)vm->jit.code)(mem, mem_len, &ctx);
+	unsigned slot = (unsigned)vm->serial % PROBE_CTX_SLOTS;
+	struct jit_ctx *ctx = &probe_ctx[slot];
+	if (__builtin_expect(probe_ctx_serial[slot] == vm->serial && ctx->mem_limit[0] == mem_len, 1)) {
+		ctx->mem_lo = (uintptr_t)mem;
+		ctx->attach = info;
+		ctx->outer = NULL;
+		current_run = ctx;
+	} else {
+		run_init(ctx, vm, mem, mem_len, info);
+		probe_ctx_serial[slot] = vm->serial;
+	}
+	uint64_t r0 = ((jit_entry)(void *)vm->jit.code)(mem, mem_len, ctx);
 	current_run = NULL;
-	return finish_run(vm, &ctx, r0, ret);
+	if (__builtin_expect(ctx->faulted != 0, 0))
+		probe_ctx_serial[slot] = 0; /* a fault, unwind or tail call left state behind */
+	return finish_run(vm, ctx, r0, ret);
 }
 
 int jit_call(const struct bpftime_vm *vm, jit_entry entry, void *mem, uint64_t mem_len,

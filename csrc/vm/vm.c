@@ -83,6 +83,8 @@ struct bpftime_vm *bpftime_vm_create(void)
 	}
 	vm->unwind_id = -1;
 	vm->engine = default_engine();
+	static uint64_t next_serial;
+	vm->serial = __atomic_add_fetch(&next_serial, 1, __ATOMIC_RELAXED);
 	return vm;
 }
 

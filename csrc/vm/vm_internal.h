@@ -94,6 +94,7 @@ struct bpftime_vm {
 	uint32_t nregions;
 	uint64_t budget;
 	bool ctx_readonly; /* stores into the context fault (probes: struct pt_regs) */
+	uint64_t serial;   /* unique per VM in this process (never reused, unlike the address) */
 	enum vm_engine engine;
 	struct bpftime_shm *shm; /* maps of the runtime, when registered */
 	struct jit_code jit;
