@@ -955,6 +955,8 @@ static int call_entry(const struct bpftime_vm *vm, jit_entry entry, void *a1, ui
  * clean run leaves the others as it found them; the JIT sets the stack fields
  * itself). Anything else starts from run_init.
  */
+#ifdef BPFTIME_AGENT
+/* Only in the preloaded agent: a library that is dlopen'ed has little static TLS to spare. */
 #define PROBE_CTX_SLOTS 4
 static __thread struct jit_ctx probe_ctx[PROBE_CTX_SLOTS] __attribute__((tls_model("initial-exec")));
 static __thread uint64_t probe_ctx_serial[PROBE_CTX_SLOTS] __attribute__((tls_model("initial-exec")));
@@ -979,6 +981,17 @@ int jit_run_probe(const struct bpftime_vm *vm, void *mem, uint64_t mem_len,
 		probe_ctx_serial[slot] = 0; /* a fault, unwind or tail call left state behind */
 	return finish_run(vm, ctx, r0, ret);
 }
+#else
+int jit_run_probe(const struct bpftime_vm *vm, void *mem, uint64_t mem_len,
+		  const struct bpftime_attach_info *info, uint64_t *ret)
+{
+	struct jit_ctx ctx;
+	run_init(&ctx, vm, mem, mem_len, info);
+	uint64_t r0 = ((jit_entry)(void *)vm->jit.code)(mem, mem_len, &ctx);
+	current_run = NULL;
+	return finish_run(vm, &ctx, r0, ret);
+}
+#endif
 
 int jit_call(const struct bpftime_vm *vm, jit_entry entry, void *mem, uint64_t mem_len,
 	     uint64_t *ret)
