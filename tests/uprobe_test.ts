@@ -147,3 +147,19 @@ Deno.test("uprobe: hooks survive fork; parent and child are both counted", async
   assert.equal(r.json.child_ok, 1);
   assert.equal(cookieStats(obj, 8).calls, 6000n);
 });
+
+Deno.test("uprobe: floating-point arguments and results (xmm registers) pass through probes intact", async () => {
+  const { seg, obj } = loadProbes("t_up_float");
+  using _ = seg;
+  using __ = obj;
+  obj.program("count_by_tid").attachUprobe({ path: TARGETS.pie, func: "scale" });
+  obj.program("on_return").attachUprobe({
+    path: TARGETS.pie,
+    func: "scale",
+    cookie: 10n,
+    retprobe: true,
+  });
+  const r = await runTraced(seg, TARGETS.pie, ["funcs", "5000"]);
+  assert.equal(r.code, 0, r.stdout + r.stderr); // the target checks every result of scale()
+  assert.equal(cookieStats(obj, 10).retCalls, 5000n);
+});

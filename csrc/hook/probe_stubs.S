@@ -3,7 +3,10 @@
  *
  * Both save all registers as a kernel `struct pt_regs` on the stack, call C,
  * restore everything including the flags, and never touch the red zone of
- * the probed code (the per-hook trampoline steps over it first).
+ * the probed code (the per-hook trampoline steps over it first). C (and the
+ * libc it calls, memcpy above all) may use vector registers: xmm0-xmm7,
+ * which carry floating-point arguments, are kept across the call on entry,
+ * xmm0-xmm1 (return values) on return.
  *
  * struct pt_regs offsets: r15 0, r14 8, r13 16, r12 24, bp 32, bx 40, r11 48,
  * r10 56, r9 64, r8 72, ax 80, cx 88, dx 96, si 104, di 112, orig_ax 120,
@@ -47,6 +50,22 @@
  * that overflows exactly when OF was set: popfq costs far more, and the
  * other flags (DF, IF, TF) are never changed by the C code.
  */
+.macro SAVE_XMM at, n
+	.irp i, 0, 1, 2, 3, 4, 5, 6, 7
+	.if \i < \n
+	movdqu [rsp + \at + 16 * \i], xmm\i
+	.endif
+	.endr
+.endm
+
+.macro RESTORE_XMM at, n
+	.irp i, 0, 1, 2, 3, 4, 5, 6, 7
+	.if \i < \n
+	movdqu xmm\i, [rsp + \at + 16 * \i]
+	.endif
+	.endr
+.endm
+
 .macro RESTORE_REGS
 	mov rax, [rsp + 144]
 	mov ecx, eax
@@ -78,18 +97,21 @@
 	.hidden bpftime_probe_entry_stub
 	.type bpftime_probe_entry_stub, @function
 bpftime_probe_entry_stub:
-	lea rsp, [rsp - 168]
+	/* pt_regs at 0, xmm0-7 at 168, the hook at 304, the probed code's rsp = 440 */
+	lea rsp, [rsp - 296]
 	SAVE_REGS
-	lea rax, [rsp + 312]
+	SAVE_XMM 168, 8
+	lea rax, [rsp + 440]
 	mov [rsp + 152], rax
-	mov rdi, [rsp + 176]
+	mov rdi, [rsp + 304]
 	mov rsi, rsp
 	mov rbx, rsp
 	and rsp, -16
 	call bpftime_probe_enter
 	mov rsp, rbx
+	RESTORE_XMM 168, 8
 	RESTORE_REGS
-	lea rsp, [rsp + 168]
+	lea rsp, [rsp + 296]
 	ret
 	.size bpftime_probe_entry_stub, . - bpftime_probe_entry_stub
 
@@ -102,7 +124,8 @@ bpftime_probe_entry_stub:
 	.hidden bpftime_probe_retonly_stub
 	.type bpftime_probe_retonly_stub, @function
 bpftime_probe_retonly_stub:
-	lea rsp, [rsp - 88]
+	/* saved registers at 0, xmm0-7 at 88, the hook at 224, the return address slot at 360 */
+	lea rsp, [rsp - 216]
 	mov [rsp + 0], rax
 	mov [rsp + 8], rcx
 	mov [rsp + 16], rdx
@@ -115,14 +138,16 @@ bpftime_probe_retonly_stub:
 	lahf
 	seto al
 	mov [rsp + 72], rax      /* ah = SF ZF AF PF CF, al = OF */
-	mov rdi, [rsp + 96]      /* the hook */
-	lea rsi, [rsp + 232]     /* the slot holding the return address */
+	SAVE_XMM 88, 8
+	mov rdi, [rsp + 224]     /* the hook */
+	lea rsi, [rsp + 360]     /* the slot holding the return address */
 	mov [rsp + 80], rbx
 	mov rbx, rsp
 	and rsp, -16
 	call bpftime_probe_push_return
 	mov rsp, rbx
 	mov rbx, [rsp + 80]
+	RESTORE_XMM 88, 8
 	mov rax, [rsp + 72]
 	add al, 0x7f             /* OF again */
 	sahf
@@ -135,7 +160,7 @@ bpftime_probe_retonly_stub:
 	mov r9, [rsp + 48]
 	mov r10, [rsp + 56]
 	mov r11, [rsp + 64]
-	lea rsp, [rsp + 88]
+	lea rsp, [rsp + 216]
 	ret
 	.size bpftime_probe_retonly_stub, . - bpftime_probe_retonly_stub
 
@@ -150,9 +175,11 @@ bpftime_probe_retonly_stub:
 	.hidden bpftime_probe_return_stub
 	.type bpftime_probe_return_stub, @function
 bpftime_probe_return_stub:
-	lea rsp, [rsp - 168]
+	/* pt_regs at 0, xmm0-1 at 168; the probed code's rsp after its ret = 200 */
+	lea rsp, [rsp - 200]
 	SAVE_REGS
-	lea rax, [rsp + 168]
+	SAVE_XMM 168, 2
+	lea rax, [rsp + 200]
 	mov [rsp + 152], rax
 	mov rdi, rsp
 	mov rbx, rsp
@@ -160,8 +187,9 @@ bpftime_probe_return_stub:
 	call bpftime_probe_return
 	mov rsp, rbx
 	mov [rsp + 48], rax        /* r11 := the real return address */
+	RESTORE_XMM 168, 2
 	RESTORE_REGS
-	lea rsp, [rsp + 168]
+	lea rsp, [rsp + 200]
 	jmp r11
 	.size bpftime_probe_return_stub, . - bpftime_probe_return_stub
 

@@ -29,6 +29,13 @@ __attribute__((noinline)) long add(long a, long b)
 	return a + b;
 }
 
+/* Floating-point arguments and results travel in xmm registers, which probes must keep. */
+__attribute__((noinline)) double scale(double x, double y, double z)
+{
+	__asm__ volatile("" ::: "memory");
+	return x * y + z;
+}
+
 __attribute__((noinline)) long sum_down(long d)
 {
 	if (d <= 0)
@@ -93,6 +100,9 @@ static int run_funcs(long n)
 			fail("jcc_first", r, x ? x + 10 : -1);
 		if ((r = add(i, 1)) != i + 1)
 			fail("add", r, i + 1);
+		double d = scale((double)i, 0.5, 0.25);
+		if (d != (double)i * 0.5 + 0.25)
+			fail("scale (x1000)", (long)(d * 1000), (long)(((double)i * 0.5 + 0.25) * 1000));
 		s_rip += 1000 + x, s_jmp += x + 1, s_call += 2 * x + 1, s_jcc += x ? x + 10 : 0xffffffffL /* rax after mov eax, -1 */, s_add += i + 1;
 		args += x, jcc_args += x;
 	}
