@@ -4,9 +4,11 @@
  * Both save all registers as a kernel `struct pt_regs` on the stack, call C,
  * restore everything including the flags, and never touch the red zone of
  * the probed code (the per-hook trampoline steps over it first). C (and the
- * libc it calls, memcpy above all) may use vector registers: xmm0-xmm7,
- * which carry floating-point arguments, are kept across the call on entry,
- * xmm0-xmm1 (return values) on return.
+ * libc it calls, memcpy above all) may use vector registers, so xmm0-xmm15
+ * are kept too: not only arguments and results, because GCC's
+ * interprocedural register allocation lets a caller keep values in any
+ * register a local callee does not touch (a test caught a caller relying on
+ * one after a return). The upper halves of ymm/zmm registers are not kept.
  *
  * struct pt_regs offsets: r15 0, r14 8, r13 16, r12 24, bp 32, bx 40, r11 48,
  * r10 56, r9 64, r8 72, ax 80, cx 88, dx 96, si 104, di 112, orig_ax 120,
@@ -51,7 +53,7 @@
  * other flags (DF, IF, TF) are never changed by the C code.
  */
 .macro SAVE_XMM at, n
-	.irp i, 0, 1, 2, 3, 4, 5, 6, 7
+	.irp i, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
 	.if \i < \n
 	movdqu [rsp + \at + 16 * \i], xmm\i
 	.endif
@@ -59,7 +61,7 @@
 .endm
 
 .macro RESTORE_XMM at, n
-	.irp i, 0, 1, 2, 3, 4, 5, 6, 7
+	.irp i, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
 	.if \i < \n
 	movdqu xmm\i, [rsp + \at + 16 * \i]
 	.endif
@@ -97,21 +99,21 @@
 	.hidden bpftime_probe_entry_stub
 	.type bpftime_probe_entry_stub, @function
 bpftime_probe_entry_stub:
-	/* pt_regs at 0, xmm0-7 at 168, the hook at 304, the probed code's rsp = 440 */
-	lea rsp, [rsp - 296]
+	/* pt_regs at 0, xmm0-15 at 168, the hook at 432, the probed code's rsp = 568 */
+	lea rsp, [rsp - 424]
 	SAVE_REGS
-	SAVE_XMM 168, 8
-	lea rax, [rsp + 440]
+	SAVE_XMM 168, 16
+	lea rax, [rsp + 568]
 	mov [rsp + 152], rax
-	mov rdi, [rsp + 304]
+	mov rdi, [rsp + 432]
 	mov rsi, rsp
 	mov rbx, rsp
 	and rsp, -16
 	call bpftime_probe_enter
 	mov rsp, rbx
-	RESTORE_XMM 168, 8
+	RESTORE_XMM 168, 16
 	RESTORE_REGS
-	lea rsp, [rsp + 296]
+	lea rsp, [rsp + 424]
 	ret
 	.size bpftime_probe_entry_stub, . - bpftime_probe_entry_stub
 
@@ -124,8 +126,8 @@ bpftime_probe_entry_stub:
 	.hidden bpftime_probe_retonly_stub
 	.type bpftime_probe_retonly_stub, @function
 bpftime_probe_retonly_stub:
-	/* saved registers at 0, xmm0-7 at 88, the hook at 224, the return address slot at 360 */
-	lea rsp, [rsp - 216]
+	/* saved registers at 0, xmm0-15 at 88, the hook at 352, the return address slot at 488 */
+	lea rsp, [rsp - 344]
 	mov [rsp + 0], rax
 	mov [rsp + 8], rcx
 	mov [rsp + 16], rdx
@@ -138,16 +140,16 @@ bpftime_probe_retonly_stub:
 	lahf
 	seto al
 	mov [rsp + 72], rax      /* ah = SF ZF AF PF CF, al = OF */
-	SAVE_XMM 88, 8
-	mov rdi, [rsp + 224]     /* the hook */
-	lea rsi, [rsp + 360]     /* the slot holding the return address */
+	SAVE_XMM 88, 16
+	mov rdi, [rsp + 352]     /* the hook */
+	lea rsi, [rsp + 488]     /* the slot holding the return address */
 	mov [rsp + 80], rbx
 	mov rbx, rsp
 	and rsp, -16
 	call bpftime_probe_push_return
 	mov rsp, rbx
 	mov rbx, [rsp + 80]
-	RESTORE_XMM 88, 8
+	RESTORE_XMM 88, 16
 	mov rax, [rsp + 72]
 	add al, 0x7f             /* OF again */
 	sahf
@@ -160,7 +162,7 @@ bpftime_probe_retonly_stub:
 	mov r9, [rsp + 48]
 	mov r10, [rsp + 56]
 	mov r11, [rsp + 64]
-	lea rsp, [rsp + 216]
+	lea rsp, [rsp + 344]
 	ret
 	.size bpftime_probe_retonly_stub, . - bpftime_probe_retonly_stub
 
@@ -175,11 +177,11 @@ bpftime_probe_retonly_stub:
 	.hidden bpftime_probe_return_stub
 	.type bpftime_probe_return_stub, @function
 bpftime_probe_return_stub:
-	/* pt_regs at 0, xmm0-1 at 168; the probed code's rsp after its ret = 200 */
-	lea rsp, [rsp - 200]
+	/* pt_regs at 0, xmm0-15 at 168; the probed code's rsp after its ret = 424 */
+	lea rsp, [rsp - 424]
 	SAVE_REGS
-	SAVE_XMM 168, 2
-	lea rax, [rsp + 200]
+	SAVE_XMM 168, 16
+	lea rax, [rsp + 424]
 	mov [rsp + 152], rax
 	mov rdi, rsp
 	mov rbx, rsp
@@ -187,9 +189,9 @@ bpftime_probe_return_stub:
 	call bpftime_probe_return
 	mov rsp, rbx
 	mov [rsp + 48], rax        /* r11 := the real return address */
-	RESTORE_XMM 168, 2
+	RESTORE_XMM 168, 16
 	RESTORE_REGS
-	lea rsp, [rsp + 200]
+	lea rsp, [rsp + 424]
 	jmp r11
 	.size bpftime_probe_return_stub, . - bpftime_probe_return_stub
 
