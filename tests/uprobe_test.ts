@@ -163,3 +163,17 @@ Deno.test("uprobe: floating-point arguments and results (xmm registers) pass thr
   assert.equal(r.code, 0, r.stdout + r.stderr); // the target checks every result of scale()
   assert.equal(cookieStats(obj, 10).retCalls, 5000n);
 });
+
+Deno.test("uprobe: programs that never leave JIT code (run without saving vectors) keep xmm intact", async () => {
+  const { seg, obj } = loadProbes("t_up_float_clean");
+  using _ = seg;
+  using __ = obj;
+  obj.program("do_nothing").attachUprobe({ path: TARGETS.pie, func: "scale" });
+  obj.program("do_nothing").attachUprobe({ path: TARGETS.pie, func: "scale", retprobe: true });
+  obj.program("do_nothing").attachUprobe({ path: TARGETS.pie, func: "sum_down" });
+  obj.program("do_nothing").attachUprobe({ path: TARGETS.pie, func: "sum_down", retprobe: true });
+  const funcs = await runTraced(seg, TARGETS.pie, ["funcs", "5000"]);
+  assert.equal(funcs.code, 0, funcs.stdout + funcs.stderr); // the target checks every result of scale()
+  const rec = await runTraced(seg, TARGETS.pie, ["recurse", "200", "30", "4"]);
+  assert.equal(rec.code, 0, rec.stdout + rec.stderr);
+});

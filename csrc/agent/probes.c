@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define SHADOW_DEPTH 1024
@@ -49,44 +50,86 @@ static void init_keys(void)
 	pthread_atfork(NULL, NULL, forget_pid);
 }
 
-static int32_t current_pid(void)
+/*
+ * Everything below that runs during a probe hit is NO_VECTORS (no vector
+ * register touched), so the stubs need not save any; what may touch them
+ * (helpers, libc, logging, the first use of a thread's shadow stack) runs
+ * inside bpftime_vectors_saved_call.
+ */
+static NO_VECTORS int32_t current_pid(void)
 {
 	if (!my_pid)
-		my_pid = getpid();
+		my_pid = (int32_t)syscall(SYS_getpid);
 	return my_pid;
 }
 
 /* mmap, not malloc: malloc itself may be the probed function. */
-static struct shadow_stack *thread_shadow(void)
+static uint64_t new_shadow(void *unused)
 {
-	if (shadow)
-		return shadow;
+	(void)unused;
 	pthread_once(&shadow_once, init_keys);
 	void *p = mmap(NULL, sizeof(struct shadow_stack), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
-		return NULL;
-	shadow = p;
+		return 0;
 	pthread_setspecific(shadow_key, p);
+	return (uint64_t)(uintptr_t)p;
+}
+
+static NO_VECTORS struct shadow_stack *thread_shadow(void)
+{
+	if (__builtin_expect(!shadow, 0))
+		shadow = (struct shadow_stack *)(uintptr_t)bpftime_vectors_saved_call(new_shadow, NULL);
 	return shadow;
 }
 
-static inline __attribute__((always_inline)) void run_list(const struct probe_list *l, struct pt_regs *regs,
-							    uint64_t func_ip)
+struct fault_log {
+	uint32_t link_id;
+};
+
+static uint64_t log_fault(void *arg)
 {
-	int32_t pid = current_pid();
-	for (uint32_t i = 0; i < l->n; i++) {
-		const struct probe_prog *p = &l->progs[i];
-		if (p->pid >= 0 && p->pid != pid)
-			continue;
-		struct bpftime_attach_info info = {func_ip, p->cookie};
-		uint64_t ret;
-		if (__builtin_expect(vm_exec_probe(p->vm, regs, sizeof(*regs), &info, &ret) < 0, 0) &&
-		    __atomic_fetch_add(p->faults, 1, __ATOMIC_RELAXED) == 0)
-			agent_log("link %u: %s (logged once; the process goes on)", p->link_id, bpftime_last_error());
-	}
+	agent_log("link %u: %s (logged once; the process goes on)", ((struct fault_log *)arg)->link_id,
+		  bpftime_last_error());
+	return 0;
 }
 
-void bpftime_probe_enter(struct hook *h, struct pt_regs *regs)
+struct list_run {
+	const struct probe_list *l;
+	struct pt_regs *regs;
+	uint64_t func_ip;
+};
+
+static inline __attribute__((always_inline)) NO_VECTORS uint64_t run_progs(void *arg)
+{
+	const struct list_run *r = arg;
+	int32_t pid = current_pid();
+	for (uint32_t i = 0; i < r->l->n; i++) {
+		const struct probe_prog *p = &r->l->progs[i];
+		if (p->pid >= 0 && p->pid != pid)
+			continue;
+		struct bpftime_attach_info info = {r->func_ip, p->cookie};
+		uint64_t ret;
+		if (__builtin_expect(vm_exec_probe(p->vm, r->regs, sizeof(*r->regs), &info, &ret) < 0, 0) &&
+		    __atomic_fetch_add(p->faults, 1, __ATOMIC_RELAXED) == 0) {
+			struct fault_log f = {p->link_id};
+			bpftime_vectors_saved_call(log_fault, &f);
+		}
+	}
+	return 0;
+}
+
+/* Programs that never reach C or libc run directly; the others with the vector registers saved. */
+static inline __attribute__((always_inline)) NO_VECTORS void run_list(const struct probe_list *l,
+									struct pt_regs *regs, uint64_t func_ip)
+{
+	struct list_run r = {l, regs, func_ip};
+	if (l->vector_clean)
+		run_progs(&r);
+	else
+		bpftime_vectors_saved_call(run_progs, &r);
+}
+
+NO_VECTORS void bpftime_probe_enter(struct hook *h, struct pt_regs *regs)
 {
 	struct probe_site *site = h->owner;
 	if (in_probe)
@@ -102,41 +145,49 @@ void bpftime_probe_enter(struct hook *h, struct pt_regs *regs)
 		/* Too deep (or no memory): this call simply goes without its return probe. */
 		if (s && s->depth < SHADOW_DEPTH) {
 			uint64_t *slot = (uint64_t *)regs->sp;
-			s->e[s->depth++] = (struct shadow_entry){*slot, regs->sp, site};
+			struct shadow_entry *e = &s->e[s->depth++];
+			e->ret = *slot;
+			e->entry_sp = regs->sp;
+			e->site = site;
 			*slot = (uint64_t)bpftime_probe_return_stub;
 		}
 	}
 	in_probe--;
 }
 
-void bpftime_probe_push_return(struct hook *h, uint64_t *slot)
+NO_VECTORS void bpftime_probe_push_return(struct hook *h, uint64_t *slot)
 {
 	if (in_probe)
 		return;
 	struct shadow_stack *s = thread_shadow();
 	if (s && s->depth < SHADOW_DEPTH) {
-		s->e[s->depth++] = (struct shadow_entry){*slot, (uint64_t)slot, h->owner};
+		struct shadow_entry *e = &s->e[s->depth++];
+		e->ret = *slot;
+		e->entry_sp = (uint64_t)slot;
+		e->site = h->owner;
 		*slot = (uint64_t)bpftime_probe_return_stub;
 	}
 }
 
-uint64_t bpftime_probe_return(struct pt_regs *regs)
+NO_VECTORS uint64_t bpftime_probe_return(struct pt_regs *regs)
 {
 	struct shadow_stack *s = shadow;
 	/* The function returned: its entry sp was 8 below ours. Frames skipped by longjmp are deeper. */
 	uint64_t entry_sp = regs->sp - 8;
 	while (s->depth > 1 && s->e[s->depth - 1].entry_sp < entry_sp)
 		s->depth--;
-	struct shadow_entry e = s->e[--s->depth];
+	s->depth--;
+	uint64_t real = s->e[s->depth].ret;
+	struct probe_site *site = s->e[s->depth].site;
 	if (!in_probe) {
 		in_probe++;
-		regs->ip = e.ret;
-		const struct probe_list *ret = __atomic_load_n(&e.site->ret, __ATOMIC_ACQUIRE);
+		regs->ip = real;
+		const struct probe_list *ret = __atomic_load_n(&site->ret, __ATOMIC_ACQUIRE);
 		if (ret)
-			run_list(ret, regs, e.site->hook->addr);
+			run_list(ret, regs, site->hook->addr);
 		in_probe--;
 	}
-	return e.ret;
+	return real;
 }
 
 void probes_suspend(bool on)
@@ -156,5 +207,8 @@ struct probe_list *probe_list_build(const struct probe_list *old, const struct p
 			l->progs[l->n++] = old->progs[i];
 	if (add)
 		l->progs[l->n++] = *add;
+	l->vector_clean = true;
+	for (uint32_t i = 0; i < l->n; i++)
+		l->vector_clean &= vm_vector_clean(l->progs[i].vm);
 	return l;
 }

@@ -16,6 +16,7 @@ struct probe_prog {
 /* An immutable list; changes publish a new one. */
 struct probe_list {
 	uint32_t n;
+	bool vector_clean; /* no program here can touch a vector register (see probes.c) */
 	struct probe_prog progs[];
 };
 

@@ -52,6 +52,10 @@ HIDDEN uint8_t *trampoline_alloc(uint64_t near, uint64_t size);
 HIDDEN void bpftime_probe_enter(struct hook *h, struct pt_regs *regs);
 HIDDEN uint64_t bpftime_probe_return(struct pt_regs *regs);
 HIDDEN void bpftime_probe_push_return(struct hook *h, uint64_t *slot);
+/* fn(arg) with xmm0-15 kept: for C (and libc) that may use vector registers. */
+HIDDEN uint64_t bpftime_vectors_saved_call(uint64_t (*fn)(void *), void *arg);
+/* For the C that runs inside a probe hit: never touches a vector register. */
+#define NO_VECTORS __attribute__((target("general-regs-only")))
 HIDDEN void bpftime_probe_entry_stub(void);
 HIDDEN void bpftime_probe_retonly_stub(void);
 /* Which stub the hook's trampoline calls (the full one, or the one for return probes only). */

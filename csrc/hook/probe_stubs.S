@@ -3,12 +3,14 @@
  *
  * Both save all registers as a kernel `struct pt_regs` on the stack, call C,
  * restore everything including the flags, and never touch the red zone of
- * the probed code (the per-hook trampoline steps over it first). C (and the
- * libc it calls, memcpy above all) may use vector registers, so xmm0-xmm15
- * are kept too: not only arguments and results, because GCC's
- * interprocedural register allocation lets a caller keep values in any
- * register a local callee does not touch (a test caught a caller relying on
- * one after a return). The upper halves of ymm/zmm registers are not kept.
+ * the probed code (the per-hook trampoline steps over it first).
+ *
+ * Vector registers must be kept too (floating-point arguments and results,
+ * and, with GCC's interprocedural register allocation, any register a caller
+ * knows its local callee leaves alone). The stubs do not touch them and the
+ * C they call is built general-regs-only; programs that may reach C or libc
+ * (helpers) or clear frames with xmm0 run inside bpftime_vectors_saved_call,
+ * which keeps xmm0-15. The upper halves of ymm/zmm registers are not kept.
  *
  * struct pt_regs offsets: r15 0, r14 8, r13 16, r12 24, bp 32, bx 40, r11 48,
  * r10 56, r9 64, r8 72, ax 80, cx 88, dx 96, si 104, di 112, orig_ax 120,
@@ -52,22 +54,6 @@
  * that overflows exactly when OF was set: popfq costs far more, and the
  * other flags (DF, IF, TF) are never changed by the C code.
  */
-.macro SAVE_XMM at, n
-	.irp i, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
-	.if \i < \n
-	movdqu [rsp + \at + 16 * \i], xmm\i
-	.endif
-	.endr
-.endm
-
-.macro RESTORE_XMM at, n
-	.irp i, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
-	.if \i < \n
-	movdqu xmm\i, [rsp + \at + 16 * \i]
-	.endif
-	.endr
-.endm
-
 .macro RESTORE_REGS
 	mov rax, [rsp + 144]
 	mov ecx, eax
@@ -99,21 +85,18 @@
 	.hidden bpftime_probe_entry_stub
 	.type bpftime_probe_entry_stub, @function
 bpftime_probe_entry_stub:
-	/* pt_regs at 0, xmm0-15 at 168, the hook at 432, the probed code's rsp = 568 */
-	lea rsp, [rsp - 424]
+	lea rsp, [rsp - 168]
 	SAVE_REGS
-	SAVE_XMM 168, 16
-	lea rax, [rsp + 568]
+	lea rax, [rsp + 312]
 	mov [rsp + 152], rax
-	mov rdi, [rsp + 432]
+	mov rdi, [rsp + 176]
 	mov rsi, rsp
 	mov rbx, rsp
 	and rsp, -16
 	call bpftime_probe_enter
 	mov rsp, rbx
-	RESTORE_XMM 168, 16
 	RESTORE_REGS
-	lea rsp, [rsp + 424]
+	lea rsp, [rsp + 168]
 	ret
 	.size bpftime_probe_entry_stub, . - bpftime_probe_entry_stub
 
@@ -126,8 +109,7 @@ bpftime_probe_entry_stub:
 	.hidden bpftime_probe_retonly_stub
 	.type bpftime_probe_retonly_stub, @function
 bpftime_probe_retonly_stub:
-	/* saved registers at 0, xmm0-15 at 88, the hook at 352, the return address slot at 488 */
-	lea rsp, [rsp - 344]
+	lea rsp, [rsp - 88]
 	mov [rsp + 0], rax
 	mov [rsp + 8], rcx
 	mov [rsp + 16], rdx
@@ -140,16 +122,14 @@ bpftime_probe_retonly_stub:
 	lahf
 	seto al
 	mov [rsp + 72], rax      /* ah = SF ZF AF PF CF, al = OF */
-	SAVE_XMM 88, 16
-	mov rdi, [rsp + 352]     /* the hook */
-	lea rsi, [rsp + 488]     /* the slot holding the return address */
+	mov rdi, [rsp + 96]      /* the hook */
+	lea rsi, [rsp + 232]     /* the slot holding the return address */
 	mov [rsp + 80], rbx
 	mov rbx, rsp
 	and rsp, -16
 	call bpftime_probe_push_return
 	mov rsp, rbx
 	mov rbx, [rsp + 80]
-	RESTORE_XMM 88, 16
 	mov rax, [rsp + 72]
 	add al, 0x7f             /* OF again */
 	sahf
@@ -162,7 +142,7 @@ bpftime_probe_retonly_stub:
 	mov r9, [rsp + 48]
 	mov r10, [rsp + 56]
 	mov r11, [rsp + 64]
-	lea rsp, [rsp + 344]
+	lea rsp, [rsp + 88]
 	ret
 	.size bpftime_probe_retonly_stub, . - bpftime_probe_retonly_stub
 
@@ -177,11 +157,9 @@ bpftime_probe_retonly_stub:
 	.hidden bpftime_probe_return_stub
 	.type bpftime_probe_return_stub, @function
 bpftime_probe_return_stub:
-	/* pt_regs at 0, xmm0-15 at 168; the probed code's rsp after its ret = 424 */
-	lea rsp, [rsp - 424]
+	lea rsp, [rsp - 168]
 	SAVE_REGS
-	SAVE_XMM 168, 16
-	lea rax, [rsp + 424]
+	lea rax, [rsp + 168]
 	mov [rsp + 152], rax
 	mov rdi, rsp
 	mov rbx, rsp
@@ -189,10 +167,35 @@ bpftime_probe_return_stub:
 	call bpftime_probe_return
 	mov rsp, rbx
 	mov [rsp + 48], rax        /* r11 := the real return address */
-	RESTORE_XMM 168, 16
 	RESTORE_REGS
-	lea rsp, [rsp + 424]
+	lea rsp, [rsp + 168]
 	jmp r11
 	.size bpftime_probe_return_stub, . - bpftime_probe_return_stub
+
+/*
+ * uint64_t bpftime_vectors_saved_call(uint64_t (*fn)(void *), void *arg):
+ * fn(arg) with xmm0-15 as they were before, for C that may use them.
+ */
+	.globl bpftime_vectors_saved_call
+	.hidden bpftime_vectors_saved_call
+	.type bpftime_vectors_saved_call, @function
+bpftime_vectors_saved_call:
+	push rbp
+	mov rbp, rsp
+	sub rsp, 256
+	and rsp, -16
+	.irp i, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+	movdqa [rsp + 16 * \i], xmm\i
+	.endr
+	mov rax, rdi
+	mov rdi, rsi
+	call rax
+	.irp i, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+	movdqa xmm\i, [rsp + 16 * \i]
+	.endr
+	mov rsp, rbp
+	pop rbp
+	ret
+	.size bpftime_vectors_saved_call, . - bpftime_vectors_saved_call
 
 	.section .note.GNU-stack, "", @progbits

@@ -70,8 +70,9 @@ extern __thread struct jit_ctx *current_run __attribute__((tls_model("initial-ex
  * Starts a run on this thread: every field set one by one (a memset of the
  * struct becomes `rep stos`, slow to start on every probe hit).
  */
-static inline void run_init(struct jit_ctx *ctx, const struct bpftime_vm *vm, void *mem, uint64_t len,
-			    const struct bpftime_attach_info *attach)
+static inline __attribute__((target("general-regs-only"))) void
+run_init(struct jit_ctx *ctx, const struct bpftime_vm *vm, void *mem, uint64_t len,
+	 const struct bpftime_attach_info *attach)
 {
 	ctx->mem_lo = (uintptr_t)mem;
 	/* Per access size 1, 2, 4, 8: the last offset + 1 where it still fits. */

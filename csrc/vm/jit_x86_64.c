@@ -830,6 +830,23 @@ static int compile_into(struct jit_state *st)
 	return 0;
 }
 
+/* Whether the compiled code leaves every vector register alone (see jit_code.vector_clean). */
+static bool vector_clean(const struct jit_state *st)
+{
+	for (uint32_t pc = 0; pc < st->n; pc++) {
+		const struct bpf_insn *in = &st->insns[pc];
+		if (in->code == LDDW_CODE) {
+			pc++;
+			continue;
+		}
+		if (BPF_CLASS(in->code) == CLS_JMP && BPF_OP(in->code) == OP_CALL && in->src != 1)
+			return false; /* a helper (or callx): C and libc code */
+		if (st->shape.zero_bytes[pc])
+			return false;
+	}
+	return true;
+}
+
 void jit_release(struct bpftime_vm *vm)
 {
 	if (vm->jit.code)
@@ -876,8 +893,9 @@ int jit_compile(struct bpftime_vm *vm, bool budgeted)
 				goto out;
 			}
 			jit_release(vm);
-			vm->jit = (struct jit_code){mem, size, budgeted, vm_now_ns() - start, st.ncallbacks, {0}, {0}};
+			vm->jit = (struct jit_code){mem, size, budgeted, vm_now_ns() - start, st.ncallbacks, {0}, {0}, false};
 			memcpy(vm->jit.cb_pc, st.cb_pc, sizeof(st.cb_pc));
+			vm->jit.vector_clean = vector_clean(&st);
 			memcpy(vm->jit.cb_off, st.cb_off, sizeof(st.cb_off));
 			rc = 0;
 			goto out;
@@ -961,8 +979,26 @@ static int call_entry(const struct bpftime_vm *vm, jit_entry entry, void *a1, ui
 static __thread struct jit_ctx probe_ctx[PROBE_CTX_SLOTS] __attribute__((tls_model("initial-exec")));
 static __thread uint64_t probe_ctx_serial[PROBE_CTX_SLOTS] __attribute__((tls_model("initial-exec")));
 
-int jit_run_probe(const struct bpftime_vm *vm, void *mem, uint64_t mem_len,
-		  const struct bpftime_attach_info *info, uint64_t *ret)
+uint64_t bpftime_vectors_saved_call(uint64_t (*fn)(void *), void *arg); /* csrc/hook/probe_stubs.S */
+
+struct fault_report {
+	const struct bpftime_vm *vm;
+	const struct jit_ctx *run;
+	uint64_t r0, *ret;
+};
+
+/* Describing a fault formats text through libc, which may use vector registers. */
+static uint64_t report_fault(void *arg)
+{
+	const struct fault_report *f = arg;
+	return (uint64_t)(int64_t)finish_run(f->vm, f->run, f->r0, f->ret);
+}
+
+/* NO_VECTORS: see vm_exec_probe. */
+__attribute__((target("general-regs-only"))) int jit_run_probe(const struct bpftime_vm *vm, void *mem,
+								uint64_t mem_len,
+								const struct bpftime_attach_info *info,
+								uint64_t *ret)
 {
 	unsigned slot = (unsigned)vm->serial % PROBE_CTX_SLOTS;
 	struct jit_ctx *ctx = &probe_ctx[slot];
@@ -977,9 +1013,17 @@ int jit_run_probe(const struct bpftime_vm *vm, void *mem, uint64_t mem_len,
 	}
 	uint64_t r0 = ((jit_entry)(void *)vm->jit.code)(mem, mem_len, ctx);
 	current_run = NULL;
-	if (__builtin_expect(ctx->faulted != 0, 0))
+	if (__builtin_expect(ctx->faulted != 0, 0)) {
 		probe_ctx_serial[slot] = 0; /* a fault, unwind or tail call left state behind */
-	return finish_run(vm, ctx, r0, ret);
+		if (ctx->faulted == 1) {
+			struct fault_report f = {vm, ctx, r0, ret};
+			return (int)(int64_t)bpftime_vectors_saved_call(report_fault, &f);
+		}
+		*ret = ctx->faulted == 2 ? 0 : ctx->tail_value;
+		return 0;
+	}
+	*ret = r0;
+	return 0;
 }
 #else
 int jit_run_probe(const struct bpftime_vm *vm, void *mem, uint64_t mem_len,

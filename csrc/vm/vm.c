@@ -332,13 +332,28 @@ static __attribute__((noinline)) int exec_probe_slow(struct bpftime_vm *vm, void
 	return bpftime_vm_exec_attached(vm, mem, mem_len, info, ret);
 }
 
-int vm_exec_probe(struct bpftime_vm *vm, void *mem, uint64_t mem_len,
-		  const struct bpftime_attach_info *info, uint64_t *ret)
+static inline __attribute__((target("general-regs-only"))) bool probe_fast_path(const struct bpftime_vm *vm)
+{
+	return vm->engine == ENGINE_JIT && vm->jit.code && !vm->jit.budgeted && !vm->budget;
+}
+
+bool vm_vector_clean(const struct bpftime_vm *vm)
+{
+	return probe_fast_path(vm) && vm->jit.vector_clean;
+}
+
+/*
+ * NO_VECTORS: a vector-clean program's whole run stays away from vector
+ * registers (the agent then saves none); the slow path is only taken by
+ * programs that are not, which the agent runs with them saved.
+ */
+__attribute__((target("general-regs-only"))) int vm_exec_probe(struct bpftime_vm *vm, void *mem,
+								uint64_t mem_len,
+								const struct bpftime_attach_info *info,
+								uint64_t *ret)
 {
 	/* The common case, compiled and unbudgeted JIT code, goes straight in. */
-	if (__builtin_expect(vm->engine == ENGINE_JIT && vm->jit.code && !vm->jit.budgeted && !vm->budget &&
-				     !current_run,
-			     1))
+	if (__builtin_expect(probe_fast_path(vm) && !current_run, 1))
 		return jit_run_probe(vm, mem, mem_len, info, ret);
 	return exec_probe_slow(vm, mem, mem_len, info, ret);
 }

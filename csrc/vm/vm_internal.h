@@ -76,6 +76,8 @@ struct jit_code {
 	uint32_t ncallbacks; /* entry points for callbacks: pc -> code offset */
 	uint32_t cb_pc[JIT_MAX_CALLBACKS];
 	uint32_t cb_off[JIT_MAX_CALLBACKS];
+	/* Never touches vector registers: no helper calls, no frame clearing (which uses xmm0). */
+	bool vector_clean;
 };
 
 struct bpftime_vm {
@@ -112,6 +114,8 @@ struct bpftime_vm {
 HIDDEN void vm_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* CLOCK_MONOTONIC in nanoseconds, for timing runs and compilations. */
 HIDDEN uint64_t vm_now_ns(void);
+/* Whether runs of this VM go straight into JIT code that touches no vector register. */
+HIDDEN bool vm_vector_clean(const struct bpftime_vm *vm);
 /* bpftime_vm_exec_attached with a fast path for compiled programs (the agent's probe hits). */
 HIDDEN int vm_exec_probe(struct bpftime_vm *vm, void *mem, uint64_t mem_len,
 			 const struct bpftime_attach_info *info, uint64_t *ret);
