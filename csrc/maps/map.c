@@ -75,7 +75,8 @@ struct shm_map *inner_map(struct bpftime_shm *shm, const void *id_value)
 	return m->magic == MAP_MAGIC ? m : NULL;
 }
 
-bool shm_map_values_contain(const struct bpftime_shm *shm, uint64_t addr, uint64_t size)
+/* general-regs-only: called from JIT code that runs without the vector registers saved. */
+__attribute__((target("general-regs-only"))) bool shm_map_values_contain(const struct bpftime_shm *shm, uint64_t addr, uint64_t size)
 {
 	uint64_t base = (uintptr_t)shm->base;
 	if (addr - base >= shm->size)

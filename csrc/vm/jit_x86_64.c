@@ -740,7 +740,8 @@ static void emit_callback_entries(struct jit_state *st)
 }
 
 /* 1 when a non-context access is inside the caller frames' stack or a registered region. */
-int jit_slow_check(struct jit_ctx *ctx, uint64_t addr, uint64_t code, uint64_t rbp)
+/* general-regs-only: JIT code that needs no vector registers calls it (see vm_exec_probe). */
+__attribute__((target("general-regs-only"))) int jit_slow_check(struct jit_ctx *ctx, uint64_t addr, uint64_t code, uint64_t rbp)
 {
 	uint64_t size = 1ull << (code & 0xf);
 	uint64_t lo = rbp - BPFTIME_STACK_SIZE;

@@ -135,7 +135,8 @@ int bpftime_vm_register_helper(struct bpftime_vm *vm, uint32_t id, const char *n
 	return 0;
 }
 
-const struct region *vm_region_of(const struct bpftime_vm *vm, uint64_t addr, uint64_t size)
+/* general-regs-only, as jit_slow_check that calls it. */
+__attribute__((target("general-regs-only"))) const struct region *vm_region_of(const struct bpftime_vm *vm, uint64_t addr, uint64_t size)
 {
 	for (uint32_t i = 0; i < vm->nregions; i++) {
 		uint64_t rel = addr - vm->regions[i].base;
@@ -145,7 +146,7 @@ const struct region *vm_region_of(const struct bpftime_vm *vm, uint64_t addr, ui
 	return NULL;
 }
 
-bool vm_region_ok(const struct bpftime_vm *vm, uint64_t addr, uint64_t size)
+__attribute__((target("general-regs-only"))) bool vm_region_ok(const struct bpftime_vm *vm, uint64_t addr, uint64_t size)
 {
 	return vm_region_of(vm, addr, size) || (vm->shm && shm_map_values_contain(vm->shm, addr, size));
 }
