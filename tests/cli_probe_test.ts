@@ -1,7 +1,8 @@
 /** `bpftime run` and `bpftime start` together: the CLI side of the malloc example. */
 import assert from "node:assert/strict";
 import { Segment } from "../ffi/shm.ts";
-import { bpftimeEnv, freshSegment, ROOT } from "./helpers.ts";
+import { asNobody, bpftimeEnv, freshSegment, nobodyCanRun, ROOT } from "./helpers.ts";
+import { fromHex, toHex } from "../lib/maps/export.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -43,13 +44,10 @@ Deno.test("cli: bpftime run loads and attaches, dumps maps as JSON lines, and cl
       JSON.parse(l)
     );
     const counts = lines.filter((l) => l.map === "libc_malloc_calls_total").pop();
-    const pidKey = [...new Uint8Array(new Uint32Array([tid]).buffer)].map((b) =>
-      b.toString(16).padStart(2, "0")
-    )
-      .join("");
+    const pidKey = toHex(new Uint8Array(new Uint32Array([tid]).buffer));
     const entry = counts.entries.find((e: { key: string }) => e.key === pidKey);
     assert.ok(entry, `no entry for pid ${tid} in ${JSON.stringify(counts)}`);
-    assert.ok(new DataView(hexBytes(entry.value).buffer).getBigUint64(0, true) >= 1000n);
+    assert.ok(new DataView(fromHex(entry.value).buffer).getBigUint64(0, true) >= 1000n);
     // Only the trace_printk ring stays: a traced process may still write to it.
     assert.deepEqual(opened.objects().map((o) => o.name), ["trace_printk"]);
   } finally {
@@ -57,10 +55,6 @@ Deno.test("cli: bpftime run loads and attaches, dumps maps as JSON lines, and cl
     Segment.remove("t_cli_run");
   }
 });
-
-function hexBytes(s: string): Uint8Array {
-  return new Uint8Array(s.match(/../g)!.map((h) => parseInt(h, 16)));
-}
 
 Deno.test("cli: bpftime start passes on the exit code and runs unhooked without a segment", async () => {
   const r = await bpftimeEnv(["start", "--", "sh", "-c", "exit 7"], {
@@ -166,23 +160,7 @@ Deno.test("trace_printk lines of traced processes reach the segment's trace_prin
 });
 
 Deno.test("cli: the whole userspace path (bpftime run and bpftime start) as an ordinary user", async () => {
-  const nobody = (args: string[], env: Record<string, string>) =>
-    new Deno.Command("runuser", {
-      args: [
-        "-u",
-        "nobody",
-        "--",
-        "env",
-        ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
-        ...args,
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    });
-  const can = await nobody(["test", "-x", `${ROOT}bin/bpftime`], {}).output().catch(() => ({
-    code: 1,
-  }));
-  if (Deno.uid() !== 0 || can.code !== 0) {
+  if (!(await nobodyCanRun(`${ROOT}bin/bpftime`))) {
     console.log("skip: needs root to switch to user nobody, and a checkout nobody can read");
     return;
   }
@@ -192,7 +170,7 @@ Deno.test("cli: the whole userspace path (bpftime run and bpftime start) as an o
   try {
     Segment.remove("t_cli_nobody");
   } catch { /* none left over */ }
-  const runner = nobody([
+  const runner = asNobody([
     `${ROOT}bin/bpftime`,
     "run",
     `${ROOT}build/bpf/malloc.bpf.o`,
@@ -213,7 +191,7 @@ Deno.test("cli: the whole userspace path (bpftime run and bpftime start) as an o
       "bpftime run as nobody created no link",
     );
     seg!.close();
-    const started = await nobody([
+    const started = await asNobody([
       `${ROOT}bin/bpftime`,
       "start",
       `${ROOT}build/tests/probe_target`,
@@ -228,10 +206,7 @@ Deno.test("cli: the whole userspace path (bpftime run and bpftime start) as an o
     runner.kill("SIGTERM"); // runuser passes it on and exits 143 itself
     const out = await runner.output();
     assert.match(new TextDecoder().decode(out.stderr), /detached and removed/);
-    const pidKey = [...new Uint8Array(new Uint32Array([pid]).buffer)].map((b) =>
-      b.toString(16).padStart(2, "0")
-    )
-      .join("");
+    const pidKey = toHex(new Uint8Array(new Uint32Array([pid]).buffer));
     const dumps = new TextDecoder().decode(out.stdout).split("\n").filter((l) => l.startsWith("{"))
       .map((l) => JSON.parse(l)).filter((l) => l.map === "libc_malloc_calls_total");
     assert.ok(

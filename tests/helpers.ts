@@ -86,3 +86,26 @@ export function freshSegment(name: string, sizeMb = 4): Segment {
   } catch { /* nothing left over */ }
   return Segment.open(name, { create: true, sizeMb });
 }
+
+/** `args` run as user nobody with `env` (through runuser; root only). */
+export function asNobody(args: string[], env: Record<string, string> = {}): Deno.Command {
+  return new Deno.Command("runuser", {
+    args: [
+      "-u",
+      "nobody",
+      "--",
+      "env",
+      ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      ...args,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+/** Whether tests can run `path` as nobody (we are root, and nobody can reach the checkout). */
+export async function nobodyCanRun(path: string): Promise<boolean> {
+  if (Deno.uid() !== 0) return false;
+  const r = await asNobody(["test", "-x", path]).output().catch(() => ({ code: 1 }));
+  return r.code === 0;
+}

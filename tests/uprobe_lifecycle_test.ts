@@ -8,7 +8,7 @@ import { BpfObject } from "../lib/object/bpf_object.ts";
 import { readSections } from "../lib/elf/sections.ts";
 import { Segment } from "../ffi/shm.ts";
 import { AGENT, cookieStats, loadProbes, PROBES, runTraced, TARGETS } from "./probe_env.ts";
-import { freshSegment, ROOT } from "./helpers.ts";
+import { asNobody, freshSegment, nobodyCanRun, ROOT } from "./helpers.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -73,12 +73,7 @@ Deno.test("uprobe: 1,000 attach/detach cycles while 8 threads call the function"
 });
 
 Deno.test("uprobe: the agent and its probes work for an ordinary user", async () => {
-  const can = await new Deno.Command("runuser", {
-    args: ["-u", "nobody", "--", "test", "-x", TARGETS.pie],
-    stdout: "null",
-    stderr: "null",
-  }).output().catch(() => ({ code: 1 }));
-  if (Deno.uid() !== 0 || can.code !== 0) {
+  if (!(await nobodyCanRun(TARGETS.pie))) {
     console.log("skip: needs root to switch to user nobody, and a checkout nobody can read");
     return;
   }
@@ -89,20 +84,9 @@ Deno.test("uprobe: the agent and its probes work for an ordinary user", async ()
   try {
     obj.load(seg);
     obj.program("on_entry").attachUprobe({ path: TARGETS.pie, func: "add", cookie: 2n });
-    const out = await new Deno.Command("runuser", {
-      args: [
-        "-u",
-        "nobody",
-        "--",
-        "env",
-        `LD_PRELOAD=${AGENT}`,
-        `BPFTIME_GLOBAL_SHM_NAME=${seg.name}`,
-        TARGETS.pie,
-        "funcs",
-        "1000",
-      ],
-      stdout: "piped",
-      stderr: "piped",
+    const out = await asNobody([TARGETS.pie, "funcs", "1000"], {
+      LD_PRELOAD: AGENT,
+      BPFTIME_GLOBAL_SHM_NAME: seg.name,
     }).output();
     const stderr = new TextDecoder().decode(out.stderr);
     assert.equal(out.code, 0, stderr);

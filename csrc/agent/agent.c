@@ -119,10 +119,6 @@ static void publish(struct probe_site *s, struct probe_list **slot, struct probe
 	hook_set_stub(s->hook, ret_only ? bpftime_probe_retonly_stub : bpftime_probe_entry_stub);
 }
 
-static bool site_empty(const struct probe_site *s)
-{
-	return (!s->entry || !s->entry->n) && (!s->ret || !s->ret->n);
-}
 
 static void detach_one(struct attached *a)
 {
@@ -133,7 +129,7 @@ static void detach_one(struct attached *a)
 	struct probe_list *l = probe_list_build(*slot, NULL, a->link_id);
 	if (l)
 		publish(s, slot, l);
-	if (site_empty(s)) {
+	if (!has_progs(s->entry) && !has_progs(s->ret)) {
 		char err[256];
 		if (hook_unpatch(s->hook, err, sizeof(err)) < 0)
 			agent_log("unhooking 0x%llx: %s", (unsigned long long)s->hook->addr, err);

@@ -129,6 +129,20 @@ static inline __attribute__((always_inline)) NO_VECTORS void run_list(const stru
 		bpftime_vectors_saved_call(run_progs, &r);
 }
 
+/* Swaps the return address at `slot` for the return stub, keeping it on this thread's shadow stack. */
+static inline __attribute__((always_inline)) NO_VECTORS void push_return(struct probe_site *site, uint64_t *slot)
+{
+	struct shadow_stack *s = thread_shadow();
+	/* Too deep (or no memory): this call simply goes without its return probe. */
+	if (!s || s->depth >= SHADOW_DEPTH)
+		return;
+	struct shadow_entry *e = &s->e[s->depth++];
+	e->ret = *slot;
+	e->entry_sp = (uint64_t)slot;
+	e->site = site;
+	*slot = (uint64_t)bpftime_probe_return_stub;
+}
+
 NO_VECTORS void bpftime_probe_enter(struct hook *h, struct pt_regs *regs)
 {
 	struct probe_site *site = h->owner;
@@ -140,33 +154,15 @@ NO_VECTORS void bpftime_probe_enter(struct hook *h, struct pt_regs *regs)
 	if (entry && entry->n)
 		run_list(entry, regs, h->addr);
 	const struct probe_list *ret = __atomic_load_n(&site->ret, __ATOMIC_ACQUIRE);
-	if (ret && ret->n) {
-		struct shadow_stack *s = thread_shadow();
-		/* Too deep (or no memory): this call simply goes without its return probe. */
-		if (s && s->depth < SHADOW_DEPTH) {
-			uint64_t *slot = (uint64_t *)regs->sp;
-			struct shadow_entry *e = &s->e[s->depth++];
-			e->ret = *slot;
-			e->entry_sp = regs->sp;
-			e->site = site;
-			*slot = (uint64_t)bpftime_probe_return_stub;
-		}
-	}
+	if (ret && ret->n)
+		push_return(site, (uint64_t *)regs->sp);
 	in_probe--;
 }
 
 NO_VECTORS void bpftime_probe_push_return(struct hook *h, uint64_t *slot)
 {
-	if (in_probe)
-		return;
-	struct shadow_stack *s = thread_shadow();
-	if (s && s->depth < SHADOW_DEPTH) {
-		struct shadow_entry *e = &s->e[s->depth++];
-		e->ret = *slot;
-		e->entry_sp = (uint64_t)slot;
-		e->site = h->owner;
-		*slot = (uint64_t)bpftime_probe_return_stub;
-	}
+	if (!in_probe)
+		push_return(h->owner, slot);
 }
 
 NO_VECTORS uint64_t bpftime_probe_return(struct pt_regs *regs)

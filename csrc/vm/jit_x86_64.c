@@ -923,12 +923,20 @@ int jit_run(const struct bpftime_vm *vm, void *mem, uint64_t mem_len, uint64_t *
 }
 
 /* r0 of a finished run, or -1 with the fault described. */
-static int finish_run(const struct bpftime_vm *vm, const struct jit_ctx *run, uint64_t r0, uint64_t *ret)
+/* A run that did not fault: *ret = its result (0 when unwound, the next program's after a tail call). */
+static inline __attribute__((target("general-regs-only"))) bool run_result(const struct jit_ctx *run, uint64_t r0,
+									    uint64_t *ret)
 {
-	if (__builtin_expect(run->faulted != 1, 1)) {
-		*ret = run->faulted == 2 ? 0 : run->faulted == RUN_TAIL_CALLED ? run->tail_value : r0;
-		return 0;
-	}
+	if (__builtin_expect(run->faulted == 1, 0))
+		return false;
+	*ret = run->faulted == 2 ? 0 : run->faulted == RUN_TAIL_CALLED ? run->tail_value : r0;
+	return true;
+}
+
+/* Describes the fault that stopped a run; returns -1. */
+static int describe_fault(const struct jit_ctx *run)
+{
+	const struct bpftime_vm *vm = run->vm;
 	struct jit_ctx ctx = *run;
 	uint32_t pc = (uint32_t)(ctx.fault_code >> 8), detail = ctx.fault_code & 0xf;
 	switch ((ctx.fault_code >> 4) & 0xf) {
@@ -957,6 +965,12 @@ static int finish_run(const struct bpftime_vm *vm, const struct jit_ctx *run, ui
 	return -1;
 }
 
+/* r0 of a finished run, or -1 with the fault described. */
+static int finish_run(const struct jit_ctx *run, uint64_t r0, uint64_t *ret)
+{
+	return run_result(run, r0, ret) ? 0 : describe_fault(run);
+}
+
 static int call_entry(const struct bpftime_vm *vm, jit_entry entry, void *a1, uint64_t a2,
 		      void *mem, uint64_t mem_len, uint64_t *ret)
 {
@@ -964,7 +978,7 @@ static int call_entry(const struct bpftime_vm *vm, jit_entry entry, void *a1, ui
 	run_begin(&ctx, vm, mem, mem_len);
 	uint64_t r0 = entry(a1, a2, &ctx);
 	run_end(&ctx);
-	return finish_run(vm, &ctx, r0, ret);
+	return finish_run(&ctx, r0, ret);
 }
 
 /*
@@ -982,17 +996,10 @@ static __thread uint64_t probe_ctx_serial[PROBE_CTX_SLOTS] __attribute__((tls_mo
 
 uint64_t bpftime_vectors_saved_call(uint64_t (*fn)(void *), void *arg); /* csrc/hook/probe_stubs.S */
 
-struct fault_report {
-	const struct bpftime_vm *vm;
-	const struct jit_ctx *run;
-	uint64_t r0, *ret;
-};
-
 /* Describing a fault formats text through libc, which may use vector registers. */
-static uint64_t report_fault(void *arg)
+static uint64_t report_fault(void *run)
 {
-	const struct fault_report *f = arg;
-	return (uint64_t)(int64_t)finish_run(f->vm, f->run, f->r0, f->ret);
+	return (uint64_t)(int64_t)describe_fault(run);
 }
 
 /* NO_VECTORS: see vm_exec_probe. */
@@ -1014,17 +1021,11 @@ __attribute__((target("general-regs-only"))) int jit_run_probe(const struct bpft
 	}
 	uint64_t r0 = ((jit_entry)(void *)vm->jit.code)(mem, mem_len, ctx);
 	current_run = NULL;
-	if (__builtin_expect(ctx->faulted != 0, 0)) {
+	if (__builtin_expect(ctx->faulted != 0, 0))
 		probe_ctx_serial[slot] = 0; /* a fault, unwind or tail call left state behind */
-		if (ctx->faulted == 1) {
-			struct fault_report f = {vm, ctx, r0, ret};
-			return (int)(int64_t)bpftime_vectors_saved_call(report_fault, &f);
-		}
-		*ret = ctx->faulted == 2 ? 0 : ctx->tail_value;
+	if (run_result(ctx, r0, ret))
 		return 0;
-	}
-	*ret = r0;
-	return 0;
+	return (int)(int64_t)bpftime_vectors_saved_call(report_fault, ctx);
 }
 #else
 int jit_run_probe(const struct bpftime_vm *vm, void *mem, uint64_t mem_len,
@@ -1034,7 +1035,7 @@ int jit_run_probe(const struct bpftime_vm *vm, void *mem, uint64_t mem_len,
 	run_init(&ctx, vm, mem, mem_len, info);
 	uint64_t r0 = ((jit_entry)(void *)vm->jit.code)(mem, mem_len, &ctx);
 	current_run = NULL;
-	return finish_run(vm, &ctx, r0, ret);
+	return finish_run(&ctx, r0, ret);
 }
 #endif
 
