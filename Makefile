@@ -16,14 +16,14 @@ N ?= 100000
 LLVM_N ?=
 SEED ?=
 
-.PHONY: all setup build demo demo-vm test test-targets check fmt lint bench bench-vm bench-maps bench-uprobe fuzz-vm clean
+.PHONY: all setup build examples demo demo-vm test test-targets check fmt lint bench bench-vm bench-maps bench-uprobe fuzz-vm clean
 
 all: build
 
 setup:
 	@scripts/setup.sh
 
-build: setup build/libbpftime.so build/libbpftime-llvm.so build/libbpftime-agent.so $(BPF_OBJS) build/bench/workloads.bpf.o
+build: setup build/libbpftime.so build/libbpftime-llvm.so build/libbpftime-agent.so build/libbpftime-syscall-server.so $(BPF_OBJS) build/bench/workloads.bpf.o
 
 build/libbpftime.so: $(VM_SRCS) $(VM_HDRS)
 	@mkdir -p build
@@ -35,6 +35,13 @@ AGENT_HDRS := $(wildcard csrc/agent/*.h csrc/hook/*.h)
 build/libbpftime-agent.so: $(VM_SRCS) $(VM_HDRS) $(AGENT_SRCS) $(AGENT_HDRS)
 	@mkdir -p build
 	$(CC) $(CFLAGS) -DBPFTIME_AGENT -shared -Wl,-Bsymbolic -o $@ $(VM_SRCS) $(AGENT_SRCS) -lZydis -ldl -lpthread -lrt
+
+# The syscall server: the runtime answering an unmodified libbpf application's eBPF calls (`bpftime load`).
+SERVER_SRCS := $(wildcard csrc/server/*.c)
+SERVER_HDRS := $(wildcard csrc/server/*.h)
+build/libbpftime-syscall-server.so: $(VM_SRCS) $(VM_HDRS) $(SERVER_SRCS) $(SERVER_HDRS)
+	@mkdir -p build
+	$(CC) $(CFLAGS) -shared -Wl,-Bsymbolic -o $@ $(VM_SRCS) $(SERVER_SRCS) -ldl -lpthread -lrt
 
 # The LLVM tier: its own library, dlopen'ed by libbpftime.so only when asked for.
 LLVM_CONFIG := llvm-config-14
@@ -62,6 +69,9 @@ build/bench/libnative.so: $(WORKLOAD_SRCS) bench/workloads/workloads.h bench/nat
 	$(CLANG) -O2 -fno-builtin -fPIC -shared -Wall -Wextra -Werror -o $@ bench/workloads/all.c bench/native_harness.c
 
 # The README's main job: count malloc calls in processes started with `bpftime start`.
+EXAMPLE_APPS := build/examples/malloc
+examples: $(EXAMPLE_APPS) build/examples/malloc_victim
+
 demo: build build/examples/malloc_victim
 	examples/malloc/demo.sh
 
@@ -82,7 +92,7 @@ check: setup
 TEST_BPF_OBJS := $(patsubst tests/bpf/%.bpf.c,build/tests/%.bpf.o,$(wildcard tests/bpf/*.bpf.c))
 TARGET_SRCS := tests/targets/probe_target.c tests/targets/probe_asm.S
 TEST_TARGETS := build/tests/probe_target build/tests/probe_target_nopie build/tests/probe_target_lib \
-	build/examples/malloc_victim build/tests/libbpf_insns
+	build/examples/malloc_victim build/tests/libbpf_insns build/tests/ring_consumer build/tests/bpf_bad_calls $(EXAMPLE_APPS)
 test-targets: $(TEST_BPF_OBJS) $(TEST_TARGETS)
 
 build/tests/%.bpf.o: tests/bpf/%.bpf.c build/vmlinux.h
@@ -99,9 +109,21 @@ build/tests/libprobe_asm.so: tests/targets/probe_asm.S
 	$(CC) -shared -fPIC -o $@ $<
 build/tests/probe_target_lib: tests/targets/probe_target.c build/tests/libprobe_asm.so
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -Lbuild/tests -lprobe_asm -Wl,-rpath,'$$ORIGIN' -lpthread
+build/tests/ring_consumer: tests/targets/ring_consumer.c
+	@mkdir -p build/tests
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lbpf
+build/tests/bpf_bad_calls: tests/targets/bpf_bad_calls.c
+	@mkdir -p build/tests
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<
 build/tests/libbpf_insns: tests/targets/libbpf_insns.c
 	@mkdir -p build/tests
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lbpf
+# libbpf applications built the libbpf-bootstrap way: bpftool skeleton, Debian's libbpf.
+build/examples/%.skel.h: build/bpf/%.bpf.o
+	@mkdir -p build/examples
+	bpftool gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
+build/examples/malloc: examples/malloc/malloc.c build/examples/malloc.skel.h
+	$(CC) -O2 -g -Wall -Wextra -Werror -Ibuild/examples -o $@ $< -lbpf -lelf -lz
 build/examples/malloc_victim: examples/malloc/victim.c
 	@mkdir -p build/examples
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<

@@ -1,6 +1,7 @@
 /** The `bpftime` command. */
 import { Command } from "commander";
 import { registerDetach } from "./detach.ts";
+import { registerLoad } from "./load.ts";
 import { registerRun } from "./run.ts";
 import { registerStart } from "./start.ts";
 import { registerAsm } from "./tool/asm.ts";
@@ -15,6 +16,7 @@ export function buildCli(): Command {
     .showHelpAfterError()
     .exitOverride((err) => Deno.exit(err.exitCode === 0 ? 0 : 2));
   registerStart(program);
+  registerLoad(program);
   registerRun(program);
   registerDetach(program);
   const tool = program.command("tool")

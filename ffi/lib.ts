@@ -63,6 +63,8 @@ export const SYMBOLS = {
   bpftime_shm_stats: { parameters: ["pointer", "buffer"], result: "i32" },
   bpftime_object_at: { parameters: ["pointer", "u32", "buffer"], result: "i32" },
   bpftime_object_delete: { parameters: ["pointer", "u32"], result: "i32" },
+  bpftime_objects_release: { parameters: ["pointer", "i32"], result: "i32" },
+  bpftime_object_set_pinned: { parameters: ["pointer", "u32", "i32"], result: "i32" },
   bpftime_map_create: {
     parameters: ["pointer", "u32", "buffer", "u32", "u32", "u32", "u32", "u64", "u32"],
     result: "i32",

@@ -248,6 +248,19 @@ export class Segment {
     check(bpftime().bpftime_object_delete(this.pointer, id));
   }
 
+  /** A pinned object outlives the process that created it (BPF_OBJ_PIN). */
+  setPinned(id: number, pinned: boolean): void {
+    check(bpftime().bpftime_object_set_pinned(this.pointer, id, pinned ? 1 : 0));
+  }
+
+  /**
+   * Deletes the unpinned objects process `pid` created (links, then programs, then maps), as the
+   * kernel does when a process's last fds close. Returns how many went.
+   */
+  releaseObjectsOf(pid: number): number {
+    return check(bpftime().bpftime_objects_release(this.pointer, pid));
+  }
+
   close(): void {
     if (this.#ptr) bpftime().bpftime_shm_close(this.#ptr);
     this.#ptr = null;

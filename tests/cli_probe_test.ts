@@ -67,7 +67,7 @@ Deno.test("cli: bpftime start passes on the exit code and runs unhooked without 
   assert.match(missing.stderr, /cannot run '\/nonexistent\/program'/);
   const noAgent = await bpftimeEnv(["start", "true"], { AGENT_SO: "/nonexistent/agent.so" });
   assert.equal(noAgent.code, 2);
-  assert.match(noAgent.stderr, /agent library '\/nonexistent\/agent\.so' not found/);
+  assert.match(noAgent.stderr, /library '\/nonexistent\/agent\.so' not found/);
 });
 
 Deno.test("cli: bpftime detach PID unhooks that process, which runs on correctly", async () => {

@@ -215,7 +215,7 @@ Deno.test("segment: a segment of another layout version is refused by name", () 
   Deno.writeFileSync(file, bytes);
   assert.throws(
     () => Segment.open(NAME),
-    new RegExp(`segment '${NAME}': layout version 99, this build uses 1`),
+    new RegExp(`segment '${NAME}': layout version 99, this build uses 2`),
   );
   new DataView(bytes.buffer).setBigUint64(0, 0n, true); // magic
   Deno.writeFileSync(file, bytes);

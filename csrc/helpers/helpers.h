@@ -4,6 +4,7 @@
 
 #include "../maps/map.h"
 #include "../vm/jit.h"
+#include "safe_copy.h"
 
 /* The segment of the program running on this thread (NULL without one). */
 HIDDEN struct bpftime_shm *run_segment(void);
@@ -15,11 +16,6 @@ HIDDEN int bpf_format(char *out, size_t size, const char *fmt, uint32_t fmt_size
 		      const uint64_t *args, uint32_t nargs);
 HIDDEN void trace_output(const char *msg);
 
-/* Copies from possibly-bad addresses without faulting: 0 or -EFAULT. */
-HIDDEN int safe_read(void *dst, uint64_t src, uint64_t size);
-HIDDEN int safe_write(uint64_t dst, const void *src, uint64_t size);
-/* Reads a NUL-terminated string (at most size bytes incl. NUL): length incl. NUL, or -EFAULT. */
-HIDDEN long safe_read_str(char *dst, uint64_t src, uint64_t size);
 
 typedef uint64_t (*helper_impl)(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 struct helper_def {

@@ -134,6 +134,14 @@ BPFTIME_API int bpftime_shm_stats(const struct bpftime_shm *shm, struct bpftime_
 BPFTIME_API int bpftime_object_at(const struct bpftime_shm *shm, uint32_t index,
 				  struct bpftime_object_info *out);
 BPFTIME_API int bpftime_object_delete(struct bpftime_shm *shm, uint32_t id);
+/* Pinned objects outlive their owner (the process that created them). */
+BPFTIME_API int bpftime_object_set_pinned(struct bpftime_shm *shm, uint32_t id, int pinned);
+/*
+ * What the kernel does when a process's last fds close: deletes the unpinned
+ * objects process `pid` created, links first, then programs, then maps.
+ * Returns how many went.
+ */
+BPFTIME_API int bpftime_objects_release(struct bpftime_shm *shm, int32_t pid);
 
 /*
  * Maps. Functions return the id or 0 on success, or -errno as bpf(2) would.

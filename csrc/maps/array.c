@@ -4,15 +4,26 @@
 #include <errno.h>
 #include <string.h>
 
-static uint64_t array_storage_size(const struct shm_map *map)
+static uint64_t array_bytes(const struct shm_map *map)
 {
 	return (uint64_t)map->max_entries * map->value_stride * map->ncpus;
+}
+
+/* Values user space can mmap start on a page and own whole pages, so a mapping shows nothing else. */
+uint64_t array_mmap_bytes(const struct shm_map *map)
+{
+	return (array_bytes(map) + MAP_PAGE - 1) & ~(uint64_t)(MAP_PAGE - 1);
+}
+
+static uint64_t array_storage_size(const struct shm_map *map)
+{
+	return map->map_flags & F_MMAPABLE ? array_mmap_bytes(map) + MAP_PAGE : array_bytes(map);
 }
 
 static void array_init(struct bpftime_shm *shm, struct shm_map *map, uint64_t at)
 {
 	(void)shm;
-	map->slots = at;
+	map->slots = map->map_flags & F_MMAPABLE ? (at + MAP_PAGE - 1) & ~(uint64_t)(MAP_PAGE - 1) : at;
 }
 
 static void *array_lookup(struct bpftime_shm *shm, struct shm_map *map, const void *key)

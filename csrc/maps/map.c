@@ -173,6 +173,9 @@ static bool is_keyless(uint32_t type)
 
 #define F_NO_PREALLOC 0x1u
 #define F_NO_COMMON_LRU 0x2u
+#define F_NUMA_NODE 0x4u
+#define F_ACCESS_MASK 0x198u /* BPF_F_RDONLY, _WRONLY, _RDONLY_PROG, _WRONLY_PROG: accepted, not enforced */
+#define F_INNER_MAP 0x1000u
 
 /* The kernel's checks of BPF_MAP_CREATE attributes, per type. */
 static int check_create(const char *n, uint32_t type, uint32_t key_size, uint32_t value_size,
@@ -181,7 +184,7 @@ static int check_create(const char *n, uint32_t type, uint32_t key_size, uint32_
 	if (!map_ops_for(type))
 		return refuse(-EINVAL, "map '%s': map type %u is not supported", n, type);
 	if (type == MAP_RINGBUF) {
-		if (key_size || value_size || map_flags || max_entries < 4096 ||
+		if (key_size || value_size || (map_flags & ~F_NUMA_NODE) || max_entries < 4096 ||
 		    (max_entries & (max_entries - 1)))
 			return refuse(-EINVAL, "map '%s': a ring buffer has no key or value and a size "
 					       "(max_entries %u) that is a power of 2 and at least 4096",
@@ -220,7 +223,9 @@ static int check_create(const char *n, uint32_t type, uint32_t key_size, uint32_
 	bool lru = type == MAP_LRU_HASH || type == MAP_LRU_PERCPU_HASH;
 	if (lru && (map_flags & F_NO_PREALLOC))
 		return refuse(-KERNEL_ENOTSUPP, "map '%s': LRU maps are always preallocated", n);
-	uint32_t allowed = F_NO_PREALLOC | (lru ? F_NO_COMMON_LRU : 0);
+	bool array = type == MAP_ARRAY || type == MAP_PERCPU_ARRAY || type == MAP_ARRAY_OF_MAPS;
+	uint32_t allowed = F_NUMA_NODE | F_ACCESS_MASK | (lru ? F_NO_COMMON_LRU : 0) |
+			   (array ? F_INNER_MAP | (type == MAP_ARRAY ? F_MMAPABLE : 0) : F_NO_PREALLOC);
 	if (map_flags & ~allowed) /* BPF_F_NO_PREALLOC is accepted; we always preallocate */
 		return refuse(-EINVAL, "map '%s': unsupported map flags 0x%x", n, map_flags);
 	return 0;

@@ -18,6 +18,8 @@ enum {
 	MAP_STACK = 23, MAP_RINGBUF = 27, MAP_BLOOM_FILTER = 30,
 };
 enum { F_ANY = 0, F_NOEXIST = 1, F_EXIST = 2, F_LOCK = 4 };
+#define F_MMAPABLE 0x400u /* BPF_F_MMAPABLE: an array whose values user space maps */
+#define MAP_PAGE 4096u
 #define KERNEL_ENOTSUPP 524 /* the kernel's internal ENOTSUPP, which bpf(2) passes on */
 
 struct shm_map {

@@ -12,6 +12,8 @@
 #define _GNU_SOURCE
 #include "ringbuf.h"
 
+#include "map_mmap.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
@@ -240,19 +242,18 @@ void *bpftime_ringbuf_map(struct bpftime_shm *shm, uint32_t id, uint64_t *length
 		shm_set_error("ring buffer %u: segment '%s': %s", id, shm->name, strerror(errno));
 		return NULL;
 	}
-	uint64_t size = m->max_entries, total = 2 * RB_PAGE + 2 * size;
+	uint64_t total = map_mmap_size(m);
 	uint8_t *va = mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	bool ok = va != MAP_FAILED &&
-		  mmap(va, 2 * RB_PAGE + size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
-		       (off_t)m->elems) != MAP_FAILED &&
-		  mmap(va + 2 * RB_PAGE + size, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
-		       (off_t)m->slots) != MAP_FAILED;
-	int err = errno;
+	int err = va == MAP_FAILED ? -errno : 0;
+	if (!err)
+		err = map_mmap_range(m, fd, va, 0, RB_PAGE, PROT_READ | PROT_WRITE);
+	if (!err)
+		err = map_mmap_range(m, fd, va + RB_PAGE, RB_PAGE, total - RB_PAGE, PROT_READ);
 	close(fd);
-	if (!ok) {
+	if (err) {
 		if (va != MAP_FAILED)
 			munmap(va, total);
-		shm_set_error("ring buffer %u: cannot map it twice: %s", id, strerror(err));
+		shm_set_error("ring buffer %u: cannot map it twice: %s", id, strerror(-err));
 		return NULL;
 	}
 	*length = total;

@@ -185,6 +185,8 @@ struct shm_object *shm_object_add_locked(struct bpftime_shm *shm, uint32_t kind,
 		snprintf(o->name, sizeof(o->name), "%s", name ? name : "");
 		o->offset = offset;
 		o->size = size;
+		o->owner = getpid();
+		o->pinned = 0;
 		__atomic_store_n(&o->id, h->next_id++, __ATOMIC_RELEASE);
 		shm_bump_generation(shm);
 		return o;

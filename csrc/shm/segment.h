@@ -15,7 +15,7 @@
 #define HIDDEN __attribute__((visibility("hidden")))
 
 #define SHM_MAGIC 0x4d48534d49545042ull /* "BPTIMSHM" */
-#define SHM_LAYOUT_VERSION 1
+#define SHM_LAYOUT_VERSION 2
 #define SHM_MAX_OBJECTS 1024
 #define SHM_NAME_LEN 16
 
@@ -27,6 +27,8 @@ struct shm_object {
 	char name[SHM_NAME_LEN];
 	uint64_t offset; /* of the object's data */
 	uint64_t size;
+	int32_t owner;   /* pid of the process that created it */
+	uint32_t pinned; /* kept when its owner goes (BPF_OBJ_PIN) */
 };
 
 struct shm_header {

@@ -8,6 +8,9 @@
  *   recurse N DEPTH THREADS  recursive calls (uretprobes under recursion)
  *   longjmp N              probed frames left by longjmp
  *   loop SECONDS THREADS   call add() until the time is up (attach/detach stress)
+ *   add N THREADS          each thread calls add(i, tid) for i = 0..N-1 (ring buffer events)
+ *   malloc-signal N        print "ready", wait for SIGUSR1, call malloc N times, print "done",
+ *                          wait for SIGTERM (counts compared before and after)
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -301,6 +304,64 @@ static int run_fork(long n)
 	return 0;
 }
 
+static long add_n;
+static void *add_worker(void *arg)
+{
+	long *tid = arg;
+	*tid = gettid();
+	long sum = 0;
+	for (long i = 0; i < add_n; i++)
+		sum += add(i, *tid);
+	if (sum != add_n * (add_n - 1) / 2 + add_n * *tid)
+		fail("add sum", sum, add_n * (add_n - 1) / 2 + add_n * *tid);
+	return NULL;
+}
+
+static int run_add(long n, int threads)
+{
+	add_n = n;
+	pthread_t t[64];
+	long tids[64];
+	if (threads < 1 || threads > 64)
+		threads = 1;
+	for (int i = 0; i < threads; i++)
+		pthread_create(&t[i], NULL, add_worker, &tids[i]);
+	for (int i = 0; i < threads; i++)
+		pthread_join(t[i], NULL);
+	char buf[2048];
+	int at = snprintf(buf, sizeof(buf), "{\"per_thread\":%ld,\"tids\":[", n);
+	for (int i = 0; i < threads; i++)
+		at += snprintf(buf + at, sizeof(buf) - (size_t)at, "%s%ld", i ? "," : "", tids[i]);
+	snprintf(buf + at, sizeof(buf) - (size_t)at, "]}\n");
+	out(buf);
+	return 0;
+}
+
+static volatile sig_atomic_t go;
+static void on_go(int sig)
+{
+	(void)sig;
+	go = 1;
+}
+
+static int run_malloc_signal(long n)
+{
+	signal(SIGUSR1, on_go);
+	signal(SIGTERM, on_term);
+	out("ready\n");
+	while (!go)
+		pause();
+	for (long i = 0; i < n; i++) {
+		void *p = malloc(32);
+		last_alloc = p;
+		free(p);
+	}
+	out("done\n");
+	while (!stop)
+		pause();
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -322,6 +383,10 @@ int main(int argc, char **argv)
 		return run_dlopen(a, argv[3]);
 	if (!strcmp(mode, "strlen"))
 		return run_strlen(a);
+	if (!strcmp(mode, "add"))
+		return run_add(a, (int)b);
+	if (!strcmp(mode, "malloc-signal"))
+		return run_malloc_signal(a);
 	if (!strcmp(mode, "short"))
 		return too_short(1) + loop_back(3) == 4 ? 0 : 1;
 	out("usage: probe_target funcs|malloc|recurse|longjmp|loop|short ...\n");

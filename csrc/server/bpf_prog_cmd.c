@@ -1,0 +1,249 @@
+/*
+ * BPF_PROG_LOAD and BPF_BTF_LOAD. A program arrives as libbpf left it after
+ * its relocations: map references are fds, which become segment ids here;
+ * then the program is validated like the kernel verifies it, and stored.
+ * A refusal is written to the caller's log buffer, as the verifier's is.
+ */
+#include "server.h"
+
+#include "../helpers/safe_copy.h"
+#include "raw_syscall.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+
+struct insn {
+	uint8_t code;
+	uint8_t dst : 4, src : 4;
+	int16_t off;
+	int32_t imm;
+};
+
+/* The log buffer contract: all of buffer, size and level, or none of them. */
+static long check_log(uint64_t buf, uint32_t size, uint32_t level)
+{
+	if (!buf && !size && !level)
+		return 0;
+	if (!buf || !size || size > (UINT32_MAX >> 2) || !level || level & ~7u)
+		return -EINVAL;
+	return 0;
+}
+
+/* Writes a line into the log; -ENOSPC when it did not fit (the kernel's answer for a short log). */
+static long write_log(uint64_t buf, uint32_t size, const char *fmt, ...)
+{
+	if (!buf)
+		return 0;
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	size_t len = strlen(line) + 1;
+	if (len > size) {
+		line[size - 1] = 0;
+		len = size;
+	}
+	if (safe_write(buf, line, len) < 0)
+		return -EFAULT;
+	return (uint32_t)n + 1 > size ? -ENOSPC : 0;
+}
+
+static int add_unique(uint32_t *ids, uint32_t *n, uint32_t id)
+{
+	for (uint32_t i = 0; i < *n; i++)
+		if (ids[i] == id)
+			return 0;
+	ids[(*n)++] = id;
+	return 0;
+}
+
+/* lddw map references: fds (src 1, 2) or fd_array slots (src 5, 6) become segment map ids (src 1, 2). */
+static long map_fds_to_ids(struct insn *insns, uint32_t n, uint64_t fd_array, uint32_t *maps,
+			   uint32_t *nmaps, char *why, size_t whylen)
+{
+	for (uint32_t pc = 0; pc < n; pc++) {
+		if (insns[pc].code != 0x18)
+			continue;
+		uint32_t src = insns[pc].src;
+		if (src == 5 || src == 6) {
+			int32_t fd;
+			if (!fd_array || safe_read(&fd, fd_array + (uint64_t)(uint32_t)insns[pc].imm * 4, 4) < 0) {
+				snprintf(why, whylen, "pc %u: fd_array[%d] cannot be read", pc, insns[pc].imm);
+				return -EFAULT;
+			}
+			insns[pc].imm = fd;
+			insns[pc].src = src == 5 ? 1 : 2;
+			src = insns[pc].src;
+		}
+		if (src == 1 || src == 2) {
+			int id = sfd_map_id(insns[pc].imm);
+			if (id < 0) {
+				snprintf(why, whylen, "pc %u: fd %d is not pointing to a valid bpf_map", pc,
+					 insns[pc].imm);
+				return id;
+			}
+			insns[pc].imm = id;
+			add_unique(maps, nmaps, (uint32_t)id);
+		}
+		pc++; /* the second half of lddw */
+	}
+	return 0;
+}
+
+long bpf_prog_load(union bpf_attr *attr)
+{
+	char name[BPF_OBJ_NAME_LEN + 1] = {0};
+	memcpy(name, attr->prog_name, BPF_OBJ_NAME_LEN);
+	uint32_t n = attr->insn_cnt;
+	long ret = check_log(attr->log_buf, attr->log_size, attr->log_level);
+	if (ret < 0)
+		return ret;
+	if (n == 0 || n > BPFTIME_MAX_INSNS)
+		return -E2BIG;
+	if (attr->prog_type == 0 || attr->prog_type > BPF_PROG_TYPE_SYSCALL)
+		return -EINVAL;
+	struct insn *insns = malloc((size_t)n * sizeof(*insns));
+	uint32_t *maps = malloc((size_t)n * sizeof(*maps)), nmaps = 0;
+	char why[512] = "";
+	if (!insns || !maps) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	if (safe_read(insns, attr->insns, (uint64_t)n * sizeof(*insns)) < 0) {
+		ret = -EFAULT;
+		goto out;
+	}
+	ret = map_fds_to_ids(insns, n, attr->fd_array, maps, &nmaps, why, sizeof(why));
+	if (ret == 0) {
+		struct bpftime_vm *vm = bpftime_vm_create();
+		if (!vm || bpftime_vm_register_runtime(vm, server_shm) < 0 ||
+		    bpftime_vm_load(vm, insns, (uint64_t)n * 8) < 0) {
+			snprintf(why, sizeof(why), "%s", bpftime_last_error());
+			ret = -EINVAL;
+		}
+		bpftime_vm_destroy(vm);
+	}
+	if (ret < 0) {
+		server_log("BPF_PROG_LOAD '%s' refused: %s", name, why);
+		write_log(attr->log_buf, attr->log_size, "bpftime: %s\n", why);
+		goto out;
+	}
+	int id = bpftime_prog_create(server_shm, name, attr->prog_type, insns, (uint64_t)n * 8);
+	if (id < 0) {
+		server_log("BPF_PROG_LOAD '%s': %s", name, bpftime_last_error());
+		ret = id;
+		goto out;
+	}
+	ref_created((uint32_t)id, maps, nmaps);
+	ret = sfd_new(SFD_PROG, (uint32_t)id, NULL);
+	if (ret < 0) {
+		ref_put((uint32_t)id);
+		goto out;
+	}
+	if (attr->log_level) {
+		long bad = write_log(attr->log_buf, attr->log_size, "processed %u insns (bpftime: validated)\n", n);
+		if (bad < 0) { /* the kernel refuses a load whose log did not fit */
+			sfd_forget((int)ret);
+			raw_syscall6(SYS_close, ret, 0, 0, 0, 0, 0);
+			ret = bad;
+		}
+	}
+out:
+	free(insns);
+	free(maps);
+	return ret;
+}
+
+/* ---- BTF: kept in this process; programs and maps here do not need it to run ---- */
+
+struct btf_blob {
+	uint32_t id;
+	uint32_t size;
+	uint8_t *data;
+	struct btf_blob *next;
+};
+static struct btf_blob *blobs;
+static uint32_t next_btf_id = 1;
+
+struct btf_header {
+	uint16_t magic;
+	uint8_t version, flags;
+	uint32_t hdr_len, type_off, type_len, str_off, str_len;
+};
+
+long bpf_btf_load(union bpf_attr *attr)
+{
+	long ret = check_log(attr->btf_log_buf, attr->btf_log_size, attr->btf_log_level);
+	if (ret < 0)
+		return ret;
+	uint32_t size = attr->btf_size;
+	if (size > (16u << 20))
+		return -E2BIG;
+	struct btf_header h;
+	if (size < sizeof(h))
+		return -EINVAL;
+	if (safe_read(&h, attr->btf, sizeof(h)) < 0)
+		return -EFAULT;
+	const char *why = NULL;
+	if (h.magic != 0xeB9F)
+		why = "magic is not 0xeB9F";
+	else if (h.version != 1 || h.flags)
+		why = "unsupported version or flags";
+	else if (h.hdr_len < sizeof(h) || h.hdr_len > size)
+		why = "header length out of range";
+	else if ((uint64_t)h.hdr_len + h.type_off + h.type_len > size ||
+		 (uint64_t)h.hdr_len + h.str_off + h.str_len > size || h.type_off % 4 || !h.str_len)
+		why = "type or string section out of range";
+	if (why) {
+		write_log(attr->btf_log_buf, attr->btf_log_size, "bpftime: BTF: %s\n", why);
+		return -EINVAL;
+	}
+	struct btf_blob *b = calloc(1, sizeof(*b));
+	if (!b || !(b->data = malloc(size))) {
+		free(b);
+		return -ENOMEM;
+	}
+	if (safe_read(b->data, attr->btf, size) < 0) {
+		free(b->data);
+		free(b);
+		return -EFAULT;
+	}
+	b->size = size;
+	b->id = next_btf_id++;
+	int fd = sfd_new(SFD_BTF, b->id, NULL);
+	if (fd < 0) {
+		free(b->data);
+		free(b);
+		return fd;
+	}
+	b->next = blobs;
+	blobs = b;
+	return fd;
+}
+
+long bpf_btf_info(struct server_fd *e, union bpf_attr *attr)
+{
+	struct btf_blob *b = blobs;
+	while (b && b->id != e->id)
+		b = b->next;
+	if (!b)
+		return -ENOENT;
+	struct bpf_btf_info info;
+	memset(&info, 0, sizeof(info));
+	uint32_t n = attr->info.info_len < sizeof(info) ? attr->info.info_len : sizeof(info);
+	if (safe_read(&info, attr->info.info, n) < 0)
+		return -EFAULT;
+	if (info.btf && safe_write(info.btf, b->data, info.btf_size < b->size ? info.btf_size : b->size) < 0)
+		return -EFAULT;
+	info.btf_size = b->size;
+	info.id = b->id;
+	info.name = 0;
+	info.name_len = 0;
+	info.kernel_btf = 0;
+	return server_info_out(attr, &info, sizeof(info));
+}

@@ -1,0 +1,112 @@
+/*
+ * The syscall server: LD_PRELOAD'ed into an unmodified libbpf application
+ * (`bpftime load`), it answers the application's bpf(2), perf_event_open,
+ * ioctl, mmap and epoll calls on eBPF objects from the shared-memory runtime
+ * instead of the kernel. Everything else goes to the kernel untouched.
+ */
+#ifndef BPFTIME_SERVER_H
+#define BPFTIME_SERVER_H
+
+#define _GNU_SOURCE
+#include "../shm/segment.h"
+
+#include <linux/bpf.h>
+#include <stdbool.h>
+#include <errno.h>
+#include <stdint.h>
+
+/* The segment every object lives in; NULL when it could not be opened (calls then fail). */
+HIDDEN extern struct bpftime_shm *server_shm;
+/* A read-write fd of the segment's file, for mmap of map memory. */
+HIDDEN extern int server_shm_fd;
+
+/* Held around every change to the fd table and the objects behind it. */
+HIDDEN void server_lock(void);
+HIDDEN void server_unlock(void);
+
+/* One line on stderr, "bpftime-server: ...", for refusals and unsupported calls. */
+HIDDEN void server_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The name of a bpf(2) command ("BPF_MAP_CREATE"), or "cmd N". */
+HIDDEN const char *bpf_cmd_name(int cmd);
+
+/* ---- fds handed to the application: real fds (eventfds), so they never collide with its files ---- */
+
+enum server_fd_kind { SFD_MAP = 1, SFD_PROG, SFD_BTF, SFD_LINK, SFD_PERF_EVENT };
+
+/*
+ * A uprobe or tracepoint perf event. It becomes a link in the segment once
+ * a program is bound to it (ioctl SET_BPF or BPF_LINK_CREATE) and it is
+ * enabled; the perf event fd and any bpf link fd made of it share it.
+ */
+struct perf_probe {
+	struct bpftime_link_spec spec; /* prog_id 0 until a program is bound */
+	bool enabled;
+	uint32_t link_id; /* the segment's link while bound and enabled */
+	uint32_t fds;     /* fds that refer to it */
+};
+
+struct server_fd {
+	uint32_t kind;
+	uint32_t id; /* the object's id in the segment (BTF: ours) */
+	struct perf_probe *probe;  /* perf events and links */
+	struct ring_waker *waker;  /* ring buffers watched by epoll */
+};
+
+/* A new placeholder fd for an object; it takes over a reference the caller holds. -errno on failure. */
+HIDDEN int sfd_new(uint32_t kind, uint32_t id, struct perf_probe *probe);
+/* The entry behind fd, or NULL when fd is not one of ours. Lock held. */
+HIDDEN struct server_fd *sfd_get(int fd);
+/* The id of the map (or program) behind fd: -EBADF when fd is not ours, -EINVAL when another kind. */
+HIDDEN int sfd_map_id(int fd);
+HIDDEN int sfd_prog_id(int fd);
+/* The application closes fd (or dup2 replaces it): forget it, drop its references. Lock held. */
+HIDDEN void sfd_forget(int fd);
+/* fd `to` becomes a copy of our fd `from` (dup, fcntl F_DUPFD). Lock held. */
+HIDDEN void sfd_copy(int from, int to);
+/* Calls fn for every fd of ours (for cleanup). Lock held. */
+HIDDEN void sfd_each(void (*fn)(int fd, struct server_fd *e));
+
+/* ---- references, as the kernel counts them: fds, programs' maps, links' programs ---- */
+
+/* An object this process created, with one reference (its fd) and the objects it holds. */
+HIDDEN void ref_created(uint32_t id, const uint32_t *holds, uint32_t nholds);
+HIDDEN void ref_get(uint32_t id);
+/* Drops a reference; an object we created goes from the segment with its last one, unless pinned. */
+HIDDEN void ref_put(uint32_t id);
+/* BPF_MAP_FREEZE: user space may no longer write the map. */
+HIDDEN void ref_freeze(uint32_t id);
+HIDDEN bool ref_frozen(uint32_t id);
+
+/* ---- commands ---- */
+
+/* bpf(2): the result, or -errno. */
+HIDDEN long server_bpf(int cmd, union bpf_attr *attr, unsigned int size);
+HIDDEN long bpf_map_command(int cmd, union bpf_attr *attr);
+HIDDEN long bpf_prog_load(union bpf_attr *attr);
+HIDDEN long bpf_btf_load(union bpf_attr *attr);
+HIDDEN long bpf_btf_info(struct server_fd *e, union bpf_attr *attr);
+/* BPF_OBJ_GET_INFO_BY_FD's copy-out: `have` bytes, the caller's extra bytes checked to be zero. */
+HIDDEN long server_info_out(union bpf_attr *attr, const void *info, uint32_t have);
+HIDDEN long bpf_link_create(union bpf_attr *attr);
+HIDDEN long bpf_link_detach(struct server_fd *e);
+
+/* perf_event_open for probes we answer: the fd, -errno, or 1 when the kernel should have it. */
+HIDDEN long server_perf_event_open(void *attr, int pid, int cpu, int group_fd, unsigned long flags);
+/* ioctl on a perf event fd of ours. */
+HIDDEN long perf_probe_ioctl(struct server_fd *e, unsigned long req, unsigned long arg);
+/* The last fd of a probe is gone: its link goes too. */
+HIDDEN void perf_probe_put(struct perf_probe *p);
+/* Binds program `prog_id` (a reference is taken) with a cookie. */
+HIDDEN long perf_probe_bind(struct perf_probe *p, uint32_t prog_id, uint64_t cookie);
+
+/* ---- ring buffers under epoll ---- */
+
+/* epoll_ctl / epoll_wait on sets that may hold ring buffer fds of ours. */
+HIDDEN void ring_epoll_ctl(int epfd, int op, int fd);
+HIDDEN void ring_epoll_before_wait(int epfd);
+/* An fd closes: if it was an epoll set, forget what it watched. */
+HIDDEN void ring_epoll_closed(int fd);
+/* The ring buffer fd closes: stop watching it. Lock held. */
+HIDDEN void ring_waker_stop(struct ring_waker *w);
+
+#endif

@@ -1,0 +1,35 @@
+/* Objects belong to the process that created them until pinned, as kernel objects belong to fds. */
+#include "segment.h"
+
+#include <errno.h>
+
+int bpftime_object_set_pinned(struct bpftime_shm *shm, uint32_t id, int pinned)
+{
+	shm_lock(&shm->hdr->lock);
+	struct shm_object *o = shm_object_find(shm, id);
+	if (o)
+		o->pinned = pinned != 0;
+	shm_unlock(&shm->hdr->lock);
+	if (!o) {
+		shm_set_error("no object with id %u", id);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+int bpftime_objects_release(struct bpftime_shm *shm, int32_t pid)
+{
+	/* Links go first, so agents stop running programs before their maps disappear. */
+	static const uint32_t order[] = {SHM_LINK, SHM_PROG, SHM_MAP};
+	int released = 0;
+	for (unsigned k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
+		for (int i = 0; i < SHM_MAX_OBJECTS; i++) {
+			const struct shm_object *o = &shm->hdr->objects[i];
+			uint32_t id = __atomic_load_n(&o->id, __ATOMIC_ACQUIRE);
+			if (id && o->kind == order[k] && o->owner == pid && !o->pinned &&
+			    bpftime_object_delete(shm, id) == 0)
+				released++;
+		}
+	}
+	return released;
+}
