@@ -6,6 +6,7 @@
  * that its own file and fd were not touched.
  *
  *   bpf_bad_calls FILE
+ *   bpf_bad_calls FILE unsupported   commands the server does not run (its log names them)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -80,6 +81,14 @@ int main(int argc, char **argv)
 {
 	if (argc < 2)
 		return 2;
+	if (argc > 2 && !strcmp(argv[2], "unsupported")) {
+		union bpf_attr q;
+		memset(&q, 0, sizeof(q));
+		report("prog_query", sys_bpf(BPF_PROG_QUERY, &q, sizeof(q)));
+		report("iter_create", sys_bpf(BPF_ITER_CREATE, &q, sizeof(q)));
+		printf("}\n");
+		return 0;
+	}
 	int own = open(argv[1], O_RDWR | O_CREAT | O_TRUNC, 0600);
 	if (own < 0 || write(own, "mine\n", 5) != 5)
 		return 2;

@@ -9,7 +9,7 @@
  *   longjmp N              probed frames left by longjmp
  *   loop SECONDS THREADS   call add() until the time is up (attach/detach stress)
  *   add N THREADS          each thread calls add(i, tid) for i = 0..N-1 (ring buffer events)
- *   malloc-signal N        print "ready", wait for SIGUSR1, call malloc N times, print "done",
+ *   malloc-signal N        print "ready PID", wait for SIGUSR1, call malloc N times, print "done",
  *                          wait for SIGTERM (counts compared before and after)
  */
 #define _GNU_SOURCE
@@ -348,7 +348,9 @@ static int run_malloc_signal(long n)
 {
 	signal(SIGUSR1, on_go);
 	signal(SIGTERM, on_term);
-	out("ready\n");
+	char ready[64];
+	snprintf(ready, sizeof(ready), "ready %d\n", (int)getpid());
+	out(ready);
 	while (!go)
 		pause();
 	for (long i = 0; i < n; i++) {

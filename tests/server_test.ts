@@ -1,0 +1,204 @@
+/**
+ * The syscall server: unmodified libbpf applications run once against the
+ * kernel (root) and once under `bpftime load` (their probes in processes
+ * started with `bpftime start`) must see the same counts and events, and
+ * get the kernel's errno for bad calls.
+ */
+import assert from "node:assert/strict";
+import { kernelBpfAvailable } from "../ffi/kernel_bpf.ts";
+import { freshSegment } from "./helpers.ts";
+import {
+  BAD_CALLS,
+  BIN,
+  MALLOC_APP,
+  RING_CONSUMER,
+  RING_EVENTS,
+  runJson,
+  Running,
+  TARGET,
+} from "./server_env.ts";
+
+const kernel = kernelBpfAvailable();
+if (!kernel.ok) console.log(`skip: server tests against the kernel: ${kernel.reason}`);
+
+type Mode = "kernel" | "bpftime";
+const MODES: Mode[] = kernel.ok ? ["kernel", "bpftime"] : ["bpftime"];
+
+/** A libbpf application: as it is (kernel), or under `bpftime load` on segment `seg`. */
+function app(mode: Mode, seg: string, prog: string, args: string[]): Running {
+  return mode === "kernel"
+    ? new Running(prog, args)
+    : new Running(BIN, ["load", prog, ...args], { BPFTIME_GLOBAL_SHM_NAME: seg });
+}
+
+/** The traced program: as it is (kernel), or under `bpftime start`. */
+function traced(mode: Mode, seg: string, args: string[]): Running {
+  return mode === "kernel"
+    ? new Running(TARGET, args)
+    : new Running(BIN, ["start", TARGET, ...args], { BPFTIME_GLOBAL_SHM_NAME: seg });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+Deno.test("server: 8 threads x 100,000 uprobe hits reach a libbpf ring buffer consumer, none lost, while it sleeps in epoll", async () => {
+  const THREADS = 8, CALLS = 100_000;
+  for (const mode of MODES) {
+    const seg = freshSegment("t_srv_ring", 64);
+    const consumer = app(mode, seg.name, RING_CONSUMER, [
+      RING_EVENTS,
+      TARGET,
+      String(THREADS * CALLS),
+      "60",
+    ]);
+    await consumer.waitLine(/^ready$/);
+    await sleep(1000); // the consumer idles in epoll_wait: its CPU time then is measured
+    const target = traced(mode, seg.name, ["add", String(CALLS), String(THREADS)]);
+    const done = await target.waitLine(/^\{"per_thread"/, 60000);
+    assert.equal((await target.finish()).code, 0);
+    const result = JSON.parse((await consumer.waitLine(/^\{"events"/, 60000)).line);
+    assert.equal((await consumer.finish()).code, 0, consumer.stderr);
+    console.log(
+      `${mode}: ${result.events} events, ${result.events_per_s} events/s, idle ${result.idle_ms} ms ` +
+        `using ${result.idle_cpu_ms} ms CPU, ${result.polls} polls`,
+    );
+    assert.equal(result.events, THREADS * CALLS, `${mode}: events`);
+    for (const tid of JSON.parse(done.line).tids as number[]) {
+      assert.deepEqual(
+        result.threads[String(tid)],
+        { count: CALLS, out_of_order: 0 },
+        `${mode}: ${tid}`,
+      );
+    }
+    // Blocked, not polling: an idle consumer uses well under 5% of a CPU.
+    assert.ok(
+      result.idle_cpu_ms < result.idle_ms * 0.05,
+      `${mode}: idle CPU ${result.idle_cpu_ms} ms`,
+    );
+    if (mode === "bpftime") {
+      assert.equal(seg.stats().objects, 0, "the application's objects are gone");
+    }
+    seg.close();
+  }
+});
+
+/** The malloc example's count for `pid` in its output since line `from` (0 before its first line). */
+function mallocCount(tool: Running, pid: number, from: number): number {
+  let count = 0;
+  for (const line of tool.lines.slice(from)) {
+    const m = line.match(/^\tpid=(\d+)\tmalloc calls: (\d+)$/);
+    if (m && Number(m[1]) === pid) count = Number(m[2]);
+  }
+  return count;
+}
+
+/** Waits until the tool has printed `n` more rounds of counts. */
+async function rounds(tool: Running, n: number): Promise<number> {
+  let at = tool.lines.length;
+  for (let i = 0; i < n; i++) at = (await tool.waitLine(/^\d\d:\d\d:\d\d $/, 10000, at)).index + 1;
+  return at;
+}
+
+Deno.test("server: the malloc example (bpftool skeleton) counts the same calls on the kernel and under bpftime", async () => {
+  const N = 1000;
+  for (const mode of MODES) {
+    const seg = freshSegment("t_srv_malloc", 16);
+    const tool = app(mode, seg.name, MALLOC_APP, []);
+    await rounds(tool, 1); // attached
+    const target = traced(mode, seg.name, ["malloc-signal", String(N)]);
+    const pid = Number((await target.waitLine(/^ready \d+$/)).line.split(" ")[1]);
+    await rounds(tool, 2);
+    const before = mallocCount(tool, pid, 0);
+    Deno.kill(pid, "SIGUSR1");
+    await target.waitLine(/^done$/);
+    const at = await rounds(tool, 2);
+    const after = mallocCount(tool, pid, 0);
+    console.log(`${mode}: pid ${pid} malloc calls ${before} -> ${after} (at line ${at})`);
+    assert.equal(after - before, N, `${mode}: mallocs counted between the signal and done`);
+    Deno.kill(pid, "SIGTERM");
+    await target.finish();
+    tool.child.kill("SIGTERM");
+    assert.equal((await tool.finish()).code, 0, tool.stderr);
+    // libbpf's feature probes and loading went through without a complaint.
+    assert.doesNotMatch(tool.stderr, /fail|error|warn|bpftime-server/i, `${mode}: ${tool.stderr}`);
+    if (mode === "bpftime") assert.equal(seg.stats().objects, 0);
+    seg.close();
+  }
+});
+
+Deno.test("server: libbpf's feature probing and loading log no errors (libbpf debug output)", async () => {
+  const seg = freshSegment("t_srv_probe", 16);
+  const r = await new Deno.Command(BIN, {
+    args: ["load", MALLOC_APP, "-v", "-d", "1"],
+    env: { BPFTIME_GLOBAL_SHM_NAME: seg.name },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const log = new TextDecoder().decode(r.stderr);
+  assert.equal(r.code, 0, log);
+  assert.match(log, /map 'libc_malloc_calls_total': created successfully/);
+  assert.doesNotMatch(log, /fail|error|warn|invalid|not supported|bpftime-server/i, log);
+  seg.close();
+});
+
+Deno.test("server: bad calls get the kernel's errno, and the application's own file is untouched", async () => {
+  const seg = freshSegment("t_srv_bad", 8);
+  const dir = Deno.makeTempDirSync();
+  const ours = await runJson(BIN, ["load", BAD_CALLS, `${dir}/ours`], {
+    BPFTIME_GLOBAL_SHM_NAME: seg.name,
+  });
+  assert.equal(ours.code, 0, ours.stderr);
+  assert.equal(ours.json.own_file_intact, true);
+  assert.equal(ours.json.bad_opcode_logged, true);
+  assert.match(ours.stderr, /bpftime-server: BPF_PROG_LOAD '' refused: pc 0: unknown opcode 0xff/);
+  assert.match(ours.stderr, /bpftime-server: cmd 999 is not supported/);
+  if (kernel.ok) {
+    const theirs = await runJson(BAD_CALLS, [`${dir}/theirs`]);
+    assert.equal(theirs.code, 0);
+    assert.deepEqual(ours.json, theirs.json);
+  } else {
+    assert.equal(ours.json.lookup_missing, "ENOENT");
+  }
+  const unsupported = await runJson(BIN, ["load", BAD_CALLS, `${dir}/ours`, "unsupported"], {
+    BPFTIME_GLOBAL_SHM_NAME: seg.name,
+  });
+  assert.deepEqual(unsupported.json, { prog_query: "EOPNOTSUPP", iter_create: "EOPNOTSUPP" });
+  assert.match(unsupported.stderr, /bpftime-server: BPF_PROG_QUERY is not supported/);
+  assert.match(unsupported.stderr, /bpftime-server: BPF_ITER_CREATE is not supported/);
+  assert.equal(seg.stats().objects, 0);
+  Deno.removeSync(dir, { recursive: true });
+  seg.close();
+});
+
+Deno.test("server: a killed application's links, programs and maps go; the traced process runs on", async () => {
+  const seg = freshSegment("t_srv_kill", 32);
+  const consumer = app("bpftime", seg.name, RING_CONSUMER, [
+    RING_EVENTS,
+    TARGET,
+    "999999999",
+    "60",
+  ]);
+  await consumer.waitLine(/^ready$/);
+  assert.ok(seg.stats().objects >= 3, "map, program and link are in the segment");
+  const target = traced("bpftime", seg.name, ["loop", "30", "2"]);
+  await target.waitLine(/^ready$/);
+  await sleep(300);
+  const pid = Number(
+    new TextDecoder().decode(
+      (await new Deno.Command("pgrep", {
+        args: ["-f", `^${RING_CONSUMER} .* 999999999`],
+        stdout: "piped",
+      })
+        .output()).stdout,
+    ).trim(),
+  );
+  assert.ok(pid > 0);
+  Deno.kill(pid, "SIGKILL");
+  const status = await consumer.finish();
+  assert.equal(status.code, 128 + 9);
+  assert.equal(seg.stats().objects, 0, "nothing of the killed application is left");
+  target.child.kill("SIGTERM");
+  const end = await target.waitLine(/^\{"calls":\d+\}$/);
+  assert.ok(JSON.parse(end.line).calls > 0);
+  assert.equal((await target.finish()).code, 0);
+  seg.close();
+});
