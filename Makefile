@@ -55,7 +55,7 @@ build/vmlinux.h:
 	@mkdir -p build
 	bpftool btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
 
-build/bpf/%.bpf.o: bpf/%.bpf.c build/vmlinux.h
+build/bpf/%.bpf.o: bpf/%.bpf.c build/vmlinux.h $(wildcard bpf/*.h)
 	@mkdir -p build/bpf
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
@@ -69,7 +69,7 @@ build/bench/libnative.so: $(WORKLOAD_SRCS) bench/workloads/workloads.h bench/nat
 	$(CLANG) -O2 -fno-builtin -fPIC -shared -Wall -Wextra -Werror -o $@ bench/workloads/all.c bench/native_harness.c
 
 # The README's main job: count malloc calls in processes started with `bpftime start`.
-EXAMPLE_APPS := build/examples/malloc
+EXAMPLE_APPS := build/examples/malloc build/examples/bashreadline
 examples: $(EXAMPLE_APPS) build/examples/malloc_victim
 
 demo: build build/examples/malloc_victim
@@ -122,8 +122,11 @@ build/tests/libbpf_insns: tests/targets/libbpf_insns.c
 build/examples/%.skel.h: build/bpf/%.bpf.o
 	@mkdir -p build/examples
 	bpftool gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
+LIBBPF_APP = $(CC) -O2 -g -Wall -Wextra -Werror -Ibuild/examples -Ibpf -o $@ $< -lbpf -lelf -lz
 build/examples/malloc: examples/malloc/malloc.c build/examples/malloc.skel.h
-	$(CC) -O2 -g -Wall -Wextra -Werror -Ibuild/examples -o $@ $< -lbpf -lelf -lz
+	$(LIBBPF_APP)
+build/examples/bashreadline: examples/bashreadline/bashreadline.c build/examples/bashreadline.skel.h bpf/bashreadline.h
+	$(LIBBPF_APP)
 build/examples/malloc_victim: examples/malloc/victim.c
 	@mkdir -p build/examples
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<

@@ -6,6 +6,7 @@ export const RING_CONSUMER = `${ROOT}build/tests/ring_consumer`;
 export const RING_EVENTS = `${ROOT}build/tests/ring_events.bpf.o`;
 export const BAD_CALLS = `${ROOT}build/tests/bpf_bad_calls`;
 export const MALLOC_APP = `${ROOT}build/examples/malloc`;
+export const BASHREADLINE_APP = `${ROOT}build/examples/bashreadline`;
 export const TARGET = `${ROOT}build/tests/probe_target`;
 
 /** A running process whose stdout is read line by line as it comes. */

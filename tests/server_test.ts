@@ -9,6 +9,7 @@ import { kernelBpfAvailable } from "../ffi/kernel_bpf.ts";
 import { freshSegment } from "./helpers.ts";
 import {
   BAD_CALLS,
+  BASHREADLINE_APP,
   BIN,
   MALLOC_APP,
   RING_CONSUMER,
@@ -201,4 +202,27 @@ Deno.test("server: a killed application's links, programs and maps go; the trace
   assert.ok(JSON.parse(end.line).calls > 0);
   assert.equal((await target.finish()).code, 0);
   seg.close();
+});
+
+Deno.test("server: the bashreadline example (uretprobe, ring buffer, C consumer) sees the same lines on the kernel and under bpftime", async () => {
+  const input = "echo pid=$$\\necho two\\n";
+  for (const mode of MODES) {
+    const seg = freshSegment("t_srv_bash", 16);
+    const tool = app(mode, seg.name, BASHREADLINE_APP, []);
+    await tool.waitLine(/^TIME +PID +COMMAND$/);
+    const bash = mode === "kernel" ? "/bin/bash -i" : `${BIN} start /bin/bash -i`;
+    const shell = new Running("sh", ["-c", `printf '${input}' | ${bash}`], {
+      BPFTIME_GLOBAL_SHM_NAME: seg.name,
+    });
+    const pid = Number((await shell.waitLine(/^pid=\d+$/)).line.slice(4));
+    await shell.finish();
+    await tool.waitLine(new RegExp(`^\\S+ +${pid} +echo two$`), 10000);
+    tool.child.kill("SIGTERM");
+    assert.equal((await tool.finish()).code, 0, tool.stderr);
+    const lines = tool.lines.map((l) => l.match(/^\S+ +(\d+) +(.*)$/)).filter((m) =>
+      m && Number(m[1]) === pid
+    ).map((m) => m![2]);
+    assert.deepEqual(lines, ["echo pid=$$", "echo two"], mode);
+    seg.close();
+  }
 });
