@@ -16,7 +16,7 @@ N ?= 100000
 LLVM_N ?=
 SEED ?=
 
-.PHONY: all setup build examples demo demo-vm test test-targets check fmt lint bench bench-vm bench-maps bench-uprobe fuzz-vm clean
+.PHONY: all setup build examples demo demo-vm test test-targets check fmt lint bench bench-vm bench-maps bench-uprobe bench-server fuzz-vm clean
 
 all: build
 
@@ -134,7 +134,10 @@ build/examples/malloc_victim: examples/malloc/victim.c
 test: build test-targets check
 	$(DENO) test --allow-all tests/
 
-bench: bench-vm bench-maps bench-uprobe
+bench: bench-vm bench-maps bench-uprobe bench-server
+
+bench-server: build test-targets
+	$(DENO) run $(DENO_PERMS) bench/server_bench.ts
 
 build/bench/uprobe_target: bench/uprobe/target.c
 	@mkdir -p build/bench
