@@ -226,3 +226,34 @@ Deno.test("server: the bashreadline example (uretprobe, ring buffer, C consumer)
     seg.close();
   }
 });
+
+Deno.test("server: bpftrace one-liners (count and hist on a uprobe and uretprobe) agree on the kernel and under bpftime", async () => {
+  const script = "uprobe:/bin/bash:readline { @calls[pid] = count(); } " +
+    "uretprobe:/bin/bash:readline /retval != 0/ { @lines[pid] = count(); @len = hist(1); }";
+  for (const mode of MODES) {
+    const seg = freshSegment("t_srv_bpftrace", 16);
+    const tracer = app(mode, seg.name, "bpftrace", ["-e", script]);
+    await tracer.waitLine(/^Attaching 2 probes\.\.\.$/);
+    await sleep(500);
+    const bash = mode === "kernel" ? "/bin/bash -i" : `${BIN} start /bin/bash -i`;
+    const shell = new Running("sh", ["-c", `printf 'echo pid=$$\\necho two\\n' | ${bash}`], {
+      BPFTIME_GLOBAL_SHM_NAME: seg.name,
+    });
+    const pid = Number((await shell.waitLine(/^pid=\d+$/)).line.slice(4));
+    await shell.finish();
+    // bpftrace prints its maps when interrupted.
+    await new Deno.Command("pkill", { args: ["-INT", "-f", `bpftrace -e ${script.slice(0, 20)}`] })
+      .output();
+    await tracer.finish();
+    const out = tracer.lines.join("\n");
+    // readline ran three times (two lines, then end of input), two of them returned a line.
+    assert.match(
+      out,
+      new RegExp(`^@calls\\[${pid}\\]: 3$`, "m"),
+      `${mode}: ${out}\n${tracer.stderr}`,
+    );
+    assert.match(out, new RegExp(`^@lines\\[${pid}\\]: 2$`, "m"), `${mode}: ${out}`);
+    assert.match(out, /^\[1\]\s+2 \|@+\|$/m, `${mode}: ${out}`);
+    seg.close();
+  }
+});

@@ -101,6 +101,7 @@ long server_bpf(int cmd, union bpf_attr *user, unsigned int size)
 		break;
 	case BPF_PROG_LOAD: ret = bpf_prog_load(&attr); break;
 	case BPF_BTF_LOAD: ret = bpf_btf_load(&attr); break;
+	case BPF_BTF_GET_NEXT_ID: case BPF_BTF_GET_FD_BY_ID: ret = bpf_btf_by_id(cmd, &attr); break;
 	case BPF_OBJ_GET_INFO_BY_FD: ret = obj_info(&attr); break;
 	case BPF_PROG_GET_NEXT_ID: case BPF_MAP_GET_NEXT_ID: case BPF_LINK_GET_NEXT_ID:
 		ret = next_id(cmd, &attr);
@@ -130,6 +131,8 @@ long server_bpf(int cmd, union bpf_attr *user, unsigned int size)
 	}
 	server_unlock();
 	if (ret >= 0 && (cmd == BPF_OBJ_GET_INFO_BY_FD || cmd == BPF_MAP_LOOKUP_BATCH ||
+			 cmd == BPF_PROG_GET_NEXT_ID || cmd == BPF_MAP_GET_NEXT_ID || cmd == BPF_LINK_GET_NEXT_ID ||
+			 cmd == BPF_BTF_GET_NEXT_ID ||
 			 cmd == BPF_MAP_LOOKUP_AND_DELETE_BATCH || cmd == BPF_MAP_UPDATE_BATCH ||
 			 cmd == BPF_MAP_DELETE_BATCH) &&
 	    safe_write((uintptr_t)user, &attr, size) < 0)

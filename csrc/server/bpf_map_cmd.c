@@ -49,6 +49,16 @@ static long map_create(union bpf_attr *attr)
 static long value_from_user(const struct bpftime_map_info *m, uint8_t *value)
 {
 	bool holds_maps = m->type == BPF_MAP_TYPE_ARRAY_OF_MAPS || m->type == BPF_MAP_TYPE_HASH_OF_MAPS;
+	if (m->type == BPF_MAP_TYPE_PERF_EVENT_ARRAY) {
+		static uint32_t warned;
+		if (warned != m->id)
+			server_log("perf event array '%s': bpf_perf_event_output records go to bpftime's own "
+				   "rings, which a perf_buffer (perf_event_open + mmap) does not read yet; "
+				   "use a ring buffer map",
+				   m->name);
+		warned = m->id;
+		return 0;
+	}
 	if (!holds_maps && m->type != BPF_MAP_TYPE_PROG_ARRAY)
 		return 0;
 	int fd;

@@ -247,3 +247,21 @@ long bpf_btf_info(struct server_fd *e, union bpf_attr *attr)
 	info.kernel_btf = 0;
 	return server_info_out(attr, &info, sizeof(info));
 }
+
+/* BPF_BTF_GET_NEXT_ID and BPF_BTF_GET_FD_BY_ID over this process's BTF (the kernel's own is a file). */
+long bpf_btf_by_id(int cmd, union bpf_attr *attr)
+{
+	struct btf_blob *hit = NULL;
+	for (struct btf_blob *b = blobs; b; b = b->next) {
+		if (cmd == BPF_BTF_GET_FD_BY_ID ? b->id == attr->btf_id
+						: b->id > attr->start_id && (!hit || b->id < hit->id))
+			hit = b;
+	}
+	if (!hit)
+		return -ENOENT;
+	if (cmd == BPF_BTF_GET_NEXT_ID) {
+		attr->next_id = hit->id;
+		return 0;
+	}
+	return sfd_new(SFD_BTF, hit->id, NULL);
+}

@@ -84,6 +84,7 @@ HIDDEN long server_bpf(int cmd, union bpf_attr *attr, unsigned int size);
 HIDDEN long bpf_map_command(int cmd, union bpf_attr *attr);
 HIDDEN long bpf_prog_load(union bpf_attr *attr);
 HIDDEN long bpf_btf_load(union bpf_attr *attr);
+HIDDEN long bpf_btf_by_id(int cmd, union bpf_attr *attr);
 HIDDEN long bpf_btf_info(struct server_fd *e, union bpf_attr *attr);
 /* BPF_OBJ_GET_INFO_BY_FD's copy-out: `have` bytes, the caller's extra bytes checked to be zero. */
 HIDDEN long server_info_out(union bpf_attr *attr, const void *info, uint32_t have);
