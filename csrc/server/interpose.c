@@ -196,14 +196,8 @@ EXPORT int fcntl(int fd, int cmd, ...)
 	va_end(ap);
 	return (int)errno_result(do_fcntl(fd, cmd, arg));
 }
-EXPORT int fcntl64(int fd, int cmd, ...)
-{
-	va_list ap;
-	va_start(ap, cmd);
-	long arg = va_arg(ap, long);
-	va_end(ap);
-	return (int)errno_result(do_fcntl(fd, cmd, arg));
-}
+/* The same call under the name large-file builds use. */
+EXPORT int fcntl64(int fd, int cmd, ...) __attribute__((alias("fcntl")));
 
 EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {

@@ -118,6 +118,17 @@ static int run_funcs(long n)
 	return 0;
 }
 
+/* {"per_thread":N,"tids":[...]}: what each thread did, for the test to compare. */
+static void print_threads(long n, const long *tids, int threads)
+{
+	char buf[2048];
+	int at = snprintf(buf, sizeof(buf), "{\"per_thread\":%ld,\"tids\":[", n);
+	for (int i = 0; i < threads; i++)
+		at += snprintf(buf + at, sizeof(buf) - (size_t)at, "%s%ld", i ? "," : "", tids[i]);
+	snprintf(buf + at, sizeof(buf) - (size_t)at, "]}\n");
+	out(buf);
+}
+
 static long per_thread;
 void *volatile last_alloc;
 
@@ -147,12 +158,7 @@ static int run_malloc(long n, int threads)
 		for (int i = 0; i < threads; i++)
 			pthread_join(t[i], NULL);
 	}
-	char buf[2048];
-	int at = snprintf(buf, sizeof(buf), "{\"per_thread\":%ld,\"tids\":[", n);
-	for (int i = 0; i < threads; i++)
-		at += snprintf(buf + at, sizeof(buf) - (size_t)at, "%s%ld", i ? "," : "", tids[i]);
-	snprintf(buf + at, sizeof(buf) - (size_t)at, "]}\n");
-	out(buf);
+	print_threads(n, tids, threads);
 	return 0;
 }
 
@@ -328,12 +334,7 @@ static int run_add(long n, int threads)
 		pthread_create(&t[i], NULL, add_worker, &tids[i]);
 	for (int i = 0; i < threads; i++)
 		pthread_join(t[i], NULL);
-	char buf[2048];
-	int at = snprintf(buf, sizeof(buf), "{\"per_thread\":%ld,\"tids\":[", n);
-	for (int i = 0; i < threads; i++)
-		at += snprintf(buf + at, sizeof(buf) - (size_t)at, "%s%ld", i ? "," : "", tids[i]);
-	snprintf(buf + at, sizeof(buf) - (size_t)at, "]}\n");
-	out(buf);
+	print_threads(n, tids, threads);
 	return 0;
 }
 
