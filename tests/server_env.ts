@@ -4,6 +4,7 @@ import { ROOT } from "./helpers.ts";
 export const BIN = `${ROOT}bin/bpftime`;
 export const RING_CONSUMER = `${ROOT}build/tests/ring_consumer`;
 export const RING_EVENTS = `${ROOT}build/tests/ring_events.bpf.o`;
+export const PERF_EVENTS = `${ROOT}build/tests/perf_events.bpf.o`;
 export const BAD_CALLS = `${ROOT}build/tests/bpf_bad_calls`;
 export const MALLOC_APP = `${ROOT}build/examples/malloc`;
 export const BASHREADLINE_APP = `${ROOT}build/examples/bashreadline`;

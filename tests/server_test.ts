@@ -12,6 +12,7 @@ import {
   BASHREADLINE_APP,
   BIN,
   MALLOC_APP,
+  PERF_EVENTS,
   RING_CONSUMER,
   RING_EVENTS,
   runJson,
@@ -26,10 +27,16 @@ type Mode = "kernel" | "bpftime";
 const MODES: Mode[] = kernel.ok ? ["kernel", "bpftime"] : ["bpftime"];
 
 /** A libbpf application: as it is (kernel), or under `bpftime load` on segment `seg`. */
-function app(mode: Mode, seg: string, prog: string, args: string[]): Running {
+function app(
+  mode: Mode,
+  seg: string,
+  prog: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Running {
   return mode === "kernel"
-    ? new Running(prog, args)
-    : new Running(BIN, ["load", prog, ...args], { BPFTIME_GLOBAL_SHM_NAME: seg });
+    ? new Running(prog, args, env)
+    : new Running(BIN, ["load", prog, ...args], { BPFTIME_GLOBAL_SHM_NAME: seg, ...env });
 }
 
 /** The traced program: as it is (kernel), or under `bpftime start`. */
@@ -78,6 +85,40 @@ Deno.test("server: 8 threads x 100,000 uprobe hits reach a libbpf ring buffer co
     if (mode === "bpftime") {
       assert.equal(seg.stats().objects, 0, "the application's objects are gone");
     }
+    seg.close();
+  }
+});
+
+Deno.test("server: uprobe records reach libbpf's perf_buffer (perf event array, 16 pages per CPU) while it sleeps in epoll", async () => {
+  const THREADS = 2, CALLS = 500; // fits the rings: nothing is lost on either side
+  for (const mode of MODES) {
+    const seg = freshSegment("t_srv_perf", 16);
+    const consumer = app(mode, seg.name, RING_CONSUMER, [
+      PERF_EVENTS,
+      TARGET,
+      String(THREADS * CALLS),
+      "60",
+    ]);
+    await consumer.waitLine(/^ready$/);
+    await sleep(1000);
+    const target = traced(mode, seg.name, ["add", String(CALLS), String(THREADS)]);
+    const done = await target.waitLine(/^\{"per_thread"/, 60000);
+    assert.equal((await target.finish()).code, 0);
+    const result = JSON.parse((await consumer.waitLine(/^\{"events"/, 60000)).line);
+    assert.equal((await consumer.finish()).code, 0, consumer.stderr);
+    console.log(
+      `${mode}: ${result.events} events, ${result.lost} lost, idle CPU ${result.idle_cpu_ms} ms`,
+    );
+    assert.equal(result.events, THREADS * CALLS, `${mode}: events`);
+    assert.equal(result.lost, 0);
+    for (const tid of JSON.parse(done.line).tids as number[]) {
+      assert.equal(result.threads[String(tid)].count, CALLS, `${mode}: ${tid}`);
+    }
+    assert.ok(
+      result.idle_cpu_ms < result.idle_ms * 0.05,
+      `${mode}: idle CPU ${result.idle_cpu_ms} ms`,
+    );
+    if (mode === "bpftime") assert.equal(seg.stats().objects, 0);
     seg.close();
   }
 });
@@ -227,12 +268,16 @@ Deno.test("server: the bashreadline example (uretprobe, ring buffer, C consumer)
   }
 });
 
-Deno.test("server: bpftrace one-liners (count and hist on a uprobe and uretprobe) agree on the kernel and under bpftime", async () => {
+Deno.test("server: bpftrace one-liners (count, hist and printf on a uprobe and uretprobe) agree on the kernel and under bpftime", async () => {
   const script = "uprobe:/bin/bash:readline { @calls[pid] = count(); } " +
-    "uretprobe:/bin/bash:readline /retval != 0/ { @lines[pid] = count(); @len = hist(1); }";
+    "uretprobe:/bin/bash:readline /retval != 0/ { @lines[pid] = count(); @len = hist(1); " +
+    'printf("line %d %s\\n", pid, str(retval)); }';
   for (const mode of MODES) {
     const seg = freshSegment("t_srv_bpftrace", 16);
-    const tracer = app(mode, seg.name, "bpftrace", ["-e", script]);
+    // bpftrace's perf buffers must have the 16 pages bpftime's perf rings have.
+    const tracer = app(mode, seg.name, "bpftrace", ["-e", script], {
+      BPFTRACE_PERF_RB_PAGES: "16",
+    });
     await tracer.waitLine(/^Attaching 2 probes\.\.\.$/);
     await sleep(500);
     const bash = mode === "kernel" ? "/bin/bash -i" : `${BIN} start /bin/bash -i`;
@@ -254,6 +299,13 @@ Deno.test("server: bpftrace one-liners (count and hist on a uprobe and uretprobe
     );
     assert.match(out, new RegExp(`^@lines\\[${pid}\\]: 2$`, "m"), `${mode}: ${out}`);
     assert.match(out, /^\[1\]\s+2 \|@+\|$/m, `${mode}: ${out}`);
+    // printf goes through a perf event array and bpftrace's perf buffers; CPUs' rings may interleave.
+    const printed = tracer.lines.filter((l) => l.startsWith(`line ${pid} `)).sort();
+    assert.deepEqual(
+      printed,
+      [`line ${pid} echo pid=$$`, `line ${pid} echo two`],
+      `${mode}: ${out}`,
+    );
     seg.close();
   }
 });

@@ -10,7 +10,11 @@
 #include "perf_event_array.h"
 
 #include <errno.h>
+#include <linux/futex.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #define PERF_PAGE 4096u
 
@@ -136,7 +140,31 @@ int pea_output(struct bpftime_shm *shm, struct shm_map *map, uint64_t flags, con
 	}
 	__atomic_store_n(&p->data_head, head, __ATOMIC_RELEASE);
 	shm_unlock(&map->lock);
+	if (rc == 0 && __atomic_load_n(&p->waiters, __ATOMIC_ACQUIRE)) {
+		__atomic_add_fetch(&p->wake_seq, 1, __ATOMIC_RELEASE);
+		syscall(SYS_futex, &p->wake_seq, FUTEX_WAKE, 1 << 30, NULL, NULL, 0);
+	}
 	return rc;
+}
+
+bool pea_has_records(struct bpftime_shm *shm, struct shm_map *map, uint32_t index)
+{
+	struct perf_ring_page *p = pea_ring(shm, map, index);
+	return __atomic_load_n(&p->data_head, __ATOMIC_ACQUIRE) !=
+	       __atomic_load_n(&p->data_tail, __ATOMIC_ACQUIRE);
+}
+
+int pea_wait(struct bpftime_shm *shm, struct shm_map *map, uint32_t index, int timeout_ms)
+{
+	struct perf_ring_page *p = pea_ring(shm, map, index);
+	uint32_t seq = __atomic_load_n(&p->wake_seq, __ATOMIC_ACQUIRE);
+	__atomic_add_fetch(&p->waiters, 1, __ATOMIC_ACQ_REL);
+	if (!pea_has_records(shm, map, index)) { /* re-checked after announcing ourselves */
+		struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000};
+		syscall(SYS_futex, &p->wake_seq, FUTEX_WAIT, seq, timeout_ms < 0 ? NULL : &ts, NULL, 0);
+	}
+	__atomic_sub_fetch(&p->waiters, 1, __ATOMIC_ACQ_REL);
+	return pea_has_records(shm, map, index);
 }
 
 int bpftime_perf_ring(struct bpftime_shm *shm, uint32_t id, uint32_t index, void **page,

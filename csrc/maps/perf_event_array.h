@@ -18,7 +18,10 @@ struct perf_header {
 
 /* struct perf_event_mmap_page, as far as ring consumers read it. */
 struct perf_ring_page {
-	uint8_t reserved[1024];
+	/* Ours, where the kernel keeps fields perf_buffer consumers do not read. */
+	uint32_t wake_seq; /* futex: bumped after output while consumers wait */
+	uint32_t waiters;
+	uint8_t reserved[1016];
 	uint64_t data_head;   /* 1024 */
 	uint64_t data_tail;   /* 1032: the consumer advances this */
 	uint64_t data_offset; /* 1040 */
@@ -28,6 +31,9 @@ struct perf_ring_page {
 _Static_assert(__builtin_offsetof(struct perf_ring_page, data_head) == 1024, "perf page layout");
 
 HIDDEN struct perf_ring_page *pea_ring(struct bpftime_shm *shm, struct shm_map *map, uint32_t index);
+/* Blocks until entry `index` has records or timeout_ms passes: 1 when it has. */
+HIDDEN int pea_wait(struct bpftime_shm *shm, struct shm_map *map, uint32_t index, int timeout_ms);
+HIDDEN bool pea_has_records(struct bpftime_shm *shm, struct shm_map *map, uint32_t index);
 HIDDEN int pea_output(struct bpftime_shm *shm, struct shm_map *map, uint64_t flags, const void *data,
 		      uint64_t size);
 

@@ -49,16 +49,6 @@ static long map_create(union bpf_attr *attr)
 static long value_from_user(const struct bpftime_map_info *m, uint8_t *value)
 {
 	bool holds_maps = m->type == BPF_MAP_TYPE_ARRAY_OF_MAPS || m->type == BPF_MAP_TYPE_HASH_OF_MAPS;
-	if (m->type == BPF_MAP_TYPE_PERF_EVENT_ARRAY) {
-		static uint32_t warned;
-		if (warned != m->id)
-			server_log("perf event array '%s': bpf_perf_event_output records go to bpftime's own "
-				   "rings, which a perf_buffer (perf_event_open + mmap) does not read yet; "
-				   "use a ring buffer map",
-				   m->name);
-		warned = m->id;
-		return 0;
-	}
 	if (!holds_maps && m->type != BPF_MAP_TYPE_PROG_ARRAY)
 		return 0;
 	int fd;
@@ -102,6 +92,21 @@ static long read_key(struct elem_op *op, uint64_t user_key)
 	return safe_read(op->key, user_key, op->info.key_size);
 }
 
+/* An update of op->key to `value` (translated); a perf output fd stored in a perf event array shows its ring. */
+static long stored(struct elem_op *op, const uint8_t *value, uint64_t flags)
+{
+	const void *key = op->info.key_size ? op->key : NULL;
+	long ret = bpftime_map_update(server_shm, op->info.id, key, value, flags);
+	if (ret == 0 && op->info.type == BPF_MAP_TYPE_PERF_EVENT_ARRAY) {
+		int fd;
+		uint32_t index;
+		memcpy(&fd, value, 4);
+		memcpy(&index, op->key, 4);
+		perf_output_store(fd, op->info.id, index);
+	}
+	return ret;
+}
+
 static long elem_command(int cmd, union bpf_attr *attr)
 {
 	struct elem_op op = {0};
@@ -130,7 +135,7 @@ static long elem_command(int cmd, union bpf_attr *attr)
 		if ((ret = read_key(&op, attr->key)) < 0 || (ret = safe_read(op.value, attr->value, op.vsize)) < 0 ||
 		    (ret = value_from_user(&op.info, op.value)) < 0)
 			break;
-		ret = bpftime_map_update(server_shm, id, key, op.value, attr->flags);
+		ret = stored(&op, op.value, attr->flags);
 		break;
 	case BPF_MAP_DELETE_ELEM:
 		if (ref_frozen(id)) {
@@ -196,7 +201,7 @@ static long batch_command(int cmd, union bpf_attr *attr)
 				if ((ret = safe_read(op.value, attr->batch.values + done * vsz, vsz)) < 0 ||
 				    (ret = value_from_user(&op.info, op.value)) < 0)
 					break;
-				ret = bpftime_map_update(server_shm, id, op.key, op.value, attr->batch.elem_flags);
+				ret = stored(&op, op.value, attr->batch.elem_flags);
 			}
 			if (ret < 0)
 				break;

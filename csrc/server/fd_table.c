@@ -99,7 +99,7 @@ void sfd_forget(int fd)
 		return;
 	table[fd] = NULL;
 	if (e->waker)
-		ring_waker_stop(e->waker);
+		waker_stop(e->waker);
 	if (e->kind == SFD_LINK) /* closing a link's fd detaches its program, as in the kernel */
 		bpf_link_detach(e);
 	if (e->probe)

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,7 +54,7 @@ static long do_close(int fd)
 	server_lock();
 	sfd_forget(fd);
 	server_unlock();
-	ring_epoll_closed(fd);
+	waker_fd_closed(fd);
 	return raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
 }
 
@@ -75,7 +76,10 @@ static long do_ioctl(int fd, unsigned long req, unsigned long arg)
 {
 	server_lock();
 	struct server_fd *e = sfd_get(fd);
-	long ret = !e ? 1 : e->kind == SFD_PERF_EVENT ? perf_probe_ioctl(e, req, arg) : -ENOTTY;
+	long ret = !e				? 1
+		   : e->kind == SFD_PERF_EVENT	? perf_probe_ioctl(e, req, arg)
+		   : e->kind == SFD_PERF_OUTPUT ? perf_output_ioctl(req)
+						: -ENOTTY;
 	server_unlock();
 	return ret == 1 ? raw_syscall6(SYS_ioctl, fd, (long)req, (long)arg, 0, 0, 0) : ret;
 }
@@ -111,7 +115,10 @@ static long do_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t o
 	if (fd >= 0) {
 		server_lock();
 		struct server_fd *e = sfd_get(fd);
-		long ret = !e ? 1 : e->kind == SFD_MAP ? map_mmap(addr, len, prot, flags, e, off) : -ENODEV;
+		long ret = !e			       ? 1
+			   : e->kind == SFD_MAP	       ? map_mmap(addr, len, prot, flags, e, off)
+			   : e->kind == SFD_PERF_OUTPUT ? perf_output_mmap(e, addr, len, prot, flags, off)
+							: -ENODEV;
 		server_unlock();
 		if (ret != 1)
 			return ret;
@@ -202,23 +209,54 @@ EXPORT int fcntl64(int fd, int cmd, ...) __attribute__((alias("fcntl")));
 EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
 	long ret = raw_syscall6(SYS_epoll_ctl, epfd, op, fd, (long)ev, 0, 0);
-	if (ret == 0 && server_shm && kind_of(fd) == SFD_MAP)
-		ring_epoll_ctl(epfd, op, fd);
+	if (ret == 0 && server_shm && kind_of(fd))
+		waker_epoll_ctl(epfd, op, fd);
 	return (int)errno_result(ret);
 }
 
 EXPORT int epoll_wait(int epfd, struct epoll_event *events, int max, int timeout)
 {
-	ring_epoll_before_wait(epfd);
+	waker_before_epoll_wait(epfd);
 	return (int)errno_result(raw_syscall6(SYS_epoll_wait, epfd, (long)events, max, timeout, 0, 0));
 }
 
 EXPORT int epoll_pwait(int epfd, struct epoll_event *events, int max, int timeout, const sigset_t *mask)
 {
-	ring_epoll_before_wait(epfd);
+	waker_before_epoll_wait(epfd);
 	return (int)errno_result(
 		raw_syscall6(SYS_epoll_pwait, epfd, (long)events, max, timeout, (long)mask, 8));
 }
+
+/* <poll.h> declares fds write-only (for callers' analysis); our poll reads them. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+	if (server_shm)
+		waker_before_poll(fds, n);
+	return (int)errno_result(raw_syscall6(SYS_poll, (long)fds, (long)n, timeout, 0, 0, 0));
+}
+
+/* poll as _FORTIFY_SOURCE builds call it. */
+EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fds_len)
+{
+	if (fds_len / sizeof(*fds) < n)
+		abort();
+	return poll(fds, n, timeout);
+}
+
+EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *timeout, const sigset_t *mask)
+{
+	if (server_shm)
+		waker_before_poll(fds, n);
+	struct timespec t, *tp = NULL;
+	if (timeout) { /* the kernel updates it; the caller's stays as it was */
+		t = *timeout;
+		tp = &t;
+	}
+	return (int)errno_result(raw_syscall6(SYS_ppoll, (long)fds, (long)n, (long)tp, (long)mask, 8, 0));
+}
+#pragma GCC diagnostic pop
 
 __attribute__((constructor)) static void server_start(void)
 {

@@ -10,6 +10,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <linux/perf_event.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,14 +91,24 @@ long server_perf_event_open(void *user_attr, int pid, int cpu, int group_fd, uns
 		long n = safe_read_str(spec.target, attr.config1, sizeof(spec.target));
 		if (n < 0)
 			return -EFAULT;
-		if (access(spec.target, R_OK) < 0) /* the kernel resolves the path at open */
+		/* The kernel resolves the path when the event is opened, relative to our cwd. */
+		char resolved[PATH_MAX];
+		if (!realpath(spec.target, resolved))
 			return -errno;
+		if (strlen(resolved) >= sizeof(spec.target))
+			return -ENAMETOOLONG;
+		snprintf(spec.target, sizeof(spec.target), "%s", resolved);
 	} else if (attr.type == PERF_TYPE_TRACEPOINT) {
 		char name[220];
 		if (!syscall_tracepoint_name(attr.config, name, sizeof(name)))
 			return 1; /* not a syscall tracepoint: the kernel's */
 		spec.type = BPFTIME_LINK_SYSCALL_TRACEPOINT;
 		snprintf(spec.target, sizeof(spec.target), "syscalls/%.200s", name);
+	} else if (attr.type == PERF_TYPE_SOFTWARE && attr.config == PERF_COUNT_SW_BPF_OUTPUT) {
+		server_lock();
+		int fd = sfd_new(SFD_PERF_OUTPUT, 0, NULL);
+		server_unlock();
+		return fd;
 	} else {
 		return 1;
 	}
@@ -222,4 +233,12 @@ long bpf_link_detach(struct server_fd *e)
 {
 	unbind(e->probe);
 	return 0;
+}
+
+long perf_output_ioctl(unsigned long req)
+{
+	if (req == PERF_EVENT_IOC_ENABLE || req == PERF_EVENT_IOC_DISABLE)
+		return 0; /* the entry's ring receives records while the fd is stored in the array */
+	server_log("ioctl 0x%lx on a perf output event is not supported", req);
+	return -ENOTTY;
 }

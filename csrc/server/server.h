@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <errno.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* The segment every object lives in; NULL when it could not be opened (calls then fail). */
 HIDDEN extern struct bpftime_shm *server_shm;
@@ -31,7 +32,7 @@ HIDDEN const char *bpf_cmd_name(int cmd);
 
 /* ---- fds handed to the application: real fds (eventfds), so they never collide with its files ---- */
 
-enum server_fd_kind { SFD_MAP = 1, SFD_PROG, SFD_BTF, SFD_LINK, SFD_PERF_EVENT };
+enum server_fd_kind { SFD_MAP = 1, SFD_PROG, SFD_BTF, SFD_LINK, SFD_PERF_EVENT, SFD_PERF_OUTPUT };
 
 /*
  * A uprobe or tracepoint perf event. It becomes a link in the segment once
@@ -45,11 +46,23 @@ struct perf_probe {
 	uint32_t fds;     /* fds that refer to it */
 };
 
+/*
+ * A PERF_COUNT_SW_BPF_OUTPUT perf event (a perf_buffer's per-CPU fd): the
+ * consumer maps it, then stores it in a perf event array; from then on the
+ * mapping shows that entry's ring in the segment.
+ */
+struct perf_output {
+	uint64_t va, len;  /* the consumer's mapping, 0 until it maps the fd */
+	uint32_t map_id;   /* the perf event array holding it, 0 until stored */
+	uint32_t index;
+};
+
 struct server_fd {
 	uint32_t kind;
 	uint32_t id; /* the object's id in the segment (BTF: ours) */
-	struct perf_probe *probe;  /* perf events and links */
-	struct ring_waker *waker;  /* ring buffers watched by epoll */
+	struct perf_probe *probe;   /* perf events and links */
+	struct event_waker *waker;  /* ring buffers and perf outputs watched by epoll or poll */
+	struct perf_output output;  /* SFD_PERF_OUTPUT */
 };
 
 /* A new placeholder fd for an object; it takes over a reference the caller holds. -errno on failure. */
@@ -100,14 +113,26 @@ HIDDEN void perf_probe_put(struct perf_probe *p);
 /* Binds program `prog_id` (a reference is taken) with a cookie. */
 HIDDEN long perf_probe_bind(struct perf_probe *p, uint32_t prog_id, uint64_t cookie);
 
-/* ---- ring buffers under epoll ---- */
+/* ---- ring buffers and perf outputs under epoll and poll ---- */
 
-/* epoll_ctl / epoll_wait on sets that may hold ring buffer fds of ours. */
-HIDDEN void ring_epoll_ctl(int epfd, int op, int fd);
-HIDDEN void ring_epoll_before_wait(int epfd);
+/* epoll_ctl / epoll_wait on sets that may hold ring buffer or perf output fds of ours. */
+HIDDEN void waker_epoll_ctl(int epfd, int op, int fd);
+HIDDEN void waker_before_epoll_wait(int epfd);
+/* poll / ppoll on fds that may be ours. */
+struct pollfd;
+HIDDEN void waker_before_poll(const struct pollfd *fds, unsigned long n);
 /* An fd closes: if it was an epoll set, forget what it watched. */
-HIDDEN void ring_epoll_closed(int fd);
-/* The ring buffer fd closes: stop watching it. Lock held. */
-HIDDEN void ring_waker_stop(struct ring_waker *w);
+HIDDEN void waker_fd_closed(int fd);
+/* The fd closes: its waker ends. Lock held. */
+HIDDEN void waker_stop(struct event_waker *w);
+/* A perf output was stored in a perf event array: its waker watches that entry. Lock held. */
+HIDDEN void waker_rebind(struct event_waker *w, uint32_t map_id, int64_t index);
+
+/* ---- perf buffers ---- */
+
+/* mmap of a perf output fd; map update storing one in a perf event array. Lock held. */
+HIDDEN long perf_output_mmap(struct server_fd *e, void *addr, size_t len, int prot, int flags, off_t off);
+HIDDEN void perf_output_store(int fd, uint32_t map_id, uint32_t index);
+HIDDEN long perf_output_ioctl(unsigned long req);
 
 #endif

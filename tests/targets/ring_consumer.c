@@ -1,7 +1,9 @@
 /*
  * An ordinary libbpf application for the ring buffer tests and bench: loads
- * ring_events.bpf.o, attaches its uprobe to add() in BINARY, and consumes
- * records with ring_buffer__poll (epoll) until EXPECTED arrived or TIMEOUT
+ * ring_events.bpf.o (or perf_events.bpf.o), attaches its uprobe to add() in
+ * BINARY, and consumes records with ring_buffer__poll (or, when the map
+ * "events" is a perf event array, perf_buffer__poll with 16 pages per CPU),
+ * both in epoll, until EXPECTED arrived (or were reported lost) or TIMEOUT
  * seconds passed. Prints "ready" once attached, then one JSON line: records
  * per thread, the ring's sequence check, and the consumer's CPU time while it
  * waited idle for the first record.
@@ -10,6 +12,7 @@
  */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +29,7 @@ static struct {
 	unsigned int tid;
 	long long count, next_a, out_of_order;
 } tids[MAX_TIDS];
-static long long total, first_ns, last_ns;
+static long long total, lost, first_ns, last_ns;
 
 static long long now_ns(int clock)
 {
@@ -59,6 +62,18 @@ static int on_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
+static void on_sample(void *ctx, int cpu, void *data, __u32 size)
+{
+	(void)cpu;
+	on_event(ctx, data, size);
+}
+
+static void on_lost(void *ctx, int cpu, __u64 count)
+{
+	(void)ctx, (void)cpu;
+	lost += (long long)count;
+}
+
 static int quiet(enum libbpf_print_level level, const char *fmt, va_list args)
 {
 	return level == LIBBPF_DEBUG ? 0 : vfprintf(stderr, fmt, args);
@@ -85,18 +100,21 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ring_consumer: cannot attach to add() in %s\n", argv[2]);
 		return 1;
 	}
-	int map_fd = bpf_object__find_map_fd_by_name(obj, "events");
-	struct ring_buffer *rb = ring_buffer__new(map_fd, on_event, NULL, NULL);
-	if (!rb) {
-		fprintf(stderr, "ring_consumer: ring_buffer__new failed\n");
+	struct bpf_map *map = bpf_object__find_map_by_name(obj, "events");
+	int map_fd = bpf_map__fd(map);
+	bool perf = bpf_map__type(map) == BPF_MAP_TYPE_PERF_EVENT_ARRAY;
+	struct ring_buffer *rb = perf ? NULL : ring_buffer__new(map_fd, on_event, NULL, NULL);
+	struct perf_buffer *pb = perf ? perf_buffer__new(map_fd, 16, on_sample, on_lost, NULL, NULL) : NULL;
+	if (!rb && !pb) {
+		fprintf(stderr, "ring_consumer: cannot open the %s\n", perf ? "perf buffer" : "ring buffer");
 		return 1;
 	}
 	printf("ready\n");
 	fflush(stdout);
 	long long start = now_ns(CLOCK_MONOTONIC), cpu0 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
 	long long idle_ns = -1, idle_cpu_ns = -1, polls = 0;
-	while (total < expected && now_ns(CLOCK_MONOTONIC) - start < timeout * 1e9) {
-		int n = ring_buffer__poll(rb, 200);
+	while (total + lost < expected && now_ns(CLOCK_MONOTONIC) - start < timeout * 1e9) {
+		int n = perf ? perf_buffer__poll(pb, 200) : ring_buffer__poll(rb, 200);
 		polls++;
 		if (n < 0) {
 			fprintf(stderr, "ring_consumer: ring_buffer__poll: %d\n", n);
@@ -108,14 +126,15 @@ int main(int argc, char **argv)
 		}
 	}
 	double secs = (last_ns - first_ns) / 1e9;
-	printf("{\"events\":%lld,\"idle_ms\":%.1f,\"idle_cpu_ms\":%.2f,\"polls\":%lld,"
+	printf("{\"events\":%lld,\"lost\":%lld,\"idle_ms\":%.1f,\"idle_cpu_ms\":%.2f,\"polls\":%lld,"
 	       "\"events_per_s\":%.0f,\"threads\":{",
-	       total, idle_ns / 1e6, idle_cpu_ns / 1e6, polls, secs > 0 ? total / secs : 0.0);
+	       total, lost, idle_ns / 1e6, idle_cpu_ns / 1e6, polls, secs > 0 ? total / secs : 0.0);
 	for (int i = 0, first = 1; i < MAX_TIDS && tids[i].tid; i++, first = 0)
 		printf("%s\"%u\":{\"count\":%lld,\"out_of_order\":%lld}", first ? "" : ",", tids[i].tid,
 		       tids[i].count, tids[i].out_of_order);
 	printf("}}\n");
 	ring_buffer__free(rb);
+	perf_buffer__free(pb);
 	bpf_link__destroy(link);
 	bpf_object__close(obj);
 	return 0;
