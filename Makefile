@@ -95,9 +95,9 @@ TEST_TARGETS := build/tests/probe_target build/tests/probe_target_nopie build/te
 	build/examples/malloc_victim build/tests/libbpf_insns build/tests/ring_consumer build/tests/bpf_bad_calls $(EXAMPLE_APPS)
 test-targets: $(TEST_BPF_OBJS) $(TEST_TARGETS)
 
-build/tests/%.bpf.o: tests/bpf/%.bpf.c build/vmlinux.h
+build/tests/%.bpf.o: tests/bpf/%.bpf.c build/vmlinux.h $(wildcard tests/bpf/*.h)
 	@mkdir -p build/tests
-	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	$(CLANG) $(BPF_CFLAGS) -Itests/bpf -c $< -o $@
 build/tests/probe_target: $(TARGET_SRCS)
 	@mkdir -p build/tests
 	$(CC) -O2 -g -Wall -Wextra -Werror -pie -fPIE -o $@ $(TARGET_SRCS) -lpthread

@@ -48,78 +48,67 @@ function traced(mode: Mode, seg: string, args: string[]): Running {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * ring_consumer with OBJECT on `mode`: it waits 1 s idle in epoll (its CPU time then is measured),
+ * then the target's THREADS call add() CALLS times each. Returns the consumer's JSON summary and
+ * the target's thread ids. A consumer that polled instead of blocking fails here.
+ */
+async function consume(mode: Mode, object: string, threads: number, calls: number) {
+  const seg = freshSegment("t_srv_consume", 64);
+  const consumer = app(mode, seg.name, RING_CONSUMER, [
+    object,
+    TARGET,
+    String(threads * calls),
+    "60",
+  ]);
+  await consumer.waitLine(/^ready$/);
+  await sleep(1000);
+  const target = traced(mode, seg.name, ["add", String(calls), String(threads)]);
+  const done = await target.waitLine(/^\{"per_thread"/, 60000);
+  assert.equal((await target.finish()).code, 0);
+  const result = JSON.parse((await consumer.waitLine(/^\{"events"/, 60000)).line);
+  assert.equal((await consumer.finish()).code, 0, consumer.stderr);
+  console.log(
+    `${mode}: ${result.events} events, ${
+      result.lost ?? 0
+    } lost, ${result.events_per_s} events/s, ` +
+      `idle ${result.idle_ms} ms using ${result.idle_cpu_ms} ms CPU, ${result.polls} polls`,
+  );
+  assert.ok(
+    result.idle_cpu_ms < result.idle_ms * 0.05,
+    `${mode}: idle CPU ${result.idle_cpu_ms} ms`,
+  );
+  if (mode === "bpftime") {
+    assert.equal(seg.stats().objects, 0, "the application's objects are gone");
+  }
+  seg.close();
+  return { result, tids: JSON.parse(done.line).tids as number[] };
+}
+
 Deno.test("server: 8 threads x 100,000 uprobe hits reach a libbpf ring buffer consumer, none lost, while it sleeps in epoll", async () => {
   const THREADS = 8, CALLS = 100_000;
   for (const mode of MODES) {
-    const seg = freshSegment("t_srv_ring", 64);
-    const consumer = app(mode, seg.name, RING_CONSUMER, [
-      RING_EVENTS,
-      TARGET,
-      String(THREADS * CALLS),
-      "60",
-    ]);
-    await consumer.waitLine(/^ready$/);
-    await sleep(1000); // the consumer idles in epoll_wait: its CPU time then is measured
-    const target = traced(mode, seg.name, ["add", String(CALLS), String(THREADS)]);
-    const done = await target.waitLine(/^\{"per_thread"/, 60000);
-    assert.equal((await target.finish()).code, 0);
-    const result = JSON.parse((await consumer.waitLine(/^\{"events"/, 60000)).line);
-    assert.equal((await consumer.finish()).code, 0, consumer.stderr);
-    console.log(
-      `${mode}: ${result.events} events, ${result.events_per_s} events/s, idle ${result.idle_ms} ms ` +
-        `using ${result.idle_cpu_ms} ms CPU, ${result.polls} polls`,
-    );
+    const { result, tids } = await consume(mode, RING_EVENTS, THREADS, CALLS);
     assert.equal(result.events, THREADS * CALLS, `${mode}: events`);
-    for (const tid of JSON.parse(done.line).tids as number[]) {
+    for (const tid of tids) {
       assert.deepEqual(
         result.threads[String(tid)],
         { count: CALLS, out_of_order: 0 },
         `${mode}: ${tid}`,
       );
     }
-    // Blocked, not polling: an idle consumer uses well under 5% of a CPU.
-    assert.ok(
-      result.idle_cpu_ms < result.idle_ms * 0.05,
-      `${mode}: idle CPU ${result.idle_cpu_ms} ms`,
-    );
-    if (mode === "bpftime") {
-      assert.equal(seg.stats().objects, 0, "the application's objects are gone");
-    }
-    seg.close();
   }
 });
 
 Deno.test("server: uprobe records reach libbpf's perf_buffer (perf event array, 16 pages per CPU) while it sleeps in epoll", async () => {
   const THREADS = 2, CALLS = 500; // fits the rings: nothing is lost on either side
   for (const mode of MODES) {
-    const seg = freshSegment("t_srv_perf", 16);
-    const consumer = app(mode, seg.name, RING_CONSUMER, [
-      PERF_EVENTS,
-      TARGET,
-      String(THREADS * CALLS),
-      "60",
-    ]);
-    await consumer.waitLine(/^ready$/);
-    await sleep(1000);
-    const target = traced(mode, seg.name, ["add", String(CALLS), String(THREADS)]);
-    const done = await target.waitLine(/^\{"per_thread"/, 60000);
-    assert.equal((await target.finish()).code, 0);
-    const result = JSON.parse((await consumer.waitLine(/^\{"events"/, 60000)).line);
-    assert.equal((await consumer.finish()).code, 0, consumer.stderr);
-    console.log(
-      `${mode}: ${result.events} events, ${result.lost} lost, idle CPU ${result.idle_cpu_ms} ms`,
-    );
+    const { result, tids } = await consume(mode, PERF_EVENTS, THREADS, CALLS);
     assert.equal(result.events, THREADS * CALLS, `${mode}: events`);
     assert.equal(result.lost, 0);
-    for (const tid of JSON.parse(done.line).tids as number[]) {
+    for (const tid of tids) {
       assert.equal(result.threads[String(tid)].count, CALLS, `${mode}: ${tid}`);
     }
-    assert.ok(
-      result.idle_cpu_ms < result.idle_ms * 0.05,
-      `${mode}: idle CPU ${result.idle_cpu_ms} ms`,
-    );
-    if (mode === "bpftime") assert.equal(seg.stats().objects, 0);
-    seg.close();
   }
 });
 
@@ -208,6 +197,21 @@ Deno.test("server: bad calls get the kernel's errno, and the application's own f
   assert.match(unsupported.stderr, /bpftime-server: BPF_ITER_CREATE is not supported/);
   assert.equal(seg.stats().objects, 0);
   Deno.removeSync(dir, { recursive: true });
+  seg.close();
+});
+
+Deno.test("server: a pinned map outlives its application; a forked child's closes delete nothing", async () => {
+  const seg = freshSegment("t_srv_pin", 8);
+  const r = await runJson(BIN, ["load", BAD_CALLS, "/dev/null", "lifetimes"], {
+    BPFTIME_GLOBAL_SHM_NAME: seg.name,
+  });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(r.json, { pin: "ok", update: "ok", lookup_after_child_closed: "ok" });
+  const left = seg.objects();
+  assert.equal(left.length, 1, JSON.stringify(left));
+  const key = new Uint8Array([1, 0, 0, 0]);
+  const value = seg.map(left[0].id).lookup(key)!;
+  assert.equal(new DataView(value.buffer, value.byteOffset).getBigUint64(0, true), 42n);
   seg.close();
 });
 

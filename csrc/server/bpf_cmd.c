@@ -272,7 +272,7 @@ static long fd_by_id(int cmd, union bpf_attr *attr)
 	return fd;
 }
 
-/* Pinning keeps an object when its process goes; the path itself is not recorded. */
+/* Pinning keeps an object (and what it holds) when its process goes; the path is not recorded. */
 static long obj_pin(int cmd, union bpf_attr *attr)
 {
 	if (cmd == BPF_OBJ_GET) {
@@ -284,7 +284,10 @@ static long obj_pin(int cmd, union bpf_attr *attr)
 	if (!e)
 		return -EBADF;
 	uint32_t id = e->kind == SFD_LINK ? e->probe->link_id : e->id;
-	if (e->kind == SFD_BTF || e->kind == SFD_PERF_EVENT || !id)
+	if ((e->kind != SFD_MAP && e->kind != SFD_PROG && e->kind != SFD_LINK) || !id)
 		return -EINVAL;
-	return bpftime_object_set_pinned(server_shm, id, 1);
+	if (e->kind == SFD_LINK) /* a pinned link keeps its program, which keeps its maps */
+		ref_pin(e->probe->spec.prog_id);
+	ref_pin(id);
+	return 0;
 }

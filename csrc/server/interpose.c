@@ -84,6 +84,13 @@ static long do_ioctl(int fd, unsigned long req, unsigned long arg)
 	return ret == 1 ? raw_syscall6(SYS_ioctl, fd, (long)req, (long)arg, 0, 0, 0) : ret;
 }
 
+long server_mapping_address(void *addr, size_t len, int prot, int flags, bool *fixed)
+{
+	*fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
+	return *fixed ? (long)addr
+		      : raw_syscall6(SYS_mmap, (long)addr, (long)len, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+}
+
 /* mmap of a map fd: BPF_F_MMAPABLE arrays and ring buffers, as views of the segment's pages. */
 static long map_mmap(void *addr, size_t len, int prot, int flags, struct server_fd *e, off_t off)
 {
@@ -96,9 +103,8 @@ static long map_mmap(void *addr, size_t len, int prot, int flags, struct server_
 		return -EINVAL;
 	if ((prot & PROT_WRITE) && ref_frozen(e->id))
 		return -EPERM;
-	bool fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
-	long va = fixed ? (long)addr
-			: raw_syscall6(SYS_mmap, (long)addr, (long)len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	bool fixed;
+	long va = server_mapping_address(addr, len, PROT_NONE, flags, &fixed);
 	if (va < 0 && va > -4096)
 		return va;
 	int rc = map_mmap_range(m, server_shm_fd, (uint8_t *)va, (uint64_t)off, len, prot);

@@ -9,11 +9,13 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct obj_ref {
 	uint32_t id;
 	uint32_t refs;
 	bool created; /* by this process: deleted with its last reference */
+	pid_t creator; /* a forked child closing its copies of the fds deletes nothing */
 	bool frozen;
 	uint32_t nholds;
 	uint32_t *holds;
@@ -48,6 +50,7 @@ void ref_created(uint32_t id, const uint32_t *holds, uint32_t nholds)
 		return; /* the object then lives until the process ends (see server_exit) */
 	r->refs = 1;
 	r->created = true;
+	r->creator = getpid();
 	if (nholds && (r->holds = malloc(sizeof(*holds) * nholds))) {
 		memcpy(r->holds, holds, sizeof(*holds) * nholds);
 		r->nholds = nholds;
@@ -79,15 +82,22 @@ void ref_put(uint32_t id)
 	if (!r || !r->refs || --r->refs)
 		return;
 	unlink_ref(r);
-	if (r->created && server_shm) {
-		const struct shm_object *o = shm_object_find(server_shm, id);
-		if (o && !o->pinned)
-			bpftime_object_delete(server_shm, id);
-	}
-	for (uint32_t i = 0; i < r->nholds; i++)
+	const struct shm_object *o = server_shm ? shm_object_find(server_shm, id) : NULL;
+	bool pinned = o && o->pinned;
+	if (r->created && r->creator == getpid() && o && !pinned)
+		bpftime_object_delete(server_shm, id);
+	for (uint32_t i = 0; !pinned && i < r->nholds; i++) /* a pinned object keeps what it holds */
 		ref_put(r->holds[i]);
 	free(r->holds);
 	free(r);
+}
+
+void ref_pin(uint32_t id)
+{
+	bpftime_object_set_pinned(server_shm, id, 1);
+	struct obj_ref *r = find(id);
+	for (uint32_t i = 0; r && i < r->nholds; i++)
+		ref_pin(r->holds[i]);
 }
 
 void ref_freeze(uint32_t id)

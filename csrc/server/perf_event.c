@@ -122,6 +122,7 @@ long server_perf_event_open(void *user_attr, int pid, int cpu, int group_fd, uns
 		return -ENOMEM;
 	p->spec = spec;
 	p->enabled = !attr.disabled;
+	p->creator = getpid();
 	server_lock();
 	int fd = sfd_new(SFD_PERF_EVENT, 0, p);
 	server_unlock();
@@ -174,6 +175,8 @@ long perf_probe_bind(struct perf_probe *p, uint32_t prog_id, uint64_t cookie)
 
 static void unbind(struct perf_probe *p)
 {
+	if (p->creator != getpid())
+		return;
 	uint32_t prog = p->spec.prog_id;
 	p->spec.prog_id = 0;
 	sync_link(p);

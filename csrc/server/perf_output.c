@@ -45,9 +45,8 @@ long perf_output_mmap(struct server_fd *e, void *addr, size_t len, int prot, int
 			   len, (long long)off, RING_PAGES, RING_PAGES, RING_PAGES);
 		return -EINVAL;
 	}
-	bool fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
-	long va = fixed ? (long)addr
-			: raw_syscall6(SYS_mmap, (long)addr, (long)len, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	bool fixed;
+	long va = server_mapping_address(addr, len, prot, flags, &fixed);
 	if (va < 0 && va > -4096)
 		return va;
 	e->output.va = (uint64_t)va;

@@ -44,6 +44,7 @@ struct perf_probe {
 	bool enabled;
 	uint32_t link_id; /* the segment's link while bound and enabled */
 	uint32_t fds;     /* fds that refer to it */
+	pid_t creator;    /* only it changes the link: a forked child's closes do not */
 };
 
 /*
@@ -86,6 +87,8 @@ HIDDEN void ref_created(uint32_t id, const uint32_t *holds, uint32_t nholds);
 HIDDEN void ref_get(uint32_t id);
 /* Drops a reference; an object we created goes from the segment with its last one, unless pinned. */
 HIDDEN void ref_put(uint32_t id);
+/* BPF_OBJ_PIN: the object and everything it holds outlive this process. */
+HIDDEN void ref_pin(uint32_t id);
 /* BPF_MAP_FREEZE: user space may no longer write the map. */
 HIDDEN void ref_freeze(uint32_t id);
 HIDDEN bool ref_frozen(uint32_t id);
@@ -127,6 +130,13 @@ HIDDEN void waker_fd_closed(int fd);
 HIDDEN void waker_stop(struct event_waker *w);
 /* A perf output was stored in a perf event array: its waker watches that entry. Lock held. */
 HIDDEN void waker_rebind(struct event_waker *w, uint32_t map_id, int64_t index);
+
+/*
+ * Where an mmap of one of our fds goes: the caller's fixed address, or fresh
+ * private anonymous memory with `prot` (to be covered by segment pages).
+ * *fixed tells which, for undoing. -errno on failure.
+ */
+HIDDEN long server_mapping_address(void *addr, size_t len, int prot, int flags, bool *fixed);
 
 /* ---- perf buffers ---- */
 

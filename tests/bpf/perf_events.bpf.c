@@ -4,12 +4,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
-struct event {
-	__u32 pid;
-	__u32 tid;
-	__s64 a;
-	__s64 b;
-};
+#include "add_event.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);

@@ -7,6 +7,8 @@
  *
  *   bpf_bad_calls FILE
  *   bpf_bad_calls FILE unsupported   commands the server does not run (its log names them)
+ *   bpf_bad_calls FILE lifetimes     a pinned map (key 1 = 42) outlives us, an unpinned one does
+ *                                    not; a forked child closing its copy of an fd changes nothing
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -18,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static int first = 1;
@@ -77,10 +80,41 @@ static long prog_load(const struct bpf_insn *insns, uint32_t n, char *log, uint3
 	return sys_bpf(BPF_PROG_LOAD, &a, sizeof(a));
 }
 
+/* Pinning and fork: what outlives whom. */
+static int lifetimes(void)
+{
+	int pinned = map_create(BPF_MAP_TYPE_HASH, 4, 8, 4, 0);
+	int unpinned = map_create(BPF_MAP_TYPE_HASH, 4, 8, 4, 0);
+	uint32_t k = 1;
+	uint64_t v = 42, out = 0;
+	union bpf_attr a;
+	memset(&a, 0, sizeof(a));
+	a.bpf_fd = (uint32_t)pinned;
+	a.pathname = (uint64_t)(uintptr_t) "/sys/fs/bpf/bpftime_test_pinned";
+	report("pin", sys_bpf(BPF_OBJ_PIN, &a, sizeof(a)));
+	report("update", elem(BPF_MAP_UPDATE_ELEM, pinned, &k, &v, BPF_ANY));
+	pid_t child = fork();
+	if (child == 0) {
+		close(unpinned);
+		close(pinned);
+		_exit(0);
+	}
+	int status;
+	waitpid(child, &status, 0);
+	report("lookup_after_child_closed", elem(BPF_MAP_LOOKUP_ELEM, unpinned, &k, &out, 0) == -1 &&
+							 errno == ENOENT
+						 ? 0
+						 : -1);
+	printf("}\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
 		return 2;
+	if (argc > 2 && !strcmp(argv[2], "lifetimes"))
+		return lifetimes();
 	if (argc > 2 && !strcmp(argv[2], "unsupported")) {
 		union bpf_attr q;
 		memset(&q, 0, sizeof(q));
