@@ -41,6 +41,11 @@ static int ensure_capacity(int fd)
 	return 0;
 }
 
+int sfd_capacity(void)
+{
+	return capacity;
+}
+
 struct server_fd *sfd_get(int fd)
 {
 	return fd >= 0 && fd < capacity ? table[fd] : NULL;

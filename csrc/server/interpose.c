@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -56,6 +57,22 @@ static long do_close(int fd)
 	server_unlock();
 	waker_fd_closed(fd);
 	return raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
+}
+
+/* close_range: ours in the range are forgotten (unless it only marks them close-on-exec). */
+static long do_close_range(unsigned int first, unsigned int last, unsigned int flags)
+{
+	long ret = raw_syscall6(SYS_close_range, first, last, flags, 0, 0, 0);
+	if (ret == 0 && !(flags & CLOSE_RANGE_CLOEXEC)) {
+		server_lock();
+		unsigned int end = (unsigned int)sfd_capacity(); /* watched fds are ours: below it too */
+		for (unsigned int fd = first; fd <= last && fd < end; fd++)
+			sfd_forget((int)fd);
+		for (unsigned int fd = first; fd <= last && fd < end; fd++)
+			waker_fd_closed((int)fd);
+		server_unlock();
+	}
+	return ret;
 }
 
 /* dup and friends: the new fd stands for the same object. */
@@ -152,6 +169,8 @@ EXPORT long syscall(long n, ...)
 	case SYS_bpf: return errno_result(server_bpf((int)a[0], (union bpf_attr *)a[1], (unsigned int)a[2]));
 	case SYS_perf_event_open: return errno_result(do_perf_event_open(a[0], a[1], a[2], a[3], a[4]));
 	case SYS_close: return errno_result(do_close((int)a[0]));
+	case SYS_close_range:
+		return errno_result(do_close_range((unsigned int)a[0], (unsigned int)a[1], (unsigned int)a[2]));
 	case SYS_ioctl: return errno_result(do_ioctl((int)a[0], (unsigned long)a[1], (unsigned long)a[2]));
 	case SYS_mmap: return errno_result(do_mmap((void *)a[0], (size_t)a[1], (int)a[2], (int)a[3], (int)a[4], a[5]));
 	default: return errno_result(raw_syscall6(n, a[0], a[1], a[2], a[3], a[4], a[5]));
@@ -161,6 +180,11 @@ EXPORT long syscall(long n, ...)
 EXPORT int close(int fd)
 {
 	return (int)errno_result(do_close(fd));
+}
+
+EXPORT int close_range(unsigned int first, unsigned int last, int flags)
+{
+	return (int)errno_result(do_close_range(first, last, (unsigned int)flags));
 }
 
 EXPORT int ioctl(int fd, unsigned long req, ...)

@@ -68,6 +68,8 @@ struct server_fd {
 
 /* A new placeholder fd for an object; it takes over a reference the caller holds. -errno on failure. */
 HIDDEN int sfd_new(uint32_t kind, uint32_t id, struct perf_probe *probe);
+/* One more than the highest fd the table can hold. Lock held. */
+HIDDEN int sfd_capacity(void);
 /* The entry behind fd, or NULL when fd is not one of ours. Lock held. */
 HIDDEN struct server_fd *sfd_get(int fd);
 /* The id of the map (or program) behind fd: -EBADF when fd is not ours, -EINVAL when another kind. */

@@ -164,6 +164,13 @@ int main(int argc, char **argv)
 	report("lookup_on_ringbuf", elem(BPF_MAP_LOOKUP_ELEM, ring, &k, &out, 0));
 	for (uint32_t i = 2; i <= 4; i++)
 		elem(BPF_MAP_UPDATE_ELEM, hash, &i, &v, BPF_ANY);
+	/* An fd number of ours closed by close_range and reused for a file is a file again. */
+	int gone = map_create(BPF_MAP_TYPE_ARRAY, 4, 8, 1, 0);
+	close_range((unsigned int)gone, (unsigned int)gone, 0);
+	int reused = open("/dev/null", O_RDONLY);
+	report("lookup_on_fd_reused_after_close_range",
+	       reused == gone ? elem(BPF_MAP_LOOKUP_ELEM, reused, &k, &out, 0) : -1);
+	close(reused);
 	uint32_t five = 5;
 	report("update_full_hash", elem(BPF_MAP_UPDATE_ELEM, hash, &five, &v, BPF_ANY));
 	memset(&a, 0, sizeof(a));
