@@ -206,6 +206,20 @@ Deno.test("segment: a full segment refuses new maps and keeps the old ones intac
   Segment.remove(NAME);
 });
 
+Deno.test("segment: one left by an older build is refused, or replaced when the caller may create it", () => {
+  const seg = fresh();
+  seg.close();
+  const file = `/dev/shm/${NAME}`;
+  const bytes = Deno.readFileSync(file);
+  new DataView(bytes.buffer).setUint32(8, 1, true); // layout version 1
+  Deno.writeFileSync(file, bytes);
+  assert.throws(() => Segment.open(NAME), /layout version 1, this build uses 2/);
+  const replaced = Segment.open(NAME, { create: true, sizeMb: 4 });
+  assert.equal(replaced.stats().objects, 0);
+  replaced.close();
+  Segment.remove(NAME);
+});
+
 Deno.test("segment: a segment of another layout version is refused by name", () => {
   const seg = fresh();
   seg.close();

@@ -282,12 +282,24 @@ struct bpftime_shm *bpftime_shm_open(const char *name, uint64_t size_mb, uint32_
 			      ? "layout version differs from this build"
 			      : h->size != size ? "size in header differs from the file" : NULL;
 	if (why) {
+		uint32_t version = h->version;
+		bool older = magic == SHM_MAGIC && version < SHM_LAYOUT_VERSION;
 		if (magic == SHM_MAGIC && h->version != SHM_LAYOUT_VERSION)
 			shm_set_error("segment '%s': layout version %u, this build uses %u", name,
 				      h->version, SHM_LAYOUT_VERSION);
 		else
 			shm_set_error("segment '%s': %s", name, why);
 		munmap(base, size);
+		/*
+		 * A segment left by an older build is replaced when the caller may create one:
+		 * processes of that build keep their mapping of the old file.
+		 */
+		if (older && create && shm_unlink(path) == 0) {
+			fprintf(stderr, "bpftime: segment '%s' had the older layout version %u; replaced by a "
+					"new one\n",
+				name, version);
+			return bpftime_shm_open(name, size_mb, flags);
+		}
 		return NULL;
 	}
 	struct bpftime_shm *shm = calloc(1, sizeof(*shm));

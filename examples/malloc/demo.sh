@@ -14,11 +14,14 @@ for _ in $(seq 100); do
 	bin/bpftime tool list 2>/dev/null | grep -q "link" && break
 	sleep 0.2
 done
+victims=()
+# Whatever happens to the tool, the victims do not outlive the demo.
+trap 'kill -TERM "${victims[@]}" 2>/dev/null || true' EXIT
 bin/bpftime start build/examples/malloc_victim &
-victim1=$!
+victims+=($!)
 bin/bpftime start build/examples/malloc_victim &
-victim2=$!
+victims+=($!)
 wait "$tool"
-kill -TERM "$victim1" "$victim2" 2>/dev/null || true
-wait "$victim1" "$victim2" 2>/dev/null || true
+kill -TERM "${victims[@]}" 2>/dev/null || true
+wait "${victims[@]}" 2>/dev/null || true
 echo "demo finished: the tool removed its programs, maps and links; the victims were stopped"
