@@ -139,7 +139,7 @@ int current_cpu(void)
 	return c < 0 ? 0 : (uint32_t)c < n ? c : c % (int)n;
 }
 
-static struct shm_map *map_by_id(struct bpftime_shm *shm, uint32_t id)
+struct shm_map *map_by_id(struct bpftime_shm *shm, uint32_t id)
 {
 	struct shm_object *o = shm_object_find(shm, id);
 	if (!o || o->kind != SHM_MAP) {

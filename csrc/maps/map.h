@@ -80,6 +80,8 @@ HIDDEN extern const struct map_ops prog_array_map_ops;
 HIDDEN extern const struct map_ops stack_trace_map_ops;
 
 HIDDEN const struct map_ops *map_ops_for(uint32_t type);
+/* The map with this id, or NULL (and the last error says why). */
+HIDDEN struct shm_map *map_by_id(struct bpftime_shm *shm, uint32_t id);
 /* get_next_key of every index-keyed map (arrays, program and perf event arrays). */
 HIDDEN int index_next_key(struct bpftime_shm *shm, struct shm_map *map, const void *key, void *next);
 HIDDEN bool is_map_in_map(uint32_t type);

@@ -206,11 +206,9 @@ static long prog_info(union bpf_attr *attr, uint32_t id)
 			return -EFAULT;
 		info.xlated_prog_insns = want.xlated_prog_insns;
 	}
-	for (uint32_t i = 0; i < SHM_MAX_OBJECTS; i++) {
-		const struct shm_object *o = &server_shm->hdr->objects[i];
-		if (o->id == id)
-			memcpy(info.name, o->name, sizeof(info.name) - 1);
-	}
+	const struct shm_object *o = shm_object_find(server_shm, id);
+	if (o)
+		memcpy(info.name, o->name, sizeof(info.name) - 1);
 	return server_info_out(attr, &info, sizeof(info));
 }
 

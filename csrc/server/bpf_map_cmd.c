@@ -85,6 +85,12 @@ static void elem_op_done(struct elem_op *op)
 	free(op->value);
 }
 
+/* The key handed to the runtime: none for maps without keys. */
+static const void *elem_key(const struct elem_op *op)
+{
+	return op->info.key_size ? op->key : NULL;
+}
+
 static long read_key(struct elem_op *op, uint64_t user_key)
 {
 	if (!op->info.key_size) /* queues, stacks, bloom filters, ring buffers: no key may be given */
@@ -95,8 +101,7 @@ static long read_key(struct elem_op *op, uint64_t user_key)
 /* An update of op->key to `value` (translated); a perf output fd stored in a perf event array shows its ring. */
 static long stored(struct elem_op *op, const uint8_t *value, uint64_t flags)
 {
-	const void *key = op->info.key_size ? op->key : NULL;
-	long ret = bpftime_map_update(server_shm, op->info.id, key, value, flags);
+	long ret = bpftime_map_update(server_shm, op->info.id, elem_key(op), value, flags);
 	if (ret == 0 && op->info.type == BPF_MAP_TYPE_PERF_EVENT_ARRAY) {
 		int fd;
 		uint32_t index;
@@ -114,7 +119,7 @@ static long elem_command(int cmd, union bpf_attr *attr)
 	if (ret < 0)
 		goto out;
 	uint32_t id = op.info.id;
-	const void *key = keyless(op.info.type) ? NULL : op.key;
+	const void *key = elem_key(&op);
 	switch (cmd) {
 	case BPF_MAP_LOOKUP_ELEM:
 		if ((ret = read_key(&op, attr->key)) < 0)

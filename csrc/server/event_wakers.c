@@ -48,13 +48,6 @@ static void signal_fd(int efd)
 	raw_syscall6(SYS_write, efd, (long)&one, 8, 0, 0, 0);
 }
 
-static struct shm_map *perf_array(uint32_t map_id)
-{
-	const struct shm_object *o = map_id ? shm_object_find(server_shm, map_id) : NULL;
-	struct shm_map *m = o && o->kind == SHM_MAP ? shm_ptr(server_shm, o->offset) : NULL;
-	return m && m->type == MAP_PERF_EVENT_ARRAY ? m : NULL;
-}
-
 static bool has_records(const struct event_waker *w)
 {
 	uint32_t id = __atomic_load_n(&w->map_id, __ATOMIC_ACQUIRE);

@@ -40,16 +40,6 @@ void server_log(const char *fmt, ...)
 	raw_syscall6(SYS_write, 2, (long)line, n, 0, 0, 0);
 }
 
-/* Whether fd is one of ours, and its kind (0 when not). */
-static uint32_t kind_of(int fd)
-{
-	server_lock();
-	struct server_fd *e = sfd_get(fd);
-	uint32_t kind = e ? e->kind : 0;
-	server_unlock();
-	return kind;
-}
-
 static long do_close(int fd)
 {
 	server_lock();
@@ -111,8 +101,7 @@ long server_mapping_address(void *addr, size_t len, int prot, int flags, bool *f
 /* mmap of a map fd: BPF_F_MMAPABLE arrays and ring buffers, as views of the segment's pages. */
 static long map_mmap(void *addr, size_t len, int prot, int flags, struct server_fd *e, off_t off)
 {
-	const struct shm_object *o = shm_object_find(server_shm, e->id);
-	const struct shm_map *m = o ? shm_ptr(server_shm, o->offset) : NULL;
+	const struct shm_map *m = map_by_id(server_shm, e->id);
 	struct map_mmap_piece pieces[MAP_MMAP_MAX_PIECES];
 	if (!m || !map_mmap_layout(m, pieces))
 		return -KERNEL_ENOTSUPP;
@@ -239,7 +228,7 @@ EXPORT int fcntl64(int fd, int cmd, ...) __attribute__((alias("fcntl")));
 EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
 	long ret = raw_syscall6(SYS_epoll_ctl, epfd, op, fd, (long)ev, 0, 0);
-	if (ret == 0 && server_shm && kind_of(fd))
+	if (ret == 0 && server_shm)
 		waker_epoll_ctl(epfd, op, fd);
 	return (int)errno_result(ret);
 }

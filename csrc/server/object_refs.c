@@ -24,6 +24,18 @@ struct obj_ref {
 
 static struct obj_ref *refs;
 
+static bool is_pinned(uint32_t id)
+{
+	const struct shm_object *o = server_shm ? shm_object_find(server_shm, id) : NULL;
+	return o && o->pinned;
+}
+
+void delete_unless_pinned(uint32_t id)
+{
+	if (server_shm && !is_pinned(id))
+		bpftime_object_delete(server_shm, id);
+}
+
 static struct obj_ref *find(uint32_t id)
 {
 	for (struct obj_ref *r = refs; r; r = r->next)
@@ -82,10 +94,9 @@ void ref_put(uint32_t id)
 	if (!r || !r->refs || --r->refs)
 		return;
 	unlink_ref(r);
-	const struct shm_object *o = server_shm ? shm_object_find(server_shm, id) : NULL;
-	bool pinned = o && o->pinned;
-	if (r->created && r->creator == getpid() && o && !pinned)
-		bpftime_object_delete(server_shm, id);
+	bool pinned = is_pinned(id);
+	if (r->created && r->creator == getpid())
+		delete_unless_pinned(id);
 	for (uint32_t i = 0; !pinned && i < r->nholds; i++) /* a pinned object keeps what it holds */
 		ref_put(r->holds[i]);
 	free(r->holds);

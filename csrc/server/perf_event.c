@@ -144,9 +144,7 @@ static long sync_link(struct perf_probe *p)
 		}
 		p->link_id = (uint32_t)id;
 	} else if (!want && p->link_id) {
-		const struct shm_object *o = shm_object_find(server_shm, p->link_id);
-		if (o && !o->pinned)
-			bpftime_object_delete(server_shm, p->link_id);
+		delete_unless_pinned(p->link_id);
 		p->link_id = 0;
 	}
 	return 0;

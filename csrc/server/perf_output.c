@@ -16,10 +16,9 @@
 
 #define RING_PAGES (PERF_RING_DATA / MAP_PAGE)
 
-static struct shm_map *perf_array(uint32_t map_id)
+struct shm_map *perf_array(uint32_t map_id)
 {
-	const struct shm_object *o = shm_object_find(server_shm, map_id);
-	struct shm_map *m = o && o->kind == SHM_MAP ? shm_ptr(server_shm, o->offset) : NULL;
+	struct shm_map *m = map_by_id(server_shm, map_id);
 	return m && m->type == MAP_PERF_EVENT_ARRAY ? m : NULL;
 }
 

@@ -89,6 +89,8 @@ HIDDEN void ref_created(uint32_t id, const uint32_t *holds, uint32_t nholds);
 HIDDEN void ref_get(uint32_t id);
 /* Drops a reference; an object we created goes from the segment with its last one, unless pinned. */
 HIDDEN void ref_put(uint32_t id);
+/* Deletes the object from the segment, unless it is pinned (it then outlives us). */
+HIDDEN void delete_unless_pinned(uint32_t id);
 /* BPF_OBJ_PIN: the object and everything it holds outlive this process. */
 HIDDEN void ref_pin(uint32_t id);
 /* BPF_MAP_FREEZE: user space may no longer write the map. */
@@ -146,5 +148,8 @@ HIDDEN long server_mapping_address(void *addr, size_t len, int prot, int flags, 
 HIDDEN long perf_output_mmap(struct server_fd *e, void *addr, size_t len, int prot, int flags, off_t off);
 HIDDEN void perf_output_store(int fd, uint32_t map_id, uint32_t index);
 HIDDEN long perf_output_ioctl(unsigned long req);
+/* The perf event array with this id, or NULL. */
+struct shm_map;
+HIDDEN struct shm_map *perf_array(uint32_t map_id);
 
 #endif
