@@ -209,6 +209,49 @@ int main(int argc, char **argv)
 	pa.config1 = (uint64_t)(uintptr_t) "/nonexistent/binary";
 	report("uprobe_missing_file", syscall(__NR_perf_event_open, &pa, -1, 0, -1, PERF_FLAG_FD_CLOEXEC));
 
+	/* Batches, fds by id and dup'ed fds: counts and values, which the kernel's tokens do not change. */
+	int batch = map_create(BPF_MAP_TYPE_HASH, 4, 8, 8, 0);
+	uint32_t bkeys[8] = {1, 2, 3}, token = 0;
+	uint64_t bvalues[8] = {10, 20, 30};
+	memset(&a, 0, sizeof(a));
+	a.batch.map_fd = (uint32_t)batch;
+	a.batch.keys = (uint64_t)(uintptr_t)bkeys;
+	a.batch.values = (uint64_t)(uintptr_t)bvalues;
+	a.batch.count = 3;
+	report("update_batch", sys_bpf(BPF_MAP_UPDATE_BATCH, &a, sizeof(a)));
+	printf(",\"update_batch_count\":%u", a.batch.count);
+	memset(bkeys, 0, sizeof(bkeys));
+	memset(bvalues, 0, sizeof(bvalues));
+	a.batch.out_batch = (uint64_t)(uintptr_t)&token;
+	a.batch.count = 8;
+	report("lookup_batch_to_the_end", sys_bpf(BPF_MAP_LOOKUP_BATCH, &a, sizeof(a)));
+	printf(",\"lookup_batch_count\":%u,\"lookup_batch_sum\":%llu", a.batch.count,
+	       (unsigned long long)(bvalues[0] + bvalues[1] + bvalues[2] + bkeys[0] + bkeys[1] + bkeys[2]));
+	bkeys[0] = 1, bkeys[1] = 2;
+	a.batch.out_batch = 0;
+	a.batch.count = 2;
+	report("delete_batch", sys_bpf(BPF_MAP_DELETE_BATCH, &a, sizeof(a)));
+	a.batch.out_batch = (uint64_t)(uintptr_t)&token;
+	a.batch.count = 8;
+	report("lookup_and_delete_batch", sys_bpf(BPF_MAP_LOOKUP_AND_DELETE_BATCH, &a, sizeof(a)));
+	printf(",\"lookup_and_delete_batch_count\":%u,\"last_key\":%u", a.batch.count, bkeys[0]);
+	struct bpf_map_info info;
+	memset(&info, 0, sizeof(info));
+	memset(&a, 0, sizeof(a));
+	a.info.bpf_fd = (uint32_t)hash;
+	a.info.info_len = sizeof(info);
+	a.info.info = (uint64_t)(uintptr_t)&info;
+	report("map_info", sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &a, sizeof(a)));
+	printf(",\"map_info_fields\":\"type %u key %u value %u max %u\"", info.type, info.key_size, info.value_size,
+	       info.max_entries);
+	memset(&a, 0, sizeof(a));
+	a.map_id = info.id;
+	int by_id = (int)sys_bpf(BPF_MAP_GET_FD_BY_ID, &a, sizeof(a));
+	report("lookup_through_fd_by_id", by_id < 0 ? -1 : elem(BPF_MAP_LOOKUP_ELEM, by_id, &k, &out, 0));
+	int copy = dup(hash);
+	close(hash);
+	report("lookup_through_dup_of_closed_fd", elem(BPF_MAP_LOOKUP_ELEM, copy, &k, &out, 0));
+
 	/* The application's own file: same fd, same content. */
 	char back[16] = "";
 	long n = pread(own, back, sizeof(back) - 1, 0);
