@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { Segment } from "../ffi/shm.ts";
 import { asNobody, bpftimeEnv, freshSegment, nobodyCanRun, ROOT } from "./helpers.ts";
-import { fromHex, toHex } from "../lib/maps/export.ts";
+import { fromHex, toHex } from "../lib/encoding/hex.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

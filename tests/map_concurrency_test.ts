@@ -8,7 +8,7 @@ import { DENO, freshSegment } from "./helpers.ts";
 import { incrementInHash } from "./fixtures/programs.ts";
 import { Segment } from "../ffi/shm.ts";
 import { assemble } from "../lib/isa/assembler.ts";
-import { toHex } from "../lib/maps/export.ts";
+import { toHex } from "../lib/encoding/hex.ts";
 
 const NAME = `bpftime_test_conc_${Deno.pid}`;
 const PROCESSES = 3, THREADS = 2, RUNS = 20_000;
