@@ -4,6 +4,7 @@
  * uretprobe link from the segment, which unhooks every traced process.
  */
 import { Command } from "commander";
+import { LIBRARIES } from "../ffi/library_path.ts";
 import { Segment } from "../ffi/shm.ts";
 
 function alive(pid: number): boolean {
@@ -17,7 +18,7 @@ function alive(pid: number): boolean {
 
 function hasAgent(pid: number): boolean {
   try {
-    return Deno.readTextFileSync(`/proc/${pid}/maps`).includes("libbpftime-agent.so");
+    return Deno.readTextFileSync(`/proc/${pid}/maps`).includes(LIBRARIES.agent.file);
   } catch {
     return false;
   }

@@ -4,7 +4,8 @@
  */
 import { Command } from "commander";
 import { Segment } from "../ffi/shm.ts";
-import { libraryPath, runPreloaded } from "./preloaded.ts";
+import { libraryPath } from "../ffi/library_path.ts";
+import { runPreloaded } from "./preloaded.ts";
 
 export function registerLoad(program: Command): void {
   program.command("load")
@@ -18,7 +19,7 @@ export function registerLoad(program: Command): void {
     .action((prog: string, args: string[]) =>
       runPreloaded(
         "load",
-        libraryPath("libbpftime-syscall-server.so", "SERVER_SO"),
+        libraryPath("syscallServer"),
         prog,
         args,
         releaseObjectsOf,
