@@ -30,9 +30,17 @@ export { type ConformanceCase, findDataFiles, parseDataFile } from "./lib/confor
 export { type CaseOutcome, runCase, runProgram } from "./lib/conformance/runner.ts";
 export { codeSections, type ElfSection, readSections } from "./lib/elf/sections.ts";
 export {
+  BpftimeError,
+  LinkError,
+  MapError,
+  PerfBufferError,
+  ProgramError,
+  RingBufferError,
+  SegmentError,
+} from "./ffi/errors.ts";
+export {
   BpfMap,
   DEFAULT_SEGMENT,
-  MapError,
   type MapInfo,
   type MapSpec,
   type ObjectInfo,

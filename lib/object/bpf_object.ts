@@ -17,7 +17,8 @@ import { ElfError } from "../elf/sections.ts";
 import { paddingAt } from "../elf/padding.ts";
 import { fileOffsetOfAddress, resolveFunction, STT_GNU_IFUNC } from "../elf/symbols.ts";
 import { ifuncTarget } from "../../ffi/ifunc.ts";
-import { BpfMap, MapError, Segment } from "../../ffi/shm.ts";
+import { SegmentError } from "../../ffi/errors.ts";
+import { BpfMap, Segment } from "../../ffi/shm.ts";
 import { Vm } from "../../ffi/vm.ts";
 import { readRelocatable, RelocatableElf, STT_FUNC } from "./elf_relocatable.ts";
 import { linkProgram } from "./link_code.ts";
@@ -54,7 +55,7 @@ export class BpfLink {
       this.segment.deleteObject(this.id);
     } catch (e) {
       // Already removed from the segment (`bpftime detach`): nothing is left to do.
-      if (!(e instanceof MapError && e.errno === 2)) throw e;
+      if (!(e instanceof SegmentError && e.errno === 2)) throw e;
     }
   }
   [Symbol.dispose](): void {
