@@ -27,7 +27,7 @@ export {
 } from "./lib/isa/opcodes.ts";
 export { parseProgramText } from "./lib/isa/program_text.ts";
 export { type ConformanceCase, findDataFiles, parseDataFile } from "./lib/conformance/data_file.ts";
-export { type CaseOutcome, runCase, runProgram } from "./lib/conformance/runner.ts";
+export { type CaseOutcome, runCase, runProgram } from "./api/conformance_runner.ts";
 export { codeSections, type ElfSection, readSections } from "./lib/elf/sections.ts";
 export {
   BpftimeError,
@@ -49,7 +49,7 @@ export {
 export { RingBuffer } from "./ffi/ringbuf.ts";
 export { PerfBuffer, type PerfCallbacks } from "./ffi/perf_buffer.ts";
 export { BPF_ANY, BPF_EXIST, BPF_NOEXIST, MAP_TYPES, type MapTypeName } from "./lib/maps/types.ts";
-export { exportSegment, importSegment } from "./lib/maps/export.ts";
+export { exportSegment, importSegment } from "./api/segment_export.ts";
 export {
   type Codec,
   cstring,
@@ -58,17 +58,17 @@ export {
   i32,
   i64,
   struct,
-  typed,
   u16,
   u32,
   u64,
   u8,
 } from "./lib/maps/codec.ts";
+export { typed } from "./api/typed_map.ts";
 export {
   BpfLink,
   BpfObject,
   BpfProgram,
   type OpenObjectOptions,
   type UprobeOptions,
-} from "./lib/object/bpf_object.ts";
+} from "./api/bpf_object.ts";
 export { Btf, BtfError } from "./lib/btf/btf.ts";

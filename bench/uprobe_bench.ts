@@ -5,7 +5,7 @@
  * time minus the unprobed time; the best of 5 runs each (this machine is noisy). Writes
  * bench/out/uprobe.json and prints a table.
  */
-import { BpfObject } from "../lib/object/bpf_object.ts";
+import { BpfObject } from "../api/bpf_object.ts";
 import { Segment } from "../ffi/shm.ts";
 import { libraryPath } from "../ffi/library_path.ts";
 

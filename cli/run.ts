@@ -5,8 +5,8 @@
  * then remove its links, programs and maps.
  */
 import { Command } from "commander";
-import { BpfObject } from "../lib/object/bpf_object.ts";
-import { exportMap } from "../lib/maps/export.ts";
+import { BpfObject } from "../api/bpf_object.ts";
+import { exportMap } from "../api/segment_export.ts";
 import { RingBuffer } from "../ffi/ringbuf.ts";
 import { Segment } from "../ffi/shm.ts";
 

@@ -4,7 +4,7 @@
  * references aside: libbpf puts fds where we put segment ids).
  */
 import assert from "node:assert/strict";
-import { BpfObject } from "../lib/object/bpf_object.ts";
+import { BpfObject } from "../api/bpf_object.ts";
 import { Btf } from "../lib/btf/btf.ts";
 import { readSections } from "../lib/elf/sections.ts";
 import { toHex } from "../lib/encoding/hex.ts";

@@ -1,6 +1,6 @@
 /** BpfObject: what the loader makes of clang-compiled objects, run in the VM. */
 import assert from "node:assert/strict";
-import { BpfObject } from "../lib/object/bpf_object.ts";
+import { BpfObject } from "../api/bpf_object.ts";
 import { parseSection } from "../lib/object/section_names.ts";
 import { Vm } from "../ffi/vm.ts";
 import { freshSegment, ROOT } from "./helpers.ts";

@@ -1,5 +1,5 @@
 /** Shared pieces of the uprobe tests: the agent, the traced targets, and reading probe counts. */
-import { BpfObject } from "../lib/object/bpf_object.ts";
+import { BpfObject } from "../api/bpf_object.ts";
 import { Segment } from "../ffi/shm.ts";
 import { libraryPath } from "../ffi/library_path.ts";
 import { freshSegment, ROOT } from "./helpers.ts";

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { DENO, freshSegment } from "./helpers.ts";
 import { LinkError, MapError } from "../ffi/errors.ts";
 import { Segment } from "../ffi/shm.ts";
-import { exportSegment, importSegment } from "../lib/maps/export.ts";
+import { exportSegment, importSegment } from "../api/segment_export.ts";
 import { assemble } from "../lib/isa/assembler.ts";
 
 const NAME = `bpftime_test_segment_${Deno.pid}`;

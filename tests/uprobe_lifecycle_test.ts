@@ -4,7 +4,7 @@
  * the segment damaged.
  */
 import assert from "node:assert/strict";
-import { BpfObject } from "../lib/object/bpf_object.ts";
+import { BpfObject } from "../api/bpf_object.ts";
 import { readSections } from "../lib/elf/sections.ts";
 import { Segment } from "../ffi/shm.ts";
 import { AGENT, cookieStats, loadProbes, PROBES, runTraced, TARGETS } from "./probe_env.ts";

@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import pc from "picocolors";
 import { findDataFiles, parseDataFile } from "../../lib/conformance/data_file.ts";
-import { runCase } from "../../lib/conformance/runner.ts";
+import { runCase } from "../../api/conformance_runner.ts";
 import type { Engine } from "../../ffi/vm.ts";
 import { engineOption } from "./options.ts";
 

@@ -5,7 +5,7 @@
  */
 import type { Command } from "commander";
 import { parseHexBytes } from "../../lib/encoding/hex.ts";
-import { runProgram } from "../../lib/conformance/runner.ts";
+import { runProgram } from "../../api/conformance_runner.ts";
 import { parseProgramText } from "../../lib/isa/program_text.ts";
 import type { Engine } from "../../ffi/vm.ts";
 import { engineOption } from "./options.ts";

@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import { Segment } from "../../ffi/shm.ts";
 import { type Engine, Vm } from "../../ffi/vm.ts";
-import { exportMap, exportSegment, importSegment } from "../../lib/maps/export.ts";
+import { exportMap, exportSegment, importSegment } from "../../api/segment_export.ts";
 import { engineOption } from "./options.ts";
 
 function fail(message: string): never {

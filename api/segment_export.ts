@@ -2,10 +2,10 @@
  * Export and import of a whole segment as JSON: maps with their contents,
  * programs with their instructions (map references renumbered on import).
  */
-import type { BpfMap, LinkType, Segment } from "../../ffi/shm.ts";
-import { decodeInsns, encodeInsns, LDDW } from "../isa/opcodes.ts";
-import { MAP_TYPES } from "./types.ts";
-import { fromHex, toHex } from "../encoding/hex.ts";
+import type { BpfMap, LinkType, Segment } from "../ffi/shm.ts";
+import { decodeInsns, encodeInsns, LDDW } from "../lib/isa/opcodes.ts";
+import { MAP_TYPES } from "../lib/maps/types.ts";
+import { fromHex, toHex } from "../lib/encoding/hex.ts";
 
 export interface ExportedMap {
   id: number;
