@@ -11,12 +11,12 @@ import {
   kernelBpfAvailable,
   KernelMap,
   kernelProgLoad,
-} from "../ffi/kernel_bpf.ts";
+} from "../testing/kernel_bpf.ts";
 import { assemble } from "../lib/isa/assembler.ts";
 import { bpftime } from "../ffi/lib.ts";
 import { Segment } from "../ffi/shm.ts";
 import { MAP_TYPES } from "../lib/maps/types.ts";
-import { Rng } from "./fuzz/program_gen.ts";
+import { Rng } from "../testing/program_gen.ts";
 
 const kernel = kernelBpfAvailable();
 if (!kernel.ok) console.log(`skip: map differential tests: ${kernel.reason}`);
@@ -443,7 +443,7 @@ Deno.test({
   name: "maps kernel diff: ring buffer records, discards and a full ring match the kernel's",
   ignore: !kernel.ok,
   fn: async () => {
-    const { kernelRingRecords, kernelTestRun } = await import("../ffi/kernel_bpf.ts");
+    const { kernelRingRecords, kernelTestRun } = await import("../testing/kernel_bpf.ts");
     const { RingBuffer } = await import("../ffi/ringbuf.ts");
     const { Vm } = await import("../ffi/vm.ts");
     const SIZE = 4096;
@@ -588,7 +588,7 @@ Deno.test({
   name: "maps kernel diff: perf event array samples, padding and a full ring match the kernel's",
   ignore: !kernel.ok,
   fn: async () => {
-    const { KernelPerfOutput, kernelTestRunData } = await import("../ffi/kernel_bpf.ts");
+    const { KernelPerfOutput, kernelTestRunData } = await import("../testing/kernel_bpf.ts");
     const { PerfBuffer } = await import("../ffi/perf_buffer.ts");
     const { Vm } = await import("../ffi/vm.ts");
     const cpus = (await import("node:os")).cpus().length;
