@@ -1,7 +1,7 @@
 /** `bpftime run` and `bpftime start` together: the CLI side of the malloc example. */
 import assert from "node:assert/strict";
 import { Segment } from "../ffi/shm.ts";
-import { asNobody, bpftimeEnv, freshSegment, nobodyCanRun, ROOT } from "./helpers.ts";
+import { asNobody, bpftimeEnv, freshSegment, nobodyCanRun, ROOT } from "./test_utils.ts";
 import { fromHex, toHex } from "../lib/encoding/hex.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

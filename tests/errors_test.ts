@@ -12,7 +12,7 @@ import {
 import { PerfBuffer } from "../ffi/perf_buffer.ts";
 import { RingBuffer } from "../ffi/ringbuf.ts";
 import { Segment } from "../ffi/shm.ts";
-import { freshSegment } from "./helpers.ts";
+import { freshSegment } from "./test_utils.ts";
 
 const NAME = `bpftime_test_errors_${Deno.pid}`;
 

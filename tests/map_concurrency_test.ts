@@ -4,7 +4,7 @@
  * hold a map's lock must not block the others.
  */
 import assert from "node:assert/strict";
-import { DENO, freshSegment } from "./helpers.ts";
+import { DENO, freshSegment } from "./test_utils.ts";
 import { incrementInHash } from "./fixtures/programs.ts";
 import { Segment } from "../ffi/shm.ts";
 import { assemble } from "../lib/isa/assembler.ts";

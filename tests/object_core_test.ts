@@ -8,7 +8,7 @@ import { BpfObject } from "../api/bpf_object.ts";
 import { Btf } from "../lib/btf/btf.ts";
 import { readSections } from "../lib/elf/sections.ts";
 import { toHex } from "../lib/encoding/hex.ts";
-import { freshSegment, ROOT } from "./helpers.ts";
+import { freshSegment, ROOT } from "./test_utils.ts";
 
 const OBJ = `${ROOT}build/tests/core_fields.bpf.o`;
 const LIBBPF = `${ROOT}build/tests/libbpf_insns`;

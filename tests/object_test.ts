@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { BpfObject } from "../api/bpf_object.ts";
 import { parseSection } from "../lib/object/section_names.ts";
 import { Vm } from "../ffi/vm.ts";
-import { freshSegment, ROOT } from "./helpers.ts";
+import { freshSegment, ROOT } from "./test_utils.ts";
 
 const FEATURES = `${ROOT}build/tests/loader_features.bpf.o`;
 const u64 = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset).getBigUint64(0, true);

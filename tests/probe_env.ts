@@ -2,7 +2,7 @@
 import { BpfObject } from "../api/bpf_object.ts";
 import { Segment } from "../ffi/shm.ts";
 import { libraryPath } from "../ffi/library_path.ts";
-import { freshSegment, ROOT } from "./helpers.ts";
+import { freshSegment, ROOT } from "./test_utils.ts";
 
 export const AGENT = libraryPath("agent");
 export const TARGETS = {

@@ -1,6 +1,6 @@
 /** The shared-memory segment: objects, export/import, and bad input that must not corrupt it. */
 import assert from "node:assert/strict";
-import { DENO, freshSegment } from "./helpers.ts";
+import { DENO, freshSegment } from "./test_utils.ts";
 import { LinkError, MapError } from "../ffi/errors.ts";
 import { Segment } from "../ffi/shm.ts";
 import { exportSegment, importSegment } from "../api/segment_export.ts";

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { kernelBpfAvailable } from "../testing/kernel_bpf.ts";
-import { freshSegment } from "./helpers.ts";
+import { freshSegment } from "./test_utils.ts";
 import {
   BAD_CALLS,
   BASHREADLINE_APP,
