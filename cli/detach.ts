@@ -4,8 +4,7 @@
  * uretprobe link from the segment, which unhooks every traced process.
  */
 import { Command } from "commander";
-import { LIBRARIES } from "../ffi/library_path.ts";
-import { Segment } from "../ffi/shm.ts";
+import { LIBRARIES, Segment } from "../mod.ts";
 
 function alive(pid: number): boolean {
   try {

@@ -3,8 +3,7 @@
  * server preloaded, so its maps, programs and links live in the segment instead of the kernel.
  */
 import { Command } from "commander";
-import { Segment } from "../ffi/shm.ts";
-import { libraryPath } from "../ffi/library_path.ts";
+import { libraryPath, Segment } from "../mod.ts";
 import { runPreloaded } from "./preloaded.ts";
 
 export function registerLoad(program: Command): void {

@@ -1,6 +1,6 @@
 /** `bpftime start [--] PROGRAM [ARGS...]`: run a program with the agent preloaded. */
 import { Command } from "commander";
-import { libraryPath } from "../ffi/library_path.ts";
+import { libraryPath } from "../mod.ts";
 import { runPreloaded } from "./preloaded.ts";
 
 export function registerStart(program: Command): void {
