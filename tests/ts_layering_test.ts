@@ -24,9 +24,9 @@ function tsFiles(dir = ""): string[] {
 /**
  * The source with comments removed and the contents of template literals
  * blanked (scripts written for child processes are not this file's imports);
- * quoted strings are kept.
+ * quoted strings are kept unless `blankStrings`.
  */
-function code(source: string): string {
+function code(source: string, blankStrings = false): string {
   let out = "";
   for (let i = 0; i < source.length; i++) {
     const c = source[i], next = source[i + 1];
@@ -42,7 +42,7 @@ function code(source: string): string {
       while (j < source.length && source[j] !== c && source[j] !== "\n") {
         j += source[j] === "\\" ? 2 : 1;
       }
-      out += source.slice(i, j + 1);
+      out += blankStrings ? c + c : source.slice(i, j + 1);
       i = j;
     } else if (c === "`") {
       let j = i + 1;
@@ -178,4 +178,14 @@ Deno.test("ts layering: bench/ and testing/ import nothing from tests/; testing/
     violations(under("testing"), (i) => !["tests", "bench", "cli"].includes(topFolder(i.target!))),
     [],
   );
+});
+
+Deno.test("ts layering: native code (Deno.dlopen, pointers) only in ffi/, and testing/ and bench/ for their own", () => {
+  const native = tsFiles().filter((f) =>
+    /\bDeno\.(dlopen|UnsafePointer|UnsafePointerView|UnsafeCallback)\b/.test(
+      code(Deno.readTextFileSync(`${ROOT}${f}`), true),
+    )
+  );
+  assert.deepEqual(native.filter((f) => !["ffi", "testing", "bench"].includes(topFolder(f))), []);
+  assert.ok(native.some(under("ffi")));
 });
