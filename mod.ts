@@ -1,18 +1,29 @@
 /**
- * bpftime's TypeScript API.
+ * bpftime's TypeScript API: the one entry point for tools written in
+ * TypeScript, and what the `bpftime` CLI (cli/) and the examples are built on.
  *
  * ```ts
- * import { assemble, Vm } from "./mod.ts";
+ * import { assemble, Segment, typed, u32, u64, Vm } from "./mod.ts";
+ *
+ * // Run a program.
  * using vm = new Vm();
  * vm.load(assemble("mov %r0, 42\nexit"));
  * console.log(vm.exec()); // 42n
  *
- * using seg = Segment.open(undefined, { create: true });
- * const counts = seg.createMap({ type: "hash", keySize: 4, valueSize: 8, maxEntries: 1024 });
- * for (const [key, value] of counts.entries()) console.log(key, value);
+ * // A map in shared memory, which any process opening the segment sees.
+ * using seg = Segment.open("my_tool", { create: true });
+ * const counts = typed(
+ *   seg.createMap({ type: "hash", name: "counts", keySize: 4, valueSize: 8, maxEntries: 1024 }),
+ *   u32,
+ *   u64,
+ * );
+ * counts.set(7, 3n);
+ * for (const [key, value] of counts.entries()) console.log(key, value); // 7 3n
+ * Segment.remove("my_tool");
  * ```
  */
-export { type Engine, ENGINES, type HelperFn, Vm, VmError, type VmOptions } from "./ffi/vm.ts";
+
+// Instructions: assemble, disassemble, encode (lib/isa/, no native code).
 export { AsmError, assemble, assembleInsns, parseInteger } from "./lib/isa/assembler.ts";
 export { disassemble, disassembleInsns } from "./lib/isa/disassembler.ts";
 export {
@@ -25,23 +36,55 @@ export {
   OPCODES,
   toWords,
 } from "./lib/isa/opcodes.ts";
-export { parseProgramText } from "./lib/isa/program_text.ts";
-export { type ConformanceCase, findDataFiles, parseDataFile } from "./lib/conformance/data_file.ts";
-export { type CaseOutcome, runCase, runProgram } from "./lib/conformance/runner.ts";
-export { codeSections, type ElfSection, readSections } from "./lib/elf/sections.ts";
+export { looksLikeHex, parseProgramText } from "./lib/isa/program_text.ts";
+export { fromHex, parseHexBytes, toHex } from "./lib/encoding/hex.ts";
+
+// ELF and BTF.
+export {
+  codeSections,
+  ElfError,
+  type ElfSection,
+  isElf,
+  readSections,
+} from "./lib/elf/sections.ts";
+export { Btf, BtfError } from "./lib/btf/btf.ts";
+
+// The VM.
+export { type Engine, ENGINES, type HelperFn, Vm, VmError, type VmOptions } from "./ffi/vm.ts";
+
+// The shared-memory segment, its maps, programs and links, and the event consumers.
+export {
+  BpftimeError,
+  LinkError,
+  MapError,
+  PerfBufferError,
+  ProgramError,
+  RingBufferError,
+  SegmentError,
+} from "./ffi/errors.ts";
 export {
   BpfMap,
   DEFAULT_SEGMENT,
-  MapError,
+  LINK_TYPES,
+  type LinkSpec,
+  type LinkType,
   type MapInfo,
   type MapSpec,
   type ObjectInfo,
+  type OpenOptions as OpenSegmentOptions,
   Segment,
 } from "./ffi/shm.ts";
 export { RingBuffer } from "./ffi/ringbuf.ts";
 export { PerfBuffer, type PerfCallbacks } from "./ffi/perf_buffer.ts";
-export { BPF_ANY, BPF_EXIST, BPF_NOEXIST, MAP_TYPES, type MapTypeName } from "./lib/maps/types.ts";
-export { exportSegment, importSegment } from "./lib/maps/export.ts";
+export {
+  BPF_ANY,
+  BPF_EXIST,
+  BPF_F_LOCK,
+  BPF_NOEXIST,
+  MAP_TYPES,
+  type MapTypeName,
+  mapTypeName,
+} from "./lib/maps/types.ts";
 export {
   type Codec,
   cstring,
@@ -50,17 +93,34 @@ export {
   i32,
   i64,
   struct,
-  typed,
   u16,
   u32,
   u64,
   u8,
 } from "./lib/maps/codec.ts";
+export { typed } from "./api/typed_map.ts";
+export {
+  type ExportedLink,
+  type ExportedMap,
+  type ExportedProgram,
+  type ExportedSegment,
+  exportMap,
+  exportSegment,
+  importSegment,
+} from "./api/segment_export.ts";
+
+// Objects compiled by clang: load, attach (like libbpf's bpf_object API).
 export {
   BpfLink,
   BpfObject,
   BpfProgram,
   type OpenObjectOptions,
   type UprobeOptions,
-} from "./lib/object/bpf_object.ts";
-export { Btf, BtfError } from "./lib/btf/btf.ts";
+} from "./api/bpf_object.ts";
+
+// The bpf_conformance suite.
+export { type ConformanceCase, findDataFiles, parseDataFile } from "./lib/conformance/data_file.ts";
+export { type CaseOutcome, runCase, runProgram } from "./api/conformance_runner.ts";
+
+// Where the shared libraries are (the runtime, the agent, the syscall server).
+export { LIBRARIES, type LibraryName, libraryPath } from "./ffi/library_path.ts";

@@ -10,7 +10,7 @@ import {
   KernelMap,
   kernelProgLoad,
   kernelTestRun,
-} from "../ffi/kernel_bpf.ts";
+} from "../testing/kernel_bpf.ts";
 import { RingBuffer } from "../ffi/ringbuf.ts";
 import { Segment } from "../ffi/shm.ts";
 import { Vm } from "../ffi/vm.ts";

@@ -5,14 +5,15 @@
  * time minus the unprobed time; the best of 5 runs each (this machine is noisy). Writes
  * bench/out/uprobe.json and prints a table.
  */
-import { BpfObject } from "../lib/object/bpf_object.ts";
+import { BpfObject } from "../api/bpf_object.ts";
 import { Segment } from "../ffi/shm.ts";
+import { libraryPath } from "../ffi/library_path.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const TARGET = `${root}build/bench/uprobe_target`;
 const OBJ = `${root}build/bench/uprobe_probes.bpf.o`;
 const KERNEL = `${root}build/bench/kernel_probe`;
-const AGENT = `${root}build/libbpftime-agent.so`;
+const AGENT = libraryPath("agent");
 const OURS_N = 5_000_000, KERNEL_N = 200_000, RUNS = 5;
 
 async function timeTarget(

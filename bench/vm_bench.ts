@@ -5,8 +5,8 @@
  */
 import { codeSections } from "../lib/elf/sections.ts";
 import { type Engine, Vm } from "../ffi/vm.ts";
-import { validProgramSource } from "../tests/fuzz/valid_program_gen.ts";
-import { Rng } from "../tests/fuzz/program_gen.ts";
+import { validProgramSource } from "../testing/valid_program_gen.ts";
+import { Rng } from "../testing/program_gen.ts";
 import { assemble } from "../lib/isa/assembler.ts";
 import { NativeWorkloads } from "./native.ts";
 

@@ -4,7 +4,7 @@
  * uretprobe link from the segment, which unhooks every traced process.
  */
 import { Command } from "commander";
-import { Segment } from "../ffi/shm.ts";
+import { LIBRARIES, Segment } from "../mod.ts";
 
 function alive(pid: number): boolean {
   try {
@@ -17,7 +17,7 @@ function alive(pid: number): boolean {
 
 function hasAgent(pid: number): boolean {
   try {
-    return Deno.readTextFileSync(`/proc/${pid}/maps`).includes("libbpftime-agent.so");
+    return Deno.readTextFileSync(`/proc/${pid}/maps`).includes(LIBRARIES.agent.file);
   } catch {
     return false;
   }

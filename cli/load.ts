@@ -3,8 +3,8 @@
  * server preloaded, so its maps, programs and links live in the segment instead of the kernel.
  */
 import { Command } from "commander";
-import { Segment } from "../ffi/shm.ts";
-import { libraryPath, runPreloaded } from "./preloaded.ts";
+import { libraryPath, Segment } from "../mod.ts";
+import { runPreloaded } from "./preloaded.ts";
 
 export function registerLoad(program: Command): void {
   program.command("load")
@@ -18,7 +18,7 @@ export function registerLoad(program: Command): void {
     .action((prog: string, args: string[]) =>
       runPreloaded(
         "load",
-        libraryPath("libbpftime-syscall-server.so", "SERVER_SO"),
+        libraryPath("syscallServer"),
         prog,
         args,
         releaseObjectsOf,

@@ -1,10 +1,5 @@
 /** Runs a program with one of our libraries preloaded, as `bpftime start` and `bpftime load` do. */
 
-/** Where a library of ours is: $envVar, else the build directory next to this checkout. */
-export function libraryPath(file: string, envVar: string): string {
-  return Deno.env.get(envVar) ?? new URL(`../build/${file}`, import.meta.url).pathname;
-}
-
 /**
  * Spawns `prog` with `library` in LD_PRELOAD, passes SIGTERM on (Ctrl-C reaches it through the
  * terminal), calls `afterExit` with its pid once it is gone, and exits with its status.

@@ -5,10 +5,7 @@
  * then remove its links, programs and maps.
  */
 import { Command } from "commander";
-import { BpfObject } from "../lib/object/bpf_object.ts";
-import { exportMap } from "../lib/maps/export.ts";
-import { RingBuffer } from "../ffi/ringbuf.ts";
-import { Segment } from "../ffi/shm.ts";
+import { BpfObject, exportMap, RingBuffer, Segment } from "../mod.ts";
 
 /** One JSON line per map: its entries with keys and values in hex, as `tool export` writes them. */
 function dumpMaps(obj: BpfObject): void {

@@ -1,6 +1,6 @@
 /** `bpftime start [--] PROGRAM [ARGS...]`: run a program with the agent preloaded. */
 import { Command } from "commander";
-import { agentPath } from "./agent_path.ts";
+import { libraryPath } from "../mod.ts";
 import { runPreloaded } from "./preloaded.ts";
 
 export function registerStart(program: Command): void {
@@ -11,5 +11,7 @@ export function registerStart(program: Command): void {
     .argument("<program>", "the program to run")
     .argument("[args...]", "its arguments")
     .passThroughOptions()
-    .action((prog: string, args: string[]) => runPreloaded("start", agentPath(), prog, args));
+    .action((prog: string, args: string[]) =>
+      runPreloaded("start", libraryPath("agent"), prog, args)
+    );
 }

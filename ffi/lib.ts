@@ -2,6 +2,7 @@
  * Deno.dlopen declarations for build/libbpftime.so, symbol for symbol with
  * csrc/include/bpftime.h. The library is opened on first use.
  */
+import { libraryPath } from "./library_path.ts";
 
 export const SYMBOLS = {
   bpftime_last_error: { parameters: [], result: "pointer" },
@@ -94,18 +95,11 @@ export const SYMBOLS = {
 
 export type BpftimeLib = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
-/** Path of the shared library: $BPFTIME_LIB, else build/libbpftime.so of this checkout. */
-export function libraryPath(): string {
-  const fromEnv = Deno.env.get("BPFTIME_LIB");
-  if (fromEnv) return fromEnv;
-  return new URL("../build/libbpftime.so", import.meta.url).pathname;
-}
-
 let lib: BpftimeLib | undefined;
 
 export function bpftime(): BpftimeLib {
   if (lib) return lib;
-  const path = libraryPath();
+  const path = libraryPath("runtime");
   try {
     lib = Deno.dlopen(path, SYMBOLS).symbols;
   } catch (e) {

@@ -4,7 +4,8 @@
  * records from each entry's ring (perf_event_mmap_page layout).
  */
 import { bpftime, lastError } from "./lib.ts";
-import { MapError, type Segment } from "./shm.ts";
+import { PerfBufferError } from "./errors.ts";
+import type { Segment } from "./shm.ts";
 
 const DATA_HEAD = 1024, DATA_TAIL = 1032, DATA_OFFSET = 1040, DATA_SIZE = 1048;
 const RECORD_LOST = 2, RECORD_SAMPLE = 9;
@@ -40,7 +41,7 @@ export class PerfBuffer {
         new Uint8Array(page.buffer),
         new Uint8Array(size.buffer),
       );
-      if (rc < 0) throw new MapError(lastError(), -rc);
+      if (rc < 0) throw new PerfBufferError(lastError(), -rc);
       const buf = Deno.UnsafePointerView.getArrayBuffer(
         Deno.UnsafePointer.create(page[0])!,
         Number(size[0]),

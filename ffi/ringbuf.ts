@@ -3,7 +3,8 @@
  * (zero copy) and sleeps in the kernel (futex) while the ring is empty.
  */
 import { bpftime, lastError } from "./lib.ts";
-import { MapError, type Segment } from "./shm.ts";
+import { RingBufferError } from "./errors.ts";
+import type { Segment } from "./shm.ts";
 
 const BUSY = 0x80000000;
 const DISCARD = 0x40000000;
@@ -19,7 +20,7 @@ export class RingBuffer {
   constructor(readonly segment: Segment, readonly id: number) {
     const info = new BigUint64Array(5);
     if (bpftime().bpftime_ringbuf_info(segment.pointer, id, new Uint8Array(info.buffer)) < 0) {
-      throw new MapError(lastError(), 2);
+      throw new RingBufferError(lastError(), 2);
     }
     const view = (p: bigint, bytes: number) =>
       Deno.UnsafePointerView.getArrayBuffer(Deno.UnsafePointer.create(p)!, bytes);
@@ -43,7 +44,7 @@ export class RingBuffer {
       this.id,
       new Uint8Array(length.buffer),
     );
-    if (!p) throw new MapError(lastError(), 12);
+    if (!p) throw new RingBufferError(lastError(), 12);
     return new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(p, Number(length[0])));
   }
 

@@ -3,25 +3,16 @@
  * list its objects, create maps and read or change them like bpf(2) does.
  */
 import { bpftime, cString, lastError } from "./lib.ts";
-import { ERRNO, MAP_TYPES, type MapTypeName, mapTypeName } from "../lib/maps/types.ts";
+import { MAP_TYPES, type MapTypeName, mapTypeName } from "../lib/maps/types.ts";
+import { BpftimeError, LinkError, MapError, ProgramError, SegmentError } from "./errors.ts";
 
 export const DEFAULT_SEGMENT = "bpftime_maps_shm";
 const SHM_CREATE = 0x1000;
 const OBJECT_KINDS = ["free", "map", "prog", "link"] as const;
 
-/** A refusal from the segment or a map: carries the errno like bpf(2). */
-export class MapError extends Error {
-  override name = "MapError";
-  constructor(message: string, readonly errno: number) {
-    super(message);
-  }
-  get code(): string {
-    return ERRNO[this.errno] ?? `errno ${this.errno}`;
-  }
-}
-
-function check(rc: number): number {
-  if (rc < 0) throw new MapError(lastError() || `errno ${-rc}`, -rc);
+/** rc, or the C side's refusal as an `Err` (a negative rc is -errno). */
+function check(rc: number, Err: typeof BpftimeError = MapError): number {
+  if (rc < 0) throw new Err(lastError() || `errno ${-rc}`, -rc);
   return rc;
 }
 
@@ -95,7 +86,7 @@ function encodeLink(spec: LinkSpec): Uint8Array<ArrayBuffer> {
   v.setBigUint64(16, spec.offset ?? 0n, true);
   v.setBigUint64(24, spec.cookie ?? 0n, true);
   const target = new TextEncoder().encode(spec.target);
-  if (target.length > 255) throw new MapError(`link target is longer than 255 bytes`, 22);
+  if (target.length > 255) throw new LinkError(`link target is longer than 255 bytes`, 22);
   buf.set(target, 32);
   return buf;
 }
@@ -139,24 +130,24 @@ export class Segment {
     const sizeMb = options.sizeMb ?? Number(Deno.env.get("BPFTIME_SHM_MEMORY_MB") ?? 32);
     const flags = (options.create ? SHM_CREATE : 0) | ((options.mode ?? 0o600) & 0o777);
     const ptr = bpftime().bpftime_shm_open(cString(n), BigInt(sizeMb), flags);
-    if (!ptr) throw new MapError(lastError(), 2);
+    if (!ptr) throw new SegmentError(lastError(), 2);
     return new Segment(ptr, n);
   }
 
   /** Deletes the segment's file; processes that have it mapped keep their mapping. */
   static remove(name?: string): void {
     const n = name ?? Deno.env.get("BPFTIME_GLOBAL_SHM_NAME") ?? DEFAULT_SEGMENT;
-    check(bpftime().bpftime_shm_remove(cString(n)));
+    check(bpftime().bpftime_shm_remove(cString(n)), SegmentError);
   }
 
   get pointer(): Deno.PointerObject {
-    if (!this.#ptr) throw new MapError(`segment '${this.name}' is closed`, 9);
+    if (!this.#ptr) throw new SegmentError(`segment '${this.name}' is closed`, 9);
     return this.#ptr;
   }
 
   stats(): { size: number; heapUsed: number; generation: number; objects: number } {
     const buf = new BigUint64Array(3);
-    check(bpftime().bpftime_shm_stats(this.pointer, new Uint8Array(buf.buffer)));
+    check(bpftime().bpftime_shm_stats(this.pointer, new Uint8Array(buf.buffer)), SegmentError);
     const u32 = new Uint32Array(buf.buffer, 16, 2);
     return {
       size: Number(buf[0]),
@@ -218,6 +209,7 @@ export class Segment {
         new Uint8Array(code),
         BigInt(code.length),
       ),
+      ProgramError,
     );
   }
 
@@ -227,30 +219,36 @@ export class Segment {
     const len = Number(
       bpftime().bpftime_prog_code(this.pointer, id, null, 0n, new Uint8Array(type.buffer)),
     );
-    check(len);
+    check(len, ProgramError);
     const code = new Uint8Array(len);
-    check(Number(bpftime().bpftime_prog_code(this.pointer, id, code, BigInt(len), null)));
+    check(
+      Number(bpftime().bpftime_prog_code(this.pointer, id, code, BigInt(len), null)),
+      ProgramError,
+    );
     return { id, type: type[0], code };
   }
 
   /** Attaches a stored program (see LinkSpec); returns the link's id. */
   createLink(name: string, spec: LinkSpec): number {
-    return check(bpftime().bpftime_link_create(this.pointer, cString(name), encodeLink(spec)));
+    return check(
+      bpftime().bpftime_link_create(this.pointer, cString(name), encodeLink(spec)),
+      LinkError,
+    );
   }
 
   link(id: number): LinkSpec {
     const buf = new Uint8Array(LINK_SPEC_SIZE);
-    check(bpftime().bpftime_link_info(this.pointer, id, buf));
+    check(bpftime().bpftime_link_info(this.pointer, id, buf), LinkError);
     return decodeLink(buf);
   }
 
   deleteObject(id: number): void {
-    check(bpftime().bpftime_object_delete(this.pointer, id));
+    check(bpftime().bpftime_object_delete(this.pointer, id), SegmentError);
   }
 
   /** A pinned object outlives the process that created it (BPF_OBJ_PIN). */
   setPinned(id: number, pinned: boolean): void {
-    check(bpftime().bpftime_object_set_pinned(this.pointer, id, pinned ? 1 : 0));
+    check(bpftime().bpftime_object_set_pinned(this.pointer, id, pinned ? 1 : 0), SegmentError);
   }
 
   /**
@@ -258,7 +256,7 @@ export class Segment {
    * kernel does when a process's last fds close. Returns how many went.
    */
   releaseObjectsOf(pid: number): number {
-    return check(bpftime().bpftime_objects_release(this.pointer, pid));
+    return check(bpftime().bpftime_objects_release(this.pointer, pid), SegmentError);
   }
 
   close(): void {

@@ -5,8 +5,8 @@ import { disassemble } from "../lib/isa/disassembler.ts";
 import { fromWords } from "../lib/isa/opcodes.ts";
 import { parseDataFile } from "../lib/conformance/data_file.ts";
 import { codeSections } from "../lib/elf/sections.ts";
-import { Rng } from "./fuzz/program_gen.ts";
-import { conformanceFiles, ROOT } from "./helpers.ts";
+import { Rng } from "../testing/program_gen.ts";
+import { conformanceFiles, ROOT } from "./test_utils.ts";
 
 const cases = conformanceFiles().map((f) =>
   parseDataFile(f.split("/").pop()!, Deno.readTextFileSync(f))

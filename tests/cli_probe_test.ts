@@ -1,8 +1,8 @@
 /** `bpftime run` and `bpftime start` together: the CLI side of the malloc example. */
 import assert from "node:assert/strict";
 import { Segment } from "../ffi/shm.ts";
-import { asNobody, bpftimeEnv, freshSegment, nobodyCanRun, ROOT } from "./helpers.ts";
-import { fromHex, toHex } from "../lib/maps/export.ts";
+import { asNobody, bpftimeEnv, freshSegment, nobodyCanRun, ROOT } from "./test_utils.ts";
+import { fromHex, toHex } from "../lib/encoding/hex.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -73,7 +73,7 @@ Deno.test("cli: bpftime start passes on the exit code and runs unhooked without 
 Deno.test("cli: bpftime detach PID unhooks that process, which runs on correctly", async () => {
   const seg = freshSegment("t_cli_detach", 8);
   const env = { BPFTIME_GLOBAL_SHM_NAME: "t_cli_detach" };
-  const { BpfObject } = await import("../lib/object/bpf_object.ts");
+  const { BpfObject } = await import("../api/bpf_object.ts");
   const { cookieStats, AGENT, TARGETS } = await import("./probe_env.ts");
   const obj = BpfObject.open(`${ROOT}build/tests/probe_counts.bpf.o`);
   try {
@@ -114,7 +114,7 @@ Deno.test("cli: bpftime detach PID unhooks that process, which runs on correctly
 });
 
 Deno.test("trace_printk lines of traced processes reach the segment's trace_printk ring", async () => {
-  const { BpfObject } = await import("../lib/object/bpf_object.ts");
+  const { BpfObject } = await import("../api/bpf_object.ts");
   const { RingBuffer } = await import("../ffi/ringbuf.ts");
   const { AGENT, TARGETS } = await import("./probe_env.ts");
   const seg = freshSegment("t_cli_printk", 8);

@@ -1,6 +1,6 @@
 /** The bpftime command line, run as a user would. */
 import assert from "node:assert/strict";
-import { bpftime, bpftimeEnv, conformanceDir } from "./helpers.ts";
+import { bpftime, bpftimeEnv, conformanceDir } from "./test_utils.ts";
 
 const suite = conformanceDir();
 

@@ -1,7 +1,8 @@
 /** Typed views of maps: integers and C-layout structs. */
 import assert from "node:assert/strict";
 import { Segment } from "../ffi/shm.ts";
-import { cstring, decode, encode, struct, typed, u16, u32, u64, u8 } from "../lib/maps/codec.ts";
+import { cstring, decode, encode, struct, u16, u32, u64, u8 } from "../lib/maps/codec.ts";
+import { typed } from "../api/typed_map.ts";
 
 Deno.test("codec: structs use C layout (natural alignment, padded size)", () => {
   const s = struct({ a: u8, b: u32, c: u16, d: u64 });

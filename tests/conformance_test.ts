@@ -1,9 +1,9 @@
 /** The whole bpf_conformance suite on every engine, one test per case. */
 import assert from "node:assert/strict";
 import { parseDataFile } from "../lib/conformance/data_file.ts";
-import { runCase } from "../lib/conformance/runner.ts";
+import { runCase } from "../api/conformance_runner.ts";
 import type { Engine } from "../ffi/vm.ts";
-import { conformanceFiles } from "./helpers.ts";
+import { conformanceFiles } from "./test_utils.ts";
 
 const ENGINES: Engine[] = ["interp", "jit", "llvm"];
 

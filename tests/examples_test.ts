@@ -1,7 +1,7 @@
 /** The examples as a user runs them: a tool from examples/ and a target under the agent. */
 import assert from "node:assert/strict";
 import { Segment } from "../ffi/shm.ts";
-import { DENO, freshSegment, ROOT } from "./helpers.ts";
+import { DENO, freshSegment, ROOT } from "./test_utils.ts";
 import { AGENT, TARGETS } from "./probe_env.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

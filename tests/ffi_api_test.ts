@@ -1,7 +1,7 @@
 /** ffi/ binds csrc/include/bpftime.h symbol for symbol, and the library exports nothing else. */
 import assert from "node:assert/strict";
 import { SYMBOLS } from "../ffi/lib.ts";
-import { ROOT } from "./helpers.ts";
+import { ROOT } from "./test_utils.ts";
 
 Deno.test("ffi: bindings, header and exported symbols are the same set", async () => {
   const header = await Deno.readTextFile(`${ROOT}csrc/include/bpftime.h`);

@@ -4,7 +4,7 @@ import { assemble } from "../lib/isa/assembler.ts";
 import { disassemble } from "../lib/isa/disassembler.ts";
 import { type Engine, Vm } from "../ffi/vm.ts";
 import { Segment } from "../ffi/shm.ts";
-import { DENO, freshSegment, ROOT } from "./helpers.ts";
+import { DENO, freshSegment, ROOT } from "./test_utils.ts";
 import { incrementInHash } from "./fixtures/programs.ts";
 
 const ENGINES: Engine[] = ["interp", "jit", "llvm"];

@@ -10,11 +10,11 @@ import {
   kernelBpfAvailable,
   kernelProgLoad,
   kernelTestRun,
-} from "../ffi/kernel_bpf.ts";
+} from "../testing/kernel_bpf.ts";
 import { type Engine, Vm } from "../ffi/vm.ts";
 import { assemble } from "../lib/isa/assembler.ts";
-import { SAVED_REGS, validProgramSource } from "./fuzz/valid_program_gen.ts";
-import { Rng } from "./fuzz/program_gen.ts";
+import { SAVED_REGS, validProgramSource } from "../testing/valid_program_gen.ts";
+import { Rng } from "../testing/program_gen.ts";
 
 const kernel = kernelBpfAvailable();
 if (!kernel.ok) console.log(`skip: kernel differential tests: ${kernel.reason}`);

@@ -1,6 +1,6 @@
 /** The LLVM tier is loaded only by processes that ask for it. */
 import assert from "node:assert/strict";
-import { DENO, ROOT } from "./helpers.ts";
+import { DENO, ROOT } from "./test_utils.ts";
 
 const PROBE = `
 import { Vm } from "${ROOT}ffi/vm.ts";

@@ -4,11 +4,11 @@
  * hold a map's lock must not block the others.
  */
 import assert from "node:assert/strict";
-import { DENO, freshSegment } from "./helpers.ts";
+import { DENO, freshSegment } from "./test_utils.ts";
 import { incrementInHash } from "./fixtures/programs.ts";
 import { Segment } from "../ffi/shm.ts";
 import { assemble } from "../lib/isa/assembler.ts";
-import { toHex } from "../lib/maps/export.ts";
+import { toHex } from "../lib/encoding/hex.ts";
 
 const NAME = `bpftime_test_conc_${Deno.pid}`;
 const PROCESSES = 3, THREADS = 2, RUNS = 20_000;

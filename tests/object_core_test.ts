@@ -4,15 +4,14 @@
  * references aside: libbpf puts fds where we put segment ids).
  */
 import assert from "node:assert/strict";
-import { BpfObject } from "../lib/object/bpf_object.ts";
+import { BpfObject } from "../api/bpf_object.ts";
 import { Btf } from "../lib/btf/btf.ts";
 import { readSections } from "../lib/elf/sections.ts";
-import { freshSegment, ROOT } from "./helpers.ts";
+import { toHex } from "../lib/encoding/hex.ts";
+import { freshSegment, ROOT } from "./test_utils.ts";
 
 const OBJ = `${ROOT}build/tests/core_fields.bpf.o`;
 const LIBBPF = `${ROOT}build/tests/libbpf_insns`;
-
-const hex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
 
 /** Instructions as hex words, with the immediates of map-referencing lddw pairs blanked. */
 function normalize(words: string[]): string[] {
@@ -53,7 +52,7 @@ Deno.test("object: CO-RE relocations resolve as libbpf resolves them against vml
   obj.load(seg);
   const code = obj.program("core_fields").code!;
   const ours = [];
-  for (let i = 0; i < code.length; i += 8) ours.push(hex(code.subarray(i, i + 8)));
+  for (let i = 0; i < code.length; i += 8) ours.push(toHex(code.subarray(i, i + 8)));
   assert.deepEqual(normalize(ours), normalize(theirs));
 });
 

@@ -1,9 +1,9 @@
 /** BpfObject: what the loader makes of clang-compiled objects, run in the VM. */
 import assert from "node:assert/strict";
-import { BpfObject } from "../lib/object/bpf_object.ts";
+import { BpfObject } from "../api/bpf_object.ts";
 import { parseSection } from "../lib/object/section_names.ts";
 import { Vm } from "../ffi/vm.ts";
-import { freshSegment, ROOT } from "./helpers.ts";
+import { freshSegment, ROOT } from "./test_utils.ts";
 
 const FEATURES = `${ROOT}build/tests/loader_features.bpf.o`;
 const u64 = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset).getBigUint64(0, true);

@@ -1,6 +1,6 @@
 /** Perf event arrays: bpf_perf_event_output into per-CPU rings read like libbpf's perf_buffer. */
 import assert from "node:assert/strict";
-import { freshSegment } from "./helpers.ts";
+import { freshSegment } from "./test_utils.ts";
 import { Segment } from "../ffi/shm.ts";
 import { PerfBuffer } from "../ffi/perf_buffer.ts";
 import { Vm } from "../ffi/vm.ts";

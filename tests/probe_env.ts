@@ -1,9 +1,10 @@
 /** Shared pieces of the uprobe tests: the agent, the traced targets, and reading probe counts. */
-import { BpfObject } from "../lib/object/bpf_object.ts";
+import { BpfObject } from "../api/bpf_object.ts";
 import { Segment } from "../ffi/shm.ts";
-import { freshSegment, ROOT } from "./helpers.ts";
+import { libraryPath } from "../ffi/library_path.ts";
+import { freshSegment, ROOT } from "./test_utils.ts";
 
-export const AGENT = `${ROOT}build/libbpftime-agent.so`;
+export const AGENT = libraryPath("agent");
 export const TARGETS = {
   pie: `${ROOT}build/tests/probe_target`,
   nopie: `${ROOT}build/tests/probe_target_nopie`,

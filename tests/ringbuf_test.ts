@@ -4,7 +4,7 @@ import { Segment } from "../ffi/shm.ts";
 import { RingBuffer } from "../ffi/ringbuf.ts";
 import { Vm } from "../ffi/vm.ts";
 import { assemble } from "../lib/isa/assembler.ts";
-import { DENO, freshSegment } from "./helpers.ts";
+import { DENO, freshSegment } from "./test_utils.ts";
 
 const NAME = `bpftime_test_ringbuf_${Deno.pid}`;
 const PRODUCER = new URL("./fixtures/ringbuf_producer.ts", import.meta.url).pathname;

@@ -1,8 +1,9 @@
 /** The shared-memory segment: objects, export/import, and bad input that must not corrupt it. */
 import assert from "node:assert/strict";
-import { DENO, freshSegment } from "./helpers.ts";
-import { MapError, Segment } from "../ffi/shm.ts";
-import { exportSegment, importSegment } from "../lib/maps/export.ts";
+import { DENO, freshSegment } from "./test_utils.ts";
+import { LinkError, MapError } from "../ffi/errors.ts";
+import { Segment } from "../ffi/shm.ts";
+import { exportSegment, importSegment } from "../api/segment_export.ts";
 import { assemble } from "../lib/isa/assembler.ts";
 
 const NAME = `bpftime_test_segment_${Deno.pid}`;
@@ -262,7 +263,7 @@ Deno.test("segment: links name a stored program and keep their attach spec", () 
     assert.throws(
       () => seg.createLink("bad", { progId: 999, type: "uprobe", target: "/bin/true" }),
       (e: unknown) =>
-        e instanceof MapError && e.errno === 9 &&
+        e instanceof LinkError && e.errno === 9 &&
         /link 'bad': no program with id 999/.test(e.message),
     );
     assert.throws(

@@ -1,5 +1,5 @@
 /** Shared pieces of the syscall server tests: the libbpf applications, and reading their output. */
-import { ROOT } from "./helpers.ts";
+import { ROOT } from "./test_utils.ts";
 
 export const BIN = `${ROOT}bin/bpftime`;
 export const RING_CONSUMER = `${ROOT}build/tests/ring_consumer`;

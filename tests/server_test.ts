@@ -5,8 +5,8 @@
  * get the kernel's errno for bad calls.
  */
 import assert from "node:assert/strict";
-import { kernelBpfAvailable } from "../ffi/kernel_bpf.ts";
-import { freshSegment } from "./helpers.ts";
+import { kernelBpfAvailable } from "../testing/kernel_bpf.ts";
+import { freshSegment } from "./test_utils.ts";
 import {
   BAD_CALLS,
   BASHREADLINE_APP,

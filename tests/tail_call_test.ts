@@ -1,7 +1,8 @@
 /** Program arrays and bpf_tail_call on every engine. */
 import assert from "node:assert/strict";
-import { freshSegment } from "./helpers.ts";
-import { MapError, Segment } from "../ffi/shm.ts";
+import { freshSegment } from "./test_utils.ts";
+import { MapError } from "../ffi/errors.ts";
+import { Segment } from "../ffi/shm.ts";
 import { type Engine, Vm } from "../ffi/vm.ts";
 import { assemble } from "../lib/isa/assembler.ts";
 

@@ -4,11 +4,11 @@
  * the segment damaged.
  */
 import assert from "node:assert/strict";
-import { BpfObject } from "../lib/object/bpf_object.ts";
+import { BpfObject } from "../api/bpf_object.ts";
 import { readSections } from "../lib/elf/sections.ts";
 import { Segment } from "../ffi/shm.ts";
 import { AGENT, cookieStats, loadProbes, PROBES, runTraced, TARGETS } from "./probe_env.ts";
-import { asNobody, freshSegment, nobodyCanRun, ROOT } from "./helpers.ts";
+import { asNobody, freshSegment, nobodyCanRun, ROOT } from "./test_utils.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

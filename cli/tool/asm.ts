@@ -1,11 +1,15 @@
 /** `bpftime tool asm FILE` and `bpftime tool disasm FILE`. */
 import type { Command } from "commander";
-import { parseDataFile } from "../../lib/conformance/data_file.ts";
-import { assemble } from "../../lib/isa/assembler.ts";
-import { disassemble } from "../../lib/isa/disassembler.ts";
-import { toWords } from "../../lib/isa/opcodes.ts";
-import { looksLikeHex, parseProgramText } from "../../lib/isa/program_text.ts";
-import { codeSections, isElf } from "../../lib/elf/sections.ts";
+import {
+  assemble,
+  codeSections,
+  disassemble,
+  isElf,
+  looksLikeHex,
+  parseDataFile,
+  parseProgramText,
+  toWords,
+} from "../../mod.ts";
 
 function fail(message: string): never {
   console.error(`bpftime: ${message}`);

@@ -1,9 +1,7 @@
 /** `bpftime tool conformance [--vm ENGINE] PATH...` */
 import type { Command } from "commander";
 import pc from "picocolors";
-import { findDataFiles, parseDataFile } from "../../lib/conformance/data_file.ts";
-import { runCase } from "../../lib/conformance/runner.ts";
-import type { Engine } from "../../ffi/vm.ts";
+import { type Engine, findDataFiles, parseDataFile, runCase } from "../../mod.ts";
 import { engineOption } from "./options.ts";
 
 export function registerConformance(tool: Command): void {

@@ -1,6 +1,6 @@
 /** Options shared by several commands. */
 import { Option } from "commander";
-import { ENGINES } from "../../ffi/vm.ts";
+import { ENGINES } from "../../mod.ts";
 
 /**
  * `--vm interp|jit|llvm`. Without it the runtime decides: the JIT, or what

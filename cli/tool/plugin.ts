@@ -4,10 +4,7 @@
  * in hex, or exits non-zero with the reason on stderr.
  */
 import type { Command } from "commander";
-import { parseHexBytes } from "../../lib/conformance/data_file.ts";
-import { runProgram } from "../../lib/conformance/runner.ts";
-import { parseProgramText } from "../../lib/isa/program_text.ts";
-import type { Engine } from "../../ffi/vm.ts";
+import { type Engine, parseHexBytes, parseProgramText, runProgram } from "../../mod.ts";
 import { engineOption } from "./options.ts";
 
 async function readStdin(): Promise<string> {

@@ -1,8 +1,6 @@
 /** `bpftime tool list | map dump | remove | export | import | run`: the shared-memory segment. */
 import type { Command } from "commander";
-import { Segment } from "../../ffi/shm.ts";
-import { type Engine, Vm } from "../../ffi/vm.ts";
-import { exportMap, exportSegment, importSegment } from "../../lib/maps/export.ts";
+import { type Engine, exportMap, exportSegment, importSegment, Segment, Vm } from "../../mod.ts";
 import { engineOption } from "./options.ts";
 
 function fail(message: string): never {

@@ -1,4 +1,5 @@
 /** Parser for bpf_conformance `.data` files (see shared/conformance/README.md). */
+import { parseHexBytes } from "../encoding/hex.ts";
 
 export interface ConformanceCase {
   name: string;
@@ -11,15 +12,6 @@ export interface ConformanceCase {
   raw?: bigint[];
   /** Present when the program must be refused (its text is the expected reason). */
   error?: string;
-}
-
-/** Hex byte pairs separated by whitespace, e.g. "aa bb 0c". */
-export function parseHexBytes(text: string): Uint8Array<ArrayBuffer> {
-  const compact = text.replace(/0x/gi, "").replace(/[\s,]+/g, "");
-  if (!/^([0-9a-f]{2})*$/i.test(compact)) throw new Error(`not hex bytes: '${text.trim()}'`);
-  const out = new Uint8Array(compact.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(compact.slice(2 * i, 2 * i + 2), 16);
-  return out;
 }
 
 export function parseDataFile(name: string, text: string): ConformanceCase {

@@ -3,7 +3,7 @@
  * `-- raw` format, one word per token) or a stream of hex bytes
  * ("b7 00 00 00 ..." or "b700000001000000...", the plugin protocol).
  */
-import { parseHexBytes } from "../conformance/data_file.ts";
+import { parseHexBytes } from "../encoding/hex.ts";
 import { fromWords } from "./opcodes.ts";
 
 export function looksLikeHex(text: string): boolean {

@@ -7,14 +7,14 @@
 import { encodeInsns, type Insn } from "../../lib/isa/opcodes.ts";
 import { assemble } from "../../lib/isa/assembler.ts";
 import { type Engine, Vm, VmError } from "../../ffi/vm.ts";
-import { FUZZ_HELPERS, randomProgram, Rng } from "./program_gen.ts";
+import { FUZZ_HELPERS, randomProgram, Rng } from "../../testing/program_gen.ts";
 import {
   CTX_SIZE,
   MIX_HELPER,
   mixHelper,
   UNWIND_HELPER,
   validProgramSource,
-} from "./valid_program_gen.ts";
+} from "../../testing/valid_program_gen.ts";
 
 export const FUZZ_BUDGET = 10_000;
 

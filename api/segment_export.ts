@@ -2,9 +2,10 @@
  * Export and import of a whole segment as JSON: maps with their contents,
  * programs with their instructions (map references renumbered on import).
  */
-import type { BpfMap, LinkType, Segment } from "../../ffi/shm.ts";
-import { decodeInsns, encodeInsns, LDDW } from "../isa/opcodes.ts";
-import { MAP_TYPES } from "./types.ts";
+import type { BpfMap, LinkType, Segment } from "../ffi/shm.ts";
+import { decodeInsns, encodeInsns, LDDW } from "../lib/isa/opcodes.ts";
+import { MAP_TYPES } from "../lib/maps/types.ts";
+import { fromHex, toHex } from "../lib/encoding/hex.ts";
 
 export interface ExportedMap {
   id: number;
@@ -45,16 +46,6 @@ export interface ExportedSegment {
   maps: ExportedMap[];
   programs: ExportedProgram[];
   links: ExportedLink[];
-}
-
-export const toHex = (b: Uint8Array) =>
-  Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-export function fromHex(s: string): Uint8Array<ArrayBuffer> {
-  if (!/^([0-9a-f]{2})*$/i.test(s)) throw new Error(`not hex: '${s.slice(0, 40)}'`);
-  return Uint8Array.from(
-    { length: s.length / 2 },
-    (_, i) => parseInt(s.slice(2 * i, 2 * i + 2), 16),
-  );
 }
 
 const KEYLESS = new Set<number>([MAP_TYPES.queue, MAP_TYPES.stack]);

@@ -3,7 +3,7 @@
  * mostly well-formed instruction streams (so that many pass the validator
  * and run) mixed with raw random words.
  */
-import { type Insn, LDDW, OPCODES } from "../../lib/isa/opcodes.ts";
+import { type Insn, LDDW, OPCODES } from "../lib/isa/opcodes.ts";
 
 /** Small deterministic PRNG (xorshift32), so failures reproduce from a seed. */
 export class Rng {

@@ -10,20 +10,21 @@
  * const counts = obj.map("libc_malloc_calls_total");
  * ```
  */
-import { Btf, BTF_KIND } from "../btf/btf.ts";
-import { parseCoreRelos } from "../btf/btf_ext.ts";
-import { CoreResolver } from "../btf/core.ts";
-import { ElfError } from "../elf/sections.ts";
-import { paddingAt } from "../elf/padding.ts";
-import { fileOffsetOfAddress, resolveFunction, STT_GNU_IFUNC } from "../elf/symbols.ts";
-import { ifuncTarget } from "../../ffi/ifunc.ts";
-import { BpfMap, MapError, Segment } from "../../ffi/shm.ts";
-import { Vm } from "../../ffi/vm.ts";
-import { readRelocatable, RelocatableElf, STT_FUNC } from "./elf_relocatable.ts";
-import { linkProgram } from "./link_code.ts";
-import { MapDef, readMapDefs, symbolOffset } from "./map_defs.ts";
-import { AttachSpec, parseSection } from "./section_names.ts";
-import { resolveBinaryPath } from "./resolve_path.ts";
+import { Btf, BTF_KIND } from "../lib/btf/btf.ts";
+import { parseCoreRelos } from "../lib/btf/btf_ext.ts";
+import { CoreResolver } from "../lib/btf/core.ts";
+import { ElfError } from "../lib/elf/sections.ts";
+import { paddingAt } from "../lib/elf/padding.ts";
+import { fileOffsetOfAddress, resolveFunction, STT_GNU_IFUNC } from "../lib/elf/symbols.ts";
+import { ifuncTarget } from "../ffi/ifunc.ts";
+import { SegmentError } from "../ffi/errors.ts";
+import { BpfMap, Segment } from "../ffi/shm.ts";
+import { Vm } from "../ffi/vm.ts";
+import { readRelocatable, RelocatableElf, STT_FUNC } from "../lib/object/elf_relocatable.ts";
+import { linkProgram } from "../lib/object/link_code.ts";
+import { MapDef, readMapDefs, symbolOffset } from "../lib/object/map_defs.ts";
+import { AttachSpec, parseSection } from "../lib/object/section_names.ts";
+import { resolveBinaryPath } from "../lib/object/resolve_path.ts";
 
 export interface OpenObjectOptions {
   /** BTF to resolve CO-RE relocations against (default /sys/kernel/btf/vmlinux). */
@@ -54,7 +55,7 @@ export class BpfLink {
       this.segment.deleteObject(this.id);
     } catch (e) {
       // Already removed from the segment (`bpftime detach`): nothing is left to do.
-      if (!(e instanceof MapError && e.errno === 2)) throw e;
+      if (!(e instanceof SegmentError && e.errno === 2)) throw e;
     }
   }
   [Symbol.dispose](): void {

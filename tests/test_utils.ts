@@ -1,4 +1,4 @@
-/** Shared test utilities: paths, running the CLI, fresh segments. */
+/** Test utilities (not the eBPF helper tests, which are helpers_test.ts): paths, running the CLI, fresh segments. */
 import { Segment } from "../ffi/shm.ts";
 
 export const ROOT = new URL("../", import.meta.url).pathname;

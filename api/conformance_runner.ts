@@ -1,8 +1,8 @@
 /** Runs bpf_conformance cases on one engine and reports each outcome. */
-import { assemble } from "../isa/assembler.ts";
-import { fromWords, toWords } from "../isa/opcodes.ts";
-import { type Engine, Vm } from "../../ffi/vm.ts";
-import type { ConformanceCase } from "./data_file.ts";
+import { assemble } from "../lib/isa/assembler.ts";
+import { fromWords, toWords } from "../lib/isa/opcodes.ts";
+import { type Engine, Vm } from "../ffi/vm.ts";
+import type { ConformanceCase } from "../lib/conformance/data_file.ts";
 
 /** Helper ids the suite expects: 5 is unwind (returns r1; 0 stops the program). */
 export const UNWIND_HELPER_ID = 5;
