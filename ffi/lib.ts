@@ -38,6 +38,7 @@ export const SYMBOLS = {
     result: "f64",
   },
   bpftime_opcode_name: { parameters: ["u32"], result: "pointer" },
+  bpftime_map_type_name: { parameters: ["u32"], result: "pointer" },
   bpftime_ifunc_target: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
   bpftime_vm_register_runtime: { parameters: ["pointer", "pointer"], result: "i32" },
   bpftime_ringbuf_info: { parameters: ["pointer", "u32", "buffer"], result: "i32" },
@@ -127,5 +128,11 @@ export function cString(s: string): Uint8Array<ArrayBuffer> {
 /** Base mnemonic the C instruction table gives an opcode, or null. */
 export function cOpcodeName(opcode: number): string | null {
   const p = bpftime().bpftime_opcode_name(opcode);
+  return p ? Deno.UnsafePointerView.getCString(p) : null;
+}
+
+/** libbpf's name the C map type table gives kernel map type `type`, or null when unsupported. */
+export function cMapTypeName(type: number): string | null {
+  const p = bpftime().bpftime_map_type_name(type);
   return p ? Deno.UnsafePointerView.getCString(p) : null;
 }

@@ -5,10 +5,16 @@
  */
 import { bpftime, lastError } from "./lib.ts";
 import { PerfBufferError } from "./errors.ts";
+import { C_CONSTANTS, PERF_HEADER, PERF_RING_PAGE } from "./layout.ts";
 import type { Segment } from "./shm.ts";
 
-const DATA_HEAD = 1024, DATA_TAIL = 1032, DATA_OFFSET = 1040, DATA_SIZE = 1048;
-const RECORD_LOST = 2, RECORD_SAMPLE = 9;
+const {
+  data_head: DATA_HEAD,
+  data_tail: DATA_TAIL,
+  data_offset: DATA_OFFSET,
+  data_size: DATA_SIZE,
+} = PERF_RING_PAGE;
+const { PERF_RECORD_LOST: RECORD_LOST, PERF_RECORD_SAMPLE: RECORD_SAMPLE } = C_CONSTANTS;
 
 interface Ring {
   view: DataView;
@@ -67,10 +73,11 @@ export class PerfBuffer {
       const head = r.view.getBigUint64(DATA_HEAD, true);
       while (tail < head) {
         const at = Number(tail % BigInt(r.size));
-        const record = this.#read(r, at, 8);
-        const hv = new DataView(record.buffer, record.byteOffset, 8);
-        const type = hv.getUint32(0, true), size = hv.getUint16(6, true);
-        const body = this.#read(r, (at + 8) % r.size, size - 8);
+        const record = this.#read(r, at, PERF_HEADER.sizeof);
+        const hv = new DataView(record.buffer, record.byteOffset, PERF_HEADER.sizeof);
+        const type = hv.getUint32(PERF_HEADER.type, true);
+        const size = hv.getUint16(PERF_HEADER.size, true);
+        const body = this.#read(r, (at + PERF_HEADER.sizeof) % r.size, size - PERF_HEADER.sizeof);
         const bv = new DataView(body.buffer, body.byteOffset, body.byteLength);
         if (type === RECORD_SAMPLE) {
           const raw = bv.getUint32(0, true);

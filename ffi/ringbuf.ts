@@ -4,10 +4,12 @@
  */
 import { bpftime, lastError } from "./lib.ts";
 import { RingBufferError } from "./errors.ts";
+import { C_CONSTANTS, RINGBUF_INFO } from "./layout.ts";
 import type { Segment } from "./shm.ts";
 
-const BUSY = 0x80000000;
-const DISCARD = 0x40000000;
+const BUSY = C_CONSTANTS.RB_BUSY_BIT;
+const DISCARD = C_CONSTANTS.RB_DISCARD_BIT;
+const HDR = C_CONSTANTS.RB_HDR;
 
 export class RingBuffer {
   #consumer: BigUint64Array;
@@ -18,17 +20,19 @@ export class RingBuffer {
   #mask: bigint;
 
   constructor(readonly segment: Segment, readonly id: number) {
-    const info = new BigUint64Array(5);
-    if (bpftime().bpftime_ringbuf_info(segment.pointer, id, new Uint8Array(info.buffer)) < 0) {
+    const buf = new Uint8Array(RINGBUF_INFO.sizeof);
+    if (bpftime().bpftime_ringbuf_info(segment.pointer, id, buf) < 0) {
       throw new RingBufferError(lastError(), 2);
     }
-    const view = (p: bigint, bytes: number) =>
-      Deno.UnsafePointerView.getArrayBuffer(Deno.UnsafePointer.create(p)!, bytes);
-    const size = Number(info[3]);
-    this.#consumer = new BigUint64Array(view(info[0], 8));
-    this.#producer = new BigUint64Array(view(info[1], 8));
-    this.#data = new Uint8Array(view(info[2], size));
-    this.#dropped = new BigUint64Array(view(info[4], 8));
+    const info = new DataView(buf.buffer);
+    const field = (offset: number) => info.getBigUint64(offset, true);
+    const view = (offset: number, bytes: number) =>
+      Deno.UnsafePointerView.getArrayBuffer(Deno.UnsafePointer.create(field(offset))!, bytes);
+    const size = Number(field(RINGBUF_INFO.size));
+    this.#consumer = new BigUint64Array(view(RINGBUF_INFO.consumer_pos, 8));
+    this.#producer = new BigUint64Array(view(RINGBUF_INFO.producer_pos, 8));
+    this.#data = new Uint8Array(view(RINGBUF_INFO.data, size));
+    this.#dropped = new BigUint64Array(view(RINGBUF_INFO.dropped, 8));
     this.#view = new DataView(this.#data.buffer);
     this.#mask = BigInt(size - 1);
   }
@@ -72,10 +76,10 @@ export class RingBuffer {
       if (len & BUSY) break;
       const size = len & ~(BUSY | DISCARD) >>> 0;
       if (!(len & DISCARD)) {
-        fn(this.#data.subarray(at + 8, at + 8 + size));
+        fn(this.#data.subarray(at + HDR, at + HDR + size));
         n++;
       }
-      cons += BigInt((size + 8 + 7) & ~7);
+      cons += BigInt((size + HDR + 7) & ~7);
       this.#consumer[0] = cons;
     }
     return n;

@@ -5,10 +5,14 @@
 import { bpftime, cString, lastError } from "./lib.ts";
 import { MAP_TYPES, type MapTypeName, mapTypeName } from "../lib/maps/types.ts";
 import { BpftimeError, LinkError, MapError, ProgramError, SegmentError } from "./errors.ts";
+import { C_CONSTANTS as C, LINK_SPEC, MAP_INFO, OBJECT_INFO, SHM_STATS } from "./layout.ts";
 
 export const DEFAULT_SEGMENT = "bpftime_maps_shm";
-const SHM_CREATE = 0x1000;
-const OBJECT_KINDS = ["free", "map", "prog", "link"] as const;
+const OBJECT_KINDS: Readonly<Record<number, ObjectInfo["kind"]>> = {
+  [C.BPFTIME_OBJ_MAP]: "map",
+  [C.BPFTIME_OBJ_PROG]: "prog",
+  [C.BPFTIME_OBJ_LINK]: "link",
+};
 
 /** rc, or the C side's refusal as an `Err` (a negative rc is -errno). */
 function check(rc: number, Err: typeof BpftimeError = MapError): number {
@@ -56,7 +60,12 @@ export interface MapSpec {
   innerMapId?: number;
 }
 
-export const LINK_TYPES = { uprobe: 1, uretprobe: 2, syscall_tracepoint: 3, detach: 4 } as const;
+export const LINK_TYPES = {
+  uprobe: C.BPFTIME_LINK_UPROBE,
+  uretprobe: C.BPFTIME_LINK_URETPROBE,
+  syscall_tracepoint: C.BPFTIME_LINK_SYSCALL_TRACEPOINT,
+  detach: C.BPFTIME_LINK_DETACH,
+} as const;
 export type LinkType = keyof typeof LINK_TYPES;
 
 /** What a stored program is attached to (struct bpftime_link_spec). */
@@ -74,35 +83,37 @@ export interface LinkSpec {
   funcSize?: number;
 }
 
-const LINK_SPEC_SIZE = 32 + 256;
+const TARGET_MAX = LINK_SPEC.sizeof - LINK_SPEC.target - 1;
 
 function encodeLink(spec: LinkSpec): Uint8Array<ArrayBuffer> {
-  const buf = new Uint8Array(LINK_SPEC_SIZE);
+  const buf = new Uint8Array(LINK_SPEC.sizeof);
   const v = new DataView(buf.buffer);
-  v.setUint32(0, spec.progId, true);
-  v.setUint32(4, LINK_TYPES[spec.type], true);
-  v.setInt32(8, spec.pid ?? -1, true);
-  v.setUint32(12, spec.funcSize ?? 0, true);
-  v.setBigUint64(16, spec.offset ?? 0n, true);
-  v.setBigUint64(24, spec.cookie ?? 0n, true);
+  v.setUint32(LINK_SPEC.prog_id, spec.progId, true);
+  v.setUint32(LINK_SPEC.type, LINK_TYPES[spec.type], true);
+  v.setInt32(LINK_SPEC.pid, spec.pid ?? -1, true);
+  v.setUint32(LINK_SPEC.func_size, spec.funcSize ?? 0, true);
+  v.setBigUint64(LINK_SPEC.offset, spec.offset ?? 0n, true);
+  v.setBigUint64(LINK_SPEC.cookie, spec.cookie ?? 0n, true);
   const target = new TextEncoder().encode(spec.target);
-  if (target.length > 255) throw new LinkError(`link target is longer than 255 bytes`, 22);
-  buf.set(target, 32);
+  if (target.length > TARGET_MAX) {
+    throw new LinkError(`link target is longer than ${TARGET_MAX} bytes`, 22);
+  }
+  buf.set(target, LINK_SPEC.target);
   return buf;
 }
 
 function decodeLink(buf: Uint8Array): LinkSpec {
   const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const type = Object.entries(LINK_TYPES).find(([, n]) => n === v.getUint32(4, true))
+  const type = Object.entries(LINK_TYPES).find(([, n]) => n === v.getUint32(LINK_SPEC.type, true))
     ?.[0] as LinkType;
   return {
-    progId: v.getUint32(0, true),
+    progId: v.getUint32(LINK_SPEC.prog_id, true),
     type,
-    pid: v.getInt32(8, true),
-    funcSize: v.getUint32(12, true),
-    offset: v.getBigUint64(16, true),
-    cookie: v.getBigUint64(24, true),
-    target: decodeName(buf.subarray(32)),
+    pid: v.getInt32(LINK_SPEC.pid, true),
+    funcSize: v.getUint32(LINK_SPEC.func_size, true),
+    offset: v.getBigUint64(LINK_SPEC.offset, true),
+    cookie: v.getBigUint64(LINK_SPEC.cookie, true),
+    target: decodeName(buf.subarray(LINK_SPEC.target)),
   };
 }
 
@@ -128,7 +139,7 @@ export class Segment {
   static open(name?: string, options: OpenOptions = {}): Segment {
     const n = name ?? Deno.env.get("BPFTIME_GLOBAL_SHM_NAME") ?? DEFAULT_SEGMENT;
     const sizeMb = options.sizeMb ?? Number(Deno.env.get("BPFTIME_SHM_MEMORY_MB") ?? 32);
-    const flags = (options.create ? SHM_CREATE : 0) | ((options.mode ?? 0o600) & 0o777);
+    const flags = (options.create ? C.BPFTIME_SHM_CREATE : 0) | ((options.mode ?? 0o600) & 0o777);
     const ptr = bpftime().bpftime_shm_open(cString(n), BigInt(sizeMb), flags);
     if (!ptr) throw new SegmentError(lastError(), 2);
     return new Segment(ptr, n);
@@ -146,28 +157,32 @@ export class Segment {
   }
 
   stats(): { size: number; heapUsed: number; generation: number; objects: number } {
-    const buf = new BigUint64Array(3);
-    check(bpftime().bpftime_shm_stats(this.pointer, new Uint8Array(buf.buffer)), SegmentError);
-    const u32 = new Uint32Array(buf.buffer, 16, 2);
+    const buf = new Uint8Array(SHM_STATS.sizeof);
+    check(bpftime().bpftime_shm_stats(this.pointer, buf), SegmentError);
+    const v = new DataView(buf.buffer);
     return {
-      size: Number(buf[0]),
-      heapUsed: Number(buf[1]),
-      generation: u32[0],
-      objects: u32[1],
+      size: Number(v.getBigUint64(SHM_STATS.size, true)),
+      heapUsed: Number(v.getBigUint64(SHM_STATS.heap_used, true)),
+      generation: v.getUint32(SHM_STATS.generation, true),
+      objects: v.getUint32(SHM_STATS.objects, true),
     };
   }
 
   objects(): ObjectInfo[] {
     const out: ObjectInfo[] = [];
-    const buf = new Uint8Array(24);
+    const buf = new Uint8Array(OBJECT_INFO.sizeof);
     const view = new DataView(buf.buffer);
     for (let i = 0;; i++) {
       const rc = bpftime().bpftime_object_at(this.pointer, i, buf);
       if (rc < 0) break;
       if (rc === 0) continue;
-      const kind = OBJECT_KINDS[view.getUint32(4, true)];
-      if (kind === "free") continue;
-      out.push({ id: view.getUint32(0, true), kind, name: decodeName(buf.subarray(8, 24)) });
+      const kind = OBJECT_KINDS[view.getUint32(OBJECT_INFO.kind, true)];
+      if (!kind) continue;
+      out.push({
+        id: view.getUint32(OBJECT_INFO.id, true),
+        kind,
+        name: decodeName(buf.subarray(OBJECT_INFO.name, OBJECT_INFO.sizeof)),
+      });
     }
     return out;
   }
@@ -237,7 +252,7 @@ export class Segment {
   }
 
   link(id: number): LinkSpec {
-    const buf = new Uint8Array(LINK_SPEC_SIZE);
+    const buf = new Uint8Array(LINK_SPEC.sizeof);
     check(bpftime().bpftime_link_info(this.pointer, id, buf), LinkError);
     return decodeLink(buf);
   }
@@ -274,22 +289,23 @@ export class BpfMap {
   readonly info: MapInfo;
 
   constructor(readonly segment: Segment, readonly id: number) {
-    const buf = new Uint8Array(56);
+    const buf = new Uint8Array(MAP_INFO.sizeof);
     check(bpftime().bpftime_map_info(segment.pointer, id, buf));
     const v = new DataView(buf.buffer);
-    const type = v.getUint32(4, true);
+    const u32 = (offset: number) => v.getUint32(offset, true);
+    const type = u32(MAP_INFO.type);
     this.info = {
       id,
       type,
       typeName: mapTypeName(type),
-      keySize: v.getUint32(8, true),
-      valueSize: v.getUint32(12, true),
-      maxEntries: v.getUint32(16, true),
-      flags: v.getUint32(20, true),
-      ncpus: v.getUint32(24, true),
-      valueStride: v.getUint32(28, true),
-      name: decodeName(buf.subarray(32, 48)),
-      innerMapId: v.getUint32(48, true),
+      keySize: u32(MAP_INFO.key_size),
+      valueSize: u32(MAP_INFO.value_size),
+      maxEntries: u32(MAP_INFO.max_entries),
+      flags: u32(MAP_INFO.map_flags),
+      ncpus: u32(MAP_INFO.ncpus),
+      valueStride: u32(MAP_INFO.value_stride),
+      name: decodeName(buf.subarray(MAP_INFO.name, MAP_INFO.inner_map_id)),
+      innerMapId: u32(MAP_INFO.inner_map_id),
     };
   }
 

@@ -1,5 +1,6 @@
 /** Typed wrapper over the C VM: create, register helpers, load, run. */
 import { bpftime, cString, lastError } from "./lib.ts";
+import { ATTACH_INFO } from "./layout.ts";
 
 /** Execution engines: the interpreter, our x86-64 JIT, and the LLVM tier. */
 export type Engine = "interp" | "jit" | "llvm";
@@ -191,12 +192,15 @@ export class Vm {
     attach: { funcIp: bigint; cookie: bigint },
   ): bigint {
     const ret = new BigUint64Array(1);
-    const info = new BigUint64Array([attach.funcIp, attach.cookie]);
+    const info = new Uint8Array(ATTACH_INFO.sizeof);
+    const v = new DataView(info.buffer);
+    v.setBigUint64(ATTACH_INFO.func_ip, attach.funcIp, true);
+    v.setBigUint64(ATTACH_INFO.cookie, attach.cookie, true);
     const rc = bpftime().bpftime_vm_exec_attached(
       this.#vm(),
       mem ?? null,
       BigInt(mem?.length ?? 0),
-      new Uint8Array(info.buffer),
+      info,
       ret,
     );
     if (rc < 0) throw new VmError(lastError());

@@ -32,8 +32,9 @@ static uint64_t map_lookup_elem(uint64_t map, uint64_t key, uint64_t a3, uint64_
 	struct shm_map *m = helper_map(map, &shm);
 	if (!m || !run_access_ok(key, m->key_size))
 		return 0;
-	uint8_t *v = map_ops_for(m->type)->lookup(shm, m, (const void *)(uintptr_t)key);
-	if (v && is_map_in_map(m->type)) /* the inner map itself, for further map helpers */
+	const struct map_type *t = map_type(m->type);
+	uint8_t *v = t->ops->lookup(shm, m, (const void *)(uintptr_t)key);
+	if (v && t->map_in_map) /* the inner map itself, for further map helpers */
 		return *(const uint32_t *)v ? (uint64_t)(uintptr_t)inner_map(shm, v) : 0;
 	if (v && m->ncpus > 1)
 		v += (uint64_t)current_cpu() * m->value_stride;
@@ -114,10 +115,7 @@ static uint64_t for_each_map_elem(uint64_t map, uint64_t callback, uint64_t ctx,
 	struct shm_map *m = helper_map(map, &shm);
 	if (!run || !m || flags || callback == 0 || callback > UINT32_MAX)
 		return (uint64_t)-EINVAL;
-	bool array = m->type == MAP_ARRAY || m->type == MAP_PERCPU_ARRAY;
-	bool hash = m->type == MAP_HASH || m->type == MAP_PERCPU_HASH || m->type == MAP_LRU_HASH ||
-		    m->type == MAP_LRU_PERCPU_HASH;
-	if (!array && !hash)
+	if (!map_type(m->type)->iterable)
 		return (uint64_t)-EINVAL;
 	const struct map_ops *ops = map_ops_for(m->type);
 	_Alignas(8) uint8_t key[512], next[512];

@@ -143,6 +143,9 @@ BPFTIME_API int bpftime_object_set_pinned(struct bpftime_shm *shm, uint32_t id, 
  */
 BPFTIME_API int bpftime_objects_release(struct bpftime_shm *shm, int32_t pid);
 
+/* The map type table: libbpf's name of kernel map type `type` ("percpu_hash"), or NULL when unsupported. */
+BPFTIME_API const char *bpftime_map_type_name(uint32_t type);
+
 /*
  * Maps. Functions return the id or 0 on success, or -errno as bpf(2) would.
  * Queues, stacks and bloom filters have no key: update pushes, lookup peeks.

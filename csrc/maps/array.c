@@ -4,6 +4,12 @@
 #include <errno.h>
 #include <string.h>
 
+/* An array's state is the header alone (values at map.slots); an array of maps adds its template. */
+struct array_of_maps {
+	struct shm_map map;
+	struct map_inner inner;
+};
+
 static uint64_t array_bytes(const struct shm_map *map)
 {
 	return (uint64_t)map->max_entries * map->value_stride * map->ncpus;
@@ -24,6 +30,7 @@ static void array_init(struct bpftime_shm *shm, struct shm_map *map, uint64_t at
 {
 	(void)shm;
 	map->slots = map->map_flags & F_MMAPABLE ? (at + MAP_PAGE - 1) & ~(uint64_t)(MAP_PAGE - 1) : at;
+	map->values_bytes = array_bytes(map);
 }
 
 static void *array_lookup(struct bpftime_shm *shm, struct shm_map *map, const void *key)
@@ -79,11 +86,16 @@ int index_next_key(struct bpftime_shm *shm, struct shm_map *map, const void *key
 	return 0;
 }
 
-const struct map_ops array_map_ops = {
-	.storage_size = array_storage_size,
-	.init = array_init,
-	.lookup = array_lookup,
-	.update = array_update,
-	.delete = array_delete,
-	.next_key = index_next_key,
-};
+#define ARRAY_OPS(name, state, inner_at)                                                           \
+	const struct map_ops name = {                                                              \
+		.state_size = sizeof(state),                                                       \
+		.inner_off = inner_at,                                                             \
+		.storage_size = array_storage_size,                                                \
+		.init = array_init,                                                                \
+		.lookup = array_lookup,                                                            \
+		.update = array_update,                                                            \
+		.delete = array_delete,                                                            \
+		.next_key = index_next_key,                                                        \
+	};
+ARRAY_OPS(array_map_ops, struct shm_map, 0)
+ARRAY_OPS(array_of_maps_ops, struct array_of_maps, __builtin_offsetof(struct array_of_maps, inner))

@@ -9,9 +9,26 @@
 #include <errno.h>
 #include <string.h>
 
+/* A bloom filter: its bit array is at map.slots. */
+struct bloom_map {
+	struct shm_map map;
+	uint32_t nr_hashes; /* from map_extra's low 4 bits, 5 when they are 0 */
+	uint32_t bit_mask;  /* bits - 1 */
+};
+
+static inline struct bloom_map *bloom(struct shm_map *map)
+{
+	return (struct bloom_map *)map;
+}
+
+static uint32_t nr_hashes(const struct shm_map *map)
+{
+	return (map->map_extra & 0xf) ? (uint32_t)(map->map_extra & 0xf) : 5;
+}
+
 static uint32_t bloom_bits(const struct shm_map *map)
 {
-	uint64_t want = (uint64_t)map->max_entries * map->nr_hashes * 10000 / 6931 + 1;
+	uint64_t want = (uint64_t)map->max_entries * nr_hashes(map) * 10000 / 6931 + 1;
 	uint32_t bits = 32;
 	while (bits < want && bits < (1u << 31))
 		bits <<= 1;
@@ -27,7 +44,8 @@ static void bloom_init(struct bpftime_shm *shm, struct shm_map *map, uint64_t at
 {
 	(void)shm;
 	map->slots = at;
-	map->bit_mask = bloom_bits(map) - 1;
+	bloom(map)->nr_hashes = nr_hashes(map);
+	bloom(map)->bit_mask = bloom_bits(map) - 1;
 }
 
 static int bloom_push(struct bpftime_shm *shm, struct shm_map *map, const void *value, uint64_t flags)
@@ -35,8 +53,8 @@ static int bloom_push(struct bpftime_shm *shm, struct shm_map *map, const void *
 	if (flags != F_ANY)
 		return -EINVAL;
 	uint8_t *bits = map_at(shm, map->slots);
-	for (uint32_t i = 0; i < map->nr_hashes; i++) {
-		uint32_t b = map_hash_bytes(value, map->value_size, i + 1) & map->bit_mask;
+	for (uint32_t i = 0; i < bloom(map)->nr_hashes; i++) {
+		uint32_t b = map_hash_bytes(value, map->value_size, i + 1) & bloom(map)->bit_mask;
 		__atomic_fetch_or(&bits[b / 8], (uint8_t)(1u << (b % 8)), __ATOMIC_RELAXED);
 	}
 	return 0;
@@ -45,8 +63,8 @@ static int bloom_push(struct bpftime_shm *shm, struct shm_map *map, const void *
 static int bloom_peek(struct bpftime_shm *shm, struct shm_map *map, void *value)
 {
 	const uint8_t *bits = map_at(shm, map->slots);
-	for (uint32_t i = 0; i < map->nr_hashes; i++) {
-		uint32_t b = map_hash_bytes(value, map->value_size, i + 1) & map->bit_mask;
+	for (uint32_t i = 0; i < bloom(map)->nr_hashes; i++) {
+		uint32_t b = map_hash_bytes(value, map->value_size, i + 1) & bloom(map)->bit_mask;
 		if (!(__atomic_load_n(&bits[b / 8], __ATOMIC_RELAXED) & (1u << (b % 8))))
 			return -ENOENT;
 	}
@@ -81,6 +99,7 @@ static int bloom_next_key(struct bpftime_shm *shm, struct shm_map *map, const vo
 }
 
 const struct map_ops bloom_map_ops = {
+	.state_size = sizeof(struct bloom_map),
 	.storage_size = bloom_storage_size,
 	.init = bloom_init,
 	.lookup = bloom_lookup,

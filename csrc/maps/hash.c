@@ -16,10 +16,34 @@
 #include <errno.h>
 #include <string.h>
 
+/* A hash map: the header, then where its buckets and elements are. */
+struct hash_map {
+	struct shm_map map;
+	uint64_t elems;   /* element links and keys (the values are at map.slots) */
+	uint64_t buckets; /* uint32 element index + 1 */
+	uint32_t n_buckets;
+	uint32_t count;     /* elements in use */
+	uint32_t free_head; /* first free element index + 1 */
+	uint32_t elem_size;
+	uint32_t lru_head, lru_tail; /* LRU maps: recency list ends (index + 1), head newest */
+	bool lru;
+};
+
+/* A hash of maps: values are inner map ids, which must match the template. */
+struct hash_of_maps {
+	struct hash_map hash;
+	struct map_inner inner;
+};
+
+static inline struct hash_map *htab(struct shm_map *map)
+{
+	return (struct hash_map *)map;
+}
+
 struct hash_elem {
 	uint32_t next; /* index + 1 of the next element in the chain or free list */
 	uint32_t hash;
-	uint32_t lru_prev, lru_next; /* LRU maps: recency list (index + 1), map->head newest */
+	uint32_t lru_prev, lru_next; /* LRU maps: recency list (index + 1), lru_head newest */
 	uint8_t data[]; /* the key (key_stride bytes) */
 };
 
@@ -43,13 +67,13 @@ static inline bool key_equal(const void *a, const void *b, uint32_t len)
 
 static struct hash_elem *elem(struct bpftime_shm *shm, struct shm_map *map, uint32_t idx1)
 {
-	return (struct hash_elem *)((uint8_t *)map_at(shm, map->elems) +
-				    (uint64_t)(idx1 - 1) * map->elem_size);
+	return (struct hash_elem *)((uint8_t *)map_at(shm, htab(map)->elems) +
+				    (uint64_t)(idx1 - 1) * htab(map)->elem_size);
 }
 
-static bool is_lru(const struct shm_map *map)
+static bool is_lru(struct shm_map *map)
 {
-	return map->type == MAP_LRU_HASH || map->type == MAP_LRU_PERCPU_HASH;
+	return htab(map)->lru;
 }
 
 static void lru_unlink(struct bpftime_shm *shm, struct shm_map *map, uint32_t idx);
@@ -57,7 +81,7 @@ static void lru_push_head(struct bpftime_shm *shm, struct shm_map *map, uint32_t
 
 static uint32_t *bucket(struct bpftime_shm *shm, struct shm_map *map, uint32_t hash)
 {
-	return (uint32_t *)map_at(shm, map->buckets) + (hash & (map->n_buckets - 1));
+	return (uint32_t *)map_at(shm, htab(map)->buckets) + (hash & (htab(map)->n_buckets - 1));
 }
 
 static uint64_t hash_storage_size(const struct shm_map *map)
@@ -75,14 +99,16 @@ static void hash_init(struct bpftime_shm *shm, struct shm_map *map, uint64_t at)
 	uint32_t n = 1;
 	while (n < map->max_entries)
 		n <<= 1;
-	map->n_buckets = n;
-	map->buckets = at;
-	map->elem_size = (uint32_t)(sizeof(struct hash_elem) + map->key_stride);
-	map->elems = (at + (uint64_t)n * sizeof(uint32_t) + 7) & ~7ull;
-	map->slots = map->elems + (uint64_t)map->elem_size * map->max_entries;
+	htab(map)->n_buckets = n;
+	htab(map)->buckets = at;
+	htab(map)->elem_size = (uint32_t)(sizeof(struct hash_elem) + map->key_stride);
+	htab(map)->elems = (at + (uint64_t)n * sizeof(uint32_t) + 7) & ~7ull;
+	map->slots = htab(map)->elems + (uint64_t)htab(map)->elem_size * map->max_entries;
 	for (uint32_t i = 1; i <= map->max_entries; i++)
 		elem(shm, map, i)->next = i < map->max_entries ? i + 1 : 0;
-	map->free_head = 1;
+	htab(map)->free_head = 1;
+	htab(map)->lru = map_type(map->type)->lru;
+	map->values_bytes = (uint64_t)map->max_entries * map->value_stride * map->ncpus;
 }
 
 /* The element index + 1 holding key, or 0; *link is the slot that points at it. */
@@ -110,11 +136,11 @@ static void lru_unlink(struct bpftime_shm *shm, struct shm_map *map, uint32_t id
 	if (e->lru_prev)
 		elem(shm, map, e->lru_prev)->lru_next = e->lru_next;
 	else
-		map->head = e->lru_next;
+		htab(map)->lru_head = e->lru_next;
 	if (e->lru_next)
 		elem(shm, map, e->lru_next)->lru_prev = e->lru_prev;
 	else
-		map->tail = e->lru_prev;
+		htab(map)->lru_tail = e->lru_prev;
 	e->lru_prev = e->lru_next = 0;
 }
 
@@ -122,17 +148,17 @@ static void lru_push_head(struct bpftime_shm *shm, struct shm_map *map, uint32_t
 {
 	struct hash_elem *e = elem(shm, map, idx);
 	e->lru_prev = 0;
-	e->lru_next = map->head;
-	if (map->head)
-		elem(shm, map, map->head)->lru_prev = idx;
-	map->head = idx;
-	if (!map->tail)
-		map->tail = idx;
+	e->lru_next = htab(map)->lru_head;
+	if (htab(map)->lru_head)
+		elem(shm, map, htab(map)->lru_head)->lru_prev = idx;
+	htab(map)->lru_head = idx;
+	if (!htab(map)->lru_tail)
+		htab(map)->lru_tail = idx;
 }
 
 static void lru_touch(struct bpftime_shm *shm, struct shm_map *map, uint32_t idx)
 {
-	if (is_lru(map) && map->head != idx) {
+	if (is_lru(map) && htab(map)->lru_head != idx) {
 		lru_unlink(shm, map, idx);
 		lru_push_head(shm, map, idx);
 	}
@@ -141,7 +167,7 @@ static void lru_touch(struct bpftime_shm *shm, struct shm_map *map, uint32_t idx
 /* Takes the least recently used element out of its chain for reuse. */
 static uint32_t lru_evict(struct bpftime_shm *shm, struct shm_map *map)
 {
-	uint32_t victim = map->tail, *link;
+	uint32_t victim = htab(map)->lru_tail, *link;
 	if (!victim)
 		return 0;
 	struct hash_elem *e = elem(shm, map, victim);
@@ -149,7 +175,7 @@ static uint32_t lru_evict(struct bpftime_shm *shm, struct shm_map *map)
 		return 0;
 	__atomic_store_n(link, e->next, __ATOMIC_RELEASE);
 	lru_unlink(shm, map, victim);
-	map->count--;
+	htab(map)->count--;
 	return victim;
 }
 
@@ -210,12 +236,12 @@ static int hash_update(struct bpftime_shm *shm, struct shm_map *map, const void 
 	} else if (old) {
 		copy_values(map, values_of(shm, map, old), value, cpu, false, locked);
 		lru_touch(shm, map, old);
-	} else if (!map->free_head && !(is_lru(map) && map->tail)) {
+	} else if (!htab(map)->free_head && !(is_lru(map) && htab(map)->lru_tail)) {
 		rc = -E2BIG;
 	} else {
-		uint32_t idx = map->free_head;
+		uint32_t idx = htab(map)->free_head;
 		if (idx)
-			map->free_head = elem(shm, map, idx)->next;
+			htab(map)->free_head = elem(shm, map, idx)->next;
 		else
 			idx = lru_evict(shm, map);
 		struct hash_elem *e = elem(shm, map, idx);
@@ -227,7 +253,7 @@ static int hash_update(struct bpftime_shm *shm, struct shm_map *map, const void 
 		uint32_t *head = bucket(shm, map, h);
 		e->next = *head;
 		__atomic_store_n(head, idx, __ATOMIC_RELEASE); /* publish */
-		map->count++;
+		htab(map)->count++;
 		if (is_lru(map))
 			lru_push_head(shm, map, idx);
 	}
@@ -249,9 +275,9 @@ static int hash_delete(struct bpftime_shm *shm, struct shm_map *map, const void 
 		__atomic_store_n(link, e->next, __ATOMIC_RELEASE); /* unlink */
 		if (is_lru(map))
 			lru_unlink(shm, map, idx);
-		e->next = map->free_head;
-		map->free_head = idx;
-		map->count--;
+		e->next = htab(map)->free_head;
+		htab(map)->free_head = idx;
+		htab(map)->count--;
 	}
 	shm_unlock(&map->lock);
 	return rc;
@@ -268,7 +294,7 @@ static int hash_next_key(struct bpftime_shm *shm, struct shm_map *map, const voi
 		uint32_t i = find(shm, map, key, h, NULL);
 		struct hash_elem *e = i ? elem(shm, map, i) : NULL;
 		if (e) {
-			b = (h & (map->n_buckets - 1)) + 1;
+			b = (h & (htab(map)->n_buckets - 1)) + 1;
 			if (e->next) {
 				memcpy(next, elem(shm, map, e->next)->data, map->key_size);
 				rc = 0;
@@ -276,8 +302,8 @@ static int hash_next_key(struct bpftime_shm *shm, struct shm_map *map, const voi
 			}
 		}
 	}
-	for (; b < map->n_buckets; b++) {
-		uint32_t head = *((uint32_t *)map_at(shm, map->buckets) + b);
+	for (; b < htab(map)->n_buckets; b++) {
+		uint32_t head = *((uint32_t *)map_at(shm, htab(map)->buckets) + b);
 		if (head) {
 			memcpy(next, elem(shm, map, head)->data, map->key_size);
 			rc = 0;
@@ -289,11 +315,16 @@ out:
 	return rc;
 }
 
-const struct map_ops hash_map_ops = {
-	.storage_size = hash_storage_size,
-	.init = hash_init,
-	.lookup = hash_lookup,
-	.update = hash_update,
-	.delete = hash_delete,
-	.next_key = hash_next_key,
-};
+#define HASH_OPS(name, state, inner_at)                                                            \
+	const struct map_ops name = {                                                              \
+		.state_size = sizeof(state),                                                       \
+		.inner_off = inner_at,                                                             \
+		.storage_size = hash_storage_size,                                                 \
+		.init = hash_init,                                                                 \
+		.lookup = hash_lookup,                                                             \
+		.update = hash_update,                                                             \
+		.delete = hash_delete,                                                             \
+		.next_key = hash_next_key,                                                         \
+	};
+HASH_OPS(hash_map_ops, struct hash_map, 0)
+HASH_OPS(hash_of_maps_ops, struct hash_of_maps, __builtin_offsetof(struct hash_of_maps, inner))

@@ -16,6 +16,19 @@ struct lpm_entry {
 	uint8_t data[]; /* key_size - 4 bytes (bits past prefixlen zeroed), then the value */
 };
 
+/* An LPM trie: its entries (prefixes), then the values at map.slots. */
+struct lpm_map {
+	struct shm_map map;
+	uint64_t elems;
+	uint32_t elem_size;
+	uint32_t count; /* entries in use */
+};
+
+static inline struct lpm_map *lpm(struct shm_map *m)
+{
+	return (struct lpm_map *)m;
+}
+
 static uint32_t data_size(const struct shm_map *m)
 {
 	return m->key_size - 4;
@@ -23,7 +36,7 @@ static uint32_t data_size(const struct shm_map *m)
 
 static struct lpm_entry *entry(struct bpftime_shm *shm, struct shm_map *m, uint32_t i)
 {
-	return (struct lpm_entry *)((uint8_t *)map_at(shm, m->elems) + (uint64_t)i * m->elem_size);
+	return (struct lpm_entry *)((uint8_t *)map_at(shm, lpm(m)->elems) + (uint64_t)i * lpm(m)->elem_size);
 }
 
 static uint64_t lpm_storage_size(const struct shm_map *m)
@@ -35,9 +48,10 @@ static uint64_t lpm_storage_size(const struct shm_map *m)
 static void lpm_init(struct bpftime_shm *shm, struct shm_map *m, uint64_t at)
 {
 	(void)shm;
-	m->elem_size = (uint32_t)((sizeof(struct lpm_entry) + m->key_size + 7) & ~7ull);
-	m->elems = at;
-	m->slots = at + (uint64_t)m->elem_size * m->max_entries;
+	lpm(m)->elem_size = (uint32_t)((sizeof(struct lpm_entry) + m->key_size + 7) & ~7ull);
+	lpm(m)->elems = at;
+	m->slots = at + (uint64_t)lpm(m)->elem_size * m->max_entries;
+	m->values_bytes = (uint64_t)m->max_entries * m->value_stride;
 }
 
 /* Whether the first `bits` bits of a and b agree. */
@@ -118,7 +132,7 @@ static int lpm_update(struct bpftime_shm *shm, struct shm_map *m, const void *ke
 			if (plen % 8)
 				e->data[plen / 8] &= (uint8_t)(0xff00u >> (plen % 8));
 			e->prefixlen = plen;
-			m->count++;
+			lpm(m)->count++;
 		}
 		memcpy((uint8_t *)map_at(shm, m->slots) + (uint64_t)at * m->value_stride, value,
 		       m->value_size);
@@ -138,7 +152,7 @@ static int lpm_delete(struct bpftime_shm *shm, struct shm_map *m, const void *ke
 	int64_t free_at, at = find_exact(shm, m, plen, (const uint8_t *)key + 4, &free_at);
 	if (at >= 0) {
 		__atomic_store_n(&entry(shm, m, (uint32_t)at)->used, 0, __ATOMIC_RELEASE);
-		m->count--;
+		lpm(m)->count--;
 	}
 	shm_unlock(&m->lock);
 	return at >= 0 ? 0 : -ENOENT;
@@ -177,6 +191,7 @@ static int lpm_next_key(struct bpftime_shm *shm, struct shm_map *m, const void *
 }
 
 const struct map_ops lpm_map_ops = {
+	.state_size = sizeof(struct lpm_map),
 	.storage_size = lpm_storage_size,
 	.init = lpm_init,
 	.lookup = lpm_lookup,

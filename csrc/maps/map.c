@@ -9,40 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-const struct map_ops *map_ops_for(uint32_t type)
-{
-	switch (type) {
-	case MAP_ARRAY:
-	case MAP_PERCPU_ARRAY:
-	case MAP_ARRAY_OF_MAPS:
-		return &array_map_ops;
-	case MAP_HASH:
-	case MAP_PERCPU_HASH:
-	case MAP_HASH_OF_MAPS:
-	case MAP_LRU_HASH:
-	case MAP_LRU_PERCPU_HASH:
-		return &hash_map_ops;
-	case MAP_QUEUE:
-		return &queue_map_ops;
-	case MAP_STACK:
-		return &stack_map_ops;
-	case MAP_BLOOM_FILTER:
-		return &bloom_map_ops;
-	case MAP_LPM_TRIE:
-		return &lpm_map_ops;
-	case MAP_RINGBUF:
-		return &ringbuf_map_ops;
-	case MAP_PERF_EVENT_ARRAY:
-		return &perf_event_array_map_ops;
-	case MAP_PROG_ARRAY:
-		return &prog_array_map_ops;
-	case MAP_STACK_TRACE:
-		return &stack_trace_map_ops;
-	default:
-		return NULL;
-	}
-}
-
 void map_copy_value(const struct shm_map *map, void *dst, const void *src, bool locked, bool out)
 {
 	if (!map->spin_lock_off) {
@@ -57,11 +23,6 @@ void map_copy_value(const struct shm_map *map, void *dst, const void *src, bool 
 	memcpy((uint8_t *)dst + hi, (const uint8_t *)src + hi, map->value_size - hi);
 	if (locked)
 		value_spin_unlock(lock);
-}
-
-bool is_map_in_map(uint32_t type)
-{
-	return type == MAP_ARRAY_OF_MAPS || type == MAP_HASH_OF_MAPS;
 }
 
 struct shm_map *inner_map(struct bpftime_shm *shm, const void *id_value)
@@ -91,11 +52,6 @@ __attribute__((target("general-regs-only"))) bool shm_map_values_contain(const s
 			return true;
 	}
 	return false;
-}
-
-static bool is_percpu(uint32_t type)
-{
-	return type == MAP_PERCPU_ARRAY || type == MAP_PERCPU_HASH || type == MAP_LRU_PERCPU_HASH;
 }
 
 /* Possible CPUs, as libbpf counts them (/sys/devices/system/cpu/possible). */
@@ -166,22 +122,12 @@ static int refuse(int err, const char *fmt, ...)
 	return err;
 }
 
-static bool is_keyless(uint32_t type)
-{
-	return type == MAP_QUEUE || type == MAP_STACK || type == MAP_BLOOM_FILTER;
-}
-
-#define F_NO_PREALLOC 0x1u
-#define F_NO_COMMON_LRU 0x2u
-#define F_NUMA_NODE 0x4u
-#define F_ACCESS_MASK 0x198u /* BPF_F_RDONLY, _WRONLY, _RDONLY_PROG, _WRONLY_PROG: accepted, not enforced */
-#define F_INNER_MAP 0x1000u
-
 /* The kernel's checks of BPF_MAP_CREATE attributes, per type. */
 static int check_create(const char *n, uint32_t type, uint32_t key_size, uint32_t value_size,
 			uint32_t max_entries, uint32_t map_flags, uint64_t map_extra)
 {
-	if (!map_ops_for(type))
+	const struct map_type *t = map_type(type);
+	if (!t->ops)
 		return refuse(-EINVAL, "map '%s': map type %u is not supported", n, type);
 	if (type == MAP_RINGBUF) {
 		if (key_size || value_size || (map_flags & ~F_NUMA_NODE) || max_entries < 4096 ||
@@ -191,20 +137,20 @@ static int check_create(const char *n, uint32_t type, uint32_t key_size, uint32_
 				      n, max_entries);
 		return 0;
 	}
-	if (!value_size || !max_entries || (!key_size && !is_keyless(type)))
+	if (!value_size || !max_entries || (!key_size && !t->keyless))
 		return refuse(-EINVAL, "map '%s': key size %u, value size %u and max_entries %u must be non-zero",
 			      n, key_size, value_size, max_entries);
-	if (is_keyless(type) && key_size)
+	if (t->keyless && key_size)
 		return refuse(-EINVAL, "map '%s': queue, stack and bloom filter maps have no key (key size %u)",
 			      n, key_size);
-	if ((type == MAP_ARRAY || type == MAP_PERCPU_ARRAY || type == MAP_ARRAY_OF_MAPS) && key_size != 4)
-		return refuse(-EINVAL, "map '%s': array keys are 4 bytes, not %u", n, key_size);
-	if (type == MAP_STACK_TRACE && (key_size != 4 || value_size % 8 || value_size > 127 * 8))
-		return refuse(-EINVAL, "map '%s': stack trace maps have 4-byte keys and values of up "
-				       "to 127 u64 ips",
-			      n);
-	if ((type == MAP_PERF_EVENT_ARRAY || type == MAP_PROG_ARRAY) && (key_size != 4 || value_size != 4))
-		return refuse(-EINVAL, "map '%s': perf event and program arrays have 4-byte keys and values", n);
+	if (t->key_size && key_size != t->key_size)
+		return refuse(-EINVAL, "map '%s': %s keys are %u bytes, not %u", n, t->name, t->key_size, key_size);
+	/* (maps of maps say why their values are 4 bytes when they find their template) */
+	if (t->value_size && !t->map_in_map && value_size != t->value_size)
+		return refuse(-EINVAL, "map '%s': %s values are %u bytes, not %u", n, t->name, t->value_size,
+			      value_size);
+	if (type == MAP_STACK_TRACE && (value_size % 8 || value_size > 127 * 8))
+		return refuse(-EINVAL, "map '%s': stack trace maps have values of up to 127 u64 ips", n);
 	if (key_size > 512 || value_size > (1u << 20))
 		return refuse(-E2BIG, "map '%s': key size %u or value size %u too large", n, key_size, value_size);
 	if (type == MAP_LPM_TRIE) {
@@ -220,13 +166,10 @@ static int check_create(const char *n, uint32_t type, uint32_t key_size, uint32_
 	} else if (map_extra) {
 		return refuse(-EINVAL, "map '%s': map_extra is only for bloom filters", n);
 	}
-	bool lru = type == MAP_LRU_HASH || type == MAP_LRU_PERCPU_HASH;
-	if (lru && (map_flags & F_NO_PREALLOC))
+	if (t->lru && (map_flags & F_NO_PREALLOC))
 		return refuse(-KERNEL_ENOTSUPP, "map '%s': LRU maps are always preallocated", n);
-	bool array = type == MAP_ARRAY || type == MAP_PERCPU_ARRAY || type == MAP_ARRAY_OF_MAPS;
-	uint32_t allowed = F_NUMA_NODE | F_ACCESS_MASK | (lru ? F_NO_COMMON_LRU : 0) |
-			   (array ? F_INNER_MAP | (type == MAP_ARRAY ? F_MMAPABLE : 0) : F_NO_PREALLOC);
-	if (map_flags & ~allowed) /* BPF_F_NO_PREALLOC is accepted; we always preallocate */
+	uint32_t allowed = F_NUMA_NODE | F_ACCESS_MASK | t->create_flags;
+	if (map_flags & ~allowed) /* BPF_F_NO_PREALLOC is accepted where given; we always preallocate */
 		return refuse(-EINVAL, "map '%s': unsupported map flags 0x%x", n, map_flags);
 	return 0;
 }
@@ -258,12 +201,11 @@ int bpftime_map_create(struct bpftime_shm *shm, uint32_t type, const char *name,
 		.map_flags = map_flags,
 		.key_stride = (key_size + 7) & ~7u,
 		.value_stride = (value_size + 7) & ~7u,
-		.ncpus = is_percpu(type) ? possible_cpus() : 1,
+		.ncpus = map_type(type)->percpu ? possible_cpus() : 1,
 		.map_extra = map_extra,
-		.nr_hashes = type == MAP_BLOOM_FILTER ? ((map_extra & 0xf) ? (uint32_t)(map_extra & 0xf) : 5) : 0,
 	};
 	uint64_t storage = ops->storage_size(&proto);
-	uint64_t header = (sizeof(struct shm_map) + 63) & ~63ull;
+	uint64_t header = ((uint64_t)ops->state_size + 63) & ~63ull;
 	shm_lock(&shm->hdr->lock);
 	uint64_t off = shm_alloc_locked(shm, header + storage);
 	if (!off) {
@@ -271,24 +213,18 @@ int bpftime_map_create(struct bpftime_shm *shm, uint32_t type, const char *name,
 		return refuse(-ENOMEM, "map '%s': segment '%s' has no room for %llu bytes", n,
 			      shm->name, (unsigned long long)(header + storage));
 	}
-	struct shm_map *m = shm_ptr(shm, off);
-	if (inner) {
-		proto.inner_type = inner->type;
-		proto.inner_key_size = inner->key_size;
-		proto.inner_value_size = inner->value_size;
-		proto.inner_max_entries = inner->max_entries;
-		proto.inner_map_id = inner->id;
-	}
+	struct shm_map *m = shm_ptr(shm, off); /* the type's struct, zeroed */
 	*m = proto;
 	m->self = off;
 	snprintf(m->name, sizeof(m->name), "%s", n);
 	shm_mutex_init(&m->lock);
-	ops->init(shm, m, off + header);
-	m->values_bytes = type == MAP_RINGBUF ? max_entries
-			  : type == MAP_BLOOM_FILTER || type == MAP_PERF_EVENT_ARRAY || type == MAP_PROG_ARRAY ||
-				    type == MAP_STACK_TRACE || is_map_in_map(type)
-				? 0
-			  : (uint64_t)max_entries * m->value_stride * m->ncpus;
+	ops->init(shm, m, off + header); /* also says which values programs may touch */
+	struct map_inner *tmpl = map_inner_of(m);
+	if (tmpl) {
+		*tmpl = (struct map_inner){inner->type, inner->key_size, inner->value_size, inner->max_entries,
+					   inner->id};
+		m->values_bytes = 0; /* inner map ids are not for programs to touch */
+	}
 	m->magic = MAP_MAGIC;
 	struct shm_object *o = shm_object_add_locked(shm, SHM_MAP, n, off, header + storage);
 	if (!o) {
@@ -333,7 +269,8 @@ int bpftime_map_info(struct bpftime_shm *shm, uint32_t id, struct bpftime_map_in
 	out->map_flags = m->map_flags;
 	out->ncpus = m->ncpus;
 	out->value_stride = m->value_stride;
-	out->inner_map_id = m->inner_map_id;
+	const struct map_inner *tmpl = map_inner_of(m);
+	out->inner_map_id = tmpl ? tmpl->map_id : 0;
 	memcpy(out->name, m->name, sizeof(out->name));
 	return 0;
 }
@@ -406,15 +343,17 @@ int bpftime_map_update(struct bpftime_shm *shm, uint32_t id, const void *key, co
 	struct shm_map *m = map_by_id(shm, id);
 	if (!m)
 		return -ENOENT;
-	/* An array of maps shares the array's ops, but takes BPF_ANY only, like every fd array. */
-	if (m->type == MAP_ARRAY_OF_MAPS && flags != F_ANY)
+	const struct map_type *t = map_type(m->type);
+	/* An array of maps shares the array's code, but takes BPF_ANY only, like every fd array. */
+	if (t->map_in_map && t->index_keyed && flags != F_ANY)
 		return map_result(m, "update", -EINVAL);
-	if (is_map_in_map(m->type)) {
+	const struct map_inner *tmpl = map_inner_of(m);
+	if (tmpl) {
 		const struct shm_map *in = inner_map(shm, value);
 		if (!in)
 			return map_result(m, "update", -EBADF);
-		if (in->type != m->inner_type || in->key_size != m->inner_key_size ||
-		    in->value_size != m->inner_value_size || in->max_entries != m->inner_max_entries)
+		if (in->type != tmpl->type || in->key_size != tmpl->key_size ||
+		    in->value_size != tmpl->value_size || in->max_entries != tmpl->max_entries)
 			return refuse(-EINVAL, "map '%s' (id %u): update: inner map %u does not match the "
 					       "template (type, key, value, max_entries)",
 				      m->name, m->id, in->id);
@@ -429,11 +368,11 @@ int bpftime_map_lookup_and_delete(struct bpftime_shm *shm, uint32_t id, const vo
 	struct shm_map *m = map_by_id(shm, id);
 	if (!m)
 		return -ENOENT;
-	const struct map_ops *ops = map_ops_for(m->type);
-	if (m->type == MAP_QUEUE || m->type == MAP_STACK)
+	const struct map_type *t = map_type(m->type);
+	const struct map_ops *ops = t->ops;
+	if (ops->values) /* queues and stacks */
 		return map_result(m, "lookup_and_delete", ops->pop(shm, m, value));
-	if (m->type != MAP_HASH && m->type != MAP_PERCPU_HASH && m->type != MAP_LRU_HASH &&
-	    m->type != MAP_LRU_PERCPU_HASH)
+	if (!t->hashed || t->map_in_map)
 		return map_result(m, "lookup_and_delete", -KERNEL_ENOTSUPP);
 	int rc = bpftime_map_lookup(shm, id, key, value);
 	if (rc == 0)
@@ -446,7 +385,8 @@ int bpftime_map_delete(struct bpftime_shm *shm, uint32_t id, const void *key)
 	struct shm_map *m = map_by_id(shm, id);
 	if (!m)
 		return -ENOENT;
-	if (m->type == MAP_ARRAY_OF_MAPS) { /* empty the slot, like the kernel's fd arrays */
+	const struct map_type *t = map_type(m->type);
+	if (t->map_in_map && t->index_keyed) { /* an array of maps: empty the slot, like the kernel's fd arrays */
 		uint32_t *slot = map_ops_for(m->type)->lookup(shm, m, key);
 		if (!slot)
 			return map_result(m, "delete", -E2BIG);
@@ -468,7 +408,7 @@ int bpftime_map_set_spin_lock(struct bpftime_shm *shm, uint32_t id, uint32_t off
 	struct shm_map *m = map_by_id(shm, id);
 	if (!m)
 		return -ENOENT;
-	if ((m->type != MAP_HASH && m->type != MAP_ARRAY) || offset % 4 || offset + 4 > m->value_size)
+	if (!map_type(m->type)->spin_lock || offset % 4 || offset + 4 > m->value_size)
 		return refuse(-EINVAL, "map '%s' (id %u): a spin lock at offset %u does not fit its values "
 				       "(hash and array maps only)",
 			      m->name, m->id, offset);
@@ -482,13 +422,8 @@ int bpftime_map_values(struct bpftime_shm *shm, uint32_t id, void *out, uint32_t
 	struct shm_map *m = map_by_id(shm, id);
 	if (!m)
 		return -ENOENT;
-	if (m->type != MAP_QUEUE && m->type != MAP_STACK)
+	const struct map_ops *ops = map_ops_for(m->type);
+	if (!ops->values)
 		return map_result(m, "values", -EINVAL);
-	shm_lock(&m->lock);
-	uint32_t ring = m->max_entries + 1, n = 0;
-	for (uint32_t i = m->tail; i != m->head && n < max; i = (i + 1) % ring, n++)
-		memcpy((uint8_t *)out + (uint64_t)n * m->value_size,
-		       (uint8_t *)map_at(shm, m->slots) + (uint64_t)i * m->value_stride, m->value_size);
-	shm_unlock(&m->lock);
-	return (int)n;
+	return ops->values(shm, m, out, max);
 }

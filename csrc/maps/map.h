@@ -1,6 +1,7 @@
 /*
- * eBPF maps in the shared segment: one header, one ops table per map type
- * (like the kernel's struct bpf_map_ops), one file per type. A map and all
+ * eBPF maps in the shared segment: one table of map types (map_types.c),
+ * one ops table per map type (like the kernel's struct bpf_map_ops), one
+ * file per type whose struct starts with the common header. A map and all
  * its storage live in one heap block, preallocated to max_entries.
  */
 #ifndef BPFTIME_MAP_H
@@ -19,9 +20,20 @@ enum {
 };
 enum { F_ANY = 0, F_NOEXIST = 1, F_EXIST = 2, F_LOCK = 4 };
 #define F_MMAPABLE 0x400u /* BPF_F_MMAPABLE: an array whose values user space maps */
+#define F_NO_PREALLOC 0x1u
+#define F_NO_COMMON_LRU 0x2u
+#define F_NUMA_NODE 0x4u
+#define F_ACCESS_MASK 0x198u /* BPF_F_RDONLY, _WRONLY, _RDONLY_PROG, _WRONLY_PROG: accepted, not enforced */
+#define F_INNER_MAP 0x1000u
 #define MAP_PAGE 4096u
 #define KERNEL_ENOTSUPP 524 /* the kernel's internal ENOTSUPP, which bpf(2) passes on */
 
+/*
+ * The header every map starts with, and all that code outside a map type's
+ * own file may read. Each type's state is its own struct embedding this one
+ * first (as the kernel's struct bpf_htab embeds struct bpf_map), e.g.
+ * struct hash_map in hash.c; the map type table gives its size.
+ */
 struct shm_map {
 	uint64_t magic; /* MAP_MAGIC: pointers handed in by programs are checked against it */
 	uint64_t self;  /* own offset, to find the segment from a map pointer */
@@ -31,29 +43,26 @@ struct shm_map {
 	uint32_t ncpus;        /* copies of each value: possible CPUs for per-CPU maps, else 1 */
 	char name[SHM_NAME_LEN];
 	pthread_mutex_t lock;
-	/* Type-specific layout, offsets from the segment start. */
-	uint64_t slots;   /* values: the only part programs may touch */
-	uint64_t elems;   /* hash: element links and keys */
-	uint64_t buckets; /* hash buckets: uint32 element index + 1 */
-	uint32_t n_buckets;
-	uint32_t count;     /* hash: elements in use */
-	uint32_t free_head; /* hash: first free element index + 1 */
-	uint32_t elem_size;
-	uint32_t head, tail;   /* queue/stack ring positions; LRU list ends (index + 1) */
-	uint64_t map_extra;    /* bloom filter: number of hash functions in the low 4 bits */
-	uint32_t nr_hashes;    /* bloom filter */
-	uint64_t values_bytes; /* bytes at `slots` a program may touch */
+	uint64_t map_extra;     /* the creation attribute, as the kernel keeps it (bloom filters' hash count) */
+	uint64_t slots;         /* offset of the type's values area */
+	uint64_t values_bytes;  /* bytes at `slots` a program may touch (0: none) */
 	uint32_t spin_lock_off; /* offset + 1 of a struct bpf_spin_lock in the value, 0 if none */
-	/* Map-in-map: the template inner maps must match (type, key, value, max_entries). */
-	uint32_t inner_type, inner_key_size, inner_value_size, inner_max_entries;
-	uint32_t inner_map_id; /* the template's id, when the map was created */
-	uint32_t bit_mask;     /* bloom filter: bits - 1 */
+};
+
+/* Maps of maps: the template inner maps must match, kept in the map-in-map type's struct. */
+struct map_inner {
+	uint32_t type, key_size, value_size, max_entries;
+	uint32_t map_id; /* the template's id, when the map was created */
 };
 
 struct map_ops {
-	/* Bytes of storage after the header, with the map's fields filled in. */
+	/* Bytes of the type's struct (which starts with struct shm_map). */
+	uint32_t state_size;
+	/* Maps of maps: offset of the struct map_inner in the type's struct (0: none). */
+	uint32_t inner_off;
+	/* Bytes of storage after the type's struct, from the header's fields. */
 	uint64_t (*storage_size)(const struct shm_map *map);
-	/* Lay out the storage starting at offset `at` (zeroed). */
+	/* Fill in the type's struct and lay out the storage starting at offset `at` (zeroed). */
 	void (*init)(struct bpftime_shm *shm, struct shm_map *map, uint64_t at);
 	/* Pointer to the key's values (all CPUs' copies, consecutive), or NULL. */
 	void *(*lookup)(struct bpftime_shm *shm, struct shm_map *map, const void *key);
@@ -66,10 +75,14 @@ struct map_ops {
 	int (*push)(struct bpftime_shm *shm, struct shm_map *map, const void *value, uint64_t flags);
 	int (*pop)(struct bpftime_shm *shm, struct shm_map *map, void *value);
 	int (*peek)(struct bpftime_shm *shm, struct shm_map *map, void *value);
+	/* Queue and stack: up to max values, oldest first, without taking them; returns how many. */
+	int (*values)(struct bpftime_shm *shm, struct shm_map *map, void *out, uint32_t max);
 };
 
 HIDDEN extern const struct map_ops array_map_ops;
+HIDDEN extern const struct map_ops array_of_maps_ops;
 HIDDEN extern const struct map_ops hash_map_ops;
+HIDDEN extern const struct map_ops hash_of_maps_ops;
 HIDDEN extern const struct map_ops queue_map_ops;
 HIDDEN extern const struct map_ops stack_map_ops;
 HIDDEN extern const struct map_ops bloom_map_ops;
@@ -79,12 +92,53 @@ HIDDEN extern const struct map_ops perf_event_array_map_ops;
 HIDDEN extern const struct map_ops prog_array_map_ops;
 HIDDEN extern const struct map_ops stack_trace_map_ops;
 
-HIDDEN const struct map_ops *map_ops_for(uint32_t type);
+/*
+ * The map types, one entry each, indexed by kernel id (enum bpf_map_type):
+ * everything the generic code asks about a type. An id without ops is not
+ * supported. Defined in map_types.c.
+ */
+struct map_type {
+	const char *name;          /* libbpf's name ("percpu_hash"), as lib/maps/types.ts has it */
+	const struct map_ops *ops; /* NULL: not supported */
+	uint32_t create_flags;     /* map_flags it takes besides NUMA node and access flags */
+	uint32_t key_size;         /* the only key size it takes (0: any non-zero, or none if keyless) */
+	uint32_t value_size;       /* the only value size it takes (0: any non-zero) */
+	bool percpu;               /* a value per possible CPU */
+	bool keyless;              /* queue, stack, bloom filter: push, pop, peek */
+	bool index_keyed;          /* u32 keys 0..max_entries-1, every one present */
+	bool map_in_map;           /* values are inner map ids, checked against a template */
+	bool lru;                  /* full maps evict the least recently used element */
+	bool hashed;               /* a hash table: lookup_and_delete takes an element */
+	bool iterable;             /* bpf_for_each_map_elem walks it */
+	bool spin_lock;            /* values may hold a struct bpf_spin_lock */
+};
+#define MAP_TYPE_LIMIT 32 /* kernel ids below this */
+HIDDEN extern const struct map_type map_types[MAP_TYPE_LIMIT];
+
+/* The table entry of a kernel map type id; an entry without ops when unknown. */
+static inline const struct map_type *map_type(uint32_t type)
+{
+	return &map_types[type < MAP_TYPE_LIMIT ? type : 0];
+}
+static inline const struct map_ops *map_ops_for(uint32_t type)
+{
+	return map_type(type)->ops;
+}
+static inline bool is_map_in_map(uint32_t type)
+{
+	return map_type(type)->map_in_map;
+}
+/* A map of maps' template, NULL for other maps. */
+static inline struct map_inner *map_inner_of(struct shm_map *map)
+{
+	const struct map_ops *ops = map_ops_for(map->type);
+	return ops && ops->inner_off ? (struct map_inner *)((uint8_t *)map + ops->inner_off) : NULL;
+}
+
 /* The map with this id, or NULL (and the last error says why). */
 HIDDEN struct shm_map *map_by_id(struct bpftime_shm *shm, uint32_t id);
 /* get_next_key of every index-keyed map (arrays, program and perf event arrays). */
 HIDDEN int index_next_key(struct bpftime_shm *shm, struct shm_map *map, const void *key, void *next);
-HIDDEN bool is_map_in_map(uint32_t type);
 /* The inner map a map-in-map value (a map id) names, or NULL. */
 HIDDEN struct shm_map *inner_map(struct bpftime_shm *shm, const void *id_value);
 HIDDEN uint32_t possible_cpus(void);

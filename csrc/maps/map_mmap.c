@@ -16,9 +16,9 @@ int map_mmap_layout(const struct shm_map *m, struct map_mmap_piece out[MAP_MMAP_
 		return 1;
 	}
 	if (m->type == MAP_RINGBUF) {
-		uint64_t size = m->max_entries;
-		out[0] = (struct map_mmap_piece){0, m->elems, RB_PAGE, true};
-		out[1] = (struct map_mmap_piece){RB_PAGE, m->elems + RB_PAGE, RB_PAGE, false};
+		uint64_t size = m->max_entries, pages = ((const struct ringbuf_map *)m)->pages;
+		out[0] = (struct map_mmap_piece){0, pages, RB_PAGE, true};
+		out[1] = (struct map_mmap_piece){RB_PAGE, pages + RB_PAGE, RB_PAGE, false};
 		out[2] = (struct map_mmap_piece){2 * RB_PAGE, m->slots, size, false};
 		out[3] = (struct map_mmap_piece){2 * RB_PAGE + size, m->slots, size, false};
 		return 4;

@@ -18,6 +18,12 @@
 
 #define PERF_PAGE 4096u
 
+/* A perf event array: one ring per entry; the entries (u32 enabled, u32 value) are at map.slots. */
+struct perf_event_array_map {
+	struct shm_map map;
+	uint64_t rings;
+};
+
 static uint64_t ring_bytes(void)
 {
 	return PERF_PAGE + PERF_RING_DATA;
@@ -31,7 +37,7 @@ static uint64_t pea_storage_size(const struct shm_map *map)
 static void pea_init(struct bpftime_shm *shm, struct shm_map *map, uint64_t at)
 {
 	uint64_t base = (at + PERF_PAGE - 1) & ~(uint64_t)(PERF_PAGE - 1);
-	map->elems = base;                                                /* the rings */
+	((struct perf_event_array_map *)map)->rings = base;
 	map->slots = base + (uint64_t)map->max_entries * ring_bytes(); /* u32 enabled, u32 value */
 	for (uint32_t i = 0; i < map->max_entries; i++) {
 		struct perf_ring_page *p = pea_ring(shm, map, i);
@@ -42,7 +48,7 @@ static void pea_init(struct bpftime_shm *shm, struct shm_map *map, uint64_t at)
 
 struct perf_ring_page *pea_ring(struct bpftime_shm *shm, struct shm_map *map, uint32_t index)
 {
-	return (struct perf_ring_page *)((uint8_t *)map_at(shm, map->elems) +
+	return (struct perf_ring_page *)((uint8_t *)map_at(shm, ((struct perf_event_array_map *)map)->rings) +
 					 (uint64_t)index * ring_bytes());
 }
 
@@ -186,6 +192,7 @@ int bpftime_perf_ring(struct bpftime_shm *shm, uint32_t id, uint32_t index, void
 }
 
 const struct map_ops perf_event_array_map_ops = {
+	.state_size = sizeof(struct perf_event_array_map),
 	.storage_size = pea_storage_size,
 	.init = pea_init,
 	.lookup = pea_lookup,

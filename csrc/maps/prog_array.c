@@ -62,7 +62,9 @@ static int pa_delete(struct bpftime_shm *shm, struct shm_map *map, const void *k
 	return __atomic_exchange_n(slot, 0, __ATOMIC_ACQ_REL) ? 0 : -ENOENT;
 }
 
+/* A program array's state is the header alone: the program ids are at map.slots. */
 const struct map_ops prog_array_map_ops = {
+	.state_size = sizeof(struct shm_map),
 	.storage_size = pa_storage_size,
 	.init = pa_init,
 	.lookup = pa_lookup,

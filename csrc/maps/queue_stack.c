@@ -8,6 +8,17 @@
 #include <errno.h>
 #include <string.h>
 
+/* The ring's positions: values go in at head, the oldest is at tail (values at map.slots). */
+struct queue_stack_map {
+	struct shm_map map;
+	uint32_t head, tail;
+};
+
+static inline struct queue_stack_map *qs(struct shm_map *map)
+{
+	return (struct queue_stack_map *)map;
+}
+
 static uint64_t qs_storage_size(const struct shm_map *map)
 {
 	return (uint64_t)(map->max_entries + 1) * map->value_stride;
@@ -17,7 +28,8 @@ static void qs_init(struct bpftime_shm *shm, struct shm_map *map, uint64_t at)
 {
 	(void)shm;
 	map->slots = at;
-	map->head = map->tail = 0;
+	qs(map)->head = qs(map)->tail = 0;
+	map->values_bytes = (uint64_t)map->max_entries * map->value_stride;
 }
 
 static uint8_t *slot(struct bpftime_shm *shm, struct shm_map *map, uint32_t i)
@@ -36,16 +48,16 @@ static int qs_push(struct bpftime_shm *shm, struct shm_map *map, const void *val
 		return -EINVAL;
 	int rc = 0;
 	shm_lock(&map->lock);
-	uint32_t next = (map->head + 1) % ring_size(map);
-	if (next == map->tail) { /* full */
+	uint32_t next = (qs(map)->head + 1) % ring_size(map);
+	if (next == qs(map)->tail) { /* full */
 		if (!(flags & F_EXIST)) {
 			rc = -E2BIG;
 			goto out;
 		}
-		map->tail = (map->tail + 1) % ring_size(map);
+		qs(map)->tail = (qs(map)->tail + 1) % ring_size(map);
 	}
-	memcpy(slot(shm, map, map->head), value, map->value_size);
-	map->head = next;
+	memcpy(slot(shm, map, qs(map)->head), value, map->value_size);
+	qs(map)->head = next;
 out:
 	shm_unlock(&map->lock);
 	return rc;
@@ -55,17 +67,17 @@ static int take(struct bpftime_shm *shm, struct shm_map *map, void *value, bool 
 {
 	int rc = 0;
 	shm_lock(&map->lock);
-	if (map->head == map->tail) {
+	if (qs(map)->head == qs(map)->tail) {
 		rc = -ENOENT;
 		goto out;
 	}
-	uint32_t i = stack ? (map->head + ring_size(map) - 1) % ring_size(map) : map->tail;
+	uint32_t i = stack ? (qs(map)->head + ring_size(map) - 1) % ring_size(map) : qs(map)->tail;
 	memcpy(value, slot(shm, map, i), map->value_size);
 	if (remove) {
 		if (stack)
-			map->head = i;
+			qs(map)->head = i;
 		else
-			map->tail = (map->tail + 1) % ring_size(map);
+			qs(map)->tail = (qs(map)->tail + 1) % ring_size(map);
 	}
 out:
 	shm_unlock(&map->lock);
@@ -112,8 +124,19 @@ static int qs_next_key(struct bpftime_shm *shm, struct shm_map *map, const void 
 	return -EINVAL;
 }
 
+static int qs_values(struct bpftime_shm *shm, struct shm_map *map, void *out, uint32_t max)
+{
+	shm_lock(&map->lock);
+	uint32_t n = 0;
+	for (uint32_t i = qs(map)->tail; i != qs(map)->head && n < max; i = (i + 1) % ring_size(map), n++)
+		memcpy((uint8_t *)out + (uint64_t)n * map->value_size, slot(shm, map, i), map->value_size);
+	shm_unlock(&map->lock);
+	return (int)n;
+}
+
 #define QS_OPS(name, pop_fn, peek_fn)                                                              \
 	const struct map_ops name = {                                                              \
+		.state_size = sizeof(struct queue_stack_map),                                      \
 		.storage_size = qs_storage_size,                                                   \
 		.init = qs_init,                                                                   \
 		.lookup = qs_lookup,                                                               \
@@ -123,6 +146,7 @@ static int qs_next_key(struct bpftime_shm *shm, struct shm_map *map, const void 
 		.push = qs_push,                                                                   \
 		.pop = pop_fn,                                                                     \
 		.peek = peek_fn,                                                                   \
+		.values = qs_values,                                                               \
 	};
 QS_OPS(queue_map_ops, queue_pop, queue_peek)
 QS_OPS(stack_map_ops, stack_pop, stack_peek)

@@ -32,8 +32,9 @@ static uint64_t rb_storage_size(const struct shm_map *map)
 static void rb_init(struct bpftime_shm *shm, struct shm_map *map, uint64_t at)
 {
 	uint64_t base = (at + RB_PAGE - 1) & ~(uint64_t)(RB_PAGE - 1);
-	map->elems = base;                /* consumer page */
+	ringbuf_of(map)->pages = base;    /* consumer page, producer page */
 	map->slots = base + 2 * RB_PAGE; /* data */
+	map->values_bytes = map->max_entries;
 	struct rb_producer *p = map_at(shm, base + RB_PAGE);
 	p->magic = RB_MAGIC;
 	p->map_self = map->self;
@@ -41,12 +42,12 @@ static void rb_init(struct bpftime_shm *shm, struct shm_map *map, uint64_t at)
 
 struct rb_producer *rb_producer(struct bpftime_shm *shm, struct shm_map *map)
 {
-	return map_at(shm, map->elems + RB_PAGE);
+	return map_at(shm, ringbuf_of(map)->pages + RB_PAGE);
 }
 
 uint64_t *rb_consumer_pos(struct bpftime_shm *shm, struct shm_map *map)
 {
-	return map_at(shm, map->elems);
+	return map_at(shm, ringbuf_of(map)->pages);
 }
 
 void *rb_reserve(struct bpftime_shm *shm, struct shm_map *map, uint64_t size)
@@ -103,10 +104,10 @@ struct shm_map *rb_of_sample(struct bpftime_shm *shm, uint64_t sample, uint32_t 
 	if (ring < base || ring - base > shm->size - 2 * RB_PAGE)
 		return NULL;
 	struct rb_producer *p = (struct rb_producer *)(uintptr_t)(ring + RB_PAGE);
-	if (p->magic != RB_MAGIC || p->map_self > shm->size - sizeof(struct shm_map))
+	if (p->magic != RB_MAGIC || p->map_self > shm->size - sizeof(struct ringbuf_map))
 		return NULL;
 	struct shm_map *m = map_at(shm, p->map_self);
-	if (m->magic != MAP_MAGIC || m->type != MAP_RINGBUF || m->elems != ring - base)
+	if (m->magic != MAP_MAGIC || m->type != MAP_RINGBUF || ringbuf_of(m)->pages != ring - base)
 		return NULL;
 	uint64_t data = base + m->slots;
 	if ((uintptr_t)hdr < data || (uintptr_t)hdr >= data + m->max_entries)
@@ -214,6 +215,7 @@ static int rb_next_key(struct bpftime_shm *shm, struct shm_map *map, const void 
 }
 
 const struct map_ops ringbuf_map_ops = {
+	.state_size = sizeof(struct ringbuf_map),
 	.storage_size = rb_storage_size,
 	.init = rb_init,
 	.lookup = rb_lookup,

@@ -12,6 +12,17 @@
 #define RB_NO_WAKEUP 1u /* BPF_RB_NO_WAKEUP */
 #define RB_MAGIC 0x4655425252544250ull
 
+/* A ring buffer: its pages in the kernel's layout; the data (map.slots) follows them. */
+struct ringbuf_map {
+	struct shm_map map;
+	uint64_t pages; /* offset of the consumer page; the producer page follows it */
+};
+
+static inline struct ringbuf_map *ringbuf_of(struct shm_map *map)
+{
+	return (struct ringbuf_map *)map;
+}
+
 /* The producer page: producer_pos first (the kernel's layout), then our bookkeeping. */
 struct rb_producer {
 	uint64_t producer_pos;

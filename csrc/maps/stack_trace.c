@@ -9,6 +9,18 @@
 #include <errno.h>
 #include <string.h>
 
+/* A stack trace map: buckets of ips, which programs cannot see (no values area). */
+struct stack_trace_map {
+	struct shm_map map;
+	uint64_t buckets;
+	uint32_t n_buckets;
+};
+
+static inline struct stack_trace_map *stmap(struct shm_map *m)
+{
+	return (struct stack_trace_map *)m;
+}
+
 struct stack_bucket {
 	uint32_t nr; /* ips in use, 0 for an empty bucket */
 	uint32_t hash;
@@ -30,7 +42,7 @@ static uint64_t bucket_size(const struct shm_map *m)
 
 static struct stack_bucket *bucket_at(struct bpftime_shm *shm, struct shm_map *m, uint32_t id)
 {
-	return (struct stack_bucket *)((uint8_t *)map_at(shm, m->elems) + (uint64_t)id * bucket_size(m));
+	return (struct stack_bucket *)((uint8_t *)map_at(shm, stmap(m)->buckets) + (uint64_t)id * bucket_size(m));
 }
 
 static uint64_t st_storage_size(const struct shm_map *m)
@@ -41,15 +53,15 @@ static uint64_t st_storage_size(const struct shm_map *m)
 static void st_init(struct bpftime_shm *shm, struct shm_map *m, uint64_t at)
 {
 	(void)shm;
-	m->elems = at;
-	m->n_buckets = nbuckets(m);
+	stmap(m)->buckets = at;
+	stmap(m)->n_buckets = nbuckets(m);
 }
 
 static void *st_lookup(struct bpftime_shm *shm, struct shm_map *m, const void *key)
 {
 	uint32_t id;
 	memcpy(&id, key, 4);
-	if (id >= m->n_buckets)
+	if (id >= stmap(m)->n_buckets)
 		return NULL;
 	struct stack_bucket *b = bucket_at(shm, m, id);
 	return __atomic_load_n(&b->nr, __ATOMIC_ACQUIRE) ? b->ips : NULL;
@@ -66,7 +78,7 @@ static int st_delete(struct bpftime_shm *shm, struct shm_map *m, const void *key
 {
 	uint32_t id;
 	memcpy(&id, key, 4);
-	if (id >= m->n_buckets)
+	if (id >= stmap(m)->n_buckets)
 		return -ENOENT;
 	struct stack_bucket *b = bucket_at(shm, m, id);
 	return __atomic_exchange_n(&b->nr, 0, __ATOMIC_ACQ_REL) ? 0 : -ENOENT;
@@ -77,9 +89,9 @@ static int st_next_key(struct bpftime_shm *shm, struct shm_map *m, const void *k
 	uint32_t id = 0;
 	if (key) {
 		memcpy(&id, key, 4);
-		id = id < m->n_buckets ? id + 1 : 0;
+		id = id < stmap(m)->n_buckets ? id + 1 : 0;
 	}
-	for (; id < m->n_buckets; id++) {
+	for (; id < stmap(m)->n_buckets; id++) {
 		if (__atomic_load_n(&bucket_at(shm, m, id)->nr, __ATOMIC_ACQUIRE)) {
 			memcpy(next, &id, 4);
 			return 0;
@@ -98,7 +110,7 @@ int64_t stack_trace_store(struct bpftime_shm *shm, struct shm_map *m, const uint
 	for (uint32_t i = 0; i < nr; i++)
 		h = (h ^ ips[i]) * 0x100000001b3ull;
 	uint32_t hash = (uint32_t)(h ^ (h >> 32));
-	uint32_t id = hash & (m->n_buckets - 1);
+	uint32_t id = hash & (stmap(m)->n_buckets - 1);
 	struct stack_bucket *b = bucket_at(shm, m, id);
 	int64_t rc = id;
 	shm_lock(&m->lock);
@@ -116,6 +128,7 @@ int64_t stack_trace_store(struct bpftime_shm *shm, struct shm_map *m, const uint
 }
 
 const struct map_ops stack_trace_map_ops = {
+	.state_size = sizeof(struct stack_trace_map),
 	.storage_size = st_storage_size,
 	.init = st_init,
 	.lookup = st_lookup,

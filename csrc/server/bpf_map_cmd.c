@@ -14,11 +14,6 @@ static uint64_t user_value_size(const struct bpftime_map_info *m)
 	return m->ncpus > 1 ? (uint64_t)m->value_stride * m->ncpus : m->value_size;
 }
 
-static bool keyless(uint32_t type)
-{
-	return type == BPF_MAP_TYPE_QUEUE || type == BPF_MAP_TYPE_STACK || type == BPF_MAP_TYPE_BLOOM_FILTER;
-}
-
 static long map_create(union bpf_attr *attr)
 {
 	char name[BPF_OBJ_NAME_LEN + 1] = {0};
@@ -188,7 +183,7 @@ static long batch_command(int cmd, union bpf_attr *attr)
 		goto out;
 	uint32_t id = op.info.id, count = attr->batch.count, done = 0;
 	uint64_t ksz = op.info.key_size, vsz = op.vsize;
-	if (attr->batch.elem_flags & ~(uint64_t)BPF_F_LOCK || attr->batch.flags || keyless(op.info.type)) {
+	if (attr->batch.elem_flags & ~(uint64_t)BPF_F_LOCK || attr->batch.flags || map_type(op.info.type)->keyless) {
 		ret = -EINVAL;
 		goto out;
 	}

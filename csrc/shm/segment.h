@@ -15,7 +15,7 @@
 #define HIDDEN __attribute__((visibility("hidden")))
 
 #define SHM_MAGIC 0x4d48534d49545042ull /* "BPTIMSHM" */
-#define SHM_LAYOUT_VERSION 2
+#define SHM_LAYOUT_VERSION 3 /* 3: each map type has its own struct after the common map header */
 #define SHM_MAX_OBJECTS 1024
 #define SHM_NAME_LEN 16
 
