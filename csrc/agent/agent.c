@@ -258,6 +258,8 @@ static void *follow_segment(void *arg)
 {
 	(void)arg;
 	probes_suspend(true); /* this thread's own malloc calls are not the target's */
+	/* It runs hooked code (malloc...) while the program's threads may be patching (dlopen). */
+	hook_thread_signals();
 	for (;;) {
 		struct bpftime_shm_stats st;
 		bpftime_shm_stats(shm, &st);
@@ -286,7 +288,7 @@ __attribute__((visibility("default"))) void *dlopen(const char *file, int mode)
 
 static void start_follower(void)
 {
-	/* The follower takes no signals meant for the program. */
+	/* The follower takes no signals meant for the program (only the hooks' own, see follow_segment). */
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);

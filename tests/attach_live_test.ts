@@ -1,0 +1,178 @@
+/**
+ * Links attached and detached while the traced process already runs: the
+ * patcher must never run into its own half-written hooks, must not cut short
+ * the process's blocking calls, and must not deadlock through its own
+ * wrappers (the LLVM tier's dlopen). Every wait is bounded: a regression
+ * fails, it does not hang.
+ */
+import assert from "node:assert/strict";
+import { Segment } from "../ffi/shm.ts";
+import { AGENT, cookieStats, loadProbes } from "./probe_env.ts";
+import { ROOT } from "./helpers.ts";
+
+const LIVE = `${ROOT}build/tests/live_target`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A target started under the agent, its stdout read line by line with deadlines. */
+class Live {
+  readonly child: Deno.ChildProcess;
+  #lines: string[] = [];
+  #partial = "";
+  #stderr = "";
+  #done: Promise<void>;
+  status?: Deno.CommandStatus;
+
+  constructor(seg: Segment, args: string[], env: Record<string, string> = {}) {
+    const child = new Deno.Command(LIVE, {
+      args,
+      env: { LD_PRELOAD: AGENT, BPFTIME_GLOBAL_SHM_NAME: seg.name, ...env },
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.child = child;
+    const dec = new TextDecoder();
+    const readOut = (async () => {
+      for await (const chunk of child.stdout) {
+        this.#partial += dec.decode(chunk);
+        const parts = this.#partial.split("\n");
+        this.#partial = parts.pop()!;
+        this.#lines.push(...parts);
+      }
+    })();
+    const readErr = (async () => {
+      for await (const chunk of child.stderr) this.#stderr += dec.decode(chunk);
+    })();
+    this.#done = Promise.all([readOut, readErr, child.status]).then(([, , s]) => {
+      this.status = s;
+    });
+  }
+
+  get stdout(): string {
+    return this.#lines.join("\n");
+  }
+  get stderr(): string {
+    return this.#stderr;
+  }
+  describe(): string {
+    const s = this.status;
+    const how = !s ? "running" : s.signal ? `killed by ${s.signal}` : `exit code ${s.code}`;
+    return `${how}; stdout: ${this.stdout}; stderr: ${this.stderr}`;
+  }
+
+  /** Waits for a stdout line matching `re`; fails if the target dies or `ms` pass. */
+  async line(re: RegExp, ms: number): Promise<string> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const found = this.#lines.find((l) => re.test(l));
+      if (found) return found;
+      if (this.status) throw new Error(`target ended before printing ${re}: ${this.describe()}`);
+      if (Date.now() > end) throw new Error(`no ${re} after ${ms} ms: ${this.describe()}`);
+      await sleep(5);
+    }
+  }
+
+  /** Waits for `ok()`; fails if the target dies or `ms` pass. */
+  async until(what: string, ok: () => boolean, ms: number): Promise<void> {
+    const end = Date.now() + ms;
+    while (!ok()) {
+      if (this.status) {
+        throw new Error(`target ended while waiting for ${what}: ${this.describe()}`);
+      }
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}: ${this.describe()}`);
+      await sleep(2);
+    }
+  }
+
+  /** Waits for the target to exit (killed, and the test failed, after `ms`). */
+  async exit(ms: number): Promise<Deno.CommandStatus> {
+    const timer = setTimeout(() => {
+      try {
+        this.child.kill("SIGKILL");
+      } catch { /* already gone */ }
+    }, ms);
+    await this.#done;
+    clearTimeout(timer);
+    if (this.status!.signal === "SIGKILL") {
+      throw new Error(`target did not exit within ${ms} ms: ${this.describe()}`);
+    }
+    return this.status!;
+  }
+
+  /** Last stdout line as JSON. */
+  // deno-lint-ignore no-explicit-any
+  json(): any {
+    return JSON.parse(this.#lines[this.#lines.length - 1]);
+  }
+
+  /** Makes sure nothing is left running when a test fails. */
+  async [Symbol.asyncDispose]() {
+    if (!this.status) {
+      try {
+        this.child.kill("SIGKILL");
+      } catch { /* already gone */ }
+    }
+    await this.#done;
+  }
+}
+
+function segName(what: string): string {
+  return `t_rel_live_${what}_${Deno.pid}`;
+}
+
+function removeSegment(name: string) {
+  try {
+    Segment.remove(name);
+  } catch { /* already gone */ }
+}
+
+const LIBC_FUNCS = ["malloc", "free", "memcpy@GLIBC_2.14", "opendir", "pthread_mutex_lock"];
+
+Deno.test("attach live: uprobes on malloc, free, memcpy, opendir and pthread_mutex_lock come and go while 4 threads call them", async () => {
+  const name = segName("attach");
+  const { seg, obj } = loadProbes(name);
+  try {
+    await using live = new Live(seg, ["busy", "120", "4"]);
+    await live.line(/^ready$/, 10000);
+    const rounds = 4;
+    for (let round = 0; round < rounds; round++) {
+      for (const [i, func] of LIBC_FUNCS.entries()) {
+        const cookie = 10 + i;
+        const before = cookieStats(obj, cookie).calls;
+        const link = obj.program("on_entry").attachUprobe({
+          path: "libc.so.6",
+          func,
+          cookie: BigInt(cookie),
+        });
+        await live.until(
+          `round ${round}: ${func} counted`,
+          () => cookieStats(obj, cookie).calls > before,
+          10000,
+        );
+        link.destroy();
+      }
+    }
+    // Everything at once, then all removed together.
+    const links = LIBC_FUNCS.map((func, i) =>
+      obj.program("on_entry").attachUprobe({ path: "libc.so.6", func, cookie: BigInt(20 + i) })
+    );
+    await live.until(
+      "all five counted",
+      () => LIBC_FUNCS.every((_, i) => cookieStats(obj, 20 + i).calls > 0n),
+      10000,
+    );
+    for (const l of links) l.destroy();
+    await sleep(50);
+    assert.equal(live.status, undefined, live.describe());
+    live.child.kill("SIGTERM");
+    const status = await live.exit(20000);
+    assert.equal(status.code, 0, live.describe());
+    assert.doesNotMatch(live.stdout, /WRONG/);
+    assert.equal(live.stderr, "");
+    const r = live.json();
+    assert.ok(r.rounds > 0 && r.rounds === r.locked, live.stdout);
+  } finally {
+    obj.close();
+    seg.close();
+    removeSegment(name);
+  }
+});
