@@ -176,3 +176,53 @@ Deno.test("attach live: uprobes on malloc, free, memcpy, opendir and pthread_mut
     removeSegment(name);
   }
 });
+
+Deno.test("attach live: blocking calls run their full time while links are attached and detached", async () => {
+  const name = segName("block");
+  const { seg, obj } = loadProbes(name);
+  const MS = 3000;
+  try {
+    await using live = new Live(seg, ["block", String(MS)]);
+    await live.line(/^ready$/, 10000);
+    await sleep(150); // every thread is inside its call
+    const start = Date.now();
+    let attaches = 0;
+    // Attach (each patch moves threads out of the bytes it replaces) and detach for 2 s.
+    for (let i = 0; Date.now() - start < 2000; i++) {
+      const func = i % 2 ? "free" : "malloc";
+      const before = cookieStats(obj, 30).calls;
+      const link = obj.program("on_entry").attachUprobe({ path: "libc.so.6", func, cookie: 30n });
+      await live.until(`${func} counted`, () => cookieStats(obj, 30).calls > before, 10000);
+      link.destroy();
+      attaches++;
+      await sleep(20);
+    }
+    const status = await live.exit(20000);
+    assert.equal(status.code, 0, live.describe());
+    assert.equal(live.stderr, "");
+    assert.ok(attaches >= 5, `only ${attaches} attaches`);
+    const calls = live.json().calls;
+    const expect: Record<string, [number, number]> = {
+      sleep: [0, 0],
+      nanosleep: [0, 0],
+      clock_nanosleep: [0, 0],
+      poll: [0, 0],
+      epoll_wait: [0, 0],
+      read: [1, 0],
+      futex_timed: [-1, 110], // ETIMEDOUT
+      futex: [0, 0],
+    };
+    const wrong = [];
+    for (const [call, [ret, errno]] of Object.entries(expect)) {
+      const c = calls[call];
+      if (c.ret !== ret || c.errno !== errno || c.ms < MS - 1) {
+        wrong.push(`${call}: returned ${c.ret} (errno ${c.errno}) after ${c.ms} ms`);
+      }
+    }
+    assert.deepEqual(wrong, [], `${attaches} attaches; want each call to run ${MS} ms`);
+  } finally {
+    obj.close();
+    seg.close();
+    removeSegment(name);
+  }
+});
