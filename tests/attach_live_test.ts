@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { Segment } from "../ffi/shm.ts";
-import { AGENT, cookieStats, loadProbes } from "./probe_env.ts";
+import { AGENT, ASM_LIB, cookieStats, loadProbes } from "./probe_env.ts";
 import { ROOT } from "./helpers.ts";
 
 const LIVE = `${ROOT}build/tests/live_target`;
@@ -226,3 +226,35 @@ Deno.test("attach live: blocking calls run their full time while links are attac
     removeSegment(name);
   }
 });
+
+// The LLVM tier is loaded (dlopen) by the first program's load: in the constructor when a link
+// is there at start, else in the follower thread.
+for (const atStart of [true, false]) {
+  const when = atStart ? "a link present at start" : "the first link added later";
+  Deno.test(`attach live: BPFTIME_VM_NAME=llvm with ${when}, one more added later and a dlopen'ed library's: all run`, async () => {
+    const name = segName(`llvm${atStart ? "_start" : "_later"}`);
+    const { seg, obj } = loadProbes(name);
+    const attach = (func: string, cookie: bigint, path = "libc.so.6") =>
+      obj.program("on_entry").attachUprobe({ path, func, cookie });
+    try {
+      if (atStart) attach("malloc", 40n);
+      attach("rip_first", 42n, ASM_LIB); // not mapped until the target's dlopen
+      await using live = new Live(seg, ["dlopen", ASM_LIB, "1000"], { BPFTIME_VM_NAME: "llvm" });
+      await live.line(/^ready$/, 30000);
+      if (!atStart) attach("malloc", 40n);
+      await live.until("malloc counted", () => cookieStats(obj, 40).calls > 0n, 30000);
+      attach("free", 41n);
+      await live.until("free counted", () => cookieStats(obj, 41).calls > 0n, 30000);
+      live.child.kill("SIGUSR1"); // the target's dlopen syncs the links before it returns
+      const status = await live.exit(30000);
+      assert.equal(status.code, 0, live.describe());
+      assert.equal(live.stderr, "");
+      assert.equal(live.json().calls, 1000);
+      assert.equal(cookieStats(obj, 42).calls, 1000n);
+    } finally {
+      obj.close();
+      seg.close();
+      removeSegment(name);
+    }
+  });
+}
