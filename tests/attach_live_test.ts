@@ -11,6 +11,7 @@ import { AGENT, ASM_LIB, cookieStats, loadProbes } from "./probe_env.ts";
 import { ROOT } from "./helpers.ts";
 
 const LIVE = `${ROOT}build/tests/live_target`;
+const CTOR_LIB = `${ROOT}build/tests/libctor_dlopen.so`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A target started under the agent, its stdout read line by line with deadlines. */
@@ -258,3 +259,30 @@ for (const atStart of [true, false]) {
     }
   });
 }
+
+Deno.test("attach live: a constructor's dlopen while the follower waits for the loader (loading the LLVM tier) does not deadlock", async () => {
+  const name = segName("ctor");
+  const { seg, obj } = loadProbes(name);
+  try {
+    obj.program("on_entry").attachUprobe({ path: ASM_LIB, func: "rip_first", cookie: 50n });
+    await using live = new Live(seg, ["ctor-dlopen", CTOR_LIB, "1000"], {
+      BPFTIME_VM_NAME: "llvm",
+      LIVE_NESTED_LIB: ASM_LIB,
+    });
+    // The constructor runs with the loader's lock held and waits 1.5 s; the first program to load
+    // makes the follower take the agent's lock, then wait for the loader's (to load the LLVM tier).
+    await live.line(/^ctor$/, 10000);
+    obj.program("on_entry").attachUprobe({ path: "libc.so.6", func: "malloc", cookie: 51n });
+    const status = await live.exit(30000);
+    assert.equal(status.code, 0, live.describe());
+    assert.equal(live.stderr, "");
+    assert.doesNotMatch(live.stdout, /WRONG/);
+    assert.equal(live.json().calls, 1000);
+    assert.equal(cookieStats(obj, 50).calls, 1000n); // the outermost dlopen synced for both
+    assert.ok(cookieStats(obj, 51).calls > 0n);
+  } finally {
+    obj.close();
+    seg.close();
+    removeSegment(name);
+  }
+});

@@ -13,6 +13,8 @@
  *                          call's result, errno and elapsed time
  *   dlopen PATH N          a thread calls malloc; prints "ready", waits for SIGUSR1, then
  *                          dlopen(PATH) and calls its rip_first N times; prints {"calls":N,...}
+ *   ctor-dlopen OUTER N    dlopen(OUTER), whose constructor dlopens $LIVE_NESTED_LIB; calls the
+ *                          nested library's rip_first N times; prints {"calls":N}
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -291,6 +293,27 @@ static int run_dlopen(const char *path, long n)
 	return 0;
 }
 
+static int run_ctor_dlopen(const char *outer, long n)
+{
+	pthread_t busy;
+	pthread_create(&busy, NULL, malloc_worker, NULL);
+	if (!dlopen(outer, RTLD_NOW))
+		wrong("dlopen outer");
+	void *lib = dlopen(getenv("LIVE_NESTED_LIB"), RTLD_NOW | RTLD_NOLOAD);
+	int (*fn)(int) = lib ? (int (*)(int))dlsym(lib, "rip_first") : NULL;
+	if (!fn)
+		wrong("nested library not loaded");
+	for (long i = 0; i < n; i++)
+		if (fn((int)(i % 7)) != 1000 + i % 7)
+			wrong("rip_first in the nested library");
+	stop = 1;
+	pthread_join(busy, NULL);
+	char buf[64];
+	snprintf(buf, sizeof(buf), "{\"calls\":%ld}\n", n);
+	out(buf);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -300,6 +323,8 @@ int main(int argc, char **argv)
 		return run_block(atol(argv[2]));
 	if (!strcmp(mode, "dlopen") && argc > 3)
 		return run_dlopen(argv[2], atol(argv[3]));
-	out("usage: live_target busy SECONDS THREADS | block MS | dlopen PATH N\n");
+	if (!strcmp(mode, "ctor-dlopen") && argc > 3 && getenv("LIVE_NESTED_LIB"))
+		return run_ctor_dlopen(argv[2], atol(argv[3]));
+	out("usage: live_target busy SECONDS THREADS | block MS | dlopen PATH N | ctor-dlopen OUTER N\n");
 	return 2;
 }
