@@ -92,7 +92,8 @@ check: setup
 TEST_BPF_OBJS := $(patsubst tests/bpf/%.bpf.c,build/tests/%.bpf.o,$(wildcard tests/bpf/*.bpf.c))
 TARGET_SRCS := tests/targets/probe_target.c tests/targets/probe_asm.S
 TEST_TARGETS := build/tests/probe_target build/tests/probe_target_nopie build/tests/probe_target_lib \
-	build/examples/malloc_victim build/tests/libbpf_insns build/tests/ring_consumer build/tests/bpf_bad_calls $(EXAMPLE_APPS)
+	build/examples/malloc_victim build/tests/libbpf_insns build/tests/ring_consumer build/tests/bpf_bad_calls build/tests/live_target \
+	build/tests/libprobe_asm.so build/tests/libctor_dlopen.so $(EXAMPLE_APPS)
 test-targets: $(TEST_BPF_OBJS) $(TEST_TARGETS)
 
 build/tests/%.bpf.o: tests/bpf/%.bpf.c build/vmlinux.h $(wildcard tests/bpf/*.h)
@@ -112,6 +113,12 @@ build/tests/probe_target_lib: tests/targets/probe_target.c build/tests/libprobe_
 build/tests/ring_consumer: tests/targets/ring_consumer.c
 	@mkdir -p build/tests
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lbpf
+build/tests/live_target: tests/targets/live_target.c
+	@mkdir -p build/tests
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lpthread -ldl
+build/tests/libctor_dlopen.so: tests/targets/ctor_dlopen.c
+	@mkdir -p build/tests
+	$(CC) -O2 -g -Wall -Wextra -Werror -shared -fPIC -o $@ $< -ldl
 build/tests/bpf_bad_calls: tests/targets/bpf_bad_calls.c
 	@mkdir -p build/tests
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<

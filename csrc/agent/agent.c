@@ -35,6 +35,26 @@ struct cached_vm {
 
 static struct bpftime_shm *shm;
 static pthread_mutex_t agent_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * Whether this thread holds agent_lock. While it does, the agent's own calls
+ * into its wrappers (the LLVM tier is dlopen'ed, and LLVM dlopens too, while
+ * programs are loaded under the lock) must not take it again.
+ */
+static __thread bool holding __attribute__((tls_model("initial-exec")));
+
+static void lock_agent(void)
+{
+	pthread_mutex_lock(&agent_lock);
+	holding = true;
+}
+
+static void unlock_agent(void)
+{
+	holding = false;
+	pthread_mutex_unlock(&agent_lock);
+}
+
 static struct probe_site *sites;
 static struct attached *attached;
 static struct cached_vm *vms;
@@ -258,35 +278,48 @@ static void *follow_segment(void *arg)
 {
 	(void)arg;
 	probes_suspend(true); /* this thread's own malloc calls are not the target's */
+	/* It runs hooked code (malloc...) while the program's threads may be patching (dlopen). */
+	hook_thread_signals();
 	for (;;) {
 		struct bpftime_shm_stats st;
 		bpftime_shm_stats(shm, &st);
 		shm_wait_generation(shm, st.generation, -1);
-		pthread_mutex_lock(&agent_lock);
+		lock_agent();
 		sync_links();
-		pthread_mutex_unlock(&agent_lock);
+		unlock_agent();
 	}
 	return NULL;
 }
 
-/* A library loaded later may hold probed functions. */
+/* dlopen calls in progress on this thread (a library's constructor may dlopen another). */
+static __thread int dlopen_depth __attribute__((tls_model("initial-exec")));
+
+/*
+ * A library loaded later may hold probed functions: dlopen syncs before it
+ * returns. Not the agent's own dlopen (agent_lock is held: the sync under way
+ * goes on), and not one made by a constructor while the loader runs: that
+ * thread holds the loader's lock, which a thread syncing may be waiting for
+ * (loading the LLVM tier); the outermost dlopen syncs for both.
+ */
 __attribute__((visibility("default"))) void *dlopen(const char *file, int mode)
 {
 	static void *(*real)(const char *, int);
 	if (!real)
 		real = (void *(*)(const char *, int))dlsym(RTLD_NEXT, "dlopen");
+	dlopen_depth++;
 	void *h = real(file, mode);
-	if (h && shm) {
-		pthread_mutex_lock(&agent_lock);
+	dlopen_depth--;
+	if (h && shm && !holding && dlopen_depth == 0) {
+		lock_agent();
 		sync_links();
-		pthread_mutex_unlock(&agent_lock);
+		unlock_agent();
 	}
 	return h;
 }
 
 static void start_follower(void)
 {
-	/* The follower takes no signals meant for the program. */
+	/* The follower takes no signals meant for the program (only the hooks' own, see follow_segment). */
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -298,18 +331,29 @@ static void start_follower(void)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
-/* fork() keeps the hooks but not the follower thread: the child starts its own. */
+/*
+ * fork() keeps the hooks but not the follower thread: the child starts its
+ * own. The lock is held across fork so the child's copy of the agent's state
+ * is whole; a thread that already holds it (forking while it syncs) keeps it.
+ */
+static __thread bool locked_for_fork __attribute__((tls_model("initial-exec")));
 static void before_fork(void)
 {
-	pthread_mutex_lock(&agent_lock);
+	if (!holding) {
+		lock_agent();
+		locked_for_fork = true;
+	}
 }
 static void after_fork_parent(void)
 {
-	pthread_mutex_unlock(&agent_lock);
+	if (locked_for_fork) {
+		locked_for_fork = false;
+		unlock_agent();
+	}
 }
 static void after_fork_child(void)
 {
-	pthread_mutex_unlock(&agent_lock);
+	after_fork_parent();
 	start_follower();
 }
 
@@ -323,9 +367,9 @@ __attribute__((constructor)) static void agent_start(void)
 		agent_log("%s; running without probes", bpftime_last_error());
 		return;
 	}
-	pthread_mutex_lock(&agent_lock);
+	lock_agent();
 	sync_links();
-	pthread_mutex_unlock(&agent_lock);
+	unlock_agent();
 	start_follower();
 	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 }

@@ -45,6 +45,13 @@ HIDDEN struct hook *hook_create(uint64_t addr, uint64_t func_size, char *err, ui
 HIDDEN int hook_patch(struct hook *h, char *err, uint64_t errlen);
 HIDDEN int hook_unpatch(struct hook *h, char *err, uint64_t errlen);
 
+/*
+ * Unblocks in the calling thread the signals hooks rely on: SIGTRAP (a thread
+ * that meets a half-written hook's int3 is sent on) and the patcher's fixup
+ * signal. A thread that blocks them must not run code that may be hooked.
+ */
+HIDDEN void hook_thread_signals(void);
+
 /* Executable memory within +-2 GiB of `near` (NULL when none is free). */
 HIDDEN uint8_t *trampoline_alloc(uint64_t near, uint64_t size);
 

@@ -8,12 +8,17 @@
  *     instruction in the trampoline;
  *  3. the jump's displacement, then its opcode over the int3;
  * with a core-serializing barrier (membarrier SYNC_CORE) between the steps.
+ *
+ * From the int3 to the jump's last byte the patching thread calls nothing
+ * that may itself be hooked (malloc, opendir, memcpy, nanosleep...): it would
+ * run into the half-written hook. Only raw system calls and memory it owns
+ * (static buffers, under patch_lock) are used in that window.
  */
 #define _GNU_SOURCE
 #include "hook.h"
 
-#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/membarrier.h>
 #include <pthread.h>
 #include <signal.h>
@@ -34,10 +39,19 @@ static struct sigaction old_trap;
 static volatile int acks;
 static bool handlers_installed, sync_core_ok;
 
+/* A system call without libc (whose wrappers may be hooked): the kernel's result, -errno on failure. */
+static long sys4(long nr, long a, long b, long c, long d)
+{
+	long ret;
+	register long r10 __asm__("r10") = d;
+	__asm__ volatile("syscall" : "=a"(ret) : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10) : "rcx", "r11", "memory");
+	return ret;
+}
+
 static void sync_cores(void)
 {
 	if (sync_core_ok)
-		syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0);
+		sys4(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0, 0);
 	else
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
@@ -99,28 +113,121 @@ static void install_handlers(void)
 	sync_core_ok = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0) == 0;
 }
 
-/* Interrupts every other thread once (on_fixup moves it out of the patched bytes). */
-static void fixup_threads(void)
+struct dirent64 {
+	uint64_t ino;
+	int64_t off;
+	unsigned short reclen;
+	unsigned char type;
+	char name[];
+};
+
+/* /proc/self/task's entries, a thread's state file name and text; only used under patch_lock. */
+static char task_entries[4096] __attribute__((aligned(8)));
+static char state_path[64], state_text[256];
+
+static pid_t parse_tid(const char *s)
 {
-	DIR *d = opendir("/proc/self/task");
-	if (!d)
+	long v = 0;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > (1l << 31))
+			return 0;
+		v = v * 10 + (*s - '0');
+	}
+	return (pid_t)v;
+}
+
+/*
+ * Whether thread `tid` must be interrupted: it may be inside the bytes being
+ * replaced. A thread blocked in the kernel (in a system call, or a page fault)
+ * shows its user pc in /proc/self/task/TID/syscall ("NR args... sp pc", or
+ * "-1 sp pc"); it resumes at that pc (or, for a restarted system call, 2 bytes
+ * before), and reaches the hook's other bytes only through the first one, an
+ * int3 by now. Signalling it would cut its call short: nanosleep, poll,
+ * epoll_wait and timed futex waits return EINTR (or the time left) even with
+ * SA_RESTART. So only a thread that is running (pc unknown), or parked near
+ * the hook, is signalled.
+ */
+static bool must_interrupt(const struct hook *h, pid_t tid)
+{
+	static const char pre[] = "/proc/self/task/", post[] = "/syscall";
+	char digits[12];
+	int nd = 0, at = 0;
+	for (pid_t t = tid; t > 0 && nd < (int)sizeof(digits); t /= 10)
+		digits[nd++] = (char)('0' + t % 10);
+	for (int i = 0; pre[i]; i++)
+		state_path[at++] = pre[i];
+	while (nd)
+		state_path[at++] = digits[--nd];
+	for (int i = 0; post[i]; i++)
+		state_path[at++] = post[i];
+	state_path[at] = 0;
+	int fd = (int)sys4(SYS_openat, AT_FDCWD, (long)state_path, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return true;
+	long n = sys4(SYS_read, fd, (long)state_text, sizeof(state_text) - 1, 0);
+	sys4(SYS_close, fd, 0, 0, 0);
+	if (n <= 0 || state_text[0] == 'r') /* "running" */
+		return true;
+	/* The last field: the pc, in hex. */
+	while (n > 0 && (state_text[n - 1] == '\n' || state_text[n - 1] == ' '))
+		n--;
+	long start = n;
+	while (start > 0 && state_text[start - 1] != ' ')
+		start--;
+	if (n - start < 3 || state_text[start] != '0' || state_text[start + 1] != 'x')
+		return true;
+	uint64_t pc = 0;
+	for (long i = start + 2; i < n; i++) {
+		char c = state_text[i];
+		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+		if (d < 0)
+			return true;
+		pc = pc << 4 | (uint64_t)d;
+	}
+	return pc > h->addr && pc <= h->addr + h->displaced_len;
+}
+
+void hook_thread_signals(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTRAP);
+	sigaddset(&set, FIXUP_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+/*
+ * Interrupts every other thread that may be inside the bytes being replaced
+ * (on_fixup moves it out of them). A thread seen running is interrupted: its
+ * pc cannot be known otherwise. It is in user code or a system call's fast
+ * path, so only one that enters a blocking wait in the microseconds between
+ * the look and the signal has that wait cut short.
+ */
+static void fixup_threads(const struct hook *h)
+{
+	int fd = (int)sys4(SYS_openat, AT_FDCWD, (long)"/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	if (fd < 0)
 		return;
-	pid_t self = (pid_t)syscall(SYS_gettid), pid = getpid();
+	pid_t self = (pid_t)sys4(SYS_gettid, 0, 0, 0, 0), pid = (pid_t)sys4(SYS_getpid, 0, 0, 0, 0);
 	int sent = 0;
 	__atomic_store_n(&acks, 0, __ATOMIC_RELEASE);
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		pid_t tid = (pid_t)atoi(de->d_name);
-		if (tid <= 0 || tid == self)
-			continue;
-		if (syscall(SYS_tgkill, pid, tid, FIXUP_SIGNAL) == 0)
-			sent++;
+	long n;
+	while ((n = sys4(SYS_getdents64, fd, (long)task_entries, sizeof(task_entries), 0)) > 0) {
+		for (long at = 0; at < n;) {
+			const struct dirent64 *de = (const struct dirent64 *)(task_entries + at);
+			at += de->reclen;
+			pid_t tid = parse_tid(de->name);
+			if (tid <= 0 || tid == self || !must_interrupt(h, tid))
+				continue;
+			if (sys4(SYS_tgkill, pid, tid, FIXUP_SIGNAL, 0) == 0)
+				sent++;
+		}
 	}
-	closedir(d);
+	sys4(SYS_close, fd, 0, 0, 0);
 	/* A thread that blocks the signal never answers: wait at most 200 ms. */
 	struct timespec ts = {0, 100000};
 	for (int i = 0; i < 2000 && __atomic_load_n(&acks, __ATOMIC_ACQUIRE) < sent; i++)
-		nanosleep(&ts, NULL);
+		sys4(SYS_nanosleep, (long)&ts, 0, 0, 0);
 }
 
 static int set_writable(uint64_t addr, bool writable, char *err, uint64_t errlen)
@@ -153,7 +260,7 @@ static int write_jump(struct hook *h, const uint8_t *bytes, bool moving_threads,
 	__atomic_store_n(p, 0xcc, __ATOMIC_SEQ_CST);
 	sync_cores();
 	if (moving_threads)
-		fixup_threads();
+		fixup_threads(h);
 	for (int i = 1; i < HOOK_PATCH_LEN; i++)
 		p[i] = bytes[i];
 	sync_cores();
