@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { Segment } from "../ffi/shm.ts";
 import { AGENT, ASM_LIB, cookieStats, loadProbes } from "./probe_env.ts";
-import { ROOT } from "./helpers.ts";
+import { ROOT } from "./test_utils.ts";
 
 const LIVE = `${ROOT}build/tests/live_target`;
 const CTOR_LIB = `${ROOT}build/tests/libctor_dlopen.so`;
