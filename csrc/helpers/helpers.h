@@ -4,7 +4,7 @@
 
 #include "../maps/map.h"
 #include "../vm/jit.h"
-#include "safe_copy.h"
+#include "../base/safe_copy.h"
 
 /* The segment of the program running on this thread (NULL without one). */
 HIDDEN struct bpftime_shm *run_segment(void);

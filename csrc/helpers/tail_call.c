@@ -11,8 +11,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-HIDDEN uint32_t *prog_array_slot(struct bpftime_shm *shm, struct shm_map *map, uint32_t index);
-
 #define CACHE_SIZE 256
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define HIDDEN __attribute__((visibility("hidden")))
+#include "../base/base.h"
 
 #define HOOK_PATCH_LEN 5    /* jmp rel32 */
 #define HOOK_MAX_DISPLACED 8 /* instructions */
@@ -54,8 +54,7 @@ HIDDEN uint64_t bpftime_probe_return(struct pt_regs *regs);
 HIDDEN void bpftime_probe_push_return(struct hook *h, uint64_t *slot);
 /* fn(arg) with xmm0-15 kept: for C (and libc) that may use vector registers. */
 HIDDEN uint64_t bpftime_vectors_saved_call(uint64_t (*fn)(void *), void *arg);
-/* For the C that runs inside a probe hit: never touches a vector register. */
-#define NO_VECTORS __attribute__((target("general-regs-only")))
+/* For the C that runs inside a probe hit, NO_VECTORS (base.h): never touches a vector register. */
 HIDDEN void bpftime_probe_entry_stub(void);
 HIDDEN void bpftime_probe_retonly_stub(void);
 /* Which stub the hook's trampoline calls (the full one, or the one for return probes only). */

@@ -143,12 +143,12 @@ struct shm_map *map_by_id(struct bpftime_shm *shm, uint32_t id)
 {
 	struct shm_object *o = shm_object_find(shm, id);
 	if (!o || o->kind != SHM_MAP) {
-		shm_set_error("no map with id %u", id);
+		set_error("no map with id %u", id);
 		return NULL;
 	}
 	struct shm_map *m = shm_ptr(shm, o->offset);
 	if (m->magic != MAP_MAGIC) {
-		shm_set_error("map %u: header is corrupt", id);
+		set_error("map %u: header is corrupt", id);
 		return NULL;
 	}
 	return m;
@@ -162,7 +162,7 @@ static int refuse(int err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	shm_set_error("%s", buf);
+	set_error("%s", buf);
 	return err;
 }
 
@@ -356,7 +356,7 @@ static const char *errno_name(int e)
 static int map_result(const struct shm_map *m, const char *op, int rc)
 {
 	if (rc < 0)
-		shm_set_error("map '%s' (id %u): %s: %s", m->name, m->id, op, errno_name(-rc));
+		set_error("map '%s' (id %u): %s: %s", m->name, m->id, op, errno_name(-rc));
 	return rc;
 }
 

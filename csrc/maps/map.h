@@ -88,6 +88,10 @@ HIDDEN bool is_map_in_map(uint32_t type);
 /* The inner map a map-in-map value (a map id) names, or NULL. */
 HIDDEN struct shm_map *inner_map(struct bpftime_shm *shm, const void *id_value);
 HIDDEN uint32_t possible_cpus(void);
+/* Array: bytes of its values as user space maps them (BPF_F_MMAPABLE). */
+HIDDEN uint64_t array_mmap_bytes(const struct shm_map *map);
+/* Program array: the slot holding the program id at `index`, or NULL when out of range. */
+HIDDEN uint32_t *prog_array_slot(struct bpftime_shm *shm, struct shm_map *map, uint32_t index);
 HIDDEN int current_cpu(void);
 
 /* struct bpf_spin_lock: a test-and-set word, shared by bpf_spin_lock and BPF_F_LOCK. */

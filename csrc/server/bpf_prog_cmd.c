@@ -6,7 +6,7 @@
  */
 #include "server.h"
 
-#include "../helpers/safe_copy.h"
+#include "../base/safe_copy.h"
 #include "raw_syscall.h"
 
 #include <errno.h>

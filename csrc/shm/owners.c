@@ -11,7 +11,7 @@ int bpftime_object_set_pinned(struct bpftime_shm *shm, uint32_t id, int pinned)
 		o->pinned = pinned != 0;
 	shm_unlock(&shm->hdr->lock);
 	if (!o) {
-		shm_set_error("no object with id %u", id);
+		set_error("no object with id %u", id);
 		return -ENOENT;
 	}
 	return 0;

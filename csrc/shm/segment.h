@@ -6,13 +6,13 @@
 #ifndef BPFTIME_SEGMENT_H
 #define BPFTIME_SEGMENT_H
 
+#include "../base/base.h"
+#include "../base/error.h"
 #include "../include/bpftime.h"
 
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
-
-#define HIDDEN __attribute__((visibility("hidden")))
 
 #define SHM_MAGIC 0x4d48534d49545042ull /* "BPTIMSHM" */
 #define SHM_LAYOUT_VERSION 2
@@ -66,8 +66,6 @@ static inline uint64_t shm_off(const struct bpftime_shm *shm, const void *p)
 {
 	return p ? (uint64_t)((const uint8_t *)p - shm->base) : 0;
 }
-
-HIDDEN void shm_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Robust process-shared mutexes: a holder that died leaves the lock usable. */
 HIDDEN int shm_mutex_init(pthread_mutex_t *m);

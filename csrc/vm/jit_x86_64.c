@@ -864,14 +864,14 @@ int jit_compile(struct bpftime_vm *vm, bool budgeted)
 	st.insn_off = calloc(vm->ninsns + 1, sizeof(uint32_t));
 	st.sub_entry = calloc(vm->ninsns + 1, sizeof(uint32_t));
 	if (!st.insn_off || !st.sub_entry || program_shape_analyse(&st.shape, vm->insns, vm->ninsns) < 0) {
-		vm_set_error("JIT: out of memory analysing %u instructions", vm->ninsns);
+		set_error("JIT: out of memory analysing %u instructions", vm->ninsns);
 		goto out;
 	}
 	size_t cap = (size_t)vm->ninsns * 96 + 1024;
 	for (int attempt = 0; attempt < 3; attempt++, cap *= 2) {
 		uint8_t *buf = malloc(cap);
 		if (!buf) {
-			vm_set_error("JIT: out of memory for %zu bytes of code", cap);
+			set_error("JIT: out of memory for %zu bytes of code", cap);
 			goto out;
 		}
 		st.b = (struct x86_buf){buf, 0, (uint32_t)cap, false};
@@ -883,14 +883,14 @@ int jit_compile(struct bpftime_vm *vm, bool budgeted)
 			void *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 			if (mem == MAP_FAILED) {
 				free(buf);
-				vm_set_error("JIT: cannot map %zu bytes of code", size);
+				set_error("JIT: cannot map %zu bytes of code", size);
 				goto out;
 			}
 			memcpy(mem, buf, st.b.len);
 			free(buf);
 			if (mprotect(mem, size, PROT_READ | PROT_EXEC) != 0) {
 				munmap(mem, size);
-				vm_set_error("JIT: cannot make code executable");
+				set_error("JIT: cannot make code executable");
 				goto out;
 			}
 			jit_release(vm);
@@ -903,11 +903,11 @@ int jit_compile(struct bpftime_vm *vm, bool budgeted)
 		}
 		free(buf);
 		if (st.failed) {
-			vm_set_error("JIT: out of memory");
+			set_error("JIT: out of memory");
 			goto out;
 		}
 	}
-	vm_set_error("JIT: code for %u instructions does not fit", vm->ninsns);
+	set_error("JIT: code for %u instructions does not fit", vm->ninsns);
 out:
 	program_shape_free(&st.shape);
 	free(st.insn_off);
@@ -942,24 +942,24 @@ static int describe_fault(const struct jit_ctx *run)
 	switch ((ctx.fault_code >> 4) & 0xf) {
 	case JF_LOAD:
 	case JF_STORE:
-		vm_set_error("pc %u: out-of-bounds %s of %u bytes at 0x%llx (outside the stack, the "
+		set_error("pc %u: out-of-bounds %s of %u bytes at 0x%llx (outside the stack, the "
 			     "context and every registered region)",
 			     pc, ((ctx.fault_code >> 4) & 0xf) == JF_STORE ? "store" : "load",
 			     1u << detail, (unsigned long long)ctx.fault_addr);
 		break;
 	case JF_MISALIGNED:
-		vm_set_error("pc %u: misaligned %u-byte atomic access at 0x%llx", pc, 1u << detail,
+		set_error("pc %u: misaligned %u-byte atomic access at 0x%llx", pc, 1u << detail,
 			     (unsigned long long)ctx.fault_addr);
 		break;
 	case JF_DEPTH:
-		vm_set_error("pc %u: call depth exceeds %d frames", pc, BPFTIME_MAX_CALL_FRAMES);
+		set_error("pc %u: call depth exceeds %d frames", pc, BPFTIME_MAX_CALL_FRAMES);
 		break;
 	case JF_CALLX:
-		vm_set_error("pc %u: callx to unknown helper id %llu (r%u)", pc,
+		set_error("pc %u: callx to unknown helper id %llu (r%u)", pc,
 			     (unsigned long long)ctx.fault_addr, detail);
 		break;
 	default:
-		vm_set_error("pc %u: instruction budget of %llu exhausted", pc,
+		set_error("pc %u: instruction budget of %llu exhausted", pc,
 			     (unsigned long long)vm->budget);
 	}
 	return -1;

@@ -10,21 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-static __thread char last_error[512];
-
-void vm_set_error(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(last_error, sizeof(last_error), fmt, ap);
-	va_end(ap);
-}
-
-const char *bpftime_last_error(void)
-{
-	return last_error;
-}
-
 /* BPFTIME_DISABLE_JIT=1 forces the interpreter; BPFTIME_VM_NAME picks interp, jit or llvm. */
 static enum vm_engine default_engine(void)
 {
@@ -49,7 +34,7 @@ int bpftime_vm_set_engine(struct bpftime_vm *vm, const char *name)
 			return 0;
 		}
 	}
-	vm_set_error("unknown engine '%s' (interp, jit or llvm)", name ? name : "(null)");
+	set_error("unknown engine '%s' (interp, jit or llvm)", name ? name : "(null)");
 	return -1;
 }
 
@@ -78,7 +63,7 @@ struct bpftime_vm *bpftime_vm_create(void)
 {
 	struct bpftime_vm *vm = calloc(1, sizeof(*vm));
 	if (!vm) {
-		vm_set_error("out of memory creating a VM");
+		set_error("out of memory creating a VM");
 		return NULL;
 	}
 	vm->unwind_id = -1;
@@ -111,18 +96,18 @@ int bpftime_vm_register_helper(struct bpftime_vm *vm, uint32_t id, const char *n
 			       bpftime_helper_fn fn)
 {
 	if (id > BPFTIME_MAX_HELPER_ID || !fn) {
-		vm_set_error("helper %u: %s", id, fn ? "id above 65535" : "null function");
+		set_error("helper %u: %s", id, fn ? "id above 65535" : "null function");
 		return -1;
 	}
 	if (vm->code) {
-		vm_set_error("helper %u: register helpers before loading the program", id);
+		set_error("helper %u: register helpers before loading the program", id);
 		return -1;
 	}
 	if (id >= vm->nhelpers) {
 		uint32_t n = id + 1;
 		struct helper *h = realloc(vm->helpers, n * sizeof(*h));
 		if (!h) {
-			vm_set_error("helper %u: out of memory", id);
+			set_error("helper %u: out of memory", id);
 			return -1;
 		}
 		memset(h + vm->nhelpers, 0, (n - vm->nhelpers) * sizeof(*h));
@@ -159,7 +144,7 @@ void bpftime_vm_set_ctx_readonly(struct bpftime_vm *vm, int readonly)
 int bpftime_vm_set_unwind_helper(struct bpftime_vm *vm, uint32_t id)
 {
 	if (!vm_helper_known(vm, id)) {
-		vm_set_error("unwind helper %u is not registered", id);
+		set_error("unwind helper %u is not registered", id);
 		return -1;
 	}
 	vm->unwind_id = id;
@@ -176,7 +161,7 @@ bpftime_helper_fn bpftime_builtin_helper(const char *name)
 {
 	if (name && strcmp(name, "identity") == 0)
 		return helper_identity;
-	vm_set_error("no built-in helper named '%s'", name ? name : "(null)");
+	set_error("no built-in helper named '%s'", name ? name : "(null)");
 	return NULL;
 }
 
@@ -189,7 +174,7 @@ void bpftime_vm_set_lddw_resolver(struct bpftime_vm *vm, bpftime_lddw_resolver f
 int bpftime_vm_add_region(struct bpftime_vm *vm, const void *base, uint64_t len)
 {
 	if (!base || len == 0 || (uintptr_t)base + len < (uintptr_t)base) {
-		vm_set_error("region %p+%llu: empty or wraps around", base, (unsigned long long)len);
+		set_error("region %p+%llu: empty or wraps around", base, (unsigned long long)len);
 		return -1;
 	}
 	for (uint32_t i = 0; i < vm->nregions; i++)
@@ -197,7 +182,7 @@ int bpftime_vm_add_region(struct bpftime_vm *vm, const void *base, uint64_t len)
 			return 0;
 	struct region *r = realloc(vm->regions, (vm->nregions + 1) * sizeof(*r));
 	if (!r) {
-		vm_set_error("region: out of memory");
+		set_error("region: out of memory");
 		return -1;
 	}
 	r[vm->nregions].base = (uintptr_t)base;
@@ -215,27 +200,27 @@ void bpftime_vm_set_insn_budget(struct bpftime_vm *vm, uint64_t budget)
 int bpftime_vm_load(struct bpftime_vm *vm, const void *code, uint64_t len)
 {
 	if (vm->insns) {
-		vm_set_error("a program is already loaded in this VM");
+		set_error("a program is already loaded in this VM");
 		return -1;
 	}
 	if (!code || len == 0) {
-		vm_set_error("empty program");
+		set_error("empty program");
 		return -1;
 	}
 	if (len % sizeof(struct bpf_insn)) {
-		vm_set_error("program length %llu is not a multiple of 8 bytes",
+		set_error("program length %llu is not a multiple of 8 bytes",
 			     (unsigned long long)len);
 		return -1;
 	}
 	if (len / sizeof(struct bpf_insn) > BPFTIME_MAX_INSNS) {
-		vm_set_error("too many instructions: %llu (limit %d)",
+		set_error("too many instructions: %llu (limit %d)",
 			     (unsigned long long)(len / sizeof(struct bpf_insn)), BPFTIME_MAX_INSNS);
 		return -1;
 	}
 	uint32_t n = (uint32_t)(len / sizeof(struct bpf_insn));
 	struct bpf_insn *insns = malloc(len);
 	if (!insns) {
-		vm_set_error("out of memory loading %u instructions", n);
+		set_error("out of memory loading %u instructions", n);
 		return -1;
 	}
 	memcpy(insns, code, len);
@@ -247,7 +232,7 @@ int bpftime_vm_load(struct bpftime_vm *vm, const void *code, uint64_t len)
 	vm->ninsns = n;
 	vm->callbacks = calloc(n + 1, 1);
 	if (!vm->callbacks) {
-		vm_set_error("out of memory loading %u instructions", n);
+		set_error("out of memory loading %u instructions", n);
 		free(insns);
 		vm->insns = NULL;
 		return -1;
@@ -271,7 +256,7 @@ int bpftime_vm_load(struct bpftime_vm *vm, const void *code, uint64_t len)
 int bpftime_vm_exec(struct bpftime_vm *vm, void *mem, uint64_t mem_len, uint64_t *ret)
 {
 	if (!vm->code) {
-		vm_set_error("no program loaded");
+		set_error("no program loaded");
 		return -1;
 	}
 	if (vm->engine == ENGINE_INTERP)
@@ -293,7 +278,7 @@ int vm_run_callback(const struct bpftime_vm *vm, uint32_t pc, const uint64_t arg
 {
 	const struct jit_ctx *outer = current_run;
 	if (!outer || !vm_is_callback(vm, pc)) {
-		vm_set_error("pc %u is not a callback of this program", pc);
+		set_error("pc %u is not a callback of this program", pc);
 		return -1;
 	}
 	next_run_is_callback = true;
@@ -312,7 +297,7 @@ int vm_run_callback(const struct bpftime_vm *vm, uint32_t pc, const uint64_t arg
 		return jit_call_callback(vm, entry, args, mem, len, ret);
 	}
 	next_run_is_callback = false;
-	vm_set_error("callback at pc %u has no compiled entry (more than %d callbacks?)", pc,
+	set_error("callback at pc %u has no compiled entry (more than %d callbacks?)", pc,
 		     JIT_MAX_CALLBACKS);
 	return -1;
 }

@@ -2,14 +2,12 @@
 #ifndef BPFTIME_VM_INTERNAL_H
 #define BPFTIME_VM_INTERNAL_H
 
+#include "../base/base.h"
+#include "../base/error.h"
 #include "../include/bpftime.h"
 
 #include <stdbool.h>
 #include <stdint.h>
-
-#define HIDDEN __attribute__((visibility("hidden")))
-#define likely(x) __builtin_expect(!!(x), 1)
-#define unlikely(x) __builtin_expect(!!(x), 0)
 
 /* One instruction as the kernel encodes it (struct bpf_insn). */
 struct bpf_insn {
@@ -111,7 +109,6 @@ struct bpftime_vm {
 	} llvm;
 };
 
-HIDDEN void vm_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* CLOCK_MONOTONIC in nanoseconds, for timing runs and compilations. */
 HIDDEN uint64_t vm_now_ns(void);
 /* Whether runs of this VM go straight into JIT code that touches no vector register. */
