@@ -98,4 +98,12 @@ HIDDEN struct shm_object *shm_object_add_locked(struct bpftime_shm *shm, uint32_
 						const char *name, uint64_t offset, uint64_t size);
 HIDDEN struct shm_object *shm_object_find(const struct bpftime_shm *shm, uint32_t id);
 
+/*
+ * Type-specific teardown of an object of `kind` just before bpftime_object_delete
+ * frees its data (lock held). The layer that owns the kind registers it (maps/,
+ * when the library loads), so the segment needs to know nothing of maps.
+ */
+typedef void (*shm_teardown_fn)(struct bpftime_shm *shm, void *data);
+HIDDEN void shm_set_teardown(uint32_t kind, shm_teardown_fn fn);
+
 #endif
