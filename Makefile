@@ -34,7 +34,7 @@ AGENT_SRCS := $(wildcard csrc/agent/*.c csrc/hook/*.c csrc/hook/*.S)
 AGENT_HDRS := $(wildcard csrc/agent/*.h csrc/hook/*.h)
 build/libbpftime-agent.so: $(VM_SRCS) $(VM_HDRS) $(AGENT_SRCS) $(AGENT_HDRS)
 	@mkdir -p build
-	$(CC) $(CFLAGS) -DBPFTIME_AGENT -shared -Wl,-Bsymbolic -o $@ $(VM_SRCS) $(AGENT_SRCS) -lZydis -ldl -lpthread -lrt
+	$(CC) $(CFLAGS) -shared -Wl,-Bsymbolic -o $@ $(VM_SRCS) $(AGENT_SRCS) -lZydis -ldl -lpthread -lrt
 
 # The syscall server: the runtime answering an unmodified libbpf application's eBPF calls (`bpftime load`).
 SERVER_SRCS := $(wildcard csrc/server/*.c)

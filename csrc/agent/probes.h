@@ -27,6 +27,10 @@ struct probe_site {
 	struct probe_site *next;
 };
 
+/* bpftime_vm_exec_attached with a fast path for compiled programs (probe_exec.c). */
+HIDDEN int vm_exec_probe(struct bpftime_vm *vm, void *mem, uint64_t mem_len,
+			 const struct bpftime_attach_info *info, uint64_t *ret);
+
 /* A copy of `old` without `remove_link`'s programs, plus `add` (may be NULL). */
 HIDDEN struct probe_list *probe_list_build(const struct probe_list *old, const struct probe_prog *add,
 					   uint32_t remove_link);

@@ -3,7 +3,7 @@
 #define BPFTIME_HELPERS_H
 
 #include "../maps/map.h"
-#include "../vm/jit.h"
+#include "../vm/vm_runtime.h"
 #include "../base/safe_copy.h"
 
 /* The segment of the program running on this thread (NULL without one). */

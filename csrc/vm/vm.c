@@ -1,4 +1,4 @@
-/* The VM object: helpers, regions, loading, running, and the error channel. */
+/* The VM object: helpers, regions, loading and running. */
 #include "jit.h"
 #include "llvm_tier.h"
 #include "vm_internal.h"
@@ -133,7 +133,18 @@ __attribute__((target("general-regs-only"))) const struct region *vm_region_of(c
 
 __attribute__((target("general-regs-only"))) bool vm_region_ok(const struct bpftime_vm *vm, uint64_t addr, uint64_t size)
 {
-	return vm_region_of(vm, addr, size) || (vm->shm && shm_map_values_contain(vm->shm, addr, size));
+	return vm_region_of(vm, addr, size) || (vm->mem_check && vm->mem_check(vm->mem_check_ctx, addr, size));
+}
+
+void vm_set_mem_check(struct bpftime_vm *vm, vm_mem_check_fn fn, void *ctx)
+{
+	vm->mem_check = fn;
+	vm->mem_check_ctx = ctx;
+}
+
+void vm_set_user(struct bpftime_vm *vm, void *user)
+{
+	vm->user = user;
 }
 
 void bpftime_vm_set_ctx_readonly(struct bpftime_vm *vm, int readonly)
@@ -311,37 +322,9 @@ int bpftime_vm_exec_attached(struct bpftime_vm *vm, void *mem, uint64_t mem_len,
 	return rc;
 }
 
-/* Out of line, so the fast path below needs no stack frame of its own. */
-static __attribute__((noinline)) int exec_probe_slow(struct bpftime_vm *vm, void *mem, uint64_t mem_len,
-						     const struct bpftime_attach_info *info, uint64_t *ret)
-{
-	return bpftime_vm_exec_attached(vm, mem, mem_len, info, ret);
-}
-
-static inline __attribute__((target("general-regs-only"))) bool probe_fast_path(const struct bpftime_vm *vm)
-{
-	return vm->engine == ENGINE_JIT && vm->jit.code && !vm->jit.budgeted && !vm->budget;
-}
-
 bool vm_vector_clean(const struct bpftime_vm *vm)
 {
-	return probe_fast_path(vm) && vm->jit.vector_clean;
-}
-
-/*
- * NO_VECTORS: a vector-clean program's whole run stays away from vector
- * registers (the agent then saves none); the slow path is only taken by
- * programs that are not, which the agent runs with them saved.
- */
-__attribute__((target("general-regs-only"))) int vm_exec_probe(struct bpftime_vm *vm, void *mem,
-								uint64_t mem_len,
-								const struct bpftime_attach_info *info,
-								uint64_t *ret)
-{
-	/* The common case, compiled and unbudgeted JIT code, goes straight in. */
-	if (__builtin_expect(probe_fast_path(vm) && !current_run, 1))
-		return jit_run_probe(vm, mem, mem_len, info, ret);
-	return exec_probe_slow(vm, mem, mem_len, info, ret);
+	return vm_probe_fast_path(vm) && vm->jit.vector_clean;
 }
 
 uint64_t vm_now_ns(void)
