@@ -7,8 +7,8 @@ CLANG := clang-14
 CFLAGS := -std=gnu11 -O2 -g -fPIC -fno-semantic-interposition -Wall -Wextra -Werror -fvisibility=hidden
 BPF_CFLAGS := -target bpf -D__TARGET_ARCH_x86 -g -O2 -Ibuild -Ibpf
 
-VM_SRCS := $(wildcard csrc/base/*.c csrc/vm/*.c csrc/shm/*.c csrc/maps/*.c csrc/helpers/*.c csrc/loader/*.c)
-VM_HDRS := $(wildcard csrc/base/*.h csrc/vm/*.h csrc/vm/*.def csrc/include/*.h csrc/shm/*.h csrc/maps/*.h csrc/helpers/*.h)
+VM_SRCS := $(wildcard csrc/base/*.c csrc/vm/*.c csrc/shm/*.c csrc/maps/*.c csrc/helpers/*.c csrc/runtime/*.c)
+VM_HDRS := $(wildcard csrc/base/*.h csrc/vm/*.h csrc/vm/*.def csrc/include/*.h csrc/shm/*.h csrc/maps/*.h csrc/helpers/*.h csrc/runtime/*.h)
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,build/bpf/%.bpf.o,$(BPF_SRCS))
 WORKLOAD_SRCS := $(wildcard bench/workloads/*.c)

@@ -27,7 +27,6 @@ HIDDEN extern const struct helper_def map_helpers[];
 HIDDEN extern const struct helper_def trace_helpers[];
 HIDDEN extern const struct helper_def process_helpers[];
 HIDDEN extern const struct helper_def ringbuf_helpers[];
-HIDDEN extern const struct helper_def tail_call_helpers[];
 HIDDEN extern const struct helper_def lock_helpers[];
 HIDDEN extern const struct helper_def stack_helpers[];
 

@@ -1,5 +1,7 @@
 /* Connects a VM to the runtime: kernel helpers by id, and map references resolved in a segment. */
-#include "helpers.h"
+#include "../helpers/helpers.h"
+#include "runtime.h"
+#include "tail_call.h"
 
 #include <errno.h>
 
