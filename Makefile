@@ -30,7 +30,7 @@ build/libbpftime.so: $(VM_SRCS) $(VM_HDRS)
 	$(CC) $(CFLAGS) -shared -o $@ $(VM_SRCS) -ldl -lpthread -lrt
 
 # The agent: the runtime plus inline hooks, LD_PRELOAD'ed into traced processes.
-AGENT_SRCS := $(wildcard csrc/agent/*.c csrc/hook/*.c csrc/hook/*.S)
+AGENT_SRCS := $(wildcard csrc/agent/*.c csrc/agent/*.S csrc/hook/*.c)
 AGENT_HDRS := $(wildcard csrc/agent/*.h csrc/hook/*.h)
 build/libbpftime-agent.so: $(VM_SRCS) $(VM_HDRS) $(AGENT_SRCS) $(AGENT_HDRS)
 	@mkdir -p build

@@ -90,6 +90,7 @@ static struct probe_site *site_at(uint64_t addr, uint64_t func_size, char *err, 
 		return NULL;
 	s->hook = h;
 	h->owner = s;
+	hook_set_stub(h, bpftime_probe_entry_stub);
 	s->next = sites;
 	sites = s;
 	return s;
