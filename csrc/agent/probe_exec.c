@@ -25,8 +25,8 @@ static uint64_t report_fault(void *run)
 	return (uint64_t)(int64_t)vm_describe_fault(run);
 }
 
-/* NO_VECTORS: see vm_exec_probe. */
-static NO_VECTORS int run_probe(const struct bpftime_vm *vm, void *mem, uint64_t mem_len,
+/* NO_VECTORS: see vm_exec_probe. Out of line: the check before it needs no stack frame. */
+static __attribute__((noinline)) NO_VECTORS int run_probe(const struct bpftime_vm *vm, void *mem, uint64_t mem_len,
 				const struct bpftime_attach_info *info, uint64_t *ret)
 {
 	unsigned slot = (unsigned)vm->serial % PROBE_CTX_SLOTS;

@@ -203,7 +203,7 @@ static inline NO_VECTORS bool vm_probe_fast_path(const struct bpftime_vm *vm)
 {
 	return vm->engine == ENGINE_JIT && vm->jit.code && !vm->jit.budgeted && !vm->budget;
 }
-static inline jit_entry vm_jit_entry(const struct bpftime_vm *vm)
+static inline NO_VECTORS jit_entry vm_jit_entry(const struct bpftime_vm *vm)
 {
 	return (jit_entry)(void *)vm->jit.code;
 }
