@@ -41,12 +41,13 @@ static struct cached_vm *vms;
 
 void agent_log(const char *fmt, ...)
 {
-	char buf[768];
+	char prefix[40], line[800];
+	snprintf(prefix, sizeof(prefix), "bpftime-agent[%d]", getpid());
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	size_t n = log_format(line, sizeof(line), prefix, fmt, ap);
 	va_end(ap);
-	dprintf(2, "bpftime-agent[%d]: %s\n", getpid(), buf);
+	dprintf(2, "%.*s", (int)n, line);
 }
 
 static bool verbose(void)
