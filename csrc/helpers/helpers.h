@@ -1,4 +1,8 @@
-/* Kernel helpers in userspace: shared declarations of csrc/helpers/. */
+/*
+ * Kernel helpers in userspace: the helper tables the runtime layer registers
+ * (csrc/runtime/), and what the helper files share. Helpers see the VM only
+ * through vm/vm_runtime.h (the run in progress, pointer checks, callbacks).
+ */
 #ifndef BPFTIME_HELPERS_H
 #define BPFTIME_HELPERS_H
 

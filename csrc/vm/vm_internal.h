@@ -52,7 +52,6 @@ enum { CALL_HELPER = 0, CALL_LOCAL = 1, CALL_KFUNC = 2 };
 #define LDDW_CODE 0x18
 #define LDDW_PSEUDO_FUNC 4 /* lddw of a callback: imm is the subprogram's offset */
 
-
 /* CLOCK_MONOTONIC in nanoseconds, for timing runs and compilations. */
 HIDDEN uint64_t vm_now_ns(void);
 /* Memory a program may touch besides its stack and context: the VM's regions and what the

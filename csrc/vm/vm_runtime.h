@@ -133,7 +133,7 @@ extern __thread struct jit_ctx *current_run __attribute__((tls_model("initial-ex
  * Starts a run on this thread: every field set one by one (a memset of the
  * struct becomes `rep stos`, slow to start on every probe hit).
  */
-static inline __attribute__((target("general-regs-only"))) void
+static inline NO_VECTORS void
 run_init(struct jit_ctx *ctx, const struct bpftime_vm *vm, void *mem, uint64_t len,
 	 const struct bpftime_attach_info *attach)
 {
