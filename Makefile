@@ -7,8 +7,14 @@ CLANG := clang-14
 CFLAGS := -std=gnu11 -O2 -g -fPIC -fno-semantic-interposition -Wall -Wextra -Werror -fvisibility=hidden
 BPF_CFLAGS := -target bpf -D__TARGET_ARCH_x86 -g -O2 -Ibuild -Ibpf
 
-VM_SRCS := $(wildcard csrc/vm/*.c csrc/shm/*.c csrc/maps/*.c csrc/helpers/*.c csrc/loader/*.c)
-VM_HDRS := $(wildcard csrc/vm/*.h csrc/vm/*.def csrc/include/*.h csrc/shm/*.h csrc/maps/*.h csrc/helpers/*.h)
+# The layers of csrc/, bottom up (docs: /work/shared/ARCHITECTURE.md, "One direction of dependencies"):
+# base <- vm; base <- shm <- maps; helpers + runtime on those; hook, agent, server on top.
+BASE_SRCS := $(wildcard csrc/base/*.c)
+VM_ONLY_SRCS := $(wildcard csrc/vm/*.c)
+SHM_MAPS_SRCS := $(wildcard csrc/shm/*.c csrc/maps/*.c)
+RUNTIME_SRCS := $(wildcard csrc/helpers/*.c csrc/runtime/*.c)
+VM_SRCS := $(BASE_SRCS) $(VM_ONLY_SRCS) $(SHM_MAPS_SRCS) $(RUNTIME_SRCS)
+VM_HDRS := $(wildcard csrc/base/*.h csrc/vm/*.h csrc/vm/*.def csrc/include/*.h csrc/shm/*.h csrc/maps/*.h csrc/helpers/*.h csrc/runtime/*.h)
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,build/bpf/%.bpf.o,$(BPF_SRCS))
 WORKLOAD_SRCS := $(wildcard bench/workloads/*.c)
@@ -29,12 +35,22 @@ build/libbpftime.so: $(VM_SRCS) $(VM_HDRS)
 	@mkdir -p build
 	$(CC) $(CFLAGS) -shared -o $@ $(VM_SRCS) -ldl -lpthread -lrt
 
+# Layering checks (tests/layering_test.ts): the VM, and the segment with its maps, each link on
+# their own with the base and libc only. -O0: only the link matters here, and it is quicker.
+LAYER_LINK = $(CC) $(CFLAGS) -O0 -g0 -shared -o $@ $(filter %.c,$^) -Wl,--no-undefined -ldl -lpthread -lrt
+build/layering/vm.so: $(BASE_SRCS) $(VM_ONLY_SRCS) $(wildcard csrc/base/*.h csrc/include/*.h csrc/vm/*.h csrc/vm/*.def)
+	@mkdir -p build/layering
+	$(LAYER_LINK)
+build/layering/shm_maps.so: $(BASE_SRCS) $(SHM_MAPS_SRCS) $(wildcard csrc/base/*.h csrc/include/*.h csrc/shm/*.h csrc/maps/*.h)
+	@mkdir -p build/layering
+	$(LAYER_LINK)
+
 # The agent: the runtime plus inline hooks, LD_PRELOAD'ed into traced processes.
-AGENT_SRCS := $(wildcard csrc/agent/*.c csrc/hook/*.c csrc/hook/*.S)
+AGENT_SRCS := $(wildcard csrc/agent/*.c csrc/agent/*.S csrc/hook/*.c)
 AGENT_HDRS := $(wildcard csrc/agent/*.h csrc/hook/*.h)
 build/libbpftime-agent.so: $(VM_SRCS) $(VM_HDRS) $(AGENT_SRCS) $(AGENT_HDRS)
 	@mkdir -p build
-	$(CC) $(CFLAGS) -DBPFTIME_AGENT -shared -Wl,-Bsymbolic -o $@ $(VM_SRCS) $(AGENT_SRCS) -lZydis -ldl -lpthread -lrt
+	$(CC) $(CFLAGS) -shared -Wl,-Bsymbolic -o $@ $(VM_SRCS) $(AGENT_SRCS) -lZydis -ldl -lpthread -lrt
 
 # The syscall server: the runtime answering an unmodified libbpf application's eBPF calls (`bpftime load`).
 SERVER_SRCS := $(wildcard csrc/server/*.c)

@@ -61,12 +61,13 @@ static struct cached_vm *vms;
 
 void agent_log(const char *fmt, ...)
 {
-	char buf[768];
+	char prefix[40], line[800];
+	snprintf(prefix, sizeof(prefix), "bpftime-agent[%d]", getpid());
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	size_t n = log_format(line, sizeof(line), prefix, fmt, ap);
 	va_end(ap);
-	dprintf(2, "bpftime-agent[%d]: %s\n", getpid(), buf);
+	dprintf(2, "%.*s", (int)n, line);
 }
 
 static bool verbose(void)
@@ -86,24 +87,13 @@ static struct cached_vm *vm_for(uint32_t prog_id)
 	c->prog_id = prog_id;
 	c->next = vms;
 	vms = c;
-	int64_t len = bpftime_prog_code(shm, prog_id, NULL, 0, NULL);
-	void *code = len > 0 ? malloc((size_t)len) : NULL;
-	if (!code) {
-		agent_log("program %u: %s", prog_id, len < 0 ? bpftime_last_error() : "out of memory");
-		return NULL;
-	}
-	bpftime_prog_code(shm, prog_id, code, (uint64_t)len, NULL);
-	struct bpftime_vm *vm = bpftime_vm_create();
-	if (vm)
-		bpftime_vm_set_ctx_readonly(vm, 1); /* a probe may read the registers, never change them */
-	if (!vm || bpftime_vm_register_runtime(vm, shm) < 0 || bpftime_vm_load(vm, code, (uint64_t)len) < 0) {
+	/* A probe may read the registers, never change them. */
+	struct runtime_vm_opts opts = {.ctx_readonly = true};
+	struct bpftime_vm *vm = runtime_program_vm(shm, prog_id, &opts);
+	if (!vm) {
 		agent_log("program %u refused: %s", prog_id, bpftime_last_error());
-		if (vm)
-			bpftime_vm_destroy(vm);
-		free(code);
 		return NULL;
 	}
-	free(code);
 	c->vm = vm;
 	return c;
 }
@@ -121,6 +111,7 @@ static struct probe_site *site_at(uint64_t addr, uint64_t func_size, char *err, 
 		return NULL;
 	s->hook = h;
 	h->owner = s;
+	hook_set_stub(h, bpftime_probe_entry_stub);
 	s->next = sites;
 	sites = s;
 	return s;

@@ -2,6 +2,8 @@
 #ifndef BPFTIME_AGENT_H
 #define BPFTIME_AGENT_H
 
+#include "../base/log.h"
+#include "../runtime/runtime.h"
 #include "../shm/segment.h"
 #include "probes.h"
 

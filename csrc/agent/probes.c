@@ -8,7 +8,7 @@
  */
 #define _GNU_SOURCE
 #include "agent.h"
-#include "../vm/jit.h"
+#include "../vm/vm_runtime.h"
 
 #include <pthread.h>
 #include <stdlib.h>

@@ -27,6 +27,22 @@ struct probe_site {
 	struct probe_site *next;
 };
 
+/* bpftime_vm_exec_attached with a fast path for compiled programs (probe_exec.c). */
+HIDDEN int vm_exec_probe(struct bpftime_vm *vm, void *mem, uint64_t mem_len,
+			 const struct bpftime_attach_info *info, uint64_t *ret);
+
+/* Called by the stubs (probe_stubs.S). */
+HIDDEN void bpftime_probe_enter(struct hook *h, struct pt_regs *regs);
+HIDDEN uint64_t bpftime_probe_return(struct pt_regs *regs);
+HIDDEN void bpftime_probe_push_return(struct hook *h, uint64_t *slot);
+/* fn(arg) with xmm0-15 kept: for C (and libc) that may use vector registers. */
+HIDDEN uint64_t bpftime_vectors_saved_call(uint64_t (*fn)(void *), void *arg);
+/* For the C that runs inside a probe hit: NO_VECTORS (base.h), never touches a vector register. */
+/* The stubs a hook's trampoline calls (the full one, or the one for return probes only). */
+HIDDEN void bpftime_probe_entry_stub(void);
+HIDDEN void bpftime_probe_retonly_stub(void);
+HIDDEN void bpftime_probe_return_stub(void);
+
 /* A copy of `old` without `remove_link`'s programs, plus `add` (may be NULL). */
 HIDDEN struct probe_list *probe_list_build(const struct probe_list *old, const struct probe_prog *add,
 					   uint32_t remove_link);

@@ -1,10 +1,14 @@
-/* Kernel helpers in userspace: shared declarations of csrc/helpers/. */
+/*
+ * Kernel helpers in userspace: the helper tables the runtime layer registers
+ * (csrc/runtime/), and what the helper files share. Helpers see the VM only
+ * through vm/vm_runtime.h (the run in progress, pointer checks, callbacks).
+ */
 #ifndef BPFTIME_HELPERS_H
 #define BPFTIME_HELPERS_H
 
 #include "../maps/map.h"
-#include "../vm/jit.h"
-#include "safe_copy.h"
+#include "../vm/vm_runtime.h"
+#include "../base/safe_copy.h"
 
 /* The segment of the program running on this thread (NULL without one). */
 HIDDEN struct bpftime_shm *run_segment(void);
@@ -27,7 +31,6 @@ HIDDEN extern const struct helper_def map_helpers[];
 HIDDEN extern const struct helper_def trace_helpers[];
 HIDDEN extern const struct helper_def process_helpers[];
 HIDDEN extern const struct helper_def ringbuf_helpers[];
-HIDDEN extern const struct helper_def tail_call_helpers[];
 HIDDEN extern const struct helper_def lock_helpers[];
 HIDDEN extern const struct helper_def stack_helpers[];
 

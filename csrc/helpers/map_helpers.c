@@ -7,7 +7,7 @@
 struct bpftime_shm *run_segment(void)
 {
 	const struct jit_ctx *r = current_run;
-	return r ? r->vm->shm : NULL;
+	return r ? vm_user(r->vm) : NULL;
 }
 
 struct shm_map *helper_map(uint64_t ptr, struct bpftime_shm **out)

@@ -6,7 +6,6 @@
 #define _GNU_SOURCE
 #include "helpers.h"
 #include "../maps/ringbuf.h"
-#include "../vm/jit.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -157,7 +156,7 @@ void trace_output(const char *msg)
 	if (n <= 0)
 		return;
 	size_t size = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
-	struct bpftime_shm *shm = current_run && current_run->vm ? current_run->vm->shm : NULL;
+	struct bpftime_shm *shm = current_run && current_run->vm ? vm_user(current_run->vm) : NULL;
 	struct shm_map *ring = output_fd == 2 ? trace_ring(shm) : NULL; /* BPFTIME_LOG_OUTPUT wins */
 	if (ring && rb_output(shm, ring, line, size, 0) == 0)
 		return;

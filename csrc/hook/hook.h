@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define HIDDEN __attribute__((visibility("hidden")))
+#include "../base/base.h"
 
 #define HOOK_PATCH_LEN 5    /* jmp rel32 */
 #define HOOK_MAX_DISPLACED 8 /* instructions */
@@ -55,18 +55,11 @@ HIDDEN void hook_thread_signals(void);
 /* Executable memory within +-2 GiB of `near` (NULL when none is free). */
 HIDDEN uint8_t *trampoline_alloc(uint64_t near, uint64_t size);
 
-/* Called by the stubs (probe_stubs.S). */
-HIDDEN void bpftime_probe_enter(struct hook *h, struct pt_regs *regs);
-HIDDEN uint64_t bpftime_probe_return(struct pt_regs *regs);
-HIDDEN void bpftime_probe_push_return(struct hook *h, uint64_t *slot);
-/* fn(arg) with xmm0-15 kept: for C (and libc) that may use vector registers. */
-HIDDEN uint64_t bpftime_vectors_saved_call(uint64_t (*fn)(void *), void *arg);
-/* For the C that runs inside a probe hit: never touches a vector register. */
-#define NO_VECTORS __attribute__((target("general-regs-only")))
-HIDDEN void bpftime_probe_entry_stub(void);
-HIDDEN void bpftime_probe_retonly_stub(void);
-/* Which stub the hook's trampoline calls (the full one, or the one for return probes only). */
+/*
+ * Which stub the hook's trampoline calls with the hook's address (the handler:
+ * the layer above gives it; set it before hook_patch). A thread entering
+ * while it changes calls the old stub or the new, either works.
+ */
 HIDDEN void hook_set_stub(struct hook *h, void (*stub)(void));
-HIDDEN void bpftime_probe_return_stub(void);
 
 #endif

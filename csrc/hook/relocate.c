@@ -224,7 +224,7 @@ struct hook *hook_create(uint64_t addr, uint64_t func_size, char *err, uint64_t 
 	}
 	h->displaced_len = (uint32_t)off;
 	memcpy(h->original, (const void *)addr, HOOK_PATCH_LEN);
-	uint64_t hook_ptr = (uint64_t)h, stub = (uint64_t)bpftime_probe_entry_stub;
+	uint64_t hook_ptr = (uint64_t)h, stub = 0; /* hook_set_stub gives it */
 	memcpy(lit, &hook_ptr, 8);
 	memcpy(lit + 8, &stub, 8);
 	__builtin___clear_cache((char *)t, (char *)t + HOOK_TRAMPOLINE_SIZE);

@@ -23,9 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../vm/jit.h"
-#include "../vm/llvm_tier.h"
-#include "../vm/program_shape.h"
+#include "../vm/llvm_tier.h" /* the VM's tier interface: all this plugin sees of csrc/vm/ */
 
 #define EXPORT __attribute__((visibility("default")))
 

@@ -99,12 +99,12 @@ struct shm_map *map_by_id(struct bpftime_shm *shm, uint32_t id)
 {
 	struct shm_object *o = shm_object_find(shm, id);
 	if (!o || o->kind != SHM_MAP) {
-		shm_set_error("no map with id %u", id);
+		set_error("no map with id %u", id);
 		return NULL;
 	}
 	struct shm_map *m = shm_ptr(shm, o->offset);
 	if (m->magic != MAP_MAGIC) {
-		shm_set_error("map %u: header is corrupt", id);
+		set_error("map %u: header is corrupt", id);
 		return NULL;
 	}
 	return m;
@@ -118,7 +118,7 @@ static int refuse(int err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	shm_set_error("%s", buf);
+	set_error("%s", buf);
 	return err;
 }
 
@@ -238,21 +238,16 @@ int bpftime_map_create(struct bpftime_shm *shm, uint32_t type, const char *name,
 	return (int)o->id;
 }
 
-int bpftime_object_delete(struct bpftime_shm *shm, uint32_t id)
+/* A deleted map's pointer, still held by a program, no longer passes as a map. */
+static void map_teardown(struct bpftime_shm *shm, void *data)
 {
-	shm_lock(&shm->hdr->lock);
-	struct shm_object *o = shm_object_find(shm, id);
-	if (!o) {
-		shm_unlock(&shm->hdr->lock);
-		return refuse(-ENOENT, "no object with id %u", id);
-	}
-	if (o->kind == SHM_MAP)
-		((struct shm_map *)shm_ptr(shm, o->offset))->magic = 0;
-	shm_free_locked(shm, o->offset);
-	__atomic_store_n(&o->id, 0, __ATOMIC_RELEASE);
-	shm_bump_generation(shm);
-	shm_unlock(&shm->hdr->lock);
-	return 0;
+	(void)shm;
+	((struct shm_map *)data)->magic = 0;
+}
+
+__attribute__((constructor)) static void register_map_teardown(void)
+{
+	shm_set_teardown(SHM_MAP, map_teardown);
 }
 
 int bpftime_map_info(struct bpftime_shm *shm, uint32_t id, struct bpftime_map_info *out)
@@ -293,7 +288,7 @@ static const char *errno_name(int e)
 static int map_result(const struct shm_map *m, const char *op, int rc)
 {
 	if (rc < 0)
-		shm_set_error("map '%s' (id %u): %s: %s", m->name, m->id, op, errno_name(-rc));
+		set_error("map '%s' (id %u): %s: %s", m->name, m->id, op, errno_name(-rc));
 	return rc;
 }
 

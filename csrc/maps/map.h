@@ -141,7 +141,13 @@ HIDDEN struct shm_map *map_by_id(struct bpftime_shm *shm, uint32_t id);
 HIDDEN int index_next_key(struct bpftime_shm *shm, struct shm_map *map, const void *key, void *next);
 /* The inner map a map-in-map value (a map id) names, or NULL. */
 HIDDEN struct shm_map *inner_map(struct bpftime_shm *shm, const void *id_value);
+/* Whether [addr, addr+size) lies in the values of some map of the segment. NO_VECTORS. */
+HIDDEN bool shm_map_values_contain(const struct bpftime_shm *shm, uint64_t addr, uint64_t size);
 HIDDEN uint32_t possible_cpus(void);
+/* Array: bytes of its values as user space maps them (BPF_F_MMAPABLE). */
+HIDDEN uint64_t array_mmap_bytes(const struct shm_map *map);
+/* Program array: the slot holding the program id at `index`, or NULL when out of range. */
+HIDDEN uint32_t *prog_array_slot(struct bpftime_shm *shm, struct shm_map *map, uint32_t index);
 HIDDEN int current_cpu(void);
 
 /* struct bpf_spin_lock: a test-and-set word, shared by bpf_spin_lock and BPF_F_LOCK. */

@@ -7,8 +7,6 @@
 #include <errno.h>
 #include <sys/mman.h>
 
-HIDDEN uint64_t array_mmap_bytes(const struct shm_map *map);
-
 int map_mmap_layout(const struct shm_map *m, struct map_mmap_piece out[MAP_MMAP_MAX_PIECES])
 {
 	if (m->type == MAP_ARRAY && (m->map_flags & F_MMAPABLE)) {

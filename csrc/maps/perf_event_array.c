@@ -179,11 +179,11 @@ int bpftime_perf_ring(struct bpftime_shm *shm, uint32_t id, uint32_t index, void
 	struct shm_object *o = shm_object_find(shm, id);
 	struct shm_map *m = o && o->kind == SHM_MAP ? shm_ptr(shm, o->offset) : NULL;
 	if (!m || m->type != MAP_PERF_EVENT_ARRAY) {
-		shm_set_error("no perf event array with id %u", id);
+		set_error("no perf event array with id %u", id);
 		return -ENOENT;
 	}
 	if (index >= m->max_entries) {
-		shm_set_error("perf event array %u has %u entries, not %u", id, m->max_entries, index + 1);
+		set_error("perf event array %u has %u entries, not %u", id, m->max_entries, index + 1);
 		return -E2BIG;
 	}
 	*page = pea_ring(shm, m, index);

@@ -157,7 +157,7 @@ int bpftime_ringbuf_wait(struct bpftime_shm *shm, uint32_t id, int timeout_ms)
 	struct shm_object *o = shm_object_find(shm, id);
 	struct shm_map *m = o && o->kind == SHM_MAP ? shm_ptr(shm, o->offset) : NULL;
 	if (!m || m->type != MAP_RINGBUF) {
-		shm_set_error("no ring buffer with id %u", id);
+		set_error("no ring buffer with id %u", id);
 		return -ENOENT;
 	}
 	struct rb_producer *p = rb_producer(shm, m);
@@ -180,7 +180,7 @@ int bpftime_ringbuf_info(struct bpftime_shm *shm, uint32_t id, struct bpftime_ri
 	struct shm_object *o = shm_object_find(shm, id);
 	struct shm_map *m = o && o->kind == SHM_MAP ? shm_ptr(shm, o->offset) : NULL;
 	if (!m || m->type != MAP_RINGBUF) {
-		shm_set_error("no ring buffer with id %u", id);
+		set_error("no ring buffer with id %u", id);
 		return -ENOENT;
 	}
 	out->consumer_pos = rb_consumer_pos(shm, m);
@@ -234,14 +234,14 @@ void *bpftime_ringbuf_map(struct bpftime_shm *shm, uint32_t id, uint64_t *length
 	struct shm_object *o = shm_object_find(shm, id);
 	struct shm_map *m = o && o->kind == SHM_MAP ? shm_ptr(shm, o->offset) : NULL;
 	if (!m || m->type != MAP_RINGBUF) {
-		shm_set_error("no ring buffer with id %u", id);
+		set_error("no ring buffer with id %u", id);
 		return NULL;
 	}
 	char path[300];
 	snprintf(path, sizeof(path), "/%s", shm->name);
 	int fd = shm_open(path, O_RDWR, 0);
 	if (fd < 0) {
-		shm_set_error("ring buffer %u: segment '%s': %s", id, shm->name, strerror(errno));
+		set_error("ring buffer %u: segment '%s': %s", id, shm->name, strerror(errno));
 		return NULL;
 	}
 	uint64_t total = map_mmap_size(m);
@@ -255,7 +255,7 @@ void *bpftime_ringbuf_map(struct bpftime_shm *shm, uint32_t id, uint64_t *length
 	if (err) {
 		if (va != MAP_FAILED)
 			munmap(va, total);
-		shm_set_error("ring buffer %u: cannot map it twice: %s", id, strerror(-err));
+		set_error("ring buffer %u: cannot map it twice: %s", id, strerror(-err));
 		return NULL;
 	}
 	*length = total;

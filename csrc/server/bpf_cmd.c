@@ -1,7 +1,7 @@
 /* bpf(2): checks the attribute block as the kernel does, then hands each command to its handler. */
 #include "server.h"
 
-#include "../helpers/safe_copy.h"
+#include "../base/safe_copy.h"
 #include "../maps/map.h"
 
 #include <errno.h>

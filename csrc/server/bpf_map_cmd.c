@@ -2,7 +2,7 @@
 #include "../maps/map.h" /* before libc headers: they define F_LOCK */
 #include "server.h"
 
-#include "../helpers/safe_copy.h"
+#include "../base/safe_copy.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -6,7 +6,8 @@
  */
 #include "server.h"
 
-#include "../helpers/safe_copy.h"
+#include "../base/safe_copy.h"
+#include "../runtime/runtime.h"
 #include "raw_syscall.h"
 
 #include <errno.h>
@@ -120,9 +121,9 @@ long bpf_prog_load(union bpf_attr *attr)
 	}
 	ret = map_fds_to_ids(insns, n, attr->fd_array, maps, &nmaps, why, sizeof(why));
 	if (ret == 0) {
-		struct bpftime_vm *vm = bpftime_vm_create();
-		if (!vm || bpftime_vm_register_runtime(vm, server_shm) < 0 ||
-		    bpftime_vm_load(vm, insns, (uint64_t)n * 8) < 0) {
+		/* Refused here as an agent would refuse it. */
+		struct bpftime_vm *vm = runtime_vm_for_code(server_shm, insns, (uint64_t)n * 8, NULL);
+		if (!vm) {
 			snprintf(why, sizeof(why), "%s", bpftime_last_error());
 			ret = -EINVAL;
 		}

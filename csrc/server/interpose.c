@@ -29,15 +29,11 @@ int server_shm_fd = -1;
 void server_log(const char *fmt, ...)
 {
 	char line[1200];
-	int n = snprintf(line, sizeof(line), "bpftime-server: ");
 	va_list ap;
 	va_start(ap, fmt);
-	n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	size_t n = log_format(line, sizeof(line), "bpftime-server", fmt, ap);
 	va_end(ap);
-	if (n > (int)sizeof(line) - 2)
-		n = (int)sizeof(line) - 2;
-	line[n++] = '\n';
-	raw_syscall6(SYS_write, 2, (long)line, n, 0, 0, 0);
+	raw_syscall6(SYS_write, 2, (long)line, (long)n, 0, 0, 0);
 }
 
 static long do_close(int fd)

@@ -6,7 +6,7 @@
  */
 #include "server.h"
 
-#include "../helpers/safe_copy.h"
+#include "../base/safe_copy.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -8,6 +8,7 @@
 #define BPFTIME_SERVER_H
 
 #define _GNU_SOURCE
+#include "../base/log.h"
 #include "../shm/segment.h"
 
 #include <linux/bpf.h>

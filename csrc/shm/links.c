@@ -15,19 +15,19 @@ int bpftime_link_create(struct bpftime_shm *shm, const char *name, const struct 
 	struct shm_object *p = shm_object_find(shm, spec->prog_id);
 	if (spec->type == BPFTIME_LINK_DETACH) {
 		if (spec->pid <= 0) {
-			shm_set_error("link '%s': a detach request names a process (pid > 0)", n);
+			set_error("link '%s': a detach request names a process (pid > 0)", n);
 			return -EINVAL;
 		}
 	} else if (!p || p->kind != SHM_PROG) {
-		shm_set_error("link '%s': no program with id %u", n, spec->prog_id);
+		set_error("link '%s': no program with id %u", n, spec->prog_id);
 		return -EBADF;
 	}
 	if (spec->type < BPFTIME_LINK_UPROBE || spec->type > BPFTIME_LINK_DETACH) {
-		shm_set_error("link '%s': unknown link type %u", n, spec->type);
+		set_error("link '%s': unknown link type %u", n, spec->type);
 		return -EINVAL;
 	}
 	if (memchr(spec->target, 0, sizeof(spec->target)) == NULL) {
-		shm_set_error("link '%s': target is not NUL-terminated", n);
+		set_error("link '%s': target is not NUL-terminated", n);
 		return -EINVAL;
 	}
 	shm_lock(&shm->hdr->lock);
@@ -41,7 +41,7 @@ int bpftime_link_create(struct bpftime_shm *shm, const char *name, const struct 
 	}
 	shm_unlock(&shm->hdr->lock);
 	if (!off) {
-		shm_set_error("link '%s': segment '%s' is full", n, shm->name);
+		set_error("link '%s': segment '%s' is full", n, shm->name);
 		return -ENOMEM;
 	}
 	return o ? (int)o->id : -ENOSPC;
@@ -51,7 +51,7 @@ int bpftime_link_info(struct bpftime_shm *shm, uint32_t id, struct bpftime_link_
 {
 	struct shm_object *o = shm_object_find(shm, id);
 	if (!o || o->kind != SHM_LINK) {
-		shm_set_error("no link with id %u", id);
+		set_error("no link with id %u", id);
 		return -ENOENT;
 	}
 	memcpy(out, shm_ptr(shm, o->offset), sizeof(*out));

@@ -1,4 +1,7 @@
-/* Objects belong to the process that created them until pinned, as kernel objects belong to fds. */
+/*
+ * Objects belong to the process that created them until pinned, as kernel
+ * objects belong to fds; deleting one (any kind) frees its data.
+ */
 #include "segment.h"
 
 #include <errno.h>
@@ -11,9 +14,35 @@ int bpftime_object_set_pinned(struct bpftime_shm *shm, uint32_t id, int pinned)
 		o->pinned = pinned != 0;
 	shm_unlock(&shm->hdr->lock);
 	if (!o) {
-		shm_set_error("no object with id %u", id);
+		set_error("no object with id %u", id);
 		return -ENOENT;
 	}
+	return 0;
+}
+
+static shm_teardown_fn teardown[SHM_LINK + 1];
+
+void shm_set_teardown(uint32_t kind, shm_teardown_fn fn)
+{
+	if (kind <= SHM_LINK)
+		teardown[kind] = fn;
+}
+
+int bpftime_object_delete(struct bpftime_shm *shm, uint32_t id)
+{
+	shm_lock(&shm->hdr->lock);
+	struct shm_object *o = shm_object_find(shm, id);
+	if (!o) {
+		shm_unlock(&shm->hdr->lock);
+		set_error("no object with id %u", id);
+		return -ENOENT;
+	}
+	if (o->kind <= SHM_LINK && teardown[o->kind])
+		teardown[o->kind](shm, shm_ptr(shm, o->offset));
+	shm_free_locked(shm, o->offset);
+	__atomic_store_n(&o->id, 0, __ATOMIC_RELEASE);
+	shm_bump_generation(shm);
+	shm_unlock(&shm->hdr->lock);
 	return 0;
 }
 

@@ -16,7 +16,7 @@ int bpftime_prog_create(struct bpftime_shm *shm, const char *name, uint32_t type
 			uint64_t len)
 {
 	if (!insns || len == 0 || len % 8 || len / 8 > BPFTIME_MAX_INSNS) {
-		shm_set_error("program '%s': %llu bytes is not a whole number of instructions (1 to %d)",
+		set_error("program '%s': %llu bytes is not a whole number of instructions (1 to %d)",
 			      name ? name : "", (unsigned long long)len, BPFTIME_MAX_INSNS);
 		return -EINVAL;
 	}
@@ -24,7 +24,7 @@ int bpftime_prog_create(struct bpftime_shm *shm, const char *name, uint32_t type
 	uint64_t off = shm_alloc_locked(shm, sizeof(struct shm_prog) + len);
 	if (!off) {
 		shm_unlock(&shm->hdr->lock);
-		shm_set_error("program '%s': segment '%s' has no room for %llu bytes", name ? name : "",
+		set_error("program '%s': segment '%s' has no room for %llu bytes", name ? name : "",
 			      shm->name, (unsigned long long)len);
 		return -ENOMEM;
 	}
@@ -46,7 +46,7 @@ int64_t bpftime_prog_code(struct bpftime_shm *shm, uint32_t id, void *out, uint6
 {
 	struct shm_object *o = shm_object_find(shm, id);
 	if (!o || o->kind != SHM_PROG) {
-		shm_set_error("no program with id %u", id);
+		set_error("no program with id %u", id);
 		return -ENOENT;
 	}
 	const struct shm_prog *p = shm_ptr(shm, o->offset);

@@ -16,19 +16,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* The VM's error channel (vm.c) is shared by the whole library. */
-void vm_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-void shm_set_error(const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	vm_set_error("%s", buf);
-}
-
 void shm_bump_generation(struct bpftime_shm *shm)
 {
 	__atomic_add_fetch(&shm->hdr->generation, 1, __ATOMIC_RELEASE);
@@ -191,7 +178,7 @@ struct shm_object *shm_object_add_locked(struct bpftime_shm *shm, uint32_t kind,
 		shm_bump_generation(shm);
 		return o;
 	}
-	shm_set_error("object table full (%d objects)", SHM_MAX_OBJECTS);
+	set_error("object table full (%d objects)", SHM_MAX_OBJECTS);
 	return NULL;
 }
 
@@ -225,7 +212,7 @@ static void format_segment(struct shm_header *h, uint64_t size)
 static int shm_path(const char *name, char *out, size_t len)
 {
 	if (!name || !*name || strchr(name, '/') || strlen(name) > 200) {
-		shm_set_error("invalid segment name '%s'", name ? name : "");
+		set_error("invalid segment name '%s'", name ? name : "");
 		return -1;
 	}
 	snprintf(out, len, "/%s", name);
@@ -240,7 +227,7 @@ struct bpftime_shm *bpftime_shm_open(const char *name, uint64_t size_mb, uint32_
 	bool create = flags & BPFTIME_SHM_CREATE;
 	int fd = shm_open(path, O_RDWR | (create ? O_CREAT : 0), (mode_t)(flags & 0777 ? flags & 0777 : 0600));
 	if (fd < 0) {
-		shm_set_error("segment '%s': %s", name, strerror(errno));
+		set_error("segment '%s': %s", name, strerror(errno));
 		return NULL;
 	}
 	struct stat st;
@@ -250,12 +237,12 @@ struct bpftime_shm *bpftime_shm_open(const char *name, uint64_t size_mb, uint32_
 	if (size == 0) {
 		if (!create) {
 			close(fd);
-			shm_set_error("segment '%s' is empty (being created?)", name);
+			set_error("segment '%s' is empty (being created?)", name);
 			return NULL;
 		}
 		size = (size_mb ? size_mb : 32) << 20;
 		if (ftruncate(fd, (off_t)size) < 0) {
-			shm_set_error("segment '%s': cannot size to %llu bytes: %s", name,
+			set_error("segment '%s': cannot size to %llu bytes: %s", name,
 				      (unsigned long long)size, strerror(errno));
 			close(fd);
 			return NULL;
@@ -264,13 +251,13 @@ struct bpftime_shm *bpftime_shm_open(const char *name, uint64_t size_mb, uint32_
 	}
 	if (size < sizeof(struct shm_header) + 4096) {
 		close(fd);
-		shm_set_error("segment '%s' is too small (%llu bytes)", name, (unsigned long long)size);
+		set_error("segment '%s' is too small (%llu bytes)", name, (unsigned long long)size);
 		return NULL;
 	}
 	void *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	close(fd);
 	if (base == MAP_FAILED) {
-		shm_set_error("segment '%s': mmap: %s", name, strerror(errno));
+		set_error("segment '%s': mmap: %s", name, strerror(errno));
 		return NULL;
 	}
 	struct shm_header *h = base;
@@ -285,10 +272,10 @@ struct bpftime_shm *bpftime_shm_open(const char *name, uint64_t size_mb, uint32_
 		uint32_t version = h->version;
 		bool older = magic == SHM_MAGIC && version < SHM_LAYOUT_VERSION;
 		if (magic == SHM_MAGIC && h->version != SHM_LAYOUT_VERSION)
-			shm_set_error("segment '%s': layout version %u, this build uses %u", name,
+			set_error("segment '%s': layout version %u, this build uses %u", name,
 				      h->version, SHM_LAYOUT_VERSION);
 		else
-			shm_set_error("segment '%s': %s", name, why);
+			set_error("segment '%s': %s", name, why);
 		munmap(base, size);
 		/*
 		 * A segment left by an older build is replaced when the caller may create one:
@@ -305,7 +292,7 @@ struct bpftime_shm *bpftime_shm_open(const char *name, uint64_t size_mb, uint32_
 	struct bpftime_shm *shm = calloc(1, sizeof(*shm));
 	if (!shm) {
 		munmap(base, size);
-		shm_set_error("out of memory");
+		set_error("out of memory");
 		return NULL;
 	}
 	shm->hdr = h;
@@ -330,7 +317,7 @@ int bpftime_shm_remove(const char *name)
 		return -EINVAL;
 	if (shm_unlink(path) < 0) {
 		int e = errno;
-		shm_set_error("segment '%s': %s", name, strerror(e));
+		set_error("segment '%s': %s", name, strerror(e));
 		return -e;
 	}
 	return 0;

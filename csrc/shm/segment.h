@@ -6,13 +6,13 @@
 #ifndef BPFTIME_SEGMENT_H
 #define BPFTIME_SEGMENT_H
 
+#include "../base/base.h"
+#include "../base/error.h"
 #include "../include/bpftime.h"
 
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
-
-#define HIDDEN __attribute__((visibility("hidden")))
 
 #define SHM_MAGIC 0x4d48534d49545042ull /* "BPTIMSHM" */
 #define SHM_LAYOUT_VERSION 3 /* 3: each map type has its own struct after the common map header */
@@ -67,8 +67,6 @@ static inline uint64_t shm_off(const struct bpftime_shm *shm, const void *p)
 	return p ? (uint64_t)((const uint8_t *)p - shm->base) : 0;
 }
 
-HIDDEN void shm_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
 /* Robust process-shared mutexes: a holder that died leaves the lock usable. */
 HIDDEN int shm_mutex_init(pthread_mutex_t *m);
 HIDDEN void shm_lock(pthread_mutex_t *m);
@@ -99,5 +97,13 @@ HIDDEN int shm_wait_generation(struct bpftime_shm *shm, uint32_t seen, int timeo
 HIDDEN struct shm_object *shm_object_add_locked(struct bpftime_shm *shm, uint32_t kind,
 						const char *name, uint64_t offset, uint64_t size);
 HIDDEN struct shm_object *shm_object_find(const struct bpftime_shm *shm, uint32_t id);
+
+/*
+ * Type-specific teardown of an object of `kind` just before bpftime_object_delete
+ * frees its data (lock held). The layer that owns the kind registers it (maps/,
+ * when the library loads), so the segment needs to know nothing of maps.
+ */
+typedef void (*shm_teardown_fn)(struct bpftime_shm *shm, void *data);
+HIDDEN void shm_set_teardown(uint32_t kind, shm_teardown_fn fn);
 
 #endif

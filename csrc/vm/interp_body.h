@@ -191,7 +191,7 @@ L_CALL_UNWIND:
 L_CALLX: {
 	uint64_t id = R[d->dst];
 	if (unlikely(id >= vm->nhelpers || !vm->helpers[id].fn)) {
-		vm_set_error("pc %u: callx to unknown helper id %llu (r%u)",
+		set_error("pc %u: callx to unknown helper id %llu (r%u)",
 			     (unsigned)(d - code), (unsigned long long)id, d->dst);
 		rc = -1;
 		goto done;
@@ -204,7 +204,7 @@ L_CALLX: {
 }
 L_CALL_LOCAL:
 	if (unlikely(depth + 1 >= BPFTIME_MAX_CALL_FRAMES)) {
-		vm_set_error("pc %u: call depth exceeds %d frames", (unsigned)(d - code),
+		set_error("pc %u: call depth exceeds %d frames", (unsigned)(d - code),
 			     BPFTIME_MAX_CALL_FRAMES);
 		rc = -1;
 		goto done;
@@ -234,7 +234,7 @@ L_LDDW:
 	d += 2;
 	DISPATCH();
 L_LDDW_TAIL:
-	vm_set_error("pc %u: executed the second slot of lddw", (unsigned)(d - code));
+	set_error("pc %u: executed the second slot of lddw", (unsigned)(d - code));
 	rc = -1;
 	goto done;
 
@@ -321,7 +321,7 @@ out_of_bounds:
 	goto done;
 #if INTERP_COUNTED
 out_of_budget:
-	vm_set_error("pc %u: instruction budget of %llu exhausted", (unsigned)(d - code),
+	set_error("pc %u: instruction budget of %llu exhausted", (unsigned)(d - code),
 		     (unsigned long long)vm->budget);
 	rc = -1;
 	goto done;

@@ -125,7 +125,7 @@ int interp_prepare(struct bpftime_vm *vm)
 	const struct bpf_insn *insns = vm->insns;
 	struct decoded_insn *code = calloc(vm->ninsns, sizeof(*code));
 	if (!code) {
-		vm_set_error("out of memory decoding %u instructions", vm->ninsns);
+		set_error("out of memory decoding %u instructions", vm->ninsns);
 		return -1;
 	}
 	for (uint32_t pc = 0; pc < vm->ninsns; pc++) {
@@ -143,7 +143,7 @@ int interp_prepare(struct bpftime_vm *vm)
 				int err = vm->resolver(vm->resolver_ctx, in->src, (uint32_t)in->imm,
 						       (uint32_t)in[1].imm, &v);
 				if (err) {
-					vm_set_error("pc %u: lddw pseudo source %u imm %d refused by the "
+					set_error("pc %u: lddw pseudo source %u imm %d refused by the "
 						     "map resolver (errno %d)",
 						     pc, in->src, in->imm, -err);
 					free(code);

@@ -41,10 +41,10 @@ static bool in_bounds(const struct bounds *b, uint64_t addr, uint64_t size, bool
 static __attribute__((cold)) void report_fault(const struct fault *f, uint32_t pc)
 {
 	if (f->kind == 2)
-		vm_set_error("pc %u: misaligned %llu-byte atomic access at 0x%llx", pc,
+		set_error("pc %u: misaligned %llu-byte atomic access at 0x%llx", pc,
 			     (unsigned long long)f->size, (unsigned long long)f->addr);
 	else
-		vm_set_error("pc %u: out-of-bounds %s of %llu bytes at 0x%llx (outside the stack, "
+		set_error("pc %u: out-of-bounds %s of %llu bytes at 0x%llx (outside the stack, "
 			     "the context and every registered region)",
 			     pc, f->kind ? "store" : "load", (unsigned long long)f->size,
 			     (unsigned long long)f->addr);

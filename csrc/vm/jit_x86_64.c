@@ -739,29 +739,6 @@ static void emit_callback_entries(struct jit_state *st)
 	}
 }
 
-/* 1 when a non-context access is inside the caller frames' stack or a registered region. */
-/* general-regs-only: JIT code that needs no vector registers calls it (see vm_exec_probe). */
-__attribute__((target("general-regs-only"))) int jit_slow_check(struct jit_ctx *ctx, uint64_t addr, uint64_t code, uint64_t rbp)
-{
-	uint64_t size = 1ull << (code & 0xf);
-	uint64_t lo = rbp - BPFTIME_STACK_SIZE;
-	if (addr - lo < ctx->stack_top - lo && size <= ctx->stack_top - addr)
-		return 1;
-	if (run_extra_ok(ctx, addr, size))
-		return 1;
-	/* A registered region (map values) lasts as long as the VM: remember it for the next access. */
-	const struct region *r = vm_region_of(ctx->vm, addr, size);
-	if (r) {
-		ctx->win_lo = r->base;
-		ctx->win_len = r->len;
-		/* Shared by every thread running this VM: a relaxed hint, re-checked against nregions. */
-		uint32_t *last = (uint32_t *)&ctx->vm->last_region;
-		__atomic_store_n(last, (uint32_t)(r - ctx->vm->regions) + 1, __ATOMIC_RELAXED);
-		return 1;
-	}
-	return vm_region_ok(ctx->vm, addr, size);
-}
-
 static int compile_into(struct jit_state *st)
 {
 	struct x86_buf *b = &st->b;
@@ -864,14 +841,14 @@ int jit_compile(struct bpftime_vm *vm, bool budgeted)
 	st.insn_off = calloc(vm->ninsns + 1, sizeof(uint32_t));
 	st.sub_entry = calloc(vm->ninsns + 1, sizeof(uint32_t));
 	if (!st.insn_off || !st.sub_entry || program_shape_analyse(&st.shape, vm->insns, vm->ninsns) < 0) {
-		vm_set_error("JIT: out of memory analysing %u instructions", vm->ninsns);
+		set_error("JIT: out of memory analysing %u instructions", vm->ninsns);
 		goto out;
 	}
 	size_t cap = (size_t)vm->ninsns * 96 + 1024;
 	for (int attempt = 0; attempt < 3; attempt++, cap *= 2) {
 		uint8_t *buf = malloc(cap);
 		if (!buf) {
-			vm_set_error("JIT: out of memory for %zu bytes of code", cap);
+			set_error("JIT: out of memory for %zu bytes of code", cap);
 			goto out;
 		}
 		st.b = (struct x86_buf){buf, 0, (uint32_t)cap, false};
@@ -883,14 +860,14 @@ int jit_compile(struct bpftime_vm *vm, bool budgeted)
 			void *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 			if (mem == MAP_FAILED) {
 				free(buf);
-				vm_set_error("JIT: cannot map %zu bytes of code", size);
+				set_error("JIT: cannot map %zu bytes of code", size);
 				goto out;
 			}
 			memcpy(mem, buf, st.b.len);
 			free(buf);
 			if (mprotect(mem, size, PROT_READ | PROT_EXEC) != 0) {
 				munmap(mem, size);
-				vm_set_error("JIT: cannot make code executable");
+				set_error("JIT: cannot make code executable");
 				goto out;
 			}
 			jit_release(vm);
@@ -903,11 +880,11 @@ int jit_compile(struct bpftime_vm *vm, bool budgeted)
 		}
 		free(buf);
 		if (st.failed) {
-			vm_set_error("JIT: out of memory");
+			set_error("JIT: out of memory");
 			goto out;
 		}
 	}
-	vm_set_error("JIT: code for %u instructions does not fit", vm->ninsns);
+	set_error("JIT: code for %u instructions does not fit", vm->ninsns);
 out:
 	program_shape_free(&st.shape);
 	free(st.insn_off);
@@ -915,138 +892,4 @@ out:
 	free(st.fix);
 	free(st.cold);
 	return rc;
-}
-
-int jit_run(const struct bpftime_vm *vm, void *mem, uint64_t mem_len, uint64_t *ret)
-{
-	return jit_call(vm, (jit_entry)(void *)vm->jit.code, mem, mem_len, ret);
-}
-
-/* r0 of a finished run, or -1 with the fault described. */
-/* A run that did not fault: *ret = its result (0 when unwound, the next program's after a tail call). */
-static inline __attribute__((target("general-regs-only"))) bool run_result(const struct jit_ctx *run, uint64_t r0,
-									    uint64_t *ret)
-{
-	if (__builtin_expect(run->faulted == 1, 0))
-		return false;
-	*ret = run->faulted == 2 ? 0 : run->faulted == RUN_TAIL_CALLED ? run->tail_value : r0;
-	return true;
-}
-
-/* Describes the fault that stopped a run; returns -1. */
-static int describe_fault(const struct jit_ctx *run)
-{
-	const struct bpftime_vm *vm = run->vm;
-	struct jit_ctx ctx = *run;
-	uint32_t pc = (uint32_t)(ctx.fault_code >> 8), detail = ctx.fault_code & 0xf;
-	switch ((ctx.fault_code >> 4) & 0xf) {
-	case JF_LOAD:
-	case JF_STORE:
-		vm_set_error("pc %u: out-of-bounds %s of %u bytes at 0x%llx (outside the stack, the "
-			     "context and every registered region)",
-			     pc, ((ctx.fault_code >> 4) & 0xf) == JF_STORE ? "store" : "load",
-			     1u << detail, (unsigned long long)ctx.fault_addr);
-		break;
-	case JF_MISALIGNED:
-		vm_set_error("pc %u: misaligned %u-byte atomic access at 0x%llx", pc, 1u << detail,
-			     (unsigned long long)ctx.fault_addr);
-		break;
-	case JF_DEPTH:
-		vm_set_error("pc %u: call depth exceeds %d frames", pc, BPFTIME_MAX_CALL_FRAMES);
-		break;
-	case JF_CALLX:
-		vm_set_error("pc %u: callx to unknown helper id %llu (r%u)", pc,
-			     (unsigned long long)ctx.fault_addr, detail);
-		break;
-	default:
-		vm_set_error("pc %u: instruction budget of %llu exhausted", pc,
-			     (unsigned long long)vm->budget);
-	}
-	return -1;
-}
-
-/* r0 of a finished run, or -1 with the fault described. */
-static int finish_run(const struct jit_ctx *run, uint64_t r0, uint64_t *ret)
-{
-	return run_result(run, r0, ret) ? 0 : describe_fault(run);
-}
-
-static int call_entry(const struct bpftime_vm *vm, jit_entry entry, void *a1, uint64_t a2,
-		      void *mem, uint64_t mem_len, uint64_t *ret)
-{
-	struct jit_ctx ctx;
-	run_begin(&ctx, vm, mem, mem_len);
-	uint64_t r0 = entry(a1, a2, &ctx);
-	run_end(&ctx);
-	return finish_run(&ctx, r0, ret);
-}
-
-/*
- * Each thread keeps the run contexts of its last probe runs, a few VMs' worth
- * (a uprobe and a uretprobe program take turns): the next run of the same VM
- * with a context of the same length only needs the fields that differ (a
- * clean run leaves the others as it found them; the JIT sets the stack fields
- * itself). Anything else starts from run_init.
- */
-#ifdef BPFTIME_AGENT
-/* Only in the preloaded agent: a library that is dlopen'ed has little static TLS to spare. */
-#define PROBE_CTX_SLOTS 4
-static __thread struct jit_ctx probe_ctx[PROBE_CTX_SLOTS] __attribute__((tls_model("initial-exec")));
-static __thread uint64_t probe_ctx_serial[PROBE_CTX_SLOTS] __attribute__((tls_model("initial-exec")));
-
-uint64_t bpftime_vectors_saved_call(uint64_t (*fn)(void *), void *arg); /* csrc/hook/probe_stubs.S */
-
-/* Describing a fault formats text through libc, which may use vector registers. */
-static uint64_t report_fault(void *run)
-{
-	return (uint64_t)(int64_t)describe_fault(run);
-}
-
-/* NO_VECTORS: see vm_exec_probe. */
-__attribute__((target("general-regs-only"))) int jit_run_probe(const struct bpftime_vm *vm, void *mem,
-								uint64_t mem_len,
-								const struct bpftime_attach_info *info,
-								uint64_t *ret)
-{
-	unsigned slot = (unsigned)vm->serial % PROBE_CTX_SLOTS;
-	struct jit_ctx *ctx = &probe_ctx[slot];
-	if (__builtin_expect(probe_ctx_serial[slot] == vm->serial && ctx->mem_limit[0] == mem_len, 1)) {
-		ctx->mem_lo = (uintptr_t)mem;
-		ctx->attach = info;
-		ctx->outer = NULL;
-		current_run = ctx;
-	} else {
-		run_init(ctx, vm, mem, mem_len, info);
-		probe_ctx_serial[slot] = vm->serial;
-	}
-	uint64_t r0 = ((jit_entry)(void *)vm->jit.code)(mem, mem_len, ctx);
-	current_run = NULL;
-	if (__builtin_expect(ctx->faulted != 0, 0))
-		probe_ctx_serial[slot] = 0; /* a fault, unwind or tail call left state behind */
-	if (run_result(ctx, r0, ret))
-		return 0;
-	return (int)(int64_t)bpftime_vectors_saved_call(report_fault, ctx);
-}
-#else
-int jit_run_probe(const struct bpftime_vm *vm, void *mem, uint64_t mem_len,
-		  const struct bpftime_attach_info *info, uint64_t *ret)
-{
-	struct jit_ctx ctx;
-	run_init(&ctx, vm, mem, mem_len, info);
-	uint64_t r0 = ((jit_entry)(void *)vm->jit.code)(mem, mem_len, &ctx);
-	current_run = NULL;
-	return finish_run(&ctx, r0, ret);
-}
-#endif
-
-int jit_call(const struct bpftime_vm *vm, jit_entry entry, void *mem, uint64_t mem_len,
-	     uint64_t *ret)
-{
-	return call_entry(vm, entry, mem, mem_len, mem, mem_len, ret);
-}
-
-int jit_call_callback(const struct bpftime_vm *vm, jit_entry entry, const uint64_t args[5],
-		      void *mem, uint64_t mem_len, uint64_t *ret)
-{
-	return call_entry(vm, entry, (void *)args, 0, mem, mem_len, ret);
 }

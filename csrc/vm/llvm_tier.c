@@ -56,13 +56,13 @@ int llvm_tier_compile(struct bpftime_vm *vm, bool budgeted)
 {
 	pthread_once(&load_once, load_tier);
 	if (!tier_compile) {
-		vm_set_error("%.400s", load_error);
+		set_error("%.400s", load_error);
 		return -1;
 	}
 	uint64_t start = vm_now_ns();
 	uint64_t *values = calloc(vm->ninsns, sizeof(uint64_t));
 	if (!values) {
-		vm_set_error("LLVM tier: out of memory");
+		set_error("LLVM tier: out of memory");
 		return -1;
 	}
 	for (uint32_t pc = 0; pc < vm->ninsns; pc++)
@@ -83,7 +83,7 @@ int llvm_tier_compile(struct bpftime_vm *vm, bool budgeted)
 	int rc = tier_compile(&req, &out, err, sizeof(err));
 	free(values);
 	if (rc < 0) {
-		vm_set_error("LLVM tier: %s", err);
+		set_error("LLVM tier: %s", err);
 		return -1;
 	}
 	llvm_tier_release(vm);

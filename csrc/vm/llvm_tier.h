@@ -1,11 +1,16 @@
 /*
  * The interface between libbpftime.so and the LLVM tier, which lives in
  * build/libbpftime-llvm.so and is dlopen'ed only when a VM asks for it, so
- * processes that never use it never map LLVM.
+ * processes that never use it never map LLVM. This header is all the tier
+ * includes of csrc/vm/: the request and result below, and the compilers'
+ * contract it brings in (jit.h: the run context and fault codes that
+ * jit_run.c expects; program_shape.h: the analysis both compilers share).
  */
 #ifndef BPFTIME_LLVM_TIER_H
 #define BPFTIME_LLVM_TIER_H
 
+#include "jit.h"
+#include "program_shape.h"
 #include "vm_internal.h"
 
 struct llvm_request {

@@ -13,7 +13,7 @@
 	do {                                                                                       \
 		char why_[400];                                                                    \
 		snprintf(why_, sizeof(why_), __VA_ARGS__);                                         \
-		vm_set_error("pc %u: %s", (unsigned)(pc), why_);                                   \
+		set_error("pc %u: %s", (unsigned)(pc), why_);                                   \
 		goto fail;                                                                         \
 	} while (0)
 
@@ -177,7 +177,7 @@ int vm_validate(const struct bpftime_vm *vm, const struct bpf_insn *insns, uint3
 	uint8_t *tail = calloc(n + 1, 1);     /* second slot of an lddw */
 	uint8_t *sub_start = calloc(n + 1, 1); /* first insn of a subprogram */
 	if (!tail || !sub_start) {
-		vm_set_error("out of memory validating %u instructions", n);
+		set_error("out of memory validating %u instructions", n);
 		goto fail;
 	}
 	sub_start[0] = 1;
@@ -228,7 +228,7 @@ int vm_validate(const struct bpftime_vm *vm, const struct bpf_insn *insns, uint3
 	/* Jumps stay inside their subprogram; each subprogram ends with exit or ja. */
 	uint32_t *sub_of = malloc((n + 1) * sizeof(uint32_t));
 	if (!sub_of) {
-		vm_set_error("out of memory validating %u instructions", n);
+		set_error("out of memory validating %u instructions", n);
 		goto fail;
 	}
 	for (uint32_t pc = 0, s = 0; pc < n; pc++) {

@@ -1,4 +1,4 @@
-/* The VM object: helpers, regions, loading, running, and the error channel. */
+/* The VM object: helpers, regions, loading and running. */
 #include "jit.h"
 #include "llvm_tier.h"
 #include "vm_internal.h"
@@ -9,21 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static __thread char last_error[512];
-
-void vm_set_error(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(last_error, sizeof(last_error), fmt, ap);
-	va_end(ap);
-}
-
-const char *bpftime_last_error(void)
-{
-	return last_error;
-}
 
 /* BPFTIME_DISABLE_JIT=1 forces the interpreter; BPFTIME_VM_NAME picks interp, jit or llvm. */
 static enum vm_engine default_engine(void)
@@ -49,7 +34,7 @@ int bpftime_vm_set_engine(struct bpftime_vm *vm, const char *name)
 			return 0;
 		}
 	}
-	vm_set_error("unknown engine '%s' (interp, jit or llvm)", name ? name : "(null)");
+	set_error("unknown engine '%s' (interp, jit or llvm)", name ? name : "(null)");
 	return -1;
 }
 
@@ -78,7 +63,7 @@ struct bpftime_vm *bpftime_vm_create(void)
 {
 	struct bpftime_vm *vm = calloc(1, sizeof(*vm));
 	if (!vm) {
-		vm_set_error("out of memory creating a VM");
+		set_error("out of memory creating a VM");
 		return NULL;
 	}
 	vm->unwind_id = -1;
@@ -111,18 +96,18 @@ int bpftime_vm_register_helper(struct bpftime_vm *vm, uint32_t id, const char *n
 			       bpftime_helper_fn fn)
 {
 	if (id > BPFTIME_MAX_HELPER_ID || !fn) {
-		vm_set_error("helper %u: %s", id, fn ? "id above 65535" : "null function");
+		set_error("helper %u: %s", id, fn ? "id above 65535" : "null function");
 		return -1;
 	}
 	if (vm->code) {
-		vm_set_error("helper %u: register helpers before loading the program", id);
+		set_error("helper %u: register helpers before loading the program", id);
 		return -1;
 	}
 	if (id >= vm->nhelpers) {
 		uint32_t n = id + 1;
 		struct helper *h = realloc(vm->helpers, n * sizeof(*h));
 		if (!h) {
-			vm_set_error("helper %u: out of memory", id);
+			set_error("helper %u: out of memory", id);
 			return -1;
 		}
 		memset(h + vm->nhelpers, 0, (n - vm->nhelpers) * sizeof(*h));
@@ -148,7 +133,18 @@ __attribute__((target("general-regs-only"))) const struct region *vm_region_of(c
 
 __attribute__((target("general-regs-only"))) bool vm_region_ok(const struct bpftime_vm *vm, uint64_t addr, uint64_t size)
 {
-	return vm_region_of(vm, addr, size) || (vm->shm && shm_map_values_contain(vm->shm, addr, size));
+	return vm_region_of(vm, addr, size) || (vm->mem_check && vm->mem_check(vm->mem_check_ctx, addr, size));
+}
+
+void vm_set_mem_check(struct bpftime_vm *vm, vm_mem_check_fn fn, void *ctx)
+{
+	vm->mem_check = fn;
+	vm->mem_check_ctx = ctx;
+}
+
+void vm_set_user(struct bpftime_vm *vm, void *user)
+{
+	vm->user = user;
 }
 
 void bpftime_vm_set_ctx_readonly(struct bpftime_vm *vm, int readonly)
@@ -159,7 +155,7 @@ void bpftime_vm_set_ctx_readonly(struct bpftime_vm *vm, int readonly)
 int bpftime_vm_set_unwind_helper(struct bpftime_vm *vm, uint32_t id)
 {
 	if (!vm_helper_known(vm, id)) {
-		vm_set_error("unwind helper %u is not registered", id);
+		set_error("unwind helper %u is not registered", id);
 		return -1;
 	}
 	vm->unwind_id = id;
@@ -176,7 +172,7 @@ bpftime_helper_fn bpftime_builtin_helper(const char *name)
 {
 	if (name && strcmp(name, "identity") == 0)
 		return helper_identity;
-	vm_set_error("no built-in helper named '%s'", name ? name : "(null)");
+	set_error("no built-in helper named '%s'", name ? name : "(null)");
 	return NULL;
 }
 
@@ -189,7 +185,7 @@ void bpftime_vm_set_lddw_resolver(struct bpftime_vm *vm, bpftime_lddw_resolver f
 int bpftime_vm_add_region(struct bpftime_vm *vm, const void *base, uint64_t len)
 {
 	if (!base || len == 0 || (uintptr_t)base + len < (uintptr_t)base) {
-		vm_set_error("region %p+%llu: empty or wraps around", base, (unsigned long long)len);
+		set_error("region %p+%llu: empty or wraps around", base, (unsigned long long)len);
 		return -1;
 	}
 	for (uint32_t i = 0; i < vm->nregions; i++)
@@ -197,7 +193,7 @@ int bpftime_vm_add_region(struct bpftime_vm *vm, const void *base, uint64_t len)
 			return 0;
 	struct region *r = realloc(vm->regions, (vm->nregions + 1) * sizeof(*r));
 	if (!r) {
-		vm_set_error("region: out of memory");
+		set_error("region: out of memory");
 		return -1;
 	}
 	r[vm->nregions].base = (uintptr_t)base;
@@ -215,27 +211,27 @@ void bpftime_vm_set_insn_budget(struct bpftime_vm *vm, uint64_t budget)
 int bpftime_vm_load(struct bpftime_vm *vm, const void *code, uint64_t len)
 {
 	if (vm->insns) {
-		vm_set_error("a program is already loaded in this VM");
+		set_error("a program is already loaded in this VM");
 		return -1;
 	}
 	if (!code || len == 0) {
-		vm_set_error("empty program");
+		set_error("empty program");
 		return -1;
 	}
 	if (len % sizeof(struct bpf_insn)) {
-		vm_set_error("program length %llu is not a multiple of 8 bytes",
+		set_error("program length %llu is not a multiple of 8 bytes",
 			     (unsigned long long)len);
 		return -1;
 	}
 	if (len / sizeof(struct bpf_insn) > BPFTIME_MAX_INSNS) {
-		vm_set_error("too many instructions: %llu (limit %d)",
+		set_error("too many instructions: %llu (limit %d)",
 			     (unsigned long long)(len / sizeof(struct bpf_insn)), BPFTIME_MAX_INSNS);
 		return -1;
 	}
 	uint32_t n = (uint32_t)(len / sizeof(struct bpf_insn));
 	struct bpf_insn *insns = malloc(len);
 	if (!insns) {
-		vm_set_error("out of memory loading %u instructions", n);
+		set_error("out of memory loading %u instructions", n);
 		return -1;
 	}
 	memcpy(insns, code, len);
@@ -247,7 +243,7 @@ int bpftime_vm_load(struct bpftime_vm *vm, const void *code, uint64_t len)
 	vm->ninsns = n;
 	vm->callbacks = calloc(n + 1, 1);
 	if (!vm->callbacks) {
-		vm_set_error("out of memory loading %u instructions", n);
+		set_error("out of memory loading %u instructions", n);
 		free(insns);
 		vm->insns = NULL;
 		return -1;
@@ -271,7 +267,7 @@ int bpftime_vm_load(struct bpftime_vm *vm, const void *code, uint64_t len)
 int bpftime_vm_exec(struct bpftime_vm *vm, void *mem, uint64_t mem_len, uint64_t *ret)
 {
 	if (!vm->code) {
-		vm_set_error("no program loaded");
+		set_error("no program loaded");
 		return -1;
 	}
 	if (vm->engine == ENGINE_INTERP)
@@ -293,7 +289,7 @@ int vm_run_callback(const struct bpftime_vm *vm, uint32_t pc, const uint64_t arg
 {
 	const struct jit_ctx *outer = current_run;
 	if (!outer || !vm_is_callback(vm, pc)) {
-		vm_set_error("pc %u is not a callback of this program", pc);
+		set_error("pc %u is not a callback of this program", pc);
 		return -1;
 	}
 	next_run_is_callback = true;
@@ -312,7 +308,7 @@ int vm_run_callback(const struct bpftime_vm *vm, uint32_t pc, const uint64_t arg
 		return jit_call_callback(vm, entry, args, mem, len, ret);
 	}
 	next_run_is_callback = false;
-	vm_set_error("callback at pc %u has no compiled entry (more than %d callbacks?)", pc,
+	set_error("callback at pc %u has no compiled entry (more than %d callbacks?)", pc,
 		     JIT_MAX_CALLBACKS);
 	return -1;
 }
@@ -326,37 +322,9 @@ int bpftime_vm_exec_attached(struct bpftime_vm *vm, void *mem, uint64_t mem_len,
 	return rc;
 }
 
-/* Out of line, so the fast path below needs no stack frame of its own. */
-static __attribute__((noinline)) int exec_probe_slow(struct bpftime_vm *vm, void *mem, uint64_t mem_len,
-						     const struct bpftime_attach_info *info, uint64_t *ret)
-{
-	return bpftime_vm_exec_attached(vm, mem, mem_len, info, ret);
-}
-
-static inline __attribute__((target("general-regs-only"))) bool probe_fast_path(const struct bpftime_vm *vm)
-{
-	return vm->engine == ENGINE_JIT && vm->jit.code && !vm->jit.budgeted && !vm->budget;
-}
-
 bool vm_vector_clean(const struct bpftime_vm *vm)
 {
-	return probe_fast_path(vm) && vm->jit.vector_clean;
-}
-
-/*
- * NO_VECTORS: a vector-clean program's whole run stays away from vector
- * registers (the agent then saves none); the slow path is only taken by
- * programs that are not, which the agent runs with them saved.
- */
-__attribute__((target("general-regs-only"))) int vm_exec_probe(struct bpftime_vm *vm, void *mem,
-								uint64_t mem_len,
-								const struct bpftime_attach_info *info,
-								uint64_t *ret)
-{
-	/* The common case, compiled and unbudgeted JIT code, goes straight in. */
-	if (__builtin_expect(probe_fast_path(vm) && !current_run, 1))
-		return jit_run_probe(vm, mem, mem_len, info, ret);
-	return exec_probe_slow(vm, mem, mem_len, info, ret);
+	return vm_probe_fast_path(vm) && vm->jit.vector_clean;
 }
 
 uint64_t vm_now_ns(void)

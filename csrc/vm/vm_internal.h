@@ -1,15 +1,15 @@
-/* Internal layout shared by the VM's files (not exported). */
+/* Private to csrc/vm/ (and the LLVM tier through llvm_tier.h): instruction encoding and the
+ * VM's internal functions. Other folders use vm_runtime.h. */
 #ifndef BPFTIME_VM_INTERNAL_H
 #define BPFTIME_VM_INTERNAL_H
 
+#include "../base/base.h"
+#include "../base/error.h"
 #include "../include/bpftime.h"
+#include "vm_runtime.h"
 
 #include <stdbool.h>
 #include <stdint.h>
-
-#define HIDDEN __attribute__((visibility("hidden")))
-#define likely(x) __builtin_expect(!!(x), 1)
-#define unlikely(x) __builtin_expect(!!(x), 0)
 
 /* One instruction as the kernel encodes it (struct bpf_insn). */
 struct bpf_insn {
@@ -52,77 +52,10 @@ enum { CALL_HELPER = 0, CALL_LOCAL = 1, CALL_KFUNC = 2 };
 #define LDDW_CODE 0x18
 #define LDDW_PSEUDO_FUNC 4 /* lddw of a callback: imm is the subprogram's offset */
 
-struct region {
-	uintptr_t base;
-	uint64_t len;
-};
-
-struct helper {
-	bpftime_helper_fn fn;
-	char name[48];
-};
-
-struct decoded_insn;
-
-enum vm_engine { ENGINE_INTERP = 0, ENGINE_JIT = 1, ENGINE_LLVM = 2 };
-
-#define JIT_MAX_CALLBACKS 16 /* callback subprograms a program may hand to helpers */
-
-struct jit_code {
-	uint8_t *code; /* read+execute mapping */
-	size_t size;
-	bool budgeted; /* counts instructions against vm->budget */
-	uint64_t compile_ns;
-	uint32_t ncallbacks; /* entry points for callbacks: pc -> code offset */
-	uint32_t cb_pc[JIT_MAX_CALLBACKS];
-	uint32_t cb_off[JIT_MAX_CALLBACKS];
-	/* Never touches vector registers: no helper calls, no frame clearing (which uses xmm0). */
-	bool vector_clean;
-};
-
-struct bpftime_vm {
-	struct bpf_insn *insns;
-	uint32_t ninsns;
-	uint8_t *callbacks;        /* per pc: a subprogram the program hands to helpers */
-	struct decoded_insn *code; /* interpreter form, one per slot */
-	struct helper *helpers;    /* indexed by id */
-	uint32_t nhelpers;
-	int64_t unwind_id; /* -1: none */
-	bpftime_lddw_resolver resolver;
-	void *resolver_ctx;
-	struct region *regions;
-	/* 1 + the region a slow bounds check found last (0: none): runs start with it as their window. */
-	uint32_t last_region;
-	uint32_t nregions;
-	uint64_t budget;
-	bool ctx_readonly; /* stores into the context fault (probes: struct pt_regs) */
-	uint64_t serial;   /* unique per VM in this process (never reused, unlike the address) */
-	enum vm_engine engine;
-	struct bpftime_shm *shm; /* maps of the runtime, when registered */
-	struct jit_code jit;
-	struct {
-		void *entry;  /* jit_entry produced by the LLVM tier */
-		void *handle;
-		bool budgeted;
-		uint64_t compile_ns;
-		uint32_t ncallbacks;
-		uint32_t cb_pc[JIT_MAX_CALLBACKS];
-		void *cb_entry[JIT_MAX_CALLBACKS];
-	} llvm;
-};
-
-HIDDEN void vm_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* CLOCK_MONOTONIC in nanoseconds, for timing runs and compilations. */
 HIDDEN uint64_t vm_now_ns(void);
-/* Whether runs of this VM go straight into JIT code that touches no vector register. */
-HIDDEN bool vm_vector_clean(const struct bpftime_vm *vm);
-/* bpftime_vm_exec_attached with a fast path for compiled programs (the agent's probe hits). */
-HIDDEN int vm_exec_probe(struct bpftime_vm *vm, void *mem, uint64_t mem_len,
-			 const struct bpftime_attach_info *info, uint64_t *ret);
-/* Whether [addr, addr+size) lies in the values of some map of the segment (maps reached at
- * run time, such as the inner maps of a map of maps). */
-HIDDEN bool shm_map_values_contain(const struct bpftime_shm *shm, uint64_t addr, uint64_t size);
-/* Memory a program may touch besides its stack and context: the VM's regions and map values. */
+/* Memory a program may touch besides its stack and context: the VM's regions and what the
+ * memory check it was given accepts. */
 HIDDEN bool vm_region_ok(const struct bpftime_vm *vm, uint64_t addr, uint64_t size);
 /* The registered region holding [addr, addr+size), or NULL. */
 HIDDEN const struct region *vm_region_of(const struct bpftime_vm *vm, uint64_t addr, uint64_t size);
@@ -137,10 +70,5 @@ HIDDEN int interp_run(const struct bpftime_vm *vm, void *mem, uint64_t mem_len, 
 /* Runs the subprogram at pc with r1-r5 = args (a callback of bpf_loop and friends). */
 HIDDEN int interp_run_callback(const struct bpftime_vm *vm, uint32_t pc, const uint64_t args[5],
 			       uint64_t *ret);
-/* The same for the VM's engine. The callback may reach the calling run's stack. */
-HIDDEN int vm_run_callback(const struct bpftime_vm *vm, uint32_t pc, const uint64_t args[5],
-			   uint64_t *ret);
-/* Whether pc starts a subprogram that the program takes the address of (lddw src 4). */
-HIDDEN bool vm_is_callback(const struct bpftime_vm *vm, uint32_t pc);
 
 #endif

@@ -5,13 +5,13 @@
  * MAX_TAIL_CALLS tail calls chain, as in the kernel. When the call cannot be
  * made (empty slot, bad index, too many) the caller continues.
  */
-#include "helpers.h"
+#include "../helpers/helpers.h"
+#include "runtime.h"
+#include "tail_call.h"
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdlib.h>
-
-HIDDEN uint32_t *prog_array_slot(struct bpftime_shm *shm, struct shm_map *map, uint32_t index);
+#include <string.h>
 
 #define CACHE_SIZE 256
 
@@ -19,39 +19,28 @@ static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
 	const struct bpftime_shm *shm;
 	uint32_t id;
-	enum vm_engine engine;
+	const char *engine;
 	struct bpftime_vm *vm;
 } cache[CACHE_SIZE];
 static int cached;
 
-static struct bpftime_vm *program_vm(struct bpftime_shm *shm, uint32_t id, enum vm_engine engine)
+static struct bpftime_vm *program_vm(struct bpftime_shm *shm, uint32_t id, const char *engine)
 {
 	struct bpftime_vm *vm = NULL;
 	pthread_mutex_lock(&cache_lock);
 	for (int i = 0; i < cached; i++)
-		if (cache[i].shm == shm && cache[i].id == id && cache[i].engine == engine)
+		if (cache[i].shm == shm && cache[i].id == id && strcmp(cache[i].engine, engine) == 0)
 			vm = cache[i].vm;
 	if (vm || cached == CACHE_SIZE)
 		goto out;
-	int64_t len = bpftime_prog_code(shm, id, NULL, 0, NULL);
-	void *code = len > 0 ? malloc((size_t)len) : NULL;
-	if (!code)
-		goto out;
-	bpftime_prog_code(shm, id, code, (uint64_t)len, NULL);
-	vm = bpftime_vm_create();
-	if (vm)
-		vm->engine = engine; /* the caller's */
-	if (!vm || bpftime_vm_register_runtime(vm, shm) < 0 ||
-	    bpftime_vm_load(vm, code, (uint64_t)len) < 0) {
-		bpftime_vm_destroy(vm);
-		vm = NULL;
-	} else {
+	struct runtime_vm_opts opts = {.engine = engine}; /* the caller's */
+	vm = runtime_program_vm(shm, id, &opts);
+	if (vm) {
 		cache[cached].shm = shm;
 		cache[cached].id = id;
 		cache[cached].engine = engine;
 		cache[cached++].vm = vm;
 	}
-	free(code);
 out:
 	pthread_mutex_unlock(&cache_lock);
 	return vm;
@@ -71,7 +60,7 @@ static uint64_t tail_call(uint64_t ctx, uint64_t map, uint64_t index, uint64_t a
 		return (uint64_t)-ENOENT;
 	if (run->tail_calls >= MAX_TAIL_CALLS)
 		return (uint64_t)-E2BIG;
-	struct bpftime_vm *next = program_vm(shm, id, run->vm->engine);
+	struct bpftime_vm *next = program_vm(shm, id, bpftime_vm_engine(run->vm));
 	if (!next)
 		return (uint64_t)-ENOENT;
 	next_run_tail_calls = run->tail_calls + 1;

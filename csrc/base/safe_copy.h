@@ -2,7 +2,9 @@
 #ifndef BPFTIME_SAFE_COPY_H
 #define BPFTIME_SAFE_COPY_H
 
-#include "../shm/segment.h"
+#include "base.h"
+
+#include <stdint.h>
 
 /* Copies from possibly-bad addresses without faulting: 0 or -EFAULT. */
 HIDDEN int safe_read(void *dst, uint64_t src, uint64_t size);

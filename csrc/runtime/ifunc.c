@@ -5,25 +5,24 @@
  * the library's load base, which the loader maps to a file offset.
  */
 #define _GNU_SOURCE
+#include "../base/error.h"
 #include "../include/bpftime.h"
 
 #include <dlfcn.h>
 #include <errno.h>
 
-void vm_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
 int bpftime_ifunc_target(const char *path, const char *name, uint64_t *vaddr)
 {
 	void *lib = dlopen(path, RTLD_LAZY | RTLD_LOCAL);
 	if (!lib) {
-		vm_set_error("%s: cannot open to resolve IFUNC '%s': %s", path, name, dlerror());
+		set_error("%s: cannot open to resolve IFUNC '%s': %s", path, name, dlerror());
 		return -ENOENT;
 	}
 	void *impl = dlsym(lib, name);
 	Dl_info info;
 	int rc = 0;
 	if (!impl || !dladdr(impl, &info)) {
-		vm_set_error("%s: IFUNC '%s' does not resolve", path, name);
+		set_error("%s: IFUNC '%s' does not resolve", path, name);
 		rc = -ENOENT;
 	} else {
 		*vaddr = (uint64_t)((uintptr_t)impl - (uintptr_t)info.dli_fbase);

@@ -1,5 +1,7 @@
 /* Connects a VM to the runtime: kernel helpers by id, and map references resolved in a segment. */
-#include "helpers.h"
+#include "../helpers/helpers.h"
+#include "runtime.h"
+#include "tail_call.h"
 
 #include <errno.h>
 
@@ -15,7 +17,7 @@ static int register_all(struct bpftime_vm *vm, const struct helper_def *defs)
 static int resolve_map(void *ctx, uint32_t src, uint32_t imm, uint32_t next_imm, uint64_t *out)
 {
 	struct bpftime_vm *vm = ctx;
-	struct bpftime_shm *shm = vm->shm;
+	struct bpftime_shm *shm = vm_user(vm);
 	if (!shm || (src != 1 && src != 2))
 		return -EINVAL;
 	struct shm_object *o = shm_object_find(shm, imm);
@@ -32,6 +34,16 @@ static int resolve_map(void *ctx, uint32_t src, uint32_t imm, uint32_t next_imm,
 	return 0;
 }
 
+/*
+ * The VM's memory check beyond its registered regions: the values of any map
+ * of the segment (maps reached at run time, such as the inner maps of a map
+ * of maps). NO_VECTORS: compiled code calls it without the vector registers saved.
+ */
+static NO_VECTORS bool map_values_ok(void *shm, uint64_t addr, uint64_t size)
+{
+	return shm_map_values_contain(shm, addr, size);
+}
+
 int bpftime_vm_register_runtime(struct bpftime_vm *vm, struct bpftime_shm *shm)
 {
 	if (register_all(vm, process_helpers) < 0 || register_all(vm, trace_helpers) < 0)
@@ -41,7 +53,8 @@ int bpftime_vm_register_runtime(struct bpftime_vm *vm, struct bpftime_shm *shm)
 		    register_all(vm, tail_call_helpers) < 0 || register_all(vm, lock_helpers) < 0 ||
 		    register_all(vm, stack_helpers) < 0)
 			return -1;
-		vm->shm = shm;
+		vm_set_user(vm, shm);
+		vm_set_mem_check(vm, map_values_ok, shm);
 		bpftime_vm_set_lddw_resolver(vm, resolve_map, vm);
 	}
 	return 0;

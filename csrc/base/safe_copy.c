@@ -1,6 +1,6 @@
 /* Memory copies that never fault, for probe_read and friends (process_vm_readv on ourselves). */
 #define _GNU_SOURCE
-#include "helpers.h"
+#include "safe_copy.h"
 
 #include <errno.h>
 #include <string.h>

@@ -1,0 +1,220 @@
+/*
+ * The VM's internal API for the runtime layers above it (helpers/, agent/, the
+ * LLVM tier): what a run looks like while it is in progress, so a helper can
+ * check the pointers a program hands it (current_run, run_access_ok), run a
+ * callback, end a run with a tail call, and so the agent's probe hit can enter
+ * compiled code with no call in between (run_init, run_result, inline here).
+ * Not part of the exported API (csrc/include/bpftime.h); csrc/vm/'s private
+ * headers (vm_internal.h, jit.h) are for csrc/vm/ alone.
+ */
+#ifndef BPFTIME_VM_RUNTIME_H
+#define BPFTIME_VM_RUNTIME_H
+
+#include "../base/base.h"
+#include "../include/bpftime.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Memory a program may touch besides its stack, its context and the regions
+ * registered with it: asked only on the slow bounds-check path, from compiled
+ * code that runs without the vector registers saved, so it must be NO_VECTORS.
+ */
+typedef bool (*vm_mem_check_fn)(void *ctx, uint64_t addr, uint64_t size);
+
+struct region {
+	uintptr_t base;
+	uint64_t len;
+};
+
+struct helper {
+	bpftime_helper_fn fn;
+	char name[48];
+};
+
+struct decoded_insn;
+
+enum vm_engine { ENGINE_INTERP = 0, ENGINE_JIT = 1, ENGINE_LLVM = 2 };
+
+#define JIT_MAX_CALLBACKS 16 /* callback subprograms a program may hand to helpers */
+
+struct jit_code {
+	uint8_t *code; /* read+execute mapping */
+	size_t size;
+	bool budgeted; /* counts instructions against vm->budget */
+	uint64_t compile_ns;
+	uint32_t ncallbacks; /* entry points for callbacks: pc -> code offset */
+	uint32_t cb_pc[JIT_MAX_CALLBACKS];
+	uint32_t cb_off[JIT_MAX_CALLBACKS];
+	/* Never touches vector registers: no helper calls, no frame clearing (which uses xmm0). */
+	bool vector_clean;
+};
+
+struct bpftime_vm {
+	struct bpf_insn *insns;
+	uint32_t ninsns;
+	uint8_t *callbacks;        /* per pc: a subprogram the program hands to helpers */
+	struct decoded_insn *code; /* interpreter form, one per slot */
+	struct helper *helpers;    /* indexed by id */
+	uint32_t nhelpers;
+	int64_t unwind_id; /* -1: none */
+	bpftime_lddw_resolver resolver;
+	void *resolver_ctx;
+	struct region *regions;
+	/* 1 + the region a slow bounds check found last (0: none): runs start with it as their window. */
+	uint32_t last_region;
+	uint32_t nregions;
+	uint64_t budget;
+	bool ctx_readonly; /* stores into the context fault (probes: struct pt_regs) */
+	uint64_t serial;   /* unique per VM in this process (never reused, unlike the address) */
+	enum vm_engine engine;
+	vm_mem_check_fn mem_check; /* memory of the runtime beyond the regions (map values) */
+	void *mem_check_ctx;
+	void *user; /* the runtime layer's (its segment), for its helpers */
+	struct jit_code jit;
+	struct {
+		void *entry;  /* jit_entry produced by the LLVM tier */
+		void *handle;
+		bool budgeted;
+		uint64_t compile_ns;
+		uint32_t ncallbacks;
+		uint32_t cb_pc[JIT_MAX_CALLBACKS];
+		void *cb_entry[JIT_MAX_CALLBACKS];
+	} llvm;
+};
+
+/* The runtime layer connects the VM to its memory (map values) and attaches its own state. */
+HIDDEN void vm_set_mem_check(struct bpftime_vm *vm, vm_mem_check_fn fn, void *ctx);
+HIDDEN void vm_set_user(struct bpftime_vm *vm, void *user);
+static inline void *vm_user(const struct bpftime_vm *vm)
+{
+	return vm->user;
+}
+
+/* Per-run state the JIT code reaches through r12. Offsets are part of the code's ABI. */
+struct jit_ctx {
+	uint64_t mem_lo;       /* 0: the context block */
+	uint64_t mem_limit[4]; /* 8: per access size 1,2,4,8: len - size + 1, or 0 */
+	uint64_t stack_top;    /* 40: top of frame 0 */
+	uint64_t saved_rsp;    /* 48: rsp after the prologue, for fault and unwind exits */
+	uint64_t budget;       /* 56: instructions left (budgeted code only) */
+	uint32_t depth;        /* 64: active bpf-to-bpf frames below the main one */
+	uint32_t tail_calls; /* 68: tail calls that led to this run */
+	uint64_t fault_addr; /* 72 */
+	uint64_t fault_code; /* 80: pc << 8 | kind << 4 | detail */
+	const struct bpftime_vm *vm; /* 88 */
+	uint64_t faulted;            /* 96: 0 none, 1 fault, 2 unwound (LLVM tier), 3 tail-called */
+	uint64_t frame_lo;           /* 104: bottom of the running frame, set before helper calls */
+	struct jit_ctx *outer;       /* the run this one is nested in (a helper running a program) */
+	uint64_t tail_value;         /* r0 of the program a tail call ran (faulted == 3) */
+	uint64_t outer_lo, outer_hi; /* a callback may also reach its caller's stack */
+	uint64_t extra_lo, extra_hi; /* and memory its helper hands it (a key) */
+	const struct bpftime_attach_info *attach; /* the probe this run serves, or NULL */
+	/* 168, 176: the registered region the last slow check found, tried before the next one. */
+	uint64_t win_lo, win_len;
+	/* 184: like mem_limit, for stores: all 0 when the context is read-only. */
+	uint64_t store_limit[4];
+};
+
+#define RUN_TAIL_CALLED 3
+#define TAIL_CALL_HELPER 12
+#define MAX_TAIL_CALLS 33 /* MAX_TAIL_CALL_CNT */
+
+typedef uint64_t (*jit_entry)(void *mem, uint64_t len, struct jit_ctx *ctx);
+
+/*
+ * The run in progress on this thread, for helpers: they check every pointer a
+ * program hands them against the same memory the program itself may touch.
+ */
+extern __thread struct jit_ctx *current_run __attribute__((tls_model("initial-exec")));
+/*
+ * Starts a run on this thread: every field set one by one (a memset of the
+ * struct becomes `rep stos`, slow to start on every probe hit).
+ */
+static inline NO_VECTORS void
+run_init(struct jit_ctx *ctx, const struct bpftime_vm *vm, void *mem, uint64_t len,
+	 const struct bpftime_attach_info *attach)
+{
+	ctx->mem_lo = (uintptr_t)mem;
+	/* Per access size 1, 2, 4, 8: the last offset + 1 where it still fits. */
+	uint64_t l = mem ? len : 0;
+	ctx->mem_limit[0] = l;
+	ctx->mem_limit[1] = l >= 2 ? l - 1 : 0;
+	ctx->mem_limit[2] = l >= 4 ? l - 3 : 0;
+	ctx->mem_limit[3] = l >= 8 ? l - 7 : 0;
+	for (int i = 0; i < 4; i++)
+		ctx->store_limit[i] = vm->ctx_readonly ? 0 : ctx->mem_limit[i];
+	ctx->stack_top = ctx->saved_rsp = 0;
+	ctx->budget = vm->budget;
+	ctx->depth = 0;
+	ctx->tail_calls = 0;
+	ctx->fault_addr = ctx->fault_code = 0;
+	ctx->vm = vm;
+	ctx->faulted = 0;
+	ctx->frame_lo = 0;
+	ctx->tail_value = 0;
+	ctx->outer_lo = ctx->outer_hi = ctx->extra_lo = ctx->extra_hi = 0;
+	ctx->attach = attach;
+	ctx->win_lo = ctx->win_len = 0;
+	uint32_t last = __atomic_load_n(&vm->last_region, __ATOMIC_RELAXED);
+	if (last && last <= vm->nregions) {
+		ctx->win_lo = vm->regions[last - 1].base;
+		ctx->win_len = vm->regions[last - 1].len;
+	}
+	ctx->outer = current_run;
+	current_run = ctx;
+}
+/* run_init, plus what a tail call, callback or attached run set up for it beforehand. */
+HIDDEN void run_begin(struct jit_ctx *ctx, const struct bpftime_vm *vm, void *mem, uint64_t len);
+/* Set by bpf_tail_call just before it runs the next program: that run's tail call count. */
+extern __thread uint32_t next_run_tail_calls __attribute__((tls_model("initial-exec")));
+/* Set before a callback run: it may reach the stack of the run that called the helper. */
+extern __thread bool next_run_is_callback __attribute__((tls_model("initial-exec")));
+extern __thread uint64_t next_run_extra_lo __attribute__((tls_model("initial-exec")));
+extern __thread uint64_t next_run_extra_hi __attribute__((tls_model("initial-exec")));
+extern __thread const struct bpftime_attach_info *next_run_attach __attribute__((tls_model("initial-exec")));
+/* Whether [addr, addr+size) is in a callback run's extra ranges (its caller's stack, a key). */
+static inline bool run_extra_ok(const struct jit_ctx *r, uint64_t addr, uint64_t size)
+{
+	return (addr - r->outer_lo < r->outer_hi - r->outer_lo && size <= r->outer_hi - addr) ||
+	       (addr - r->extra_lo < r->extra_hi - r->extra_lo && size <= r->extra_hi - addr);
+}
+HIDDEN void run_end(struct jit_ctx *ctx);
+/* Whether [addr, addr+size) is memory the running program may touch. */
+HIDDEN bool run_access_ok(uint64_t addr, uint64_t size);
+/* run_access_ok for memory a helper writes: a read-only context is left out. */
+HIDDEN bool run_write_ok(uint64_t addr, uint64_t size);
+
+/* A run that did not fault: *ret = its result (0 when unwound, the next program's after a tail call). */
+static inline NO_VECTORS bool run_result(const struct jit_ctx *run, uint64_t r0, uint64_t *ret)
+{
+	if (__builtin_expect(run->faulted == 1, 0))
+		return false;
+	*ret = run->faulted == 2 ? 0 : run->faulted == RUN_TAIL_CALLED ? run->tail_value : r0;
+	return true;
+}
+/* Sets the error that describes the fault which stopped a run; returns -1 (uses libc: vectors). */
+HIDDEN int vm_describe_fault(const struct jit_ctx *run);
+
+/* Runs of this VM may enter its compiled code directly: JIT code, no instruction budget. */
+static inline NO_VECTORS bool vm_probe_fast_path(const struct bpftime_vm *vm)
+{
+	return vm->engine == ENGINE_JIT && vm->jit.code && !vm->jit.budgeted && !vm->budget;
+}
+static inline NO_VECTORS jit_entry vm_jit_entry(const struct bpftime_vm *vm)
+{
+	return (jit_entry)(void *)vm->jit.code;
+}
+/* Whether runs of this VM go straight into JIT code that touches no vector register. */
+HIDDEN bool vm_vector_clean(const struct bpftime_vm *vm);
+
+/* Runs the subprogram at pc with r1-r5 = args for the VM's engine (a callback of bpf_loop and
+ * friends). The callback may reach the calling run's stack. */
+HIDDEN int vm_run_callback(const struct bpftime_vm *vm, uint32_t pc, const uint64_t args[5],
+			   uint64_t *ret);
+/* Whether pc starts a subprogram that the program takes the address of (lddw src 4). */
+HIDDEN bool vm_is_callback(const struct bpftime_vm *vm, uint32_t pc);
+
+#endif
