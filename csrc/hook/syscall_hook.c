@@ -34,6 +34,7 @@
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -110,10 +111,13 @@ NO_VECTORS uint64_t syscall_hook_on_enter(struct syscall_frame *f)
 		if (handler.enter)
 			handler.enter(handler.ctx, nr, f->args);
 		if (nr == SYS_rt_sigreturn) {
-			/* The kernel reports its exit with the rax it restores. */
+			/*
+			 * The kernel reports its exit as that of syscall -1 (restoring the
+			 * registers sets orig_ax to -1) with the rax it restores.
+			 */
 			const ucontext_t *uc = (const ucontext_t *)((uint8_t *)f + sizeof(*f) + 128);
 			if (handler.exit)
-				handler.exit(handler.ctx, nr, (int64_t)uc->uc_mcontext.gregs[REG_RAX]);
+				handler.exit(handler.ctx, (uint64_t)-1, (int64_t)uc->uc_mcontext.gregs[REG_RAX]);
 			restart_events(f);
 		}
 		guard = 0;
@@ -199,6 +203,7 @@ static void log_site(const char *obj, uint64_t base, uint64_t addr, const char *
 
 struct func {
 	uint64_t start, end;
+	bool signal_frame; /* CIE augmentation 'S': a signal return trampoline (glibc's __restore_rt) */
 };
 
 struct object {
@@ -212,6 +217,8 @@ struct object {
 struct done {
 	uint64_t base;
 	char name[256];
+	uint64_t exec_lo[8], exec_hi[8];
+	int n_exec;
 };
 static struct done *done_objs;
 static int n_done, cap_done;
@@ -302,7 +309,25 @@ static struct func *read_functions(const struct object *o, int *n_out)
 			continue;
 		f[n].start = start;
 		f[n].end = start + range;
+		uint32_t cie_ptr;
+		memcpy(&cie_ptr, fde + 4, 4);
+		const uint8_t *cie = fde + 4 - cie_ptr;
+		f[n].signal_frame = cie[8] == 1 && strchr((const char *)cie + 9, 'S') != NULL;
+		/* Such an FDE starts one byte before the code (in the padding before it: not an instruction). */
+		if (f[n].signal_frame)
+			f[n].start++;
 		n++;
+	}
+	/*
+	 * Hand-written assembly may end an FDE just before a syscall and start the
+	 * next after it (glibc's clone and clone3 around the child's start): an FDE
+	 * that ends where such a gap begins is extended over the gap.
+	 */
+	for (int i = 0; i + 1 < n; i++) {
+		if (f[i].end >= f[i + 1].start || f[i].end + 2 > f[i + 1].start)
+			continue;
+		if (memmem((const void *)f[i].end, f[i + 1].start - f[i].end, "\x0f\x05", 2))
+			f[i].end = f[i + 1].start;
 	}
 	*n_out = n;
 	return f;
@@ -361,6 +386,47 @@ static bool in_exec(const struct object *o, uint64_t a, uint64_t len)
 		if (a >= o->exec_lo[i] && a + len <= o->exec_hi[i])
 			return true;
 	return false;
+}
+
+/*
+ * Entry points only data knows: every symbol of the object's .symtab and
+ * .dynsym (read from its file) and every function start (a signal frame's
+ * code, sa_restorer, starts one byte after its FDE).
+ */
+static void mark_entry_points(const struct object *o, const struct func *fns, int nf, struct targets *t)
+{
+	for (int i = 0; i < nf; i++)
+		mark_target(t, fns[i].start);
+	if (o->name[0] != '/')
+		return;
+	int fd = open(o->name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ElfW(Ehdr) eh;
+	ElfW(Shdr) *sh = NULL;
+	if (pread(fd, &eh, sizeof(eh), 0) != sizeof(eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+	    eh.e_shentsize != sizeof(ElfW(Shdr)) || eh.e_shnum == 0)
+		goto out;
+	size_t shlen = (size_t)eh.e_shnum * sizeof(ElfW(Shdr));
+	sh = malloc(shlen);
+	if (!sh || pread(fd, sh, shlen, (off_t)eh.e_shoff) != (ssize_t)shlen)
+		goto out;
+	for (int i = 0; i < eh.e_shnum; i++) {
+		if (sh[i].sh_type != SHT_SYMTAB && sh[i].sh_type != SHT_DYNSYM)
+			continue;
+		ElfW(Sym) *syms = malloc(sh[i].sh_size);
+		if (!syms)
+			continue;
+		if (pread(fd, syms, sh[i].sh_size, (off_t)sh[i].sh_offset) == (ssize_t)sh[i].sh_size) {
+			for (size_t k = 0; k < sh[i].sh_size / sizeof(ElfW(Sym)); k++)
+				if (syms[k].st_shndx != SHN_UNDEF && syms[k].st_value)
+					mark_target(t, o->base + syms[k].st_value);
+		}
+		free(syms);
+	}
+out:
+	free(sh);
+	close(fd);
 }
 
 /* ---- one function's instructions ---- */
@@ -572,6 +638,10 @@ static void hook_function(const struct object *o, const ZydisDecoder *dec, const
 					 : "no window of whole instructions without a branch target inside");
 			continue;
 		}
+		if (getenv("SYSCALL_HOOK_DEBUG"))
+			fprintf(stderr, "site %s+0x%llx window +0x%llx..+0x%llx\n", short_name(o->name),
+				(unsigned long long)(sa - o->base), (unsigned long long)(ins[best.first].addr - o->base),
+				(unsigned long long)(ins[best.last].addr + ins[best.last].len - o->base));
 		char why[256];
 		if (hook_site(ins, best, s, why, sizeof(why)) < 0) {
 			log_site(o->name, o->base, sa, why);
@@ -610,6 +680,7 @@ static void hook_object(const struct object *o)
 		logf_("%s: out of memory, its syscalls are not hooked", o->name);
 		goto out;
 	}
+	mark_entry_points(o, fns, nf, &t);
 	/* Pass 1: every function's direct branch targets. */
 	for (int i = 0; i < nf; i++)
 		if (in_exec(o, fns[i].start, fns[i].end - fns[i].start))
@@ -648,6 +719,9 @@ out:
 		cap_done = cap;
 	}
 	done_objs[n_done].base = o->base;
+	memcpy(done_objs[n_done].exec_lo, o->exec_lo, sizeof(o->exec_lo));
+	memcpy(done_objs[n_done].exec_hi, o->exec_hi, sizeof(o->exec_hi));
+	done_objs[n_done].n_exec = o->n_exec;
 	snprintf(done_objs[n_done].name, sizeof(done_objs[n_done].name), "%s", o->name);
 	n_done++;
 }
@@ -668,11 +742,10 @@ static void log_other_exec(void)
 		char *path = line + off;
 		path[strcspn(path, "\n")] = 0;
 		bool known = false;
-		for (int i = 0; i < n_done && !known; i++) {
-			const char *dn = done_objs[i].name;
-			if (*path == '/' && strcmp(short_name(dn), short_name(path)) == 0)
-				known = true;
-		}
+		for (int i = 0; i < n_done && !known; i++)
+			for (int k = 0; k < done_objs[i].n_exec; k++)
+				if (lo < done_objs[i].exec_hi[k] && done_objs[i].exec_lo[k] < hi)
+					known = true;
 		if (known || strcmp(path, "[vdso]") == 0)
 			continue;
 		if (strcmp(path, "[vsyscall]") == 0)

@@ -15,7 +15,9 @@
  *    (ret 0), the child on its own stack: nothing of ours is kept on the
  *    stack across these calls;
  *  - execve/execveat: an exit event only when they fail;
- *  - exit, exit_group, rt_sigreturn: the enter event only;
+ *  - exit, exit_group: the enter event only; rt_sigreturn: its enter event,
+ *    and an exit event as the kernel reports it, for nr -1 (the restored
+ *    registers' orig_ax), with the restored rax, made before the call;
  *  - a call interrupted by a signal and restarted by the kernel: exit with
  *    -ERESTARTSYS (or -ERESTART_RESTARTBLOCK), then enter again (restart_syscall
  *    for the latter), seen when the signal handler returns (rt_sigreturn).

@@ -1,0 +1,338 @@
+/*
+ * The syscall hooks' test target: links csrc/hook directly, measures
+ * getppid with and without the hooks, installs them with a counting handler
+ * and runs a deterministic workload between two marker calls,
+ * close(7770001) and close(7770002): threads, fork, vfork + exec, a failing
+ * execve, signals whose handler makes syscalls, a blocking read restarted
+ * (SA_RESTART) and interrupted (EINTR), nanosleep restarted by the kernel
+ * (restart_syscall), dlopen of a library with syscalls of its own. Prints
+ * its counts per syscall number as JSON. Counters live in shared memory: a
+ * forked child's count too.
+ */
+#define _GNU_SOURCE
+#include "../../csrc/hook/syscall_hook.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MARK_BEGIN 7770001
+#define MARK_END 7770002
+
+struct counts {
+	uint64_t enter[SYSCALL_HOOK_MAX_NR], exit[SYSCALL_HOOK_MAX_NR];
+	volatile int on;
+};
+static struct counts *C;
+
+/* nr -1 (rt_sigreturn's exit, as the kernel reports it) is counted at SYSCALL_HOOK_MAX_NR - 1. */
+
+/* Defined for relocate.c's hook_create, which this target does not use. */
+void bpftime_probe_entry_stub(void) {}
+
+NO_VECTORS static void on_enter(void *ctx, uint64_t nr, const uint64_t args[6])
+{
+	(void)ctx, (void)args;
+	if (C->on)
+		__atomic_add_fetch(&C->enter[nr % SYSCALL_HOOK_MAX_NR], 1, __ATOMIC_RELAXED);
+}
+
+NO_VECTORS static void on_exit_(void *ctx, uint64_t nr, int64_t ret)
+{
+	(void)ctx, (void)ret;
+	if (C->on)
+		__atomic_add_fetch(&C->exit[nr % SYSCALL_HOOK_MAX_NR], 1, __ATOMIC_RELAXED);
+}
+
+static char logbuf[65536];
+static size_t loglen;
+static void on_log(void *ctx, const char *line)
+{
+	(void)ctx;
+	int n = snprintf(logbuf + loglen, sizeof(logbuf) - loglen, "%s\n", line);
+	if (n > 0 && loglen + (size_t)n < sizeof(logbuf))
+		loglen += (size_t)n;
+}
+
+static double now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+/*
+ * getppid without the hooks: from anonymous executable memory (as JIT code
+ * would be), which the hooks do not rewrite (and log).
+ */
+static long (*raw_getppid)(void);
+
+static void make_raw_getppid(void)
+{
+	static const uint8_t code[] = {0xb8, SYS_getppid, 0, 0, 0, 0x0f, 0x05, 0xc3}; /* mov $nr,%eax; syscall; ret */
+	uint8_t *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		abort();
+	memcpy(p, code, sizeof(code));
+	mprotect(p, 4096, PROT_READ | PROT_EXEC);
+	raw_getppid = (long (*)(void))p;
+}
+
+static double round_ns(bool raw, int n)
+{
+	double t0 = now_ns();
+	if (raw)
+		for (int i = 0; i < n; i++)
+			raw_getppid();
+	else
+		for (int i = 0; i < n; i++)
+			getppid();
+	return (now_ns() - t0) / n;
+}
+
+/* ns per getppid() through libc (hooked) and native, best of 9 alternating rounds. */
+static void bench_getppid(int n, double *native, double *hooked)
+{
+	*native = *hooked = 1e18;
+	for (int r = 0; r < 9; r++) {
+		double a = round_ns(true, n), b = round_ns(false, n);
+		if (a < *native)
+			*native = a;
+		if (b < *hooked)
+			*hooked = b;
+	}
+}
+
+static void *thread_work(void *arg)
+{
+	int fd = open("/dev/null", O_WRONLY);
+	for (int i = 0; i < 10; i++) {
+		getppid();
+		if (write(fd, "x", 1) != 1)
+			abort();
+	}
+	close(fd);
+	struct timespec ts = {0, 1000000};
+	nanosleep(&ts, NULL);
+	return arg;
+}
+
+static volatile int sig_seen;
+static void on_signal(int sig)
+{
+	/* syscalls from a signal handler */
+	getppid();
+	int fd = open("/dev/null", O_WRONLY);
+	if (write(fd, "s", 1) != 1)
+		abort();
+	close(fd);
+	sig_seen += sig > 0;
+}
+
+struct poke {
+	pid_t tid;
+	int sig;
+	int wfd; /* writes a byte here after the signal, -1: none */
+	long delay_ms;
+};
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static void *poker(void *arg)
+{
+	struct poke *p = arg;
+	sleep_ms(p->delay_ms);
+	syscall(SYS_tgkill, getpid(), p->tid, p->sig);
+	if (p->wfd >= 0) {
+		sleep_ms(p->delay_ms);
+		if (write(p->wfd, "b", 1) != 1)
+			abort();
+	}
+	return NULL;
+}
+
+static void set_handler(int sig, int flags)
+{
+	struct sigaction sa = {0};
+	sa.sa_handler = on_signal;
+	sa.sa_flags = flags;
+	sigemptyset(&sa.sa_mask);
+	sigaction(sig, &sa, NULL);
+}
+
+/* A read blocked in the kernel, interrupted by `sig` from another thread. */
+static long interrupted_read(int sig, int flags)
+{
+	set_handler(sig, flags);
+	int p[2];
+	if (pipe(p) < 0)
+		abort();
+	struct poke pk = {(pid_t)syscall(SYS_gettid), sig, p[1], 100};
+	pthread_t th;
+	pthread_create(&th, NULL, poker, &pk);
+	char c;
+	long r = read(p[0], &c, 1);
+	long e = r < 0 ? errno : 0;
+	if (r < 0) /* EINTR: the byte still comes */
+		r = read(p[0], &c, 1);
+	pthread_join(th, NULL);
+	close(p[0]);
+	close(p[1]);
+	return r < 0 ? -1 : e;
+}
+
+static void workload(const char *dl_path, long *results)
+{
+	/* threads created after install (glibc: clone3) */
+	pthread_t th[4];
+	for (int i = 0; i < 4; i++)
+		pthread_create(&th[i], NULL, thread_work, NULL);
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+
+	/* fork: the child works and exits */
+	pid_t pid = fork();
+	if (pid == 0) {
+		for (int i = 0; i < 5; i++)
+			getppid();
+		thread_work(NULL);
+		_exit(0);
+	}
+	waitpid(pid, NULL, 0);
+
+	/* vfork + exec of /bin/true */
+	pid = vfork();
+	if (pid == 0) {
+		char *argv[] = {"/bin/true", NULL};
+		execve("/bin/true", argv, environ);
+		_exit(127);
+	}
+	waitpid(pid, NULL, 0);
+
+	/* a failing execve */
+	char *argv[] = {"/nonexistent/bin", NULL};
+	results[0] = execve(argv[0], argv, environ) < 0 ? errno : 0;
+
+	/* signals with a handler making syscalls */
+	set_handler(SIGUSR1, SA_RESTART);
+	for (int i = 0; i < 3; i++)
+		kill(getpid(), SIGUSR1);
+
+	/* a blocking read restarted (SA_RESTART), then one interrupted (EINTR) */
+	results[1] = interrupted_read(SIGUSR2, SA_RESTART);
+	results[2] = interrupted_read(SIGALRM, 0);
+
+	/* nanosleep interrupted by a SA_RESTART handler: the kernel restarts it (restart_syscall) */
+	set_handler(SIGUSR2, SA_RESTART);
+	struct poke pk = {(pid_t)syscall(SYS_gettid), SIGUSR2, -1, 50};
+	pthread_t pt;
+	pthread_create(&pt, NULL, poker, &pk);
+	struct timespec ts = {0, 200000000};
+	results[3] = clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
+	pthread_join(pt, NULL);
+	ts.tv_nsec = 1000000;
+	nanosleep(&ts, NULL);
+
+	/* dlopen of a library with syscall instructions of its own */
+	void *lib = dlopen(dl_path, RTLD_NOW);
+	if (!lib) {
+		fprintf(stderr, "dlopen: %s\n", dlerror());
+		exit(1);
+	}
+	char err[256];
+	results[4] = syscall_hooks_scan_new(err, sizeof(err));
+	long (*work)(int) = (long (*)(int))dlsym(lib, "syscall_dl_work");
+	results[5] = work(10) != 0;
+}
+
+static void print_counts(const char *key, const uint64_t *a)
+{
+	printf("\"%s\":{", key);
+	const char *sep = "";
+	for (int i = 0; i < SYSCALL_HOOK_MAX_NR; i++)
+		if (a[i]) {
+			printf("%s\"%d\":%llu", sep, i == SYSCALL_HOOK_MAX_NR - 1 ? -1 : i, (unsigned long long)a[i]);
+			sep = ",";
+		}
+	printf("}");
+}
+
+int main(int argc, char **argv)
+{
+	int n = argc > 2 ? atoi(argv[2]) : 200000;
+	const char *dl_path = argc > 1 ? argv[1] : "./libsyscall_dl.so";
+	C = mmap(NULL, sizeof(*C), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (C == MAP_FAILED)
+		return 1;
+	make_raw_getppid();
+	double before_native, before_libc;
+	bench_getppid(n, &before_native, &before_libc);
+	struct syscall_handler h = {on_enter, on_exit_, NULL, on_log};
+	char err[256];
+	double t0 = now_ns();
+	if (syscall_hooks_install(&h, err, sizeof(err)) < 0) {
+		fprintf(stderr, "install: %s\n", err);
+		return 1;
+	}
+	double install_ms = (now_ns() - t0) / 1e6;
+	double native, hooked;
+	bench_getppid(n, &native, &hooked);
+
+	uint64_t own0_e[SYSCALL_HOOK_MAX_NR], own0_x[SYSCALL_HOOK_MAX_NR];
+	uint64_t own1_e[SYSCALL_HOOK_MAX_NR], own1_x[SYSCALL_HOOK_MAX_NR];
+	long results[6] = {0};
+	syscall_hooks_own_counts(own0_e, own0_x);
+	C->on = 1;
+	close(MARK_BEGIN);
+	workload(dl_path, results);
+	close(MARK_END);
+	C->on = 0;
+	syscall_hooks_own_counts(own1_e, own1_x);
+	for (int i = 0; i < SYSCALL_HOOK_MAX_NR; i++) {
+		own1_e[i] -= own0_e[i];
+		own1_x[i] -= own0_x[i];
+	}
+	struct syscall_hook_stats st;
+	syscall_hooks_get_stats(&st);
+	printf("{\"pid\":%d,\"native_ns\":%.1f,\"hooked_ns\":%.1f,\"before_native_ns\":%.1f,\"before_libc_ns\":%.1f,"
+	       "\"install_ms\":%.1f,",
+	       getpid(), native, hooked, before_native, before_libc, install_ms);
+	printf("\"objects\":%u,\"sites\":%u,\"patched\":%u,\"uncovered\":%u,\"anon_exec\":%u,", st.objects, st.sites,
+	       st.patched, st.uncovered, st.anon_exec);
+	printf("\"execve_errno\":%ld,\"restart_read\":%ld,\"eintr_read\":%ld,\"nanosleep\":%ld,\"dl_patched\":%ld,"
+	       "\"dl_ok\":%ld,\"signals\":%d,",
+	       results[0], results[1], results[2], results[3], results[4], results[5], sig_seen);
+	print_counts("enter", C->enter);
+	printf(",");
+	print_counts("exit", C->exit);
+	printf(",");
+	print_counts("own_enter", own1_e);
+	printf(",");
+	print_counts("own_exit", own1_x);
+	printf(",\"log\":\"");
+	for (size_t i = 0; i < loglen; i++)
+		if (logbuf[i] == '\n')
+			printf("\\n");
+		else if (logbuf[i] == '"' || logbuf[i] == '\\')
+			printf("\\%c", logbuf[i]);
+		else
+			putchar(logbuf[i]);
+	printf("\"}\n");
+	return 0;
+}
