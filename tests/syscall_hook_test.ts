@@ -1,0 +1,141 @@
+/**
+ * Syscall hooks (csrc/hook/syscall_*): a target that links the hook module
+ * counts, per syscall number, the entries and exits its handler sees during
+ * a deterministic workload (threads, fork, vfork + exec, a failing execve,
+ * signals, restarted and interrupted calls, dlopen); the kernel's
+ * raw_syscalls tracepoints count the same process tree over the same span
+ * (between two marker calls) with bpftrace. Every number must agree, the
+ * module's own calls (made with its guard set, counted by it) added to ours.
+ */
+import assert from "node:assert/strict";
+import { ROOT } from "./helpers.ts";
+
+const TARGET = `${ROOT}build/tests/syscall_target`;
+const DL_LIB = `${ROOT}build/tests/libsyscall_dl.so`;
+
+// Counting starts at the target's close(7770001) and stops after its close(7770002), for the
+// target and every process it forks until that process execs (the new image is not hooked).
+const SCRIPT = `
+BEGIN { printf("ready\\n"); }
+tracepoint:raw_syscalls:sys_enter {
+  if (args->id == 3 && args->args[0] == 7770001 && comm == "syscall_target") { @t[pid] = 1; }
+  if (@t[pid]) {
+    @enter[args->id] = count();
+    if (args->id == 3 && args->args[0] == 7770002) { @end[tid] = 1; }
+  }
+}
+tracepoint:raw_syscalls:sys_exit /@t[pid]/ {
+  @exit[args->id] = count();
+  if (@end[tid]) { delete(@t[pid]); exit(); }
+}
+tracepoint:sched:sched_process_fork /@t[pid]/ { @t[args->child_pid] = 1; }
+tracepoint:sched:sched_process_exec /@t[pid]/ { delete(@t[pid]); }
+`;
+
+function skipReason(): string | null {
+  if (Deno.uid() !== 0) return "not root: bpftrace needs root";
+  try {
+    Deno.statSync("/sys/kernel/tracing/events/raw_syscalls");
+  } catch {
+    // tracefs is not mounted: mount it (bpftrace reads the tracepoints' formats there).
+    const r = new Deno.Command("mount", {
+      args: ["-t", "tracefs", "tracefs", "/sys/kernel/tracing"],
+    })
+      .outputSync();
+    if (r.code !== 0) return "tracefs is not mounted and cannot be";
+  }
+  const r = new Deno.Command("sh", { args: ["-c", "command -v bpftrace"] }).outputSync();
+  if (r.code !== 0) return "bpftrace is not installed";
+  return null;
+}
+
+type Counts = Record<string, number>;
+
+async function readLines(
+  stream: ReadableStream<Uint8Array>,
+  onLine: (l: string) => void,
+): Promise<void> {
+  const dec = new TextDecoder();
+  let buf = "";
+  for await (const chunk of stream) {
+    buf += dec.decode(chunk, { stream: true });
+    let i;
+    while ((i = buf.indexOf("\n")) >= 0) {
+      onLine(buf.slice(0, i));
+      buf = buf.slice(i + 1);
+    }
+  }
+  if (buf) onLine(buf);
+}
+
+Deno.test("syscall hooks: per-syscall entry and exit counts equal the kernel's raw_syscalls counts", async () => {
+  const why = skipReason();
+  if (why) {
+    console.log(`skipped: ${why}`);
+    return;
+  }
+  const tracer = new Deno.Command("bpftrace", {
+    args: ["-f", "json", "-e", SCRIPT],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const maps: Record<string, Counts> = {};
+  let ready: () => void;
+  const isReady = new Promise<void>((r) => ready = r);
+  const lines = readLines(tracer.stdout, (l) => {
+    if (!l.startsWith("{")) return;
+    const m = JSON.parse(l);
+    if (m.type === "printf" && m.data === "ready\n") ready();
+    if (m.type === "map") Object.assign(maps, m.data);
+  });
+  const stderr = new Response(tracer.stderr).text();
+  const timeout = setTimeout(() => tracer.kill("SIGINT"), 60000);
+  await Promise.race([isReady, tracer.status]);
+
+  const out = await new Deno.Command(TARGET, { args: [DL_LIB, "20000"], stdout: "piped" })
+    .output();
+  assert.equal(out.code, 0, "target failed");
+  const r = JSON.parse(new TextDecoder().decode(out.stdout));
+  const status = await tracer.status;
+  clearTimeout(timeout);
+  await lines;
+  assert.ok(status.success, await stderr);
+
+  // What the workload did.
+  assert.equal(r.execve_errno, 2, "the failing execve: ENOENT");
+  assert.equal(r.restart_read, 0, "the read restarted after a SA_RESTART handler returned");
+  assert.equal(r.eintr_read, 4, "the read interrupted without SA_RESTART: EINTR");
+  assert.equal(r.dl_ok, 1);
+  assert.ok(r.dl_patched >= 2, "the dlopen'ed library's syscalls were rewritten");
+  assert.ok(r.patched >= 500, `${r.patched} sites rewritten`);
+  console.log(
+    `${r.objects} objects, ${r.sites} syscall sites, ${r.patched} rewritten, ${r.uncovered} not ` +
+      `(logged), install ${r.install_ms} ms\nlog:\n${r.log}`,
+  );
+  console.log(
+    `getppid: native ${r.native_ns} ns, hooked (handler returning at once) ${r.hooked_ns} ns, ` +
+      `+${(r.hooked_ns - r.native_ns).toFixed(1)} ns (before install: raw ${r.before_native_ns}, ` +
+      `libc ${r.before_libc_ns})`,
+  );
+
+  const rows: string[] = [];
+  let differing = 0;
+  for (const side of ["enter", "exit"]) {
+    const kernel: Counts = maps[`@${side}`] ?? {};
+    const ours: Counts = r[side];
+    const own: Counts = r[`own_${side}`];
+    const nrs = new Set([...Object.keys(kernel), ...Object.keys(ours), ...Object.keys(own)]);
+    for (const nr of [...nrs].sort((a, b) => Number(a) - Number(b))) {
+      const k = kernel[nr] ?? 0, o = ours[nr] ?? 0, w = own[nr] ?? 0;
+      const mark = k === o + w ? "" : "  <- differs";
+      if (mark) differing++;
+      rows.push(
+        `${side.padEnd(5)} ${nr.padStart(4)} kernel ${String(k).padStart(4)} ours ${
+          String(o).padStart(4)
+        } own ${String(w).padStart(3)}${mark}`,
+      );
+    }
+  }
+  console.log(rows.join("\n"));
+  assert.equal(differing, 0, `${differing} counts differ from the kernel's`);
+});
