@@ -546,10 +546,10 @@ static int hook_site(const struct insn *ins, struct window w, int site, char *wh
 			goto refuse;
 		p += n;
 	}
-	if (p + 14 > lit)
+	if (p + 5 > lit)
 		goto full;
-	put(&p, (const uint8_t[]){0xff, 0x25, 0, 0, 0, 0}, 6);
-	put(&p, &b, 8);
+	put(&p, (const uint8_t[]){0xe9}, 1); /* back: the trampoline is within 2 GiB of the site */
+	put_rel32(&p, p + 4, b);
 	/* the jumps to post */
 	uint8_t *q = t + jmp_post_at + 1;
 	put_rel32(&q, q + 4, (uint64_t)post);

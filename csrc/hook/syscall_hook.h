@@ -64,7 +64,7 @@ HIDDEN void syscall_hooks_own_counts(uint64_t enter[SYSCALL_HOOK_MAX_NR], uint64
 struct syscall_frame {
 	uint64_t args[6]; /* rdi, rsi, rdx, r10, r8, r9 */
 	uint64_t nr;      /* rax; after the call, its result */
-	uint64_t flags;
+	uint64_t flags;   /* ah: lahf's flags, al: OF */
 	uint64_t rbp;     /* the original code's */
 	uint64_t site_ret; /* into the site's trampoline */
 };
