@@ -37,6 +37,7 @@
 #include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,7 +67,9 @@ static void note_pool(const uint8_t *t)
 	if (n_pools_seen < 64)
 		pools_seen[n_pools_seen++] = r;
 }
-static uint64_t own_enter[SYSCALL_HOOK_MAX_NR], own_exit[SYSCALL_HOOK_MAX_NR];
+uint64_t syscall_hook_own_enter[SYSCALL_HOOK_MAX_NR], syscall_hook_own_exit[SYSCALL_HOOK_MAX_NR];
+#define own_enter syscall_hook_own_enter
+#define own_exit syscall_hook_own_exit
 static __thread int guard __attribute__((tls_model("initial-exec")));
 
 /* ---- the path of every hooked syscall ---- */
@@ -477,6 +480,39 @@ static void put_rel32(uint8_t **p, const uint8_t *insn_end_after, uint64_t targe
 	put(p, &rel, 4);
 }
 
+/*
+ * patch.c installs its SIGTRAP and fixup handlers with libc's sa_restorer,
+ * __restore_rt, one of the sites we rewrite: a thread returning from the
+ * SIGTRAP handler while __restore_rt holds the int3 would take a SIGTRAP with
+ * SIGTRAP blocked. Once they are installed (by the first patch), they get our
+ * restorer (the handlers stay patch.c's).
+ */
+static bool restorers_set;
+
+static long own_raw(long nr, long a, long b, long c, long d)
+{
+	count_own(own_enter, (uint64_t)nr);
+	long r = syscall_hook_raw(nr, a, b, c, d);
+	count_own(own_exit, (uint64_t)nr);
+	return r;
+}
+
+static void set_restorers(void)
+{
+	struct {
+		uint64_t handler, flags, restorer, mask;
+	} ksa;
+	const int sigs[] = {SIGTRAP, SIGRTMAX - 1 /* patch.c's FIXUP_SIGNAL */};
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		if (own_raw(SYS_rt_sigaction, sigs[i], 0, (long)&ksa, 8) < 0 || ksa.handler <= 1 ||
+		    !(ksa.flags & 0x04000000 /* SA_RESTORER */))
+			continue;
+		ksa.restorer = (uint64_t)syscall_hook_restorer;
+		own_raw(SYS_rt_sigaction, sigs[i], (long)&ksa, 0, 8);
+	}
+	restorers_set = true;
+}
+
 /* Builds and patches; 0, or -1 with `why` filled (nothing patched). */
 static int hook_site(const struct insn *ins, struct window w, int site, char *why, size_t whylen)
 {
@@ -570,6 +606,8 @@ static int hook_site(const struct insn *ins, struct window w, int site, char *wh
 	memcpy(h->original, (const void *)a, HOOK_PATCH_LEN);
 	if (hook_patch(h, why, whylen) < 0)
 		goto refuse;
+	if (!restorers_set)
+		set_restorers();
 	return 0;
 full:
 	snprintf(why, whylen, "relocated window does not fit the trampoline");
@@ -686,6 +724,8 @@ static void hook_object(const struct object *o)
 		if (in_exec(o, fns[i].start, fns[i].end - fns[i].start))
 			decode_func(&dec, &fns[i], ins, MAX_INSNS, &t);
 	/* Pass 2: the functions holding 0f 05; bytes outside any function are logged. */
+	const struct func *deferred[8];
+	int n_deferred = 0;
 	for (int r = 0; r < o->n_exec; r++) {
 		const uint8_t *lo = (const uint8_t *)o->exec_lo[r], *hi = (const uint8_t *)o->exec_hi[r];
 		const struct func *last = NULL;
@@ -703,9 +743,16 @@ static void hook_object(const struct object *o)
 			if (fn == last)
 				continue;
 			last = fn;
+			if (fn->signal_frame && !restorers_set) {
+				deferred[n_deferred < 8 ? n_deferred++ : 7] = fn;
+				continue;
+			}
 			hook_function(o, &dec, fn, &t, ins);
 		}
 	}
+	/* Signal return trampolines once our restorer is in place (after the first patch). */
+	for (int i = 0; i < n_deferred; i++)
+		hook_function(o, &dec, deferred[i], &t, ins);
 out:
 	free(t.bits);
 	free(ins);

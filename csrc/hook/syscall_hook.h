@@ -73,6 +73,9 @@ _Static_assert(sizeof(struct syscall_frame) == 80, "syscall_frame layout (syscal
 HIDDEN uint64_t syscall_hook_on_enter(struct syscall_frame *f);
 HIDDEN void syscall_hook_on_exit(uint64_t nr, int64_t ret);
 HIDDEN void syscall_hook_stub(void);
+HIDDEN void syscall_hook_restorer(void);
+HIDDEN long syscall_hook_raw(long nr, long a, long b, long c, long d);
+HIDDEN extern uint64_t syscall_hook_own_enter[SYSCALL_HOOK_MAX_NR], syscall_hook_own_exit[SYSCALL_HOOK_MAX_NR];
 HIDDEN void syscall_hook_exit_stub(void);
 extern char syscall_hook_insn[], syscall_hook_text_start[], syscall_hook_text_end[];
 

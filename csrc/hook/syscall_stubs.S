@@ -156,6 +156,41 @@ syscall_hook_exit_stub:
 	ret
 	.size syscall_hook_exit_stub, . - syscall_hook_exit_stub
 
+/* long syscall_hook_raw(nr, a, b, c, d): a syscall of the module's own, never rewritten. */
+	.globl syscall_hook_raw
+	.hidden syscall_hook_raw
+	.type syscall_hook_raw, @function
+	.p2align 4
+syscall_hook_raw:
+	mov %rdi, %rax
+	mov %rsi, %rdi
+	mov %rdx, %rsi
+	mov %rcx, %rdx
+	mov %r8, %r10
+	syscall
+	ret
+	.size syscall_hook_raw, . - syscall_hook_raw
+
+/*
+ * The sa_restorer of the patcher's signal handlers (SIGTRAP, the fixup
+ * signal): returning from them must not go through libc's __restore_rt,
+ * which may itself hold an int3 while it is being rewritten (a SIGTRAP there,
+ * inside the SIGTRAP handler, would kill the process). Counted as the
+ * module's own rt_sigreturn (its exit: nr -1, at SYSCALL_HOOK_MAX_NR - 1).
+ */
+	.globl syscall_hook_restorer
+	.hidden syscall_hook_restorer
+	.type syscall_hook_restorer, @function
+	.p2align 4
+	nop                     /* unwinders look up the return address - 1 */
+syscall_hook_restorer:
+	lock incq syscall_hook_own_enter+15*8(%rip)
+	lock incq syscall_hook_own_exit+511*8(%rip)
+	mov $15, %eax
+	syscall
+	ud2
+	.size syscall_hook_restorer, . - syscall_hook_restorer
+
 	.globl syscall_hook_text_end
 	.hidden syscall_hook_text_end
 syscall_hook_text_end:

@@ -269,6 +269,8 @@ static void workload(const char *dl_path, long *results)
 	results[5] = work(10) != 0;
 }
 
+int syscall_regs_check(void); /* syscall_regs.S */
+
 static void print_counts(const char *key, const uint64_t *a)
 {
 	printf("\"%s\":{", key);
@@ -281,6 +283,52 @@ static void print_counts(const char *key, const uint64_t *a)
 	printf("}");
 }
 
+static volatile int stress_stop;
+static void *stress_thread(void *unused)
+{
+	(void)unused;
+	int fd = open("/dev/null", O_WRONLY);
+	long calls = 0;
+	while (!stress_stop) {
+		getppid();
+		if (write(fd, "x", 1) != 1)
+			abort();
+		calls += 2;
+	}
+	close(fd);
+	return (void *)calls;
+}
+
+/* The hooks installed while 3 threads make syscalls in a loop; then counted for 200 ms. */
+static int stress(void)
+{
+	pthread_t th[3];
+	for (int i = 0; i < 3; i++)
+		pthread_create(&th[i], NULL, stress_thread, NULL);
+	sleep_ms(50);
+	struct syscall_handler h = {on_enter, on_exit_, NULL, on_log};
+	char err[256];
+	if (syscall_hooks_install(&h, err, sizeof(err)) < 0) {
+		fprintf(stderr, "install: %s\n", err);
+		return 1;
+	}
+	C->on = 1;
+	sleep_ms(200);
+	C->on = 0;
+	stress_stop = 1;
+	long calls = 0;
+	for (int i = 0; i < 3; i++) {
+		void *r;
+		pthread_join(th[i], &r);
+		calls += (long)r;
+	}
+	struct syscall_hook_stats st;
+	syscall_hooks_get_stats(&st);
+	printf("{\"patched\":%u,\"calls\":%ld,\"getppid_enter\":%llu,\"write_exit\":%llu}\n", st.patched, calls,
+	       (unsigned long long)C->enter[SYS_getppid], (unsigned long long)C->exit[SYS_write]);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int n = argc > 2 ? atoi(argv[2]) : 200000;
@@ -288,6 +336,8 @@ int main(int argc, char **argv)
 	C = mmap(NULL, sizeof(*C), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (C == MAP_FAILED)
 		return 1;
+	if (argc > 3 && strcmp(argv[3], "stress") == 0)
+		return stress();
 	make_raw_getppid();
 	double before_native, before_libc;
 	bench_getppid(n, &before_native, &before_libc);
@@ -309,6 +359,7 @@ int main(int argc, char **argv)
 	C->on = 1;
 	close(MARK_BEGIN);
 	workload(dl_path, results);
+	int regs = syscall_regs_check();
 	close(MARK_END);
 	C->on = 0;
 	syscall_hooks_own_counts(own1_e, own1_x);
@@ -324,8 +375,8 @@ int main(int argc, char **argv)
 	printf("\"objects\":%u,\"sites\":%u,\"patched\":%u,\"uncovered\":%u,\"anon_exec\":%u,", st.objects, st.sites,
 	       st.patched, st.uncovered, st.anon_exec);
 	printf("\"execve_errno\":%ld,\"restart_read\":%ld,\"eintr_read\":%ld,\"nanosleep\":%ld,\"dl_patched\":%ld,"
-	       "\"dl_ok\":%ld,\"signals\":%d,",
-	       results[0], results[1], results[2], results[3], results[4], results[5], sig_seen);
+	       "\"dl_ok\":%ld,\"signals\":%d,\"regs_check\":%d,",
+	       results[0], results[1], results[2], results[3], results[4], results[5], sig_seen, regs);
 	print_counts("enter", C->enter);
 	printf(",");
 	print_counts("exit", C->exit);
