@@ -117,6 +117,17 @@ Deno.test("syscall hooks: per-syscall entry and exit counts equal the kernel's r
   assert.equal(r.restart_read, 0, "the read restarted after a SA_RESTART handler returned");
   assert.equal(r.eintr_read, 4, "the read interrupted without SA_RESTART: EINTR");
   assert.equal(r.dl_ok, 1);
+  assert.equal(
+    r.signals,
+    7,
+    "SIGUSR1 three times, once from inside the handler, SIGUSR2, SIGALRM, SIGUSR2",
+  );
+  // The signal sent from inside the handler ran its handler there: its getppid is reported, not ours.
+  assert.equal(
+    r.own_enter["110"],
+    undefined,
+    "getppid from a signal handler counted as the module's",
+  );
   assert.ok(r.dl_patched >= 2, "the dlopen'ed library's syscalls were rewritten");
   assert.ok(r.patched >= 500, `${r.patched} sites rewritten`);
   assert.equal(

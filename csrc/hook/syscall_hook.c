@@ -104,15 +104,100 @@ NO_VECTORS static void restart_events(struct syscall_frame *f)
 	old->nr = again; /* what the exit event will report */
 }
 
+/* ---- signal handlers, wrapped ---- */
+
+struct ksigaction {
+	uint64_t handler, flags, restorer, mask;
+};
+#define KSA_SIGINFO 4ull
+#define N_SIGNALS 65
+
+static struct {
+	uint64_t handler, flags;
+} real_handlers[N_SIGNALS];
+
+/* One rt_sigaction in flight on this thread: the copy the kernel is given. */
+static __thread struct {
+	bool active;
+	int sig;
+	uint64_t act; /* the application's */
+	uint64_t prev_handler, prev_flags;
+	struct ksigaction copy;
+} sa_swap __attribute__((tls_model("initial-exec")));
+
+static void signal_wrapper(int sig, siginfo_t *si, void *uc)
+{
+	uint64_t h = __atomic_load_n(&real_handlers[sig].handler, __ATOMIC_ACQUIRE);
+	uint64_t fl = real_handlers[sig].flags;
+	int saved = guard;
+	guard = 0;
+	if (fl & KSA_SIGINFO)
+		((void (*)(int, siginfo_t *, void *))h)(sig, si, uc);
+	else
+		((void (*)(int))h)(sig);
+	guard = saved;
+}
+
+NO_VECTORS static void sigaction_enter(struct syscall_frame *f)
+{
+	int sig = (int)f->args[0];
+	const struct ksigaction *act = (const struct ksigaction *)f->args[1];
+	if (sig <= 0 || sig >= N_SIGNALS || f->args[3] != 8)
+		return;
+	sa_swap.active = true;
+	sa_swap.sig = sig;
+	sa_swap.act = f->args[1];
+	sa_swap.prev_handler = real_handlers[sig].handler;
+	sa_swap.prev_flags = real_handlers[sig].flags;
+	if (!act)
+		return;
+	if (act->handler <= 1 /* SIG_DFL, SIG_IGN */) {
+		__atomic_store_n(&real_handlers[sig].handler, 0, __ATOMIC_RELEASE);
+		return;
+	}
+	real_handlers[sig].flags = act->flags;
+	__atomic_store_n(&real_handlers[sig].handler, act->handler, __ATOMIC_RELEASE);
+	sa_swap.copy = *act;
+	sa_swap.copy.handler = (uint64_t)signal_wrapper;
+	sa_swap.copy.flags |= KSA_SIGINFO;
+	f->args[1] = (uint64_t)&sa_swap.copy;
+}
+
+NO_VECTORS static void sigaction_exit(int64_t ret, struct syscall_frame *f)
+{
+	sa_swap.active = false;
+	int sig = sa_swap.sig;
+	if (f)
+		f->args[1] = sa_swap.act;
+	if (ret < 0) {
+		real_handlers[sig].flags = sa_swap.prev_flags;
+		__atomic_store_n(&real_handlers[sig].handler, sa_swap.prev_handler, __ATOMIC_RELEASE);
+		return;
+	}
+	struct ksigaction *oact = f ? (struct ksigaction *)f->args[2] : NULL;
+	if (oact && oact->handler == (uint64_t)signal_wrapper) {
+		oact->handler = sa_swap.prev_handler;
+		oact->flags = sa_swap.prev_flags;
+	}
+}
+
 NO_VECTORS uint64_t syscall_hook_on_enter(struct syscall_frame *f)
 {
 	uint64_t nr = f->nr;
-	if (guard) {
+	/*
+	 * With the guard set, an rt_sigreturn through a rewritten site is still the
+	 * application's: that of a (wrapped) signal handler that interrupted the
+	 * handler (the module's own signal handlers return through its restorer).
+	 */
+	if (guard && nr != SYS_rt_sigreturn) {
 		count_own(own_enter, nr);
 	} else {
+		int saved = guard;
 		guard = 1;
 		if (handler.enter)
 			handler.enter(handler.ctx, nr, f->args);
+		if (nr == SYS_rt_sigaction)
+			sigaction_enter(f);
 		if (nr == SYS_rt_sigreturn) {
 			/*
 			 * The kernel reports its exit as that of syscall -1 (restoring the
@@ -123,7 +208,7 @@ NO_VECTORS uint64_t syscall_hook_on_enter(struct syscall_frame *f)
 				handler.exit(handler.ctx, (uint64_t)-1, (int64_t)uc->uc_mcontext.gregs[REG_RAX]);
 			restart_events(f);
 		}
-		guard = 0;
+		guard = saved;
 	}
 	switch (nr) {
 	case SYS_clone:
@@ -141,13 +226,15 @@ NO_VECTORS uint64_t syscall_hook_on_enter(struct syscall_frame *f)
 	}
 }
 
-NO_VECTORS void syscall_hook_on_exit(uint64_t nr, int64_t ret)
+NO_VECTORS void syscall_hook_on_exit(uint64_t nr, int64_t ret, struct syscall_frame *f)
 {
 	if (guard) {
 		count_own(own_exit, nr);
 		return;
 	}
 	guard = 1;
+	if (nr == SYS_rt_sigaction && sa_swap.active)
+		sigaction_exit(ret, f);
 	if (handler.exit)
 		handler.exit(handler.ctx, nr, ret);
 	guard = 0;

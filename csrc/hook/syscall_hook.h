@@ -18,6 +18,11 @@
  *  - exit, exit_group: the enter event only; rt_sigreturn: its enter event,
  *    and an exit event as the kernel reports it, for nr -1 (the restored
  *    registers' orig_ax), with the restored rax, made before the call;
+ *  - a signal arriving while the handler runs: the application's signal
+ *    handlers are installed wrapped (rt_sigaction's act is swapped for a copy
+ *    naming our wrapper, oldact shows the application's own), and the wrapper
+ *    lifts the guard: syscalls of a signal handler are reported, even when it
+ *    interrupted the handler (which is then re-entered, nested);
  *  - a call interrupted by a signal and restarted by the kernel: exit with
  *    -ERESTARTSYS (or -ERESTART_RESTARTBLOCK), then enter again (restart_syscall
  *    for the latter), seen when the signal handler returns (rt_sigreturn).
@@ -71,7 +76,8 @@ struct syscall_frame {
 _Static_assert(sizeof(struct syscall_frame) == 80, "syscall_frame layout (syscall_stubs.S)");
 /* 0: make the call; 1: no return (exit, exit_group, rt_sigreturn); 2 + i: the site's special path i. */
 HIDDEN uint64_t syscall_hook_on_enter(struct syscall_frame *f);
-HIDDEN void syscall_hook_on_exit(uint64_t nr, int64_t ret);
+/* `f`: the frame (its args given back to the original code), NULL after clone/vfork/clone3. */
+HIDDEN void syscall_hook_on_exit(uint64_t nr, int64_t ret, struct syscall_frame *f);
 HIDDEN void syscall_hook_stub(void);
 HIDDEN void syscall_hook_restorer(void);
 HIDDEN long syscall_hook_raw(long nr, long a, long b, long c, long d);

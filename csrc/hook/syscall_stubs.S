@@ -68,6 +68,7 @@ syscall_hook_insn:
 	mov 48(%rsp), %rdi      /* nr */
 	mov %rax, 48(%rsp)      /* the result, for the original code */
 	mov %rax, %rsi
+	mov %rsp, %rdx          /* the arguments, as they are given back */
 	and $-16, %rsp
 	call syscall_hook_on_exit
 	lea -64(%rbp), %rsp
@@ -141,6 +142,7 @@ syscall_hook_exit_stub:
 	push %rdi
 	mov 16(%rbp), %rdi
 	mov %rax, %rsi
+	xor %edx, %edx
 	and $-16, %rsp
 	call syscall_hook_on_exit
 	lea -64(%rbp), %rsp

@@ -43,9 +43,12 @@ void bpftime_probe_entry_stub(void) {}
 
 NO_VECTORS static void on_enter(void *ctx, uint64_t nr, const uint64_t args[6])
 {
-	(void)ctx, (void)args;
+	(void)ctx;
 	if (C->on)
 		__atomic_add_fetch(&C->enter[nr % SYSCALL_HOOK_MAX_NR], 1, __ATOMIC_RELAXED);
+	/* A signal arriving while the handler runs: sent (and delivered) from inside it. */
+	if (nr == SYS_getpgid && args[0] == 4242)
+		syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), SIGUSR1);
 }
 
 NO_VECTORS static void on_exit_(void *ctx, uint64_t nr, int64_t ret)
@@ -241,6 +244,9 @@ static void workload(const char *dl_path, long *results)
 	set_handler(SIGUSR1, SA_RESTART);
 	for (int i = 0; i < 3; i++)
 		kill(getpid(), SIGUSR1);
+
+	/* a signal delivered while the hooks' handler runs (it sends it); its handler's syscalls are reported */
+	syscall(SYS_getpgid, 4242);
 
 	/* a blocking read restarted (SA_RESTART), then one interrupted (EINTR) */
 	results[1] = interrupted_read(SIGUSR2, SA_RESTART);
