@@ -600,34 +600,33 @@ static void set_restorers(void)
 	restorers_set = true;
 }
 
-/* Builds and patches; 0, or -1 with `why` filled (nothing patched). */
-static int hook_site(const struct insn *ins, struct window w, int site, char *why, size_t whylen)
+/*
+ * Writes a trampoline at `t` (HOOK_TRAMPOLINE_SIZE bytes, within 2 GiB of
+ * `back`): `pre` relocated, the call of the stub, the special paths, `post`
+ * relocated, a jump to `back`. `a` is the address of the window's first byte
+ * (for the hook's instruction map, `h`, which may be NULL). 0 or -1 (`why`).
+ */
+static int build_trampoline(uint8_t *t, const struct insn *pre, int npre, const struct insn *sc,
+			    const struct insn *post, int npost, uint64_t a, uint64_t back, struct hook *h,
+			    char *why, size_t whylen)
 {
-	uint64_t a = ins[w.first].addr, b = ins[w.last].addr + ins[w.last].len;
-	uint8_t *t = trampoline_alloc(a, HOOK_TRAMPOLINE_SIZE);
-	if (!t) {
-		snprintf(why, whylen, "no memory for a trampoline within 2 GiB");
-		return -1;
-	}
-	note_pool(t);
-	struct hook *h = calloc(1, sizeof(*h));
-	if (!h) {
-		snprintf(why, whylen, "out of memory");
-		return -1;
-	}
 	uint8_t *lit = t + HOOK_TRAMPOLINE_SIZE - 16;
 	uint8_t *p = t;
 	int k = 0;
-	for (int i = w.first; i < site; i++, k++) {
-		h->orig_off[k] = (uint8_t)(ins[i].addr - a);
-		h->tramp_off[k] = (uint8_t)(p - t);
-		int n = hook_relocate_insn(p, (uint64_t)(lit - p), ins[i].addr, why, whylen);
+	for (int i = 0; i < npre; i++, k++) {
+		if (h) {
+			h->orig_off[k] = (uint8_t)(pre[i].addr - a);
+			h->tramp_off[k] = (uint8_t)(p - t);
+		}
+		int n = hook_relocate_insn(p, (uint64_t)(lit - p), pre[i].addr, why, whylen);
 		if (n < 0)
-			goto refuse;
+			return -1;
 		p += n;
 	}
-	h->orig_off[k] = (uint8_t)(ins[site].addr - a);
-	h->tramp_off[k] = (uint8_t)(p - t);
+	if (h) {
+		h->orig_off[k] = (uint8_t)(sc->addr - a);
+		h->tramp_off[k] = (uint8_t)(p - t);
+	}
 	k++;
 	static const uint8_t lea_down[] = {0x48, 0x8d, 0x64, 0x24, 0x80};
 	static const uint8_t lea_up[] = {0x48, 0x8d, 0xa4, 0x24, 0x80, 0, 0, 0};
@@ -658,46 +657,70 @@ static int hook_site(const struct insn *ins, struct window w, int site, char *wh
 		while (p < s + SPECIAL_SIZE)
 			*p++ = 0x90;
 	}
-	uint8_t *post = p;
-	for (int i = site + 1; i <= w.last; i++, k++) {
-		h->orig_off[k] = (uint8_t)(ins[i].addr - a);
+	uint8_t *post_at = p;
+	for (int i = 0; i < npost; i++, k++) {
 		if (p - t > 255)
 			goto full;
-		h->tramp_off[k] = (uint8_t)(p - t);
-		int n = hook_relocate_insn(p, (uint64_t)(lit - p), ins[i].addr, why, whylen);
+		if (h) {
+			h->orig_off[k] = (uint8_t)(post[i].addr - a);
+			h->tramp_off[k] = (uint8_t)(p - t);
+		}
+		int n = hook_relocate_insn(p, (uint64_t)(lit - p), post[i].addr, why, whylen);
 		if (n < 0)
-			goto refuse;
+			return -1;
 		p += n;
 	}
 	if (p + 5 > lit)
 		goto full;
-	put(&p, (const uint8_t[]){0xe9}, 1); /* back: the trampoline is within 2 GiB of the site */
-	put_rel32(&p, p + 4, b);
+	put(&p, (const uint8_t[]){0xe9}, 1); /* back: the trampoline is within 2 GiB of it */
+	put_rel32(&p, p + 4, back);
 	/* the jumps to post */
 	uint8_t *q = t + jmp_post_at + 1;
-	put_rel32(&q, q + 4, (uint64_t)post);
+	put_rel32(&q, q + 4, (uint64_t)post_at);
 	for (int i = 0; i < N_SPECIAL; i++) {
 		q = special_jmps[i] + 1;
-		put_rel32(&q, q + 4, (uint64_t)post);
+		put_rel32(&q, q + 4, (uint64_t)post_at);
 	}
 	uint64_t stub = (uint64_t)syscall_hook_stub, exit_stub = (uint64_t)syscall_hook_exit_stub;
 	memcpy(lit, &stub, 8);
 	memcpy(lit + 8, &exit_stub, 8);
 	__builtin___clear_cache((char *)t, (char *)t + HOOK_TRAMPOLINE_SIZE);
+	if (h)
+		h->n_insns = (uint8_t)k;
+	return 0;
+full:
+	snprintf(why, whylen, "relocated window does not fit the trampoline");
+	return -1;
+}
 
+/* Builds and patches; 0, or -1 with `why` filled (nothing patched). */
+static int hook_site(const struct insn *ins, struct window w, int site, char *why, size_t whylen)
+{
+	uint64_t a = ins[w.first].addr, b = ins[w.last].addr + ins[w.last].len;
+	uint8_t *t = trampoline_alloc(a, HOOK_TRAMPOLINE_SIZE);
+	if (!t) {
+		snprintf(why, whylen, "no memory for a trampoline within 2 GiB");
+		return -1;
+	}
+	note_pool(t);
+	struct hook *h = calloc(1, sizeof(*h));
+	if (!h) {
+		snprintf(why, whylen, "out of memory");
+		return -1;
+	}
+	if (build_trampoline(t, ins + w.first, site - w.first, ins + site, ins + site + 1, w.last - site, a, b, h,
+			     why, whylen) < 0)
+		goto refuse;
 	h->addr = a;
 	h->trampoline = t;
 	h->displaced = t;
 	h->displaced_len = (uint32_t)(b - a);
-	h->n_insns = (uint8_t)k;
 	memcpy(h->original, (const void *)a, HOOK_PATCH_LEN);
 	if (hook_patch(h, why, whylen) < 0)
 		goto refuse;
 	if (!restorers_set)
 		set_restorers();
 	return 0;
-full:
-	snprintf(why, whylen, "relocated window does not fit the trampoline");
 refuse:
 	free(h); /* the trampoline stays in its pool, never reached */
 	return -1;
