@@ -77,7 +77,21 @@ static __thread int guard __attribute__((tls_model("initial-exec")));
 static inline void count_own(uint64_t *tab, uint64_t nr)
 {
 	__atomic_add_fetch(&tab[nr % SYSCALL_HOOK_MAX_NR], 1, __ATOMIC_RELAXED);
+	if (handler.own)
+		handler.own(handler.ctx, nr, tab != own_enter);
 }
+
+/* Returning from the module's own signal handlers (syscall_hook_restorer). */
+NO_VECTORS void syscall_hook_restorer_count(void)
+{
+	count_own(own_enter, SYS_rt_sigreturn);
+	count_own(own_exit, (uint64_t)-1);
+}
+
+/* Syscall User Dispatch: BLOCK (1) wherever it is on, but in the module's own text. */
+__thread volatile char syscall_hook_sud_selector __attribute__((tls_model("initial-exec"))) = 1;
+static bool sud_on;
+static void sud_enable_thread(void);
 
 /*
  * rt_sigreturn back into our syscall instruction: the kernel had interrupted
@@ -110,31 +124,45 @@ struct ksigaction {
 	uint64_t handler, flags, restorer, mask;
 };
 #define KSA_SIGINFO 4ull
+#define KSA_NODEFER 0x40000000ull
+#define KSA_RESTORER 0x04000000ull
 #define N_SIGNALS 65
+#define SIGSYS_BIT (1ull << (SIGSYS - 1))
 
 static struct {
 	uint64_t handler, flags;
 } real_handlers[N_SIGNALS];
 
-/* One rt_sigaction in flight on this thread: the copy the kernel is given. */
+/* One rt_sigaction or rt_sigprocmask in flight on this thread: the copy the kernel is given. */
 static __thread struct {
-	bool active;
+	struct syscall_frame *frame; /* of the call that swapped; NULL: none */
 	int sig;
-	uint64_t act; /* the application's */
+	uint64_t arg; /* the application's */
 	uint64_t prev_handler, prev_flags;
 	struct ksigaction copy;
+	uint64_t mask;
 } sa_swap __attribute__((tls_model("initial-exec")));
 
-static void signal_wrapper(int sig, siginfo_t *si, void *uc)
+static void on_sigsys(int sig, siginfo_t *si, void *uc);
+static long own_raw(long nr, long a, long b, long c, long d, long e);
+
+static void call_real(int sig, siginfo_t *si, void *uc)
 {
 	uint64_t h = __atomic_load_n(&real_handlers[sig].handler, __ATOMIC_ACQUIRE);
 	uint64_t fl = real_handlers[sig].flags;
-	int saved = guard;
-	guard = 0;
+	if (h <= 1)
+		return;
 	if (fl & KSA_SIGINFO)
 		((void (*)(int, siginfo_t *, void *))h)(sig, si, uc);
 	else
 		((void (*)(int))h)(sig);
+}
+
+static void signal_wrapper(int sig, siginfo_t *si, void *uc)
+{
+	int saved = guard;
+	guard = 0;
+	call_real(sig, si, uc);
 	guard = saved;
 }
 
@@ -142,43 +170,170 @@ NO_VECTORS static void sigaction_enter(struct syscall_frame *f)
 {
 	int sig = (int)f->args[0];
 	const struct ksigaction *act = (const struct ksigaction *)f->args[1];
-	if (sig <= 0 || sig >= N_SIGNALS || f->args[3] != 8)
+	if (sig <= 0 || sig >= N_SIGNALS || f->args[3] != 8 || sa_swap.frame)
 		return;
-	sa_swap.active = true;
+	sa_swap.frame = f;
 	sa_swap.sig = sig;
-	sa_swap.act = f->args[1];
+	sa_swap.arg = f->args[1];
 	sa_swap.prev_handler = real_handlers[sig].handler;
 	sa_swap.prev_flags = real_handlers[sig].flags;
 	if (!act)
 		return;
-	if (act->handler <= 1 /* SIG_DFL, SIG_IGN */) {
+	bool ours_stays = sig == SIGSYS && sud_on; /* dispatch needs our SIGSYS handler */
+	if (act->handler <= 1 /* SIG_DFL, SIG_IGN */ && !ours_stays) {
 		__atomic_store_n(&real_handlers[sig].handler, 0, __ATOMIC_RELEASE);
 		return;
 	}
 	real_handlers[sig].flags = act->flags;
 	__atomic_store_n(&real_handlers[sig].handler, act->handler, __ATOMIC_RELEASE);
 	sa_swap.copy = *act;
-	sa_swap.copy.handler = (uint64_t)signal_wrapper;
-	sa_swap.copy.flags |= KSA_SIGINFO;
+	sa_swap.copy.handler = ours_stays ? (uint64_t)on_sigsys : (uint64_t)signal_wrapper;
+	sa_swap.copy.flags |= KSA_SIGINFO | (ours_stays ? KSA_NODEFER : 0);
+	if (sud_on)
+		sa_swap.copy.mask &= ~SIGSYS_BIT;
 	f->args[1] = (uint64_t)&sa_swap.copy;
 }
 
 NO_VECTORS static void sigaction_exit(int64_t ret, struct syscall_frame *f)
 {
-	sa_swap.active = false;
 	int sig = sa_swap.sig;
-	if (f)
-		f->args[1] = sa_swap.act;
+	f->args[1] = sa_swap.arg;
 	if (ret < 0) {
 		real_handlers[sig].flags = sa_swap.prev_flags;
 		__atomic_store_n(&real_handlers[sig].handler, sa_swap.prev_handler, __ATOMIC_RELEASE);
 		return;
 	}
-	struct ksigaction *oact = f ? (struct ksigaction *)f->args[2] : NULL;
-	if (oact && oact->handler == (uint64_t)signal_wrapper) {
+	struct ksigaction *oact = (struct ksigaction *)f->args[2];
+	if (oact && (oact->handler == (uint64_t)signal_wrapper || oact->handler == (uint64_t)on_sigsys)) {
 		oact->handler = sa_swap.prev_handler;
 		oact->flags = sa_swap.prev_flags;
 	}
+}
+
+/* rt_sigprocmask blocking SIGSYS while dispatch is on: the kernel gets a copy without it. */
+NO_VECTORS static void sigprocmask_enter(struct syscall_frame *f)
+{
+	const uint64_t *set = (const uint64_t *)f->args[1];
+	if (!sud_on || !set || f->args[0] == SIG_UNBLOCK || !(*set & SIGSYS_BIT) || sa_swap.frame)
+		return;
+	sa_swap.frame = f;
+	sa_swap.arg = f->args[1];
+	sa_swap.mask = *set & ~SIGSYS_BIT;
+	f->args[1] = (uint64_t)&sa_swap.mask;
+}
+
+/* ---- Syscall User Dispatch ---- */
+
+#define MAX_SUD_SITES 1024
+static struct {
+	uint64_t back;
+	uint8_t *tramp;
+} sud_sites[MAX_SUD_SITES];
+static int n_sud_sites;
+static int sud_lock;
+static uint64_t uncovered_at[256]; /* syscall instructions not rewritten */
+static int n_uncovered_at;
+
+static void sud_enable_thread(void)
+{
+	syscall_hook_sud_selector = 1;
+	own_raw(SYS_prctl, 59 /* PR_SET_SYSCALL_USER_DISPATCH */, 1 /* PR_SYS_DISPATCH_ON */,
+		(long)syscall_hook_text_start, (long)(syscall_hook_text_end - syscall_hook_text_start),
+		(long)&syscall_hook_sud_selector);
+}
+
+struct insn;
+static int build_trampoline(uint8_t *t, const struct insn *pre, int npre, const struct insn *sc,
+			    const struct insn *post, int npost, uint64_t a, uint64_t back, struct hook *h,
+			    char *why, size_t whylen);
+
+/* The trampoline for a syscall instruction ending at `back`, built once. */
+static uint8_t *sud_tramp(uint64_t back)
+{
+	int n = __atomic_load_n(&n_sud_sites, __ATOMIC_ACQUIRE);
+	for (int i = 0; i < n; i++)
+		if (sud_sites[i].back == back)
+			return sud_sites[i].tramp;
+	while (__atomic_exchange_n(&sud_lock, 1, __ATOMIC_ACQUIRE))
+		;
+	uint8_t *t = NULL;
+	for (int i = 0; i < n_sud_sites && !t; i++)
+		if (sud_sites[i].back == back)
+			t = sud_sites[i].tramp;
+	if (!t && n_sud_sites < MAX_SUD_SITES && (t = trampoline_alloc(back, HOOK_TRAMPOLINE_SIZE))) {
+		char why[128];
+		note_pool(t);
+		if (build_trampoline(t, NULL, 0, NULL, NULL, 0, back - 2, back, NULL, why, sizeof(why)) < 0) {
+			t = NULL;
+		} else {
+			sud_sites[n_sud_sites].back = back;
+			sud_sites[n_sud_sites].tramp = t;
+			__atomic_store_n(&n_sud_sites, n_sud_sites + 1, __ATOMIC_RELEASE);
+		}
+	}
+	__atomic_store_n(&sud_lock, 0, __ATOMIC_RELEASE);
+	return t;
+}
+
+static void on_sigsys(int sig, siginfo_t *si, void *uc_)
+{
+	ucontext_t *uc = uc_;
+	if (si->si_code != 2 /* SYS_USER_DISPATCH */) {
+		/* Someone else's (seccomp's): the application's handler, or the default action. */
+		if (real_handlers[sig].handler > 1) {
+			call_real(sig, si, uc_);
+		} else {
+			struct ksigaction dfl = {0, 0, 0, 0};
+			own_raw(SYS_rt_sigaction, SIGSYS, (long)&dfl, 0, 8, 0);
+			own_raw(SYS_tgkill, own_raw(SYS_getpid, 0, 0, 0, 0, 0), own_raw(SYS_gettid, 0, 0, 0, 0, 0),
+				SIGSYS, 0, 0);
+		}
+		return;
+	}
+	uint8_t *t = sud_tramp((uint64_t)uc->uc_mcontext.gregs[REG_RIP]);
+	uc->uc_mcontext.gregs[REG_RAX] = si->si_syscall;
+	if (t) {
+		uc->uc_mcontext.gregs[REG_RIP] = (greg_t)t;
+	} else {
+		/* No trampoline (no memory near it): made here, unreported; rare enough to be a log line. */
+		const greg_t *g = uc->uc_mcontext.gregs;
+		uc->uc_mcontext.gregs[REG_RAX] = syscall_hook_raw(si->si_syscall, g[REG_RDI], g[REG_RSI], g[REG_RDX],
+								  g[REG_R10], g[REG_R8]);
+	}
+}
+
+int syscall_hooks_sud_enable(char *err, size_t errlen)
+{
+	guard++;
+	int rc = 0;
+	struct ksigaction sa = {(uint64_t)on_sigsys, KSA_SIGINFO | KSA_NODEFER | KSA_RESTORER,
+				(uint64_t)syscall_hook_restorer, 0};
+	struct ksigaction old;
+	if (own_raw(SYS_rt_sigaction, SIGSYS, (long)&sa, (long)&old, 8, 0) < 0) {
+		snprintf(err, errlen, "rt_sigaction(SIGSYS) failed");
+		rc = -1;
+		goto out;
+	}
+	real_handlers[SIGSYS].flags = old.flags;
+	real_handlers[SIGSYS].handler = old.handler;
+	for (int i = 0; i < n_uncovered_at; i++)
+		sud_tramp(uncovered_at[i] + 2); /* built now, not in the signal handler */
+	syscall_hook_sud_selector = 1;
+	long r = own_raw(SYS_prctl, 59, 1, (long)syscall_hook_text_start,
+			 (long)(syscall_hook_text_end - syscall_hook_text_start), (long)&syscall_hook_sud_selector);
+	if (r < 0) {
+		snprintf(err, errlen, "prctl(PR_SET_SYSCALL_USER_DISPATCH): %s", strerror((int)-r));
+		own_raw(SYS_rt_sigaction, SIGSYS, (long)&old, 0, 8, 0);
+		rc = -1;
+		goto out;
+	}
+	sud_on = true;
+	/* SIGSYS unblocked here (the kernel's dispatch SIGSYS, blocked, would kill the process). */
+	uint64_t unblock = SIGSYS_BIT;
+	own_raw(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&unblock, 0, 8, 0);
+out:
+	guard--;
+	return rc;
 }
 
 NO_VECTORS uint64_t syscall_hook_on_enter(struct syscall_frame *f)
@@ -198,6 +353,8 @@ NO_VECTORS uint64_t syscall_hook_on_enter(struct syscall_frame *f)
 			handler.enter(handler.ctx, nr, f->args);
 		if (nr == SYS_rt_sigaction)
 			sigaction_enter(f);
+		else if (nr == SYS_rt_sigprocmask)
+			sigprocmask_enter(f);
 		if (nr == SYS_rt_sigreturn) {
 			/*
 			 * The kernel reports its exit as that of syscall -1 (restoring the
@@ -233,8 +390,16 @@ NO_VECTORS void syscall_hook_on_exit(uint64_t nr, int64_t ret, struct syscall_fr
 		return;
 	}
 	guard = 1;
-	if (nr == SYS_rt_sigaction && sa_swap.active)
-		sigaction_exit(ret, f);
+	if (f && sa_swap.frame == f) {
+		if (nr == SYS_rt_sigaction)
+			sigaction_exit(ret, f);
+		else
+			f->args[1] = sa_swap.arg; /* rt_sigprocmask */
+		sa_swap.frame = NULL;
+	}
+	/* A new thread or process: dispatch is not inherited. */
+	if (sud_on && ret == 0 && (nr == SYS_clone || nr == SYS_clone3 || nr == SYS_fork || nr == SYS_vfork))
+		sud_enable_thread();
 	if (handler.exit)
 		handler.exit(handler.ctx, nr, ret);
 	guard = 0;
@@ -576,10 +741,10 @@ static void put_rel32(uint8_t **p, const uint8_t *insn_end_after, uint64_t targe
  */
 static bool restorers_set;
 
-static long own_raw(long nr, long a, long b, long c, long d)
+static long own_raw(long nr, long a, long b, long c, long d, long e)
 {
 	count_own(own_enter, (uint64_t)nr);
-	long r = syscall_hook_raw(nr, a, b, c, d);
+	long r = syscall_hook_raw(nr, a, b, c, d, e);
 	count_own(own_exit, (uint64_t)nr);
 	return r;
 }
@@ -591,11 +756,11 @@ static void set_restorers(void)
 	} ksa;
 	const int sigs[] = {SIGTRAP, SIGRTMAX - 1 /* patch.c's FIXUP_SIGNAL */};
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
-		if (own_raw(SYS_rt_sigaction, sigs[i], 0, (long)&ksa, 8) < 0 || ksa.handler <= 1 ||
+		if (own_raw(SYS_rt_sigaction, sigs[i], 0, (long)&ksa, 8, 0) < 0 || ksa.handler <= 1 ||
 		    !(ksa.flags & 0x04000000 /* SA_RESTORER */))
 			continue;
 		ksa.restorer = (uint64_t)syscall_hook_restorer;
-		own_raw(SYS_rt_sigaction, sigs[i], (long)&ksa, 0, 8);
+		own_raw(SYS_rt_sigaction, sigs[i], (long)&ksa, 0, 8, 0);
 	}
 	restorers_set = true;
 }

@@ -32,6 +32,7 @@
 
 #include "hook.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +44,8 @@ struct syscall_handler {
 	void *ctx;
 	/* Where sites that are not covered are reported, one line each (NULL: stderr). */
 	void (*log)(void *ctx, const char *line);
+	/* Optional: each syscall the module (or the handler) makes, never reported to enter/exit. */
+	void (*own)(void *ctx, uint64_t nr, bool exit);
 };
 
 struct syscall_hook_stats {
@@ -62,6 +65,20 @@ HIDDEN int syscall_hooks_install(const struct syscall_handler *h, char *err, siz
 /* Rewrites the sites of objects loaded (dlopen) since the last call. Returns sites patched, or -1. */
 HIDDEN int syscall_hooks_scan_new(char *err, size_t errlen);
 HIDDEN void syscall_hooks_get_stats(struct syscall_hook_stats *out);
+/*
+ * Syscall User Dispatch for what is not rewritten (the vDSO's fallbacks,
+ * anonymous executable memory such as JIT code): a syscall made from there
+ * raises SIGSYS, whose handler sends the thread through a trampoline built
+ * for that return address, as for a rewritten site. Dispatch is per thread
+ * and not inherited: on for the calling thread, and for the threads and
+ * processes created after through a rewritten clone/clone3/fork/vfork (in the
+ * child's exit path). SIGSYS is kept unblocked (stripped from the masks
+ * given to rt_sigprocmask and rt_sigaction: blocked, the kernel's SIGSYS would
+ * kill the process); the application's own SIGSYS handler gets the signals
+ * that are not dispatch's. 0, or -1 with `err` filled (e.g. a kernel without it).
+ */
+HIDDEN int syscall_hooks_sud_enable(char *err, size_t errlen);
+
 /* Syscalls made with the guard set (by the module or the handler), per nr: never reported. */
 HIDDEN void syscall_hooks_own_counts(uint64_t enter[SYSCALL_HOOK_MAX_NR], uint64_t exit[SYSCALL_HOOK_MAX_NR]);
 
@@ -80,7 +97,9 @@ HIDDEN uint64_t syscall_hook_on_enter(struct syscall_frame *f);
 HIDDEN void syscall_hook_on_exit(uint64_t nr, int64_t ret, struct syscall_frame *f);
 HIDDEN void syscall_hook_stub(void);
 HIDDEN void syscall_hook_restorer(void);
-HIDDEN long syscall_hook_raw(long nr, long a, long b, long c, long d);
+HIDDEN long syscall_hook_raw(long nr, long a, long b, long c, long d, long e);
+HIDDEN void syscall_hook_restorer_count(void);
+HIDDEN extern __thread volatile char syscall_hook_sud_selector;
 HIDDEN extern uint64_t syscall_hook_own_enter[SYSCALL_HOOK_MAX_NR], syscall_hook_own_exit[SYSCALL_HOOK_MAX_NR];
 HIDDEN void syscall_hook_exit_stub(void);
 extern char syscall_hook_insn[], syscall_hook_text_start[], syscall_hook_text_end[];

@@ -108,6 +108,9 @@ syscall_hook_insn:
 	mov (%rsp), %rax
 	mov 16(%rsp), %rbp
 	lea 160(%rsp), %rsp     /* the original stack pointer */
+	/* the special path's syscall is outside the range Syscall User Dispatch always allows */
+	mov syscall_hook_sud_selector@gottpoff(%rip), %rcx
+	movb $0, %fs:(%rcx)
 	jmp *%r11
 .Lnoreturn:
 	mov (%rsp), %rax
@@ -130,6 +133,8 @@ syscall_hook_noreturn:
 	.type syscall_hook_exit_stub, @function
 	.p2align 4
 syscall_hook_exit_stub:
+	mov syscall_hook_sud_selector@gottpoff(%rip), %rcx
+	movb $1, %fs:(%rcx)     /* back to blocking (meaningful only where dispatch is on) */
 	push %rbp
 	mov %rsp, %rbp
 	pushfq
@@ -158,7 +163,7 @@ syscall_hook_exit_stub:
 	ret
 	.size syscall_hook_exit_stub, . - syscall_hook_exit_stub
 
-/* long syscall_hook_raw(nr, a, b, c, d): a syscall of the module's own, never rewritten. */
+/* long syscall_hook_raw(nr, a, b, c, d, e): a syscall of the module's own, never rewritten. */
 	.globl syscall_hook_raw
 	.hidden syscall_hook_raw
 	.type syscall_hook_raw, @function
@@ -169,6 +174,7 @@ syscall_hook_raw:
 	mov %rdx, %rsi
 	mov %rcx, %rdx
 	mov %r8, %r10
+	mov %r9, %r8
 	syscall
 	ret
 	.size syscall_hook_raw, . - syscall_hook_raw
@@ -186,8 +192,7 @@ syscall_hook_raw:
 	.p2align 4
 	nop                     /* unwinders look up the return address - 1 */
 syscall_hook_restorer:
-	lock incq syscall_hook_own_enter+15*8(%rip)
-	lock incq syscall_hook_own_exit+511*8(%rip)
+	call syscall_hook_restorer_count /* rsp is 16-byte aligned here; every register comes from the frame */
 	mov $15, %eax
 	syscall
 	ud2
