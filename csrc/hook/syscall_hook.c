@@ -26,6 +26,18 @@
  *          lea 136(%rsp),%rsp; jmp post
  *   post:  the window's instructions after the syscall, relocated; jmp back
  *   two literals: stub, exit_stub
+ * The hook is patched with patch.c's hook_patch (int3, threads moved out of
+ * the window through the hook's instruction map, then the jump); a thread
+ * that hits the int3 is sent to the trampoline, which already works.
+ *
+ * Not rewritten (logged by name: object+offset, symbol): sites with no safe
+ * window, bytes outside any FDE, objects whose code cannot be made writable
+ * (the vDSO), executable memory that is no loaded object (JIT code). With
+ * syscall_hooks_sud_enable, Syscall User Dispatch covers them: the allowed
+ * range is the module's own text (syscall_stubs.S), where every rewritten
+ * site's syscall is made; anything else raises SIGSYS, and its handler sends
+ * the thread through a trampoline without a window built for that return
+ * address. (SYSCALL_HOOK_DEBUG=1 in the environment prints every window.)
  */
 #define _GNU_SOURCE
 #include "syscall_hook.h"
@@ -243,6 +255,7 @@ static void sud_enable_thread(void)
 }
 
 struct insn;
+static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int build_trampoline(uint8_t *t, const struct insn *pre, int npre, const struct insn *sc,
 			    const struct insn *post, int npost, uint64_t a, uint64_t back, struct hook *h,
 			    char *why, size_t whylen);
@@ -328,6 +341,9 @@ int syscall_hooks_sud_enable(char *err, size_t errlen)
 		goto out;
 	}
 	sud_on = true;
+	logf_("Syscall User Dispatch on: the %d sites not rewritten and executable memory of no loaded object are "
+	      "reported from this thread and the threads and processes it creates",
+	      n_uncovered_at);
 	/* SIGSYS unblocked here (the kernel's dispatch SIGSYS, blocked, would kill the process). */
 	uint64_t unblock = SIGSYS_BIT;
 	own_raw(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&unblock, 0, 8, 0);
@@ -452,6 +468,8 @@ static void log_site(const char *obj, uint64_t base, uint64_t addr, const char *
 	logf_("syscall at %s+0x%llx%s not hooked: %s", short_name(obj), (unsigned long long)(addr - base), sym,
 	      why);
 	stats.uncovered++;
+	if (n_uncovered_at < 256)
+		uncovered_at[n_uncovered_at++] = addr;
 }
 
 /* ---- objects and their functions ---- */
