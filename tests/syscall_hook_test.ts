@@ -68,7 +68,7 @@ async function readLines(
   if (buf) onLine(buf);
 }
 
-Deno.test("syscall hooks: per-syscall entry and exit counts equal the kernel's raw_syscalls counts", async () => {
+Deno.test("syscall hooks: per-syscall entry and exit counts equal the kernel's raw_syscalls counts (but the restarts it makes unseen)", async () => {
   const why = skipReason();
   if (why) {
     console.log(`skipped: ${why}`);
@@ -114,6 +114,7 @@ Deno.test("syscall hooks: per-syscall entry and exit counts equal the kernel's r
 
   // What the workload did.
   assert.equal(r.execve_errno, 2, "the failing execve: ENOENT");
+  assert.equal(r.nanosleep, 0, "nanosleep restarted after SIGSTOP/SIGCONT");
   assert.equal(r.restart_read, 0, "the read restarted after a SA_RESTART handler returned");
   assert.equal(r.eintr_read, 4, "the read interrupted without SA_RESTART: EINTR");
   assert.equal(r.dl_ok, 1);
@@ -148,8 +149,13 @@ Deno.test("syscall hooks: per-syscall entry and exit counts equal the kernel's r
     const nrs = new Set([...Object.keys(kernel), ...Object.keys(ours), ...Object.keys(own)]);
     for (const nr of [...nrs].sort((a, b) => Number(a) - Number(b))) {
       const k = kernel[nr] ?? 0, o = ours[nr] ?? 0, w = own[nr] ?? 0;
-      const mark = k === o + w ? "" : "  <- differs";
-      if (mark) differing++;
+      // The nanosleep stopped and continued: the kernel restarted it itself, with no signal
+      // handler (restart_syscall, entry and exit), which no code in the process can see.
+      const unseen = nr === "219" ? 1 : 0;
+      const mark = k === o + w + unseen
+        ? (unseen ? "  (restart_syscall made by the kernel without a handler: unseen)" : "")
+        : "  <- differs";
+      if (mark.endsWith("differs")) differing++;
       rows.push(
         `${side.padEnd(5)} ${nr.padStart(4)} kernel ${String(k).padStart(4)} ours ${
           String(o).padStart(4)

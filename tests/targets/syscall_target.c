@@ -272,6 +272,24 @@ static void workload(const char *dl_path, long *results)
 	ts.tv_nsec = 1000000;
 	nanosleep(&ts, NULL);
 
+	/*
+	 * nanosleep stopped (SIGSTOP) and continued (SIGCONT) by a child: no handler
+	 * runs, the kernel restarts it by itself (restart_syscall), which nothing in
+	 * the process can see: the kernel counts one restart_syscall more than we do.
+	 */
+	pid = fork();
+	if (pid == 0) {
+		pid_t parent = getppid();
+		sleep_ms(50);
+		kill(parent, SIGSTOP);
+		sleep_ms(20);
+		kill(parent, SIGCONT);
+		_exit(0);
+	}
+	ts.tv_nsec = 150000000;
+	results[3] = clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
+	waitpid(pid, NULL, 0);
+
 	/* dlopen of a library with syscall instructions of its own */
 	void *lib = dlopen(dl_path, RTLD_NOW);
 	if (!lib) {
