@@ -75,14 +75,14 @@ Deno.test("syscall hooks: per-syscall entry and exit counts equal the kernel's r
     return;
   }
   // The cost, measured first: with bpftrace attached every syscall pays the kernel's tracepoint.
-  const bench = await new Deno.Command(TARGET, { args: [DL_LIB, "50000"], stdout: "piped" })
+  const bench = await new Deno.Command(TARGET, { args: [DL_LIB, "400000"], stdout: "piped" })
     .output();
   assert.equal(bench.code, 0, "target failed");
   const b = JSON.parse(new TextDecoder().decode(bench.stdout));
   console.log(
     `getppid: native ${b.native_ns} ns, hooked (handler returning at once) ${b.hooked_ns} ns, ` +
       `+${(b.hooked_ns - b.native_ns).toFixed(1)} ns (before install: raw ${b.before_native_ns}, ` +
-      `libc ${b.before_libc_ns}; thread CPU time, best of 31 alternating rounds)`,
+      `libc ${b.before_libc_ns}; thread CPU time, best of 200 alternating rounds of 2000 calls)`,
   );
 
   const tracer = new Deno.Command("bpftrace", {

@@ -909,8 +909,38 @@ refuse:
 	return -1;
 }
 
-static bool window_ok(const struct insn *ins, int n, const struct func *fn, const struct targets *t,
-		      const uint64_t *taken_lo, const uint64_t *taken_hi, int n_taken, int site, struct window w)
+/* Every window rewritten (or being): a site is never patched twice, windows never overlap. */
+static struct {
+	uint64_t lo, hi;
+} *taken;
+static int n_taken, cap_taken;
+
+static bool overlaps_taken(uint64_t a, uint64_t b)
+{
+	for (int i = 0; i < n_taken; i++)
+		if (a < taken[i].hi && taken[i].lo < b)
+			return true;
+	return false;
+}
+
+static bool add_taken(uint64_t a, uint64_t b)
+{
+	if (n_taken == cap_taken) {
+		int cap = cap_taken ? cap_taken * 2 : 256;
+		void *p = realloc(taken, (size_t)cap * sizeof(*taken));
+		if (!p)
+			return false;
+		taken = p;
+		cap_taken = cap;
+	}
+	taken[n_taken].lo = a;
+	taken[n_taken].hi = b;
+	n_taken++;
+	return true;
+}
+
+static bool window_ok(const struct insn *ins, int n, const struct func *fn, const struct targets *t, int site,
+		      struct window w)
 {
 	if (w.first < 0 || w.last >= n || w.last - w.first + 1 > HOOK_MAX_DISPLACED)
 		return false;
@@ -926,10 +956,7 @@ static bool window_ok(const struct insn *ins, int n, const struct func *fn, cons
 	for (uint64_t x = a + 1; x < b; x++)
 		if (is_target(t, x))
 			return false;
-	for (int i = 0; i < n_taken; i++)
-		if (a < taken_hi[i] && taken_lo[i] < b)
-			return false;
-	return true;
+	return !overlaps_taken(a, b);
 }
 
 /* Every syscall of one function. */
@@ -937,14 +964,12 @@ static void hook_function(const struct object *o, const ZydisDecoder *dec, const
 			  const struct targets *t, struct insn *ins)
 {
 	int n = decode_func(dec, fn, ins, MAX_INSNS, NULL);
-	uint64_t taken_lo[64], taken_hi[64];
-	int n_taken = 0;
 	uint64_t decoded_end = n ? ins[n - 1].addr + ins[n - 1].len : fn->start;
 	for (int s = 0; s < n; s++) {
-		if (!ins[s].syscall)
-			continue;
-		stats.sites++;
 		uint64_t sa = ins[s].addr;
+		if (!ins[s].syscall || overlaps_taken(sa, sa + 2))
+			continue; /* (done already: a function nested in another one) */
+		stats.sites++;
 		if (sa >= (uint64_t)syscall_hook_text_start && sa < (uint64_t)syscall_hook_text_end)
 			continue;
 		/* Candidates: fewest instructions after the syscall, then fewest bytes. */
@@ -953,7 +978,7 @@ static void hook_function(const struct object *o, const ZydisDecoder *dec, const
 		for (int post = 0; post <= 3 && best.first < 0; post++) {
 			for (int pre = 0; pre <= 4; pre++) {
 				struct window w = {s - pre, s + post};
-				if (!window_ok(ins, n, fn, t, taken_lo, taken_hi, n_taken, s, w))
+				if (!window_ok(ins, n, fn, t, s, w))
 					continue;
 				uint64_t len = ins[w.last].addr + ins[w.last].len - ins[w.first].addr;
 				if (len < best_len) {
@@ -979,11 +1004,7 @@ static void hook_function(const struct object *o, const ZydisDecoder *dec, const
 			continue;
 		}
 		stats.patched++;
-		if (n_taken < 64) {
-			taken_lo[n_taken] = ins[best.first].addr;
-			taken_hi[n_taken] = ins[best.last].addr + ins[best.last].len;
-			n_taken++;
-		}
+		add_taken(ins[best.first].addr, ins[best.last].addr + ins[best.last].len);
 	}
 	/* Past what decodes (data, or bytes Zydis refuses): any 0f 05 there is logged. */
 	for (uint64_t x = decoded_end; x + 1 < fn->end; x++)
