@@ -102,6 +102,6 @@ HIDDEN void syscall_hook_restorer_count(void);
 HIDDEN extern __thread volatile char syscall_hook_sud_selector;
 HIDDEN extern uint64_t syscall_hook_own_enter[SYSCALL_HOOK_MAX_NR], syscall_hook_own_exit[SYSCALL_HOOK_MAX_NR];
 HIDDEN void syscall_hook_exit_stub(void);
-extern char syscall_hook_insn[], syscall_hook_text_start[], syscall_hook_text_end[];
+HIDDEN extern char syscall_hook_insn[], syscall_hook_text_start[], syscall_hook_text_end[];
 
 #endif

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -249,6 +250,11 @@ static void workload(const char *dl_path, long *results)
 		_exit(127);
 	}
 	waitpid(pid, NULL, 0);
+
+	/* posix_spawn: glibc clones with CLONE_VM | CLONE_VFORK onto a stack of its own, all signals blocked */
+	char *targv[] = {"/bin/true", NULL};
+	if (posix_spawn(&pid, "/bin/true", NULL, NULL, targv, environ) == 0)
+		waitpid(pid, NULL, 0);
 
 	/* a failing execve */
 	char *argv[] = {"/nonexistent/bin", NULL};
