@@ -352,6 +352,25 @@ out:
 	return rc;
 }
 
+/* The entry of rt_sigaction, rt_sigprocmask and rt_sigreturn: off the hot path. */
+__attribute__((noinline, cold)) NO_VECTORS static void enter_signal_calls(struct syscall_frame *f, uint64_t nr)
+{
+	if (nr == SYS_rt_sigaction) {
+		sigaction_enter(f);
+	} else if (nr == SYS_rt_sigprocmask) {
+		sigprocmask_enter(f);
+	} else {
+		/*
+		 * rt_sigreturn: the kernel reports its exit as that of syscall -1
+		 * (restoring the registers sets orig_ax to -1) with the rax it restores.
+		 */
+		const ucontext_t *uc = (const ucontext_t *)((uint8_t *)f + sizeof(*f) + 128);
+		if (handler.exit)
+			handler.exit(handler.ctx, (uint64_t)-1, (int64_t)uc->uc_mcontext.gregs[REG_RAX]);
+		restart_events(f);
+	}
+}
+
 NO_VECTORS uint64_t syscall_hook_on_enter(struct syscall_frame *f)
 {
 	uint64_t nr = f->nr;
@@ -360,27 +379,15 @@ NO_VECTORS uint64_t syscall_hook_on_enter(struct syscall_frame *f)
 	 * application's: that of a (wrapped) signal handler that interrupted the
 	 * handler (the module's own signal handlers return through its restorer).
 	 */
-	if (guard && nr != SYS_rt_sigreturn) {
+	if (__builtin_expect(guard, 0) && nr != SYS_rt_sigreturn) {
 		count_own(own_enter, nr);
 	} else {
 		int saved = guard;
 		guard = 1;
 		if (handler.enter)
 			handler.enter(handler.ctx, nr, f->args);
-		if (nr == SYS_rt_sigaction)
-			sigaction_enter(f);
-		else if (nr == SYS_rt_sigprocmask)
-			sigprocmask_enter(f);
-		if (nr == SYS_rt_sigreturn) {
-			/*
-			 * The kernel reports its exit as that of syscall -1 (restoring the
-			 * registers sets orig_ax to -1) with the rax it restores.
-			 */
-			const ucontext_t *uc = (const ucontext_t *)((uint8_t *)f + sizeof(*f) + 128);
-			if (handler.exit)
-				handler.exit(handler.ctx, (uint64_t)-1, (int64_t)uc->uc_mcontext.gregs[REG_RAX]);
-			restart_events(f);
-		}
+		if (__builtin_expect(nr - SYS_rt_sigaction <= SYS_rt_sigreturn - SYS_rt_sigaction, 0))
+			enter_signal_calls(f, nr);
 		guard = saved;
 	}
 	switch (nr) {
@@ -399,13 +406,9 @@ NO_VECTORS uint64_t syscall_hook_on_enter(struct syscall_frame *f)
 	}
 }
 
-NO_VECTORS void syscall_hook_on_exit(uint64_t nr, int64_t ret, struct syscall_frame *f)
+/* After rt_sigaction or rt_sigprocmask given a copy, and in a new thread or process. */
+__attribute__((noinline, cold)) NO_VECTORS static void exit_rare(uint64_t nr, int64_t ret, struct syscall_frame *f)
 {
-	if (guard) {
-		count_own(own_exit, nr);
-		return;
-	}
-	guard = 1;
 	if (f && sa_swap.frame == f) {
 		if (nr == SYS_rt_sigaction)
 			sigaction_exit(ret, f);
@@ -416,6 +419,17 @@ NO_VECTORS void syscall_hook_on_exit(uint64_t nr, int64_t ret, struct syscall_fr
 	/* A new thread or process: dispatch is not inherited. */
 	if (sud_on && ret == 0 && (nr == SYS_clone || nr == SYS_clone3 || nr == SYS_fork || nr == SYS_vfork))
 		sud_enable_thread();
+}
+
+NO_VECTORS void syscall_hook_on_exit(uint64_t nr, int64_t ret, struct syscall_frame *f)
+{
+	if (__builtin_expect(guard, 0)) {
+		count_own(own_exit, nr);
+		return;
+	}
+	guard = 1;
+	if (__builtin_expect(sa_swap.frame != NULL || (ret == 0 && sud_on), 0))
+		exit_rare(nr, ret, f);
 	if (handler.exit)
 		handler.exit(handler.ctx, nr, ret);
 	guard = 0;
