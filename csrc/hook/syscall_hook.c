@@ -797,6 +797,20 @@ static void set_restorers(void)
 	restorers_set = true;
 }
 
+/* A 6-byte call of `target`: direct (call rel32; nop) when in reach, else through the literal `lit`. */
+static void put_call(uint8_t **p, uint64_t target, const uint8_t *lit)
+{
+	int64_t d = (int64_t)(target - (uint64_t)(*p + 5));
+	if (d == (int32_t)d) {
+		put(p, (const uint8_t[]){0xe8}, 1);
+		put_rel32(p, *p + 4, target);
+		put(p, (const uint8_t[]){0x90}, 1);
+	} else {
+		put(p, (const uint8_t[]){0xff, 0x15}, 2);
+		put_rel32(p, *p + 4, (uint64_t)lit);
+	}
+}
+
 /*
  * Writes a trampoline at `t` (HOOK_TRAMPOLINE_SIZE bytes, within 2 GiB of
  * `back`): `pre` relocated, the call of the stub, the special paths, `post`
@@ -828,12 +842,10 @@ static int build_trampoline(uint8_t *t, const struct insn *pre, int npre, const 
 	static const uint8_t lea_down[] = {0x48, 0x8d, 0x64, 0x24, 0x80};
 	static const uint8_t lea_up[] = {0x48, 0x8d, 0xa4, 0x24, 0x80, 0, 0, 0};
 	static const uint8_t lea_up8[] = {0x48, 0x8d, 0xa4, 0x24, 0x88, 0, 0, 0};
-	static const uint8_t call_ind[] = {0xff, 0x15};
 	if (p + 11 + SPECIAL_OFF + N_SPECIAL * SPECIAL_SIZE > lit)
 		goto full;
 	put(&p, lea_down, 5);
-	put(&p, call_ind, 2);
-	put_rel32(&p, p + 4, (uint64_t)lit);
+	put_call(&p, (uint64_t)syscall_hook_stub, lit);
 	uint8_t *r = p;
 	put(&p, lea_up, 8);
 	uint8_t jmp_post_at = (uint8_t)(p - t);
@@ -846,8 +858,7 @@ static int build_trampoline(uint8_t *t, const struct insn *pre, int npre, const 
 		put(&p, lea_down, 5);
 		put(&p, (const uint8_t[]){0x68}, 1);
 		put(&p, &special_nr[i], 4);
-		put(&p, call_ind, 2);
-		put_rel32(&p, p + 4, (uint64_t)lit + 8);
+		put_call(&p, (uint64_t)syscall_hook_exit_stub, lit + 8);
 		put(&p, lea_up8, 8);
 		special_jmps[i] = p;
 		put(&p, (const uint8_t[]){0xe9, 0, 0, 0, 0}, 5);
