@@ -171,6 +171,7 @@ struct poke {
 	int sig;
 	int wfd; /* writes a byte here after the signal, -1: none */
 	long delay_ms;
+	long blocked_in; /* the signal is sent once `tid` is blocked in this syscall */
 };
 
 static void sleep_ms(long ms)
@@ -180,9 +181,29 @@ static void sleep_ms(long ms)
 		;
 }
 
+/* Waits (at most 2 s) until thread `tid` of process `pid` is blocked in syscall `nr`. */
+static void wait_blocked(pid_t pid, pid_t tid, long nr)
+{
+	char path[64], buf[64];
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", pid, tid);
+	for (int i = 0; i < 2000; i++) {
+		int fd = open(path, O_RDONLY);
+		ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+		if (fd >= 0)
+			close(fd);
+		if (n > 0) {
+			buf[n] = 0;
+			if (strtol(buf, NULL, 10) == nr)
+				return;
+		}
+		sleep_ms(1);
+	}
+}
+
 static void *poker(void *arg)
 {
 	struct poke *p = arg;
+	wait_blocked(getpid(), p->tid, p->blocked_in);
 	sleep_ms(p->delay_ms);
 	syscall(SYS_tgkill, getpid(), p->tid, p->sig);
 	if (p->wfd >= 0) {
@@ -190,6 +211,15 @@ static void *poker(void *arg)
 		if (write(p->wfd, "b", 1) != 1)
 			abort();
 	}
+	return NULL;
+}
+
+static void *watcher(void *arg)
+{
+	struct poke *p = arg;
+	wait_blocked(getpid(), p->tid, p->blocked_in);
+	if (write(p->wfd, "g", 1) != 1)
+		abort();
 	return NULL;
 }
 
@@ -209,7 +239,7 @@ static long interrupted_read(int sig, int flags)
 	int p[2];
 	if (pipe(p) < 0)
 		abort();
-	struct poke pk = {(pid_t)syscall(SYS_gettid), sig, p[1], 100};
+	struct poke pk = {(pid_t)syscall(SYS_gettid), sig, p[1], 20, SYS_read};
 	pthread_t th;
 	pthread_create(&th, NULL, poker, &pk);
 	char c;
@@ -274,7 +304,7 @@ static void workload(const char *dl_path, long *results)
 
 	/* nanosleep interrupted by a SA_RESTART handler: the kernel restarts it (restart_syscall) */
 	set_handler(SIGUSR2, SA_RESTART);
-	struct poke pk = {(pid_t)syscall(SYS_gettid), SIGUSR2, -1, 50};
+	struct poke pk = {(pid_t)syscall(SYS_gettid), SIGUSR2, -1, 20, SYS_clock_nanosleep};
 	pthread_t pt;
 	pthread_create(&pt, NULL, poker, &pk);
 	struct timespec ts = {0, 200000000};
@@ -288,18 +318,29 @@ static void workload(const char *dl_path, long *results)
 	 * runs, the kernel restarts it by itself (restart_syscall), which nothing in
 	 * the process can see: the kernel counts one restart_syscall more than we do.
 	 */
+	int go[2];
+	if (pipe(go) < 0)
+		abort();
 	pid = fork();
 	if (pid == 0) {
+		char c;
 		pid_t parent = getppid();
-		sleep_ms(50);
+		if (read(go[0], &c, 1) != 1)
+			_exit(1);
 		kill(parent, SIGSTOP);
 		sleep_ms(20);
 		kill(parent, SIGCONT);
 		_exit(0);
 	}
-	ts.tv_nsec = 150000000;
+	/* A thread tells the child once this one sleeps (only the process itself may read where it blocks). */
+	struct poke watch = {(pid_t)syscall(SYS_gettid), 0, go[1], 0, SYS_clock_nanosleep};
+	pthread_create(&pt, NULL, watcher, &watch);
+	ts.tv_nsec = 300000000;
 	results[3] = clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
+	pthread_join(pt, NULL);
 	waitpid(pid, NULL, 0);
+	close(go[0]);
+	close(go[1]);
 
 	/* dlopen of a library with syscall instructions of its own */
 	void *lib = dlopen(dl_path, RTLD_NOW);
