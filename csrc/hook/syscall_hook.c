@@ -86,7 +86,7 @@ static __thread int guard __attribute__((tls_model("initial-exec")));
 
 /* ---- the path of every hooked syscall ---- */
 
-static inline void count_own(uint64_t *tab, uint64_t nr)
+NO_VECTORS static inline void count_own(uint64_t *tab, uint64_t nr)
 {
 	__atomic_add_fetch(&tab[nr % SYSCALL_HOOK_MAX_NR], 1, __ATOMIC_RELAXED);
 	if (handler.own)
@@ -246,7 +246,7 @@ static int sud_lock;
 static uint64_t uncovered_at[256]; /* syscall instructions not rewritten */
 static int n_uncovered_at;
 
-static void sud_enable_thread(void)
+NO_VECTORS static void sud_enable_thread(void)
 {
 	syscall_hook_sud_selector = 1;
 	own_raw(SYS_prctl, 59 /* PR_SET_SYSCALL_USER_DISPATCH */, 1 /* PR_SYS_DISPATCH_ON */,
@@ -773,7 +773,7 @@ static void put_rel32(uint8_t **p, const uint8_t *insn_end_after, uint64_t targe
  */
 static bool restorers_set;
 
-static long own_raw(long nr, long a, long b, long c, long d, long e)
+NO_VECTORS static long own_raw(long nr, long a, long b, long c, long d, long e)
 {
 	count_own(own_enter, (uint64_t)nr);
 	long r = syscall_hook_raw(nr, a, b, c, d, e);
