@@ -190,3 +190,16 @@ fuzz-vm: build
 
 clean:
 	rm -rf build
+
+# Syscall hooks (csrc/hook/syscall_*): a target linking the hook module directly, and a library it dlopens.
+SYSCALL_HOOK_SRCS := csrc/hook/syscall_hook.c csrc/hook/syscall_stubs.S csrc/hook/patch.c \
+	csrc/hook/relocate.c csrc/hook/trampoline_alloc.c
+build/tests/syscall_target: tests/targets/syscall_target.c tests/targets/syscall_regs.S $(SYSCALL_HOOK_SRCS) $(wildcard csrc/hook/*.h) \
+		build/tests/libsyscall_dl.so
+	@mkdir -p build/tests
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -fvisibility=hidden -o $@ tests/targets/syscall_target.c \
+		tests/targets/syscall_regs.S $(SYSCALL_HOOK_SRCS) -lZydis -ldl -lpthread
+build/tests/libsyscall_dl.so: tests/targets/syscall_dl.c
+	@mkdir -p build/tests
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -shared -fPIC -o $@ $<
+test-targets: build/tests/syscall_target

@@ -52,6 +52,12 @@ HIDDEN int hook_unpatch(struct hook *h, char *err, uint64_t errlen);
  */
 HIDDEN void hook_thread_signals(void);
 
+/*
+ * Copies the instruction at `from` to `dst` (at most `room` bytes) so it behaves as at `from`
+ * (see hook_create). Bytes written, or -1 with `err` filled.
+ */
+HIDDEN int hook_relocate_insn(uint8_t *dst, uint64_t room, uint64_t from, char *err, uint64_t errlen);
+
 /* Executable memory within +-2 GiB of `near` (NULL when none is free). */
 HIDDEN uint8_t *trampoline_alloc(uint64_t near, uint64_t size);
 

@@ -236,3 +236,22 @@ refuse:
 	free(h);
 	return NULL;
 }
+
+int hook_relocate_insn(uint8_t *dst, uint64_t room, uint64_t from, char *err, uint64_t errlen)
+{
+	ZydisDecoder dec;
+	ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+	ZydisDecodedInstruction in;
+	if (!ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&dec, NULL, (const void *)from, 15, &in))) {
+		snprintf(err, errlen, "cannot decode the instruction at 0x%llx", (unsigned long long)from);
+		return -1;
+	}
+	struct emitter e = {dst, dst + room};
+	if (relocate_one(&e, (const uint8_t *)from, from, &in, err, errlen) < 0)
+		return -1;
+	if (e.p > e.end) {
+		snprintf(err, errlen, "relocated code at 0x%llx does not fit", (unsigned long long)from);
+		return -1;
+	}
+	return (int)(e.p - dst);
+}
