@@ -46,7 +46,7 @@ build/layering/shm_maps.so: $(BASE_SRCS) $(SHM_MAPS_SRCS) $(wildcard csrc/base/*
 	$(LAYER_LINK)
 
 # The agent: the runtime plus inline hooks, LD_PRELOAD'ed into traced processes.
-AGENT_SRCS := $(wildcard csrc/agent/*.c csrc/agent/*.S csrc/hook/*.c)
+AGENT_SRCS := $(wildcard csrc/agent/*.c csrc/agent/*.S csrc/hook/*.c csrc/hook/*.S)
 AGENT_HDRS := $(wildcard csrc/agent/*.h csrc/hook/*.h)
 build/libbpftime-agent.so: $(VM_SRCS) $(VM_HDRS) $(AGENT_SRCS) $(AGENT_HDRS)
 	@mkdir -p build

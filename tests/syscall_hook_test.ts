@@ -8,7 +8,7 @@
  * module's own calls (made with its guard set, counted by it) added to ours.
  */
 import assert from "node:assert/strict";
-import { ROOT } from "./helpers.ts";
+import { ROOT } from "./test_utils.ts";
 
 const TARGET = `${ROOT}build/tests/syscall_target`;
 const DL_LIB = `${ROOT}build/tests/libsyscall_dl.so`;
