@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { BpfObject } from "../api/bpf_object.ts";
 import { readSections } from "../lib/elf/sections.ts";
-import { bpftime, ROOT } from "./test_utils.ts";
+import { bpftime, bpftimeEnv, ROOT } from "./test_utils.ts";
 
 const MALLOC = `${ROOT}build/bpf/malloc.bpf.o`;
 const PROG_SECTION = "uprobe/libc.so.6:malloc";
@@ -105,5 +105,32 @@ Deno.test("input: tool disasm and BpfObject.open refuse an ELF file for another 
     assert.match(own.stderr, /machine is x86-64 \(e_machine 62\), not eBPF/);
   } finally {
     cleanup(path);
+  }
+});
+
+Deno.test("input: BPFTIME_SHM_MEMORY_MB is checked before a segment is created", async () => {
+  const name = `t_input_shm_mb_${Deno.pid}`;
+  for (const value of ["abc", "-1", "0", String(2 ** 44 + 1), "1.5", ""]) {
+    const r = await bpftimeEnv(["tool", "import", "/nonexistent.json"], {
+      BPFTIME_GLOBAL_SHM_NAME: name,
+      BPFTIME_SHM_MEMORY_MB: value,
+    });
+    assert.equal(r.code, 1, `${value}: ${r.stdout}${r.stderr}`);
+    assert.ok(
+      r.stderr.includes(
+        `BPFTIME_SHM_MEMORY_MB: expected a size in MiB, an integer 1..65536, got '${value}'`,
+      ),
+      `${value}: ${r.stderr}`,
+    );
+    assert.throws(() => Deno.statSync(`/dev/shm/${name}`), Deno.errors.NotFound, value);
+  }
+});
+
+Deno.test("input: bpftime start reports death by signal as the shell does, and names the signal", async () => {
+  const env = { BPFTIME_GLOBAL_SHM_NAME: `t_input_signal_${Deno.pid}` };
+  for (const [sig, code] of [["BUS", 135], ["QUIT", 131], ["USR1", 138], ["KILL", 137]] as const) {
+    const r = await bpftimeEnv(["start", "--", "sh", "-c", `ulimit -c 0; kill -${sig} $$`], env);
+    assert.equal(r.code, code, `SIG${sig}: ${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`bpftime: sh killed by SIG${sig}\\n`), r.stderr);
   }
 });
