@@ -134,3 +134,28 @@ Deno.test("input: bpftime start reports death by signal as the shell does, and n
     assert.match(r.stderr, new RegExp(`bpftime: sh killed by SIG${sig}\\n`), r.stderr);
   }
 });
+
+Deno.test("input: numbers on the command line are checked, naming the option and the value", async () => {
+  const env = { BPFTIME_GLOBAL_SHM_NAME: `t_input_cli_numbers_${Deno.pid}` };
+  const cases: [string[], RegExp][] = [
+    [["tool", "run", "1", "/dev/null", "--repeat", "abc"], /option '--repeat <n>' argument 'abc'/],
+    [["tool", "run", "1", "/dev/null", "--repeat", "0"], /option '--repeat <n>' argument '0'/],
+    [["tool", "run", "x1", "/dev/null"], /value 'x1' is invalid for argument 'id'/],
+    [["tool", "map", "dump", "1e3"], /value '1e3' is invalid for argument 'id'/],
+    [["run", MALLOC, "--dump-maps", "abc"], /option '--dump-maps <seconds>' argument 'abc'/],
+    [["run", MALLOC, "--dump-maps", "-1"], /option '--dump-maps <seconds>' argument '-1'/],
+    [["run", MALLOC, "--pid", "12x"], /option '--pid <pid>' argument '12x'/],
+    [["run", MALLOC, "--pid", "0"], /option '--pid <pid>' argument '0'/],
+    [["detach", "abc"], /value 'abc' is invalid for argument 'pid'/],
+  ];
+  for (const [args, message] of cases) {
+    const r = await bpftimeEnv(args, env);
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, message, args.join(" "));
+    assert.match(r.stderr, /invalid.*\. expected (an integer|a number)/, args.join(" "));
+  }
+  assert.throws(
+    () => Deno.statSync(`/dev/shm/${env.BPFTIME_GLOBAL_SHM_NAME}`),
+    Deno.errors.NotFound,
+  );
+});
