@@ -107,6 +107,7 @@ export {
   exportMap,
   exportSegment,
   importSegment,
+  validateExport,
 } from "./api/segment_export.ts";
 
 // Objects compiled by clang: load, attach (like libbpf's bpf_object API).

@@ -5,8 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { BpfObject } from "../api/bpf_object.ts";
+import { importSegment } from "../api/segment_export.ts";
+import { Segment } from "../ffi/shm.ts";
 import { readSections } from "../lib/elf/sections.ts";
-import { bpftime, bpftimeEnv, ROOT } from "./test_utils.ts";
+import { bpftime, bpftimeEnv, freshSegment, ROOT } from "./test_utils.ts";
 
 const MALLOC = `${ROOT}build/bpf/malloc.bpf.o`;
 const PROG_SECTION = "uprobe/libc.so.6:malloc";
@@ -158,4 +160,136 @@ Deno.test("input: numbers on the command line are checked, naming the option and
     () => Deno.statSync(`/dev/shm/${env.BPFTIME_GLOBAL_SHM_NAME}`),
     Deno.errors.NotFound,
   );
+});
+
+const map = (id: number, more: Record<string, unknown> = {}) => ({
+  id,
+  name: `m${id}`,
+  type: "hash",
+  keySize: 4,
+  valueSize: 8,
+  maxEntries: 16,
+  flags: 0,
+  entries: [{ key: "01000000", value: "0200000000000000" }],
+  ...more,
+});
+const exported = (more: Record<string, unknown>) => ({
+  format: "bpftime-segment",
+  version: 1,
+  maps: [],
+  programs: [],
+  links: [],
+  ...more,
+});
+
+Deno.test("input: tool import checks the whole document first and names the path of a problem", async () => {
+  const name = `t_input_import_${Deno.pid}`;
+  const dir = Deno.makeTempDirSync({ prefix: "bpftime_input_" });
+  const cases: [unknown, string][] = [
+    [{ format: "bpftime-segment", version: 1 }, "maps: expected an array, got nothing"],
+    [[1, 2], "document: expected an object, got [1,2]"],
+    [exported({ version: 2 }), "version: expected 1, got 2"],
+    [
+      exported({ maps: [map(1), map(2), map(3, { keySize: "x" })] }),
+      'maps[2].keySize: expected an integer 0..4294967295, got "x"',
+    ],
+    [exported({ maps: [map(1, { type: "hashh" })] }), "maps[0].type: expected a map type (hash,"],
+    [
+      exported({ maps: [map(1, { entries: [{ key: "01", value: "00" }] })] }),
+      'maps[0].entries[0].key: expected 4 byte(s) as hex, got 1 byte(s): "01"',
+    ],
+    [
+      exported({ maps: [map(1), map(2, { entries: [{ key: "0100000g", value: "" }] })] }),
+      'maps[1].entries[0].key: expected a string of hex byte pairs, got "0100000g"',
+    ],
+    [
+      exported({ maps: [map(1)], programs: [{ id: 1, name: "p", type: 0, insns: "9500" }] }),
+      "programs[0].id: id 1 is also maps[0]'s",
+    ],
+    [
+      exported({ programs: [{ id: 2, name: "p", type: 0, insns: "95000000" }] }),
+      "programs[0].insns: expected whole 8-byte instructions as hex, got 4 byte(s)",
+    ],
+    [
+      exported({
+        programs: [{ id: 2, name: "p", type: 0, insns: "9500000000000000" }],
+        links: [{
+          id: 3,
+          name: "l",
+          prog: 2,
+          type: "uprobe",
+          target: "/x",
+          offset: "-1",
+          pid: -1,
+          cookie: "0",
+        }],
+      }),
+      'links[0].offset: expected a decimal integer 0..2^64-1 as a string, got "-1"',
+    ],
+  ];
+  try {
+    for (const [doc, message] of cases) {
+      Deno.writeTextFileSync(`${dir}/bad.json`, JSON.stringify(doc));
+      const r = await bpftimeEnv(["tool", "import", `${dir}/bad.json`], {
+        BPFTIME_GLOBAL_SHM_NAME: name,
+      });
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.ok(r.stderr.includes(`${dir}/bad.json: ${message}`), `${message}\n${r.stderr}`);
+      // Nothing was created, not even the segment.
+      assert.throws(() => Deno.statSync(`/dev/shm/${name}`), Deno.errors.NotFound, message);
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+    try {
+      Segment.remove(name);
+    } catch { /* not created */ }
+  }
+});
+
+Deno.test("input: an import that fails midway removes what it created (all or nothing)", () => {
+  const name = `t_input_import_atomic_${Deno.pid}`;
+  using seg = freshSegment(name, 2);
+  try {
+    seg.createMap({ type: "array", name: "kept", keySize: 4, valueSize: 4, maxEntries: 1 });
+    const before = seg.objects();
+    // The third map cannot fit in a 2 MiB segment.
+    const tooBig = map(3, { type: "array", valueSize: 4096, maxEntries: 4096, entries: [] });
+    assert.throws(
+      () => importSegment(seg, exported({ maps: [map(1), map(2), tooBig] })),
+      /^Error: maps\[2\] \('m3'\): .*\(nothing imported: the 2 object\(s\) created before were removed\)$/s,
+    );
+    assert.deepEqual(seg.objects(), before);
+    // A link that cannot be stored, after maps and a program.
+    const longTarget = {
+      id: 3,
+      name: "l",
+      prog: 2,
+      type: "uprobe",
+      target: "/x".repeat(4096),
+      offset: "0",
+      pid: -1,
+      cookie: "0",
+    };
+    assert.throws(
+      () =>
+        importSegment(
+          seg,
+          exported({
+            maps: [map(1)],
+            programs: [{
+              id: 2,
+              name: "p",
+              type: 0,
+              insns: "b700000000000000" + "9500000000000000",
+            }],
+            links: [longTarget],
+          }),
+        ),
+      /links\[0\] \('l'\): .*longer than.*the 2 object\(s\) created before were removed/,
+    );
+    assert.deepEqual(seg.objects(), before);
+  } finally {
+    seg.close();
+    Segment.remove(name);
+  }
 });

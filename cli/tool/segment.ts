@@ -1,6 +1,15 @@
 /** `bpftime tool list | map dump | remove | export | import | run`: the shared-memory segment. */
 import { Argument, type Command, Option } from "commander";
-import { type Engine, exportMap, exportSegment, importSegment, Segment, Vm } from "../../mod.ts";
+import {
+  type Engine,
+  type ExportedSegment,
+  exportMap,
+  exportSegment,
+  importSegment,
+  Segment,
+  validateExport,
+  Vm,
+} from "../../mod.ts";
 import { engineOption, integer, objectId } from "./options.ts";
 
 function fail(message: string): never {
@@ -80,9 +89,16 @@ export function registerSegment(tool: Command): void {
     )
     .argument("<file>", "JSON file written by `tool export`")
     .action(async (file: string) => {
+      let data: ExportedSegment;
+      try {
+        // Checked whole before the segment is opened: a bad file changes nothing.
+        data = validateExport(JSON.parse(await Deno.readTextFile(file)));
+      } catch (e) {
+        fail(`${file}: ${(e as Error).message}`);
+      }
       using seg = openSegment(true);
       try {
-        const ids = importSegment(seg, JSON.parse(await Deno.readTextFile(file)));
+        const ids = importSegment(seg, data);
         for (const [from, to] of ids) console.log(`${from} -> ${to}`);
       } catch (e) {
         fail(`${file}: ${(e as Error).message}`);
