@@ -47,6 +47,7 @@ export {
   isElf,
   readSections,
 } from "./lib/elf/sections.ts";
+export { type ElfLinkage, elfLinkage, programHeadersEnd } from "./lib/elf/program_headers.ts";
 export { Btf, BtfError } from "./lib/btf/btf.ts";
 
 // The VM.

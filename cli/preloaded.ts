@@ -1,4 +1,5 @@
 /** Runs a program with one of our libraries preloaded, as `bpftime start` and `bpftime load` do. */
+import { resolveProgram, whyNotPreloaded } from "./target_check.ts";
 
 /**
  * Spawns `prog` with `library` in LD_PRELOAD, passes SIGTERM on (Ctrl-C reaches it through the
@@ -16,6 +17,15 @@ export async function runPreloaded(
   } catch {
     console.error(`bpftime ${command}: library '${library}' not found (run make)`);
     Deno.exit(2);
+  }
+  const path = resolveProgram(prog);
+  const role = command === "load" ? "the syscall server" : "the agent";
+  const why = path === undefined ? undefined : whyNotPreloaded(path, role);
+  if (why) {
+    console.error(
+      `bpftime ${command}: warning: '${path}' ${why}; it runs ` +
+        (command === "load" ? "with the kernel's eBPF, not bpftime's" : "without probes"),
+    );
   }
   const preload = [library, Deno.env.get("LD_PRELOAD")].filter(Boolean).join(":");
   let child: Deno.ChildProcess;

@@ -293,3 +293,76 @@ Deno.test("input: an import that fails midway removes what it created (all or no
     Segment.remove(name);
   }
 });
+
+/** `bpftime start PROGRAM` with no segment: the agent, when it is loaded, says so on stderr. */
+async function startWithoutSegment(program: string) {
+  const r = await bpftimeEnv(["start", program], {
+    BPFTIME_GLOBAL_SHM_NAME: `t_input_start_${Deno.pid}`,
+  });
+  return { ...r, agentLoaded: /bpftime-agent\[\d+\]: segment/.test(r.stderr) };
+}
+
+Deno.test("input: bpftime start warns that a statically linked target runs without probes", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "bpftime_input_" });
+  try {
+    Deno.writeTextFileSync(`${dir}/static.c`, "int main(void) { return 3; }\n");
+    const cc = await new Deno.Command("gcc", {
+      args: ["-static", "-o", `${dir}/static`, `${dir}/static.c`],
+    }).output();
+    assert.equal(cc.code, 0, new TextDecoder().decode(cc.stderr));
+    const r = await startWithoutSegment(`${dir}/static`);
+    assert.equal(r.code, 3, "the target still runs"); // and its exit code is passed on
+    assert.ok(!r.agentLoaded, "the agent cannot be in a static program");
+    assert.ok(
+      r.stderr.includes(`bpftime start: warning: '${dir}/static' is statically linked`),
+      r.stderr,
+    );
+    assert.match(r.stderr, /it runs without probes/);
+    // A dynamically linked program: no warning, and the agent is there.
+    const dynamic = await startWithoutSegment("true");
+    assert.equal(dynamic.code, 0);
+    assert.ok(dynamic.agentLoaded, dynamic.stderr);
+    assert.doesNotMatch(dynamic.stderr, /warning/);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name:
+    "input: bpftime start warns that a setuid/setgid target (to another user) ignores the agent",
+  ignore: Deno.uid() !== 0,
+  fn: async () => {
+    const dir = Deno.makeTempDirSync({ prefix: "bpftime_input_" });
+    Deno.chmodSync(dir, 0o755);
+    const copy = (name: string, uid: number, gid: number, mode: number) => {
+      Deno.copyFileSync("/bin/true", `${dir}/${name}`);
+      Deno.chownSync(`${dir}/${name}`, uid, gid);
+      Deno.chmodSync(`${dir}/${name}`, mode);
+      return `${dir}/${name}`;
+    };
+    try {
+      // Setuid to nobody, run by root: secure-execution mode, the loader ignores LD_PRELOAD.
+      const toNobody = await startWithoutSegment(copy("suid_nobody", 65534, 0, 0o4755));
+      assert.equal(toNobody.code, 0);
+      assert.ok(!toNobody.agentLoaded, toNobody.stderr);
+      assert.ok(
+        toNobody.stderr.includes(
+          `bpftime start: warning: '${dir}/suid_nobody' is setuid to nobody (uid 65534)`,
+        ),
+        toNobody.stderr,
+      );
+      assert.match(toNobody.stderr, /ignores LD_PRELOAD.*it runs without probes/);
+      // Setgid to another group likewise.
+      const toGroup = await startWithoutSegment(copy("sgid_nogroup", 0, 65534, 0o2755));
+      assert.ok(!toGroup.agentLoaded, toGroup.stderr);
+      assert.match(toGroup.stderr, /'.*sgid_nogroup' is setgid to .*\(gid 65534\)/);
+      // Setuid to root, run by root: nothing changes user, the agent is loaded, no warning.
+      const toRoot = await startWithoutSegment(copy("suid_root", 0, 0, 0o4755));
+      assert.ok(toRoot.agentLoaded, toRoot.stderr);
+      assert.doesNotMatch(toRoot.stderr, /warning/);
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+});
