@@ -71,9 +71,11 @@ export {
   type LinkType,
   type MapInfo,
   type MapSpec,
+  MAX_SEGMENT_MB,
   type ObjectInfo,
   type OpenOptions as OpenSegmentOptions,
   Segment,
+  segmentSizeMb,
 } from "./ffi/shm.ts";
 export { RingBuffer } from "./ffi/ringbuf.ts";
 export { PerfBuffer, type PerfCallbacks } from "./ffi/perf_buffer.ts";

@@ -112,8 +112,10 @@ Deno.test("input: tool disasm and BpfObject.open refuse an ELF file for another 
 
 Deno.test("input: BPFTIME_SHM_MEMORY_MB is checked before a segment is created", async () => {
   const name = `t_input_shm_mb_${Deno.pid}`;
+  const empty = Deno.makeTempFileSync({ prefix: "bpftime_input_", suffix: ".json" });
+  Deno.writeTextFileSync(empty, JSON.stringify(exported({})));
   for (const value of ["abc", "-1", "0", String(2 ** 44 + 1), "1.5", ""]) {
-    const r = await bpftimeEnv(["tool", "import", "/nonexistent.json"], {
+    const r = await bpftimeEnv(["tool", "import", empty], {
       BPFTIME_GLOBAL_SHM_NAME: name,
       BPFTIME_SHM_MEMORY_MB: value,
     });
@@ -126,6 +128,23 @@ Deno.test("input: BPFTIME_SHM_MEMORY_MB is checked before a segment is created",
     );
     assert.throws(() => Deno.statSync(`/dev/shm/${name}`), Deno.errors.NotFound, value);
   }
+  // bpftime load: the syscall server in the application creates the segment; checked before.
+  const load = await bpftimeEnv(["load", "true"], {
+    BPFTIME_GLOBAL_SHM_NAME: name,
+    BPFTIME_SHM_MEMORY_MB: "-1",
+  });
+  assert.equal(load.code, 2, load.stderr);
+  assert.match(load.stderr, /^bpftime load: BPFTIME_SHM_MEMORY_MB: expected .* got '-1'/);
+  assert.throws(() => Deno.statSync(`/dev/shm/${name}`), Deno.errors.NotFound, "load");
+  // A good value: the segment is created.
+  const good = await bpftimeEnv(["tool", "import", empty], {
+    BPFTIME_GLOBAL_SHM_NAME: name,
+    BPFTIME_SHM_MEMORY_MB: "3",
+  });
+  Deno.removeSync(empty);
+  assert.equal(good.code, 0, good.stderr);
+  assert.equal(Deno.statSync(`/dev/shm/${name}`).size, 3 * 1024 * 1024);
+  Segment.remove(name);
 });
 
 Deno.test("input: bpftime start reports death by signal as the shell does, and names the signal", async () => {
