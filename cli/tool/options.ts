@@ -39,5 +39,5 @@ export function seconds(max: number): (text: string) => number {
 
 /** Object ids (maps, programs, links) as the segment numbers them. */
 export const objectId = integer(1, 0x7fffffff);
-/** Process ids (Linux allows up to 2^22). */
-export const processId = integer(1, 4194304);
+/** Process ids: a positive pid_t (whether such a process exists is the command's to say). */
+export const processId = integer(1, 0x7fffffff);
