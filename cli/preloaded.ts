@@ -55,7 +55,10 @@ async function childStatus(
 ): Promise<{ code: number; signal?: number }> {
   try {
     const s = await child.status;
-    return s.signal ? { code: s.code, signal: signalNumber(s.signal) } : { code: s.code };
+    // Deno's code for a signal is already 128 + its number; the table is for the name's sake.
+    return s.signal
+      ? { code: s.code, signal: SIGNALS[s.signal] ?? s.code - 128 }
+      : { code: s.code };
   } catch (e) {
     // Deno names no real-time signal and throws "Invalid signal: N" for them.
     const m = /Invalid signal: (\d+)/.exec((e as Error).message);
@@ -100,10 +103,6 @@ const SIGNALS: Readonly<Record<string, number>> = {
   SIGPWR: 30,
   SIGSYS: 31,
 };
-
-function signalNumber(name: string): number {
-  return SIGNALS[name] ?? 0; // unknown: still a death by signal, reported as 128
-}
 
 /** "SIGBUS", or for real-time signals "SIGRTMIN+3" (Linux: SIGRTMIN is 34). */
 function signalName(n: number): string {
