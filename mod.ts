@@ -47,6 +47,7 @@ export {
   isElf,
   readSections,
 } from "./lib/elf/sections.ts";
+export { type ElfLinkage, elfLinkage, programHeadersEnd } from "./lib/elf/program_headers.ts";
 export { Btf, BtfError } from "./lib/btf/btf.ts";
 
 // The VM.
@@ -70,9 +71,11 @@ export {
   type LinkType,
   type MapInfo,
   type MapSpec,
+  MAX_SEGMENT_MB,
   type ObjectInfo,
   type OpenOptions as OpenSegmentOptions,
   Segment,
+  segmentSizeMb,
 } from "./ffi/shm.ts";
 export { RingBuffer } from "./ffi/ringbuf.ts";
 export { PerfBuffer, type PerfCallbacks } from "./ffi/perf_buffer.ts";
@@ -107,6 +110,7 @@ export {
   exportMap,
   exportSegment,
   importSegment,
+  validateExport,
 } from "./api/segment_export.ts";
 
 // Objects compiled by clang: load, attach (like libbpf's bpf_object API).

@@ -3,8 +3,9 @@
  * all its hooks (it stays unhooked); without, removes every uprobe and
  * uretprobe link from the segment, which unhooks every traced process.
  */
-import { Command } from "commander";
+import { Argument, Command } from "commander";
 import { LIBRARIES, Segment } from "../mod.ts";
+import { processId } from "./tool/options.ts";
 
 function alive(pid: number): boolean {
   try {
@@ -26,8 +27,8 @@ function hasAgent(pid: number): boolean {
 export function registerDetach(program: Command): void {
   program.command("detach")
     .description("remove hooks: from process PID, or every uprobe link in the segment")
-    .argument("[pid]", "a process started with the agent")
-    .action((pidText?: string) => {
+    .addArgument(new Argument("[pid]", "a process started with the agent").argParser(processId))
+    .action((pid?: number) => {
       let seg: Segment;
       try {
         seg = Segment.open();
@@ -41,11 +42,7 @@ export function registerDetach(program: Command): void {
           const spec = seg.link(o.id);
           if (spec.type === "detach" && !alive(spec.pid!)) seg.deleteObject(o.id);
         }
-        if (pidText !== undefined) {
-          const pid = Number(pidText);
-          if (!Number.isInteger(pid) || pid <= 0) {
-            throw new Error(`'${pidText}' is not a process id`);
-          }
+        if (pid !== undefined) {
           if (!alive(pid)) throw new Error(`no process ${pid}`);
           if (!hasAgent(pid)) throw new Error(`process ${pid} does not run the bpftime agent`);
           seg.createLink(`detach:${pid}`, { progId: 0, type: "detach", target: "", pid });

@@ -3,7 +3,7 @@
  * server preloaded, so its maps, programs and links live in the segment instead of the kernel.
  */
 import { Command } from "commander";
-import { libraryPath, Segment } from "../mod.ts";
+import { libraryPath, Segment, segmentSizeMb } from "../mod.ts";
 import { runPreloaded } from "./preloaded.ts";
 
 export function registerLoad(program: Command): void {
@@ -15,15 +15,15 @@ export function registerLoad(program: Command): void {
     .argument("<program>", "the program to run")
     .argument("[args...]", "its arguments")
     .passThroughOptions()
-    .action((prog: string, args: string[]) =>
-      runPreloaded(
-        "load",
-        libraryPath("syscallServer"),
-        prog,
-        args,
-        releaseObjectsOf,
-      )
-    );
+    .action((prog: string, args: string[]) => {
+      try {
+        segmentSizeMb(); // the server creates the segment: its size is checked here, first
+      } catch (e) {
+        console.error(`bpftime load: ${(e as Error).message}`);
+        Deno.exit(2);
+      }
+      return runPreloaded("load", libraryPath("syscallServer"), prog, args, releaseObjectsOf);
+    });
 }
 
 /** A killed application closes no fds itself: its links, programs and maps go here, as in the kernel. */

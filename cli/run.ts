@@ -4,8 +4,9 @@
  * lines of every traced process and, optionally, every map as JSON lines;
  * then remove its links, programs and maps.
  */
-import { Command } from "commander";
+import { Command, Option } from "commander";
 import { BpfObject, exportMap, RingBuffer, Segment } from "../mod.ts";
+import { processId, seconds } from "./tool/options.ts";
 
 /** One JSON line per map: its entries with keys and values in hex, as `tool export` writes them. */
 function dumpMaps(obj: BpfObject): void {
@@ -39,14 +40,17 @@ export function registerRun(program: Command): void {
   program.command("run")
     .description("load an eBPF object into the segment and attach its programs until interrupted")
     .argument("<object>", "clang-compiled eBPF object (.bpf.o)")
-    .option("--dump-maps <seconds>", "print every map as JSON lines at this interval")
-    .option("--pid <pid>", "attach to this process only")
-    .action(async (path: string, opts: { dumpMaps?: string; pid?: string }) => {
+    .addOption(
+      new Option("--dump-maps <seconds>", "print every map as JSON lines at this interval")
+        .argParser(seconds(86400)),
+    )
+    .addOption(new Option("--pid <pid>", "attach to this process only").argParser(processId))
+    .action(async (path: string, opts: { dumpMaps?: number; pid?: number }) => {
       let obj: BpfObject;
       try {
         obj = BpfObject.open(path);
         obj.load();
-        for (const link of obj.attach({ pid: opts.pid ? Number(opts.pid) : undefined })) {
+        for (const link of obj.attach({ pid: opts.pid })) {
           console.error(`attached: ${link.description}`);
         }
       } catch (e) {
@@ -58,7 +62,7 @@ export function registerRun(program: Command): void {
       const quit = () => (running = false);
       Deno.addSignalListener("SIGINT", quit);
       Deno.addSignalListener("SIGTERM", quit);
-      const every = opts.dumpMaps ? Number(opts.dumpMaps) * 1000 : 0;
+      const every = opts.dumpMaps ? opts.dumpMaps * 1000 : 0;
       const timer = every > 0 ? setInterval(() => dumpMaps(obj), every) : undefined;
       const print = (record: Uint8Array) => Deno.stdout.writeSync(record.slice());
       // trace_printk lines of every traced process, as they come (the wait sleeps on a futex).

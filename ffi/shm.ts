@@ -126,6 +126,30 @@ export interface OpenOptions {
   mode?: number;
 }
 
+/** The largest segment this side creates, in MiB (64 GiB). */
+export const MAX_SEGMENT_MB = 65536;
+
+/**
+ * The size of a new segment in MiB: `sizeMb`, else $BPFTIME_SHM_MEMORY_MB, else 32; an integer
+ * 1..MAX_SEGMENT_MB, checked before anything is created (the C side would wrap or truncate it).
+ */
+export function segmentSizeMb(sizeMb?: number): number {
+  const env = Deno.env.get("BPFTIME_SHM_MEMORY_MB");
+  const [what, value] = sizeMb !== undefined
+    ? ["segment size (sizeMb)", String(sizeMb)]
+    : env !== undefined
+    ? ["BPFTIME_SHM_MEMORY_MB", env]
+    : ["", "32"];
+  const n = /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1 || n > MAX_SEGMENT_MB) {
+    throw new SegmentError(
+      `${what}: expected a size in MiB, an integer 1..${MAX_SEGMENT_MB}, got '${value}'`,
+      22,
+    );
+  }
+  return n;
+}
+
 export class Segment {
   #ptr: Deno.PointerValue;
   readonly name: string;
@@ -138,7 +162,7 @@ export class Segment {
   /** Opens the segment $BPFTIME_GLOBAL_SHM_NAME (default bpftime_maps_shm) or `name`. */
   static open(name?: string, options: OpenOptions = {}): Segment {
     const n = name ?? Deno.env.get("BPFTIME_GLOBAL_SHM_NAME") ?? DEFAULT_SEGMENT;
-    const sizeMb = options.sizeMb ?? Number(Deno.env.get("BPFTIME_SHM_MEMORY_MB") ?? 32);
+    const sizeMb = segmentSizeMb(options.sizeMb);
     const flags = (options.create ? C.BPFTIME_SHM_CREATE : 0) | ((options.mode ?? 0o600) & 0o777);
     const ptr = bpftime().bpftime_shm_open(cString(n), BigInt(sizeMb), flags);
     if (!ptr) throw new SegmentError(lastError(), 2);

@@ -1,7 +1,16 @@
 /** `bpftime tool list | map dump | remove | export | import | run`: the shared-memory segment. */
-import type { Command } from "commander";
-import { type Engine, exportMap, exportSegment, importSegment, Segment, Vm } from "../../mod.ts";
-import { engineOption } from "./options.ts";
+import { Argument, type Command, Option } from "commander";
+import {
+  type Engine,
+  type ExportedSegment,
+  exportMap,
+  exportSegment,
+  importSegment,
+  Segment,
+  validateExport,
+  Vm,
+} from "../../mod.ts";
+import { engineOption, integer, objectId } from "./options.ts";
 
 function fail(message: string): never {
   console.error(`bpftime: ${message}`);
@@ -14,12 +23,6 @@ function openSegment(create = false): Segment {
   } catch (e) {
     fail((e as Error).message);
   }
-}
-
-function parseId(text: string): number {
-  const id = Number(text);
-  if (!Number.isInteger(id) || id <= 0) fail(`'${text}' is not an object id`);
-  return id;
 }
 
 export function registerSegment(tool: Command): void {
@@ -52,11 +55,11 @@ export function registerSegment(tool: Command): void {
     .description("map commands")
     .command("dump")
     .description("print a map and its entries as JSON")
-    .argument("<id>", "map id")
-    .action((id: string) => {
+    .addArgument(new Argument("<id>", "map id").argParser(objectId))
+    .action((id: number) => {
       using seg = openSegment();
       try {
-        console.log(JSON.stringify(exportMap(seg.map(parseId(id))), null, 2));
+        console.log(JSON.stringify(exportMap(seg.map(id)), null, 2));
       } catch (e) {
         fail((e as Error).message);
       }
@@ -86,9 +89,16 @@ export function registerSegment(tool: Command): void {
     )
     .argument("<file>", "JSON file written by `tool export`")
     .action(async (file: string) => {
+      let data: ExportedSegment;
+      try {
+        // Checked whole before the segment is opened: a bad file changes nothing.
+        data = validateExport(JSON.parse(await Deno.readTextFile(file)));
+      } catch (e) {
+        fail(`${file}: ${(e as Error).message}`);
+      }
       using seg = openSegment(true);
       try {
-        const ids = importSegment(seg, JSON.parse(await Deno.readTextFile(file)));
+        const ids = importSegment(seg, data);
         for (const [from, to] of ids) console.log(`${from} -> ${to}`);
       } catch (e) {
         fail(`${file}: ${(e as Error).message}`);
@@ -97,21 +107,23 @@ export function registerSegment(tool: Command): void {
 
   tool.command("run")
     .description("run a stored program on the bytes of a data file; print r0 and the time per run")
-    .argument("<id>", "program id")
+    .addArgument(new Argument("<id>", "program id").argParser(objectId))
     .argument("<data-file>", "memory block for the program (r1, r2 = its length)")
-    .option("--repeat <n>", "runs to time", "1")
+    .addOption(
+      new Option("--repeat <n>", "runs to time").argParser(integer(1, 1_000_000_000)).default(1),
+    )
     .addOption(engineOption())
-    .action(async (id: string, dataFile: string, opts: { repeat: string; vm?: Engine }) => {
+    .action(async (id: number, dataFile: string, opts: { repeat: number; vm?: Engine }) => {
       using seg = openSegment();
       try {
-        const prog = seg.program(parseId(id));
+        const prog = seg.program(id);
         const data = await Deno.readFile(dataFile);
         using vm = new Vm({ engine: opts.vm });
         vm.useRuntime(seg);
         vm.load(prog.code);
         const { ns, r0 } = vm.timeExec(
           data.length ? data : undefined,
-          Math.max(1, Number(opts.repeat)),
+          opts.repeat,
         );
         console.log(`r0 = ${r0} (0x${r0.toString(16)})`);
         console.log(`${ns.toFixed(1)} ns per run over ${opts.repeat} run(s) on ${vm.engine}`);

@@ -73,9 +73,48 @@ export function readSections(bytes: Uint8Array, what = "ELF file"): ElfSection[]
   return raw.map((s, index) => ({ index, name: nameAt(s.nameOff), ...s }));
 }
 
-/** Sections holding code (SHF_EXECINSTR) with at least one byte. */
+export const EM_BPF = 247;
+
+const MACHINES: Readonly<Record<number, string>> = {
+  2: "SPARC",
+  3: "x86 (i386)",
+  8: "MIPS",
+  20: "PowerPC",
+  21: "PowerPC64",
+  22: "s390",
+  40: "ARM",
+  43: "SPARC V9",
+  50: "IA-64",
+  62: "x86-64",
+  183: "aarch64",
+  243: "RISC-V",
+  247: "eBPF",
+  258: "LoongArch",
+};
+
+/** A machine number (e_machine) as a person reads it: "aarch64 (EM 183)". */
+export function machineName(machine: number): string {
+  const name = MACHINES[machine];
+  return name ? `${name} (e_machine ${machine})` : `e_machine ${machine}`;
+}
+
+/** Refuses an ELF file whose e_machine is not EM_BPF: its code is not eBPF instructions. */
+export function requireBpfMachine(bytes: Uint8Array, what = "ELF file"): void {
+  if (bytes.length < 0x14) throw new ElfError(`${what}: ELF header is truncated`);
+  const machine = bytes[0x12] | (bytes[0x13] << 8);
+  if (machine !== EM_BPF) {
+    throw new ElfError(
+      `${what}: machine is ${machineName(machine)}, not eBPF (e_machine ${EM_BPF}): ` +
+        `its code is not eBPF instructions`,
+    );
+  }
+}
+
+/** Sections holding code (SHF_EXECINSTR) with at least one byte, of an eBPF ELF file. */
 export function codeSections(bytes: Uint8Array, what?: string): ElfSection[] {
-  return readSections(bytes, what).filter((s) =>
+  const sections = readSections(bytes, what);
+  requireBpfMachine(bytes, what);
+  return sections.filter((s) =>
     (s.flags & BigInt(SHF_EXECINSTR)) !== 0n && s.size > 0 && s.type === SHT_PROGBITS
   );
 }
