@@ -435,6 +435,16 @@ NO_VECTORS void syscall_hook_on_exit(uint64_t nr, int64_t ret, struct syscall_fr
 	guard = 0;
 }
 
+void syscall_hooks_guard(bool on)
+{
+	guard += on ? 1 : -1;
+}
+
+bool syscall_hooks_installed(void)
+{
+	return __atomic_load_n(&installed, __ATOMIC_ACQUIRE);
+}
+
 void syscall_hooks_own_counts(uint64_t enter[SYSCALL_HOOK_MAX_NR], uint64_t exit[SYSCALL_HOOK_MAX_NR])
 {
 	for (int i = 0; i < SYSCALL_HOOK_MAX_NR; i++) {
