@@ -211,3 +211,13 @@ build/tests/libsyscall_dl.so: tests/targets/syscall_dl.c
 	@mkdir -p build/tests
 	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -shared -fPIC -o $@ $<
 test-targets: build/tests/syscall_target
+
+# Syscall tracepoints (agent/syscall_probes.c): a target run under the agent, and a libbpf application.
+build/tests/tp_target: tests/targets/tp_target.c
+	@mkdir -p build/tests
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -o $@ $< -ldl -lpthread
+build/tests/%.skel.h: build/tests/%.bpf.o
+	bpftool gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
+build/tests/tp_opens: tests/targets/tp_opens.c build/tests/tp_opens.skel.h
+	$(CC) -O2 -g -Wall -Wextra -Werror -Ibuild/tests -o $@ $< -lbpf -lelf -lz
+test-targets: build/tests/tp_target build/tests/tp_opens

@@ -105,8 +105,8 @@ struct fault_log {
 static uint64_t log_fault(void *arg)
 {
 	const struct sc_prog *p = ((struct fault_log *)arg)->p;
-	agent_log("link %u (tracepoint %s, program %u '%s'): %s (logged once; the context is unchanged, the "
-		  "process goes on)",
+	agent_log("link %u (tracepoint %s, program %u '%s'): %s (a tracepoint's context is read-only, "
+		  "it is unchanged; logged once, the process goes on)",
 		  p->link_id, p->link->target, p->link->prog_id, p->link->prog_name, bpftime_last_error());
 	return 0;
 }
