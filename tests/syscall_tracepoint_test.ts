@@ -26,7 +26,9 @@ function kernelSkipReason(): string | null {
   try {
     Deno.statSync(`${TRACEFS}/raw_syscalls`);
   } catch {
-    const r = new Deno.Command("mount", { args: ["-t", "tracefs", "tracefs", "/sys/kernel/tracing"] })
+    const r = new Deno.Command("mount", {
+      args: ["-t", "tracefs", "tracefs", "/sys/kernel/tracing"],
+    })
       .outputSync();
     if (r.code !== 0) return "tracefs is not mounted and cannot be";
   }
@@ -105,7 +107,9 @@ function openRecords(obj: BpfObject): Map<string, OpenRec> {
 }
 
 /** The `counts` map: [enter, exit] per syscall number (511 is nr -1). */
-function rawCounts(obj: BpfObject): { enter: Record<string, number>; exit: Record<string, number> } {
+function rawCounts(
+  obj: BpfObject,
+): { enter: Record<string, number>; exit: Record<string, number> } {
   const m = obj.map("counts");
   const enter: Record<string, number> = {}, exit: Record<string, number> = {};
   for (let i = 0; i < 1024; i++) {
@@ -263,10 +267,12 @@ Deno.test("syscall tracepoints: raw_syscalls counts per syscall and the openat f
     // E path tid nr dfd filename flags mode / X tid nr ret
     const [, , kTid, kNr, kDfd, kFilename, kFlags, kMode] = k.enter;
     const [, kXTid, kXNr, kRet] = k.exit;
-    console.log(`${o.path}: kernel ${k.enter.slice(2).join(" ")} -> ${kRet}; ours tid ${mine.tid} ` +
-      `nr ${mine.enterNr} dfd ${mine.dfd} filename 0x${mine.filename.toString(16)} flags ` +
-      `${mine.flags} mode ${mine.mode} -> ${mine.ret} (common_type ${mine.enterType}/` +
-      `${mine.exitType}, common_pid ${mine.enterPid}/${mine.exitPid})`);
+    console.log(
+      `${o.path}: kernel ${k.enter.slice(2).join(" ")} -> ${kRet}; ours tid ${mine.tid} ` +
+        `nr ${mine.enterNr} dfd ${mine.dfd} filename 0x${mine.filename.toString(16)} flags ` +
+        `${mine.flags} mode ${mine.mode} -> ${mine.ret} (common_type ${mine.enterType}/` +
+        `${mine.exitType}, common_pid ${mine.enterPid}/${mine.exitPid})`,
+    );
     assert.equal(mine.enters, 1n);
     assert.equal(mine.exits, 1n);
     assert.equal(mine.enterNr, Number(kNr), "__syscall_nr (enter)");
@@ -409,7 +415,8 @@ Deno.test("syscall tracepoints: an unmodified libbpf application (tp/syscalls/sy
   const tool = new Running(BIN, ["load", TP_APP], { BPFTIME_GLOBAL_SHM_NAME: seg.name });
   await tool.waitLine(/^tick$/, 30000);
   // A shell under `bpftime start` opens a /tmp/bpftime_tp_srv_* file ten times.
-  const script = `for i in 1 2 3 4 5 6 7 8 9 10; do : < /tmp/bpftime_tp_srv_$$ ; done; echo "pid $$"`;
+  const script =
+    `for i in 1 2 3 4 5 6 7 8 9 10; do : < /tmp/bpftime_tp_srv_$$ ; done; echo "pid $$"`;
   Deno.writeTextFileSync(`/tmp/bpftime_tp_srv_${Deno.pid}`, "");
   const target = await new Deno.Command(BIN, {
     args: ["start", "/bin/sh", "-c", script.replaceAll("$$", String(Deno.pid))],
