@@ -152,7 +152,16 @@ tracepoint:syscalls:sys_exit_openat /@o[tid]/ {
 }
 `;
 
-Deno.test("syscall tracepoints: raw_syscalls counts per syscall and the openat fields equal the kernel's for the same run", async () => {
+for (const sud of [false, true]) {
+  Deno.test(
+    `syscall tracepoints: raw_syscalls counts per syscall and the openat fields equal the kernel's for the same run${
+      sud ? " (Syscall User Dispatch on: vDSO fallbacks seen too)" : ""
+    }`,
+    () => compareWithKernel(sud),
+  );
+}
+
+async function compareWithKernel(sud: boolean) {
   const why = kernelSkipReason();
   if (why) {
     console.log(`skipped: ${why}`);
@@ -189,8 +198,11 @@ Deno.test("syscall tracepoints: raw_syscalls counts per syscall and the openat f
   await Promise.race([isReady, tracer.status]);
 
   const out = await new Deno.Command(TARGET, {
-    args: ["work", DL_LIB, ownFile],
-    env: agentEnv(seg, { BPFTIME_AGENT_OWN_COUNTS: ownFile }),
+    args: ["work", DL_LIB, ownFile, ...(sud ? ["vdso"] : [])],
+    env: agentEnv(seg, {
+      BPFTIME_AGENT_OWN_COUNTS: ownFile,
+      ...(sud ? { BPFTIME_SYSCALL_SUD: "1" } : {}),
+    }),
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -212,7 +224,10 @@ Deno.test("syscall tracepoints: raw_syscalls counts per syscall and the openat f
   assert.equal(r.signals, 5, "SIGUSR1 three times, SIGUSR2, SIGALRM");
   assert.ok(r.follower > 0, "the agent's follower thread was found");
   assert.equal(r.forks_with_follower, 1, "the forked child's agent restarted its follower");
-  assert.match(targetErr, /Syscall User Dispatch on/);
+  assert.match(
+    targetErr,
+    sud ? /Syscall User Dispatch on/ : /not seen \(BPFTIME_SYSCALL_SUD=1/,
+  );
 
   // (1) Counts: the kernel's = ours + the agent's own (by number) + what cannot be seen.
   const ours = rawCounts(obj);
@@ -293,7 +308,7 @@ Deno.test("syscall tracepoints: raw_syscalls counts per syscall and the openat f
     assert.equal(mine.exitType, exitId, "common_type: sys_exit_openat's id");
     assert.equal(mine.cookie, 77n, "bpf_get_attach_cookie");
   }
-});
+}
 
 async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
   const end = Date.now() + ms;
@@ -431,4 +446,31 @@ Deno.test("syscall tracepoints: an unmodified libbpf application (tp/syscalls/sy
   console.log(`libbpf application: ${line}`);
   tool.child.kill("SIGTERM");
   assert.equal((await tool.finish()).code, 0, tool.stderr);
+});
+
+Deno.test("syscall tracepoints: what a syscall costs with nothing attached to it and with a return-0 program (printed, informal)", async () => {
+  const seg = freshSegment("t_tp_cost", 8);
+  using _ = seg;
+  using obj = BpfObject.open(PROGS);
+  obj.load(seg);
+  const run = async (env: Record<string, string>) => {
+    const out = await new Deno.Command(TARGET, { args: ["getppid"], env, stdout: "piped" })
+      .output();
+    assert.equal(out.code, 0);
+    return JSON.parse(new TextDecoder().decode(out.stdout)).getppid_ns as number;
+  };
+  const native = await run({});
+  const noLinks = await run(agentEnv(seg));
+  const other = obj.program("open_enter").attach();
+  const otherNr = await run(agentEnv(seg));
+  other.destroy();
+  obj.program("ret0").attach();
+  const ret0 = await run(agentEnv(seg));
+  console.log(
+    `getppid: native ${native} ns; agent, no syscall link ${noLinks} ns; hooks installed, ` +
+      `nothing on getppid ${otherNr} ns (+${(otherNr - native).toFixed(1)}); return-0 program on ` +
+      `sys_enter_getppid ${ret0} ns (+${(ret0 - native).toFixed(1)}) (thread CPU time, best of ` +
+      `200 rounds of 2000 calls)`,
+  );
+  assert.ok(ret0 > 0 && native > 0);
 });

@@ -199,3 +199,10 @@ int on_nosuch(void *ctx)
 }
 
 char LICENSE[] SEC("license") = "GPL";
+
+/* The cheapest program, for the cost of a hit (printed by the test). */
+SEC("tp/syscalls/sys_enter_getppid")
+int ret0(void *ctx)
+{
+	return 0;
+}
