@@ -474,3 +474,74 @@ Deno.test("syscall tracepoints: what a syscall costs with nothing attached to it
   );
   assert.ok(ret0 > 0 && native > 0);
 });
+
+Deno.test("syscall tracepoints: the server's perf_event_open answers syscall tracepoint ids, leaves others to the kernel, refuses syscalls it cannot map, with log lines", async () => {
+  const why = kernelSkipReason();
+  if (why) {
+    console.log(`skipped: ${why}`);
+    return;
+  }
+  const seg = freshSegment("t_tp_server_bad", 8);
+  using _ = seg;
+  const names = new Set(
+    [...Deno.readDirSync(`${TRACEFS}/syscalls`)].map((e) => e.name).filter((n) =>
+      n.startsWith("sys_enter_")
+    ),
+  );
+  // A syscall newer than this build's headers (asm/unistd_64.h), if the kernel has one.
+  const headers = new TextDecoder().decode(
+    new Deno.Command("sh", {
+      args: ["-c", "echo '#include <asm/unistd_64.h>' | gcc -dM -E - | grep -o '__NR_[a-z0-9_]*'"],
+      stdout: "piped",
+    }).outputSync().stdout,
+  );
+  const known = new Set(headers.split("\n").map((l) => l.slice(5)));
+  const newer = [...names].map((n) => n.slice(10)).find((n) =>
+    !known.has(n) && !known.has(n.replace(/^new/, "")) && n !== "sendfile64" && n !== "umount"
+  );
+  const ids: Record<string, number> = {
+    openat: tracepointId("syscalls/sys_enter_openat"),
+    raw: tracepointId("raw_syscalls/sys_exit"),
+    sched: tracepointId("sched/sched_switch"),
+    none: 999999,
+  };
+  if (newer) ids.newer = tracepointId(`syscalls/sys_enter_${newer}`);
+  const run = async (cmd: string, args: string[]) => {
+    const out = await new Deno.Command(cmd, {
+      args,
+      env: { BPFTIME_GLOBAL_SHM_NAME: seg.name },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const dec = new TextDecoder();
+    const answers = new Map(
+      dec.decode(out.stdout).trim().split("\n").map((l) => {
+        const [id, ...rest] = l.split(" ");
+        return [Number(id), rest.join(" ")] as const;
+      }),
+    );
+    return { answers, stderr: dec.decode(out.stderr) };
+  };
+  const args = ["perf", ...Object.values(ids).map(String)];
+  const ours = await run(BIN, ["load", TP_APP, ...args]);
+  const kernel = await run(TP_APP, args);
+  console.log(
+    `ids ${JSON.stringify(ids)}: ours ${JSON.stringify([...ours.answers])}, kernel ${
+      JSON.stringify([...kernel.answers])
+    }\n${ours.stderr}`,
+  );
+  assert.equal(ours.answers.get(ids.openat), "ok");
+  assert.equal(ours.answers.get(ids.raw), "ok");
+  assert.equal(ours.answers.get(ids.sched), kernel.answers.get(ids.sched), "sched/: the kernel's");
+  assert.equal(
+    ours.answers.get(ids.none),
+    kernel.answers.get(ids.none),
+    "no such id: the kernel's",
+  );
+  assert.match(ours.stderr, new RegExp(`tracepoint id ${ids.sched} is not a syscall tracepoint`));
+  if (newer) {
+    assert.equal(ours.answers.get(ids.newer), "errno 2", `sys_enter_${newer}: ENOENT`);
+    assert.match(ours.stderr, new RegExp(`no syscall '${newer}' in this build's table`));
+  }
+  assert.equal(seg.stats().objects, 0, "nothing left in the segment");
+});

@@ -21,9 +21,9 @@ HIDDEN struct bpftime_shm *agent_shm(void);
 
 /*
  * Syscall tracepoints (syscall_probes.c), agent_lock held. Attaching the
- * first installs the syscall hooks (with Syscall User Dispatch when
- * `single_threaded`: only the calling thread and those created later get it).
- * 0, or -1 with `err` filled (nothing attached).
+ * first installs the syscall hooks (and, with BPFTIME_SYSCALL_SUD=1, Syscall
+ * User Dispatch when `single_threaded`: only the calling thread and those
+ * created later get it). 0, or -1 with `err` filled (nothing attached).
  */
 HIDDEN int syscall_link_attach(uint32_t link_id, const struct bpftime_link_spec *spec, struct bpftime_vm *vm,
 			       uint32_t *faults, bool single_threaded, char *err, size_t errlen);

@@ -5,12 +5,19 @@
  * calls on /tmp/bpftime_tp_srv* files per process and prints them every
  * 100 ms ("pid=N opens=M" lines after a "tick" line) until SIGTERM. The same
  * binary runs on the kernel (root) and under `bpftime load`.
+ *
+ *   tp_opens perf ID...   perf_event_open of each tracepoint id; prints "ID ok" or "ID errno N"
  */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <errno.h>
+#include <linux/perf_event.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "tp_opens.skel.h"
@@ -28,8 +35,29 @@ static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list 
 	return level == LIBBPF_DEBUG ? 0 : vfprintf(stderr, fmt, args);
 }
 
-int main(void)
+static int perf_opens(int n, char **ids)
 {
+	for (int i = 0; i < n; i++) {
+		struct perf_event_attr attr;
+		memset(&attr, 0, sizeof(attr));
+		attr.type = PERF_TYPE_TRACEPOINT;
+		attr.size = sizeof(attr);
+		attr.config = strtoull(ids[i], NULL, 10);
+		long fd = syscall(__NR_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
+		if (fd >= 0) {
+			printf("%s ok\n", ids[i]);
+			close((int)fd);
+		} else {
+			printf("%s errno %d\n", ids[i], errno);
+		}
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "perf") == 0)
+		return perf_opens(argc - 2, argv + 2);
 	libbpf_set_print(print_libbpf);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
