@@ -362,7 +362,7 @@ void syscall_probes_scan_new(void)
 		agent_log("syscall hooks: %s", err);
 }
 
-void syscall_probes_guard(bool on)
+NO_VECTORS void syscall_probes_guard(bool on)
 {
 	syscall_hooks_guard(on);
 }

@@ -435,7 +435,7 @@ NO_VECTORS void syscall_hook_on_exit(uint64_t nr, int64_t ret, struct syscall_fr
 	guard = 0;
 }
 
-void syscall_hooks_guard(bool on)
+NO_VECTORS void syscall_hooks_guard(bool on)
 {
 	guard += on ? 1 : -1;
 }
