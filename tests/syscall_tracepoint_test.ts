@@ -429,21 +429,37 @@ Deno.test("syscall tracepoints: an unmodified libbpf application (tp/syscalls/sy
   using _ = seg;
   const tool = new Running(BIN, ["load", TP_APP], { BPFTIME_GLOBAL_SHM_NAME: seg.name });
   await tool.waitLine(/^tick$/, 30000);
-  // A shell under `bpftime start` opens a /tmp/bpftime_tp_srv_* file ten times.
-  const script =
-    `for i in 1 2 3 4 5 6 7 8 9 10; do : < /tmp/bpftime_tp_srv_$$ ; done; echo "pid $$"`;
-  Deno.writeTextFileSync(`/tmp/bpftime_tp_srv_${Deno.pid}`, "");
+  // A shell under `bpftime start` opens a /tmp/bpftime_tp_srv_* file ten times, and two `cat`s it
+  // forks and execs (new images, the agent preloaded again) open it once each.
+  const file = `/tmp/bpftime_tp_srv_${Deno.pid}`;
+  const script = `for i in 1 2 3 4 5 6 7 8 9 10; do : < ${file}; done; /bin/cat ${file}; ` +
+    `/bin/cat ${file}; echo "pid $$"`;
+  Deno.writeTextFileSync(file, "");
   const target = await new Deno.Command(BIN, {
-    args: ["start", "/bin/sh", "-c", script.replaceAll("$$", String(Deno.pid))],
+    args: ["start", "/bin/sh", "-c", script],
     env: { BPFTIME_GLOBAL_SHM_NAME: seg.name },
     stdout: "piped",
     stderr: "piped",
   }).output();
-  Deno.removeSync(`/tmp/bpftime_tp_srv_${Deno.pid}`);
+  Deno.removeSync(file);
   const dec = new TextDecoder();
   assert.equal(target.code, 0, dec.decode(target.stderr));
-  const { line } = await tool.waitLine(/^pid=\d+ opens=10$/, 10000);
-  console.log(`libbpf application: ${line}`);
+  const shPid = Number(dec.decode(target.stdout).trim().split(" ")[1]);
+  await tool.waitLine(new RegExp(`^pid=${shPid} opens=10$`), 10000);
+  // Two ticks later: the last whole block holds the shell's 10, and 1 for each cat.
+  let at = tool.lines.length;
+  for (let i = 0; i < 3; i++) at = (await tool.waitLine(/^tick$/, 10000, at)).index + 1;
+  const end = at - 1;
+  let start = end - 1;
+  while (start > 0 && tool.lines[start] !== "tick") start--;
+  const block = tool.lines.slice(start + 1, end);
+  console.log(`libbpf application (shell ${shPid}):\n${block.join("\n")}`);
+  assert.ok(block.includes(`pid=${shPid} opens=10`));
+  assert.deepEqual(
+    block.filter((l) => !l.startsWith(`pid=${shPid} `)).map((l) => l.replace(/^pid=\d+ /, "")),
+    ["opens=1", "opens=1"],
+    "each exec'd cat (agent preloaded in the new image) seen once",
+  );
   tool.child.kill("SIGTERM");
   assert.equal((await tool.finish()).code, 0, tool.stderr);
 });
