@@ -206,6 +206,7 @@ async function compareWithKernel(sud: boolean) {
     stdout: "piped",
     stderr: "piped",
   }).output();
+  Deno.removeSync(ownFile);
   const dec = new TextDecoder();
   const targetErr = dec.decode(out.stderr);
   assert.equal(out.code, 0, `target failed: ${targetErr}`);
@@ -214,7 +215,6 @@ async function compareWithKernel(sud: boolean) {
   clearTimeout(timeout);
   await lines;
   assert.ok(status.success, await stderr);
-  Deno.removeSync(ownFile);
 
   // What the workload did.
   assert.equal(r.execve_errno, 2, "the failing execve: ENOENT");
