@@ -4,7 +4,7 @@ DENO := node_modules/.bin/deno
 DENO_PERMS := --allow-all
 CC := gcc
 CLANG := clang-14
-CFLAGS := -std=gnu11 -O2 -g -fPIC -fno-semantic-interposition -Wall -Wextra -Werror -fvisibility=hidden
+CFLAGS := -std=gnu11 -O2 -g -fPIC -fno-semantic-interposition -Wall -Wextra -Werror -fvisibility=hidden -Ibuild/gen
 BPF_CFLAGS := -target bpf -D__TARGET_ARCH_x86 -g -O2 -Ibuild -Ibpf
 
 # The layers of csrc/, bottom up (docs: /work/shared/ARCHITECTURE.md, "One direction of dependencies"):
@@ -14,7 +14,8 @@ VM_ONLY_SRCS := $(wildcard csrc/vm/*.c)
 SHM_MAPS_SRCS := $(wildcard csrc/shm/*.c csrc/maps/*.c)
 RUNTIME_SRCS := $(wildcard csrc/helpers/*.c csrc/runtime/*.c)
 VM_SRCS := $(BASE_SRCS) $(VM_ONLY_SRCS) $(SHM_MAPS_SRCS) $(RUNTIME_SRCS)
-VM_HDRS := $(wildcard csrc/base/*.h csrc/vm/*.h csrc/vm/*.def csrc/include/*.h csrc/shm/*.h csrc/maps/*.h csrc/helpers/*.h csrc/runtime/*.h)
+GEN_HDRS := build/gen/syscall_nrs.h
+VM_HDRS := $(wildcard csrc/base/*.h csrc/vm/*.h csrc/vm/*.def csrc/include/*.h csrc/shm/*.h csrc/maps/*.h csrc/helpers/*.h csrc/runtime/*.h) $(GEN_HDRS)
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,build/bpf/%.bpf.o,$(BPF_SRCS))
 WORKLOAD_SRCS := $(wildcard bench/workloads/*.c)
@@ -31,6 +32,13 @@ setup:
 
 build: setup build/libbpftime.so build/libbpftime-llvm.so build/libbpftime-agent.so build/libbpftime-syscall-server.so $(BPF_OBJS) build/bench/workloads.bpf.o
 
+# Syscall numbers by name, from the kernel headers (csrc/base/syscall_names.c includes it).
+build/gen/syscall_nrs.h:
+	@mkdir -p build/gen
+	echo '#include <asm/unistd_64.h>' | $(CC) -dM -E - | \
+		sed -n 's/^#define __NR_\([a-z0-9_]*\) \([0-9][0-9]*\)$$/SYSCALL_NR(\1, \2)/p' | sort -t, -k2 -n > $@.tmp
+	test -s $@.tmp && mv $@.tmp $@
+
 build/libbpftime.so: $(VM_SRCS) $(VM_HDRS)
 	@mkdir -p build
 	$(CC) $(CFLAGS) -shared -o $@ $(VM_SRCS) -ldl -lpthread -lrt
@@ -38,10 +46,10 @@ build/libbpftime.so: $(VM_SRCS) $(VM_HDRS)
 # Layering checks (tests/layering_test.ts): the VM, and the segment with its maps, each link on
 # their own with the base and libc only. -O0: only the link matters here, and it is quicker.
 LAYER_LINK = $(CC) $(CFLAGS) -O0 -g0 -shared -o $@ $(filter %.c,$^) -Wl,--no-undefined -ldl -lpthread -lrt
-build/layering/vm.so: $(BASE_SRCS) $(VM_ONLY_SRCS) $(wildcard csrc/base/*.h csrc/include/*.h csrc/vm/*.h csrc/vm/*.def)
+build/layering/vm.so: $(BASE_SRCS) $(VM_ONLY_SRCS) $(wildcard csrc/base/*.h csrc/include/*.h csrc/vm/*.h csrc/vm/*.def) $(GEN_HDRS)
 	@mkdir -p build/layering
 	$(LAYER_LINK)
-build/layering/shm_maps.so: $(BASE_SRCS) $(SHM_MAPS_SRCS) $(wildcard csrc/base/*.h csrc/include/*.h csrc/shm/*.h csrc/maps/*.h)
+build/layering/shm_maps.so: $(BASE_SRCS) $(SHM_MAPS_SRCS) $(wildcard csrc/base/*.h csrc/include/*.h csrc/shm/*.h csrc/maps/*.h) $(GEN_HDRS)
 	@mkdir -p build/layering
 	$(LAYER_LINK)
 
@@ -203,3 +211,13 @@ build/tests/libsyscall_dl.so: tests/targets/syscall_dl.c
 	@mkdir -p build/tests
 	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -shared -fPIC -o $@ $<
 test-targets: build/tests/syscall_target
+
+# Syscall tracepoints (agent/syscall_probes.c): a target run under the agent, and a libbpf application.
+build/tests/tp_target: tests/targets/tp_target.c
+	@mkdir -p build/tests
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -o $@ $< -ldl -lpthread
+build/tests/%.skel.h: build/tests/%.bpf.o
+	bpftool gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
+build/tests/tp_opens: tests/targets/tp_opens.c build/tests/tp_opens.skel.h
+	$(CC) -O2 -g -Wall -Wextra -Werror -Ibuild/tests -o $@ $< -lbpf -lelf -lz
+test-targets: build/tests/tp_target build/tests/tp_opens

@@ -17,7 +17,7 @@ import { ElfError } from "../lib/elf/sections.ts";
 import { paddingAt } from "../lib/elf/padding.ts";
 import { fileOffsetOfAddress, resolveFunction, STT_GNU_IFUNC } from "../lib/elf/symbols.ts";
 import { ifuncTarget } from "../ffi/ifunc.ts";
-import { SegmentError } from "../ffi/errors.ts";
+import { LinkError, SegmentError } from "../ffi/errors.ts";
 import { BpfMap, Segment } from "../ffi/shm.ts";
 import { Vm } from "../ffi/vm.ts";
 import { readRelocatable, RelocatableElf, STT_FUNC } from "../lib/object/elf_relocatable.ts";
@@ -61,6 +61,29 @@ export class BpfLink {
   [Symbol.dispose](): void {
     this.destroy();
   }
+}
+
+const TRACEFS = ["/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"];
+
+/**
+ * A tracepoint's id from tracefs, and the tracefs events directory when one could be read
+ * (tracefs is root's: as an ordinary user neither is known, and the link's id is 0).
+ */
+function tracepointId(category: string, name: string): { id?: number; tracefs?: string } {
+  for (const dir of TRACEFS) {
+    try {
+      Deno.statSync(`${dir}/${category}`);
+    } catch {
+      continue;
+    }
+    try {
+      const id = Number(Deno.readTextFileSync(`${dir}/${category}/${name}/id`).trim());
+      return { id, tracefs: dir };
+    } catch {
+      return { tracefs: dir };
+    }
+  }
+  return {};
 }
 
 export class BpfProgram {
@@ -117,8 +140,12 @@ export class BpfProgram {
     return link;
   }
 
-  /** Attaches as the section name says (uprobe/PATH:FUNC, tracepoint/syscalls/NAME). */
-  attach(opts: { pid?: number } = {}): BpfLink {
+  /**
+   * Attaches as the section name says (uprobe/PATH:FUNC, tracepoint/syscalls/NAME,
+   * tracepoint/raw_syscalls/sys_enter). Tracepoints other than syscalls/ and raw_syscalls/
+   * (sched/, irq/: kernel events) and unknown ones throw, naming the section.
+   */
+  attach(opts: { pid?: number; cookie?: bigint } = {}): BpfLink {
     const a = this.autoAttach;
     if (!a) {
       throw new Error(
@@ -136,12 +163,33 @@ export class BpfProgram {
     }
     const seg = this.object.loadedSegment(`attach '${this.name}'`);
     const target = `${a.category}/${a.name}`;
-    const id = seg.createLink(this.name, {
-      progId: this.id,
-      type: "syscall_tracepoint",
-      target,
-      pid: opts.pid,
-    });
+    const where = `program '${this.name}': section '${this.section}'`;
+    if (a.category !== "syscalls" && a.category !== "raw_syscalls") {
+      throw new LinkError(
+        `${where}: tracepoint category '${a.category}' cannot run in userspace ` +
+          `(only syscalls/ and raw_syscalls/)`,
+        22,
+      );
+    }
+    // The kernel decides which tracepoints exist; its id is the programs' common_type.
+    const tp = tracepointId(a.category, a.name);
+    if (tp.tracefs && tp.id === undefined) {
+      throw new LinkError(`${where}: unknown tracepoint '${target}' (not in ${tp.tracefs})`, 2);
+    }
+    let id;
+    try {
+      id = seg.createLink(this.name, {
+        progId: this.id,
+        type: "syscall_tracepoint",
+        target,
+        offset: BigInt(tp.id ?? 0),
+        pid: opts.pid,
+        cookie: opts.cookie,
+      });
+    } catch (e) {
+      if (e instanceof LinkError) throw new LinkError(`${where}: ${e.message}`, e.errno);
+      throw e;
+    }
     const link = new BpfLink(seg, id, `tracepoint ${target} -> ${this.name}`);
     this.object.links.push(link);
     return link;

@@ -1,7 +1,8 @@
 /*
  * libbpftime-agent.so: loaded into a traced process (LD_PRELOAD by
  * `bpftime start`). It maps the segment, installs a hook for every uprobe
- * and uretprobe link whose file is mapped here, and follows the segment:
+ * and uretprobe link whose file is mapped here, runs syscall tracepoint
+ * programs (syscall_probes.c), and follows the segment:
  * a thread sleeps on the object table's generation (a futex) and syncs on
  * every change; dlopen() syncs too. Whatever goes wrong is logged and the
  * process runs on unhooked.
@@ -21,8 +22,9 @@
 
 struct attached {
 	uint32_t link_id;
-	struct probe_site *site; /* NULL: refused (logged once) */
+	struct probe_site *site; /* NULL: refused (logged once), or a syscall tracepoint */
 	bool ret;
+	bool syscall; /* a syscall tracepoint, attached (syscall_probes.c) */
 	struct attached *next;
 };
 
@@ -34,6 +36,12 @@ struct cached_vm {
 };
 
 static struct bpftime_shm *shm;
+static bool starting; /* in the constructor: the only thread, as a rule */
+
+struct bpftime_shm *agent_shm(void)
+{
+	return shm;
+}
 static pthread_mutex_t agent_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /*
@@ -133,6 +141,8 @@ static void publish(struct probe_site *s, struct probe_list **slot, struct probe
 
 static void detach_one(struct attached *a)
 {
+	if (a->syscall)
+		syscall_link_detach(a->link_id);
 	struct probe_site *s = a->site;
 	if (!s)
 		return;
@@ -204,8 +214,35 @@ static bool detach_requested(int32_t pid)
 	return false;
 }
 
+static void sync_links_guarded(void);
+
 /* Brings the hooks in line with the links in the segment. agent_lock held. */
 static void sync_links(void)
+{
+	/* The agent's own work, on whichever thread: its syscalls are not traced. */
+	syscall_probes_guard(true);
+	sync_links_guarded();
+	syscall_probes_guard(false);
+}
+
+/* A syscall tracepoint link: attached here (its program refused, or the hooks not installed: logged). */
+static bool attach_syscall(uint32_t link_id, const struct bpftime_link_spec *spec)
+{
+	char err[512] = "";
+	struct cached_vm *vm = vm_for(spec->prog_id);
+	if (!vm)
+		snprintf(err, sizeof(err), "program %u cannot run (see above)", spec->prog_id);
+	else if (syscall_link_attach(link_id, spec, vm->vm, &vm->faults, starting, err, sizeof(err)) == 0) {
+		if (verbose())
+			agent_log("link %u: tracepoint %s (id %llu)", link_id, spec->target,
+				  (unsigned long long)spec->offset);
+		return true;
+	}
+	agent_log("link %u (tracepoint %s): %s", link_id, spec->target, err);
+	return false;
+}
+
+static void sync_links_guarded(void)
 {
 	if (detached)
 		return;
@@ -230,13 +267,15 @@ static void sync_links(void)
 		probes_suspend(false);
 		return;
 	}
+	syscall_probes_scan_new(); /* libraries loaded since (dlopen): their syscalls too */
 	/* New links: hook. */
 	int32_t pid = getpid();
 	struct bpftime_object_info info;
 	for (uint32_t i = 0; bpftime_object_at(shm, i, &info) >= 0; i++) {
 		if (info.id == 0 || info.kind != BPFTIME_OBJ_LINK || !link_alive(info.id, &spec))
 			continue;
-		if (spec.type != BPFTIME_LINK_UPROBE && spec.type != BPFTIME_LINK_URETPROBE)
+		bool tracepoint = spec.type == BPFTIME_LINK_SYSCALL_TRACEPOINT;
+		if (spec.type != BPFTIME_LINK_UPROBE && spec.type != BPFTIME_LINK_URETPROBE && !tracepoint)
 			continue;
 		if (spec.pid >= 0 && spec.pid != pid)
 			continue;
@@ -245,6 +284,14 @@ static void sync_links(void)
 			known = a->link_id == info.id;
 		if (known)
 			continue;
+		if (tracepoint) {
+			struct attached *a = calloc(1, sizeof(*a));
+			if (!a)
+				break;
+			*a = (struct attached){info.id, NULL, false, attach_syscall(info.id, &spec), attached};
+			attached = a;
+			continue;
+		}
 		char err[512] = "";
 		bool not_here;
 		struct probe_site *s = attach_one(info.id, &spec, &not_here, err, sizeof(err));
@@ -259,7 +306,7 @@ static void sync_links(void)
 		struct attached *a = calloc(1, sizeof(*a));
 		if (!a)
 			break;
-		*a = (struct attached){info.id, s, spec.type == BPFTIME_LINK_URETPROBE, attached};
+		*a = (struct attached){info.id, s, spec.type == BPFTIME_LINK_URETPROBE, false, attached};
 		attached = a;
 	}
 	probes_suspend(false);
@@ -269,6 +316,8 @@ static void *follow_segment(void *arg)
 {
 	(void)arg;
 	probes_suspend(true); /* this thread's own malloc calls are not the target's */
+	syscall_probes_guard(true); /* nor its syscalls */
+	pthread_setname_np(pthread_self(), "bpftime-agent");
 	/* It runs hooked code (malloc...) while the program's threads may be patching (dlopen). */
 	hook_thread_signals();
 	for (;;) {
@@ -345,7 +394,9 @@ static void after_fork_parent(void)
 static void after_fork_child(void)
 {
 	after_fork_parent();
+	syscall_probes_guard(true);
 	start_follower();
+	syscall_probes_guard(false);
 }
 
 __attribute__((constructor)) static void agent_start(void)
@@ -359,8 +410,12 @@ __attribute__((constructor)) static void agent_start(void)
 		return;
 	}
 	lock_agent();
+	starting = true;
 	sync_links();
+	starting = false;
 	unlock_agent();
+	syscall_probes_guard(true);
 	start_follower();
+	syscall_probes_guard(false);
 	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 }

@@ -17,4 +17,20 @@ HIDDEN uint64_t mapped_address(dev_t dev, ino_t ino, uint64_t offset);
 /* On this thread, probes do not run while suspended (nests). */
 HIDDEN void probes_suspend(bool on);
 
+HIDDEN struct bpftime_shm *agent_shm(void);
+
+/*
+ * Syscall tracepoints (syscall_probes.c), agent_lock held. Attaching the
+ * first installs the syscall hooks (and, with BPFTIME_SYSCALL_SUD=1, Syscall
+ * User Dispatch when `single_threaded`: only the calling thread and those
+ * created later get it). 0, or -1 with `err` filled (nothing attached).
+ */
+HIDDEN int syscall_link_attach(uint32_t link_id, const struct bpftime_link_spec *spec, struct bpftime_vm *vm,
+			       uint32_t *faults, bool single_threaded, char *err, size_t errlen);
+HIDDEN void syscall_link_detach(uint32_t link_id);
+/* Rewrites the syscalls of objects loaded since (dlopen), once the hooks are installed. */
+HIDDEN void syscall_probes_scan_new(void);
+/* This thread's syscalls are the agent's own (never traced) while on (nests). */
+HIDDEN void syscall_probes_guard(bool on);
+
 #endif

@@ -118,15 +118,21 @@ static inline __attribute__((always_inline)) NO_VECTORS uint64_t run_progs(void 
 	return 0;
 }
 
-/* Programs that never reach C or libc run directly; the others with the vector registers saved. */
+/*
+ * Programs that never reach C or libc run directly; the others with the vector registers saved.
+ * The syscalls their helpers make are the agent's own: syscall tracepoints do not see them.
+ */
 static inline __attribute__((always_inline)) NO_VECTORS void run_list(const struct probe_list *l,
 									struct pt_regs *regs, uint64_t func_ip)
 {
 	struct list_run r = {l, regs, func_ip};
-	if (l->vector_clean)
+	if (l->vector_clean) {
 		run_progs(&r);
-	else
+	} else {
+		syscall_probes_guard(true);
 		bpftime_vectors_saved_call(run_progs, &r);
+		syscall_probes_guard(false);
+	}
 }
 
 /* Swaps the return address at `slot` for the return stub, keeping it on this thread's shadow stack. */

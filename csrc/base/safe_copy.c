@@ -33,21 +33,32 @@ long safe_read_str(char *dst, uint64_t src, uint64_t size)
 {
 	if (size == 0)
 		return -EINVAL;
+	/*
+	 * Through a bounce buffer: bytes of dst past the NUL stay as they were
+	 * (as the kernel's bpf_probe_read_user_str leaves them; programs use the
+	 * zeroed buffer as a map key).
+	 */
+	char bounce[256];
 	uint64_t done = 0;
 	while (done < size) {
 		/* Never read across a page boundary we have not reached yet. */
 		uint64_t page_left = 4096 - ((src + done) & 4095);
 		uint64_t chunk = size - done < page_left ? size - done : page_left;
-		if (safe_read(dst + done, src + done, chunk) < 0) {
+		if (chunk > sizeof(bounce))
+			chunk = sizeof(bounce);
+		if (safe_read(bounce, src + done, chunk) < 0) {
 			if (done == 0) {
 				dst[0] = 0;
 				return -EFAULT;
 			}
 			break;
 		}
-		void *nul = memchr(dst + done, 0, chunk);
-		if (nul)
-			return (long)((char *)nul - dst) + 1;
+		char *nul = memchr(bounce, 0, chunk);
+		if (nul) {
+			memcpy(dst + done, bounce, (size_t)(nul - bounce) + 1);
+			return (long)(done + (uint64_t)(nul - bounce)) + 1;
+		}
+		memcpy(dst + done, bounce, chunk);
 		done += chunk;
 	}
 	dst[done < size ? done : size - 1] = 0;

@@ -435,6 +435,16 @@ NO_VECTORS void syscall_hook_on_exit(uint64_t nr, int64_t ret, struct syscall_fr
 	guard = 0;
 }
 
+NO_VECTORS void syscall_hooks_guard(bool on)
+{
+	guard += on ? 1 : -1;
+}
+
+bool syscall_hooks_installed(void)
+{
+	return __atomic_load_n(&installed, __ATOMIC_ACQUIRE);
+}
+
 void syscall_hooks_own_counts(uint64_t enter[SYSCALL_HOOK_MAX_NR], uint64_t exit[SYSCALL_HOOK_MAX_NR])
 {
 	for (int i = 0; i < SYSCALL_HOOK_MAX_NR; i++) {
@@ -797,14 +807,17 @@ static void set_restorers(void)
 	restorers_set = true;
 }
 
-/* A 6-byte call of `target`: direct (call rel32; nop) when in reach, else through the literal `lit`. */
+/*
+ * A 6-byte call of `target`: direct (nop; call rel32) when in reach, else
+ * through the literal `lit`. Either way the return address is the byte after
+ * the 6 (the stub finds the special paths from it).
+ */
 static void put_call(uint8_t **p, uint64_t target, const uint8_t *lit)
 {
-	int64_t d = (int64_t)(target - (uint64_t)(*p + 5));
+	int64_t d = (int64_t)(target - (uint64_t)(*p + 6));
 	if (d == (int32_t)d) {
-		put(p, (const uint8_t[]){0xe8}, 1);
+		put(p, (const uint8_t[]){0x90, 0xe8}, 2);
 		put_rel32(p, *p + 4, target);
-		put(p, (const uint8_t[]){0x90}, 1);
 	} else {
 		put(p, (const uint8_t[]){0xff, 0x15}, 2);
 		put_rel32(p, *p + 4, (uint64_t)lit);

@@ -79,6 +79,16 @@ HIDDEN void syscall_hooks_get_stats(struct syscall_hook_stats *out);
  */
 HIDDEN int syscall_hooks_sud_enable(char *err, size_t errlen);
 
+/*
+ * Sets (on) or lifts (off) this thread's guard, nesting: while set, the
+ * thread's syscalls are the caller's own (counted, never reported), as the
+ * handler's are. For a thread that is never the application's (a helper
+ * thread) or a stretch of the caller's own work on the application's threads.
+ */
+HIDDEN void syscall_hooks_guard(bool on);
+/* Whether syscall_hooks_install has run. */
+HIDDEN bool syscall_hooks_installed(void);
+
 /* Syscalls made with the guard set (by the module or the handler), per nr: never reported. */
 HIDDEN void syscall_hooks_own_counts(uint64_t enter[SYSCALL_HOOK_MAX_NR], uint64_t exit[SYSCALL_HOOK_MAX_NR]);
 

@@ -220,9 +220,20 @@ struct bpftime_link_spec {
 	uint32_t type;     /* enum bpftime_link_type */
 	int32_t pid;       /* only this process; -1 for any */
 	uint32_t func_size; /* uprobes: bytes from the probe to the function's end (0: unknown) */
-	uint64_t offset;   /* uprobes: file offset of the probed instruction */
+	/*
+	 * uprobes: file offset of the probed instruction. Syscall tracepoints: the
+	 * tracepoint's id in tracefs (events/CAT/NAME/id), which programs see as
+	 * common_type; whoever creates the link reads it (agents may not read
+	 * tracefs); 0 when unknown.
+	 */
+	uint64_t offset;
 	uint64_t cookie;   /* what bpf_get_attach_cookie returns */
-	char target[256];  /* uprobes: the file's path; tracepoints: "syscalls/sys_enter_openat" */
+	/*
+	 * uprobes: the file's path; tracepoints: "syscalls/sys_enter_NAME",
+	 * "syscalls/sys_exit_NAME", "raw_syscalls/sys_enter" or "raw_syscalls/sys_exit"
+	 * (bpftime_link_create refuses other categories and unknown syscalls).
+	 */
+	char target[256];
 };
 BPFTIME_API int bpftime_link_create(struct bpftime_shm *shm, const char *name,
 				    const struct bpftime_link_spec *spec);

@@ -7,6 +7,7 @@
 #include "server.h"
 
 #include "../base/safe_copy.h"
+#include "../base/syscall_names.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -43,30 +44,37 @@ static int uprobe_retprobe_bit(void)
 	return read_int_file("/sys/bus/event_source/devices/uprobe/format/retprobe", "config:");
 }
 
-/* The name of syscall tracepoint `id` ("sys_enter_openat"), from tracefs; 0 when it is not one. */
+/*
+ * The name of syscall tracepoint `id` ("syscalls/sys_enter_openat",
+ * "raw_syscalls/sys_enter"), from tracefs; 0 when it is not one.
+ */
 static int syscall_tracepoint_name(uint64_t id, char *out, size_t len)
 {
-	static const char *const roots[] = {"/sys/kernel/tracing/events/syscalls",
-					    "/sys/kernel/debug/tracing/events/syscalls"};
+	static const char *const roots[] = {"/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"};
+	static const char *const cats[] = {"syscalls", "raw_syscalls"};
 	for (unsigned r = 0; r < 2; r++) {
-		DIR *d = opendir(roots[r]);
-		if (!d)
-			continue;
-		struct dirent *de;
-		int found = 0;
-		while (!found && (de = readdir(d))) {
-			if (strncmp(de->d_name, "sys_", 4))
+		for (unsigned c = 0; c < 2; c++) {
+			char dir[128];
+			snprintf(dir, sizeof(dir), "%s/%s", roots[r], cats[c]);
+			DIR *d = opendir(dir);
+			if (!d)
 				continue;
-			char path[512];
-			snprintf(path, sizeof(path), "%s/%s/id", roots[r], de->d_name);
-			if (read_int_file(path, "") == (int)id) {
-				snprintf(out, len, "%.*s", (int)len - 1, de->d_name);
-				found = 1;
+			struct dirent *de;
+			int found = 0;
+			while (!found && (de = readdir(d))) {
+				if (strncmp(de->d_name, "sys_", 4))
+					continue;
+				char path[512];
+				snprintf(path, sizeof(path), "%s/%s/id", dir, de->d_name);
+				if (read_int_file(path, "") == (int)id) {
+					snprintf(out, len, "%s/%.200s", cats[c], de->d_name);
+					found = 1;
+				}
 			}
+			closedir(d);
+			if (found)
+				return 1;
 		}
-		closedir(d);
-		if (found)
-			return 1;
 	}
 	return 0;
 }
@@ -99,11 +107,24 @@ long server_perf_event_open(void *user_attr, int pid, int cpu, int group_fd, uns
 			return -ENAMETOOLONG;
 		snprintf(spec.target, sizeof(spec.target), "%s", resolved);
 	} else if (attr.type == PERF_TYPE_TRACEPOINT) {
-		char name[220];
-		if (!syscall_tracepoint_name(attr.config, name, sizeof(name)))
-			return 1; /* not a syscall tracepoint: the kernel's */
+		char name[230];
+		if (!syscall_tracepoint_name(attr.config, name, sizeof(name))) {
+			/* sched/..., irq/...: kernel events; the kernel answers, a program cannot run there here. */
+			server_log("perf_event_open: tracepoint id %llu is not a syscall tracepoint: left to the kernel "
+				   "(only syscalls/ and raw_syscalls/ programs run in userspace)",
+				   (unsigned long long)attr.config);
+			return 1;
+		}
+		struct syscall_tp tp;
+		char why[400];
+		int rc = syscall_tp_parse(name, &tp, why, sizeof(why));
+		if (rc < 0) {
+			server_log("perf_event_open: %s", why);
+			return rc;
+		}
 		spec.type = BPFTIME_LINK_SYSCALL_TRACEPOINT;
-		snprintf(spec.target, sizeof(spec.target), "syscalls/%.200s", name);
+		spec.offset = attr.config; /* the agent gives it to programs as common_type */
+		snprintf(spec.target, sizeof(spec.target), "%s", name);
 	} else if (attr.type == PERF_TYPE_SOFTWARE && attr.config == PERF_COUNT_SW_BPF_OUTPUT) {
 		server_lock();
 		int fd = sfd_new(SFD_PERF_OUTPUT, 0, NULL);

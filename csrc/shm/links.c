@@ -4,6 +4,7 @@
  * bpf_link, so that agents in traced processes find and install them.
  */
 #include "segment.h"
+#include "../base/syscall_names.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -29,6 +30,21 @@ int bpftime_link_create(struct bpftime_shm *shm, const char *name, const struct 
 	if (memchr(spec->target, 0, sizeof(spec->target)) == NULL) {
 		set_error("link '%s': target is not NUL-terminated", n);
 		return -EINVAL;
+	}
+	if (spec->type == BPFTIME_LINK_SYSCALL_TRACEPOINT) {
+		/* Only what a process can see of itself: syscalls/ and raw_syscalls/, names we know. */
+		struct syscall_tp tp;
+		char why[400];
+		int rc = syscall_tp_parse(spec->target, &tp, why, sizeof(why));
+		if (rc < 0) {
+			set_error("link '%s': %s", n, why);
+			return rc;
+		}
+		if (spec->offset > 0xffff) {
+			set_error("link '%s': tracepoint id %llu does not fit common_type (u16)", n,
+				  (unsigned long long)spec->offset);
+			return -EINVAL;
+		}
 	}
 	shm_lock(&shm->hdr->lock);
 	uint64_t off = shm_alloc_locked(shm, sizeof(*spec));
