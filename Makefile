@@ -85,7 +85,7 @@ build/bench/libnative.so: $(WORKLOAD_SRCS) bench/workloads/workloads.h bench/nat
 	$(CLANG) -O2 -fno-builtin -fPIC -shared -Wall -Wextra -Werror -o $@ bench/workloads/all.c bench/native_harness.c
 
 # The README's main job: count malloc calls in processes started with `bpftime start`.
-EXAMPLE_APPS := build/examples/malloc build/examples/bashreadline
+EXAMPLE_APPS := build/examples/malloc build/examples/bashreadline build/examples/opensnoop build/examples/syscount
 examples: $(EXAMPLE_APPS) build/examples/malloc_victim
 
 demo: build build/examples/malloc_victim
@@ -109,7 +109,7 @@ TEST_BPF_OBJS := $(patsubst tests/bpf/%.bpf.c,build/tests/%.bpf.o,$(wildcard tes
 TARGET_SRCS := tests/targets/probe_target.c tests/targets/probe_asm.S
 TEST_TARGETS := build/tests/probe_target build/tests/probe_target_nopie build/tests/probe_target_lib \
 	build/examples/malloc_victim build/tests/libbpf_insns build/tests/ring_consumer build/tests/bpf_bad_calls build/tests/live_target \
-	build/tests/libprobe_asm.so build/tests/libctor_dlopen.so $(EXAMPLE_APPS)
+	build/tests/libprobe_asm.so build/tests/libctor_dlopen.so build/tests/open_target $(EXAMPLE_APPS)
 test-targets: $(TEST_BPF_OBJS) $(TEST_TARGETS)
 
 build/tests/%.bpf.o: tests/bpf/%.bpf.c build/vmlinux.h $(wildcard tests/bpf/*.h)
@@ -129,6 +129,9 @@ build/tests/probe_target_lib: tests/targets/probe_target.c build/tests/libprobe_
 build/tests/ring_consumer: tests/targets/ring_consumer.c
 	@mkdir -p build/tests
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lbpf
+build/tests/open_target: tests/targets/open_target.c
+	@mkdir -p build/tests
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<
 build/tests/live_target: tests/targets/live_target.c
 	@mkdir -p build/tests
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lpthread -ldl
@@ -149,6 +152,14 @@ LIBBPF_APP = $(CC) -O2 -g -Wall -Wextra -Werror -Ibuild/examples -Ibpf -o $@ $< 
 build/examples/malloc: examples/malloc/malloc.c build/examples/malloc.skel.h
 	$(LIBBPF_APP)
 build/examples/bashreadline: examples/bashreadline/bashreadline.c build/examples/bashreadline.skel.h bpf/bashreadline.h
+	$(LIBBPF_APP)
+build/examples/opensnoop: examples/opensnoop/opensnoop.c build/examples/opensnoop.skel.h bpf/opensnoop.h
+	$(LIBBPF_APP)
+# syscount's names: generated from the kernel headers' asm/unistd_64.h, never written by hand.
+build/examples/syscall_names.h: scripts/gen_syscall_names.sh
+	@mkdir -p build/examples
+	scripts/gen_syscall_names.sh > $@.tmp && mv $@.tmp $@
+build/examples/syscount: examples/syscount/syscount.c build/examples/syscount.skel.h bpf/syscount.h build/examples/syscall_names.h
 	$(LIBBPF_APP)
 build/examples/malloc_victim: examples/malloc/victim.c
 	@mkdir -p build/examples
