@@ -5,6 +5,9 @@
  * a known number of getppid, getpriority and uname calls, prints one JSON line
  * with what it did, and exits.
  *
+ * Until SIGUSR1, each SIGUSR2 makes it open SYNC_PATH (ENOENT) once: a test
+ * sends SIGUSR2 until its tools print that path, and knows they are attached.
+ *
  *   open_target [GETPPID_CALLS]
  */
 #define _GNU_SOURCE
@@ -17,12 +20,20 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t go;
+#define SYNC_PATH "/nonexistent/open_target_sync"
+
+static volatile sig_atomic_t go, sync_requests;
 
 static void on_go(int sig)
 {
 	(void)sig;
 	go = 1;
+}
+
+static void on_sync(int sig)
+{
+	(void)sig;
+	sync_requests++;
 }
 
 static const struct {
@@ -46,11 +57,16 @@ int main(int argc, char **argv)
 {
 	long getppid_calls = argc > 1 ? atol(argv[1]) : 1000;
 	signal(SIGUSR1, on_go);
+	signal(SIGUSR2, on_sync);
 	printf("ready %d\n", (int)getpid());
 	fflush(stdout);
-	/* Polled: the signal may be delivered to another thread of ours (an agent's). */
-	while (!go)
+	/* Polled: the signals may be delivered to another thread of ours (an agent's). */
+	int sync_opens = 0;
+	while (!go) {
+		for (; sync_opens < sync_requests; sync_opens++)
+			openat(AT_FDCWD, SYNC_PATH, O_RDONLY);
 		usleep(2000);
+	}
 
 	int fds[NOPENS], errs[NOPENS];
 	for (int i = 0; i < NOPENS; i++) {
@@ -74,7 +90,8 @@ int main(int argc, char **argv)
 	for (int i = 0; i < NOPENS; i++)
 		printf("%s{\"path\":\"%s\",\"flags\":%d,\"fd\":%d,\"errno\":%d}", i ? "," : "", opens[i].path,
 		       opens[i].flags, fds[i], errs[i]);
-	printf("],\"calls\":{\"openat\":%d,\"getppid\":%ld,\"getpriority\":%d,\"uname\":%d},\"sink\":%d}\n",
-	       NOPENS, getppid_calls, GETPRIORITY_CALLS, UNAME_CALLS, sink != 0);
+	printf("],\"calls\":{\"openat\":%d,\"getppid\":%ld,\"getpriority\":%d,\"uname\":%d},"
+	       "\"sync_opens\":%d,\"sink\":%d}\n",
+	       NOPENS, getppid_calls, GETPRIORITY_CALLS, UNAME_CALLS, sync_opens, sink != 0);
 	return 0;
 }
