@@ -22,7 +22,7 @@ N ?= 100000
 LLVM_N ?=
 SEED ?=
 
-.PHONY: all setup build examples demo demo-vm test test-targets check fmt lint bench bench-vm bench-maps bench-uprobe bench-server fuzz-vm clean
+.PHONY: all setup build examples demo demo-vm test test-targets check fmt lint bench bench-vm bench-maps bench-uprobe bench-server bench-syscall fuzz-vm clean
 
 all: build
 
@@ -168,7 +168,7 @@ build/examples/malloc_victim: examples/malloc/victim.c
 test: build test-targets check
 	$(DENO) test --allow-all tests/
 
-bench: bench-vm bench-maps bench-uprobe bench-server
+bench: bench-vm bench-maps bench-uprobe bench-server bench-syscall
 
 bench-server: build test-targets
 	$(DENO) run $(DENO_PERMS) bench/server_bench.ts
@@ -185,6 +185,20 @@ build/bench/kernel_probe: bench/uprobe/kernel_probe.c
 
 bench-uprobe: build build/bench/uprobe_target build/bench/uprobe_probes.bpf.o build/bench/kernel_probe
 	$(DENO) run $(DENO_PERMS) bench/uprobe_bench.ts
+
+# Syscall tracepoints: getppid in a loop, programs on sys_enter_getppid and raw_syscalls/sys_enter.
+build/bench/syscall_target: bench/syscall/target.c
+	@mkdir -p build/bench
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<
+build/bench/syscall_probes.bpf.o: bench/syscall/probes.bpf.c build/vmlinux.h
+	@mkdir -p build/bench
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+build/bench/kernel_tp: bench/syscall/kernel_tp.c
+	@mkdir -p build/bench
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lbpf
+
+bench-syscall: build build/bench/syscall_target build/bench/syscall_probes.bpf.o build/bench/kernel_tp
+	$(DENO) run $(DENO_PERMS) bench/syscall_bench.ts
 
 build/bench/libmapsbench.so: bench/maps_harness.c build/libbpftime.so
 	@mkdir -p build/bench
