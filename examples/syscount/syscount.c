@@ -7,9 +7,10 @@
  * kernel; under `bpftime load` the same binary counts the calls of the
  * processes started with `bpftime start`.
  *
- *   syscount [-p PID] [-P] [-i SECONDS] [-T TOP] [-d SECONDS]
+ *   syscount [-p PID] [-P] [-L] [-i SECONDS] [-T TOP] [-d SECONDS]
  *     -p PID      only this process (filtered in the program: set before load)
  *     -P          count per process, not per syscall
+ *     -L          also the time spent in the calls (raw_syscalls/sys_exit too), in microseconds
  *     -i SECONDS  print every SECONDS (default: only at the end)
  *     -T TOP      print the TOP largest counts (default 10; 0: all)
  *     -d SECONDS  stop after SECONDS
@@ -54,7 +55,7 @@ static int by_count(const void *a, const void *b)
 static struct row rows[MAX_ROWS];
 
 /* Takes every count out of the map (so the next interval starts from zero) and prints the top ones. */
-static void print_counts(int map_fd, int by_process, int top)
+static void print_counts(int map_fd, int by_process, int latency, int top)
 {
 	__u32 keys[MAX_ROWS], key, next;
 	int nkeys = 0, have = 0, n = 0;
@@ -78,20 +79,25 @@ static void print_counts(int map_fd, int by_process, int top)
 	strftime(when, sizeof(when), "%H:%M:%S", localtime(&now));
 	printf("[%s]\n", when);
 	if (by_process)
-		printf("%-7s %-16s %10s\n", "PID", "COMM", "COUNT");
+		printf("%-7s %-16s %10s", "PID", "COMM", "COUNT");
 	else
-		printf("%-24s %10s\n", "SYSCALL", "COUNT");
+		printf("%-24s %10s", "SYSCALL", "COUNT");
+	printf(latency ? " %14s\n" : "\n", "TIME (us)");
 	for (int i = 0; i < n && (!top || i < top); i++) {
 		if (by_process) {
-			printf("%-7u %-16.16s %10llu\n", rows[i].key, rows[i].value.comm, rows[i].value.count);
-			continue;
+			printf("%-7u %-16.16s %10llu", rows[i].key, rows[i].value.comm, rows[i].value.count);
+		} else {
+			__u32 nr = rows[i].key;
+			const char *name =
+				nr < sizeof(syscall_names) / sizeof(syscall_names[0]) ? syscall_names[nr] : NULL;
+			if (name)
+				printf("%-24s %10llu", name, rows[i].value.count);
+			else
+				printf("%-24u %10llu", nr, rows[i].value.count);
 		}
-		__u32 nr = rows[i].key;
-		const char *name = nr < sizeof(syscall_names) / sizeof(syscall_names[0]) ? syscall_names[nr] : NULL;
-		if (name)
-			printf("%-24s %10llu\n", name, rows[i].value.count);
-		else
-			printf("%-24u %10llu\n", nr, rows[i].value.count);
+		if (latency)
+			printf(" %14.3f", (double)rows[i].value.total_ns / 1e3);
+		printf("\n");
 	}
 	printf("\n");
 	fflush(stdout);
@@ -99,15 +105,15 @@ static void print_counts(int map_fd, int by_process, int top)
 
 static int usage(const char *argv0)
 {
-	fprintf(stderr, "usage: %s [-p PID] [-P] [-i SECONDS] [-T TOP] [-d SECONDS]\n", argv0);
+	fprintf(stderr, "usage: %s [-p PID] [-P] [-L] [-i SECONDS] [-T TOP] [-d SECONDS]\n", argv0);
 	return 2;
 }
 
 int main(int argc, char **argv)
 {
-	int by_process = 0, interval = 0, top = 10, seconds = 0, opt;
+	int by_process = 0, latency = 0, interval = 0, top = 10, seconds = 0, opt;
 	long pid = 0;
-	while ((opt = getopt(argc, argv, "p:Pi:T:d:")) != -1) {
+	while ((opt = getopt(argc, argv, "p:PLi:T:d:")) != -1) {
 		char *end;
 		switch (opt) {
 		case 'p':
@@ -117,6 +123,9 @@ int main(int argc, char **argv)
 			break;
 		case 'P':
 			by_process = 1;
+			break;
+		case 'L':
+			latency = 1;
 			break;
 		case 'i':
 			interval = atoi(optarg);
@@ -147,6 +156,9 @@ int main(int argc, char **argv)
 	}
 	skel->rodata->target_pid = (__u32)pid;
 	skel->rodata->by_process = by_process;
+	skel->rodata->measure_latency = latency;
+	if (!latency) /* raw_syscalls/sys_exit only when asked for */
+		bpf_program__set_autoload(skel->progs.latency_exit, false);
 	int err = syscount_bpf__load(skel);
 	if (err)
 		fprintf(stderr, "syscount: failed to load the BPF program: %d\n", err);
@@ -175,11 +187,11 @@ int main(int argc, char **argv)
 		if (seconds && elapsed_ms >= seconds * 1000L)
 			break;
 		if (interval && elapsed_ms >= next_print * 1000) {
-			print_counts(map_fd, by_process, top);
+			print_counts(map_fd, by_process, latency, top);
 			next_print += interval;
 		}
 	}
-	print_counts(map_fd, by_process, top);
+	print_counts(map_fd, by_process, latency, top);
 	syscount_bpf__destroy(skel);
 	return 0;
 }
