@@ -1,7 +1,7 @@
 /*
  * The syscall benchmark's target: calls getppid N times and prints the mean
  * ns per call (the system call included) and the number of calls. A warm-up
- * of at least 50 ms first, so that probes being installed have settled.
+ * of 200 ms first, so that probes being installed have settled.
  *
  *   syscall_target [N]
  */
@@ -21,7 +21,7 @@ int main(int argc, char **argv)
 {
 	long n = argc > 1 ? atol(argv[1]) : 1000000;
 	long sink = 0;
-	double warm = now_ns() + 50e6;
+	double warm = now_ns() + 200e6;
 	while (now_ns() < warm)
 		for (int i = 0; i < 1000; i++)
 			sink += getppid();
