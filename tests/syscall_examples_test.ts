@@ -143,8 +143,9 @@ async function stopTool(mode: Mode, name: string, tool: Running): Promise<void> 
 
 /**
  * One scripted run on `mode`: the target starts and waits; syscount (per syscall, every second),
- * syscount -P -L (per process, with the time spent in calls), opensnoop and opensnoop -x start with -p PID; the target's SIGUSR2 opens show
- * when opensnoop sees its opens (so every tool is attached); SIGUSR1 runs the script.
+ * syscount -P -L (per process, with the time spent in calls), opensnoop and opensnoop -x start
+ * with -p PID; the target's SIGUSR2 opens show when opensnoop sees its opens (so every tool is
+ * attached); SIGUSR1 runs the script.
  */
 async function scriptedRun(mode: Mode): Promise<ScriptedRun> {
   const seg = freshSegment(`t_sysex_${mode}`, 32);
