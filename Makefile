@@ -23,7 +23,7 @@ N ?= 100000
 LLVM_N ?=
 SEED ?=
 
-.PHONY: all setup build examples demo demo-vm test test-targets check fmt lint bench bench-vm bench-maps bench-uprobe bench-server fuzz-vm clean
+.PHONY: all setup build examples demo demo-vm test test-targets check fmt lint bench bench-vm bench-maps bench-uprobe bench-server bench-syscall fuzz-vm clean
 
 all: build
 
@@ -93,7 +93,7 @@ build/bench/libnative.so: $(WORKLOAD_SRCS) bench/workloads/workloads.h bench/nat
 	$(CLANG) -O2 -fno-builtin -fPIC -shared -Wall -Wextra -Werror -o $@ bench/workloads/all.c bench/native_harness.c
 
 # The README's main job: count malloc calls in processes started with `bpftime start`.
-EXAMPLE_APPS := build/examples/malloc build/examples/bashreadline
+EXAMPLE_APPS := build/examples/malloc build/examples/bashreadline build/examples/opensnoop build/examples/syscount
 examples: $(EXAMPLE_APPS) build/examples/malloc_victim
 
 demo: build build/examples/malloc_victim
@@ -117,7 +117,7 @@ TEST_BPF_OBJS := $(patsubst tests/bpf/%.bpf.c,build/tests/%.bpf.o,$(wildcard tes
 TARGET_SRCS := tests/targets/probe_target.c tests/targets/probe_asm.S
 TEST_TARGETS := build/tests/probe_target build/tests/probe_target_nopie build/tests/probe_target_lib \
 	build/examples/malloc_victim build/tests/libbpf_insns build/tests/ring_consumer build/tests/bpf_bad_calls build/tests/live_target \
-	build/tests/libprobe_asm.so build/tests/libctor_dlopen.so $(EXAMPLE_APPS)
+	build/tests/libprobe_asm.so build/tests/libctor_dlopen.so build/tests/open_target $(EXAMPLE_APPS)
 test-targets: $(TEST_BPF_OBJS) $(TEST_TARGETS)
 
 build/tests/%.bpf.o: tests/bpf/%.bpf.c build/vmlinux.h $(wildcard tests/bpf/*.h)
@@ -137,6 +137,9 @@ build/tests/probe_target_lib: tests/targets/probe_target.c build/tests/libprobe_
 build/tests/ring_consumer: tests/targets/ring_consumer.c
 	@mkdir -p build/tests
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lbpf
+build/tests/open_target: tests/targets/open_target.c
+	@mkdir -p build/tests
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<
 build/tests/live_target: tests/targets/live_target.c
 	@mkdir -p build/tests
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lpthread -ldl
@@ -158,6 +161,14 @@ build/examples/malloc: examples/malloc/malloc.c build/examples/malloc.skel.h
 	$(LIBBPF_APP)
 build/examples/bashreadline: examples/bashreadline/bashreadline.c build/examples/bashreadline.skel.h bpf/bashreadline.h
 	$(LIBBPF_APP)
+build/examples/opensnoop: examples/opensnoop/opensnoop.c build/examples/opensnoop.skel.h bpf/opensnoop.h
+	$(LIBBPF_APP)
+# syscount's names: generated from the kernel headers' asm/unistd_64.h, never written by hand.
+build/examples/syscall_names.h: scripts/gen_syscall_names.sh
+	@mkdir -p build/examples
+	scripts/gen_syscall_names.sh > $@.tmp && mv $@.tmp $@
+build/examples/syscount: examples/syscount/syscount.c build/examples/syscount.skel.h bpf/syscount.h build/examples/syscall_names.h
+	$(LIBBPF_APP)
 build/examples/malloc_victim: examples/malloc/victim.c
 	@mkdir -p build/examples
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<
@@ -165,7 +176,7 @@ build/examples/malloc_victim: examples/malloc/victim.c
 test: build test-targets check
 	$(DENO) test --allow-all tests/
 
-bench: bench-vm bench-maps bench-uprobe bench-server
+bench: bench-vm bench-maps bench-uprobe bench-server bench-syscall
 
 bench-server: build test-targets
 	$(DENO) run $(DENO_PERMS) bench/server_bench.ts
@@ -182,6 +193,20 @@ build/bench/kernel_probe: bench/uprobe/kernel_probe.c
 
 bench-uprobe: build build/bench/uprobe_target build/bench/uprobe_probes.bpf.o build/bench/kernel_probe
 	$(DENO) run $(DENO_PERMS) bench/uprobe_bench.ts
+
+# Syscall tracepoints: getppid in a loop, programs on sys_enter_getppid and raw_syscalls/sys_enter.
+build/bench/syscall_target: bench/syscall/target.c
+	@mkdir -p build/bench
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<
+build/bench/syscall_probes.bpf.o: bench/syscall/probes.bpf.c build/vmlinux.h
+	@mkdir -p build/bench
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+build/bench/kernel_tp: bench/syscall/kernel_tp.c
+	@mkdir -p build/bench
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lbpf
+
+bench-syscall: build build/bench/syscall_target build/bench/syscall_probes.bpf.o build/bench/kernel_tp
+	$(DENO) run $(DENO_PERMS) bench/syscall_bench.ts
 
 build/bench/libmapsbench.so: bench/maps_harness.c build/libbpftime.so
 	@mkdir -p build/bench
