@@ -11,6 +11,7 @@
 #include "raw_syscall.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,16 +161,73 @@ out:
 	return ret;
 }
 
-/* ---- BTF: kept in this process; programs and maps here do not need it to run ---- */
+/*
+ * ---- BTF: kept in this process; programs and maps here do not need it to run ----
+ * Id 1 is the kernel's own (vmlinux, read from /sys/kernel/btf/vmlinux when it is
+ * first asked for), as on the kernel, where tools such as bpftrace find it by id;
+ * the BTF an application loads gets the ids after it.
+ */
 
 struct btf_blob {
 	uint32_t id;
 	uint32_t size;
 	uint8_t *data;
+	const char *name; /* the kernel's: "vmlinux" */
 	struct btf_blob *next;
 };
 static struct btf_blob *blobs;
-static uint32_t next_btf_id = 1;
+static uint32_t next_btf_id = 2;
+#define VMLINUX_BTF_ID 1
+#define VMLINUX_BTF_PATH "/sys/kernel/btf/vmlinux"
+
+/* The kernel's BTF as blob 1, read once; NULL (logged once) when the file cannot be read. */
+static struct btf_blob *vmlinux_btf(void)
+{
+	static int tried;
+	for (struct btf_blob *b = blobs; b; b = b->next)
+		if (b->id == VMLINUX_BTF_ID)
+			return b;
+	if (tried)
+		return NULL;
+	tried = 1;
+	uint8_t *data = NULL;
+	size_t size = 0, cap = 0;
+	/* Raw calls: we hold the server's lock, and close() of ours would take it again. */
+	long fd = raw_syscall6(SYS_openat, AT_FDCWD, (long)VMLINUX_BTF_PATH, O_RDONLY | O_CLOEXEC, 0, 0, 0);
+	while (fd >= 0) {
+		if (size == cap) {
+			uint8_t *more = realloc(data, cap = cap ? cap * 2 : 8u << 20);
+			if (!more) {
+				size = 0;
+				break;
+			}
+			data = more;
+		}
+		long n = raw_syscall6(SYS_read, fd, (long)(data + size), (long)(cap - size), 0, 0, 0);
+		if (n <= 0) {
+			if (n < 0)
+				size = 0;
+			break;
+		}
+		size += (size_t)n;
+	}
+	if (fd >= 0)
+		raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
+	struct btf_blob *b = size ? calloc(1, sizeof(*b)) : NULL;
+	if (!b) {
+		server_log("the kernel's BTF (%s) cannot be read: BPF_BTF_GET_NEXT_ID does not list it",
+			   VMLINUX_BTF_PATH);
+		free(data);
+		return NULL;
+	}
+	b->id = VMLINUX_BTF_ID;
+	b->size = (uint32_t)size;
+	b->data = data;
+	b->name = "vmlinux";
+	b->next = blobs;
+	blobs = b;
+	return b;
+}
 
 struct btf_header {
 	uint16_t magic;
@@ -243,15 +301,32 @@ long bpf_btf_info(struct server_fd *e, union bpf_attr *attr)
 		return -EFAULT;
 	info.btf_size = b->size;
 	info.id = b->id;
-	info.name = 0;
-	info.name_len = 0;
-	info.kernel_btf = 0;
-	return server_info_out(attr, &info, sizeof(info));
+	long ret = 0;
+	if (b->name) { /* as the kernel: name_len is the name's length; a short buffer gets a prefix, -ENOSPC */
+		uint32_t len = (uint32_t)strlen(b->name), room = info.name_len;
+		if (info.name && room) {
+			uint32_t copy = room > len ? len : room - 1;
+			char zero = 0;
+			if (safe_write(info.name, b->name, copy) < 0 || safe_write(info.name + copy, &zero, 1) < 0)
+				return -EFAULT;
+			if (copy < len)
+				ret = -ENOSPC;
+		}
+		info.name_len = len;
+		info.kernel_btf = 1;
+	} else {
+		info.name = 0;
+		info.name_len = 0;
+		info.kernel_btf = 0;
+	}
+	long out = server_info_out(attr, &info, sizeof(info));
+	return out < 0 ? out : ret;
 }
 
-/* BPF_BTF_GET_NEXT_ID and BPF_BTF_GET_FD_BY_ID over this process's BTF (the kernel's own is a file). */
+/* BPF_BTF_GET_NEXT_ID and BPF_BTF_GET_FD_BY_ID over the kernel's BTF (id 1) and this process's. */
 long bpf_btf_by_id(int cmd, union bpf_attr *attr)
 {
+	vmlinux_btf();
 	struct btf_blob *hit = NULL;
 	for (struct btf_blob *b = blobs; b; b = b->next) {
 		if (cmd == BPF_BTF_GET_FD_BY_ID ? b->id == attr->btf_id
