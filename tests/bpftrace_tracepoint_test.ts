@@ -1,0 +1,293 @@
+/**
+ * bpftrace syscall tracepoint one-liners (tracepoint:syscalls:*, tracepoint:raw_syscalls:*) on
+ * the scripted target tests/targets/open_target.c: run by bpftrace on the kernel, and by the same
+ * bpftrace under `bpftime load` with the target under `bpftime start`; the output lines must agree.
+ *
+ * The kernel sees every process: the one-liners filter on the target's comm. What the kernel sees
+ * and the agent cannot is the start of the process before the agent is loaded: execve and the
+ * dynamic loader's work (its opens of ld.so.cache and libc, its mmaps and mprotects) run before
+ * any constructor, the agent's among them. So counts are compared for the syscalls the target's
+ * main makes a known number of times, and openat is compared less the opens the kernel saw before
+ * main (the lines the kernel's printf one-liner prints before the target's first path).
+ *
+ * Root only (bpftrace on the kernel is the reference), with bpftrace installed.
+ */
+import assert from "node:assert/strict";
+import { kernelBpfAvailable } from "../testing/kernel_bpf.ts";
+import { BIN, Running } from "./server_env.ts";
+import { freshSegment, ROOT } from "./test_utils.ts";
+
+const TARGET = `${ROOT}build/tests/open_target`;
+const COMM = "open_target";
+
+function skipReason(): string | null {
+  const kernel = kernelBpfAvailable();
+  if (!kernel.ok) return kernel.reason;
+  const r = new Deno.Command("sh", { args: ["-c", "command -v bpftrace"] }).outputSync();
+  if (r.code !== 0) return "bpftrace is not installed";
+  try {
+    Deno.statSync("/sys/kernel/tracing/events/raw_syscalls");
+  } catch {
+    return "tracefs is not mounted at /sys/kernel/tracing (bpftrace reads the tracepoints' formats there)";
+  }
+  return null;
+}
+
+const skip = skipReason();
+if (skip) console.log(`skip: bpftrace tracepoint tests: ${skip}`);
+
+type Mode = "kernel" | "bpftime";
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface TargetReport {
+  pid: number;
+  opens: { path: string; flags: number; fd: number; errno: number }[];
+  calls: Record<string, number>;
+}
+
+interface Run {
+  /** bpftrace's stdout lines after "Attaching 1 probe...". */
+  lines: string[];
+  stderr: string;
+  target: TargetReport;
+}
+
+/** The pids of the processes below `pid` (through /proc/PID/task/TID/children). */
+function descendants(pid: number): number[] {
+  const out: number[] = [];
+  let tasks: string[] = [];
+  try {
+    tasks = [...Deno.readDirSync(`/proc/${pid}/task`)].map((e) => e.name);
+  } catch {
+    return out;
+  }
+  for (const tid of tasks) {
+    let kids = "";
+    try {
+      kids = Deno.readTextFileSync(`/proc/${pid}/task/${tid}/children`);
+    } catch {
+      continue;
+    }
+    for (const k of kids.split(/\s+/).filter(Boolean)) {
+      out.push(Number(k), ...descendants(Number(k)));
+    }
+  }
+  return out;
+}
+
+/** The bpftrace process we started: the child itself (kernel), or below the CLI (bpftime load). */
+function bpftracePid(tracer: Running): number {
+  const pid = tracer.child.pid;
+  for (const p of [pid, ...descendants(pid)]) {
+    try {
+      if (Deno.readTextFileSync(`/proc/${p}/comm`).trim() === "bpftrace") return p;
+    } catch { /* gone */ }
+  }
+  throw new Error(`no bpftrace process below ${pid}`);
+}
+
+/**
+ * Runs `script` with bpftrace on `mode`, then the target (under `bpftime start` for bpftime) once
+ * attached; when the target is done and `until` matches bpftrace's output (if given), interrupts
+ * bpftrace, which prints its maps and exits.
+ */
+async function oneLiner(mode: Mode, script: string, until?: RegExp): Promise<Run> {
+  const seg = freshSegment(`t_bt_tp_${mode}`, 32);
+  // bpftrace's perf buffers must have the 16 pages bpftime's perf rings have (printf).
+  const env = { BPFTRACE_PERF_RB_PAGES: "16", BPFTIME_GLOBAL_SHM_NAME: seg.name };
+  const tracer = mode === "kernel"
+    ? new Running("bpftrace", ["-e", script], env)
+    : new Running(BIN, ["load", "bpftrace", "-e", script], env);
+  try {
+    await tracer.waitLine(/^Attaching 1 probe\.\.\.$/);
+    // bpftrace prints that line before it attaches. Under bpftime the probe is attached once its
+    // link is in the segment (a target started later installs it from its agent's constructor).
+    if (mode === "bpftime") {
+      for (let i = 0; !seg.objects().some((o) => o.kind === "link"); i++) {
+        if (i > 1000) throw new Error(`no link in the segment; stderr:\n${tracer.stderr}`);
+        await sleep(20);
+      }
+    } else {
+      await sleep(1000);
+    }
+    const target = mode === "kernel"
+      ? new Running(TARGET, [])
+      : new Running(BIN, ["start", TARGET], { BPFTIME_GLOBAL_SHM_NAME: seg.name });
+    const pid = Number((await target.waitLine(/^ready \d+$/)).line.split(" ")[1]);
+    Deno.kill(pid, "SIGUSR1");
+    const report = JSON.parse((await target.waitLine(/^\{"pid"/)).line) as TargetReport;
+    assert.equal((await target.finish()).code, 0, target.stderr);
+    if (until) await tracer.waitLine(until, 10000);
+    await sleep(300); // what the probes wrote last reaches the maps' readers
+    Deno.kill(bpftracePid(tracer), "SIGINT");
+    const status = await tracer.finish();
+    assert.equal(status.code, 0, `${mode}: bpftrace exit status; stderr:\n${tracer.stderr}`);
+    const at = tracer.lines.indexOf("Attaching 1 probe...");
+    if (mode === "bpftime") {
+      // The server's complaints: only bpftrace's probe for kprobe_multi links, which the kernel
+      // refuses here too (EOPNOTSUPP there, EINVAL here: bpftrace only asks whether it works).
+      const complaints = tracer.stderr.split("\n").filter((l) =>
+        l.startsWith("bpftime-server:") && !/BPF_LINK_CREATE: attach type 42 /.test(l)
+      );
+      assert.deepEqual(complaints, [], tracer.stderr);
+      assert.equal(seg.stats().objects, 0, "bpftrace's objects are gone from the segment");
+    }
+    return { lines: tracer.lines.slice(at + 1), stderr: tracer.stderr, target: report };
+  } finally {
+    try {
+      tracer.child.kill("SIGKILL");
+    } catch { /* exited */ }
+    await tracer.finish();
+    seg.close();
+  }
+}
+
+/** `@[KEY]: N` lines (and `@: N`) as a record. */
+function counts(lines: string[], name = "@"): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const l of lines) {
+    const m = /^(@\w*)(?:\[(.*)\])?: (\d+)$/.exec(l);
+    if (m && m[1] === name) out[m[2] ?? ""] = Number(m[3]);
+  }
+  return out;
+}
+
+/** A hist map's buckets, in order: [label, count]. */
+function hist(lines: string[], name: string): [string, number][] {
+  const at = lines.findIndex((l) => l.trim() === `${name}:`);
+  assert.ok(at >= 0, `no ${name} in\n${lines.join("\n")}`);
+  const out: [string, number][] = [];
+  for (const l of lines.slice(at + 1)) {
+    const m = /^([(\[].*?[)\]])\s+(\d+) \|[@ ]*\|$/.exec(l);
+    if (!m) break;
+    out.push([m[1], Number(m[2])]);
+  }
+  return out;
+}
+
+/** The label of bpftrace's power-of-2 hist bucket for v. */
+function bucket(v: number): string {
+  if (v < 0) return "(..., 0)";
+  if (v < 2) return `[${v}]`;
+  let lo = 1;
+  while (lo * 2 <= v) lo *= 2;
+  const fmt = (n: number) =>
+    n >= 1024 ** 2 ? `${n / 1024 ** 2}M` : n >= 1024 ? `${n / 1024}K` : String(n);
+  return `[${fmt(lo)}, ${fmt(lo * 2)})`;
+}
+
+const OPEN_PRINTF = `tracepoint:syscalls:sys_enter_openat /comm == "${COMM}"/ ` +
+  '{ printf("%s %d\\n", str(args->filename), args->flags); }';
+
+/** The scripted opens as the printf one-liner prints them. */
+function expectedOpenLines(t: TargetReport): string[] {
+  return t.opens.map((o) => `${o.path} ${o.flags}`);
+}
+
+/** The kernel's printf run, once: its lines before the target's first path are the opens of
+ * the process's start (the dynamic loader's), which no agent can see. */
+let kernelOpens: Promise<{ run: Run; startup: string[] }> | undefined;
+function kernelOpenRun(): Promise<{ run: Run; startup: string[] }> {
+  kernelOpens ??= (async () => {
+    const run = await oneLiner("kernel", OPEN_PRINTF, /^\/etc\/open_target_missing \d+$/);
+    const printed = run.lines.filter((l) => / -?\d+$/.test(l));
+    const first = printed.indexOf(expectedOpenLines(run.target)[0]);
+    assert.ok(first >= 0, printed.join("\n"));
+    return { run, startup: printed.slice(0, first) };
+  })();
+  return kernelOpens;
+}
+
+Deno.test({
+  name:
+    "bpftrace: raw_syscalls:sys_enter count per syscall id agrees with the kernel (getppid, getpriority, uname, openat)",
+  ignore: skip !== null,
+  async fn() {
+    const script =
+      `tracepoint:raw_syscalls:sys_enter /comm == "${COMM}"/ { @[args->id] = count(); }`;
+    const { startup } = await kernelOpenRun();
+    const k = await oneLiner("kernel", script);
+    const b = await oneLiner("bpftime", script);
+    const kc = counts(k.lines), bc = counts(b.lines);
+    console.log(`kernel: ${JSON.stringify(kc)}\nbpftime: ${JSON.stringify(bc)}`);
+    // The calls main makes a known number of times, and nothing else does.
+    const fixed = { getppid: 110, getpriority: 140, uname: 63 };
+    for (const [name, nr] of Object.entries(fixed)) {
+      assert.equal(kc[nr], k.target.calls[name], `kernel: ${name}`);
+      assert.equal(bc[nr], kc[nr], `bpftime: ${name} (${nr})`);
+    }
+    // openat: main's 7, and on the kernel the dynamic loader's before main.
+    assert.equal(
+      kc[257],
+      k.target.calls.openat + startup.length,
+      `kernel openat; startup ${startup}`,
+    );
+    assert.equal(bc[257], b.target.calls.openat, "bpftime openat");
+    // Not compared: the process's start (execve, the loader's mmap/mprotect/openat/read/close...,
+    // before the agent is loaded) and clock_nanosleep (main polls for SIGUSR1 with usleep: as
+    // many calls as the wait took).
+  },
+});
+
+Deno.test({
+  name:
+    "bpftrace: syscalls:sys_enter_openat printf of str(args->filename) and args->flags agrees with the kernel",
+  ignore: skip !== null,
+  async fn() {
+    const { run: k, startup } = await kernelOpenRun();
+    const b = await oneLiner("bpftime", OPEN_PRINTF, /^\/etc\/open_target_missing \d+$/);
+    const printed = (r: Run) => r.lines.filter((l) => l !== "");
+    console.log(`kernel:\n${printed(k).join("\n")}\nbpftime:\n${printed(b).join("\n")}`);
+    const want = expectedOpenLines(b.target);
+    assert.deepEqual(expectedOpenLines(k.target), want);
+    // Each CPU has its own perf ring, read in turn: lines from two CPUs may interleave.
+    assert.deepEqual([...printed(k)].sort(), [...startup, ...want].sort(), "kernel");
+    assert.deepEqual([...printed(b)].sort(), [...want].sort(), "bpftime");
+    console.log(`the kernel's opens before main (not seen by an agent): ${startup.join(", ")}`);
+  },
+});
+
+Deno.test({
+  name:
+    "bpftrace: syscalls:sys_exit_openat hist(args->ret) agrees with the kernel (errno buckets exactly)",
+  ignore: skip !== null,
+  async fn() {
+    const script =
+      `tracepoint:syscalls:sys_exit_openat /comm == "${COMM}"/ { @ret = hist(args->ret); }`;
+    const { startup } = await kernelOpenRun();
+    const k = await oneLiner("kernel", script);
+    const b = await oneLiner("bpftime", script);
+    const kh = hist(k.lines, "@ret"), bh = hist(b.lines, "@ret");
+    console.log(`kernel: ${JSON.stringify(kh)}\nbpftime: ${JSON.stringify(bh)}`);
+    const negative = (h: [string, number][]) => h.filter(([l]) => l === "(..., 0)");
+    const nonNegative = (h: [string, number][]) =>
+      h.filter(([l]) => l !== "(..., 0)").reduce((n, [, c]) => n + c, 0);
+    // The failed opens (all of them main's: a failure at start would show as a kernel excess).
+    const failures = b.target.opens.filter((o) => o.fd < 0).length;
+    assert.deepEqual(negative(bh), negative(kh));
+    assert.deepEqual(negative(bh), [["(..., 0)", failures]]);
+    // The fds: under bpftime, the buckets of the fds the target says it got (the agent may hold
+    // fds of its own, which would move them); on the kernel, the same number plus the loader's.
+    const want = new Map<string, number>();
+    for (const o of b.target.opens) {
+      if (o.fd >= 0) want.set(bucket(o.fd), (want.get(bucket(o.fd)) ?? 0) + 1);
+    }
+    for (const [label, n] of bh) {
+      if (label !== "(..., 0)") assert.equal(n, want.get(label) ?? 0, `bpftime bucket ${label}`);
+    }
+    assert.equal(nonNegative(bh), b.target.opens.length - failures);
+    assert.equal(nonNegative(kh), nonNegative(bh) + startup.length, `kernel; startup ${startup}`);
+  },
+});
+
+Deno.test({
+  name: "bpftrace: syscalls:sys_enter_getppid count agrees with the kernel",
+  ignore: skip !== null,
+  async fn() {
+    const script = `tracepoint:syscalls:sys_enter_getppid /comm == "${COMM}"/ { @ = count(); }`;
+    const k = await oneLiner("kernel", script);
+    const b = await oneLiner("bpftime", script);
+    assert.deepEqual(counts(k.lines), { "": k.target.calls.getppid });
+    assert.deepEqual(counts(b.lines), counts(k.lines));
+  },
+});
