@@ -46,7 +46,7 @@ interface TargetReport {
 }
 
 interface Run {
-  /** bpftrace's stdout lines after "Attaching 1 probe...". */
+  /** bpftrace's stdout lines after "Attaching N probes...". */
   lines: string[];
   stderr: string;
   target: TargetReport;
@@ -99,7 +99,7 @@ async function oneLiner(mode: Mode, script: string, until?: RegExp): Promise<Run
     ? new Running("bpftrace", ["-e", script], env)
     : new Running(BIN, ["load", "bpftrace", "-e", script], env);
   try {
-    await tracer.waitLine(/^Attaching 1 probe\.\.\.$/);
+    await tracer.waitLine(/^Attaching \d+ probes?\.\.\.$/);
     // bpftrace prints that line before it attaches. Under bpftime the probe is attached once its
     // link is in the segment (a target started later installs it from its agent's constructor).
     if (mode === "bpftime") {
@@ -122,7 +122,7 @@ async function oneLiner(mode: Mode, script: string, until?: RegExp): Promise<Run
     Deno.kill(bpftracePid(tracer), "SIGINT");
     const status = await tracer.finish();
     assert.equal(status.code, 0, `${mode}: bpftrace exit status; stderr:\n${tracer.stderr}`);
-    const at = tracer.lines.indexOf("Attaching 1 probe...");
+    const at = tracer.lines.findIndex((l) => /^Attaching \d+ probes?\.\.\.$/.test(l));
     if (mode === "bpftime") {
       // The server's complaints: only bpftrace's probe for kprobe_multi links, which the kernel
       // refuses here too (EOPNOTSUPP there, EINVAL here: bpftrace only asks whether it works).
@@ -289,5 +289,27 @@ Deno.test({
     const b = await oneLiner("bpftime", script);
     assert.deepEqual(counts(k.lines), { "": k.target.calls.getppid });
     assert.deepEqual(counts(b.lines), counts(k.lines));
+  },
+});
+
+Deno.test({
+  name:
+    "bpftrace: BEGIN and END (run with BPF_PROG_TEST_RUN) around a raw_syscalls:sys_exit hist of args->ret agree with the kernel",
+  ignore: skip !== null,
+  async fn() {
+    // getpriority's raw return is 20 - nice (libc turns it into the nice value): 200 times 20.
+    const script = 'BEGIN { printf("begin\\n"); } ' +
+      `tracepoint:raw_syscalls:sys_exit /comm == "${COMM}" && args->id == 140/ ` +
+      '{ @ret = hist(args->ret); } END { printf("end\\n"); }';
+    const k = await oneLiner("kernel", script);
+    const b = await oneLiner("bpftime", script);
+    console.log(`kernel:\n${k.lines.join("\n")}\nbpftime:\n${b.lines.join("\n")}`);
+    for (const [mode, r] of [["kernel", k], ["bpftime", b]] as const) {
+      assert.equal(r.lines[0], "begin", mode);
+      assert.equal(r.lines.filter((l) => l === "end").length, 1, mode);
+      assert.ok(r.lines.indexOf("end") < r.lines.findIndex((l) => l.startsWith("@ret:")), mode);
+    }
+    assert.deepEqual(hist(k.lines, "@ret"), [["[16, 32)", k.target.calls.getpriority]]);
+    assert.deepEqual(hist(b.lines, "@ret"), hist(k.lines, "@ret"));
   },
 });

@@ -44,6 +44,7 @@ static size_t attr_end(int cmd)
 	case BPF_MAP_LOOKUP_BATCH: case BPF_MAP_LOOKUP_AND_DELETE_BATCH: case BPF_MAP_UPDATE_BATCH:
 	case BPF_MAP_DELETE_BATCH: return ENDOF(batch);
 	case BPF_PROG_LOAD: return ENDOF(core_relo_rec_size);
+	case BPF_PROG_TEST_RUN: return ENDOF(test.batch_size);
 	case BPF_OBJ_PIN: case BPF_OBJ_GET: return ENDOF(file_flags);
 	case BPF_PROG_GET_NEXT_ID: case BPF_MAP_GET_NEXT_ID: case BPF_BTF_GET_NEXT_ID:
 	case BPF_LINK_GET_NEXT_ID: return ENDOF(next_id);
@@ -100,6 +101,7 @@ long server_bpf(int cmd, union bpf_attr *user, unsigned int size)
 		ret = bpf_map_command(cmd, &attr);
 		break;
 	case BPF_PROG_LOAD: ret = bpf_prog_load(&attr); break;
+	case BPF_PROG_TEST_RUN: ret = bpf_prog_test_run(&attr); break;
 	case BPF_BTF_LOAD: ret = bpf_btf_load(&attr); break;
 	case BPF_BTF_GET_NEXT_ID: case BPF_BTF_GET_FD_BY_ID: ret = bpf_btf_by_id(cmd, &attr); break;
 	case BPF_OBJ_GET_INFO_BY_FD: ret = obj_info(&attr); break;
@@ -130,7 +132,7 @@ long server_bpf(int cmd, union bpf_attr *user, unsigned int size)
 		break;
 	}
 	server_unlock();
-	if (ret >= 0 && (cmd == BPF_OBJ_GET_INFO_BY_FD || cmd == BPF_MAP_LOOKUP_BATCH ||
+	if (ret >= 0 && (cmd == BPF_OBJ_GET_INFO_BY_FD || cmd == BPF_PROG_TEST_RUN || cmd == BPF_MAP_LOOKUP_BATCH ||
 			 cmd == BPF_PROG_GET_NEXT_ID || cmd == BPF_MAP_GET_NEXT_ID || cmd == BPF_LINK_GET_NEXT_ID ||
 			 cmd == BPF_BTF_GET_NEXT_ID ||
 			 cmd == BPF_MAP_LOOKUP_AND_DELETE_BATCH || cmd == BPF_MAP_UPDATE_BATCH ||

@@ -162,6 +162,50 @@ out:
 }
 
 /*
+ * BPF_PROG_TEST_RUN of a raw tracepoint program, as the kernel runs it: once,
+ * here, on the arguments in ctx_in (up to 12 u64s). bpftrace runs its BEGIN and
+ * END probes so. Other program types are not run here.
+ */
+long bpf_prog_test_run(union bpf_attr *attr)
+{
+	int id = sfd_prog_id((int)attr->test.prog_fd);
+	if (id < 0)
+		return id;
+	uint32_t type;
+	if (bpftime_prog_code(server_shm, (uint32_t)id, NULL, 0, &type) < 0)
+		return -EBADF;
+	if (type != BPF_PROG_TYPE_RAW_TRACEPOINT) {
+		server_log("BPF_PROG_TEST_RUN of program type %u is not supported (only raw tracepoint programs)",
+			   type);
+		return -EOPNOTSUPP;
+	}
+	uint64_t args[12] = {0};
+	uint32_t ctx_size = attr->test.ctx_size_in;
+	if (attr->test.data_in || attr->test.data_out || attr->test.ctx_out || attr->test.duration ||
+	    attr->test.repeat || attr->test.batch_size || attr->test.data_size_in || attr->test.data_size_out ||
+	    ctx_size > sizeof(args) || (ctx_size && !attr->test.ctx_in) ||
+	    (!(attr->test.flags & BPF_F_TEST_RUN_ON_CPU) && attr->test.cpu) ||
+	    attr->test.flags & ~(uint32_t)BPF_F_TEST_RUN_ON_CPU)
+		return -EINVAL;
+	if (ctx_size && safe_read(args, attr->test.ctx_in, ctx_size) < 0)
+		return -EFAULT;
+	struct bpftime_vm *vm = runtime_program_vm(server_shm, (uint32_t)id, NULL);
+	if (!vm) {
+		server_log("BPF_PROG_TEST_RUN: program %d: %s", id, bpftime_last_error());
+		return -EINVAL;
+	}
+	uint64_t r0 = 0;
+	int rc = bpftime_vm_exec(vm, args, ctx_size, &r0);
+	if (rc < 0)
+		server_log("BPF_PROG_TEST_RUN: program %d faulted: %s", id, bpftime_last_error());
+	bpftime_vm_destroy(vm);
+	if (rc < 0)
+		return -EFAULT;
+	attr->test.retval = (uint32_t)r0;
+	return 0;
+}
+
+/*
  * ---- BTF: kept in this process; programs and maps here do not need it to run ----
  * Id 1 is the kernel's own (vmlinux, read from /sys/kernel/btf/vmlinux when it is
  * first asked for), as on the kernel, where tools such as bpftrace find it by id;
