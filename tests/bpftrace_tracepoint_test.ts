@@ -13,6 +13,7 @@
  * Root only (bpftrace on the kernel is the reference), with bpftrace installed.
  */
 import assert from "node:assert/strict";
+import { Segment } from "../ffi/shm.ts";
 import { kernelBpfAvailable } from "../testing/kernel_bpf.ts";
 import { BIN, Running } from "./server_env.ts";
 import { freshSegment, ROOT } from "./test_utils.ts";
@@ -151,6 +152,7 @@ async function oneLiner(
     } catch { /* exited */ }
     await tracer.finish();
     seg.close();
+    Segment.remove(seg.name);
   }
 }
 
