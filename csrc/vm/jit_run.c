@@ -68,7 +68,10 @@ int vm_describe_fault(const struct jit_ctx *run)
 /* r0 of a finished run, or -1 with the fault described. */
 static int finish_run(const struct jit_ctx *run, uint64_t r0, uint64_t *ret)
 {
-	return run_result(run, r0, ret) ? 0 : vm_describe_fault(run);
+	if (run_result(run, r0, ret))
+		return 0;
+	*ret = 0;
+	return vm_describe_fault(run);
 }
 
 static int call_entry(const struct bpftime_vm *vm, jit_entry entry, void *a1, uint64_t a2,

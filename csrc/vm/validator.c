@@ -172,6 +172,119 @@ fail:
 	return -1;
 }
 
+/*
+ * Loops with no way out, as the kernel refuses them ("infinite loop detected"): every
+ * instruction reachable from a subprogram's start must have a path to an exit (or to a helper
+ * that may end the run: the unwind helper, bpf_tail_call). Where one has none, execution there
+ * can only go round for ever; the refusal names the jump that closes that loop.
+ * 0, or -1 with the error set.
+ */
+static int check_termination(const struct bpftime_vm *vm, const struct bpf_insn *insns, uint32_t n,
+			     const uint8_t *tail, const uint8_t *sub_start)
+{
+	/* Successors of each pc: at most two (fallthrough, target). */
+	uint32_t *succ = malloc((size_t)n * 2 * sizeof(uint32_t));
+	uint32_t *npred = calloc((size_t)n + 1, sizeof(uint32_t));
+	uint8_t *mark = calloc(n, 1); /* 1: reaches an exit, 2: reachable from a start */
+	uint32_t *work = malloc((size_t)n * sizeof(uint32_t));
+	uint32_t *pred = NULL;
+	int rc = -1;
+	if (!succ || !npred || !mark || !work) {
+		set_error("out of memory validating %u instructions", n);
+		goto out;
+	}
+	for (uint32_t pc = 0; pc < n; pc++) {
+		succ[2 * pc] = succ[2 * pc + 1] = UINT32_MAX;
+		if (tail[pc])
+			continue;
+		const struct bpf_insn *in = &insns[pc];
+		uint8_t cls = BPF_CLASS(in->code), op = BPF_OP(in->code);
+		int64_t t;
+		if (in->code == LDDW_CODE) {
+			succ[2 * pc] = pc + 2 < n ? pc + 2 : UINT32_MAX;
+		} else if ((cls == CLS_JMP || cls == CLS_JMP32) && op == OP_EXIT) {
+			mark[pc] = 1;
+		} else if ((cls == CLS_JMP || cls == CLS_JMP32) && op == OP_JA) {
+			branch_target(in, pc, &t);
+			succ[2 * pc] = (uint32_t)t;
+		} else if ((cls == CLS_JMP || cls == CLS_JMP32) && op == OP_CALL) {
+			if (in->code == 0x85 && in->src == CALL_HELPER &&
+			    (in->imm == TAIL_CALL_HELPER || in->imm == vm->unwind_id))
+				mark[pc] = 1; /* may end the run */
+			succ[2 * pc] = pc + 1 < n ? pc + 1 : UINT32_MAX;
+		} else if (branch_target(in, pc, &t)) {
+			succ[2 * pc] = pc + 1 < n ? pc + 1 : UINT32_MAX;
+			succ[2 * pc + 1] = (uint32_t)t;
+		} else {
+			succ[2 * pc] = pc + 1 < n ? pc + 1 : UINT32_MAX;
+		}
+		for (int k = 0; k < 2; k++)
+			if (succ[2 * pc + k] != UINT32_MAX)
+				npred[succ[2 * pc + k] + 1]++;
+	}
+	/* Predecessor lists (counting sort), then backwards from the exits. */
+	for (uint32_t pc = 0; pc < n; pc++)
+		npred[pc + 1] += npred[pc];
+	pred = malloc((size_t)(npred[n] ? npred[n] : 1) * sizeof(uint32_t));
+	if (!pred) {
+		set_error("out of memory validating %u instructions", n);
+		goto out;
+	}
+	for (uint32_t pc = 0; pc < n; pc++)
+		for (int k = 0; k < 2; k++)
+			if (succ[2 * pc + k] != UINT32_MAX)
+				pred[npred[succ[2 * pc + k]]++] = pc;
+	/* npred[pc] is now the end of pc's list, npred[pc - 1] (or 0) its start. */
+	uint32_t nwork = 0;
+	for (uint32_t pc = 0; pc < n; pc++)
+		if (mark[pc] & 1)
+			work[nwork++] = pc;
+	while (nwork) {
+		uint32_t pc = work[--nwork];
+		for (uint32_t i = pc ? npred[pc - 1] : 0; i < npred[pc]; i++) {
+			uint32_t p = pred[i];
+			if (!(mark[p] & 1)) {
+				mark[p] |= 1;
+				work[nwork++] = p;
+			}
+		}
+	}
+	/* Forwards from every subprogram's start. */
+	for (uint32_t pc = 0; pc < n; pc++) {
+		if (sub_start[pc] && !(mark[pc] & 2)) {
+			mark[pc] |= 2;
+			work[nwork++] = pc;
+		}
+	}
+	while (nwork) {
+		uint32_t pc = work[--nwork];
+		for (int k = 0; k < 2; k++) {
+			uint32_t s = succ[2 * pc + k];
+			if (s != UINT32_MAX && !(mark[s] & 2)) {
+				mark[s] |= 2;
+				work[nwork++] = s;
+			}
+		}
+	}
+	for (uint32_t pc = 0; pc < n; pc++) {
+		int64_t t;
+		if (mark[pc] != 2 || tail[pc] || !branch_target(&insns[pc], pc, &t) ||
+		    is_local_call(&insns[pc]) || t > (int64_t)pc)
+			continue;
+		set_error("pc %u: infinite loop detected: the jump back to pc %lld never reaches exit",
+			  pc, (long long)t);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(succ);
+	free(npred);
+	free(mark);
+	free(work);
+	free(pred);
+	return rc;
+}
+
 int vm_validate(const struct bpftime_vm *vm, const struct bpf_insn *insns, uint32_t n)
 {
 	uint8_t *tail = calloc(n + 1, 1);     /* second slot of an lddw */
@@ -261,6 +374,8 @@ int vm_validate(const struct bpftime_vm *vm, const struct bpf_insn *insns, uint3
 		}
 	}
 	free(sub_of);
+	if (check_termination(vm, insns, n, tail, sub_start) < 0)
+		goto fail;
 	free(tail);
 	free(sub_start);
 	return 0;

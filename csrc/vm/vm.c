@@ -24,6 +24,30 @@ static enum vm_engine default_engine(void)
 	return ENGINE_JIT;
 }
 
+/*
+ * BPFTIME_INSN_BUDGET: instructions a run may count (at back-edges and calls, program_shape.h)
+ * before it is stopped; unset or empty: the kernel's 1,000,000; 0: unlimited.
+ */
+static int default_budget(uint64_t *budget)
+{
+	const char *s = getenv("BPFTIME_INSN_BUDGET");
+	*budget = BPFTIME_DEFAULT_INSN_BUDGET;
+	if (!s || !*s)
+		return 0;
+	uint64_t v = 0;
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9' || v > (UINT64_MAX >> 1) / 10 || p - s > 19) {
+			set_error("BPFTIME_INSN_BUDGET='%.40s': expected a whole number of instructions "
+				  "per run below 2^63 (0 = unlimited; unset: %d)",
+				  s, BPFTIME_DEFAULT_INSN_BUDGET);
+			return -1;
+		}
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	*budget = v;
+	return 0;
+}
+
 static const char *const engine_names[] = {"interp", "jit", "llvm"};
 
 int bpftime_vm_set_engine(struct bpftime_vm *vm, const char *name)
@@ -61,11 +85,15 @@ static int ensure_compiled(struct bpftime_vm *vm)
 
 struct bpftime_vm *bpftime_vm_create(void)
 {
+	uint64_t budget;
+	if (default_budget(&budget) < 0)
+		return NULL;
 	struct bpftime_vm *vm = calloc(1, sizeof(*vm));
 	if (!vm) {
 		set_error("out of memory creating a VM");
 		return NULL;
 	}
+	vm->budget = budget;
 	vm->unwind_id = -1;
 	vm->engine = default_engine();
 	static uint64_t next_serial;

@@ -99,7 +99,7 @@ struct jit_ctx {
 	uint64_t mem_limit[4]; /* 8: per access size 1,2,4,8: len - size + 1, or 0 */
 	uint64_t stack_top;    /* 40: top of frame 0 */
 	uint64_t saved_rsp;    /* 48: rsp after the prologue, for fault and unwind exits */
-	uint64_t budget;       /* 56: instructions left (budgeted code only) */
+	uint64_t budget;       /* 56: instructions left (budgeted code only, see program_shape.h) */
 	uint32_t depth;        /* 64: active bpf-to-bpf frames below the main one */
 	uint32_t tail_calls; /* 68: tail calls that led to this run */
 	uint64_t fault_addr; /* 72 */
@@ -116,6 +116,7 @@ struct jit_ctx {
 	uint64_t win_lo, win_len;
 	/* 184: like mem_limit, for stores: all 0 when the context is read-only. */
 	uint64_t store_limit[4];
+	bool shares_budget; /* a callback: counts against its caller's budget */
 };
 
 #define RUN_TAIL_CALLED 3
@@ -158,6 +159,7 @@ run_init(struct jit_ctx *ctx, const struct bpftime_vm *vm, void *mem, uint64_t l
 	ctx->outer_lo = ctx->outer_hi = ctx->extra_lo = ctx->extra_hi = 0;
 	ctx->attach = attach;
 	ctx->win_lo = ctx->win_len = 0;
+	ctx->shares_budget = false;
 	uint32_t last = __atomic_load_n(&vm->last_region, __ATOMIC_RELAXED);
 	if (last && last <= vm->nregions) {
 		ctx->win_lo = vm->regions[last - 1].base;
@@ -198,10 +200,13 @@ static inline NO_VECTORS bool run_result(const struct jit_ctx *run, uint64_t r0,
 /* Sets the error that describes the fault which stopped a run; returns -1 (uses libc: vectors). */
 HIDDEN int vm_describe_fault(const struct jit_ctx *run);
 
-/* Runs of this VM may enter its compiled code directly: JIT code, no instruction budget. */
+/*
+ * Runs of this VM may enter its compiled code directly: JIT code compiled for the current budget
+ * setting (budgeted code sets its budget itself on entry, and only where it counts).
+ */
 static inline NO_VECTORS bool vm_probe_fast_path(const struct bpftime_vm *vm)
 {
-	return vm->engine == ENGINE_JIT && vm->jit.code && !vm->jit.budgeted && !vm->budget;
+	return vm->engine == ENGINE_JIT && vm->jit.code && vm->jit.budgeted == (vm->budget != 0);
 }
 static inline NO_VECTORS jit_entry vm_jit_entry(const struct bpftime_vm *vm)
 {
