@@ -203,3 +203,9 @@ build/tests/libsyscall_dl.so: tests/targets/syscall_dl.c
 	@mkdir -p build/tests
 	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -shared -fPIC -o $@ $<
 test-targets: build/tests/syscall_target
+
+# Map kill tests (tests/map_kill_test.ts): a process hammering one map, killed at random points.
+build/tests/map_hammer: tests/targets/map_hammer.c build/libbpftime.so
+	@mkdir -p build/tests
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -o $@ $< -Lbuild -lbpftime -Wl,-rpath,'$$ORIGIN/..'
+test-targets: build/tests/map_hammer

@@ -9,6 +9,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+void map_lock(struct bpftime_shm *shm, struct shm_map *map)
+{
+	if (pthread_mutex_lock(&map->lock) != EOWNERDEAD)
+		return;
+	const struct map_ops *ops = map_ops_for(map->type);
+	if (ops && ops->repair)
+		ops->repair(shm, map);
+	pthread_mutex_consistent(&map->lock);
+}
+
 void map_copy_value(const struct shm_map *map, void *dst, const void *src, bool locked, bool out)
 {
 	if (!map->spin_lock_off) {

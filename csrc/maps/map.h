@@ -77,7 +77,23 @@ struct map_ops {
 	int (*peek)(struct bpftime_shm *shm, struct shm_map *map, void *value);
 	/* Queue and stack: up to max values, oldest first, without taking them; returns how many. */
 	int (*values)(struct bpftime_shm *shm, struct shm_map *map, void *out, uint32_t max);
+	/*
+	 * Called with the map's lock held when its last holder died holding it (EOWNERDEAD), maybe
+	 * in the middle of an update: makes the structure consistent again (free lists, LRU lists,
+	 * chains, counts, positions) from what the published state says. NULL: nothing to repair.
+	 */
+	void (*repair)(struct bpftime_shm *shm, struct shm_map *map);
 };
+
+/*
+ * Takes the map's robust lock; when its holder died with it, the type's repair op puts the
+ * structure right before anyone goes on (see map_ops.repair).
+ */
+HIDDEN void map_lock(struct bpftime_shm *shm, struct shm_map *map);
+static inline void map_unlock(struct shm_map *map)
+{
+	shm_unlock(&map->lock);
+}
 
 HIDDEN extern const struct map_ops array_map_ops;
 HIDDEN extern const struct map_ops array_of_maps_ops;
