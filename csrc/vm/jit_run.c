@@ -16,14 +16,17 @@ __attribute__((target("general-regs-only"))) int jit_slow_check(struct jit_ctx *
 		return 1;
 	if (run_extra_ok(ctx, addr, size))
 		return 1;
-	/* A registered region (map values) lasts as long as the VM: remember it for the next access. */
-	const struct region *r = vm_region_of(ctx->vm, addr, size);
+	/* A registered region's element (a map value) lasts as long as the VM: remember it for the
+	 * next access, which then needs no call as long as it stays inside that one element. */
+	uint64_t e;
+	const struct region *r = vm_region_of(ctx->vm, addr, size, &e);
 	if (r) {
-		ctx->win_lo = r->base;
-		ctx->win_len = r->len;
-		/* Shared by every thread running this VM: a relaxed hint, re-checked against nregions. */
-		uint32_t *last = (uint32_t *)&ctx->vm->last_region;
-		__atomic_store_n(last, (uint32_t)(r - ctx->vm->regions) + 1, __ATOMIC_RELAXED);
+		ctx->win_lo = r->base + e * r->stride;
+		ctx->win_len = r->size;
+		/* Shared by every thread running this VM: a relaxed hint, re-checked on use. */
+		uint64_t *last = (uint64_t *)&ctx->vm->last_window;
+		uint64_t hint = e <= UINT32_MAX ? (uint64_t)((r - ctx->vm->regions) + 1) << 32 | e : 0;
+		__atomic_store_n(last, hint, __ATOMIC_RELAXED);
 		return 1;
 	}
 	return vm_region_ok(ctx->vm, addr, size);

@@ -34,6 +34,8 @@ void run_begin(struct jit_ctx *ctx, const struct bpftime_vm *vm, void *mem, uint
 
 void run_end(struct jit_ctx *ctx)
 {
+	if (__builtin_expect(ctx->vm->at_run_end != NULL, 0))
+		ctx->vm->at_run_end(ctx);
 	/* (Compiled code that ran out leaves the budget wrapped around: the caller has none left.) */
 	if (ctx->shares_budget && ctx->outer)
 		ctx->outer->budget = ctx->faulted == 1 && ((ctx->fault_code >> 4) & 0xf) == JF_BUDGET

@@ -285,6 +285,99 @@ out:
 	return rc;
 }
 
+/*
+ * Constant offsets from map value pointers, as the kernel checks them ("invalid access to map
+ * value"): along each straight run of instructions (state forgotten at every jump target), a
+ * register holding bpf_map_lookup_elem's result for a map named by lddw (or an lddw of a map
+ * value), moved or moved by constants, may be dereferenced only inside [0, value_size). What
+ * this cannot follow (spills, joins, variable offsets) the run-time check still bounds to one
+ * element's value.
+ */
+static int check_map_values(const struct bpftime_vm *vm, const struct bpf_insn *insns, uint32_t n,
+			    const uint8_t *tail)
+{
+	if (!vm->value_size_fn)
+		return 0;
+	uint8_t *target = calloc(n + 1, 1);
+	if (!target) {
+		set_error("out of memory validating %u instructions", n);
+		return -1;
+	}
+	for (uint32_t pc = 0; pc < n; pc++) {
+		int64_t t;
+		if (tail[pc])
+			continue;
+		if (insns[pc].code == LDDW_CODE && insns[pc].src == LDDW_PSEUDO_FUNC)
+			target[pc + 1 + insns[pc].imm] = 1;
+		else if (branch_target(&insns[pc], pc, &t))
+			target[t] = 1;
+	}
+	struct {
+		int kind; /* 0 unknown, 1 map (imm), 2 value pointer */
+		uint32_t imm;
+		int64_t size, off;
+	} r[11];
+	memset(r, 0, sizeof(r));
+	int rc = 0;
+	for (uint32_t pc = 0; pc < n; pc++) {
+		const struct bpf_insn *in = &insns[pc];
+		if (target[pc])
+			memset(r, 0, sizeof(r));
+		uint8_t cls = BPF_CLASS(in->code), mode = BPF_MODE(in->code);
+		if (in->code == LDDW_CODE) {
+			r[in->dst].kind = 0;
+			if (in->src == 1) {
+				r[in->dst].kind = 1;
+				r[in->dst].imm = (uint32_t)in->imm;
+			} else if (in->src == 2) {
+				int64_t size = vm->value_size_fn(vm->value_size_ctx, (uint32_t)in->imm);
+				if (size > 0)
+					r[in->dst] = (__typeof__(r[0])){2, (uint32_t)in->imm, size, (uint32_t)insns[pc + 1].imm};
+			}
+			pc++;
+			continue;
+		}
+		int base = -1;
+		if (cls == CLS_LDX)
+			base = in->src;
+		else if ((cls == CLS_ST || cls == CLS_STX) && (mode == MODE_MEM || mode == MODE_ATOMIC))
+			base = in->dst;
+		if (base >= 0 && r[base].kind == 2) {
+			int64_t size = BPF_SIZE(in->code) == SZ_B ? 1 : BPF_SIZE(in->code) == SZ_H ? 2
+				       : BPF_SIZE(in->code) == SZ_W ? 4 : 8;
+			int64_t off = r[base].off + in->off;
+			if (off < 0 || off + size > r[base].size) {
+				set_error("pc %u: invalid access to map value, value_size=%lld off=%lld size=%lld",
+					  pc, (long long)r[base].size, (long long)off, (long long)size);
+				rc = -1;
+				break;
+			}
+		}
+		/* What each instruction leaves in its destination. */
+		if (cls == CLS_ALU64 && BPF_OP(in->code) == OP_MOV && in->off == 0 && (in->code & BPF_SRC_REG)) {
+			r[in->dst] = r[in->src];
+		} else if (cls == CLS_ALU64 && (BPF_OP(in->code) == OP_ADD || BPF_OP(in->code) == OP_SUB) &&
+			   !(in->code & BPF_SRC_REG) && r[in->dst].kind == 2) {
+			r[in->dst].off += BPF_OP(in->code) == OP_ADD ? in->imm : -(int64_t)in->imm;
+		} else if (cls == CLS_JMP && BPF_OP(in->code) == OP_CALL) {
+			bool lookup = in->code == 0x85 && in->src == CALL_HELPER && in->imm == 1 && r[1].kind == 1;
+			int64_t size = lookup ? vm->value_size_fn(vm->value_size_ctx, r[1].imm) : -1;
+			for (int i = 0; i <= 5; i++)
+				r[i].kind = 0;
+			if (size > 0)
+				r[0] = (__typeof__(r[0])){2, 0, size, 0};
+		} else if (cls == CLS_ALU || cls == CLS_ALU64 || cls == CLS_LDX) {
+			r[in->dst].kind = 0;
+		} else if (cls == CLS_STX && mode == MODE_ATOMIC && (in->imm & ATOMIC_FETCH)) {
+			r[in->imm == ATOMIC_CMPXCHG ? 0 : in->src].kind = 0;
+		}
+		if ((cls == CLS_JMP || cls == CLS_JMP32) && (BPF_OP(in->code) == OP_EXIT || BPF_OP(in->code) == OP_JA))
+			memset(r, 0, sizeof(r)); /* what follows is reached by jumps only */
+	}
+	free(target);
+	return rc;
+}
+
 int vm_validate(const struct bpftime_vm *vm, const struct bpf_insn *insns, uint32_t n)
 {
 	uint8_t *tail = calloc(n + 1, 1);     /* second slot of an lddw */
@@ -374,7 +467,8 @@ int vm_validate(const struct bpftime_vm *vm, const struct bpf_insn *insns, uint3
 		}
 	}
 	free(sub_of);
-	if (check_termination(vm, insns, n, tail, sub_start) < 0)
+	if (check_termination(vm, insns, n, tail, sub_start) < 0 ||
+	    check_map_values(vm, insns, n, tail) < 0)
 		goto fail;
 	free(tail);
 	free(sub_start);

@@ -24,9 +24,17 @@
  */
 typedef bool (*vm_mem_check_fn)(void *ctx, uint64_t addr, uint64_t size);
 
+/*
+ * Memory a program may touch: [base, base+len), cut into elements of `size` bytes every
+ * `stride` bytes (a map's values: each element's value is reachable, its neighbours' are not
+ * through it; the padding between them is nobody's). A plain region is one element. `map`: the
+ * runtime's map this region belongs to (0: none); len 0 only names a map the program references.
+ */
 struct region {
 	uintptr_t base;
 	uint64_t len;
+	uint64_t stride, size;
+	uintptr_t map;
 };
 
 struct helper {
@@ -35,6 +43,7 @@ struct helper {
 };
 
 struct decoded_insn;
+struct jit_ctx;
 
 enum vm_engine { ENGINE_INTERP = 0, ENGINE_JIT = 1, ENGINE_LLVM = 2 };
 
@@ -63,8 +72,11 @@ struct bpftime_vm {
 	bpftime_lddw_resolver resolver;
 	void *resolver_ctx;
 	struct region *regions;
-	/* 1 + the region a slow bounds check found last (0: none): runs start with it as their window. */
-	uint32_t last_region;
+	/*
+	 * The element a slow bounds check found last, (1 + region) << 32 | element (0: none): runs
+	 * start with it as their window.
+	 */
+	uint64_t last_window;
 	uint32_t nregions;
 	uint64_t budget;
 	bool ctx_readonly; /* stores into the context fault (probes: struct pt_regs) */
@@ -73,6 +85,16 @@ struct bpftime_vm {
 	vm_mem_check_fn mem_check; /* memory of the runtime beyond the regions (map values) */
 	void *mem_check_ctx;
 	void *user; /* the runtime layer's (its segment), for its helpers */
+	/*
+	 * Called at the end of every run (faulted or not) of a program that calls helper
+	 * run_end_helper (or uses callx): the runtime releases what the run left held.
+	 */
+	void (*run_end_fn)(struct jit_ctx *run);
+	int64_t run_end_helper;
+	void (*at_run_end)(struct jit_ctx *run); /* run_end_fn when this program needs it, or NULL */
+	/* The value size of the map an lddw src 1 names (-1: lookups give no value pointer). */
+	int64_t (*value_size_fn)(void *ctx, uint32_t map_imm);
+	void *value_size_ctx;
 	struct jit_code jit;
 	struct {
 		void *entry;  /* jit_entry produced by the LLVM tier */
@@ -85,9 +107,19 @@ struct bpftime_vm {
 	} llvm;
 };
 
-/* The runtime layer connects the VM to its memory (map values) and attaches its own state. */
+/*
+ * The runtime layer connects the VM to its memory (map values) and attaches its own state.
+ * vm_add_map_region: the values of a map the program references (see struct region).
+ */
+HIDDEN int vm_add_map_region(struct bpftime_vm *vm, uintptr_t map, const void *base, uint64_t len,
+			     uint64_t stride, uint64_t size);
 HIDDEN void vm_set_mem_check(struct bpftime_vm *vm, vm_mem_check_fn fn, void *ctx);
 HIDDEN void vm_set_user(struct bpftime_vm *vm, void *user);
+/* Lets the validator check constant offsets from map value pointers against the value size. */
+HIDDEN void vm_set_value_size(struct bpftime_vm *vm, int64_t (*fn)(void *ctx, uint32_t map_imm),
+			      void *ctx);
+/* Before the program is loaded: fn runs at the end of each run of a program calling helper id. */
+HIDDEN void vm_set_run_end(struct bpftime_vm *vm, uint32_t helper_id, void (*fn)(struct jit_ctx *run));
 static inline void *vm_user(const struct bpftime_vm *vm)
 {
 	return vm->user;
@@ -160,10 +192,15 @@ run_init(struct jit_ctx *ctx, const struct bpftime_vm *vm, void *mem, uint64_t l
 	ctx->attach = attach;
 	ctx->win_lo = ctx->win_len = 0;
 	ctx->shares_budget = false;
-	uint32_t last = __atomic_load_n(&vm->last_region, __ATOMIC_RELAXED);
-	if (last && last <= vm->nregions) {
-		ctx->win_lo = vm->regions[last - 1].base;
-		ctx->win_len = vm->regions[last - 1].len;
+	uint64_t last = __atomic_load_n(&vm->last_window, __ATOMIC_RELAXED);
+	uint32_t r = (uint32_t)(last >> 32);
+	if (r && r <= vm->nregions) {
+		const struct region *g = &vm->regions[r - 1];
+		uint64_t at = (uint64_t)(uint32_t)last * g->stride;
+		if (at < g->len) {
+			ctx->win_lo = g->base + at;
+			ctx->win_len = g->size;
+		}
 	}
 	ctx->outer = current_run;
 	current_run = ctx;
@@ -206,7 +243,8 @@ HIDDEN int vm_describe_fault(const struct jit_ctx *run);
  */
 static inline NO_VECTORS bool vm_probe_fast_path(const struct bpftime_vm *vm)
 {
-	return vm->engine == ENGINE_JIT && vm->jit.code && vm->jit.budgeted == (vm->budget != 0);
+	return vm->engine == ENGINE_JIT && vm->jit.code && vm->jit.budgeted == (vm->budget != 0) &&
+	       !vm->at_run_end;
 }
 static inline NO_VECTORS jit_entry vm_jit_entry(const struct bpftime_vm *vm)
 {
