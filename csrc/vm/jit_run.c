@@ -21,8 +21,7 @@ __attribute__((target("general-regs-only"))) int jit_slow_check(struct jit_ctx *
 	uint64_t e;
 	const struct region *r = vm_region_of(ctx->vm, addr, size, &e);
 	if (r) {
-		ctx->win_lo = r->base + e * r->stride;
-		ctx->win_len = r->size;
+		run_set_window(ctx, r, e);
 		/* Shared by every thread running this VM: a relaxed hint, re-checked on use. */
 		uint64_t *last = (uint64_t *)&ctx->vm->last_window;
 		uint64_t hint = e <= UINT32_MAX ? (uint64_t)((r - ctx->vm->regions) + 1) << 32 | e : 0;

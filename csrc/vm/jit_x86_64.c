@@ -168,13 +168,15 @@ static void emit_cold_paths(struct jit_state *st)
 	}
 	for (uint32_t i = 0; i < st->ncold; i++) {
 		patch_rel32(b, st->cold[i].jcc_at, b->len);
-		/* Inside the region the last slow check found? (r10 = addr - win_lo < win_len, and the end too) */
+		/* Inside the window the last slow check found? r10 = addr - win_lo < win_len, and the
+		 * access inside one element: (r10 & win_mask) + size <= win_size (jit_ctx.win_mask). */
 		emit_mov_rr(b, true, R10, R11);
 		emit_mem(b, 0x2b, true, R10, R12, JIT_CTX_WIN_LO);  /* sub r10, win_lo */
 		emit_mem(b, 0x3b, true, R10, R12, JIT_CTX_WIN_LEN); /* cmp r10, win_len */
 		uint32_t slow1 = emit_jcc32(b, CC_AE);
+		emit_mem(b, 0x23, true, R10, R12, JIT_CTX_WIN_MASK); /* and r10, win_mask */
 		emit_alu_imm(b, 0, true, R10, 1 << (st->cold[i].code & 0xf));
-		emit_mem(b, 0x3b, true, R10, R12, JIT_CTX_WIN_LEN);
+		emit_mem(b, 0x3b, true, R10, R12, JIT_CTX_WIN_SIZE); /* cmp r10, win_size */
 		uint32_t slow2 = emit_jcc32(b, CC_A);
 		patch_rel32(b, emit_jmp32(b), st->cold[i].resume);
 		patch_rel32(b, slow1, b->len);

@@ -148,6 +148,13 @@ struct jit_ctx {
 	uint64_t win_lo, win_len;
 	/* 184: like mem_limit, for stores: all 0 when the context is read-only. */
 	uint64_t store_limit[4];
+	/*
+	 * 216, 224: the window's elements: an access at rel = addr - win_lo < win_len is inside when
+	 * (rel & win_mask) + size <= win_size (a plain region: mask all ones, size its length; a map's
+	 * values with a power-of-two stride: the whole area, mask stride - 1, size the value size;
+	 * other strides: one element).
+	 */
+	uint64_t win_mask, win_size;
 	bool shares_budget; /* a callback: counts against its caller's budget */
 };
 
@@ -162,6 +169,25 @@ typedef uint64_t (*jit_entry)(void *mem, uint64_t len, struct jit_ctx *ctx);
  * program hands them against the same memory the program itself may touch.
  */
 extern __thread struct jit_ctx *current_run __attribute__((tls_model("initial-exec")));
+/* Makes element `elem` of region g the run's window (see jit_ctx.win_mask). */
+static inline NO_VECTORS void run_set_window(struct jit_ctx *ctx, const struct region *g, uint64_t elem)
+{
+	if (g->stride == g->len) {
+		ctx->win_lo = g->base;
+		ctx->win_len = ctx->win_size = g->len;
+		ctx->win_mask = ~0ull;
+	} else if ((g->stride & (g->stride - 1)) == 0) {
+		ctx->win_lo = g->base;
+		ctx->win_len = g->len;
+		ctx->win_mask = g->stride - 1;
+		ctx->win_size = g->size;
+	} else if (elem * g->stride < g->len) {
+		ctx->win_lo = g->base + elem * g->stride;
+		ctx->win_len = ctx->win_size = g->size;
+		ctx->win_mask = ~0ull;
+	}
+}
+
 /*
  * Starts a run on this thread: every field set one by one (a memset of the
  * struct becomes `rep stos`, slow to start on every probe hit).
@@ -190,18 +216,13 @@ run_init(struct jit_ctx *ctx, const struct bpftime_vm *vm, void *mem, uint64_t l
 	ctx->tail_value = 0;
 	ctx->outer_lo = ctx->outer_hi = ctx->extra_lo = ctx->extra_hi = 0;
 	ctx->attach = attach;
-	ctx->win_lo = ctx->win_len = 0;
+	ctx->win_lo = ctx->win_len = ctx->win_size = 0;
+	ctx->win_mask = ~0ull;
 	ctx->shares_budget = false;
 	uint64_t last = __atomic_load_n(&vm->last_window, __ATOMIC_RELAXED);
 	uint32_t r = (uint32_t)(last >> 32);
-	if (r && r <= vm->nregions) {
-		const struct region *g = &vm->regions[r - 1];
-		uint64_t at = (uint64_t)(uint32_t)last * g->stride;
-		if (at < g->len) {
-			ctx->win_lo = g->base + at;
-			ctx->win_len = g->size;
-		}
-	}
+	if (r && r <= vm->nregions)
+		run_set_window(ctx, &vm->regions[r - 1], (uint32_t)last);
 	ctx->outer = current_run;
 	current_run = ctx;
 }
