@@ -246,3 +246,9 @@ build/tests/%.skel.h: build/tests/%.bpf.o
 build/tests/tp_opens: tests/targets/tp_opens.c build/tests/tp_opens.skel.h
 	$(CC) -O2 -g -Wall -Wextra -Werror -Ibuild/tests -o $@ $< -lbpf -lelf -lz
 test-targets: build/tests/tp_target build/tests/tp_opens
+
+# Map kill tests (tests/map_kill_test.ts): a process hammering one map, killed at random points.
+build/tests/map_hammer: tests/targets/map_hammer.c build/libbpftime.so
+	@mkdir -p build/tests
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -o $@ $< -Lbuild -lbpftime -Wl,-rpath,'$$ORIGIN/..'
+test-targets: build/tests/map_hammer

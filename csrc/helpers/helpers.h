@@ -14,6 +14,16 @@
 HIDDEN struct bpftime_shm *run_segment(void);
 /* A map pointer a program handed in, checked; NULL when it is not one of ours. */
 HIDDEN struct shm_map *helper_map(uint64_t ptr, struct bpftime_shm **shm);
+/* At the end of a run that may have reserved ring buffer records: discards those it still holds. */
+HIDDEN void ringbuf_run_end(struct jit_ctx *run);
+#define RINGBUF_RESERVE_HELPER 131
+/*
+ * Whether a program of this VM may use map m: one it references (its lddw), or an inner map
+ * that a map of maps it references holds. As the kernel: no other map of the segment, whatever
+ * pointer the program has come by. NO_VECTORS.
+ */
+HIDDEN bool vm_may_use_map(const struct bpftime_vm *vm, const struct bpftime_shm *shm,
+			   const struct shm_map *m);
 
 /* printf-style formatting with the kernel's bpf_trace_printk/bpf_snprintf rules. */
 HIDDEN int bpf_format(char *out, size_t size, const char *fmt, uint32_t fmt_size,

@@ -10,6 +10,20 @@ struct bpftime_shm *run_segment(void)
 	return r ? vm_user(r->vm) : NULL;
 }
 
+__attribute__((target("general-regs-only"))) bool
+vm_may_use_map(const struct bpftime_vm *vm, const struct bpftime_shm *shm, const struct shm_map *m)
+{
+	for (uint32_t i = 0; i < vm->nregions; i++)
+		if (vm->regions[i].map == (uintptr_t)m)
+			return true;
+	for (uint32_t i = 0; i < vm->nregions; i++) {
+		const struct shm_map *outer = (const struct shm_map *)vm->regions[i].map;
+		if (outer && is_map_in_map(outer->type) && map_in_map_holds(shm, outer, m->id))
+			return true;
+	}
+	return false;
+}
+
 struct shm_map *helper_map(uint64_t ptr, struct bpftime_shm **out)
 {
 	struct bpftime_shm *shm = run_segment();
@@ -19,7 +33,7 @@ struct shm_map *helper_map(uint64_t ptr, struct bpftime_shm **out)
 	if (ptr < base || ptr - base > shm->size - sizeof(struct shm_map))
 		return NULL;
 	struct shm_map *m = (struct shm_map *)(uintptr_t)ptr;
-	if (m->magic != MAP_MAGIC || m->self != ptr - base)
+	if (m->magic != MAP_MAGIC || m->self != ptr - base || !vm_may_use_map(current_run->vm, shm, m))
 		return NULL;
 	*out = shm;
 	return m;

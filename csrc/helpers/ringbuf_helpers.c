@@ -21,14 +21,53 @@ static uint64_t ringbuf_output(uint64_t map, uint64_t data, uint64_t size, uint6
 	return (uint64_t)(int64_t)rb_output(shm, m, (const void *)(uintptr_t)data, size, flags);
 }
 
+/*
+ * Reservations the runs on this thread hold: the kernel's verifier makes every program release
+ * what it reserves; here a run that faults (or ends without submitting) has its reservations
+ * discarded when it ends (ringbuf_run_end), so the ring keeps flowing.
+ */
+#define MAX_HELD 64
+static __thread struct held {
+	const struct jit_ctx *run;
+	uint64_t sample;
+} held[MAX_HELD];
+static __thread uint32_t nheld;
+
 static uint64_t ringbuf_reserve(uint64_t map, uint64_t size, uint64_t flags, uint64_t a4, uint64_t a5)
 {
 	(void)a4, (void)a5;
 	struct bpftime_shm *shm;
 	struct shm_map *m = ring(map, &shm);
-	if (!m || flags)
+	if (!m || flags || nheld == MAX_HELD)
 		return 0;
-	return (uint64_t)(uintptr_t)rb_reserve(shm, m, size);
+	void *rec = rb_reserve(shm, m, size);
+	if (rec)
+		held[nheld++] = (struct held){current_run, (uint64_t)(uintptr_t)rec};
+	return (uint64_t)(uintptr_t)rec;
+}
+
+static void forget(uint64_t sample)
+{
+	for (uint32_t i = nheld; i-- > 0;) {
+		if (held[i].sample == sample) {
+			held[i] = held[--nheld];
+			return;
+		}
+	}
+}
+
+void ringbuf_run_end(struct jit_ctx *run)
+{
+	struct bpftime_shm *shm = vm_user(run->vm);
+	for (uint32_t i = nheld; i-- > 0;) {
+		if (held[i].run != run)
+			continue;
+		uint32_t *hdr;
+		struct shm_map *m = shm ? rb_of_sample(shm, held[i].sample, &hdr) : NULL;
+		if (m)
+			rb_commit(shm, m, hdr, true, 0);
+		held[i] = held[--nheld];
+	}
 }
 
 static uint64_t commit(uint64_t sample, uint64_t flags, bool discard)
@@ -38,6 +77,7 @@ static uint64_t commit(uint64_t sample, uint64_t flags, bool discard)
 	struct shm_map *m = shm ? rb_of_sample(shm, sample, &hdr) : NULL;
 	if (!m)
 		return (uint64_t)-EINVAL;
+	forget(sample);
 	return (uint64_t)(int64_t)rb_commit(shm, m, hdr, discard, flags);
 }
 

@@ -19,6 +19,7 @@ extern "C" {
 #define BPFTIME_MAX_CALL_FRAMES 8     /* MAX_CALL_FRAMES in the kernel verifier */
 #define BPFTIME_MAX_INSNS 1000000     /* BPF_COMPLEXITY_LIMIT_INSNS */
 #define BPFTIME_MAX_HELPER_ID 65535
+#define BPFTIME_DEFAULT_INSN_BUDGET 1000000 /* per run, as the kernel's BPF_COMPLEXITY_LIMIT_INSNS */
 
 struct bpftime_vm;
 
@@ -57,7 +58,13 @@ BPFTIME_API int bpftime_vm_add_region(struct bpftime_vm *vm, const void *base, u
  * struct pt_regs. The agent sets it for every probe.
  */
 BPFTIME_API void bpftime_vm_set_ctx_readonly(struct bpftime_vm *vm, int readonly);
-/* Maximum instructions per run; 0 means no limit (the default). */
+/*
+ * Maximum instructions per run; 0 means no limit. Counted where a program can repeat: each
+ * back-edge counts the length of the loop it closes, each bpf-to-bpf call the callee's length
+ * (straight-line code counts nothing); callbacks share their caller's budget. A run that runs
+ * out stops with an error naming the pc, and r0 = 0. The default of a new VM is
+ * BPFTIME_INSN_BUDGET from the environment, or BPFTIME_DEFAULT_INSN_BUDGET.
+ */
 BPFTIME_API void bpftime_vm_set_insn_budget(struct bpftime_vm *vm, uint64_t budget);
 
 /*

@@ -439,14 +439,15 @@ static void lower_function(struct lower *L, uint32_t start, uint32_t end, const 
 				LLVMBuildBr(L->B, L->bb[pc]);
 			LLVMPositionBuilderAtEnd(L->B, L->bb[pc]);
 			open = true;
-			if (L->req->budgeted) {
-				LLVMValueRef bp = ctx_field(L, JIT_CTX_BUDGET, L->i64);
-				LLVMValueRef left = LLVMBuildLoad2(L->B, L->i64, bp, "");
-				LLVMValueRef n = c64(L, L->shape.block_len[pc]);
-				fault_if(L, LLVMBuildICmp(L->B, LLVMIntULT, left, n, ""),
-					 fault_code(pc, JF_BUDGET, 0), c64(L, 0));
-				LLVMBuildStore(L->B, LLVMBuildSub(L->B, left, n, ""), bp);
-			}
+		}
+		/* The budget is counted at back-edges and calls only (program_shape.h). */
+		if (L->req->budgeted && L->shape.charge[pc]) {
+			LLVMValueRef bp = ctx_field(L, JIT_CTX_BUDGET, L->i64);
+			LLVMValueRef left = LLVMBuildLoad2(L->B, L->i64, bp, "");
+			LLVMValueRef n = c64(L, L->shape.charge[pc]);
+			fault_if(L, LLVMBuildICmp(L->B, LLVMIntULT, left, n, ""),
+				 fault_code(pc, JF_BUDGET, 0), c64(L, 0));
+			LLVMBuildStore(L->B, LLVMBuildSub(L->B, left, n, ""), bp);
 		}
 		uint8_t cls = BPF_CLASS(in->code), op = BPF_OP(in->code);
 		if (in->code == LDDW_CODE) {

@@ -14,6 +14,7 @@
 #include "map.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* A hash map: the header, then where its buckets and elements are. */
@@ -192,11 +193,11 @@ static void *hash_lookup(struct bpftime_shm *shm, struct shm_map *map, const voi
 		uint32_t i = find(shm, map, key, h, NULL);
 		return i ? values_of(shm, map, i) : NULL;
 	}
-	shm_lock(&map->lock);
+	map_lock(shm, map);
 	uint32_t i = find(shm, map, key, h, NULL);
 	if (i)
 		lru_touch(shm, map, i);
-	shm_unlock(&map->lock);
+	map_unlock(map);
 	return i ? values_of(shm, map, i) : NULL;
 }
 
@@ -227,7 +228,7 @@ static int hash_update(struct bpftime_shm *shm, struct shm_map *map, const void 
 	flags &= ~(uint64_t)F_LOCK;
 	uint32_t h = map_hash_bytes(key, map->key_size, 0);
 	int rc = 0;
-	shm_lock(&map->lock);
+	map_lock(shm, map);
 	uint32_t old = find(shm, map, key, h, NULL);
 	if (old && flags == F_NOEXIST) {
 		rc = -EEXIST;
@@ -244,6 +245,10 @@ static int hash_update(struct bpftime_shm *shm, struct shm_map *map, const void 
 			htab(map)->free_head = elem(shm, map, idx)->next;
 		else
 			idx = lru_evict(shm, map);
+		if (!idx) { /* (a recency list that does not match the chains: never, after repair) */
+			rc = -E2BIG;
+			goto out;
+		}
 		struct hash_elem *e = elem(shm, map, idx);
 		e->hash = h;
 		memset(e->data, 0, map->key_stride);
@@ -257,7 +262,8 @@ static int hash_update(struct bpftime_shm *shm, struct shm_map *map, const void 
 		if (is_lru(map))
 			lru_push_head(shm, map, idx);
 	}
-	shm_unlock(&map->lock);
+out:
+	map_unlock(map);
 	return rc;
 }
 
@@ -266,7 +272,7 @@ static int hash_delete(struct bpftime_shm *shm, struct shm_map *map, const void 
 	uint32_t h = map_hash_bytes(key, map->key_size, 0);
 	uint32_t *link;
 	int rc = 0;
-	shm_lock(&map->lock);
+	map_lock(shm, map);
 	uint32_t idx = find(shm, map, key, h, &link);
 	if (!idx) {
 		rc = -ENOENT;
@@ -279,7 +285,7 @@ static int hash_delete(struct bpftime_shm *shm, struct shm_map *map, const void 
 		htab(map)->free_head = idx;
 		htab(map)->count--;
 	}
-	shm_unlock(&map->lock);
+	map_unlock(map);
 	return rc;
 }
 
@@ -287,7 +293,7 @@ static int hash_delete(struct bpftime_shm *shm, struct shm_map *map, const void 
 static int hash_next_key(struct bpftime_shm *shm, struct shm_map *map, const void *key, void *next)
 {
 	int rc = -ENOENT;
-	shm_lock(&map->lock);
+	map_lock(shm, map);
 	uint32_t b = 0;
 	if (key) {
 		uint32_t h = map_hash_bytes(key, map->key_size, 0);
@@ -311,8 +317,75 @@ static int hash_next_key(struct bpftime_shm *shm, struct shm_map *map, const voi
 		}
 	}
 out:
-	shm_unlock(&map->lock);
+	map_unlock(map);
 	return rc;
+}
+
+/*
+ * After a writer died holding the lock: the bucket chains are the truth (an element is
+ * published by one store of a chain link, and taken out by one), so every element they reach
+ * once, under the right bucket, is live; everything else goes back on the free list (an
+ * element taken for an update that never got published, or unlinked and never freed). The
+ * recency list keeps its order where it still holds, live elements it lost go to its tail.
+ */
+static void hash_repair(struct bpftime_shm *shm, struct shm_map *map)
+{
+	struct hash_map *h = htab(map);
+	uint32_t n = map->max_entries, mask = h->n_buckets - 1, count = 0;
+	uint8_t *mark = calloc((size_t)n + 1, 1); /* 1 live, 2 placed in the recency list, 4 seen */
+	uint32_t *order = h->lru ? calloc((size_t)n + 1, sizeof(uint32_t)) : NULL;
+	if (!mark || (h->lru && !order)) {
+		free(mark);
+		free(order);
+		return;
+	}
+	for (uint32_t b = 0; b < h->n_buckets; b++) {
+		uint32_t *at = (uint32_t *)map_at(shm, h->buckets) + b;
+		while (*at) {
+			uint32_t i = *at;
+			if (i > n || mark[i] || (elem(shm, map, i)->hash & mask) != b) {
+				*at = 0; /* a link out of the map, a cycle, or a foreign element: cut */
+				break;
+			}
+			mark[i] = 1;
+			count++;
+			at = &elem(shm, map, i)->next;
+		}
+	}
+	h->count = count;
+	if (h->lru) {
+		uint32_t k = 0;
+		for (uint32_t i = h->lru_head, steps = 0; i && i <= n && !(mark[i] & 4) && steps <= n;
+		     steps++) {
+			mark[i] |= 4;
+			if (mark[i] & 1) {
+				mark[i] |= 2;
+				order[k++] = i;
+			}
+			i = elem(shm, map, i)->lru_next;
+		}
+		for (uint32_t i = 1; i <= n; i++)
+			if ((mark[i] & 3) == 1)
+				order[k++] = i;
+		h->lru_head = k ? order[0] : 0;
+		h->lru_tail = k ? order[k - 1] : 0;
+		for (uint32_t j = 0; j < k; j++) {
+			elem(shm, map, order[j])->lru_prev = j ? order[j - 1] : 0;
+			elem(shm, map, order[j])->lru_next = j + 1 < k ? order[j + 1] : 0;
+		}
+	}
+	uint32_t free_head = 0;
+	for (uint32_t i = n; i >= 1; i--) {
+		if (mark[i] & 1)
+			continue;
+		struct hash_elem *e = elem(shm, map, i);
+		e->lru_prev = e->lru_next = 0;
+		e->next = free_head;
+		free_head = i;
+	}
+	h->free_head = free_head;
+	free(mark);
+	free(order);
 }
 
 #define HASH_OPS(name, state, inner_at)                                                            \
@@ -325,6 +398,7 @@ out:
 		.update = hash_update,                                                             \
 		.delete = hash_delete,                                                             \
 		.next_key = hash_next_key,                                                         \
+		.repair = hash_repair,                                                             \
 	};
 HASH_OPS(hash_map_ops, struct hash_map, 0)
 HASH_OPS(hash_of_maps_ops, struct hash_of_maps, __builtin_offsetof(struct hash_of_maps, inner))

@@ -75,7 +75,7 @@ static void *lpm_lookup(struct bpftime_shm *shm, struct shm_map *m, const void *
 		return NULL;
 	int64_t best = -1;
 	uint32_t best_len = 0;
-	shm_lock(&m->lock);
+	map_lock(shm, m);
 	for (uint32_t i = 0; i < m->max_entries; i++) {
 		struct lpm_entry *e = entry(shm, m, i);
 		if (e->used && e->prefixlen <= want && (best < 0 || e->prefixlen > best_len) &&
@@ -84,7 +84,7 @@ static void *lpm_lookup(struct bpftime_shm *shm, struct shm_map *m, const void *
 			best_len = e->prefixlen;
 		}
 	}
-	shm_unlock(&m->lock);
+	map_unlock(m);
 	return best < 0 ? NULL : (uint8_t *)map_at(shm, m->slots) + (uint64_t)best * m->value_stride;
 }
 
@@ -115,7 +115,7 @@ static int lpm_update(struct bpftime_shm *shm, struct shm_map *m, const void *ke
 		return -EINVAL;
 	const uint8_t *data = (const uint8_t *)key + 4;
 	int rc = 0;
-	shm_lock(&m->lock);
+	map_lock(shm, m);
 	int64_t free_at, at = find_exact(shm, m, plen, data, &free_at);
 	if (at >= 0 && flags == F_NOEXIST) {
 		rc = -EEXIST;
@@ -138,7 +138,7 @@ static int lpm_update(struct bpftime_shm *shm, struct shm_map *m, const void *ke
 		       m->value_size);
 		__atomic_store_n(&entry(shm, m, (uint32_t)at)->used, 1, __ATOMIC_RELEASE);
 	}
-	shm_unlock(&m->lock);
+	map_unlock(m);
 	return rc;
 }
 
@@ -148,13 +148,13 @@ static int lpm_delete(struct bpftime_shm *shm, struct shm_map *m, const void *ke
 	memcpy(&plen, key, 4);
 	if (plen > data_size(m) * 8)
 		return -EINVAL;
-	shm_lock(&m->lock);
+	map_lock(shm, m);
 	int64_t free_at, at = find_exact(shm, m, plen, (const uint8_t *)key + 4, &free_at);
 	if (at >= 0) {
 		__atomic_store_n(&entry(shm, m, (uint32_t)at)->used, 0, __ATOMIC_RELEASE);
 		lpm(m)->count--;
 	}
-	shm_unlock(&m->lock);
+	map_unlock(m);
 	return at >= 0 ? 0 : -ENOENT;
 }
 
@@ -167,7 +167,7 @@ static void copy_key(struct shm_map *m, const struct lpm_entry *e, void *out)
 static int lpm_next_key(struct bpftime_shm *shm, struct shm_map *m, const void *key, void *next)
 {
 	uint32_t start = 0;
-	shm_lock(&m->lock);
+	map_lock(shm, m);
 	if (key) {
 		uint32_t plen;
 		memcpy(&plen, key, 4);
@@ -186,11 +186,21 @@ static int lpm_next_key(struct bpftime_shm *shm, struct shm_map *m, const void *
 			break;
 		}
 	}
-	shm_unlock(&m->lock);
+	map_unlock(m);
 	return rc;
 }
 
+/* After a writer died holding the lock: an entry is in once its `used` is set, so count those. */
+static void lpm_repair(struct bpftime_shm *shm, struct shm_map *m)
+{
+	uint32_t count = 0;
+	for (uint32_t i = 0; i < m->max_entries; i++)
+		count += entry(shm, m, i)->used != 0;
+	lpm(m)->count = count;
+}
+
 const struct map_ops lpm_map_ops = {
+	.repair = lpm_repair,
 	.state_size = sizeof(struct lpm_map),
 	.storage_size = lpm_storage_size,
 	.init = lpm_init,

@@ -9,6 +9,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+void map_lock(struct bpftime_shm *shm, struct shm_map *map)
+{
+	if (pthread_mutex_lock(&map->lock) != EOWNERDEAD)
+		return;
+	const struct map_ops *ops = map_ops_for(map->type);
+	if (ops && ops->repair)
+		ops->repair(shm, map);
+	pthread_mutex_consistent(&map->lock);
+}
+
 void map_copy_value(const struct shm_map *map, void *dst, const void *src, bool locked, bool out)
 {
 	if (!map->spin_lock_off) {
@@ -37,18 +47,39 @@ struct shm_map *inner_map(struct bpftime_shm *shm, const void *id_value)
 }
 
 /* general-regs-only: called from JIT code that runs without the vector registers saved. */
-__attribute__((target("general-regs-only"))) bool shm_map_values_contain(const struct bpftime_shm *shm, uint64_t addr, uint64_t size)
+__attribute__((target("general-regs-only"))) const struct shm_map *
+shm_map_holding(const struct bpftime_shm *shm, uint64_t addr, uint64_t size)
 {
 	uint64_t base = (uintptr_t)shm->base;
 	if (addr - base >= shm->size)
-		return false;
+		return NULL;
 	for (int i = 0; i < SHM_MAX_OBJECTS; i++) {
 		const struct shm_object *o = &shm->hdr->objects[i];
 		if (__atomic_load_n(&o->id, __ATOMIC_ACQUIRE) == 0 || o->kind != SHM_MAP)
 			continue;
 		const struct shm_map *m = shm_ptr(shm, o->offset);
 		uint64_t rel = addr - (base + m->slots);
-		if (m->magic == MAP_MAGIC && rel < m->values_bytes && size <= m->values_bytes - rel)
+		if (m->magic != MAP_MAGIC || !(rel < m->values_bytes && size <= m->values_bytes - rel))
+			continue;
+		uint64_t stride, esize;
+		map_value_elements(m, &stride, &esize);
+		uint64_t off = rel % stride;
+		return size <= esize && off <= esize - size ? m : NULL;
+	}
+	return NULL;
+}
+
+__attribute__((target("general-regs-only"))) bool
+map_in_map_holds(const struct bpftime_shm *shm, const struct shm_map *outer, uint32_t id)
+{
+	if (!is_map_in_map(outer->type) || !id)
+		return false;
+	const uint8_t *v = shm_ptr(shm, outer->slots);
+	uint64_t n = (uint64_t)outer->max_entries * outer->ncpus;
+	for (uint64_t i = 0; i < n; i++) {
+		uint32_t x;
+		__builtin_memcpy(&x, v + i * outer->value_stride, 4);
+		if (x == id)
 			return true;
 	}
 	return false;

@@ -77,7 +77,23 @@ struct map_ops {
 	int (*peek)(struct bpftime_shm *shm, struct shm_map *map, void *value);
 	/* Queue and stack: up to max values, oldest first, without taking them; returns how many. */
 	int (*values)(struct bpftime_shm *shm, struct shm_map *map, void *out, uint32_t max);
+	/*
+	 * Called with the map's lock held when its last holder died holding it (EOWNERDEAD), maybe
+	 * in the middle of an update: makes the structure consistent again (free lists, LRU lists,
+	 * chains, counts, positions) from what the published state says. NULL: nothing to repair.
+	 */
+	void (*repair)(struct bpftime_shm *shm, struct shm_map *map);
 };
+
+/*
+ * Takes the map's robust lock; when its holder died with it, the type's repair op puts the
+ * structure right before anyone goes on (see map_ops.repair).
+ */
+HIDDEN void map_lock(struct bpftime_shm *shm, struct shm_map *map);
+static inline void map_unlock(struct shm_map *map)
+{
+	shm_unlock(&map->lock);
+}
 
 HIDDEN extern const struct map_ops array_map_ops;
 HIDDEN extern const struct map_ops array_of_maps_ops;
@@ -141,8 +157,24 @@ HIDDEN struct shm_map *map_by_id(struct bpftime_shm *shm, uint32_t id);
 HIDDEN int index_next_key(struct bpftime_shm *shm, struct shm_map *map, const void *key, void *next);
 /* The inner map a map-in-map value (a map id) names, or NULL. */
 HIDDEN struct shm_map *inner_map(struct bpftime_shm *shm, const void *id_value);
-/* Whether [addr, addr+size) lies in the values of some map of the segment. NO_VECTORS. */
-HIDDEN bool shm_map_values_contain(const struct bpftime_shm *shm, uint64_t addr, uint64_t size);
+/*
+ * How programs reach a map's values: elements of value_size bytes every value_stride (per-CPU
+ * copies are elements too); a ring buffer's data area is one piece.
+ */
+static inline void map_value_elements(const struct shm_map *m, uint64_t *stride, uint64_t *size)
+{
+	if (m->type == MAP_RINGBUF) {
+		*stride = *size = m->values_bytes;
+		return;
+	}
+	*stride = m->value_stride;
+	*size = m->value_size;
+}
+/* The map whose values hold [addr, addr+size) inside one element, or NULL. NO_VECTORS. */
+HIDDEN const struct shm_map *shm_map_holding(const struct bpftime_shm *shm, uint64_t addr,
+					     uint64_t size);
+/* Whether the map of maps `outer` holds inner map `id` (in its values area). NO_VECTORS. */
+HIDDEN bool map_in_map_holds(const struct bpftime_shm *shm, const struct shm_map *outer, uint32_t id);
 HIDDEN uint32_t possible_cpus(void);
 /* Array: bytes of its values as user space maps them (BPF_F_MMAPABLE). */
 HIDDEN uint64_t array_mmap_bytes(const struct shm_map *map);

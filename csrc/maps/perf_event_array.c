@@ -118,7 +118,7 @@ int pea_output(struct bpftime_shm *shm, struct shm_map *map, uint64_t flags, con
 	uint64_t rec = (sizeof(struct perf_header) + 4 + size + 7) & ~7ull;
 	if (rec > 0xffff)
 		return -E2BIG;
-	shm_lock(&map->lock);
+	map_lock(shm, map);
 	uint64_t head = p->data_head, tail = __atomic_load_n(&p->data_tail, __ATOMIC_ACQUIRE);
 	int rc = 0;
 	uint64_t lost_rec = sizeof(struct perf_header) + 16;
@@ -145,7 +145,7 @@ int pea_output(struct bpftime_shm *shm, struct shm_map *map, uint64_t flags, con
 		head += rec;
 	}
 	__atomic_store_n(&p->data_head, head, __ATOMIC_RELEASE);
-	shm_unlock(&map->lock);
+	map_unlock(map);
 	if (rc == 0 && __atomic_load_n(&p->waiters, __ATOMIC_ACQUIRE)) {
 		__atomic_add_fetch(&p->wake_seq, 1, __ATOMIC_RELEASE);
 		syscall(SYS_futex, &p->wake_seq, FUTEX_WAKE, 1 << 30, NULL, NULL, 0);

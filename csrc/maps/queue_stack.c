@@ -47,7 +47,7 @@ static int qs_push(struct bpftime_shm *shm, struct shm_map *map, const void *val
 	if ((flags & F_NOEXIST) || flags > F_EXIST)
 		return -EINVAL;
 	int rc = 0;
-	shm_lock(&map->lock);
+	map_lock(shm, map);
 	uint32_t next = (qs(map)->head + 1) % ring_size(map);
 	if (next == qs(map)->tail) { /* full */
 		if (!(flags & F_EXIST)) {
@@ -59,14 +59,14 @@ static int qs_push(struct bpftime_shm *shm, struct shm_map *map, const void *val
 	memcpy(slot(shm, map, qs(map)->head), value, map->value_size);
 	qs(map)->head = next;
 out:
-	shm_unlock(&map->lock);
+	map_unlock(map);
 	return rc;
 }
 
 static int take(struct bpftime_shm *shm, struct shm_map *map, void *value, bool stack, bool remove)
 {
 	int rc = 0;
-	shm_lock(&map->lock);
+	map_lock(shm, map);
 	if (qs(map)->head == qs(map)->tail) {
 		rc = -ENOENT;
 		goto out;
@@ -80,7 +80,7 @@ static int take(struct bpftime_shm *shm, struct shm_map *map, void *value, bool 
 			qs(map)->tail = (qs(map)->tail + 1) % ring_size(map);
 	}
 out:
-	shm_unlock(&map->lock);
+	map_unlock(map);
 	return rc;
 }
 
@@ -126,12 +126,24 @@ static int qs_next_key(struct bpftime_shm *shm, struct shm_map *map, const void 
 
 static int qs_values(struct bpftime_shm *shm, struct shm_map *map, void *out, uint32_t max)
 {
-	shm_lock(&map->lock);
+	map_lock(shm, map);
 	uint32_t n = 0;
 	for (uint32_t i = qs(map)->tail; i != qs(map)->head && n < max; i = (i + 1) % ring_size(map), n++)
 		memcpy((uint8_t *)out + (uint64_t)n * map->value_size, slot(shm, map, i), map->value_size);
-	shm_unlock(&map->lock);
+	map_unlock(map);
 	return (int)n;
+}
+
+/*
+ * After a writer died holding the lock: each position is one store, a value is copied in
+ * before head moves over it, so the ring is whole; only positions out of range (never
+ * written so) are put back.
+ */
+static void qs_repair(struct bpftime_shm *shm, struct shm_map *map)
+{
+	(void)shm;
+	if (qs(map)->head >= ring_size(map) || qs(map)->tail >= ring_size(map))
+		qs(map)->head = qs(map)->tail = 0;
 }
 
 #define QS_OPS(name, pop_fn, peek_fn)                                                              \
@@ -147,6 +159,7 @@ static int qs_values(struct bpftime_shm *shm, struct shm_map *map, void *out, ui
 		.pop = pop_fn,                                                                     \
 		.peek = peek_fn,                                                                   \
 		.values = qs_values,                                                               \
+		.repair = qs_repair,                                                               \
 	};
 QS_OPS(queue_map_ops, queue_pop, queue_peek)
 QS_OPS(stack_map_ops, stack_pop, stack_peek)

@@ -113,7 +113,7 @@ int64_t stack_trace_store(struct bpftime_shm *shm, struct shm_map *m, const uint
 	uint32_t id = hash & (stmap(m)->n_buckets - 1);
 	struct stack_bucket *b = bucket_at(shm, m, id);
 	int64_t rc = id;
-	shm_lock(&m->lock);
+	map_lock(shm, m);
 	bool same = b->nr == nr && b->hash == hash && !memcmp(b->ips, ips, (size_t)nr * 8);
 	if (b->nr && !same && !(flags & STACK_F_REUSE_STACKID)) {
 		rc = -EEXIST;
@@ -123,7 +123,7 @@ int64_t stack_trace_store(struct bpftime_shm *shm, struct shm_map *m, const uint
 		b->hash = hash;
 		__atomic_store_n(&b->nr, nr, __ATOMIC_RELEASE);
 	}
-	shm_unlock(&m->lock);
+	map_unlock(m);
 	return rc;
 }
 

@@ -27,21 +27,45 @@ static int resolve_map(void *ctx, uint32_t src, uint32_t imm, uint32_t next_imm,
 	uint64_t values = m->values_bytes;
 	if (src == 2 && (m->type != MAP_ARRAY || next_imm >= m->value_size))
 		return -EINVAL;
-	/* The program may touch this map's values (never its keys or links). */
-	if (values && bpftime_vm_add_region(vm, shm_ptr(shm, m->slots), values) < 0)
+	/*
+	 * The program may use this map, and touch its values (never its keys or links), one
+	 * element's value through a pointer to it (see struct region).
+	 */
+	uint64_t stride = 0, size = 0;
+	if (values)
+		map_value_elements(m, &stride, &size);
+	if (vm_add_map_region(vm, (uintptr_t)m, values ? shm_ptr(shm, m->slots) : NULL, values,
+			      stride, size) < 0)
 		return -ENOMEM;
 	*out = src == 1 ? (uint64_t)(uintptr_t)m : (uint64_t)(uintptr_t)shm_ptr(shm, m->slots) + next_imm;
 	return 0;
 }
 
 /*
- * The VM's memory check beyond its registered regions: the values of any map
- * of the segment (maps reached at run time, such as the inner maps of a map
- * of maps). NO_VECTORS: compiled code calls it without the vector registers saved.
+ * The VM's memory check beyond its registered regions: an element's value of a map reached at
+ * run time, which must be an inner map of a map of maps the program references (no other map
+ * of the segment). NO_VECTORS: compiled code calls it without the vector registers saved.
  */
-static NO_VECTORS bool map_values_ok(void *shm, uint64_t addr, uint64_t size)
+static NO_VECTORS bool map_values_ok(void *ctx, uint64_t addr, uint64_t size)
 {
-	return shm_map_values_contain(shm, addr, size);
+	const struct bpftime_vm *vm = ctx;
+	const struct bpftime_shm *shm = vm_user(vm);
+	const struct shm_map *m = shm ? shm_map_holding(shm, addr, size) : NULL;
+	return m && vm_may_use_map(vm, shm, m);
+}
+
+/* For the validator: the value size of the map with this id, -1 when lookups give no value. */
+static int64_t map_value_size(void *ctx, uint32_t id)
+{
+	struct bpftime_shm *shm = vm_user(ctx);
+	struct shm_object *o = shm ? shm_object_find(shm, id) : NULL;
+	if (!o || o->kind != SHM_MAP)
+		return -1;
+	const struct shm_map *m = shm_ptr(shm, o->offset);
+	const struct map_type *t = map_type(m->type);
+	if (t->map_in_map || t->keyless || !m->values_bytes || m->type == MAP_RINGBUF)
+		return -1;
+	return m->value_size;
 }
 
 int bpftime_vm_register_runtime(struct bpftime_vm *vm, struct bpftime_shm *shm)
@@ -54,7 +78,9 @@ int bpftime_vm_register_runtime(struct bpftime_vm *vm, struct bpftime_shm *shm)
 		    register_all(vm, stack_helpers) < 0)
 			return -1;
 		vm_set_user(vm, shm);
-		vm_set_mem_check(vm, map_values_ok, shm);
+		vm_set_mem_check(vm, map_values_ok, vm);
+		vm_set_run_end(vm, RINGBUF_RESERVE_HELPER, ringbuf_run_end);
+		vm_set_value_size(vm, map_value_size, vm);
 		bpftime_vm_set_lddw_resolver(vm, resolve_map, vm);
 	}
 	return 0;

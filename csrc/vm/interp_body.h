@@ -24,19 +24,26 @@ static int INTERP_NAME(const struct bpftime_vm *vm, void *mem, uint64_t mem_len,
 	struct bounds b = {(uintptr_t)mem, mem ? mem_len : 0, mem && !vm->ctx_readonly ? mem_len : 0, vm, &run};
 	struct fault f;
 	int rc = 0;
+	/* The budget (run.budget, shared with callbacks) is counted only at back-edges and calls. */
 #if INTERP_COUNTED
-	uint64_t remaining = vm->budget;
-#define COUNT()                                                                                    \
+#define CHARGE(w)                                                                                  \
 	do {                                                                                       \
-		if (unlikely(remaining-- == 0))                                                    \
+		uint64_t w_ = (w);                                                                 \
+		if (unlikely(run.budget < w_))                                                     \
 			goto out_of_budget;                                                        \
+		run.budget -= w_;                                                                  \
+	} while (0)
+#define BACK_EDGE()                                                                                \
+	do {                                                                                       \
+		if ((uint32_t)d->aux <= (uint32_t)(d - code))                                      \
+			CHARGE((uint64_t)(d - code) - (uint64_t)d->aux + 1);                       \
 	} while (0)
 #else
-#define COUNT() do {} while (0)
+#define CHARGE(w) do {} while (0)
+#define BACK_EDGE() do {} while (0)
 #endif
 #define DISPATCH()                                                                                 \
 	do {                                                                                       \
-		COUNT();                                                                           \
 		goto *labels[d->op];                                                               \
 	} while (0)
 #define NEXT()                                                                                     \
@@ -150,10 +157,11 @@ L_BSWAP64:
 
 	/* Jumps */
 L_JA:
+	BACK_EDGE();
 	JUMP();
 #define JCOND(name, T, expr)                                                                       \
-	L_##name##_IMM : { T a = (T)R[d->dst], s = (T)d->k; if (expr) JUMP(); NEXT(); }           \
-	L_##name##_REG : { T a = (T)R[d->dst], s = (T)R[d->src]; if (expr) JUMP(); NEXT(); }
+	L_##name##_IMM : { BACK_EDGE(); T a = (T)R[d->dst], s = (T)d->k; if (expr) JUMP(); NEXT(); } \
+	L_##name##_REG : { BACK_EDGE(); T a = (T)R[d->dst], s = (T)R[d->src]; if (expr) JUMP(); NEXT(); }
 #define JCOND2(name, U, S, expr_u)                                                                 \
 	JCOND(name, U, expr_u)                                                                     \
 	JCOND(name##32, S, expr_u)
@@ -203,6 +211,7 @@ L_CALLX: {
 	NEXT();
 }
 L_CALL_LOCAL:
+	CHARGE(d->k); /* the callee's length */
 	if (unlikely(depth + 1 >= BPFTIME_MAX_CALL_FRAMES)) {
 		set_error("pc %u: call depth exceeds %d frames", (unsigned)(d - code),
 			     BPFTIME_MAX_CALL_FRAMES);
@@ -323,6 +332,7 @@ out_of_bounds:
 out_of_budget:
 	set_error("pc %u: instruction budget of %llu exhausted", (unsigned)(d - code),
 		     (unsigned long long)vm->budget);
+	*ret = 0;
 	rc = -1;
 	goto done;
 #endif
@@ -330,7 +340,8 @@ done:
 	run_end(&run);
 	return rc;
 
-#undef COUNT
+#undef CHARGE
+#undef BACK_EDGE
 #undef DISPATCH
 #undef NEXT
 #undef JUMP

@@ -1,6 +1,7 @@
 /* Translates validated eBPF instructions into the interpreter's decoded form. */
 #include "interp_ops.h"
 #include "jit.h"
+#include "program_shape.h"
 #include "vm_internal.h"
 
 #include <stdlib.h>
@@ -124,7 +125,9 @@ int interp_prepare(struct bpftime_vm *vm)
 {
 	const struct bpf_insn *insns = vm->insns;
 	struct decoded_insn *code = calloc(vm->ninsns, sizeof(*code));
-	if (!code) {
+	struct program_shape shape;
+	if (!code || program_shape_analyse(&shape, insns, vm->ninsns) < 0) {
+		free(code);
 		set_error("out of memory decoding %u instructions", vm->ninsns);
 		return -1;
 	}
@@ -147,6 +150,7 @@ int interp_prepare(struct bpftime_vm *vm)
 						     "map resolver (errno %d)",
 						     pc, in->src, in->imm, -err);
 					free(code);
+					program_shape_free(&shape);
 					return -1;
 				}
 			}
@@ -157,10 +161,13 @@ int interp_prepare(struct bpftime_vm *vm)
 			d->op = decode_alu(in, d);
 		} else if (cls == CLS_JMP || cls == CLS_JMP32) {
 			d->op = decode_jmp(vm, in, pc, d);
+			if (d->op == IOP_CALL_LOCAL)
+				d->k = shape.charge[pc]; /* the callee's length, for the budget */
 		} else {
 			d->op = decode_mem(in, d);
 		}
 	}
+	program_shape_free(&shape);
 	vm->code = code;
 	return 0;
 }

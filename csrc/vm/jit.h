@@ -20,6 +20,10 @@
 #define JIT_CTX_WIN_LO 168
 #define JIT_CTX_WIN_LEN 176
 #define JIT_CTX_STORE_LIMIT 184
+#define JIT_CTX_WIN_MASK 216
+#define JIT_CTX_WIN_SIZE 224
+_Static_assert(offsetof(struct jit_ctx, win_mask) == JIT_CTX_WIN_MASK, "jit_ctx layout");
+_Static_assert(offsetof(struct jit_ctx, win_size) == JIT_CTX_WIN_SIZE, "jit_ctx layout");
 _Static_assert(offsetof(struct jit_ctx, store_limit) == JIT_CTX_STORE_LIMIT, "jit_ctx layout");
 _Static_assert(offsetof(struct jit_ctx, win_lo) == JIT_CTX_WIN_LO, "jit_ctx layout");
 _Static_assert(offsetof(struct jit_ctx, win_len) == JIT_CTX_WIN_LEN, "jit_ctx layout");

@@ -16,14 +16,16 @@ __attribute__((target("general-regs-only"))) int jit_slow_check(struct jit_ctx *
 		return 1;
 	if (run_extra_ok(ctx, addr, size))
 		return 1;
-	/* A registered region (map values) lasts as long as the VM: remember it for the next access. */
-	const struct region *r = vm_region_of(ctx->vm, addr, size);
+	/* A registered region's element (a map value) lasts as long as the VM: remember it for the
+	 * next access, which then needs no call as long as it stays inside that one element. */
+	uint64_t e;
+	const struct region *r = vm_region_of(ctx->vm, addr, size, &e);
 	if (r) {
-		ctx->win_lo = r->base;
-		ctx->win_len = r->len;
-		/* Shared by every thread running this VM: a relaxed hint, re-checked against nregions. */
-		uint32_t *last = (uint32_t *)&ctx->vm->last_region;
-		__atomic_store_n(last, (uint32_t)(r - ctx->vm->regions) + 1, __ATOMIC_RELAXED);
+		run_set_window(ctx, r, e);
+		/* Shared by every thread running this VM: a relaxed hint, re-checked on use. */
+		uint64_t *last = (uint64_t *)&ctx->vm->last_window;
+		uint64_t hint = e <= UINT32_MAX ? (uint64_t)((r - ctx->vm->regions) + 1) << 32 | e : 0;
+		__atomic_store_n(last, hint, __ATOMIC_RELAXED);
 		return 1;
 	}
 	return vm_region_ok(ctx->vm, addr, size);
@@ -68,7 +70,10 @@ int vm_describe_fault(const struct jit_ctx *run)
 /* r0 of a finished run, or -1 with the fault described. */
 static int finish_run(const struct jit_ctx *run, uint64_t r0, uint64_t *ret)
 {
-	return run_result(run, r0, ret) ? 0 : vm_describe_fault(run);
+	if (run_result(run, r0, ret))
+		return 0;
+	*ret = 0;
+	return vm_describe_fault(run);
 }
 
 static int call_entry(const struct bpftime_vm *vm, jit_entry entry, void *a1, uint64_t a2,

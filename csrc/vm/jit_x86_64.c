@@ -52,6 +52,8 @@ struct jit_state {
 	uint32_t nfix, capfix;
 	struct cold_path *cold; /* slow bounds checks, emitted after the body */
 	uint32_t ncold, capcold;
+	struct cold_path *spent; /* budget faults at back-edges and calls, emitted after the body */
+	uint32_t nspent, capspent;
 	uint32_t ncallbacks, cb_pc[JIT_MAX_CALLBACKS], cb_off[JIT_MAX_CALLBACKS];
 	uint32_t label[L_COUNT];
 	bool failed;
@@ -126,18 +128,55 @@ static int emit_address(struct jit_state *st, uint32_t pc, int base, int16_t off
 	return R11;
 }
 
+/*
+ * Counts w against the budget before a back-edge or call (program_shape.h): sub, and a jump
+ * out of line when it runs out (sub borrows). Code with nothing to count pays nothing.
+ */
+static void emit_charge(struct jit_state *st, uint32_t pc, uint32_t w)
+{
+	struct x86_buf *b = &st->b;
+	emit_alu_mem_imm(b, 5, true, R12, JIT_CTX_BUDGET, (int32_t)w); /* sub qword [r12+budget], w */
+	uint32_t out = emit_jcc32(b, CC_B);
+	if (st->nspent == st->capspent) {
+		uint32_t cap = st->capspent ? st->capspent * 2 : 16;
+		struct cold_path *c = realloc(st->spent, cap * sizeof(*c));
+		if (!c) {
+			st->failed = true;
+			return;
+		}
+		st->spent = c;
+		st->capspent = cap;
+	}
+	st->spent[st->nspent++] = (struct cold_path){out, b->len, fault_code(pc, JF_BUDGET, 0)};
+}
+
+/* The main entry starts each run with the VM's whole budget (callbacks share their caller's). */
+static void emit_budget_reset(struct jit_state *st)
+{
+	struct x86_buf *b = &st->b;
+	emit_mem(b, 0x8b, true, R11, R12, (int32_t)offsetof(struct jit_ctx, vm));
+	emit_mem(b, 0x8b, true, R11, R11, (int32_t)offsetof(struct bpftime_vm, budget));
+	emit_mem(b, 0x89, true, R11, R12, JIT_CTX_BUDGET);
+}
+
 static void emit_cold_paths(struct jit_state *st)
 {
 	struct x86_buf *b = &st->b;
+	for (uint32_t i = 0; i < st->nspent; i++) {
+		patch_rel32(b, st->spent[i].jcc_at, b->len);
+		emit_fault(st, st->spent[i].code);
+	}
 	for (uint32_t i = 0; i < st->ncold; i++) {
 		patch_rel32(b, st->cold[i].jcc_at, b->len);
-		/* Inside the region the last slow check found? (r10 = addr - win_lo < win_len, and the end too) */
+		/* Inside the window the last slow check found? r10 = addr - win_lo < win_len, and the
+		 * access inside one element: (r10 & win_mask) + size <= win_size (jit_ctx.win_mask). */
 		emit_mov_rr(b, true, R10, R11);
 		emit_mem(b, 0x2b, true, R10, R12, JIT_CTX_WIN_LO);  /* sub r10, win_lo */
 		emit_mem(b, 0x3b, true, R10, R12, JIT_CTX_WIN_LEN); /* cmp r10, win_len */
 		uint32_t slow1 = emit_jcc32(b, CC_AE);
+		emit_mem(b, 0x23, true, R10, R12, JIT_CTX_WIN_MASK); /* and r10, win_mask */
 		emit_alu_imm(b, 0, true, R10, 1 << (st->cold[i].code & 0xf));
-		emit_mem(b, 0x3b, true, R10, R12, JIT_CTX_WIN_LEN);
+		emit_mem(b, 0x3b, true, R10, R12, JIT_CTX_WIN_SIZE); /* cmp r10, win_size */
 		uint32_t slow2 = emit_jcc32(b, CC_A);
 		patch_rel32(b, emit_jmp32(b), st->cold[i].resume);
 		patch_rel32(b, slow1, b->len);
@@ -746,6 +785,8 @@ static int compile_into(struct jit_state *st)
 		st->uses_r6_r9 |= (st->insns[pc].dst >= 6 && st->insns[pc].dst <= 9) ||
 				  (st->insns[pc].src >= 6 && st->insns[pc].src <= 9);
 	emit_main_prologue(st, st->shape.zero_bytes[0]);
+	if (st->budgeted && st->shape.counted)
+		emit_budget_reset(st);
 	for (uint32_t pc = 0; pc < st->n; pc++) {
 		const struct bpf_insn *in = &st->insns[pc];
 		if (st->shape.sub_start[pc] && pc != 0) {
@@ -753,12 +794,8 @@ static int compile_into(struct jit_state *st)
 			emit_sub_prologue(st, st->shape.zero_bytes[pc]);
 		}
 		st->insn_off[pc] = b->len;
-		if (st->budgeted && st->shape.block_start[pc]) {
-			emit_alu_mem_imm(b, 5, true, R12, JIT_CTX_BUDGET, (int32_t)st->shape.block_len[pc]);
-			uint32_t ok = emit_jcc32(b, CC_AE);
-			emit_fault(st, fault_code(pc, JF_BUDGET, 0));
-			patch_rel32(b, ok, b->len);
-		}
+		if (st->budgeted && st->shape.charge[pc])
+			emit_charge(st, pc, st->shape.charge[pc]);
 		uint8_t cls = BPF_CLASS(in->code);
 		if (in->code == LDDW_CODE) {
 			emit_mov_imm64(b, REG[in->dst], st->vm->code[pc].k);
@@ -854,6 +891,7 @@ int jit_compile(struct bpftime_vm *vm, bool budgeted)
 		st.b = (struct x86_buf){buf, 0, (uint32_t)cap, false};
 		st.nfix = 0;
 		st.ncold = 0;
+		st.nspent = 0;
 		st.failed = false;
 		if (compile_into(&st) == 0) {
 			size_t size = (st.b.len + 4095) & ~(size_t)4095;
@@ -891,5 +929,6 @@ out:
 	free(st.sub_entry);
 	free(st.fix);
 	free(st.cold);
+	free(st.spent);
 	return rc;
 }

@@ -11,6 +11,8 @@ void program_shape_free(struct program_shape *st)
 	free(st->in_sub);
 	free(st->zero_bytes);
 	free(st->callback);
+	free(st->charge);
+	st->charge = NULL;
 	st->sub_start = st->block_start = st->in_sub = st->callback = NULL;
 	st->block_len = st->zero_bytes = NULL;
 }
@@ -112,7 +114,26 @@ static void frame_use(struct program_shape *st)
 	}
 }
 
-/* Subprogram starts and basic blocks (for budget counting). */
+uint32_t program_charge(const struct bpf_insn *insns, uint32_t n, const uint8_t *sub_start,
+		       uint32_t pc)
+{
+	const struct bpf_insn *in = &insns[pc];
+	uint8_t cls = BPF_CLASS(in->code), op = BPF_OP(in->code);
+	if (cls != CLS_JMP && cls != CLS_JMP32)
+		return 0;
+	if (in->code == 0x85 && in->src == CALL_LOCAL) {
+		uint32_t t = pc + 1 + (uint32_t)in->imm, end = t + 1;
+		while (end < n && !sub_start[end])
+			end++;
+		return end - t;
+	}
+	if (op == OP_CALL || op == OP_EXIT)
+		return 0;
+	int64_t t = (int64_t)pc + 1 + (op == OP_JA && cls == CLS_JMP32 ? in->imm : in->off);
+	return t <= (int64_t)pc ? (uint32_t)((int64_t)pc - t + 1) : 0;
+}
+
+/* Subprogram starts, basic blocks and budget charges. */
 int program_shape_analyse(struct program_shape *st, const struct bpf_insn *insns, uint32_t n)
 {
 	*st = (struct program_shape){.insns = insns, .n = n};
@@ -122,8 +143,9 @@ int program_shape_analyse(struct program_shape *st, const struct bpf_insn *insns
 	st->in_sub = calloc(n + 1, 1);
 	st->zero_bytes = calloc(n + 1, sizeof(uint32_t));
 	st->callback = calloc(n + 1, 1);
+	st->charge = calloc(n + 1, sizeof(uint32_t));
 	if (!st->sub_start || !st->block_start || !st->block_len || !st->in_sub || !st->zero_bytes ||
-	    !st->callback) {
+	    !st->callback || !st->charge) {
 		program_shape_free(st);
 		return -1;
 	}
@@ -154,6 +176,12 @@ int program_shape_analyse(struct program_shape *st, const struct bpf_insn *insns
 	for (uint32_t pc = 1; pc < n; pc++)
 		st->in_sub[pc] = st->sub_start[pc] || st->in_sub[pc - 1];
 	frame_use(st);
+	for (uint32_t pc = 0; pc < n; pc++) {
+		st->charge[pc] = program_charge(insns, n, st->sub_start, pc);
+		st->counted |= st->charge[pc] != 0;
+		if (insns[pc].code == LDDW_CODE)
+			pc++;
+	}
 	uint32_t start = 0;
 	for (uint32_t pc = 0; pc < n; pc++) {
 		if (st->block_start[pc])

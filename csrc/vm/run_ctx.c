@@ -23,6 +23,9 @@ void run_begin(struct jit_ctx *ctx, const struct bpftime_vm *vm, void *mem, uint
 		ctx->outer_hi = ctx->outer->stack_top;
 		ctx->extra_lo = next_run_extra_lo;
 		ctx->extra_hi = next_run_extra_hi;
+		/* bpf_loop and friends: every callback run counts against the caller's budget. */
+		ctx->budget = ctx->outer->budget;
+		ctx->shares_budget = true;
 	}
 	next_run_is_callback = false;
 	next_run_extra_lo = next_run_extra_hi = 0;
@@ -31,6 +34,12 @@ void run_begin(struct jit_ctx *ctx, const struct bpftime_vm *vm, void *mem, uint
 
 void run_end(struct jit_ctx *ctx)
 {
+	if (__builtin_expect(ctx->vm->at_run_end != NULL, 0))
+		ctx->vm->at_run_end(ctx);
+	/* (Compiled code that ran out leaves the budget wrapped around: the caller has none left.) */
+	if (ctx->shares_budget && ctx->outer)
+		ctx->outer->budget = ctx->faulted == 1 && ((ctx->fault_code >> 4) & 0xf) == JF_BUDGET
+					     ? 0 : ctx->budget;
 	current_run = ctx->outer;
 }
 

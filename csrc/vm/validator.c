@@ -172,6 +172,212 @@ fail:
 	return -1;
 }
 
+/*
+ * Loops with no way out, as the kernel refuses them ("infinite loop detected"): every
+ * instruction reachable from a subprogram's start must have a path to an exit (or to a helper
+ * that may end the run: the unwind helper, bpf_tail_call). Where one has none, execution there
+ * can only go round for ever; the refusal names the jump that closes that loop.
+ * 0, or -1 with the error set.
+ */
+static int check_termination(const struct bpftime_vm *vm, const struct bpf_insn *insns, uint32_t n,
+			     const uint8_t *tail, const uint8_t *sub_start)
+{
+	/* Successors of each pc: at most two (fallthrough, target). */
+	uint32_t *succ = malloc((size_t)n * 2 * sizeof(uint32_t));
+	uint32_t *npred = calloc((size_t)n + 1, sizeof(uint32_t));
+	uint8_t *mark = calloc(n, 1); /* 1: reaches an exit, 2: reachable from a start */
+	uint32_t *work = malloc((size_t)n * sizeof(uint32_t));
+	uint32_t *pred = NULL;
+	int rc = -1;
+	if (!succ || !npred || !mark || !work) {
+		set_error("out of memory validating %u instructions", n);
+		goto out;
+	}
+	for (uint32_t pc = 0; pc < n; pc++) {
+		succ[2 * pc] = succ[2 * pc + 1] = UINT32_MAX;
+		if (tail[pc])
+			continue;
+		const struct bpf_insn *in = &insns[pc];
+		uint8_t cls = BPF_CLASS(in->code), op = BPF_OP(in->code);
+		int64_t t;
+		if (in->code == LDDW_CODE) {
+			succ[2 * pc] = pc + 2 < n ? pc + 2 : UINT32_MAX;
+		} else if ((cls == CLS_JMP || cls == CLS_JMP32) && op == OP_EXIT) {
+			mark[pc] = 1;
+		} else if ((cls == CLS_JMP || cls == CLS_JMP32) && op == OP_JA) {
+			branch_target(in, pc, &t);
+			succ[2 * pc] = (uint32_t)t;
+		} else if ((cls == CLS_JMP || cls == CLS_JMP32) && op == OP_CALL) {
+			if (in->code == 0x85 && in->src == CALL_HELPER &&
+			    (in->imm == TAIL_CALL_HELPER || in->imm == vm->unwind_id))
+				mark[pc] = 1; /* may end the run */
+			succ[2 * pc] = pc + 1 < n ? pc + 1 : UINT32_MAX;
+		} else if (branch_target(in, pc, &t)) {
+			succ[2 * pc] = pc + 1 < n ? pc + 1 : UINT32_MAX;
+			succ[2 * pc + 1] = (uint32_t)t;
+		} else {
+			succ[2 * pc] = pc + 1 < n ? pc + 1 : UINT32_MAX;
+		}
+		for (int k = 0; k < 2; k++)
+			if (succ[2 * pc + k] != UINT32_MAX)
+				npred[succ[2 * pc + k] + 1]++;
+	}
+	/* Predecessor lists (counting sort), then backwards from the exits. */
+	for (uint32_t pc = 0; pc < n; pc++)
+		npred[pc + 1] += npred[pc];
+	pred = malloc((size_t)(npred[n] ? npred[n] : 1) * sizeof(uint32_t));
+	if (!pred) {
+		set_error("out of memory validating %u instructions", n);
+		goto out;
+	}
+	for (uint32_t pc = 0; pc < n; pc++)
+		for (int k = 0; k < 2; k++)
+			if (succ[2 * pc + k] != UINT32_MAX)
+				pred[npred[succ[2 * pc + k]]++] = pc;
+	/* npred[pc] is now the end of pc's list, npred[pc - 1] (or 0) its start. */
+	uint32_t nwork = 0;
+	for (uint32_t pc = 0; pc < n; pc++)
+		if (mark[pc] & 1)
+			work[nwork++] = pc;
+	while (nwork) {
+		uint32_t pc = work[--nwork];
+		for (uint32_t i = pc ? npred[pc - 1] : 0; i < npred[pc]; i++) {
+			uint32_t p = pred[i];
+			if (!(mark[p] & 1)) {
+				mark[p] |= 1;
+				work[nwork++] = p;
+			}
+		}
+	}
+	/* Forwards from every subprogram's start. */
+	for (uint32_t pc = 0; pc < n; pc++) {
+		if (sub_start[pc] && !(mark[pc] & 2)) {
+			mark[pc] |= 2;
+			work[nwork++] = pc;
+		}
+	}
+	while (nwork) {
+		uint32_t pc = work[--nwork];
+		for (int k = 0; k < 2; k++) {
+			uint32_t s = succ[2 * pc + k];
+			if (s != UINT32_MAX && !(mark[s] & 2)) {
+				mark[s] |= 2;
+				work[nwork++] = s;
+			}
+		}
+	}
+	for (uint32_t pc = 0; pc < n; pc++) {
+		int64_t t;
+		if (mark[pc] != 2 || tail[pc] || !branch_target(&insns[pc], pc, &t) ||
+		    is_local_call(&insns[pc]) || t > (int64_t)pc)
+			continue;
+		set_error("pc %u: infinite loop detected: the jump back to pc %lld never reaches exit",
+			  pc, (long long)t);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(succ);
+	free(npred);
+	free(mark);
+	free(work);
+	free(pred);
+	return rc;
+}
+
+/*
+ * Constant offsets from map value pointers, as the kernel checks them ("invalid access to map
+ * value"): along each straight run of instructions (state forgotten at every jump target), a
+ * register holding bpf_map_lookup_elem's result for a map named by lddw (or an lddw of a map
+ * value), moved or moved by constants, may be dereferenced only inside [0, value_size). What
+ * this cannot follow (spills, joins, variable offsets) the run-time check still bounds to one
+ * element's value.
+ */
+static int check_map_values(const struct bpftime_vm *vm, const struct bpf_insn *insns, uint32_t n,
+			    const uint8_t *tail)
+{
+	if (!vm->value_size_fn)
+		return 0;
+	uint8_t *target = calloc(n + 1, 1);
+	if (!target) {
+		set_error("out of memory validating %u instructions", n);
+		return -1;
+	}
+	for (uint32_t pc = 0; pc < n; pc++) {
+		int64_t t;
+		if (tail[pc])
+			continue;
+		if (insns[pc].code == LDDW_CODE && insns[pc].src == LDDW_PSEUDO_FUNC)
+			target[pc + 1 + insns[pc].imm] = 1;
+		else if (branch_target(&insns[pc], pc, &t))
+			target[t] = 1;
+	}
+	struct {
+		int kind; /* 0 unknown, 1 map (imm), 2 value pointer */
+		uint32_t imm;
+		int64_t size, off;
+	} r[11];
+	memset(r, 0, sizeof(r));
+	int rc = 0;
+	for (uint32_t pc = 0; pc < n; pc++) {
+		const struct bpf_insn *in = &insns[pc];
+		if (target[pc])
+			memset(r, 0, sizeof(r));
+		uint8_t cls = BPF_CLASS(in->code), mode = BPF_MODE(in->code);
+		if (in->code == LDDW_CODE) {
+			r[in->dst].kind = 0;
+			if (in->src == 1) {
+				r[in->dst].kind = 1;
+				r[in->dst].imm = (uint32_t)in->imm;
+			} else if (in->src == 2) {
+				int64_t size = vm->value_size_fn(vm->value_size_ctx, (uint32_t)in->imm);
+				if (size > 0)
+					r[in->dst] = (__typeof__(r[0])){2, (uint32_t)in->imm, size, (uint32_t)insns[pc + 1].imm};
+			}
+			pc++;
+			continue;
+		}
+		int base = -1;
+		if (cls == CLS_LDX)
+			base = in->src;
+		else if ((cls == CLS_ST || cls == CLS_STX) && (mode == MODE_MEM || mode == MODE_ATOMIC))
+			base = in->dst;
+		if (base >= 0 && r[base].kind == 2) {
+			int64_t size = BPF_SIZE(in->code) == SZ_B ? 1 : BPF_SIZE(in->code) == SZ_H ? 2
+				       : BPF_SIZE(in->code) == SZ_W ? 4 : 8;
+			int64_t off = r[base].off + in->off;
+			if (off < 0 || off + size > r[base].size) {
+				set_error("pc %u: invalid access to map value, value_size=%lld off=%lld size=%lld",
+					  pc, (long long)r[base].size, (long long)off, (long long)size);
+				rc = -1;
+				break;
+			}
+		}
+		/* What each instruction leaves in its destination. */
+		if (cls == CLS_ALU64 && BPF_OP(in->code) == OP_MOV && in->off == 0 && (in->code & BPF_SRC_REG)) {
+			r[in->dst] = r[in->src];
+		} else if (cls == CLS_ALU64 && (BPF_OP(in->code) == OP_ADD || BPF_OP(in->code) == OP_SUB) &&
+			   !(in->code & BPF_SRC_REG) && r[in->dst].kind == 2) {
+			r[in->dst].off += BPF_OP(in->code) == OP_ADD ? in->imm : -(int64_t)in->imm;
+		} else if (cls == CLS_JMP && BPF_OP(in->code) == OP_CALL) {
+			bool lookup = in->code == 0x85 && in->src == CALL_HELPER && in->imm == 1 && r[1].kind == 1;
+			int64_t size = lookup ? vm->value_size_fn(vm->value_size_ctx, r[1].imm) : -1;
+			for (int i = 0; i <= 5; i++)
+				r[i].kind = 0;
+			if (size > 0)
+				r[0] = (__typeof__(r[0])){2, 0, size, 0};
+		} else if (cls == CLS_ALU || cls == CLS_ALU64 || cls == CLS_LDX) {
+			r[in->dst].kind = 0;
+		} else if (cls == CLS_STX && mode == MODE_ATOMIC && (in->imm & ATOMIC_FETCH)) {
+			r[in->imm == ATOMIC_CMPXCHG ? 0 : in->src].kind = 0;
+		}
+		if ((cls == CLS_JMP || cls == CLS_JMP32) && (BPF_OP(in->code) == OP_EXIT || BPF_OP(in->code) == OP_JA))
+			memset(r, 0, sizeof(r)); /* what follows is reached by jumps only */
+	}
+	free(target);
+	return rc;
+}
+
 int vm_validate(const struct bpftime_vm *vm, const struct bpf_insn *insns, uint32_t n)
 {
 	uint8_t *tail = calloc(n + 1, 1);     /* second slot of an lddw */
@@ -261,6 +467,9 @@ int vm_validate(const struct bpftime_vm *vm, const struct bpf_insn *insns, uint3
 		}
 	}
 	free(sub_of);
+	if (check_termination(vm, insns, n, tail, sub_start) < 0 ||
+	    check_map_values(vm, insns, n, tail) < 0)
+		goto fail;
 	free(tail);
 	free(sub_start);
 	return 0;

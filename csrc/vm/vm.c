@@ -24,6 +24,30 @@ static enum vm_engine default_engine(void)
 	return ENGINE_JIT;
 }
 
+/*
+ * BPFTIME_INSN_BUDGET: instructions a run may count (at back-edges and calls, program_shape.h)
+ * before it is stopped; unset or empty: the kernel's 1,000,000; 0: unlimited.
+ */
+static int default_budget(uint64_t *budget)
+{
+	const char *s = getenv("BPFTIME_INSN_BUDGET");
+	*budget = BPFTIME_DEFAULT_INSN_BUDGET;
+	if (!s || !*s)
+		return 0;
+	uint64_t v = 0;
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9' || v > (UINT64_MAX >> 1) / 10 || p - s > 19) {
+			set_error("BPFTIME_INSN_BUDGET='%.40s': expected a whole number of instructions "
+				  "per run below 2^63 (0 = unlimited; unset: %d)",
+				  s, BPFTIME_DEFAULT_INSN_BUDGET);
+			return -1;
+		}
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	*budget = v;
+	return 0;
+}
+
 static const char *const engine_names[] = {"interp", "jit", "llvm"};
 
 int bpftime_vm_set_engine(struct bpftime_vm *vm, const char *name)
@@ -61,12 +85,17 @@ static int ensure_compiled(struct bpftime_vm *vm)
 
 struct bpftime_vm *bpftime_vm_create(void)
 {
+	uint64_t budget;
+	if (default_budget(&budget) < 0)
+		return NULL;
 	struct bpftime_vm *vm = calloc(1, sizeof(*vm));
 	if (!vm) {
 		set_error("out of memory creating a VM");
 		return NULL;
 	}
+	vm->budget = budget;
 	vm->unwind_id = -1;
+	vm->run_end_helper = -1;
 	vm->engine = default_engine();
 	static uint64_t next_serial;
 	vm->serial = __atomic_add_fetch(&next_serial, 1, __ATOMIC_RELAXED);
@@ -121,19 +150,27 @@ int bpftime_vm_register_helper(struct bpftime_vm *vm, uint32_t id, const char *n
 }
 
 /* general-regs-only, as jit_slow_check that calls it. */
-__attribute__((target("general-regs-only"))) const struct region *vm_region_of(const struct bpftime_vm *vm, uint64_t addr, uint64_t size)
+__attribute__((target("general-regs-only"))) const struct region *
+vm_region_of(const struct bpftime_vm *vm, uint64_t addr, uint64_t size, uint64_t *elem)
 {
 	for (uint32_t i = 0; i < vm->nregions; i++) {
-		uint64_t rel = addr - vm->regions[i].base;
-		if (rel < vm->regions[i].len && size <= vm->regions[i].len - rel)
-			return &vm->regions[i];
+		const struct region *g = &vm->regions[i];
+		uint64_t rel = addr - g->base;
+		if (!(rel < g->len && size <= g->len - rel))
+			continue;
+		uint64_t e = g->stride == g->len ? 0 : rel / g->stride;
+		if (size <= g->size && rel - e * g->stride <= g->size - size) {
+			*elem = e;
+			return g;
+		}
 	}
 	return NULL;
 }
 
 __attribute__((target("general-regs-only"))) bool vm_region_ok(const struct bpftime_vm *vm, uint64_t addr, uint64_t size)
 {
-	return vm_region_of(vm, addr, size) || (vm->mem_check && vm->mem_check(vm->mem_check_ctx, addr, size));
+	uint64_t e;
+	return vm_region_of(vm, addr, size, &e) || (vm->mem_check && vm->mem_check(vm->mem_check_ctx, addr, size));
 }
 
 void vm_set_mem_check(struct bpftime_vm *vm, vm_mem_check_fn fn, void *ctx)
@@ -145,6 +182,18 @@ void vm_set_mem_check(struct bpftime_vm *vm, vm_mem_check_fn fn, void *ctx)
 void vm_set_user(struct bpftime_vm *vm, void *user)
 {
 	vm->user = user;
+}
+
+void vm_set_value_size(struct bpftime_vm *vm, int64_t (*fn)(void *ctx, uint32_t map_imm), void *ctx)
+{
+	vm->value_size_fn = fn;
+	vm->value_size_ctx = ctx;
+}
+
+void vm_set_run_end(struct bpftime_vm *vm, uint32_t helper_id, void (*fn)(struct jit_ctx *run))
+{
+	vm->run_end_helper = helper_id;
+	vm->run_end_fn = fn;
 }
 
 void bpftime_vm_set_ctx_readonly(struct bpftime_vm *vm, int readonly)
@@ -182,25 +231,35 @@ void bpftime_vm_set_lddw_resolver(struct bpftime_vm *vm, bpftime_lddw_resolver f
 	vm->resolver_ctx = ctx;
 }
 
-int bpftime_vm_add_region(struct bpftime_vm *vm, const void *base, uint64_t len)
+int vm_add_map_region(struct bpftime_vm *vm, uintptr_t map, const void *base, uint64_t len,
+		      uint64_t stride, uint64_t size)
 {
-	if (!base || len == 0 || (uintptr_t)base + len < (uintptr_t)base) {
-		set_error("region %p+%llu: empty or wraps around", base, (unsigned long long)len);
+	if ((len && !base) || (uintptr_t)base + len < (uintptr_t)base || (len && (!stride || size > stride))) {
+		set_error("region %p+%llu: wraps around or has no elements", base, (unsigned long long)len);
 		return -1;
 	}
 	for (uint32_t i = 0; i < vm->nregions; i++)
-		if (vm->regions[i].base == (uintptr_t)base && vm->regions[i].len == len)
+		if (vm->regions[i].base == (uintptr_t)base && vm->regions[i].len == len &&
+		    vm->regions[i].map == map)
 			return 0;
 	struct region *r = realloc(vm->regions, (vm->nregions + 1) * sizeof(*r));
 	if (!r) {
 		set_error("region: out of memory");
 		return -1;
 	}
-	r[vm->nregions].base = (uintptr_t)base;
-	r[vm->nregions].len = len;
+	r[vm->nregions] = (struct region){(uintptr_t)base, len, stride, size, map};
 	vm->regions = r;
 	vm->nregions++;
 	return 0;
+}
+
+int bpftime_vm_add_region(struct bpftime_vm *vm, const void *base, uint64_t len)
+{
+	if (!base || len == 0 || (uintptr_t)base + len < (uintptr_t)base) {
+		set_error("region %p+%llu: empty or wraps around", base, (unsigned long long)len);
+		return -1;
+	}
+	return vm_add_map_region(vm, 0, base, len, len, len);
 }
 
 void bpftime_vm_set_insn_budget(struct bpftime_vm *vm, uint64_t budget)
@@ -251,6 +310,10 @@ int bpftime_vm_load(struct bpftime_vm *vm, const void *code, uint64_t len)
 	for (uint32_t pc = 0; pc + 1 < n; pc++)
 		if (insns[pc].code == LDDW_CODE && insns[pc].src == LDDW_PSEUDO_FUNC)
 			vm->callbacks[pc + 1 + (uint32_t)insns[pc].imm] = 1;
+	for (uint32_t pc = 0; pc < n && vm->run_end_fn; pc++)
+		if ((insns[pc].code == 0x85 && insns[pc].src == CALL_HELPER &&
+		     insns[pc].imm == vm->run_end_helper) || insns[pc].code == 0x8d)
+			vm->at_run_end = vm->run_end_fn;
 	if (interp_prepare(vm) < 0 || ensure_compiled(vm) < 0) {
 		free(vm->code);
 		vm->code = NULL;

@@ -57,8 +57,10 @@ HIDDEN uint64_t vm_now_ns(void);
 /* Memory a program may touch besides its stack and context: the VM's regions and what the
  * memory check it was given accepts. */
 HIDDEN bool vm_region_ok(const struct bpftime_vm *vm, uint64_t addr, uint64_t size);
-/* The registered region holding [addr, addr+size), or NULL. */
-HIDDEN const struct region *vm_region_of(const struct bpftime_vm *vm, uint64_t addr, uint64_t size);
+/* The registered region holding [addr, addr+size) inside one of its elements, or NULL; *elem
+ * gets that element's index. */
+HIDDEN const struct region *vm_region_of(const struct bpftime_vm *vm, uint64_t addr, uint64_t size,
+					 uint64_t *elem);
 HIDDEN bool vm_helper_known(const struct bpftime_vm *vm, uint32_t id);
 
 /* Validator: 0 or -1 with the error set (naming the pc and the reason). */

@@ -24,9 +24,17 @@
  */
 typedef bool (*vm_mem_check_fn)(void *ctx, uint64_t addr, uint64_t size);
 
+/*
+ * Memory a program may touch: [base, base+len), cut into elements of `size` bytes every
+ * `stride` bytes (a map's values: each element's value is reachable, its neighbours' are not
+ * through it; the padding between them is nobody's). A plain region is one element. `map`: the
+ * runtime's map this region belongs to (0: none); len 0 only names a map the program references.
+ */
 struct region {
 	uintptr_t base;
 	uint64_t len;
+	uint64_t stride, size;
+	uintptr_t map;
 };
 
 struct helper {
@@ -35,6 +43,7 @@ struct helper {
 };
 
 struct decoded_insn;
+struct jit_ctx;
 
 enum vm_engine { ENGINE_INTERP = 0, ENGINE_JIT = 1, ENGINE_LLVM = 2 };
 
@@ -63,8 +72,11 @@ struct bpftime_vm {
 	bpftime_lddw_resolver resolver;
 	void *resolver_ctx;
 	struct region *regions;
-	/* 1 + the region a slow bounds check found last (0: none): runs start with it as their window. */
-	uint32_t last_region;
+	/*
+	 * The element a slow bounds check found last, (1 + region) << 32 | element (0: none): runs
+	 * start with it as their window.
+	 */
+	uint64_t last_window;
 	uint32_t nregions;
 	uint64_t budget;
 	bool ctx_readonly; /* stores into the context fault (probes: struct pt_regs) */
@@ -73,6 +85,16 @@ struct bpftime_vm {
 	vm_mem_check_fn mem_check; /* memory of the runtime beyond the regions (map values) */
 	void *mem_check_ctx;
 	void *user; /* the runtime layer's (its segment), for its helpers */
+	/*
+	 * Called at the end of every run (faulted or not) of a program that calls helper
+	 * run_end_helper (or uses callx): the runtime releases what the run left held.
+	 */
+	void (*run_end_fn)(struct jit_ctx *run);
+	int64_t run_end_helper;
+	void (*at_run_end)(struct jit_ctx *run); /* run_end_fn when this program needs it, or NULL */
+	/* The value size of the map an lddw src 1 names (-1: lookups give no value pointer). */
+	int64_t (*value_size_fn)(void *ctx, uint32_t map_imm);
+	void *value_size_ctx;
 	struct jit_code jit;
 	struct {
 		void *entry;  /* jit_entry produced by the LLVM tier */
@@ -85,9 +107,19 @@ struct bpftime_vm {
 	} llvm;
 };
 
-/* The runtime layer connects the VM to its memory (map values) and attaches its own state. */
+/*
+ * The runtime layer connects the VM to its memory (map values) and attaches its own state.
+ * vm_add_map_region: the values of a map the program references (see struct region).
+ */
+HIDDEN int vm_add_map_region(struct bpftime_vm *vm, uintptr_t map, const void *base, uint64_t len,
+			     uint64_t stride, uint64_t size);
 HIDDEN void vm_set_mem_check(struct bpftime_vm *vm, vm_mem_check_fn fn, void *ctx);
 HIDDEN void vm_set_user(struct bpftime_vm *vm, void *user);
+/* Lets the validator check constant offsets from map value pointers against the value size. */
+HIDDEN void vm_set_value_size(struct bpftime_vm *vm, int64_t (*fn)(void *ctx, uint32_t map_imm),
+			      void *ctx);
+/* Before the program is loaded: fn runs at the end of each run of a program calling helper id. */
+HIDDEN void vm_set_run_end(struct bpftime_vm *vm, uint32_t helper_id, void (*fn)(struct jit_ctx *run));
 static inline void *vm_user(const struct bpftime_vm *vm)
 {
 	return vm->user;
@@ -99,7 +131,7 @@ struct jit_ctx {
 	uint64_t mem_limit[4]; /* 8: per access size 1,2,4,8: len - size + 1, or 0 */
 	uint64_t stack_top;    /* 40: top of frame 0 */
 	uint64_t saved_rsp;    /* 48: rsp after the prologue, for fault and unwind exits */
-	uint64_t budget;       /* 56: instructions left (budgeted code only) */
+	uint64_t budget;       /* 56: instructions left (budgeted code only, see program_shape.h) */
 	uint32_t depth;        /* 64: active bpf-to-bpf frames below the main one */
 	uint32_t tail_calls; /* 68: tail calls that led to this run */
 	uint64_t fault_addr; /* 72 */
@@ -116,6 +148,14 @@ struct jit_ctx {
 	uint64_t win_lo, win_len;
 	/* 184: like mem_limit, for stores: all 0 when the context is read-only. */
 	uint64_t store_limit[4];
+	/*
+	 * 216, 224: the window's elements: an access at rel = addr - win_lo < win_len is inside when
+	 * (rel & win_mask) + size <= win_size (a plain region: mask all ones, size its length; a map's
+	 * values with a power-of-two stride: the whole area, mask stride - 1, size the value size;
+	 * other strides: one element).
+	 */
+	uint64_t win_mask, win_size;
+	bool shares_budget; /* a callback: counts against its caller's budget */
 };
 
 #define RUN_TAIL_CALLED 3
@@ -129,6 +169,25 @@ typedef uint64_t (*jit_entry)(void *mem, uint64_t len, struct jit_ctx *ctx);
  * program hands them against the same memory the program itself may touch.
  */
 extern __thread struct jit_ctx *current_run __attribute__((tls_model("initial-exec")));
+/* Makes element `elem` of region g the run's window (see jit_ctx.win_mask). */
+static inline NO_VECTORS void run_set_window(struct jit_ctx *ctx, const struct region *g, uint64_t elem)
+{
+	if (g->stride == g->len) {
+		ctx->win_lo = g->base;
+		ctx->win_len = ctx->win_size = g->len;
+		ctx->win_mask = ~0ull;
+	} else if ((g->stride & (g->stride - 1)) == 0) {
+		ctx->win_lo = g->base;
+		ctx->win_len = g->len;
+		ctx->win_mask = g->stride - 1;
+		ctx->win_size = g->size;
+	} else if (elem * g->stride < g->len) {
+		ctx->win_lo = g->base + elem * g->stride;
+		ctx->win_len = ctx->win_size = g->size;
+		ctx->win_mask = ~0ull;
+	}
+}
+
 /*
  * Starts a run on this thread: every field set one by one (a memset of the
  * struct becomes `rep stos`, slow to start on every probe hit).
@@ -157,12 +216,13 @@ run_init(struct jit_ctx *ctx, const struct bpftime_vm *vm, void *mem, uint64_t l
 	ctx->tail_value = 0;
 	ctx->outer_lo = ctx->outer_hi = ctx->extra_lo = ctx->extra_hi = 0;
 	ctx->attach = attach;
-	ctx->win_lo = ctx->win_len = 0;
-	uint32_t last = __atomic_load_n(&vm->last_region, __ATOMIC_RELAXED);
-	if (last && last <= vm->nregions) {
-		ctx->win_lo = vm->regions[last - 1].base;
-		ctx->win_len = vm->regions[last - 1].len;
-	}
+	ctx->win_lo = ctx->win_len = ctx->win_size = 0;
+	ctx->win_mask = ~0ull;
+	ctx->shares_budget = false;
+	uint64_t last = __atomic_load_n(&vm->last_window, __ATOMIC_RELAXED);
+	uint32_t r = (uint32_t)(last >> 32);
+	if (r && r <= vm->nregions)
+		run_set_window(ctx, &vm->regions[r - 1], (uint32_t)last);
 	ctx->outer = current_run;
 	current_run = ctx;
 }
@@ -198,10 +258,14 @@ static inline NO_VECTORS bool run_result(const struct jit_ctx *run, uint64_t r0,
 /* Sets the error that describes the fault which stopped a run; returns -1 (uses libc: vectors). */
 HIDDEN int vm_describe_fault(const struct jit_ctx *run);
 
-/* Runs of this VM may enter its compiled code directly: JIT code, no instruction budget. */
+/*
+ * Runs of this VM may enter its compiled code directly: JIT code compiled for the current budget
+ * setting (budgeted code sets its budget itself on entry, and only where it counts).
+ */
 static inline NO_VECTORS bool vm_probe_fast_path(const struct bpftime_vm *vm)
 {
-	return vm->engine == ENGINE_JIT && vm->jit.code && !vm->jit.budgeted && !vm->budget;
+	return vm->engine == ENGINE_JIT && vm->jit.code && vm->jit.budgeted == (vm->budget != 0) &&
+	       !vm->at_run_end;
 }
 static inline NO_VECTORS jit_entry vm_jit_entry(const struct bpftime_vm *vm)
 {
