@@ -348,8 +348,6 @@ static struct bpftime_shm *map_fd(const char *name, int fd, const struct stat *s
 	shm->base = base;
 	shm->size = size;
 	shm->fd = fd;
-	shm->dev = st->st_dev;
-	shm->ino = st->st_ino;
 	snprintf(shm->name, sizeof(shm->name), "%s", name);
 	return shm;
 }
@@ -518,11 +516,6 @@ int shm_fd(const struct bpftime_shm *shm)
 	return shm->fd;
 }
 
-bool shm_same_file(const struct bpftime_shm *a, const struct bpftime_shm *b)
-{
-	return a->dev == b->dev && a->ino == b->ino;
-}
-
 int bpftime_shm_check(const struct bpftime_shm *shm)
 {
 	struct stat st;
@@ -542,6 +535,13 @@ int bpftime_shm_check(const struct bpftime_shm *shm)
 		return -EIO;
 	}
 	return 0;
+}
+
+bool shm_intact(const struct bpftime_shm *shm)
+{
+	struct stat st;
+	return fstat(shm->fd, &st) == 0 && (uint64_t)st.st_size >= shm->size &&
+	       __atomic_load_n(&shm->hdr->magic, __ATOMIC_ACQUIRE) == SHM_MAGIC && shm->hdr->size == shm->size;
 }
 
 void bpftime_shm_close(struct bpftime_shm *shm)

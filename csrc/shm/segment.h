@@ -58,8 +58,6 @@ struct bpftime_shm {
 	uint64_t size;
 	char name[256];
 	int fd; /* kept open: size checks (bpftime_shm_check), mmap of map pages, inheritance */
-	dev_t dev;
-	ino_t ino;
 };
 
 static inline void *shm_ptr(const struct bpftime_shm *shm, uint64_t off)
@@ -77,7 +75,8 @@ static inline uint64_t shm_off(const struct bpftime_shm *shm, const void *p)
  */
 HIDDEN struct bpftime_shm *shm_open_inherited(int fd, const char *name, const char *group);
 HIDDEN int shm_fd(const struct bpftime_shm *shm);
-HIDDEN bool shm_same_file(const struct bpftime_shm *a, const struct bpftime_shm *b);
+/* bpftime_shm_check's quick half (size and header; not the object table), for hot waits. */
+HIDDEN bool shm_intact(const struct bpftime_shm *shm);
 
 /* Robust process-shared mutexes: a holder that died leaves the lock usable. */
 HIDDEN int shm_mutex_init(pthread_mutex_t *m);
