@@ -309,24 +309,27 @@ static void *follow_segment(void *arg)
 	probes_suspend(true); /* this thread's own malloc calls are not the target's */
 	/* It runs hooked code (malloc...) while the program's threads may be patching (dlopen). */
 	hook_thread_signals();
+	uint32_t seen = __atomic_load_n(&shm->hdr->generation, __ATOMIC_ACQUIRE);
 	while (!__atomic_load_n(&follower_stop, __ATOMIC_ACQUIRE)) {
 		/*
 		 * Woken by every change, and at least twice a second: the segment may
 		 * have been truncated (no change is announced then), and a loader killed
 		 * before it could remove its objects leaves them to the next one that
-		 * notices (the kernel would have closed its fds).
+		 * notices (the kernel would have closed its fds). The segment is checked
+		 * (after the wait, first thing) before anything in it is read.
 		 */
-		lock_agent();
-		bool whole = segment_whole();
-		unlock_agent();
-		if (!whole)
-			return NULL;
-		uint32_t seen = __atomic_load_n(&shm->hdr->generation, __ATOMIC_ACQUIRE);
 		bpftime_objects_release_dead(shm);
 		shm_wait_generation(shm, seen, FOLLOW_PERIOD_MS);
 		lock_agent();
-		sync_links();
+		bool whole = segment_whole();
+		if (whole) {
+			/* Read before the sync: a change made while it runs wakes the next wait at once. */
+			seen = __atomic_load_n(&shm->hdr->generation, __ATOMIC_ACQUIRE);
+			sync_links();
+		}
 		unlock_agent();
+		if (!whole)
+			return NULL;
 	}
 	return NULL;
 }
@@ -380,13 +383,16 @@ static void start_follower(void)
  */
 static void stop_follower(void)
 {
-	if (!follower_alive || pthread_equal(pthread_self(), follower_thread))
-		return;
-	__atomic_store_n(&follower_stop, true, __ATOMIC_RELEASE);
-	/* Wakes it where it sleeps (a fault on a truncated segment is EFAULT here, not SIGBUS). */
-	syscall(SYS_futex, &shm->hdr->generation, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
-	pthread_join(follower_thread, NULL);
-	follower_alive = false;
+	static pthread_mutex_t stopping = PTHREAD_MUTEX_INITIALIZER; /* two threads changing ids at once */
+	pthread_mutex_lock(&stopping);
+	if (follower_alive && !pthread_equal(pthread_self(), follower_thread)) {
+		__atomic_store_n(&follower_stop, true, __ATOMIC_RELEASE);
+		/* Wakes it where it sleeps (a fault on a truncated segment is EFAULT here, not SIGBUS). */
+		syscall(SYS_futex, &shm->hdr->generation, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+		pthread_join(follower_thread, NULL);
+		follower_alive = false;
+	}
+	pthread_mutex_unlock(&stopping);
 }
 
 #define CRED_WRAPPER(name, params, args)                                                   \
