@@ -45,7 +45,14 @@ export function registerDetach(program: Command): void {
         if (pid !== undefined) {
           if (!alive(pid)) throw new Error(`no process ${pid}`);
           if (!hasAgent(pid)) throw new Error(`process ${pid} does not run the bpftime agent`);
-          seg.createLink(`detach:${pid}`, { progId: 0, type: "detach", target: "", pid });
+          const id = seg.createLink(`detach:${pid}`, {
+            progId: 0,
+            type: "detach",
+            target: "",
+            pid,
+          });
+          seg.setPinned(id, true); // outlives this command; removed once the process is gone
+
           console.log(`asked process ${pid} to remove its hooks`);
           return;
         }

@@ -21,19 +21,31 @@ const TRACE_RING = "trace_printk";
 
 /*
  * The ring buffer agents write trace_printk lines to (see trace_helpers.c).
- * It stays in the segment: a traced process may be writing to it at any time.
+ * It stays in the segment (pinned): a traced process may be writing to it at any time.
  */
 function traceRing(seg: Segment): RingBuffer {
   const found = seg.objects().find((o) => o.kind === "map" && o.name === TRACE_RING);
-  const id = found?.id ??
-    seg.createMap({
+  let id = found?.id;
+  if (id === undefined) {
+    id = seg.createMap({
       type: "ringbuf",
       name: TRACE_RING,
       keySize: 0,
       valueSize: 0,
       maxEntries: 256 * 1024,
     }).id;
+    seg.setPinned(id, true);
+  }
   return new RingBuffer(seg, id);
+}
+
+/** Why the segment can no longer be used (truncated or overwritten), or undefined. */
+function damaged(seg: Segment): string | undefined {
+  try {
+    seg.check();
+  } catch (e) {
+    return (e as Error).message;
+  }
 }
 
 export function registerRun(program: Command): void {
@@ -49,7 +61,10 @@ export function registerRun(program: Command): void {
       let obj: BpfObject;
       try {
         obj = BpfObject.open(path);
+        // Its objects are not pinned: they die with this process, even killed (agents and the
+        // next loader remove the objects of owners that are gone).
         obj.load();
+        obj.loadedSegment("run").releaseDeadOwners();
         for (const link of obj.attach({ pid: opts.pid })) {
           console.error(`attached: ${link.description}`);
         }
@@ -57,18 +72,35 @@ export function registerRun(program: Command): void {
         console.error(`bpftime run: ${(e as Error).message}`);
         Deno.exit(1);
       }
-      const ring = traceRing(obj.loadedSegment("run"));
+      const seg = obj.loadedSegment("run");
+      const ring = traceRing(seg);
       let running = true;
       const quit = () => (running = false);
       Deno.addSignalListener("SIGINT", quit);
       Deno.addSignalListener("SIGTERM", quit);
       const every = opts.dumpMaps ? opts.dumpMaps * 1000 : 0;
-      const timer = every > 0 ? setInterval(() => dumpMaps(obj), every) : undefined;
+      let broken: string | undefined;
+      const timer = every > 0
+        ? setInterval(() => {
+          broken ??= damaged(seg);
+          if (!broken) dumpMaps(obj);
+        }, every)
+        : undefined;
       const print = (record: Uint8Array) => Deno.stdout.writeSync(record.slice());
       // trace_printk lines of every traced process, as they come (the wait sleeps on a futex).
       // Each wait ends within 200 ms and is never abandoned: exiting while the FFI thread
       // still waits inside the library would crash the process on its way out.
-      while (running) await ring.poll(print, 200);
+      // The segment is checked before every read of it: a segment truncated or overwritten under
+      // us ends the loader with a message, never with SIGBUS or a crash.
+      while (running && !(broken ??= damaged(seg))) {
+        ring.consume(print);
+        await ring.wait(200);
+      }
+      if (broken) {
+        clearInterval(timer);
+        console.error(`bpftime run: ${broken}; exiting (nothing removed)`);
+        Deno.exit(1);
+      }
       ring.consume(print);
       clearInterval(timer);
       obj.close();

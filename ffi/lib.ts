@@ -60,12 +60,18 @@ export const SYMBOLS = {
   bpftime_link_create: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
   bpftime_link_info: { parameters: ["pointer", "u32", "buffer"], result: "i32" },
   bpftime_shm_open: { parameters: ["buffer", "u64", "u32"], result: "pointer" },
+  bpftime_shm_open_as: {
+    parameters: ["buffer", "u64", "u32", "buffer", "i32"],
+    result: "pointer",
+  },
+  bpftime_shm_check: { parameters: ["pointer"], result: "i32" },
   bpftime_shm_close: { parameters: ["pointer"], result: "void" },
   bpftime_shm_remove: { parameters: ["buffer"], result: "i32" },
   bpftime_shm_stats: { parameters: ["pointer", "buffer"], result: "i32" },
   bpftime_object_at: { parameters: ["pointer", "u32", "buffer"], result: "i32" },
   bpftime_object_delete: { parameters: ["pointer", "u32"], result: "i32" },
   bpftime_objects_release: { parameters: ["pointer", "i32"], result: "i32" },
+  bpftime_objects_release_dead: { parameters: ["pointer"], result: "i32" },
   bpftime_object_set_pinned: { parameters: ["pointer", "u32", "i32"], result: "i32" },
   bpftime_map_create: {
     parameters: ["pointer", "u32", "buffer", "u32", "u32", "u32", "u32", "u64", "u32"],

@@ -85,6 +85,11 @@ export class RingBuffer {
     return n;
   }
 
+  /** Waits (without spinning) up to timeoutMs for records; consumes nothing. */
+  async wait(timeoutMs = -1): Promise<void> {
+    await bpftime().bpftime_ringbuf_wait(this.segment.pointer, this.id, timeoutMs);
+  }
+
   /** Waits (without spinning) up to timeoutMs for records, then consumes them. */
   async poll(fn: (record: Uint8Array) => void, timeoutMs = -1): Promise<number> {
     const n = this.consume(fn);

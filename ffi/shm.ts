@@ -122,8 +122,18 @@ export interface OpenOptions {
   create?: boolean;
   /** Size of a new segment; default $BPFTIME_SHM_MEMORY_MB or 32. */
   sizeMb?: number;
-  /** File mode of a new segment (default 0o600). */
+  /**
+   * File mode of a new segment (default 0o600), and the widest an existing one may have: a segment
+   * anyone else can write is refused, since whoever writes it runs code in traced processes.
+   */
   mode?: number;
+  /**
+   * Share the segment with this group (a name or a number; default $BPFTIME_SHM_GROUP): a new
+   * segment gets that group and mode 0o660, an existing one may have group bits for it only.
+   */
+  group?: string;
+  /** Also trust a segment this user owns (by default only yours or root's are used). */
+  trustUid?: number;
 }
 
 /** The largest segment this side creates, in MiB (64 GiB). */
@@ -164,7 +174,14 @@ export class Segment {
     const n = name ?? Deno.env.get("BPFTIME_GLOBAL_SHM_NAME") ?? DEFAULT_SEGMENT;
     const sizeMb = segmentSizeMb(options.sizeMb);
     const flags = (options.create ? C.BPFTIME_SHM_CREATE : 0) | ((options.mode ?? 0o600) & 0o777);
-    const ptr = bpftime().bpftime_shm_open(cString(n), BigInt(sizeMb), flags);
+    const group = options.group ?? Deno.env.get("BPFTIME_SHM_GROUP") ?? "";
+    const ptr = bpftime().bpftime_shm_open_as(
+      cString(n),
+      BigInt(sizeMb),
+      flags,
+      cString(group),
+      options.trustUid ?? -1,
+    );
     if (!ptr) throw new SegmentError(lastError(), 2);
     return new Segment(ptr, n);
   }
@@ -296,6 +313,22 @@ export class Segment {
    */
   releaseObjectsOf(pid: number): number {
     return check(bpftime().bpftime_objects_release(this.pointer, pid), SegmentError);
+  }
+
+  /**
+   * Throws a SegmentError when the segment's file shrank under us or its header was overwritten:
+   * nothing in it may be touched any more (only `close`).
+   */
+  check(): void {
+    check(bpftime().bpftime_shm_check(this.pointer), SegmentError);
+  }
+
+  /**
+   * Deletes the unpinned objects of every owner that no longer runs (a loader killed before it
+   * could clean up). Returns how many went.
+   */
+  releaseDeadOwners(): number {
+    return check(bpftime().bpftime_objects_release_dead(this.pointer), SegmentError);
   }
 
   close(): void {

@@ -77,9 +77,12 @@ Deno.test("uprobe: the agent and its probes work for an ordinary user", async ()
     console.log("skip: needs root to switch to user nobody, and a checkout nobody can read");
     return;
   }
-  // The segment is the user's: readable and writable by them, created here with mode 0666.
-  const seg = freshSegment("t_up_nobody", 8);
-  Deno.chmodSync(`/dev/shm/t_up_nobody`, 0o666);
+  // Root's segment, shared on purpose with the user's group (BPFTIME_SHM_GROUP: mode 0660).
+  try {
+    Segment.remove("t_up_nobody");
+  } catch { /* nothing left over */ }
+  const seg = Segment.open("t_up_nobody", { create: true, sizeMb: 8, group: "nogroup" });
+  assert.equal(Deno.statSync("/dev/shm/t_up_nobody").mode! & 0o777, 0o660);
   const obj = BpfObject.open(PROBES);
   try {
     obj.load(seg);
@@ -87,6 +90,7 @@ Deno.test("uprobe: the agent and its probes work for an ordinary user", async ()
     const out = await asNobody([TARGETS.pie, "funcs", "1000"], {
       LD_PRELOAD: AGENT,
       BPFTIME_GLOBAL_SHM_NAME: seg.name,
+      BPFTIME_SHM_GROUP: "nogroup",
     }).output();
     const stderr = new TextDecoder().decode(out.stderr);
     assert.equal(out.code, 0, stderr);

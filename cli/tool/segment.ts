@@ -25,29 +25,39 @@ function openSegment(create = false): Segment {
   }
 }
 
+/** One line per object; a segment overwritten under us is an error, not a stack trace. */
+function listObjects(seg: Segment): void {
+  seg.check();
+  for (const o of seg.objects()) {
+    if (o.kind === "map") {
+      const i = seg.map(o.id).info;
+      console.log(
+        `${o.id}\tmap\t${o.name}\t${i.typeName} key ${i.keySize} value ${i.valueSize} max_entries ${i.maxEntries}`,
+      );
+    } else if (o.kind === "prog") {
+      console.log(
+        `${o.id}\tprog\t${o.name}\t${seg.program(o.id).code.length / 8} instructions`,
+      );
+    } else {
+      const l = seg.link(o.id);
+      console.log(
+        `${o.id}\tlink\t${o.name}\tprog ${l.progId} ${l.type} ${l.target}${
+          l.type === "syscall_tracepoint" ? "" : `+0x${(l.offset ?? 0n).toString(16)}`
+        }${l.pid === -1 ? "" : ` pid ${l.pid}`}`,
+      );
+    }
+  }
+}
+
 export function registerSegment(tool: Command): void {
   tool.command("list")
     .description("list the maps and programs in the segment ($BPFTIME_GLOBAL_SHM_NAME)")
     .action(() => {
       using seg = openSegment();
-      for (const o of seg.objects()) {
-        if (o.kind === "map") {
-          const i = seg.map(o.id).info;
-          console.log(
-            `${o.id}\tmap\t${o.name}\t${i.typeName} key ${i.keySize} value ${i.valueSize} max_entries ${i.maxEntries}`,
-          );
-        } else if (o.kind === "prog") {
-          console.log(
-            `${o.id}\tprog\t${o.name}\t${seg.program(o.id).code.length / 8} instructions`,
-          );
-        } else {
-          const l = seg.link(o.id);
-          console.log(
-            `${o.id}\tlink\t${o.name}\tprog ${l.progId} ${l.type} ${l.target}${
-              l.type === "syscall_tracepoint" ? "" : `+0x${(l.offset ?? 0n).toString(16)}`
-            }${l.pid === -1 ? "" : ` pid ${l.pid}`}`,
-          );
-        }
+      try {
+        listObjects(seg);
+      } catch (e) {
+        fail((e as Error).message);
       }
     });
 
@@ -99,6 +109,8 @@ export function registerSegment(tool: Command): void {
       using seg = openSegment(true);
       try {
         const ids = importSegment(seg, data);
+        // Imported objects outlive this command (unpinned, they would go with their owner).
+        for (const to of new Set(ids.values())) seg.setPinned(to, true);
         for (const [from, to] of ids) console.log(`${from} -> ${to}`);
       } catch (e) {
         fail(`${file}: ${(e as Error).message}`);

@@ -11,6 +11,8 @@
 #include "agent.h"
 
 #include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -18,6 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <grp.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 struct attached {
@@ -138,7 +144,6 @@ static void publish(struct probe_site *s, struct probe_list **slot, struct probe
 	hook_set_stub(s->hook, ret_only ? bpftime_probe_retonly_stub : bpftime_probe_entry_stub);
 }
 
-
 static void detach_one(struct attached *a)
 {
 	if (a->syscall)
@@ -216,6 +221,32 @@ static bool detach_requested(int32_t pid)
 
 static void sync_links_guarded(void);
 
+static bool segment_lost; /* truncated or overwritten: never touched again */
+
+/*
+ * Before anything in the segment is read: a segment truncated or overwritten
+ * under us stops every probe (their programs reach into it), said once.
+ * agent_lock held.
+ */
+static bool segment_whole(void)
+{
+	if (segment_lost)
+		return false;
+	if (bpftime_shm_check(shm) == 0)
+		return true;
+	segment_lost = true;
+	agent_log("%s; removing every hook, this process runs on without probes", bpftime_last_error());
+	probes_suspend(true);
+	for (struct attached *a = attached, *next; a; a = next) {
+		next = a->next;
+		detach_one(a);
+		free(a);
+	}
+	attached = NULL;
+	probes_suspend(false);
+	return false;
+}
+
 /* Brings the hooks in line with the links in the segment. agent_lock held. */
 static void sync_links(void)
 {
@@ -244,7 +275,7 @@ static bool attach_syscall(uint32_t link_id, const struct bpftime_link_spec *spe
 
 static void sync_links_guarded(void)
 {
-	if (detached)
+	if (detached || !segment_whole())
 		return;
 	probes_suspend(true);
 	struct bpftime_link_spec spec;
@@ -312,6 +343,12 @@ static void sync_links_guarded(void)
 	probes_suspend(false);
 }
 
+#define FOLLOW_PERIOD_MS 500
+
+static bool follower_stop;  /* asked to end (a credential change, see stop_follower) */
+static bool follower_alive; /* follower_thread is joinable */
+static pthread_t follower_thread;
+
 static void *follow_segment(void *arg)
 {
 	(void)arg;
@@ -320,13 +357,27 @@ static void *follow_segment(void *arg)
 	pthread_setname_np(pthread_self(), "bpftime-agent");
 	/* It runs hooked code (malloc...) while the program's threads may be patching (dlopen). */
 	hook_thread_signals();
-	for (;;) {
-		struct bpftime_shm_stats st;
-		bpftime_shm_stats(shm, &st);
-		shm_wait_generation(shm, st.generation, -1);
+	uint32_t seen = __atomic_load_n(&shm->hdr->generation, __ATOMIC_ACQUIRE);
+	while (!__atomic_load_n(&follower_stop, __ATOMIC_ACQUIRE)) {
+		/*
+		 * Woken by every change, and at least twice a second: the segment may
+		 * have been truncated (no change is announced then), and a loader killed
+		 * before it could remove its objects leaves them to the next one that
+		 * notices (the kernel would have closed its fds). The segment is checked
+		 * (after the wait, first thing) before anything in it is read.
+		 */
+		bpftime_objects_release_dead(shm);
+		shm_wait_generation(shm, seen, FOLLOW_PERIOD_MS);
 		lock_agent();
-		sync_links();
+		bool whole = segment_whole();
+		if (whole) {
+			/* Read before the sync: a change made while it runs wakes the next wait at once. */
+			seen = __atomic_load_n(&shm->hdr->generation, __ATOMIC_ACQUIRE);
+			sync_links();
+		}
 		unlock_agent();
+		if (!whole)
+			return NULL;
 	}
 	return NULL;
 }
@@ -363,13 +414,53 @@ static void start_follower(void)
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	pthread_t t;
-	if (pthread_create(&t, NULL, follow_segment, NULL) != 0)
+	__atomic_store_n(&follower_stop, false, __ATOMIC_RELEASE);
+	follower_alive = pthread_create(&follower_thread, NULL, follow_segment, NULL) == 0;
+	if (!follower_alive)
 		agent_log("cannot start the link follower; links added later are not seen");
-	else
-		pthread_detach(t);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
+
+/*
+ * A credential change in a process with more than one thread is made in every
+ * thread (glibc signals each), and a program that expects to be alone (setpriv:
+ * setresuid, then capset on its own thread only, then setresgid) aborts when
+ * the follower's copy fails. So the follower ends before the first one: the
+ * hooks stay, links are then followed at dlopen, and a new image (exec) has its
+ * own agent and follower (the segment is inherited: BPFTIME_SHM_FD).
+ */
+static void stop_follower(void)
+{
+	static pthread_mutex_t stopping = PTHREAD_MUTEX_INITIALIZER; /* two threads changing ids at once */
+	pthread_mutex_lock(&stopping);
+	if (follower_alive && !pthread_equal(pthread_self(), follower_thread)) {
+		__atomic_store_n(&follower_stop, true, __ATOMIC_RELEASE);
+		/* Wakes it where it sleeps (a fault on a truncated segment is EFAULT here, not SIGBUS). */
+		syscall(SYS_futex, &shm->hdr->generation, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+		pthread_join(follower_thread, NULL);
+		follower_alive = false;
+	}
+	pthread_mutex_unlock(&stopping);
+}
+
+#define CRED_WRAPPER(name, params, args)                                                   \
+	__attribute__((visibility("default"))) int name params                              \
+	{                                                                                   \
+		static int(*real) params;                                                   \
+		if (!real)                                                                  \
+			real = (int(*) params)dlsym(RTLD_NEXT, #name);                      \
+		stop_follower();                                                            \
+		return real args;                                                           \
+	}
+CRED_WRAPPER(setuid, (uid_t u), (u))
+CRED_WRAPPER(setgid, (gid_t g), (g))
+CRED_WRAPPER(seteuid, (uid_t u), (u))
+CRED_WRAPPER(setegid, (gid_t g), (g))
+CRED_WRAPPER(setreuid, (uid_t r, uid_t e), (r, e))
+CRED_WRAPPER(setregid, (gid_t r, gid_t e), (r, e))
+CRED_WRAPPER(setresuid, (uid_t r, uid_t e, uid_t s), (r, e, s))
+CRED_WRAPPER(setresgid, (gid_t r, gid_t e, gid_t s), (r, e, s))
+CRED_WRAPPER(setgroups, (size_t n, const gid_t *list), (n, list))
 
 /*
  * fork() keeps the hooks but not the follower thread: the child starts its
@@ -399,16 +490,59 @@ static void after_fork_child(void)
 	syscall_probes_guard(false);
 }
 
+/*
+ * The segment: by name, or the descriptor an earlier image of this process
+ * left open (BPFTIME_SHM_FD). After setuid the name may be closed to us (a
+ * root segment is 0600) while the kernel would keep tracing: the inherited
+ * descriptor keeps the segment without widening its permissions. When both
+ * open, the named one is used (the same file, or a newer one).
+ */
+static struct bpftime_shm *open_segment(const char *name)
+{
+	const char *group = getenv("BPFTIME_SHM_GROUP");
+	const char *fdv = getenv("BPFTIME_SHM_FD");
+	struct bpftime_shm *inherited = NULL;
+	char inherited_err[512] = "";
+	if (fdv && *fdv) {
+		char *end;
+		long fd = strtol(fdv, &end, 10);
+		if (!*end && fd >= 0 && fd < INT32_MAX)
+			inherited = shm_open_inherited((int)fd, name, group);
+		if (!inherited)
+			snprintf(inherited_err, sizeof(inherited_err), "%s", bpftime_last_error());
+	}
+	struct bpftime_shm *named = bpftime_shm_open_as(name, 0, 0, group, -1);
+	if (named) {
+		if (inherited)
+			bpftime_shm_close(inherited);
+		return named;
+	}
+	if (inherited) {
+		if (verbose())
+			agent_log("%s; using the segment inherited as descriptor %d", bpftime_last_error(),
+				  shm_fd(inherited));
+		return inherited;
+	}
+	if (*inherited_err && verbose())
+		agent_log("BPFTIME_SHM_FD: %s", inherited_err);
+	return NULL;
+}
+
 __attribute__((constructor)) static void agent_start(void)
 {
 	const char *name = getenv("BPFTIME_GLOBAL_SHM_NAME");
 	if (!name || !*name)
 		name = "bpftime_maps_shm";
-	shm = bpftime_shm_open(name, 0, 0);
+	shm = open_segment(name);
 	if (!shm) {
 		agent_log("%s; running without probes", bpftime_last_error());
 		return;
 	}
+	/* Kept across execve (and setuid before it): the next image's agent maps it. */
+	char num[16];
+	snprintf(num, sizeof(num), "%d", shm_fd(shm));
+	if (fcntl(shm_fd(shm), F_SETFD, 0) < 0 || setenv("BPFTIME_SHM_FD", num, 1) < 0)
+		agent_log("cannot keep the segment open across exec: %s", strerror(errno));
 	lock_agent();
 	starting = true;
 	sync_links();

@@ -134,6 +134,21 @@ struct bpftime_map_info {
 
 /* Opens (and with BPFTIME_SHM_CREATE creates, size_mb MiB) /dev/shm/NAME. NULL on error. */
 BPFTIME_API struct bpftime_shm *bpftime_shm_open(const char *name, uint64_t size_mb, uint32_t flags);
+/*
+ * The same, shared with a group, or trusting another user. The segment is used
+ * only when it is a regular file (symbolic links are not followed) that belongs
+ * to the caller's effective uid, to root, or to `trust_uid` (>= 0), and has no
+ * permission bits beyond the mode asked for. `group` (a name or a number; NULL
+ * or "" for none: $BPFTIME_SHM_GROUP) shares it: a new segment gets that group
+ * and mode 0660, and an existing one may have group bits only for that group.
+ */
+BPFTIME_API struct bpftime_shm *bpftime_shm_open_as(const char *name, uint64_t size_mb, uint32_t flags,
+						    const char *group, int32_t trust_uid);
+/*
+ * 0 while the segment is whole; -EIO (error set) when its file shrank under
+ * us or its header was overwritten: then nothing in it may be touched again.
+ */
+BPFTIME_API int bpftime_shm_check(const struct bpftime_shm *shm);
 BPFTIME_API void bpftime_shm_close(struct bpftime_shm *shm);
 BPFTIME_API int bpftime_shm_remove(const char *name);
 BPFTIME_API int bpftime_shm_stats(const struct bpftime_shm *shm, struct bpftime_shm_stats *out);
@@ -149,6 +164,11 @@ BPFTIME_API int bpftime_object_set_pinned(struct bpftime_shm *shm, uint32_t id, 
  * Returns how many went.
  */
 BPFTIME_API int bpftime_objects_release(struct bpftime_shm *shm, int32_t pid);
+/*
+ * Releases the unpinned objects of every owner that no longer runs (killed
+ * before it could release them). Returns how many went.
+ */
+BPFTIME_API int bpftime_objects_release_dead(struct bpftime_shm *shm);
 
 /* The map type table: libbpf's name of kernel map type `type` ("percpu_hash"), or NULL when unsupported. */
 BPFTIME_API const char *bpftime_map_type_name(uint32_t type);

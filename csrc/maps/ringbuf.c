@@ -171,6 +171,11 @@ int bpftime_ringbuf_wait(struct bpftime_shm *shm, uint32_t id, int timeout_ms)
 			    0) < 0 && errno == ETIMEDOUT)
 			rc = 0;
 	}
+	/* The segment may have been truncated or overwritten while we slept: look before touching it. */
+	if (!shm_intact(shm)) {
+		set_error("segment '%s' was truncated or overwritten", shm->name);
+		return -EIO;
+	}
 	__atomic_sub_fetch(&p->waiters, 1, __ATOMIC_ACQ_REL);
 	return rc < 0 ? rc : (int)(rb_query(shm, m, 0) > 0);
 }

@@ -279,16 +279,14 @@ __attribute__((constructor)) static void server_start(void)
 	if (!name || !*name)
 		name = "bpftime_maps_shm";
 	const char *mb = getenv("BPFTIME_SHM_MEMORY_MB");
-	server_shm = bpftime_shm_open(name, mb ? strtoull(mb, NULL, 10) : 0, BPFTIME_SHM_CREATE);
+	server_shm = bpftime_shm_open_as(name, mb ? strtoull(mb, NULL, 10) : 0, BPFTIME_SHM_CREATE,
+					 getenv("BPFTIME_SHM_GROUP"), -1);
 	if (!server_shm) {
 		server_log("%s: eBPF calls will fail with EPERM", bpftime_last_error());
 		return;
 	}
-	char path[300];
-	snprintf(path, sizeof(path), "/%s", name);
-	server_shm_fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
-	if (server_shm_fd < 0)
-		server_log("segment '%s': %s: maps cannot be mmap'ed", name, strerror(errno));
+	/* The very file checked and mapped (never reopened by name: it may have been replaced). */
+	server_shm_fd = shm_fd(server_shm);
 }
 
 /* A normal exit closes every fd: what this process created goes, unless pinned. */

@@ -5,6 +5,8 @@
 #include "segment.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <sys/types.h>
 
 int bpftime_object_set_pinned(struct bpftime_shm *shm, uint32_t id, int pinned)
 {
@@ -59,6 +61,29 @@ int bpftime_objects_release(struct bpftime_shm *shm, int32_t pid)
 			    bpftime_object_delete(shm, id) == 0)
 				released++;
 		}
+	}
+	return released;
+}
+
+int bpftime_objects_release_dead(struct bpftime_shm *shm)
+{
+	int32_t checked[64];
+	int n = 0, released = 0;
+	for (int i = 0; i < SHM_MAX_OBJECTS; i++) {
+		const struct shm_object *o = &shm->hdr->objects[i];
+		if (!__atomic_load_n(&o->id, __ATOMIC_ACQUIRE) || o->pinned)
+			continue;
+		int32_t pid = __atomic_load_n(&o->owner, __ATOMIC_RELAXED);
+		bool seen = false;
+		for (int k = 0; k < n && !seen; k++)
+			seen = checked[k] == pid;
+		if (seen || pid <= 0)
+			continue;
+		if (n < (int)(sizeof(checked) / sizeof(checked[0])))
+			checked[n++] = pid;
+		/* EPERM: alive, someone else's. Only ESRCH says the owner is gone. */
+		if (kill(pid, 0) < 0 && errno == ESRCH)
+			released += bpftime_objects_release(shm, pid);
 	}
 	return released;
 }

@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <signal.h>
@@ -13,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -211,82 +214,128 @@ static void format_segment(struct shm_header *h, uint64_t size)
 
 static int shm_path(const char *name, char *out, size_t len)
 {
-	if (!name || !*name || strchr(name, '/') || strlen(name) > 200) {
+	if (!name || !*name || strchr(name, '/') || strlen(name) > 200 || !strcmp(name, ".") ||
+	    !strcmp(name, "..")) {
 		set_error("invalid segment name '%s'", name ? name : "");
 		return -1;
 	}
-	snprintf(out, len, "/%s", name);
+	snprintf(out, len, "/dev/shm/%s", name);
 	return 0;
 }
 
-struct bpftime_shm *bpftime_shm_open(const char *name, uint64_t size_mb, uint32_t flags)
+/* The group named by `group` (a name or a number), or -1 with the error set. */
+static int64_t group_id(const char *group)
 {
-	char path[256];
-	if (shm_path(name, path, sizeof(path)) < 0)
-		return NULL;
-	bool create = flags & BPFTIME_SHM_CREATE;
-	int fd = shm_open(path, O_RDWR | (create ? O_CREAT : 0), (mode_t)(flags & 0777 ? flags & 0777 : 0600));
-	if (fd < 0) {
-		set_error("segment '%s': %s", name, strerror(errno));
-		return NULL;
+	char *end;
+	errno = 0;
+	unsigned long long n = strtoull(group, &end, 10);
+	if (!*end && end != group && !errno && n < 0xffffffffull)
+		return (int64_t)n;
+	struct group gr, *found = NULL;
+	char buf[4096];
+	if (getgrnam_r(group, &gr, buf, sizeof(buf), &found) != 0 || !found) {
+		set_error("BPFTIME_SHM_GROUP: no group '%s'", group);
+		return -1;
 	}
-	struct stat st;
-	fstat(fd, &st);
-	uint64_t size = (uint64_t)st.st_size;
-	bool fresh = false;
-	if (size == 0) {
-		if (!create) {
-			close(fd);
-			set_error("segment '%s' is empty (being created?)", name);
-			return NULL;
-		}
-		size = (size_mb ? size_mb : 32) << 20;
-		if (ftruncate(fd, (off_t)size) < 0) {
-			set_error("segment '%s': cannot size to %llu bytes: %s", name,
-				      (unsigned long long)size, strerror(errno));
-			close(fd);
-			return NULL;
-		}
-		fresh = true;
+	return (int64_t)found->gr_gid;
+}
+
+static const char *user_name(uid_t uid, char *buf, size_t len)
+{
+	struct passwd pw, *found = NULL;
+	char tmp[2048];
+	if (getpwuid_r(uid, &pw, tmp, sizeof(tmp), &found) == 0 && found)
+		snprintf(buf, len, "uid %u (%s)", (unsigned)uid, found->pw_name);
+	else
+		snprintf(buf, len, "uid %u", (unsigned)uid);
+	return buf;
+}
+
+/*
+ * Whether the segment behind `st` may be trusted: a regular file that belongs
+ * to us (our effective uid), to root, or to the user we were told to trust,
+ * with no permission bits beyond `mode` (and group bits only for `gid`).
+ * Whoever can write the segment can run code in every traced process.
+ */
+static int check_trust(const char *name, const struct stat *st, uint32_t mode, int64_t gid, int32_t trust_uid)
+{
+	char who[160], me[160];
+	if (!S_ISREG(st->st_mode)) {
+		set_error("segment '%s': /dev/shm/%s is not a regular file; refusing it", name, name);
+		return -1;
 	}
-	if (size < sizeof(struct shm_header) + 4096) {
-		close(fd);
-		set_error("segment '%s' is too small (%llu bytes)", name, (unsigned long long)size);
-		return NULL;
+	uid_t euid = geteuid();
+	if (st->st_uid != euid && st->st_uid != 0 && (trust_uid < 0 || st->st_uid != (uid_t)trust_uid)) {
+		set_error("segment '%s' belongs to %s, not to you (%s) or root: refusing it, since whoever owns "
+			  "it can run code in your traced processes. Remove /dev/shm/%s (as its owner or root) "
+			  "or choose another name with BPFTIME_GLOBAL_SHM_NAME",
+			  name, user_name(st->st_uid, who, sizeof(who)), user_name(euid, me, sizeof(me)), name);
+		return -1;
 	}
+	uint32_t have = st->st_mode & 0777;
+	if (have & ~mode) {
+		set_error("segment '%s' has mode 0%o, wider than the 0%o asked for (%s): refusing it, since "
+			  "whoever can write it can run code in traced processes. Share it on purpose with "
+			  "BPFTIME_SHM_GROUP=<group> (mode 0660), or remove /dev/shm/%s",
+			  name, have, mode, user_name(st->st_uid, who, sizeof(who)), name);
+		return -1;
+	}
+	if ((have & 0070) && (gid < 0 || st->st_gid != (gid_t)gid)) {
+		set_error("segment '%s' is shared with group %u, which BPFTIME_SHM_GROUP does not name: "
+			  "refusing it. Set BPFTIME_SHM_GROUP=%u to use it, or remove /dev/shm/%s",
+			  name, (unsigned)st->st_gid, (unsigned)st->st_gid, name);
+		return -1;
+	}
+	return 0;
+}
+
+/* Checks the header against the file's size; 0 when it is a whole segment of this build. */
+static const char *header_problem(const struct shm_header *h, uint64_t size)
+{
+	if (__atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != SHM_MAGIC)
+		return "not a bpftime segment (bad magic)";
+	if (h->version != SHM_LAYOUT_VERSION || h->header_size != sizeof(*h))
+		return "layout version differs from this build";
+	if (h->size != size)
+		return "size in header differs from the file (truncated or overwritten?)";
+	uint64_t heap = (sizeof(*h) + ALIGN - 1) & ~(uint64_t)(ALIGN - 1);
+	if (h->heap_start != heap || (h->free_head && (h->free_head < heap || h->free_head >= size)) ||
+	    h->heap_used > size)
+		return "header is damaged (overwritten?)";
+	for (int i = 0; i < SHM_MAX_OBJECTS; i++) {
+		const struct shm_object *o = &h->objects[i];
+		if (!__atomic_load_n(&o->id, __ATOMIC_ACQUIRE))
+			continue;
+		if (o->kind < SHM_MAP || o->kind > SHM_LINK || o->offset < heap || o->offset >= size ||
+		    o->size > size - o->offset)
+			return "object table is damaged (overwritten?)";
+	}
+	return NULL;
+}
+
+/* Maps the segment behind `fd` (which it keeps) once its header is whole. */
+static struct bpftime_shm *map_fd(const char *name, int fd, const struct stat *st, bool format, char *problem,
+				  size_t problem_len)
+{
+	uint64_t size = (uint64_t)st->st_size;
 	void *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
 	if (base == MAP_FAILED) {
 		set_error("segment '%s': mmap: %s", name, strerror(errno));
 		return NULL;
 	}
 	struct shm_header *h = base;
-	if (fresh)
+	if (format)
 		format_segment(h, size);
-	uint64_t magic = __atomic_load_n(&h->magic, __ATOMIC_ACQUIRE);
-	const char *why = magic != SHM_MAGIC ? "not a bpftime segment (bad magic)"
-			  : h->version != SHM_LAYOUT_VERSION || h->header_size != sizeof(*h)
-			      ? "layout version differs from this build"
-			      : h->size != size ? "size in header differs from the file" : NULL;
+	const char *why = header_problem(h, size);
 	if (why) {
-		uint32_t version = h->version;
-		bool older = magic == SHM_MAGIC && version < SHM_LAYOUT_VERSION;
-		if (magic == SHM_MAGIC && h->version != SHM_LAYOUT_VERSION)
-			set_error("segment '%s': layout version %u, this build uses %u", name,
-				      h->version, SHM_LAYOUT_VERSION);
+		if (problem)
+			snprintf(problem, problem_len, "%s", why);
+		if (__atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) == SHM_MAGIC && h->version != SHM_LAYOUT_VERSION)
+			set_error("segment '%s': layout version %u, this build uses %u", name, h->version,
+				  SHM_LAYOUT_VERSION);
 		else
 			set_error("segment '%s': %s", name, why);
 		munmap(base, size);
-		/*
-		 * A segment left by an older build is replaced when the caller may create one:
-		 * processes of that build keep their mapping of the old file.
-		 */
-		if (older && create && shm_unlink(path) == 0) {
-			fprintf(stderr, "bpftime: segment '%s' had the older layout version %u; replaced by a "
-					"new one\n",
-				name, version);
-			return bpftime_shm_open(name, size_mb, flags);
-		}
 		return NULL;
 	}
 	struct bpftime_shm *shm = calloc(1, sizeof(*shm));
@@ -298,8 +347,201 @@ struct bpftime_shm *bpftime_shm_open(const char *name, uint64_t size_mb, uint32_
 	shm->hdr = h;
 	shm->base = base;
 	shm->size = size;
+	shm->fd = fd;
 	snprintf(shm->name, sizeof(shm->name), "%s", name);
 	return shm;
+}
+
+/* Reads the header through the fd: whether it is (or may soon be: being formatted) a segment. */
+static uint64_t read_magic(int fd, uint32_t *version)
+{
+	struct shm_header h;
+	if (pread(fd, &h, sizeof(h.magic) + sizeof(h.version), 0) != (ssize_t)(sizeof(h.magic) + sizeof(h.version)))
+		return 0;
+	*version = h.version;
+	return h.magic;
+}
+
+/* Sizes a segment we just created; a full /dev/shm is an error here, never a SIGBUS later. */
+static int reserve(const char *name, int fd, uint64_t size)
+{
+	int rc = posix_fallocate(fd, 0, (off_t)size);
+	if (rc == 0)
+		return 0;
+	struct statvfs vfs;
+	unsigned long long free_mb = statvfs("/dev/shm", &vfs) == 0 ? (unsigned long long)vfs.f_bavail * vfs.f_frsize >> 20 : 0;
+	set_error("segment '%s': cannot reserve %llu MiB in /dev/shm (%llu MiB free): %s; set "
+		  "BPFTIME_SHM_MEMORY_MB lower or free space in /dev/shm",
+		  name, (unsigned long long)(size >> 20), free_mb, strerror(rc));
+	return -1;
+}
+
+struct bpftime_shm *bpftime_shm_open_as(const char *name, uint64_t size_mb, uint32_t flags, const char *group,
+					int32_t trust_uid)
+{
+	char path[256];
+	if (shm_path(name, path, sizeof(path)) < 0)
+		return NULL;
+	int64_t gid = -1;
+	if (group && *group && (gid = group_id(group)) < 0)
+		return NULL;
+	uint32_t mode = flags & 0777 ? flags & 0777 : 0600;
+	if (gid >= 0)
+		mode |= 0660;
+	if (mode & 0002) {
+		set_error("segment '%s': mode 0%o would let any user write it (and run code in traced "
+			  "processes); share it with a group instead (BPFTIME_SHM_GROUP)",
+			  name, mode);
+		return NULL;
+	}
+	if (size_mb > (UINT64_MAX >> 20)) {
+		set_error("segment '%s': %llu MiB is too large", name, (unsigned long long)size_mb);
+		return NULL;
+	}
+	uint64_t want = (size_mb ? size_mb : 32) << 20;
+	bool create = flags & BPFTIME_SHM_CREATE, created = false;
+	int fd = -1;
+	if (create) {
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, (mode_t)mode);
+		if (fd >= 0) {
+			created = true;
+			/* The umask may have narrowed it; the group is the one asked for. */
+			if ((gid >= 0 && fchown(fd, (uid_t)-1, (gid_t)gid) < 0) || fchmod(fd, (mode_t)mode) < 0) {
+				set_error("segment '%s': cannot give it group %lld, mode 0%o: %s", name,
+					  (long long)gid, mode, strerror(errno));
+				goto fail_created;
+			}
+			if (reserve(name, fd, want) < 0)
+				goto fail_created;
+		} else if (errno != EEXIST) {
+			set_error("segment '%s': %s", name, strerror(errno));
+			return NULL;
+		}
+	}
+	if (fd < 0)
+		fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		if (e == ELOOP)
+			set_error("segment '%s': /dev/shm/%s is a symbolic link; refusing it", name, name);
+		else if (e == EACCES)
+			set_error("segment '%s': %s (its owner has not shared it with you; see BPFTIME_SHM_GROUP)",
+				  name, strerror(e));
+		else
+			set_error("segment '%s': %s", name, strerror(e));
+		return NULL;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		set_error("segment '%s': fstat: %s", name, strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	if (check_trust(name, &st, mode, gid, trust_uid) < 0) {
+		close(fd);
+		return NULL;
+	}
+	if (!created) {
+		/* Another process may be creating it: give it a moment to size and format it. */
+		uint32_t version = 0;
+		for (int i = 0; i < 50 && ((uint64_t)st.st_size < sizeof(struct shm_header) ||
+					     read_magic(fd, &version) == 0); i++) {
+			usleep(20000);
+			fstat(fd, &st);
+		}
+		if (st.st_size == 0 && create && st.st_uid == geteuid()) {
+			/* Left empty by a creator that died: ours to size. */
+			if (reserve(name, fd, want) < 0) {
+				close(fd);
+				return NULL;
+			}
+			fstat(fd, &st);
+			created = true;
+		}
+	}
+	if ((uint64_t)st.st_size < sizeof(struct shm_header) + 4096) {
+		close(fd);
+		set_error("segment '%s' is too small (%llu bytes): truncated, or left half-created; remove it",
+			  name, (unsigned long long)st.st_size);
+		return NULL;
+	}
+	uint32_t version = 0;
+	uint64_t magic = created ? SHM_MAGIC : read_magic(fd, &version);
+	char problem[128] = "";
+	struct bpftime_shm *shm = map_fd(name, fd, &st, created, problem, sizeof(problem));
+	if (shm)
+		return shm;
+	close(fd);
+	/*
+	 * A segment left by an older build is replaced when the caller may create one:
+	 * processes of that build keep their mapping of the old file.
+	 */
+	if (magic == SHM_MAGIC && version < SHM_LAYOUT_VERSION && create && st.st_uid == geteuid() &&
+	    unlink(path) == 0) {
+		fprintf(stderr, "bpftime: segment '%s' had the older layout version %u; replaced by a new one\n",
+			name, version);
+		return bpftime_shm_open_as(name, size_mb, flags, group, trust_uid);
+	}
+	return NULL;
+fail_created:
+	unlink(path);
+	close(fd);
+	return NULL;
+}
+
+struct bpftime_shm *bpftime_shm_open(const char *name, uint64_t size_mb, uint32_t flags)
+{
+	return bpftime_shm_open_as(name, size_mb, flags, NULL, -1);
+}
+
+struct bpftime_shm *shm_open_inherited(int fd, const char *name, const char *group)
+{
+	int64_t gid = -1;
+	if (group && *group && (gid = group_id(group)) < 0)
+		return NULL;
+	struct stat st;
+	uint32_t version = 0;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < sizeof(struct shm_header) + 4096 ||
+	    read_magic(fd, &version) != SHM_MAGIC) {
+		set_error("inherited descriptor %d is not a bpftime segment", fd);
+		return NULL;
+	}
+	if (check_trust(name, &st, gid >= 0 ? 0660 : 0600, gid, -1) < 0)
+		return NULL;
+	return map_fd(name, fd, &st, false, NULL, 0);
+}
+
+int shm_fd(const struct bpftime_shm *shm)
+{
+	return shm->fd;
+}
+
+int bpftime_shm_check(const struct bpftime_shm *shm)
+{
+	struct stat st;
+	if (fstat(shm->fd, &st) < 0) {
+		set_error("segment '%s': fstat: %s", shm->name, strerror(errno));
+		return -EIO;
+	}
+	if ((uint64_t)st.st_size < shm->size) {
+		set_error("segment '%s' shrank from %llu to %llu bytes (truncated by someone): it can no longer "
+			  "be used",
+			  shm->name, (unsigned long long)shm->size, (unsigned long long)st.st_size);
+		return -EIO;
+	}
+	const char *why = header_problem(shm->hdr, shm->size);
+	if (why) {
+		set_error("segment '%s': %s: it can no longer be used", shm->name, why);
+		return -EIO;
+	}
+	return 0;
+}
+
+bool shm_intact(const struct bpftime_shm *shm)
+{
+	struct stat st;
+	return fstat(shm->fd, &st) == 0 && (uint64_t)st.st_size >= shm->size &&
+	       __atomic_load_n(&shm->hdr->magic, __ATOMIC_ACQUIRE) == SHM_MAGIC && shm->hdr->size == shm->size;
 }
 
 void bpftime_shm_close(struct bpftime_shm *shm)
@@ -307,6 +549,8 @@ void bpftime_shm_close(struct bpftime_shm *shm)
 	if (!shm)
 		return;
 	munmap(shm->base, shm->size);
+	if (shm->fd >= 0)
+		close(shm->fd);
 	free(shm);
 }
 
@@ -315,7 +559,7 @@ int bpftime_shm_remove(const char *name)
 	char path[256];
 	if (shm_path(name, path, sizeof(path)) < 0)
 		return -EINVAL;
-	if (shm_unlink(path) < 0) {
+	if (unlink(path) < 0) {
 		int e = errno;
 		set_error("segment '%s': %s", name, strerror(e));
 		return -e;

@@ -11,6 +11,7 @@
 #include "../include/bpftime.h"
 
 #include <pthread.h>
+#include <sys/types.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -56,6 +57,7 @@ struct bpftime_shm {
 	uint8_t *base;
 	uint64_t size;
 	char name[256];
+	int fd; /* kept open: size checks (bpftime_shm_check), mmap of map pages, inheritance */
 };
 
 static inline void *shm_ptr(const struct bpftime_shm *shm, uint64_t off)
@@ -66,6 +68,15 @@ static inline uint64_t shm_off(const struct bpftime_shm *shm, const void *p)
 {
 	return p ? (uint64_t)((const uint8_t *)p - shm->base) : 0;
 }
+
+/*
+ * A segment a process inherited as descriptor `fd` (BPFTIME_SHM_FD: the name may
+ * no longer be ours to open after setuid): the same trust checks as by name.
+ */
+HIDDEN struct bpftime_shm *shm_open_inherited(int fd, const char *name, const char *group);
+HIDDEN int shm_fd(const struct bpftime_shm *shm);
+/* bpftime_shm_check's quick half (size and header; not the object table), for hot waits. */
+HIDDEN bool shm_intact(const struct bpftime_shm *shm);
 
 /* Robust process-shared mutexes: a holder that died leaves the lock usable. */
 HIDDEN int shm_mutex_init(pthread_mutex_t *m);
