@@ -7,8 +7,11 @@
  */
 import assert from "node:assert/strict";
 import { Segment } from "../ffi/shm.ts";
-import { AGENT, ASM_LIB, cookieStats, loadProbes } from "./probe_env.ts";
+import { AGENT, ASM_LIB, cookieStats, loadProbes, runTraced, TARGETS } from "./probe_env.ts";
 import { ROOT } from "./test_utils.ts";
+import { KernelUprobe } from "../testing/kernel_bpf.ts";
+import { resolveBinaryPath } from "../lib/object/resolve_path.ts";
+import { resolveFunction } from "../lib/elf/symbols.ts";
 
 const LIVE = `${ROOT}build/tests/live_target`;
 const CTOR_LIB = `${ROOT}build/tests/libctor_dlopen.so`;
@@ -281,6 +284,91 @@ Deno.test("attach live: a constructor's dlopen while the follower waits for the 
     assert.equal(cookieStats(obj, 50).calls, 1000n); // the outermost dlopen synced for both
     assert.ok(cookieStats(obj, 51).calls > 0n);
   } finally {
+    obj.close();
+    seg.close();
+    removeSegment(name);
+  }
+});
+
+// A kernel uprobe on the same function (another tool, or another test run on this machine,
+// tracing libc's malloc) puts its int3 into the process's code. The hook is built from the file's
+// bytes, not from that int3 (which, displaced into the trampoline, killed the target by SIGTRAP).
+// While other threads run, it waits for the kernel's probe to go: the kernel, not the agent, takes
+// the threads that hit that int3 and resumes them inside the bytes being replaced.
+Deno.test("attach live: malloc with a kernel uprobe's int3 on it, 4 threads calling it: hooked once the kernel's probe is gone, unhooked and hooked again", async () => {
+  const libc = resolveBinaryPath("libc.so.6");
+  const malloc = resolveFunction(Deno.readFileSync(libc), "malloc", libc).fileOffset;
+  const name = segName("kuprobe");
+  const { seg, obj } = loadProbes(name);
+  let kprobe: KernelUprobe | undefined;
+  try {
+    await using live = new Live(seg, ["busy", "60", "4"]);
+    await live.line(/^ready$/, 10000);
+    try {
+      kprobe = KernelUprobe.open(libc, malloc, live.child.pid);
+    } catch (e) {
+      console.log(`skip: no kernel uprobe (${(e as Error).message})`);
+      return;
+    }
+    const attach = (cookie: number) =>
+      obj.program("on_entry").attachUprobe({ path: libc, func: "malloc", cookie: BigInt(cookie) });
+    const counted = (cookie: number, what: string) => {
+      const before = cookieStats(obj, cookie).calls;
+      return live.until(what, () => cookieStats(obj, cookie).calls > before + 1000n, 10000);
+    };
+    const link = attach(60);
+    await live.until(
+      "the deferral logged",
+      () => /kernel uprobe or a debugger/.test(live.stderr),
+      10000,
+    );
+    await sleep(300);
+    assert.equal(cookieStats(obj, 60).calls, 0n);
+    const hooked = counted(60, "malloc counted once the kernel's probe is gone");
+    kprobe.close();
+    kprobe = undefined;
+    await hooked;
+    link.destroy();
+    await sleep(50);
+    const again = attach(61);
+    await counted(61, "malloc counted again");
+    again.destroy();
+    await sleep(100);
+    assert.equal(live.status, undefined, live.describe());
+    live.child.kill("SIGTERM");
+    const status = await live.exit(20000);
+    assert.equal(status.code, 0, live.describe());
+    assert.doesNotMatch(live.stdout, /WRONG/);
+    assert.equal(live.stderr.trim().split("\n").length, 1, live.stderr); // logged once
+  } finally {
+    kprobe?.close();
+    obj.close();
+    seg.close();
+    removeSegment(name);
+  }
+});
+
+// Hooked at start (the agent's constructor, no other thread yet) over a kernel uprobe's int3:
+// at once, from the file's bytes. The kernel's probe is on this checkout's own target binary.
+Deno.test("attach live: a function with a kernel uprobe's int3 on it is hooked at start from its file's bytes", async () => {
+  const name = segName("kuprobe_start");
+  const { seg, obj } = loadProbes(name);
+  let kprobe: KernelUprobe | undefined;
+  try {
+    const add = resolveFunction(Deno.readFileSync(TARGETS.pie), "add", TARGETS.pie).fileOffset;
+    try {
+      kprobe = KernelUprobe.open(TARGETS.pie, add, -1);
+    } catch (e) {
+      console.log(`skip: no kernel uprobe (${(e as Error).message})`);
+      return;
+    }
+    obj.program("on_entry").attachUprobe({ path: TARGETS.pie, func: "add", cookie: 62n });
+    const r = await runTraced(seg, TARGETS.pie, ["funcs", "100"]);
+    assert.equal(r.code, 0, `${r.stdout} ${r.stderr}`);
+    assert.equal(r.stderr, "");
+    assert.equal(cookieStats(obj, 62).calls, 100n);
+  } finally {
+    kprobe?.close();
     obj.close();
     seg.close();
     removeSegment(name);

@@ -98,12 +98,23 @@ static struct cached_vm *vm_for(uint32_t prog_id)
 	return c;
 }
 
-static struct probe_site *site_at(uint64_t addr, uint64_t func_size, char *err, size_t errlen)
+static struct probe_site *site_at(uint64_t addr, const struct bpftime_link_spec *spec, const struct stat *st,
+				  char *err, size_t errlen)
 {
 	for (struct probe_site *s = sites; s; s = s->next)
 		if (s->hook->addr == addr)
 			return s;
-	struct hook *h = hook_create(addr, func_size, err, errlen);
+	/* The code from the file: this process's copy may hold a kernel uprobe's int3. */
+	size_t len = spec->func_size > HOOK_CODE_MIN ? spec->func_size : HOOK_CODE_MIN;
+	uint8_t *code = malloc(len);
+	if (!code || file_code(spec->target, st->st_dev, st->st_ino, spec->offset, code, len) < 0) {
+		free(code);
+		snprintf(err, errlen, "%s: cannot read the code at offset 0x%llx", spec->target,
+			 (unsigned long long)spec->offset);
+		return NULL;
+	}
+	struct hook *h = hook_create(addr, spec->func_size, code, err, errlen);
+	free(code);
 	if (!h)
 		return NULL;
 	struct probe_site *s = calloc(1, sizeof(*s));
@@ -147,6 +158,10 @@ static void detach_one(struct attached *a)
 	}
 }
 
+/* A link could not be hooked yet (hook_patch: HOOK_LATER): the follower syncs again soon. agent_lock. */
+static bool retry_later;
+static uint32_t deferred_logged;
+
 /* Attaches one link; returns the site, or NULL when it is refused (err says why) or not mapped here. */
 static struct probe_site *attach_one(uint32_t link_id, const struct bpftime_link_spec *spec, bool *not_here,
 				     char *err, size_t errlen)
@@ -167,7 +182,7 @@ static struct probe_site *attach_one(uint32_t link_id, const struct bpftime_link
 		snprintf(err, errlen, "program %u cannot run (see above)", spec->prog_id);
 		return NULL;
 	}
-	struct probe_site *s = site_at(addr, spec->func_size, err, errlen);
+	struct probe_site *s = site_at(addr, spec, &st, err, errlen);
 	if (!s)
 		return NULL;
 	bool ret = spec->type == BPFTIME_LINK_URETPROBE;
@@ -179,8 +194,18 @@ static struct probe_site *attach_one(uint32_t link_id, const struct bpftime_link
 		return NULL;
 	}
 	publish(s, slot, l);
-	if (hook_patch(s->hook, err, errlen) < 0) {
+	int rc = hook_patch(s->hook, err, errlen);
+	if (rc < 0) {
 		publish(s, slot, probe_list_build(l, NULL, link_id));
+		if (rc == HOOK_LATER) {
+			/* Not attached yet: the follower tries again (logged once). */
+			*not_here = true;
+			retry_later = true;
+			if (deferred_logged != link_id)
+				agent_log("link %u (%s+0x%llx): %s", link_id, spec->target,
+					  (unsigned long long)spec->offset, err);
+			deferred_logged = link_id;
+		}
 		return NULL;
 	}
 	return s;
@@ -211,6 +236,7 @@ static void sync_links(void)
 		return;
 	probes_suspend(true);
 	struct bpftime_link_spec spec;
+	retry_later = false;
 	if (detach_requested(getpid())) {
 		detached = true;
 		agent_log("detach requested: removing every hook");
@@ -271,12 +297,14 @@ static void *follow_segment(void *arg)
 	probes_suspend(true); /* this thread's own malloc calls are not the target's */
 	/* It runs hooked code (malloc...) while the program's threads may be patching (dlopen). */
 	hook_thread_signals();
+	bool retry = false;
 	for (;;) {
 		struct bpftime_shm_stats st;
 		bpftime_shm_stats(shm, &st);
-		shm_wait_generation(shm, st.generation, -1);
+		shm_wait_generation(shm, st.generation, retry ? 100 : -1);
 		lock_agent();
 		sync_links();
+		retry = retry_later;
 		unlock_agent();
 	}
 	return NULL;
