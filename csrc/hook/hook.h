@@ -35,6 +35,7 @@ struct hook {
 	uint8_t tramp_off[HOOK_MAX_DISPLACED];
 	bool patched;
 	bool registered; /* on the list the int3 handler searches */
+	uint64_t foreign_gone; /* patch.c: when another tool's int3 was last seen gone (ns), 0: none seen */
 	void *owner;     /* what the probe layer keeps per hook */
 	struct hook *next; /* that list */
 };

@@ -290,14 +290,26 @@ static int write_jump(struct hook *h, const uint8_t *bytes, bool moving_threads,
 {
 	volatile uint8_t *p = (volatile uint8_t *)h->addr;
 	pthread_mutex_lock(&patch_lock);
-	if (moving_threads && foreign_int3(h) && !only_thread()) {
-		pthread_mutex_unlock(&patch_lock);
-		snprintf(err, errlen,
-			 "another tool's breakpoint (a kernel uprobe or a debugger) is on the code at 0x%llx; "
-			 "hooked once it is gone",
-			 (unsigned long long)h->addr);
-		return HOOK_LATER;
+	if (moving_threads && (foreign_int3(h) || h->foreign_gone) && !only_thread()) {
+		/*
+		 * For a while after a kernel uprobe is removed (its int3 gone), the
+		 * kernel still takes an int3 there as its own: wait a second more.
+		 */
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+		if (foreign_int3(h) || !h->foreign_gone)
+			h->foreign_gone = now; /* still there: gone, at the earliest, now */
+		if (now - h->foreign_gone < 1000000000ull) {
+			pthread_mutex_unlock(&patch_lock);
+			snprintf(err, errlen,
+				 "another tool's breakpoint (a kernel uprobe or a debugger) is on the code at "
+				 "0x%llx; hooked once it is gone",
+				 (unsigned long long)h->addr);
+			return HOOK_LATER;
+		}
 	}
+	h->foreign_gone = 0;
 	install_handlers();
 	if (set_writable(h->addr, true, err, errlen) < 0) {
 		pthread_mutex_unlock(&patch_lock);
