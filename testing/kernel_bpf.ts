@@ -307,3 +307,43 @@ export class KernelPerfOutput {
     libc.symbols.close(this.fd);
   }
 }
+
+/**
+ * A kernel uprobe (perf event, no program) at `offset` in `path`, in process `pid` only (-1:
+ * every process mapping the file; counted on CPU 0): the kernel writes its int3 into their copy
+ * of the code, as another tool tracing the same function would. Needs root. Closing it removes
+ * the probe.
+ */
+export class KernelUprobe {
+  private constructor(readonly fd: number) {}
+
+  static open(path: string, offset: bigint, pid: number): KernelUprobe {
+    const type = Number(Deno.readTextFileSync("/sys/bus/event_source/devices/uprobe/type").trim());
+    const name = new TextEncoder().encode(path + "\0");
+    const attr = new Uint8Array(128);
+    const v = new DataView(attr.buffer);
+    v.setUint32(0, type, true);
+    v.setUint32(4, 112, true); // PERF_ATTR_SIZE_VER5
+    v.setBigUint64(16, 1n, true); // sample_period
+    v.setBigUint64(56, addr(name), true); // config1: uprobe_path
+    v.setBigUint64(64, offset, true); // config2: probe_offset
+    const fd = Number(
+      libc.symbols.perf_event_open(
+        298n,
+        Deno.UnsafePointer.of(attr),
+        BigInt(pid),
+        pid < 0 ? 0n : -1n,
+        -1n,
+        8n,
+      ),
+    );
+    if (fd < 0) {
+      throw new KernelBpfError(`perf_event_open (uprobe) failed (errno ${errno()})`, errno());
+    }
+    return new KernelUprobe(fd);
+  }
+
+  close(): void {
+    libc.symbols.close(this.fd);
+  }
+}

@@ -7,8 +7,10 @@
  */
 import assert from "node:assert/strict";
 import { Segment } from "../ffi/shm.ts";
-import { AGENT, ASM_LIB, cookieStats, loadProbes } from "./probe_env.ts";
+import { AGENT, ASM_LIB, cookieStats, loadProbes, runTraced, TARGETS } from "./probe_env.ts";
 import { ROOT } from "./test_utils.ts";
+import { KernelUprobe } from "../testing/kernel_bpf.ts";
+import { resolveFunction } from "../lib/elf/symbols.ts";
 
 const LIVE = `${ROOT}build/tests/live_target`;
 const CTOR_LIB = `${ROOT}build/tests/libctor_dlopen.so`;
@@ -23,8 +25,8 @@ class Live {
   #done: Promise<void>;
   status?: Deno.CommandStatus;
 
-  constructor(seg: Segment, args: string[], env: Record<string, string> = {}) {
-    const child = new Deno.Command(LIVE, {
+  constructor(seg: Segment, args: string[], env: Record<string, string> = {}, target = LIVE) {
+    const child = new Deno.Command(target, {
       args,
       env: { LD_PRELOAD: AGENT, BPFTIME_GLOBAL_SHM_NAME: seg.name, ...env },
       stdout: "piped",
@@ -281,6 +283,98 @@ Deno.test("attach live: a constructor's dlopen while the follower waits for the 
     assert.equal(cookieStats(obj, 50).calls, 1000n); // the outermost dlopen synced for both
     assert.ok(cookieStats(obj, 51).calls > 0n);
   } finally {
+    obj.close();
+    seg.close();
+    removeSegment(name);
+  }
+});
+
+// A kernel uprobe on the same function (another tool, or another test run on this machine: the
+// server test's malloc example traces libc's malloc in every process) puts its int3 into the
+// process's code. The hook is built from the file's bytes, not from that int3 (which, displaced
+// into the trampoline, killed the target by SIGTRAP). While other threads run, it waits for the
+// kernel's probe to go: the kernel, not the agent, takes the threads that hit an int3 there and
+// resumes them inside the bytes being replaced. The kernel's probe is on this checkout's own
+// target binary, in that process only.
+Deno.test("attach live: add() with a kernel uprobe's int3 on it, 4 threads calling it: hooked once the kernel's probe is gone, unhooked and hooked again", async () => {
+  const add = resolveFunction(Deno.readFileSync(TARGETS.pie), "add", TARGETS.pie).fileOffset;
+  const name = segName("kuprobe");
+  const { seg, obj } = loadProbes(name);
+  let kprobe: KernelUprobe | undefined;
+  try {
+    await using live = new Live(seg, ["loop", "60", "4"], {}, TARGETS.pie);
+    await live.line(/^ready$/, 10000);
+    try {
+      kprobe = KernelUprobe.open(TARGETS.pie, add, live.child.pid);
+    } catch (e) {
+      console.log(`skip: no kernel uprobe (${(e as Error).message})`);
+      return;
+    }
+    const attach = (cookie: number) =>
+      obj.program("on_entry").attachUprobe({
+        path: TARGETS.pie,
+        func: "add",
+        cookie: BigInt(cookie),
+      });
+    const counted = (cookie: number, what: string) => {
+      const before = cookieStats(obj, cookie).calls;
+      return live.until(what, () => cookieStats(obj, cookie).calls > before + 1000n, 10000);
+    };
+    const link = attach(60);
+    await live.until(
+      "the deferral logged",
+      () => /kernel uprobe or a debugger/.test(live.stderr),
+      10000,
+    );
+    await sleep(300);
+    assert.equal(cookieStats(obj, 60).calls, 0n);
+    const hooked = counted(60, "add counted once the kernel's probe is gone");
+    kprobe.close();
+    kprobe = undefined;
+    await hooked;
+    for (let round = 0; round < 3; round++) {
+      link.destroy();
+      await sleep(50);
+      const again = attach(61);
+      await counted(61, `round ${round}: add counted again`);
+      again.destroy();
+      await sleep(50);
+    }
+    assert.equal(live.status, undefined, live.describe());
+    live.child.kill("SIGTERM");
+    const status = await live.exit(20000);
+    assert.equal(status.code, 0, live.describe());
+    assert.doesNotMatch(live.stdout, /WRONG/);
+    assert.equal(live.stderr.trim().split("\n").length, 1, live.stderr); // logged once
+  } finally {
+    kprobe?.close();
+    obj.close();
+    seg.close();
+    removeSegment(name);
+  }
+});
+
+// Hooked at start (the agent's constructor, no other thread yet) over a kernel uprobe's int3:
+// at once, from the file's bytes. The kernel's probe is on this checkout's own target binary.
+Deno.test("attach live: a function with a kernel uprobe's int3 on it is hooked at start from its file's bytes", async () => {
+  const name = segName("kuprobe_start");
+  const { seg, obj } = loadProbes(name);
+  let kprobe: KernelUprobe | undefined;
+  try {
+    const add = resolveFunction(Deno.readFileSync(TARGETS.pie), "add", TARGETS.pie).fileOffset;
+    try {
+      kprobe = KernelUprobe.open(TARGETS.pie, add, -1);
+    } catch (e) {
+      console.log(`skip: no kernel uprobe (${(e as Error).message})`);
+      return;
+    }
+    obj.program("on_entry").attachUprobe({ path: TARGETS.pie, func: "add", cookie: 62n });
+    const r = await runTraced(seg, TARGETS.pie, ["funcs", "100"]);
+    assert.equal(r.code, 0, `${r.stdout} ${r.stderr}`);
+    assert.equal(r.stderr, "");
+    assert.equal(cookieStats(obj, 62).calls, 100n);
+  } finally {
+    kprobe?.close();
     obj.close();
     seg.close();
     removeSegment(name);

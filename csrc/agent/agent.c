@@ -112,12 +112,23 @@ static struct cached_vm *vm_for(uint32_t prog_id)
 	return c;
 }
 
-static struct probe_site *site_at(uint64_t addr, uint64_t func_size, char *err, size_t errlen)
+static struct probe_site *site_at(uint64_t addr, const struct bpftime_link_spec *spec, const struct stat *st,
+				  char *err, size_t errlen)
 {
 	for (struct probe_site *s = sites; s; s = s->next)
 		if (s->hook->addr == addr)
 			return s;
-	struct hook *h = hook_create(addr, func_size, err, errlen);
+	/* The code from the file: this process's copy may hold a kernel uprobe's int3. */
+	size_t len = spec->func_size > HOOK_CODE_MIN ? spec->func_size : HOOK_CODE_MIN;
+	uint8_t *code = malloc(len);
+	if (!code || file_code(spec->target, st->st_dev, st->st_ino, spec->offset, code, len) < 0) {
+		free(code);
+		snprintf(err, errlen, "%s: cannot read the code at offset 0x%llx", spec->target,
+			 (unsigned long long)spec->offset);
+		return NULL;
+	}
+	struct hook *h = hook_create(addr, spec->func_size, code, err, errlen);
+	free(code);
 	if (!h)
 		return NULL;
 	struct probe_site *s = calloc(1, sizeof(*s));
@@ -162,6 +173,10 @@ static void detach_one(struct attached *a)
 	}
 }
 
+/* A link could not be hooked yet (hook_patch: HOOK_LATER): the follower syncs again soon. agent_lock. */
+static bool retry_later;
+static uint32_t deferred_logged;
+
 /* Attaches one link; returns the site, or NULL when it is refused (err says why) or not mapped here. */
 static struct probe_site *attach_one(uint32_t link_id, const struct bpftime_link_spec *spec, bool *not_here,
 				     char *err, size_t errlen)
@@ -182,7 +197,7 @@ static struct probe_site *attach_one(uint32_t link_id, const struct bpftime_link
 		snprintf(err, errlen, "program %u cannot run (see above)", spec->prog_id);
 		return NULL;
 	}
-	struct probe_site *s = site_at(addr, spec->func_size, err, errlen);
+	struct probe_site *s = site_at(addr, spec, &st, err, errlen);
 	if (!s)
 		return NULL;
 	bool ret = spec->type == BPFTIME_LINK_URETPROBE;
@@ -194,8 +209,18 @@ static struct probe_site *attach_one(uint32_t link_id, const struct bpftime_link
 		return NULL;
 	}
 	publish(s, slot, l);
-	if (hook_patch(s->hook, err, errlen) < 0) {
+	int rc = hook_patch(s->hook, err, errlen);
+	if (rc < 0) {
 		publish(s, slot, probe_list_build(l, NULL, link_id));
+		if (rc == HOOK_LATER) {
+			/* Not attached yet: the follower tries again (logged once). */
+			*not_here = true;
+			retry_later = true;
+			if (deferred_logged != link_id)
+				agent_log("link %u (%s+0x%llx): %s", link_id, spec->target,
+					  (unsigned long long)spec->offset, err);
+			deferred_logged = link_id;
+		}
 		return NULL;
 	}
 	return s;
@@ -279,6 +304,7 @@ static void sync_links_guarded(void)
 		return;
 	probes_suspend(true);
 	struct bpftime_link_spec spec;
+	retry_later = false;
 	if (detach_requested(getpid())) {
 		detached = true;
 		agent_log("detach requested: removing every hook");
@@ -358,6 +384,7 @@ static void *follow_segment(void *arg)
 	/* It runs hooked code (malloc...) while the program's threads may be patching (dlopen). */
 	hook_thread_signals();
 	uint32_t seen = __atomic_load_n(&shm->hdr->generation, __ATOMIC_ACQUIRE);
+	bool retry = false; /* a hook waits for another tool's breakpoint to go: look again soon */
 	while (!__atomic_load_n(&follower_stop, __ATOMIC_ACQUIRE)) {
 		/*
 		 * Woken by every change, and at least twice a second: the segment may
@@ -367,13 +394,14 @@ static void *follow_segment(void *arg)
 		 * (after the wait, first thing) before anything in it is read.
 		 */
 		bpftime_objects_release_dead(shm);
-		shm_wait_generation(shm, seen, FOLLOW_PERIOD_MS);
+		shm_wait_generation(shm, seen, retry ? 100 : FOLLOW_PERIOD_MS);
 		lock_agent();
 		bool whole = segment_whole();
 		if (whole) {
 			/* Read before the sync: a change made while it runs wakes the next wait at once. */
 			seen = __atomic_load_n(&shm->hdr->generation, __ATOMIC_ACQUIRE);
 			sync_links();
+			retry = retry_later;
 		}
 		unlock_agent();
 		if (!whole)

@@ -1,9 +1,13 @@
-/* Finding a file offset in this process's executable mappings (/proc/self/maps). */
+/* Finding a file offset in this process's executable mappings (/proc/self/maps), and the file's own bytes there. */
 #define _GNU_SOURCE
 #include "agent.h"
 
+#include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 uint64_t mapped_address(dev_t dev, ino_t ino, uint64_t offset)
 {
@@ -26,4 +30,26 @@ uint64_t mapped_address(dev_t dev, ino_t ino, uint64_t offset)
 	}
 	fclose(f);
 	return found;
+}
+
+int file_code(const char *path, dev_t dev, ino_t ino, uint64_t offset, uint8_t *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	struct stat st;
+	size_t got = 0;
+	if (fstat(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino) {
+		while (got < len) {
+			ssize_t n = pread(fd, buf + got, len - got, (off_t)(offset + got));
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+		}
+	}
+	close(fd);
+	if (got == 0)
+		return -1;
+	memset(buf + got, 0, len - got); /* past the end of the file */
+	return 0;
 }

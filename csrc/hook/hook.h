@@ -35,13 +35,30 @@ struct hook {
 	uint8_t tramp_off[HOOK_MAX_DISPLACED];
 	bool patched;
 	bool registered; /* on the list the int3 handler searches */
+	uint64_t foreign_gone; /* patch.c: when another tool's int3 was last seen gone (ns), 0: none seen */
 	void *owner;     /* what the probe layer keeps per hook */
 	struct hook *next; /* that list */
 };
 
-/* Prepares a hook at `addr` (nothing is patched yet). `func_size` 0: unknown. NULL and an error message on refusal. */
-HIDDEN struct hook *hook_create(uint64_t addr, uint64_t func_size, char *err, uint64_t errlen);
-/* Writes or removes the jump, safely while other threads run the code. 0 or -1 (err filled). */
+/* Bytes of a function's code hook_create needs at least (more when its size is known). */
+#define HOOK_CODE_MIN 32
+
+/*
+ * Prepares a hook at `addr` (nothing is patched yet). `func_size` 0: unknown.
+ * `code`: the function's bytes as its file has them, max(func_size,
+ * HOOK_CODE_MIN) of them: the instructions moved and the bytes put back on
+ * unpatching come from there, not from memory, where another tool's
+ * breakpoint (a kernel uprobe's or a debugger's int3) may sit on them. Memory
+ * may differ from `code` only by such int3s. NULL and an error message on
+ * refusal.
+ */
+HIDDEN struct hook *hook_create(uint64_t addr, uint64_t func_size, const uint8_t *code, char *err,
+				uint64_t errlen);
+/*
+ * Writes or removes the jump, safely while other threads run the code. 0 or -1 (err filled);
+ * hook_patch may also return HOOK_LATER (err says why): not now, try again later.
+ */
+#define HOOK_LATER (-2)
 HIDDEN int hook_patch(struct hook *h, char *err, uint64_t errlen);
 HIDDEN int hook_unpatch(struct hook *h, char *err, uint64_t errlen);
 

@@ -13,6 +13,11 @@
  * that may itself be hooked (malloc, opendir, memcpy, nanosleep...): it would
  * run into the half-written hook. Only raw system calls and memory it owns
  * (static buffers, under patch_lock) are used in that window.
+ *
+ * The int3 protocol needs the int3 to be ours: where another tool's int3 (a
+ * kernel uprobe's) already sits, the kernel sends the threads that hit it to
+ * the next original instruction, inside the bytes being replaced. Such a hook
+ * is written only while no other thread runs (HOOK_LATER otherwise).
  */
 #define _GNU_SOURCE
 #include "hook.h"
@@ -242,10 +247,69 @@ static int set_writable(uint64_t addr, bool writable, char *err, uint64_t errlen
 	return 0;
 }
 
+/* Whether the calling thread is the process's only one (no other can run the code meanwhile). */
+static bool only_thread(void)
+{
+	int fd = (int)sys4(SYS_openat, AT_FDCWD, (long)"/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	pid_t self = (pid_t)sys4(SYS_gettid, 0, 0, 0, 0);
+	bool alone = true;
+	long n;
+	while (alone && (n = sys4(SYS_getdents64, fd, (long)task_entries, sizeof(task_entries), 0)) > 0) {
+		for (long at = 0; at < n;) {
+			const struct dirent64 *de = (const struct dirent64 *)(task_entries + at);
+			at += de->reclen;
+			pid_t tid = parse_tid(de->name);
+			if (tid > 0 && tid != self)
+				alone = false;
+		}
+	}
+	sys4(SYS_close, fd, 0, 0, 0);
+	return alone;
+}
+
+/*
+ * Another tool's int3 (a kernel uprobe's, a debugger's) on one of the
+ * instructions being replaced. The kernel, not on_trap, takes the threads
+ * that hit it, and resumes them at the next original instruction, inside
+ * the bytes being replaced: with other threads running, the hook cannot be
+ * written safely while it is there.
+ */
+static bool foreign_int3(const struct hook *h)
+{
+	for (int i = 0; i < h->n_insns; i++) {
+		uint8_t at = h->orig_off[i];
+		if (((const volatile uint8_t *)h->addr)[at] == 0xcc && h->original[at] != 0xcc)
+			return true;
+	}
+	return false;
+}
+
 static int write_jump(struct hook *h, const uint8_t *bytes, bool moving_threads, char *err, uint64_t errlen)
 {
 	volatile uint8_t *p = (volatile uint8_t *)h->addr;
 	pthread_mutex_lock(&patch_lock);
+	if (moving_threads && (foreign_int3(h) || h->foreign_gone) && !only_thread()) {
+		/*
+		 * For a while after a kernel uprobe is removed (its int3 gone), the
+		 * kernel still takes an int3 there as its own: wait a second more.
+		 */
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+		if (foreign_int3(h) || !h->foreign_gone)
+			h->foreign_gone = now; /* still there: gone, at the earliest, now */
+		if (now - h->foreign_gone < 1000000000ull) {
+			pthread_mutex_unlock(&patch_lock);
+			snprintf(err, errlen,
+				 "another tool's breakpoint (a kernel uprobe or a debugger) is on the code at "
+				 "0x%llx; hooked once it is gone",
+				 (unsigned long long)h->addr);
+			return HOOK_LATER;
+		}
+	}
+	h->foreign_gone = 0;
 	install_handlers();
 	if (set_writable(h->addr, true, err, errlen) < 0) {
 		pthread_mutex_unlock(&patch_lock);
@@ -279,8 +343,9 @@ int hook_patch(struct hook *h, char *err, uint64_t errlen)
 	uint8_t jmp[HOOK_PATCH_LEN] = {0xe9};
 	int32_t rel = (int32_t)((int64_t)h->trampoline - (int64_t)(h->addr + HOOK_PATCH_LEN));
 	memcpy(jmp + 1, &rel, 4);
-	if (write_jump(h, jmp, true, err, errlen) < 0)
-		return -1;
+	int rc = write_jump(h, jmp, true, err, errlen);
+	if (rc < 0)
+		return rc;
 	h->patched = true;
 	return 0;
 }

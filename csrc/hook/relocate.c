@@ -120,13 +120,12 @@ static int relocate_one(struct emitter *e, const uint8_t *code, uint64_t from,
 }
 
 /* Refuses when code after the patch jumps back into the bytes it replaces. */
-static int check_branches_into(const ZydisDecoder *dec, uint64_t addr, uint64_t func_size,
+static int check_branches_into(const ZydisDecoder *dec, uint64_t addr, const uint8_t *code, uint64_t func_size,
 			       uint64_t patched, char *err, uint64_t errlen)
 {
 	ZydisDecodedInstruction in;
 	for (uint64_t off = 0; off < func_size;) {
-		if (!ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(dec, NULL, (const void *)(addr + off),
-								 func_size - off, &in)))
+		if (!ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(dec, NULL, code + off, func_size - off, &in)))
 			return 0; /* data or padding: stop the linear sweep */
 		uint64_t next = addr + off + in.length;
 		if ((in.attributes & ZYDIS_ATTRIB_IS_RELATIVE) && in.raw.imm[0].is_relative) {
@@ -150,7 +149,7 @@ void hook_set_stub(struct hook *h, void (*stub)(void))
 	__atomic_store_n(lit, (uint64_t)stub, __ATOMIC_RELEASE);
 }
 
-struct hook *hook_create(uint64_t addr, uint64_t func_size, char *err, uint64_t errlen)
+struct hook *hook_create(uint64_t addr, uint64_t func_size, const uint8_t *code, char *err, uint64_t errlen)
 {
 	ZydisDecoder dec;
 	ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
@@ -193,14 +192,14 @@ struct hook *hook_create(uint64_t addr, uint64_t func_size, char *err, uint64_t 
 	while (off < HOOK_PATCH_LEN) {
 		if (h->n_insns == HOOK_MAX_DISPLACED)
 			goto refuse_msg;
-		if (!ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&dec, NULL, (const void *)(addr + off), 15, &in))) {
+		if (!ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&dec, NULL, code + off, 15, &in))) {
 			snprintf(err, errlen, "cannot decode the instruction at 0x%llx", (unsigned long long)(addr + off));
 			goto refuse;
 		}
 		h->orig_off[h->n_insns] = (uint8_t)off;
 		h->tramp_off[h->n_insns] = (uint8_t)(e.p - h->displaced);
 		h->n_insns++;
-		if (relocate_one(&e, (const uint8_t *)(addr + off), addr + off, &in, err, errlen) < 0)
+		if (relocate_one(&e, code + off, addr + off, &in, err, errlen) < 0)
 			goto refuse;
 		off += in.length;
 		/* Past a ret or jmp, the bytes are the function's only when its size says so. */
@@ -215,15 +214,24 @@ struct hook *hook_create(uint64_t addr, uint64_t func_size, char *err, uint64_t 
 			 (unsigned long long)addr, (unsigned long long)func_size, (unsigned long long)off);
 		goto refuse;
 	}
-	if (func_size && check_branches_into(&dec, addr, func_size, off, err, errlen) < 0)
+	if (func_size && check_branches_into(&dec, addr, code, func_size, off, err, errlen) < 0)
 		goto refuse;
+	/* In memory, the bytes replaced are the file's, but for another tool's int3s. */
+	for (uint64_t i = 0; i < off; i++) {
+		uint8_t now = ((const volatile uint8_t *)addr)[i];
+		if (now != code[i] && now != 0xcc) {
+			snprintf(err, errlen, "the code at 0x%llx is not its file's (modified in memory)",
+				 (unsigned long long)(addr + i));
+			goto refuse;
+		}
+	}
 	emit_abs_jmp(&e, addr + off);
 	if (e.p > lit) {
 		snprintf(err, errlen, "relocated code at 0x%llx does not fit the trampoline", (unsigned long long)addr);
 		goto refuse;
 	}
 	h->displaced_len = (uint32_t)off;
-	memcpy(h->original, (const void *)addr, HOOK_PATCH_LEN);
+	memcpy(h->original, code, HOOK_PATCH_LEN);
 	uint64_t hook_ptr = (uint64_t)h, stub = 0; /* hook_set_stub gives it */
 	memcpy(lit, &hook_ptr, 8);
 	memcpy(lit + 8, &stub, 8);
