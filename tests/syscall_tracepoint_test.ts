@@ -361,6 +361,41 @@ Deno.test("syscall tracepoints: a link added, removed and added again while the 
   assert.match(target.stderr, /installed while threads run|Syscall User Dispatch/);
 });
 
+Deno.test("syscall tracepoints: links there before the target starts see none of the agent's follower threads' syscalls (its start, and the forked child's)", async () => {
+  const seg = freshSegment("t_tp_tids", 8);
+  using _ = seg;
+  using obj = BpfObject.open(PROGS);
+  obj.load(seg);
+  obj.program("tid_enter").attach();
+  obj.program("tid_exit").attach();
+  const out = await new Deno.Command(TARGET, {
+    args: ["tids"],
+    env: agentEnv(seg),
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  assert.equal(out.code, 0, `target failed: ${dec.decode(out.stderr)}`);
+  const r = JSON.parse(dec.decode(out.stdout).trim().split("\n").pop()!);
+  assert.ok(r.followers.every((t: number) => t > 0), `both followers found: ${JSON.stringify(r)}`);
+  const seen = new Map<number, bigint>();
+  for (const [k, v] of obj.map("by_tid").entries()) {
+    seen.set(
+      new DataView(k.buffer, k.byteOffset).getUint32(0, true),
+      new DataView(v.buffer, v.byteOffset).getBigUint64(0, true),
+    );
+  }
+  for (const t of [r.pid, r.thread, r.child]) {
+    assert.ok(seen.has(t), `thread ${t} seen: ${[...seen]}`);
+  }
+  const others = [...seen].filter(([t]) => ![r.pid, r.thread, r.child].includes(t));
+  assert.deepEqual(
+    others,
+    [],
+    `only the target's threads (followers ${r.followers}): ${JSON.stringify(r)}`,
+  );
+});
+
 Deno.test("syscall tracepoints: bad input is refused by name, nothing half-installed", async () => {
   const seg = freshSegment("t_tp_bad", 8);
   using _ = seg;

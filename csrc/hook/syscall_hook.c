@@ -49,6 +49,7 @@
 #include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -371,6 +372,38 @@ __attribute__((noinline, cold)) NO_VECTORS static void enter_signal_calls(struct
 	}
 }
 
+/*
+ * A thread created (clone, clone3 with CLONE_VM and CLONE_SETTLS) while the
+ * guard is set is the caller's own (the agent's helper thread): it starts
+ * with the guard set, from its first instruction (its exit event, then what
+ * the thread library does before calling the thread's function: rseq,
+ * set_robust_list, rt_sigprocmask...), and keeps it unless it lifts it. Its
+ * thread storage is made before the call (glibc and musl set it up, then
+ * clone): the guard is written there, at this thread's offset from the
+ * thread pointer (initial-exec: the same in every thread). Without
+ * CLONE_SETTLS the child shares this thread's storage (CLONE_VM) or a copy of
+ * it (fork): it has the guard already.
+ */
+NO_VECTORS static void guard_child(const struct syscall_frame *f, uint64_t nr)
+{
+	uint64_t flags, tls;
+	if (nr == SYS_clone3) {
+		const uint64_t *ca = (const uint64_t *)f->args[0]; /* struct clone_args */
+		if (!ca || f->args[1] < 64)
+			return;
+		flags = ca[0];
+		tls = ca[7];
+	} else {
+		flags = f->args[0];
+		tls = f->args[4]; /* x86-64 clone: flags, stack, parent_tid, child_tid, tls */
+	}
+	if ((flags & (CLONE_VM | CLONE_SETTLS)) != (CLONE_VM | CLONE_SETTLS) || !tls)
+		return;
+	uint64_t tp;
+	__asm__("mov %%fs:0, %0" : "=r"(tp));
+	*(int *)(tls + ((uint64_t)&guard - tp)) = 1;
+}
+
 NO_VECTORS uint64_t syscall_hook_on_enter(struct syscall_frame *f)
 {
 	uint64_t nr = f->nr;
@@ -381,6 +414,8 @@ NO_VECTORS uint64_t syscall_hook_on_enter(struct syscall_frame *f)
 	 */
 	if (__builtin_expect(guard, 0) && nr != SYS_rt_sigreturn) {
 		count_own(own_enter, nr);
+		if (nr == SYS_clone || nr == SYS_clone3)
+			guard_child(f, nr);
 	} else {
 		int saved = guard;
 		guard = 1;
@@ -425,6 +460,10 @@ NO_VECTORS void syscall_hook_on_exit(uint64_t nr, int64_t ret, struct syscall_fr
 {
 	if (__builtin_expect(guard, 0)) {
 		count_own(own_exit, nr);
+		/* A guarded new thread (guard_child) or process: dispatch is not inherited either. */
+		if (__builtin_expect(ret == 0 && sud_on, 0) &&
+		    (nr == SYS_clone || nr == SYS_clone3 || nr == SYS_fork || nr == SYS_vfork))
+			sud_enable_thread();
 		return;
 	}
 	guard = 1;

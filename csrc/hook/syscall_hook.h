@@ -84,6 +84,9 @@ HIDDEN int syscall_hooks_sud_enable(char *err, size_t errlen);
  * thread's syscalls are the caller's own (counted, never reported), as the
  * handler's are. For a thread that is never the application's (a helper
  * thread) or a stretch of the caller's own work on the application's threads.
+ * A thread created (clone/clone3 with CLONE_VM and CLONE_SETTLS) while the
+ * guard is set starts with it set (once), from its first instruction, and
+ * keeps it until it lifts it: a helper created under the guard is never seen.
  */
 HIDDEN void syscall_hooks_guard(bool on);
 /* Whether syscall_hooks_install has run. */

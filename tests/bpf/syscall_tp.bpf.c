@@ -198,6 +198,38 @@ int on_nosuch(void *ctx)
 	return 0;
 }
 
+/* Syscalls (entries and exits) per thread id: which threads reach the programs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, __u64);
+} by_tid SEC(".maps");
+
+static void bump_tid(void)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 one = 1, *c = bpf_map_lookup_elem(&by_tid, &tid);
+	if (c)
+		__sync_fetch_and_add(c, 1);
+	else
+		bpf_map_update_elem(&by_tid, &tid, &one, BPF_NOEXIST);
+}
+
+SEC("tracepoint/raw_syscalls/sys_enter")
+int tid_enter(void *ctx)
+{
+	bump_tid();
+	return 0;
+}
+
+SEC("tracepoint/raw_syscalls/sys_exit")
+int tid_exit(void *ctx)
+{
+	bump_tid();
+	return 0;
+}
+
 char LICENSE[] SEC("license") = "GPL";
 
 /* The cheapest program, for the cost of a hit (printed by the test). */

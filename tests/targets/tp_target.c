@@ -15,6 +15,9 @@
  *     its syscalls do not race the window. Prints JSON.
  *   tp_target loop STOPFILE
  *     openat("/tmp/bpftime_tp_live_PID") every millisecond until STOPFILE exists.
+ *   tp_target tids
+ *     Its own threads' ids (main, one thread, a forked child) and its agent
+ *     followers' (its own, the child's), once each follower sleeps. Prints JSON.
  *   tp_target getppid
  *     ns per getppid(): thread CPU time, best of 200 rounds of 2000 calls (informal).
  */
@@ -343,6 +346,42 @@ static int loop(const char *stopfile)
 	return 0;
 }
 
+static void *own_tid(void *arg)
+{
+	(void)arg;
+	return (void *)(intptr_t)syscall(SYS_gettid);
+}
+
+/*
+ * Its threads' ids and its followers': its own, one thread's, a forked
+ * child's (whose follower is started after fork), each follower left to
+ * block in its futex wait. Prints JSON.
+ */
+static int tids(void)
+{
+	pid_t follower = settle_follower();
+	pthread_t th;
+	void *tid = NULL;
+	if (pthread_create(&th, NULL, own_tid, NULL) != 0 || pthread_join(th, &tid) != 0)
+		return 1;
+	int p[2];
+	if (pipe(p) < 0)
+		return 1;
+	pid_t child = fork();
+	if (child == 0) {
+		pid_t f = settle_follower();
+		_exit(write(p[1], &f, sizeof(f)) == sizeof(f) ? 0 : 1);
+	}
+	pid_t child_follower = 0;
+	int st;
+	if (child < 0 || read(p[0], &child_follower, sizeof(child_follower)) != sizeof(child_follower) ||
+	    waitpid(child, &st, 0) != child || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return 1;
+	printf("{\"pid\":%d,\"thread\":%d,\"child\":%d,\"followers\":[%d,%d]}\n", getpid(), (int)(intptr_t)tid,
+	       child, follower, child_follower);
+	return 0;
+}
+
 static double cpu_ns(void)
 {
 	struct timespec ts;
@@ -371,8 +410,10 @@ int main(int argc, char **argv)
 		return time_getppid();
 	if (argc > 3 && strcmp(argv[1], "work") == 0)
 		return work(argv[2], argv[3], argc > 4 && strcmp(argv[4], "vdso") == 0);
+	if (argc > 1 && strcmp(argv[1], "tids") == 0)
+		return tids();
 	if (argc > 2 && strcmp(argv[1], "loop") == 0)
 		return loop(argv[2]);
-	fprintf(stderr, "usage: tp_target work DL_LIB OWN_COUNTS | loop STOPFILE | getppid\n");
+	fprintf(stderr, "usage: tp_target work DL_LIB OWN_COUNTS | loop STOPFILE | tids | getppid\n");
 	return 2;
 }
