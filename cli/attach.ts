@@ -11,6 +11,29 @@ function fail(message: string): never {
   Deno.exit(1);
 }
 
+/** Removes `bpftime detach PID`'s requests for `pid`: its agent follows the links again. */
+function rearm(pid: number): string {
+  let seg: Segment;
+  try {
+    seg = Segment.open();
+  } catch {
+    return "";
+  }
+  try {
+    let n = 0;
+    for (const o of seg.objects().filter((x) => x.kind === "link")) {
+      const spec = seg.link(o.id);
+      if (spec.type === "detach" && spec.pid === pid) {
+        seg.deleteObject(o.id);
+        n++;
+      }
+    }
+    return n ? "; its hooks are re-armed (it had been detached)" : "";
+  } finally {
+    seg.close();
+  }
+}
+
 export function registerAttach(program: Command): void {
   program.command("attach")
     .description("load the bpftime agent into running process PID (ptrace)")
@@ -29,7 +52,7 @@ export function registerAttach(program: Command): void {
         // Unreadable: not ours to trace; the injector says why, before anything is done.
       }
       if (maps?.includes(`/${LIBRARIES.agent.file}`)) {
-        console.log(`process ${pid} already runs the bpftime agent`);
+        console.log(`process ${pid} already runs the bpftime agent${rearm(pid)}`);
         return;
       }
       // The segment first: the agent is not loaded to follow a segment that is not there.

@@ -13,6 +13,7 @@ const TARGET = `${ROOT}build/tests/attach_target`;
 const STATIC = `${ROOT}build/tests/attach_static`;
 const AGENT_FILE = "libbpftime-agent.so";
 const MS = 2500;
+const LONG = 5000; // the first test's target: long enough for attach, detach, attach
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A target started normally; its stdout read line by line. */
@@ -34,9 +35,9 @@ class Target {
     })();
     this.#done = Promise.all([out, err, child.status]).then(([, , s]) => s);
   }
-  static start(mode: "sleep" | "read", path = TARGET): Target {
+  static start(mode: "sleep" | "read", path = TARGET, ms = MS): Target {
     return new Target(
-      new Deno.Command(path, { args: [String(MS), mode], stdout: "piped", stderr: "piped" }),
+      new Deno.Command(path, { args: [String(ms), mode], stdout: "piped", stderr: "piped" }),
     );
   }
   get pid(): number {
@@ -63,7 +64,7 @@ class Target {
   }
   /** Its last line, parsed, once it has ended on its own (bounded). */
   async result(): Promise<Record<string, unknown>> {
-    const timer = setTimeout(() => this.kill(), MS + 10000);
+    const timer = setTimeout(() => this.kill(), LONG + 10000);
     const status = await this.#done;
     clearTimeout(timer);
     assert.equal(status.code, 0, `target failed: ${this.#out} ${this.#err}`);
@@ -87,13 +88,13 @@ class Target {
 type Call = { ret: number; errno: number; ms: number };
 
 /** Each blocked call ended as it would have: its result, no EINTR, its whole duration. */
-function assertUndisturbed(r: Record<string, unknown>, mainRet: number): void {
+function assertUndisturbed(r: Record<string, unknown>, mainRet: number, ms = MS): void {
   const calls = r as Record<string, Call>;
   for (const [name, ret] of [["main", mainRet], ["sleep", 0], ["read", 1]] as const) {
     const c = calls[name];
     assert.equal(c.errno, 0, `${name}: errno ${c.errno} (${JSON.stringify(r)})`);
     assert.equal(c.ret, ret, `${name}: ${JSON.stringify(r)}`);
-    assert.ok(c.ms >= MS - 1, `${name} cut short: ${JSON.stringify(r)}`);
+    assert.ok(c.ms >= ms - 1, `${name} cut short: ${JSON.stringify(r)}`);
   }
 }
 
@@ -101,13 +102,13 @@ function segName(tag: string): string {
   return `bpftime_attach_test_${tag}_${Deno.pid}`;
 }
 
-Deno.test("attach: a running target's blocked calls go on, a signal is kept, uprobes count; twice is harmless; detach unhooks", async () => {
+Deno.test("attach: a running target's blocked calls go on, a signal is kept, uprobes count; twice is harmless; detach unhooks, attach re-arms", async () => {
   const { seg, obj } = loadProbes(segName("main"));
   const env = { BPFTIME_GLOBAL_SHM_NAME: seg.name };
   try {
     obj.program("on_entry").attachUprobe({ path: TARGET, func: "attach_work", cookie: 7n });
     // The main thread in read on a pipe (SA_RESTART: a handler does not end the call).
-    await using t = Target.start("read");
+    await using t = Target.start("read", TARGET, LONG);
     await t.ready();
     assert.ok(!t.hasAgent());
     // The injector holds the main thread for 400 ms; SIGUSR1 (the main thread's only) meets it.
@@ -136,8 +137,15 @@ Deno.test("attach: a running target's blocked calls go on, a signal is kept, upr
     await sleep(300);
     assert.equal(cookieStats(obj, 7).calls, after, "hooks still run after detach");
 
+    // Attaching again re-arms it.
+    const rearmed = await bpftimeEnv(["attach", String(t.pid)], env);
+    assert.equal(rearmed.code, 0, rearmed.stderr);
+    assert.match(rearmed.stdout, /re-armed/);
+    await sleep(300);
+    assert.ok(cookieStats(obj, 7).calls > after, "not re-armed");
+
     const res = await t.result();
-    assertUndisturbed(res, 1);
+    assertUndisturbed(res, 1, LONG);
     assert.equal(res.usr1, 1, `SIGUSR1 lost or doubled: ${JSON.stringify(res)}`);
     assert.ok((res.work as number) > 0);
   } finally {

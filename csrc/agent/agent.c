@@ -231,7 +231,7 @@ static bool link_alive(uint32_t id, struct bpftime_link_spec *spec)
 	return bpftime_link_info(shm, id, spec) == 0;
 }
 
-static bool detached; /* `bpftime detach PID` named this process: no hooks from now on */
+static bool detached; /* `bpftime detach PID` named this process: no hooks until that request is removed */
 
 static bool detach_requested(int32_t pid)
 {
@@ -300,8 +300,15 @@ static bool attach_syscall(uint32_t link_id, const struct bpftime_link_spec *spe
 
 static void sync_links_guarded(void)
 {
-	if (detached || !segment_whole())
+	if (!segment_whole())
 		return;
+	if (detached) {
+		/* Its request gone (`bpftime attach` again): the links are followed again. */
+		if (detach_requested(getpid()))
+			return;
+		detached = false;
+		agent_log("attached again: following the segment's links");
+	}
 	probes_suspend(true);
 	struct bpftime_link_spec spec;
 	retry_later = false;
