@@ -35,7 +35,7 @@ class Target {
     })();
     this.#done = Promise.all([out, err, child.status]).then(([, , s]) => s);
   }
-  static start(mode: "sleep" | "read", path = TARGET, ms = MS): Target {
+  static start(mode: "sleep" | "read" | "busy", path = TARGET, ms = MS): Target {
     return new Target(
       new Deno.Command(path, { args: [String(ms), mode], stdout: "piped", stderr: "piped" }),
     );
@@ -160,6 +160,23 @@ Deno.test("attach: a thread held in nanosleep sleeps its whole time", async () =
   const { seg, obj } = loadProbes(segName("read"));
   try {
     await using t = Target.start("sleep");
+    await t.ready();
+    const r = await bpftimeEnv(["attach", String(t.pid)], { BPFTIME_GLOBAL_SHM_NAME: seg.name });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(t.hasAgent());
+    assertUndisturbed(await t.result(), 0);
+  } finally {
+    const name = seg.name;
+    obj.close();
+    seg.close();
+    Segment.remove(name);
+  }
+});
+
+Deno.test("attach: a thread that never enters the kernel (malloc, free) is injected too", async () => {
+  const { seg, obj } = loadProbes(segName("busy"));
+  try {
+    await using t = Target.start("busy");
     await t.ready();
     const r = await bpftimeEnv(["attach", String(t.pid)], { BPFTIME_GLOBAL_SHM_NAME: seg.name });
     assert.equal(r.code, 0, r.stderr);

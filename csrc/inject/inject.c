@@ -2,8 +2,9 @@
  * bpftime-inject PID AGENT SEGMENT: loads the agent into a running process.
  *
  * One thread of the target (the main thread, else the first in /proc/PID/task)
- * is seized and interrupted; its registers (general and extended state) are
- * saved; it is made to call libc's own dlopen(AGENT), then dlsym(handle,
+ * is seized and interrupted, preferably inside a system call (retried for up to
+ * ~100 ms: a thread in its own code may hold a lock dlopen takes); its
+ * registers (general and extended state) are saved; it is made to call libc's own dlopen(AGENT), then dlsym(handle,
  * "bpftime_agent_attach") and that function with SEGMENT, each call returning
  * to address 0 (the SIGSEGV stops it again, and is never delivered); then its
  * registers are put back exactly and it is let go. Other threads keep running.
@@ -436,6 +437,15 @@ int main(int argc, char **argv)
 	if (!off[0] || !off[1] || !off[2])
 		fail("the target's libc %s exports no dlopen/dlsym (glibc older than 2.34?)", libc);
 
+	/* Not stopped halfway (the thread would be let go with the injected registers). */
+	sigset_t stop_signals;
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGHUP);
+	sigaddset(&stop_signals, SIGQUIT);
+	sigprocmask(SIG_BLOCK, &stop_signals, NULL);
+
 	pid_t tid = pick_thread();
 	if (ptrace(PTRACE_SEIZE, tid, 0, 0) < 0) {
 		if (errno == ESRCH)
@@ -447,6 +457,22 @@ int main(int argc, char **argv)
 	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0)
 		gone();
 	run_until(tid, true);
+	/*
+	 * Preferably stopped in a system call: a thread stopped in its own code may hold a lock
+	 * dlopen needs (malloc's). One that never enters the kernel is taken as it is.
+	 */
+	for (int tries = 0; tries < 100; tries++) {
+		if (ptrace(PTRACE_GETREGS, tid, 0, &saved) < 0)
+			gone();
+		if ((long long)saved.orig_rax >= 0)
+			break;
+		if (ptrace(PTRACE_CONT, tid, 0, 0) < 0)
+			gone();
+		usleep(1000);
+		if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0)
+			gone();
+		run_until(tid, true);
+	}
 	/* For tests: a window in which signals and exits meet the injection. */
 	const char *pause = getenv("BPFTIME_INJECT_PAUSE_MS");
 	if (pause && atoi(pause) > 0)

@@ -2,8 +2,9 @@
  * The target of tests/attach_test.ts, started normally (no agent), attached to
  * while it runs:
  *
- *   attach_target MS MAIN    MAIN is "sleep" (the main thread in nanosleep for MS ms) or "read"
- *                            (the main thread in read on a pipe, written after MS ms). Other
+ *   attach_target MS MAIN    MAIN is "sleep" (the main thread in nanosleep for MS ms), "read"
+ *                            (the main thread in read on a pipe, written after MS ms) or "busy"
+ *                            (the main thread calls malloc and free for MS ms, no syscall). Other
  *                            threads: one in nanosleep, one in read on a pipe (each MS ms), one
  *                            calling attach_work every millisecond. SIGUSR1 (taken by the main thread
  *                            only, SA_RESTART) is counted.
@@ -57,13 +58,24 @@ static void do_sleep(struct result *r)
 struct piped {
 	int fds[2];
 	struct result r;
+	struct timespec start; /* when the read began: the write comes MS ms after */
+	int started;
 };
 
 static void *writer(void *arg)
 {
 	struct piped *p = arg;
-	struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	while (nanosleep(&t, &t) && errno == EINTR)
+	struct timespec wait = {0, 1000000};
+	while (!__atomic_load_n(&p->started, __ATOMIC_ACQUIRE))
+		nanosleep(&wait, NULL);
+	struct timespec at = p->start;
+	at.tv_sec += ms / 1000;
+	at.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (at.tv_nsec >= 1000000000L) {
+		at.tv_sec++;
+		at.tv_nsec -= 1000000000L;
+	}
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) == EINTR)
 		;
 	if (write(p->fds[1], "x", 1) != 1)
 		exit(3);
@@ -73,7 +85,9 @@ static void *writer(void *arg)
 static void do_read(struct piped *p)
 {
 	char c;
-	double t0 = now_ms();
+	clock_gettime(CLOCK_MONOTONIC, &p->start);
+	double t0 = (double)p->start.tv_sec * 1e3 + (double)p->start.tv_nsec / 1e6;
+	__atomic_store_n(&p->started, 1, __ATOMIC_RELEASE);
 	p->r.ret = read(p->fds[0], &c, 1);
 	p->r.err = p->r.ret < 0 ? errno : 0;
 	p->r.ms = now_ms() - t0;
@@ -120,8 +134,8 @@ static void print(const char *name, const struct result *r, const char *sep)
 
 int main(int argc, char **argv)
 {
-	if (argc != 3 || (strcmp(argv[2], "sleep") && strcmp(argv[2], "read"))) {
-		fprintf(stderr, "usage: attach_target MS sleep|read\n");
+	if (argc != 3 || (strcmp(argv[2], "sleep") && strcmp(argv[2], "read") && strcmp(argv[2], "busy"))) {
+		fprintf(stderr, "usage: attach_target MS sleep|read|busy\n");
 		return 2;
 	}
 	ms = atoi(argv[1]);
@@ -152,6 +166,16 @@ int main(int argc, char **argv)
 	if (main_read) {
 		do_read(&main_p);
 		main_r = main_p.r;
+	} else if (!strcmp(argv[2], "busy")) {
+		/* Never in the kernel: malloc and free for MS ms (clock_gettime is the vDSO's). */
+		double t0 = now_ms();
+		unsigned long n = 0;
+		while (now_ms() - t0 < ms) {
+			char *volatile p = malloc(32 + n++ % 512); /* tcache sizes: no arena lock held */
+			p[0] = 1;
+			free(p);
+		}
+		main_r = (struct result){0, 0, now_ms() - t0};
 	} else {
 		do_sleep(&main_r);
 	}
