@@ -299,6 +299,8 @@ Deno.test("attach: another user's process, and an agent its user cannot read", a
         /not readable by the target's user/,
         t,
       );
+      // The segment (root's, 0600) closed to the target's user: the agent is unloaded again.
+      await refused([String(t.pid)], env, /could not open segment .* unloaded/, t);
       assertUndisturbed(await t.result(), 0);
     }
   } finally {

@@ -4,9 +4,10 @@
  * One thread of the target (the main thread, else the first in /proc/PID/task)
  * is seized and interrupted, preferably inside a system call (retried for up to
  * ~100 ms: a thread in its own code may hold a lock dlopen takes); its
- * registers (general and extended state) are saved; it is made to call libc's own dlopen(AGENT), then dlsym(handle,
- * "bpftime_agent_attach") and that function with SEGMENT, each call returning
- * to address 0 (the SIGSEGV stops it again, and is never delivered); then its
+ * registers (general and extended state) are saved; it is made to call libc's
+ * own dlopen(AGENT), then dlsym(handle, "bpftime_agent_attach") and that
+ * function with SEGMENT (dlclose if it fails), each call returning to address
+ * 0 (the SIGSEGV stops it again, and is never delivered); then its
  * registers are put back exactly and it is let go. Other threads keep running.
  *
  * A thread interrupted inside a blocking call stops with rax = -ERESTART* and
@@ -431,10 +432,10 @@ int main(int argc, char **argv)
 	snprintf(libc_file, sizeof(libc_file), "/proc/%d/root%s", pid, libc);
 	if (access(libc_file, R_OK) < 0)
 		snprintf(libc_file, sizeof(libc_file), "%s", libc);
-	static const char *const names[] = {"dlopen", "dlsym", "dlerror"};
-	uintptr_t off[3];
-	dynsym_offsets(libc_file, names, off, 3);
-	if (!off[0] || !off[1] || !off[2])
+	static const char *const names[] = {"dlopen", "dlsym", "dlerror", "dlclose"};
+	uintptr_t off[4];
+	dynsym_offsets(libc_file, names, off, 4);
+	if (!off[0] || !off[1] || !off[2] || !off[3])
 		fail("the target's libc %s exports no dlopen/dlsym (glibc older than 2.34?)", libc);
 
 	/* Not stopped halfway (the thread would be let go with the injected registers). */
@@ -507,9 +508,11 @@ int main(int argc, char **argv)
 			snprintf(err, sizeof(err), "the agent %s has no bpftime_agent_attach", agent);
 		else if ((int)remote_call(tid, sp, fn, seg_at, 0) != 0)
 			snprintf(err, sizeof(err),
-				 "the agent could not start on segment %s (its reason is on the process's "
-				 "stderr); it stays loaded, inert",
+				 "the agent could not open segment %s as the process's user (its reason is "
+				 "on the process's stderr); unloaded",
 				 segment);
+		if (*err) /* nothing left: it started no thread and hooked nothing */
+			remote_call(tid, sp, libc_base + off[3], handle, 0);
 	}
 
 	/* Put back exactly; the kernel restarts an interrupted call from these. */
