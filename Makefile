@@ -30,7 +30,7 @@ all: build
 setup:
 	@scripts/setup.sh
 
-build: setup build/libbpftime.so build/libbpftime-llvm.so build/libbpftime-agent.so build/libbpftime-syscall-server.so $(BPF_OBJS) build/bench/workloads.bpf.o
+build: setup build/libbpftime.so build/libbpftime-llvm.so build/libbpftime-agent.so build/bpftime-inject build/libbpftime-syscall-server.so $(BPF_OBJS) build/bench/workloads.bpf.o
 
 # Syscall numbers by name, from the kernel headers (csrc/base/syscall_names.c includes it).
 build/gen/syscall_nrs.h:
@@ -63,6 +63,11 @@ build/libbpftime-agent.so: $(VM_SRCS) $(VM_HDRS) $(AGENT_SRCS) $(AGENT_HDRS)
 # The syscall server: the runtime answering an unmodified libbpf application's eBPF calls (`bpftime load`).
 SERVER_SRCS := $(wildcard csrc/server/*.c)
 SERVER_HDRS := $(wildcard csrc/server/*.h)
+# `bpftime attach`: a helper of its own (a ptrace tracer is one thread, apart from Deno's).
+build/bpftime-inject: $(wildcard csrc/inject/*.c csrc/inject/*.h)
+	@mkdir -p build
+	$(CC) $(CFLAGS) -o $@ $(filter %.c,$^)
+
 build/libbpftime-syscall-server.so: $(VM_SRCS) $(VM_HDRS) $(SERVER_SRCS) $(SERVER_HDRS)
 	@mkdir -p build
 	$(CC) $(CFLAGS) -shared -Wl,-Bsymbolic -o $@ $(VM_SRCS) $(SERVER_SRCS) -ldl -lpthread -lrt
@@ -252,3 +257,12 @@ build/tests/map_hammer: tests/targets/map_hammer.c build/libbpftime.so
 	@mkdir -p build/tests
 	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -o $@ $< -Lbuild -lbpftime -Wl,-rpath,'$$ORIGIN/..'
 test-targets: build/tests/map_hammer
+
+# `bpftime attach` (tests/attach_test.ts): a target started without the agent, and a static one.
+build/tests/attach_target: tests/targets/attach_target.c
+	@mkdir -p build/tests
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -o $@ $< -lpthread
+build/tests/attach_static: tests/targets/attach_target.c
+	@mkdir -p build/tests
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -static -o $@ $< -lpthread
+test-targets: build/tests/attach_target build/tests/attach_static

@@ -128,3 +128,6 @@ export { type CaseOutcome, runCase, runProgram } from "./api/conformance_runner.
 
 // Where the shared libraries are (the runtime, the agent, the syscall server).
 export { LIBRARIES, type LibraryName, libraryPath } from "./ffi/library_path.ts";
+
+// Loading the agent into a running process (`bpftime attach`).
+export { injectAgent, injectorPath, type InjectResult } from "./ffi/inject.ts";

@@ -1,5 +1,6 @@
 /** The `bpftime` command. */
 import { Command } from "commander";
+import { registerAttach } from "./attach.ts";
 import { registerDetach } from "./detach.ts";
 import { registerLoad } from "./load.ts";
 import { registerRun } from "./run.ts";
@@ -18,6 +19,7 @@ export function buildCli(): Command {
   registerStart(program);
   registerLoad(program);
   registerRun(program);
+  registerAttach(program);
   registerDetach(program);
   const tool = program.command("tool")
     .description("inspect, assemble and run eBPF programs")

@@ -59,6 +59,7 @@ const ALLOWED: Record<string, string[]> = {
   llvm: [...LOWER, "vm/llvm_tier.h"],
   agent: [...LOWER, "vm/vm_runtime.h", "shm", "maps", "helpers", "runtime", "hook"],
   server: [...LOWER, "shm", "maps", "runtime"],
+  inject: LOWER,
 };
 
 Deno.test("layering: the VM links on its own with the base (-Wl,--no-undefined)", async () => {

@@ -231,7 +231,7 @@ static bool link_alive(uint32_t id, struct bpftime_link_spec *spec)
 	return bpftime_link_info(shm, id, spec) == 0;
 }
 
-static bool detached; /* `bpftime detach PID` named this process: no hooks from now on */
+static bool detached; /* `bpftime detach PID` named this process: no hooks until that request is removed */
 
 static bool detach_requested(int32_t pid)
 {
@@ -300,8 +300,15 @@ static bool attach_syscall(uint32_t link_id, const struct bpftime_link_spec *spe
 
 static void sync_links_guarded(void)
 {
-	if (detached || !segment_whole())
+	if (!segment_whole())
 		return;
+	if (detached) {
+		/* Its request gone (`bpftime attach` again): the links are followed again. */
+		if (detach_requested(getpid()))
+			return;
+		detached = false;
+		agent_log("attached again: following the segment's links");
+	}
 	probes_suspend(true);
 	struct bpftime_link_spec spec;
 	retry_later = false;
@@ -556,23 +563,28 @@ static struct bpftime_shm *open_segment(const char *name)
 	return NULL;
 }
 
-__attribute__((constructor)) static void agent_start(void)
+/*
+ * Starts the agent on segment `name`. At load (LD_PRELOAD: the only thread,
+ * as a rule) the descriptor is kept across exec; when injected into a running
+ * process (`bpftime attach`) other threads run: the environment is left alone
+ * and the descriptor stays close-on-exec.
+ */
+static int agent_begin(const char *name, bool at_load)
 {
-	const char *name = getenv("BPFTIME_GLOBAL_SHM_NAME");
-	if (!name || !*name)
-		name = "bpftime_maps_shm";
 	shm = open_segment(name);
 	if (!shm) {
 		agent_log("%s; running without probes", bpftime_last_error());
-		return;
+		return -1;
 	}
-	/* Kept across execve (and setuid before it): the next image's agent maps it. */
-	char num[16];
-	snprintf(num, sizeof(num), "%d", shm_fd(shm));
-	if (fcntl(shm_fd(shm), F_SETFD, 0) < 0 || setenv("BPFTIME_SHM_FD", num, 1) < 0)
-		agent_log("cannot keep the segment open across exec: %s", strerror(errno));
+	if (at_load) {
+		/* Kept across execve (and setuid before it): the next image's agent maps it. */
+		char num[16];
+		snprintf(num, sizeof(num), "%d", shm_fd(shm));
+		if (fcntl(shm_fd(shm), F_SETFD, 0) < 0 || setenv("BPFTIME_SHM_FD", num, 1) < 0)
+			agent_log("cannot keep the segment open across exec: %s", strerror(errno));
+	}
 	lock_agent();
-	starting = true;
+	starting = at_load;
 	sync_links();
 	starting = false;
 	unlock_agent();
@@ -580,4 +592,42 @@ __attribute__((constructor)) static void agent_start(void)
 	start_follower();
 	syscall_probes_guard(false);
 	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+	return 0;
+}
+
+/* Loaded by dlopen from `bpftime attach` (the agent is not in LD_PRELOAD, no segment named). */
+static bool injected(void)
+{
+	const char *pre = getenv("LD_PRELOAD");
+	return !getenv("BPFTIME_GLOBAL_SHM_NAME") && !getenv("BPFTIME_SHM_FD") &&
+	       !(pre && strstr(pre, "libbpftime-agent"));
+}
+
+/*
+ * `bpftime attach`'s injector calls this in a thread of the running process,
+ * after dlopen: 0 once the agent follows segment `name`, -1 if it cannot
+ * (said on stderr). Once only.
+ */
+__attribute__((visibility("default"))) int bpftime_agent_attach(const char *name)
+{
+	static int started; /* 0 not yet, 1 running, -1 failed */
+	if (__atomic_exchange_n(&started, 1, __ATOMIC_ACQ_REL) == 1 || shm)
+		return 0;
+	if (!name || !*name)
+		name = "bpftime_maps_shm";
+	if (agent_begin(name, false) < 0) {
+		__atomic_store_n(&started, 0, __ATOMIC_RELEASE);
+		return -1;
+	}
+	return 0;
+}
+
+__attribute__((constructor)) static void agent_start(void)
+{
+	if (injected())
+		return; /* bpftime_agent_attach follows */
+	const char *name = getenv("BPFTIME_GLOBAL_SHM_NAME");
+	if (!name || !*name)
+		name = "bpftime_maps_shm";
+	agent_begin(name, true);
 }

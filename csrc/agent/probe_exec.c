@@ -12,10 +12,12 @@
  * (a uprobe and a uretprobe program take turns): the next run of the same VM
  * with a context of the same length only needs the fields that differ (a
  * clean run leaves the others as it found them; the JIT sets the stack fields
- * itself). Anything else starts from run_init. Static TLS is fine here: the
- * agent is preloaded, never dlopen'ed.
+ * itself). Anything else starts from run_init. Static TLS, kept small: the
+ * agent is also dlopen'ed into running processes (`bpftime attach`), where
+ * glibc has only its surplus (about 1.6 KB) for the static TLS of a library
+ * loaded late; two slots cover a uprobe and a uretprobe taking turns.
  */
-#define PROBE_CTX_SLOTS 4
+#define PROBE_CTX_SLOTS 2
 static __thread struct jit_ctx probe_ctx[PROBE_CTX_SLOTS] __attribute__((tls_model("initial-exec")));
 static __thread uint64_t probe_ctx_serial[PROBE_CTX_SLOTS] __attribute__((tls_model("initial-exec")));
 

@@ -24,9 +24,10 @@ static uint64_t ringbuf_output(uint64_t map, uint64_t data, uint64_t size, uint6
 /*
  * Reservations the runs on this thread hold: the kernel's verifier makes every program release
  * what it reserves; here a run that faults (or ends without submitting) has its reservations
- * discarded when it ends (ringbuf_run_end), so the ring keeps flowing.
+ * discarded when it ends (ringbuf_run_end), so the ring keeps flowing. Few: in the agent this is
+ * static TLS, which a late dlopen (`bpftime attach`) has little of.
  */
-#define MAX_HELD 64
+#define MAX_HELD 8
 static __thread struct held {
 	const struct jit_ctx *run;
 	uint64_t sample;
