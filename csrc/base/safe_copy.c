@@ -33,7 +33,6 @@
  * across a page we have not reached) and stored whole only if they hold no NUL, so bytes of
  * dst after the NUL are left as they were (as the kernel does).
  */
-HIDDEN int safe_copy_asm(void *dst, uint64_t src, uint64_t n);
 HIDDEN long safe_str_asm(char *dst, uint64_t src, uint64_t size);
 extern const char safe_copy_asm_end[], safe_copy_asm_fixup[];
 extern const char safe_str_asm_end[], safe_str_asm_fixup[];
@@ -122,7 +121,7 @@ __asm__(".text\n"
 	".size safe_str_asm, . - safe_str_asm\n");
 
 /* 0: not installed, 1: being installed, 2: installed. */
-static _Atomic int handler_state;
+_Atomic int safe_copy_state;
 static struct sigaction old_segv, old_bus;
 
 /*
@@ -174,7 +173,7 @@ static void on_fault(int sig, siginfo_t *si, void *ucv)
 int safe_copy_init(void)
 {
 	int expect = 0;
-	if (!atomic_compare_exchange_strong(&handler_state, &expect, 1))
+	if (!atomic_compare_exchange_strong(&safe_copy_state, &expect, 1))
 		return expect == 2 ? 0 : -EAGAIN;
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
@@ -183,16 +182,16 @@ int safe_copy_init(void)
 	sigemptyset(&sa.sa_mask);
 	/* old_* are written before the handler can run (it only runs after sigaction returns). */
 	if (sigaction(SIGSEGV, &sa, &old_segv) < 0 || sigaction(SIGBUS, &sa, &old_bus) < 0) {
-		atomic_store(&handler_state, 0);
+		atomic_store(&safe_copy_state, 0);
 		return -errno;
 	}
-	atomic_store_explicit(&handler_state, 2, memory_order_release);
+	atomic_store_explicit(&safe_copy_state, 2, memory_order_release);
 	return 0;
 }
 
 static inline bool handler_ready(void)
 {
-	if (likely(atomic_load_explicit(&handler_state, memory_order_acquire) == 2))
+	if (likely(atomic_load_explicit(&safe_copy_state, memory_order_acquire) == 2))
 		return true;
 	return safe_copy_init() == 0;
 }
@@ -205,7 +204,7 @@ static int syscall_read(void *dst, uint64_t src, uint64_t size)
 	return n == (ssize_t)size ? 0 : -EFAULT;
 }
 
-int safe_read(void *dst, uint64_t src, uint64_t size)
+int safe_read_slow(void *dst, uint64_t src, uint64_t size)
 {
 	if (size == 0)
 		return 0;
