@@ -23,7 +23,7 @@ N ?= 100000
 LLVM_N ?=
 SEED ?=
 
-.PHONY: all setup build examples demo demo-vm test test-targets check fmt lint bench bench-vm bench-maps bench-uprobe bench-server bench-syscall fuzz-vm clean
+.PHONY: all setup build examples demo demo-vm test test-targets check fmt lint bench bench-vm bench-maps bench-uprobe bench-server bench-syscall bench-check fuzz-vm clean
 
 all: build
 
@@ -219,6 +219,11 @@ build/bench/libmapsbench.so: bench/maps_harness.c build/libbpftime.so
 
 bench-maps: build build/bench/libmapsbench.so
 	$(DENO) run $(DENO_PERMS) bench/maps_bench.ts
+
+# Runs bench-vm and bench-uprobe and fails when a figure is >30% worse than bench/baseline.json
+# (not part of `make test`). BENCH_WRITE=1 writes the baseline from this run instead.
+bench-check: build build/bench/workloads.bpf.o build/bench/libnative.so build/bench/uprobe_target build/bench/uprobe_probes.bpf.o build/bench/kernel_probe
+	$(DENO) run $(DENO_PERMS) bench/check.ts $(if $(BENCH_WRITE),--write)
 
 bench-vm: build build/bench/workloads.bpf.o build/bench/libnative.so
 	$(DENO) run $(DENO_PERMS) bench/vm_bench.ts
