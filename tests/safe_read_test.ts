@@ -172,67 +172,86 @@ for (const engine of ENGINES) {
   });
 }
 
-Deno.test("safe_read: a page unmapped and mapped again by another thread while programs read it", async () => {
-  const p = libc.symbols.mmap(
-    null,
-    BigInt(PAGE),
-    PROT_READ | PROT_WRITE,
-    MAP_PRIVATE | MAP_ANONYMOUS,
-    -1,
-    0n,
-  );
-  const addr = BigInt(Deno.UnsafePointer.value(p));
-  new Uint8Array(new Deno.UnsafePointerView(p!).getArrayBuffer(PAGE)).fill(0x22);
-  const worker = new Worker(
-    `data:application/javascript,${
-      encodeURIComponent(`
+/*
+ * Another thread flips a page the programs read: "munmap" unmaps it and maps a zero page at the
+ * address again (racing munmap), "mprotect" makes it PROT_NONE and readable again.
+ */
+for (const kind of ["munmap", "mprotect"]) {
+  Deno.test(`safe_read: a page another thread keeps flipping (${kind}) while programs read it`, async () => {
+    const p = libc.symbols.mmap(
+      null,
+      BigInt(PAGE),
+      PROT_READ | PROT_WRITE,
+      MAP_PRIVATE | MAP_ANONYMOUS,
+      -1,
+      0n,
+    );
+    const addr = BigInt(Deno.UnsafePointer.value(p));
+    new Uint8Array(new Deno.UnsafePointerView(p!).getArrayBuffer(PAGE)).fill(0x22);
+    const worker = new Worker(
+      `data:application/javascript,${
+        encodeURIComponent(`
       const libc = Deno.dlopen("libc.so.6", {
         mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
         munmap: { parameters: ["pointer", "usize"], result: "i32" },
+        mprotect: { parameters: ["pointer", "usize", "i32"], result: "i32" },
       });
       self.onmessage = (e) => {
         const p = Deno.UnsafePointer.create(BigInt(e.data.addr));
         const until = performance.now() + e.data.ms;
-        let n = 0;
-        while (performance.now() < until) {
+        let n = 0, ours = true;
+        while (ours && performance.now() < until) {
+          if (e.data.kind === "mprotect") {
+            libc.symbols.mprotect(p, 4096n, 0);
+            libc.symbols.mprotect(p, 4096n, 3);
+            n++;
+            continue;
+          }
           libc.symbols.munmap(p, 4096n);
-          libc.symbols.mmap(p, 4096n, 3, 0x22 | 0x10, -1, 0n); /* MAP_FIXED, zero-filled */
+          /* MAP_FIXED_NOREPLACE, zero-filled: if another thread of Deno took the address meanwhile,
+           * stop (and leave it to its new owner) */
+          const q = libc.symbols.mmap(p, 4096n, 3, 0x22 | 0x100000, -1, 0n);
+          ours = Deno.UnsafePointer.value(q) === Deno.UnsafePointer.value(p);
           n++;
         }
-        self.postMessage(n);
+        self.postMessage({ n, ours });
       };`)
-    }`,
-    { type: "module" },
-  );
-  const done = new Promise<number>((resolve) => worker.onmessage = (e) => resolve(e.data));
-  worker.postMessage({ addr: addr.toString(), ms: 400 });
-  const seen = new Set<string>();
-  const vms = ENGINES.map((engine) => {
-    const vm = new Vm({ engine });
-    vm.useRuntime();
-    vm.load(assemble(readProgram(112, addr, 8)));
-    return vm;
-  });
-  const until = performance.now() + 350;
-  while (performance.now() < until) {
-    for (const vm of vms) {
-      const r = vm.exec();
-      // -EFAULT with the buffer zeroed, the old bytes, or the fresh zero page
-      if (r === EFAULT) seen.add("efault");
-      else if (r === 0x2222222222222222n) seen.add("old");
-      else if (r === 0n) seen.add("zero page");
-      else seen.add(`bad ${r}`);
+      }`,
+      { type: "module" },
+    );
+    const done = new Promise<{ n: number; ours: boolean }>((resolve) =>
+      worker.onmessage = (e) => resolve(e.data)
+    );
+    worker.postMessage({ addr: addr.toString(), ms: 400, kind });
+    const seen = new Set<string>();
+    const vms = ENGINES.map((engine) => {
+      const vm = new Vm({ engine });
+      vm.useRuntime();
+      vm.load(assemble(readProgram(112, addr, 8)));
+      return vm;
+    });
+    const until = performance.now() + 350;
+    while (performance.now() < until) {
+      for (const vm of vms) {
+        const r = vm.exec();
+        // -EFAULT with the buffer zeroed, the old bytes, or the fresh zero page
+        if (r === EFAULT) seen.add("efault");
+        else if (r === 0x2222222222222222n) seen.add("old");
+        else if (r === 0n) seen.add("zero page");
+        else seen.add(`bad ${r}`);
+      }
     }
-  }
-  const flips = await done;
-  worker.terminate();
-  for (const vm of vms) vm.close();
-  libc.symbols.munmap(p, BigInt(PAGE));
-  assert.ok(flips > 0);
-  for (const s of seen) assert.ok(!s.startsWith("bad"), s);
-});
+    const { n: flips, ours } = await done;
+    worker.terminate();
+    for (const vm of vms) vm.close();
+    if (ours) libc.symbols.munmap(p, BigInt(PAGE));
+    assert.ok(flips > 0);
+    // (once another thread of Deno took the address, what the reads return is its memory)
+    if (ours) { for (const s of seen) assert.ok(!s.startsWith("bad"), s); }
+  });
+}
 
-Deno.test("safe_read: a target's own SIGSEGV handler gets its faults; a default disposition still kills", async () => {
+Deno.test("safe_read: a target's own SIGSEGV handler, set before or after ours, gets its faults; a default disposition still kills", async () => {
   const target = `${ROOT}build/tests/segv_chain`;
   const own = await new Deno.Command(target, { args: ["own"], stdout: "piped", stderr: "piped" })
     .output();
@@ -246,4 +265,17 @@ Deno.test("safe_read: a target's own SIGSEGV handler gets its faults; a default 
   }).output();
   assert.equal(dfl.signal, "SIGSEGV");
   assert.match(new TextDecoder().decode(dfl.stdout), /probe_read: -14\n/);
+  // the target sets its handler after ours: it reads it back and gets its faults, ours stays first
+  const later = await new Deno.Command(target, {
+    args: ["later"],
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output();
+  const text = new TextDecoder().decode(later.stdout);
+  assert.equal(later.code, 0, text + new TextDecoder().decode(later.stderr));
+  assert.match(
+    text,
+    /probe_read: -14\nreads back its handler: 1\nprobe_read after: -14\nown handler: fault at 0x18\n/,
+  );
 });

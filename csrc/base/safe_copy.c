@@ -120,6 +120,9 @@ __asm__(".text\n"
 	"	ret\n"
 	".size safe_str_asm, . - safe_str_asm\n");
 
+/* glibc's sigaction under its other name: ours (below) interposes the public one. */
+extern int __sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+
 /* 0: not installed, 1: being installed, 2: installed. */
 _Atomic int safe_copy_state;
 static struct sigaction old_segv, old_bus;
@@ -132,8 +135,10 @@ static struct sigaction old_segv, old_bus;
 static void chain(int sig, siginfo_t *si, void *uc)
 {
 	struct sigaction *old = sig == SIGSEGV ? &old_segv : &old_bus;
+	if (!(old->sa_flags & SA_SIGINFO) && old->sa_handler == SIG_IGN && si->si_code <= 0)
+		return; /* a sent signal, ignored as before */
 	if (!(old->sa_flags & SA_SIGINFO) && (old->sa_handler == SIG_DFL || old->sa_handler == SIG_IGN)) {
-		sigaction(sig, old, NULL);
+		__sigaction(sig, old, NULL);
 		if (si->si_code <= 0) /* sent by kill/tgkill/sigqueue, not a fault: send it again */
 			raise(sig);
 		return;
@@ -181,12 +186,47 @@ int safe_copy_init(void)
 	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER | SA_RESTART;
 	sigemptyset(&sa.sa_mask);
 	/* old_* are written before the handler can run (it only runs after sigaction returns). */
-	if (sigaction(SIGSEGV, &sa, &old_segv) < 0 || sigaction(SIGBUS, &sa, &old_bus) < 0) {
+	if (__sigaction(SIGSEGV, &sa, &old_segv) < 0 || __sigaction(SIGBUS, &sa, &old_bus) < 0) {
 		atomic_store(&safe_copy_state, 0);
 		return -errno;
 	}
 	atomic_store_explicit(&safe_copy_state, 2, memory_order_release);
 	return 0;
+}
+
+/*
+ * The application's sigaction and signal, where they bind to ours (a program linked with
+ * libbpftime, the preloaded agent and server; not a process that dlopen()s the library, nor raw
+ * rt_sigaction system calls). Once our handler is installed, a SIGSEGV/SIGBUS handler the
+ * application sets becomes the previous handler ours chains to, and the application reads back
+ * what it set: our handler stays first. (The chained-to action is replaced in place: a fault
+ * outside the copies that arrives while another thread sets a new handler may see a mix.)
+ */
+__attribute__((visibility("default"))) int sigaction(int sig, const struct sigaction *act,
+						    struct sigaction *old)
+{
+	if ((sig != SIGSEGV && sig != SIGBUS) ||
+	    atomic_load_explicit(&safe_copy_state, memory_order_acquire) != 2)
+		return __sigaction(sig, act, old);
+	struct sigaction *prev = sig == SIGSEGV ? &old_segv : &old_bus, was = *prev;
+	if (act)
+		*prev = *act;
+	if (old)
+		*old = was;
+	return 0;
+}
+
+__attribute__((visibility("default"))) sighandler_t signal(int sig, sighandler_t handler)
+{
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = handler;
+	sa.sa_flags = SA_RESTART; /* glibc's signal(): BSD semantics */
+	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, sig);
+	if (sigaction(sig, &sa, &old) < 0)
+		return SIG_ERR;
+	return old.sa_handler;
 }
 
 static inline bool handler_ready(void)

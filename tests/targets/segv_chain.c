@@ -1,7 +1,9 @@
 /*
- * segv_chain own|default: runs a program whose probe_read faults (which installs the runtime's
- * SIGSEGV handler), then faults itself. "own": its own handler, installed first, must get the
- * fault (and siglongjmps out); "default": the process must die of SIGSEGV.
+ * segv_chain own|default|later: runs a program whose probe_read faults (which installs the
+ * runtime's SIGSEGV handler), then faults itself. "own": its own handler, installed first, must
+ * get the fault (and siglongjmps out); "default": the process must die of SIGSEGV; "later": it
+ * installs its handler after the runtime's, reads it back, gets its fault, and the program's
+ * bad reads after that are still -EFAULT.
  */
 #include "../../csrc/include/bpftime.h"
 
@@ -28,16 +30,20 @@ struct insn {
 	int32_t imm;
 };
 
+static void install_own(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = own;
+	sa.sa_flags = SA_SIGINFO;
+	sigaction(SIGSEGV, &sa, NULL);
+}
+
 int main(int argc, char **argv)
 {
-	int mine = argc > 1 && strcmp(argv[1], "own") == 0;
-	if (mine) {
-		struct sigaction sa;
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_sigaction = own;
-		sa.sa_flags = SA_SIGINFO;
-		sigaction(SIGSEGV, &sa, NULL);
-	}
+	const char *mode = argc > 1 ? argv[1] : "default";
+	if (strcmp(mode, "own") == 0)
+		install_own();
 	/* r1 = r10 - 8; r2 = 8; r3 = 0x10; call bpf_probe_read_user; exit */
 	const struct insn prog[] = {
 		{0xbf, 0xa1, 0, 0}, {0x07, 0x01, 0, -8}, {0xb7, 0x02, 0, 8}, {0x18, 0x03, 0, 0x10},
@@ -56,6 +62,17 @@ int main(int argc, char **argv)
 	}
 	printf("probe_read: %lld\n", (long long)ret);
 	fflush(stdout);
+	if (strcmp(mode, "later") == 0) {
+		install_own();
+		struct sigaction now;
+		sigaction(SIGSEGV, NULL, &now);
+		printf("reads back its handler: %d\n", (now.sa_flags & SA_SIGINFO) && now.sa_sigaction == own);
+		ret = 0;
+		if (bpftime_vm_exec(vm, NULL, 0, &ret) < 0)
+			return 2;
+		printf("probe_read after: %lld\n", (long long)ret);
+		fflush(stdout);
+	}
 	if (sigsetjmp(back, 1) == 0)
 		*(volatile int *)bad = 1;
 	printf("own handler: fault at %#lx\n", (unsigned long)fault_addr);
