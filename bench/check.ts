@@ -5,13 +5,18 @@
  * than the baseline (for figures in ns, also more than 1 ns worse: a 3 ns row moves by 30% with
  * the noise of this shared machine). Prints the table.
  *
+ * Noise: on 2 cores shared with other jobs, one figure moves by 30-70% between two runs of the
+ * same code. A figure counts as worse only if it stays worse: while some are, the benchmarks run
+ * again (up to RUNS times) and each figure keeps its best run. The baseline is written the same
+ * way, from the best of WRITE_RUNS runs.
+ *
  *   deno run -A bench/check.ts            run, compare
  *   deno run -A bench/check.ts --no-run   compare bench/out/*.json as they are
  *   deno run -A bench/check.ts --write    run, and write the baseline from this run
  */
 const root = new URL("..", import.meta.url).pathname;
 const args = new Set(Deno.args);
-const TOLERANCE = 1.3, NS_SLACK = 1;
+const TOLERANCE = 1.3, NS_SLACK = 1, RUNS = 3, WRITE_RUNS = 2;
 
 async function run(script: string, pin: boolean) {
   const cmd = pin ? "taskset" : Deno.execPath();
@@ -24,27 +29,41 @@ async function run(script: string, pin: boolean) {
   if (out.code !== 0) throw new Error(`bench/${script} failed (${out.code})`);
 }
 
-if (!args.has("--no-run")) {
-  await run("vm_bench.ts", true); // in-process: pinned here; uprobe_bench pins its targets itself
-  await run("uprobe_bench.ts", false);
-}
-
 type Figures = Record<string, number>;
-const figures: Figures = {};
-const vm = JSON.parse(await Deno.readTextFile(`${root}bench/out/vm.json`));
-for (const row of vm.rows) {
-  for (const engine of ["interp", "jit", "llvm"]) {
-    figures[`vm ${row.workload} ${engine} ratio`] = row[`${engine}_ratio`];
+async function measure(): Promise<Figures> {
+  if (!args.has("--no-run")) {
+    await run("vm_bench.ts", true); // in-process: pinned here; uprobe_bench pins its targets itself
+    await run("uprobe_bench.ts", false);
   }
+  const figures: Figures = {};
+  const vm = JSON.parse(await Deno.readTextFile(`${root}bench/out/vm.json`));
+  for (const row of vm.rows) {
+    for (const engine of ["interp", "jit", "llvm"]) {
+      figures[`vm ${row.workload} ${engine} ratio`] = row[`${engine}_ratio`];
+    }
+  }
+  for (const engine of ["interp", "jit", "llvm"]) {
+    figures[`vm geomean ${engine} ratio`] = vm.summary[`${engine}_geomean_ratio`];
+  }
+  const uprobe = JSON.parse(await Deno.readTextFile(`${root}bench/out/uprobe.json`));
+  for (const row of uprobe) figures[`uprobe ${row.probe} ${row.program} ns`] = row.ours_ns;
+  return figures;
 }
-for (const engine of ["interp", "jit", "llvm"]) {
-  figures[`vm geomean ${engine} ratio`] = vm.summary[`${engine}_geomean_ratio`];
+/* Each figure's best (lowest) of the runs so far. */
+function best(a: Figures, b: Figures): Figures {
+  const out: Figures = { ...a };
+  for (const [k, v] of Object.entries(b)) out[k] = out[k] === undefined ? v : Math.min(out[k], v);
+  return out;
 }
-const uprobe = JSON.parse(await Deno.readTextFile(`${root}bench/out/uprobe.json`));
-for (const row of uprobe) figures[`uprobe ${row.probe} ${row.program} ns`] = row.ours_ns;
+const isWorse = (name: string, was: number, now: number) =>
+  now > was * TOLERANCE && (!name.endsWith(" ns") || now - was > NS_SLACK);
 
 const baselinePath = `${root}bench/baseline.json`;
 if (args.has("--write")) {
+  let figures = await measure();
+  for (let i = 1; i < WRITE_RUNS && !args.has("--no-run"); i++) {
+    figures = best(figures, await measure());
+  }
   const note = Deno.env.get("BENCH_NOTE") ?? "";
   await Deno.writeTextFile(
     baselinePath,
@@ -55,6 +74,17 @@ if (args.has("--write")) {
 }
 
 const baseline: Figures = JSON.parse(await Deno.readTextFile(baselinePath)).figures;
+let figures = await measure();
+for (let i = 1; i < RUNS && !args.has("--no-run"); i++) {
+  const worse = Object.keys(baseline).filter((k) =>
+    figures[k] !== undefined && isWorse(k, baseline[k], figures[k])
+  );
+  if (!worse.length) break;
+  console.log(
+    `worse than the baseline: ${worse.join(", ")}; measuring again (run ${i + 1} of ${RUNS})`,
+  );
+  figures = best(figures, await measure());
+}
 const table = [];
 let worse = 0;
 for (const name of new Set([...Object.keys(baseline), ...Object.keys(figures)])) {
@@ -62,9 +92,7 @@ for (const name of new Set([...Object.keys(baseline), ...Object.keys(figures)]))
   let status = "ok";
   if (was === undefined) status = "new";
   else if (now === undefined) status = "missing";
-  else if (now > was * TOLERANCE && (!name.endsWith(" ns") || now - was > NS_SLACK)) {
-    status = "WORSE";
-  }
+  else if (isWorse(name, was, now)) status = "WORSE";
   if (status === "WORSE" || status === "missing") worse++;
   table.push({
     figure: name,
