@@ -23,7 +23,7 @@ N ?= 100000
 LLVM_N ?=
 SEED ?=
 
-.PHONY: all setup build examples demo demo-vm test test-targets check fmt lint bench bench-vm bench-maps bench-uprobe bench-server bench-syscall fuzz-vm clean
+.PHONY: all setup build examples demo demo-vm test test-targets check fmt lint bench bench-vm bench-maps bench-uprobe bench-server bench-syscall bench-check fuzz-vm clean
 
 all: build
 
@@ -122,7 +122,7 @@ TEST_BPF_OBJS := $(patsubst tests/bpf/%.bpf.c,build/tests/%.bpf.o,$(wildcard tes
 TARGET_SRCS := tests/targets/probe_target.c tests/targets/probe_asm.S
 TEST_TARGETS := build/tests/probe_target build/tests/probe_target_nopie build/tests/probe_target_lib \
 	build/examples/malloc_victim build/tests/libbpf_insns build/tests/ring_consumer build/tests/bpf_bad_calls build/tests/live_target \
-	build/tests/libprobe_asm.so build/tests/libctor_dlopen.so build/tests/open_target $(EXAMPLE_APPS)
+	build/tests/libprobe_asm.so build/tests/libctor_dlopen.so build/tests/open_target build/tests/segv_chain $(EXAMPLE_APPS)
 test-targets: $(TEST_BPF_OBJS) $(TEST_TARGETS)
 
 build/tests/%.bpf.o: tests/bpf/%.bpf.c build/vmlinux.h $(wildcard tests/bpf/*.h)
@@ -142,6 +142,11 @@ build/tests/probe_target_lib: tests/targets/probe_target.c build/tests/libprobe_
 build/tests/ring_consumer: tests/targets/ring_consumer.c
 	@mkdir -p build/tests
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lbpf
+# A target with its own SIGSEGV handler that reads bad memory through the runtime (tests/safe_read_test.ts).
+build/tests/segv_chain: tests/targets/segv_chain.c build/libbpftime.so
+	@mkdir -p build/tests
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -Lbuild -lbpftime -Wl,-rpath,'$$ORIGIN/..'
+
 build/tests/open_target: tests/targets/open_target.c
 	@mkdir -p build/tests
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<
@@ -219,6 +224,11 @@ build/bench/libmapsbench.so: bench/maps_harness.c build/libbpftime.so
 
 bench-maps: build build/bench/libmapsbench.so
 	$(DENO) run $(DENO_PERMS) bench/maps_bench.ts
+
+# Runs bench-vm and bench-uprobe and fails when a figure is >30% worse than bench/baseline.json
+# (not part of `make test`). BENCH_WRITE=1 writes the baseline from this run instead.
+bench-check: build build/bench/workloads.bpf.o build/bench/libnative.so build/bench/uprobe_target build/bench/uprobe_probes.bpf.o build/bench/kernel_probe
+	$(DENO) run $(DENO_PERMS) bench/check.ts $(if $(BENCH_WRITE),--write)
 
 bench-vm: build build/bench/workloads.bpf.o build/bench/libnative.so
 	$(DENO) run $(DENO_PERMS) bench/vm_bench.ts

@@ -21,12 +21,32 @@ EXPORT void *native_helper_address(void)
 	return (void *)bench_helper;
 }
 
+/* The native side of the probe_read workloads: plain copies, through pointers as helpers are. */
+__attribute__((noinline)) static long native_probe_read(void *dst, unsigned size, const void *src)
+{
+	memcpy(dst, src, size);
+	return 0;
+}
+__attribute__((noinline)) static long native_probe_read_str(void *dst, unsigned size, const void *src)
+{
+	char *d = dst;
+	const char *s = src;
+	for (unsigned i = 0; i < size; i++)
+		if ((d[i] = s[i]) == 0)
+			return (long)i + 1;
+	d[size - 1] = 0;
+	return size;
+}
+long (*volatile native_probe_read_ptr)(void *, unsigned, const void *) = native_probe_read;
+long (*volatile native_probe_read_str_ptr)(void *, unsigned, const void *) = native_probe_read_str;
+
 static const struct {
 	const char *name;
 	workload_fn fn;
 } workloads[] = {
 	{"prime", prime}, {"memcmp64k", memcmp64k}, {"fib", fib}, {"bitops", bitops},
-	{"helper_calls", helper_calls},
+	{"helper_calls", helper_calls}, {"probe_read8", probe_read8}, {"probe_str64", probe_str64},
+	{"str_hash", str_hash}, {"struct_walk", struct_walk},
 };
 
 static uint64_t now_ns(void)

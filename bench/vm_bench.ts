@@ -13,6 +13,24 @@ import { NativeWorkloads } from "./native.ts";
 interface Workload {
   name: string;
   mem?: () => Uint8Array<ArrayBuffer>;
+  /** Runs with the runtime's helpers (probe_read and friends) instead of bench_helper. */
+  runtime?: boolean;
+}
+
+const text = (s: string, size: number) => {
+  const m = new Uint8Array(size);
+  m.set(new TextEncoder().encode(s));
+  return m;
+};
+/* 16 nodes of 32 bytes at 64-byte steps: next (an offset), value; struct_walk follows them. */
+function linkedList() {
+  const m = new Uint8Array(1024);
+  const v = new DataView(m.buffer);
+  for (let k = 0; k < 16; k++) {
+    v.setBigUint64(k * 64, BigInt(((k * 7 + 3) % 16) * 64), true);
+    v.setBigUint64(k * 64 + 8, BigInt(k + 1), true);
+  }
+  return m;
 }
 
 const WORKLOADS: Workload[] = [
@@ -21,8 +39,14 @@ const WORKLOADS: Workload[] = [
   { name: "fib" },
   { name: "bitops" },
   { name: "helper_calls" },
+  { name: "probe_read8", runtime: true, mem: () => new Uint8Array(512).map((_, i) => i * 7) },
+  { name: "probe_str64", runtime: true, mem: () => text("a".repeat(63), 128) },
+  { name: "str_hash", runtime: true, mem: () => text("/usr/lib/x86_64-linux-gnu/libc.so.6", 128) },
+  { name: "struct_walk", runtime: true, mem: linkedList },
 ];
 const ENGINES: Engine[] = ["interp", "jit", "llvm"];
+/* BENCH_ONLY=fib,prime runs only those workloads (for bisecting one row). */
+const ONLY = Deno.env.get("BENCH_ONLY")?.split(",").filter((x) => x);
 /*
  * Some workloads run more than the default budget of 1,000,000 instructions: they get a larger
  * one, so the counting (at back-edges and calls) is measured; BPFTIME_INSN_BUDGET=0 measures
@@ -64,12 +88,14 @@ const sections = codeSections(await Deno.readFile(objectPath), objectPath);
 const native = new NativeWorkloads();
 const rows: Record<string, string | number>[] = [];
 for (const w of WORKLOADS) {
+  if (ONLY && !ONLY.includes(w.name)) continue;
   const section = sections.find((s) => s.name === `workload/${w.name}`);
   if (!section) throw new Error(`${objectPath}: no section workload/${w.name}`);
   const mem = w.mem?.();
   const vms = ENGINES.map((engine) => {
     const vm = new Vm({ engine, instructionBudget: BUDGET });
-    vm.registerHelper(1, "bench_helper", { native: native.helperAddress() });
+    if (w.runtime) vm.useRuntime();
+    else vm.registerHelper(1, "bench_helper", { native: native.helperAddress() });
     vm.load(section.data);
     return vm;
   });

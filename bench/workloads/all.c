@@ -4,3 +4,4 @@
 #include "fib.c"
 #include "bitops.c"
 #include "helpers.c"
+#include "probe_read.c"

@@ -20,5 +20,9 @@ u64 memcmp64k(u8 *mem, u64 len);
 u64 fib(u8 *mem, u64 len);
 u64 bitops(u8 *mem, u64 len);
 u64 helper_calls(u8 *mem, u64 len);
+u64 probe_read8(u8 *mem, u64 len);
+u64 probe_str64(u8 *mem, u64 len);
+u64 str_hash(u8 *mem, u64 len);
+u64 struct_walk(u8 *mem, u64 len);
 
 #endif

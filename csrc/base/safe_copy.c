@@ -1,19 +1,260 @@
-/* Memory copies that never fault, for probe_read and friends (process_vm_readv on ourselves). */
+/*
+ * Memory copies that never fault, for probe_read and friends: the kernel's exception-table idea.
+ *
+ * Two copy routines written in assembly (below) are the only code that touches a possibly-bad
+ * address. A SIGSEGV/SIGBUS handler recognises a fault by its program counter: inside a routine,
+ * it moves the program counter to that routine's recovery label, which returns a failure; the
+ * caller zeroes the destination. A fault anywhere else goes on to the handler that was installed
+ * before ours, or to the old disposition, exactly as if we were not there (see chain()).
+ *
+ * The handler is installed on the first copy (an atomic state, no lock: a thread that finds the
+ * installation under way uses the old system-call path meanwhile), so a process that never reads
+ * user memory keeps its handlers untouched. Valid memory costs no system call.
+ */
 #define _GNU_SOURCE
 #include "safe_copy.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <ucontext.h>
 #include <unistd.h>
 
-int safe_read(void *dst, uint64_t src, uint64_t size)
+/*
+ * safe_copy_asm(dst, src, n): 0, or -EFAULT if a load or store faulted (the destination then
+ * holds an unspecified prefix). Whole 8-byte words, then bytes.
+ *
+ * safe_str_asm(dst, src, size > 0): copies up to the first NUL (included) or size bytes.
+ * Returns the bytes written: k + 1 when the NUL was the k-th byte, size when there was none;
+ * on a fault, -1 - (bytes copied before it). Words are read only at 8-aligned addresses (never
+ * across a page we have not reached) and stored whole only if they hold no NUL, so bytes of
+ * dst after the NUL are left as they were (as the kernel does).
+ */
+HIDDEN long safe_str_asm(char *dst, uint64_t src, uint64_t size);
+extern const char safe_copy_asm_end[], safe_copy_asm_fixup[];
+extern const char safe_str_asm_end[], safe_str_asm_fixup[];
+__asm__(".text\n"
+	".p2align 4\n"
+	".globl safe_copy_asm\n"
+	".hidden safe_copy_asm\n"
+	".type safe_copy_asm, @function\n"
+	"safe_copy_asm:\n"
+	"	cmp $8, %rdx\n"
+	"	jne 0f\n" /* exactly 8 bytes, the most common read: one load, one store */
+	"	mov (%rsi), %rax\n"
+	"	mov %rax, (%rdi)\n"
+	"	xor %eax, %eax\n"
+	"	ret\n"
+	"0:	jb 2f\n"
+	"1:	mov (%rsi), %rax\n"
+	"	mov %rax, (%rdi)\n"
+	"	add $8, %rsi\n"
+	"	add $8, %rdi\n"
+	"	sub $8, %rdx\n"
+	"	cmp $8, %rdx\n"
+	"	jae 1b\n"
+	"2:	test %rdx, %rdx\n"
+	"	jz 4f\n"
+	"3:	movzbl (%rsi), %eax\n"
+	"	mov %al, (%rdi)\n"
+	"	inc %rsi\n"
+	"	inc %rdi\n"
+	"	dec %rdx\n"
+	"	jnz 3b\n"
+	"4:	xor %eax, %eax\n"
+	"	ret\n"
+	".globl safe_copy_asm_end\n"
+	".hidden safe_copy_asm_end\n"
+	"safe_copy_asm_end:\n"
+	".globl safe_copy_asm_fixup\n"
+	".hidden safe_copy_asm_fixup\n"
+	"safe_copy_asm_fixup:\n"
+	"	mov $-14, %eax\n" /* -EFAULT */
+	"	ret\n"
+	".size safe_copy_asm, . - safe_copy_asm\n"
+	"\n"
+	".p2align 4\n"
+	".globl safe_str_asm\n"
+	".hidden safe_str_asm\n"
+	".type safe_str_asm, @function\n"
+	"safe_str_asm:\n"
+	"	mov %rdi, %r8\n"
+	"	movabs $0x0101010101010101, %r9\n"
+	"	movabs $0x8080808080808080, %r10\n"
+	"1:	test $7, %sil\n" /* bytes until src is 8-aligned */
+	"	jz 3f\n"
+	"2:	movzbl (%rsi), %eax\n"
+	"	mov %al, (%rdi)\n"
+	"	inc %rdi\n"
+	"	inc %rsi\n"
+	"	test %al, %al\n"
+	"	jz 5f\n"
+	"	dec %rdx\n"
+	"	jz 5f\n"
+	"	jmp 1b\n"
+	"3:	cmp $8, %rdx\n" /* aligned words while 8 bytes may be written */
+	"	jb 2b\n"
+	"	mov (%rsi), %rax\n"
+	"	mov %rax, %rcx\n"
+	"	sub %r9, %rcx\n"
+	"	mov %rax, %r11\n"
+	"	not %r11\n"
+	"	and %r11, %rcx\n"
+	"	and %r10, %rcx\n"
+	"	jnz 2b\n" /* a NUL in this word: byte by byte */
+	"	mov %rax, (%rdi)\n"
+	"	add $8, %rdi\n"
+	"	add $8, %rsi\n"
+	"	sub $8, %rdx\n"
+	"	jnz 3b\n"
+	"5:	mov %rdi, %rax\n"
+	"	sub %r8, %rax\n"
+	"	ret\n"
+	".globl safe_str_asm_end\n"
+	".hidden safe_str_asm_end\n"
+	"safe_str_asm_end:\n"
+	".globl safe_str_asm_fixup\n"
+	".hidden safe_str_asm_fixup\n"
+	"safe_str_asm_fixup:\n"
+	"	mov %rdi, %rax\n"
+	"	sub %r8, %rax\n"
+	"	not %rax\n"
+	"	ret\n"
+	".size safe_str_asm, . - safe_str_asm\n");
+
+/* glibc's sigaction under its other name: ours (below) interposes the public one. */
+extern int __sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+
+/* 0: not installed, 1: being installed, 2: installed. */
+_Atomic int safe_copy_state;
+static struct sigaction old_segv, old_bus;
+
+/*
+ * A fault outside the copy routines: what would have happened without us. A previous handler
+ * is called as the kernel would call it (its mask, plus the signal unless SA_NODEFER); a default
+ * or ignored disposition is put back and the fault re-runs (or a sent signal is raised again).
+ */
+static void chain(int sig, siginfo_t *si, void *uc)
+{
+	struct sigaction *old = sig == SIGSEGV ? &old_segv : &old_bus;
+	if (!(old->sa_flags & SA_SIGINFO) && old->sa_handler == SIG_IGN && si->si_code <= 0)
+		return; /* a sent signal, ignored as before */
+	if (!(old->sa_flags & SA_SIGINFO) && (old->sa_handler == SIG_DFL || old->sa_handler == SIG_IGN)) {
+		__sigaction(sig, old, NULL);
+		if (si->si_code <= 0) /* sent by kill/tgkill/sigqueue, not a fault: send it again */
+			raise(sig);
+		return;
+	}
+	sigset_t mask = old->sa_mask, was;
+	if (!(old->sa_flags & SA_NODEFER))
+		sigaddset(&mask, sig);
+	pthread_sigmask(SIG_BLOCK, &mask, &was);
+	if (old->sa_flags & SA_SIGINFO)
+		old->sa_sigaction(sig, si, uc);
+	else
+		old->sa_handler(sig);
+	pthread_sigmask(SIG_SETMASK, &was, NULL);
+}
+
+static void on_fault(int sig, siginfo_t *si, void *ucv)
+{
+	ucontext_t *uc = ucv;
+	uintptr_t ip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+	if (ip >= (uintptr_t)safe_copy_asm && ip < (uintptr_t)safe_copy_asm_end) {
+		uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)safe_copy_asm_fixup;
+		return;
+	}
+	if (ip >= (uintptr_t)safe_str_asm && ip < (uintptr_t)safe_str_asm_end) {
+		uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)safe_str_asm_fixup;
+		return;
+	}
+	chain(sig, si, ucv);
+}
+
+/*
+ * SA_NODEFER: a fault in a copy made from a handler that the previous handler's chain runs (a
+ * probe inside the application's own SIGSEGV handler) is still ours to recover; chain() blocks
+ * the signal for the previous handler as the kernel would have. SA_ONSTACK: faults from stack
+ * overflow reach the application's handler on its alternate stack, as before.
+ */
+int safe_copy_init(void)
+{
+	int expect = 0;
+	if (!atomic_compare_exchange_strong(&safe_copy_state, &expect, 1))
+		return expect == 2 ? 0 : -EAGAIN;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_fault;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	/* old_* are written before the handler can run (it only runs after sigaction returns). */
+	if (__sigaction(SIGSEGV, &sa, &old_segv) < 0 || __sigaction(SIGBUS, &sa, &old_bus) < 0) {
+		atomic_store(&safe_copy_state, 0);
+		return -errno;
+	}
+	atomic_store_explicit(&safe_copy_state, 2, memory_order_release);
+	return 0;
+}
+
+/*
+ * The application's sigaction and signal, where they bind to ours (a program linked with
+ * libbpftime, the preloaded agent and server; not a process that dlopen()s the library, nor raw
+ * rt_sigaction system calls). Once our handler is installed, a SIGSEGV/SIGBUS handler the
+ * application sets becomes the previous handler ours chains to, and the application reads back
+ * what it set: our handler stays first. (The chained-to action is replaced in place: a fault
+ * outside the copies that arrives while another thread sets a new handler may see a mix.)
+ */
+__attribute__((visibility("default"))) int sigaction(int sig, const struct sigaction *act,
+						    struct sigaction *old)
+{
+	if ((sig != SIGSEGV && sig != SIGBUS) ||
+	    atomic_load_explicit(&safe_copy_state, memory_order_acquire) != 2)
+		return __sigaction(sig, act, old);
+	struct sigaction *prev = sig == SIGSEGV ? &old_segv : &old_bus, was = *prev;
+	if (act)
+		*prev = *act;
+	if (old)
+		*old = was;
+	return 0;
+}
+
+__attribute__((visibility("default"))) sighandler_t signal(int sig, sighandler_t handler)
+{
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = handler;
+	sa.sa_flags = SA_RESTART; /* glibc's signal(): BSD semantics */
+	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, sig);
+	if (sigaction(sig, &sa, &old) < 0)
+		return SIG_ERR;
+	return old.sa_handler;
+}
+
+static inline bool handler_ready(void)
+{
+	if (likely(atomic_load_explicit(&safe_copy_state, memory_order_acquire) == 2))
+		return true;
+	return safe_copy_init() == 0;
+}
+
+/* The fallback while the handler is not (yet) installed: the kernel copies for us. */
+static int syscall_read(void *dst, uint64_t src, uint64_t size)
+{
+	struct iovec local = {dst, size}, remote = {(void *)(uintptr_t)src, size};
+	ssize_t n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+	return n == (ssize_t)size ? 0 : -EFAULT;
+}
+
+int safe_read_slow(void *dst, uint64_t src, uint64_t size)
 {
 	if (size == 0)
 		return 0;
-	struct iovec local = {dst, size}, remote = {(void *)(uintptr_t)src, size};
-	ssize_t n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
-	if (n != (ssize_t)size) {
+	int r = handler_ready() ? safe_copy_asm(dst, src, size) : syscall_read(dst, src, size);
+	if (unlikely(r < 0)) {
 		memset(dst, 0, size);
 		return -EFAULT;
 	}
@@ -24,43 +265,41 @@ int safe_write(uint64_t dst, const void *src, uint64_t size)
 {
 	if (size == 0)
 		return 0;
+	if (handler_ready())
+		return safe_copy_asm((void *)(uintptr_t)dst, (uint64_t)(uintptr_t)src, size);
 	struct iovec local = {(void *)src, size}, remote = {(void *)(uintptr_t)dst, size};
 	ssize_t n = process_vm_writev(getpid(), &local, 1, &remote, 1, 0);
 	return n == (ssize_t)size ? 0 : -EFAULT;
+}
+
+/* Byte by byte through the system call, with safe_str_asm's results. */
+static long syscall_str(char *dst, uint64_t src, uint64_t size)
+{
+	for (uint64_t i = 0; i < size; i++) {
+		if (syscall_read(dst + i, src + i, 1) < 0)
+			return -1 - (long)i;
+		if (dst[i] == 0)
+			return (long)i + 1;
+	}
+	return (long)size;
 }
 
 long safe_read_str(char *dst, uint64_t src, uint64_t size)
 {
 	if (size == 0)
 		return -EINVAL;
-	/*
-	 * Through a bounce buffer: bytes of dst past the NUL stay as they were
-	 * (as the kernel's bpf_probe_read_user_str leaves them; programs use the
-	 * zeroed buffer as a map key).
-	 */
-	char bounce[256];
-	uint64_t done = 0;
-	while (done < size) {
-		/* Never read across a page boundary we have not reached yet. */
-		uint64_t page_left = 4096 - ((src + done) & 4095);
-		uint64_t chunk = size - done < page_left ? size - done : page_left;
-		if (chunk > sizeof(bounce))
-			chunk = sizeof(bounce);
-		if (safe_read(bounce, src + done, chunk) < 0) {
-			if (done == 0) {
-				dst[0] = 0;
-				return -EFAULT;
-			}
-			break;
-		}
-		char *nul = memchr(bounce, 0, chunk);
-		if (nul) {
-			memcpy(dst + done, bounce, (size_t)(nul - bounce) + 1);
-			return (long)(done + (uint64_t)(nul - bounce)) + 1;
-		}
-		memcpy(dst + done, bounce, chunk);
-		done += chunk;
+	long r = handler_ready() ? safe_str_asm(dst, src, size) : syscall_str(dst, src, size);
+	if (likely(r > 0)) {
+		if ((uint64_t)r == size)
+			dst[size - 1] = 0;
+		return r;
 	}
-	dst[done < size ? done : size - 1] = 0;
-	return (long)(done < size ? done : size - 1) + 1;
+	long copied = -1 - r;
+	if (copied == 0) { /* nothing readable: -EFAULT, dst zeroed (as the kernel) */
+		memset(dst, 0, size);
+		return -EFAULT;
+	}
+	/* The string runs into bad memory: what was read, terminated (copied < size). */
+	dst[copied] = 0;
+	return copied + 1;
 }

@@ -4,12 +4,37 @@
 
 #include "base.h"
 
+#include <errno.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <string.h>
 
-/* Copies from possibly-bad addresses without faulting: 0 or -EFAULT. */
-HIDDEN int safe_read(void *dst, uint64_t src, uint64_t size);
+/*
+ * Installs the SIGSEGV/SIGBUS handler that recovers faults of the copies (done by the first copy
+ * too): 0, -EAGAIN while another thread installs it, or -errno.
+ */
+HIDDEN int safe_copy_init(void);
+/* Internals of the inline safe_read: the handler's state (2: installed) and the copy routine. */
+HIDDEN extern _Atomic int safe_copy_state;
+HIDDEN int safe_copy_asm(void *dst, uint64_t src, uint64_t n);
+HIDDEN int safe_read_slow(void *dst, uint64_t src, uint64_t size);
+
+/* Copies from possibly-bad addresses without faulting: 0, or -EFAULT with dst zeroed. */
+static inline int safe_read(void *dst, uint64_t src, uint64_t size)
+{
+	if (likely(atomic_load_explicit(&safe_copy_state, memory_order_acquire) == 2)) {
+		if (likely(safe_copy_asm(dst, src, size) == 0))
+			return 0;
+		memset(dst, 0, size);
+		return -EFAULT;
+	}
+	return safe_read_slow(dst, src, size);
+}
 HIDDEN int safe_write(uint64_t dst, const void *src, uint64_t size);
-/* Reads a NUL-terminated string (at most size bytes incl. NUL): length incl. NUL, or -EFAULT. */
+/*
+ * Reads a NUL-terminated string (at most size bytes incl. NUL): length incl. NUL, or -EFAULT with
+ * dst zeroed when the first byte is unreadable; a string running into bad memory is cut there.
+ */
 HIDDEN long safe_read_str(char *dst, uint64_t src, uint64_t size);
 
 #endif

@@ -100,7 +100,10 @@ static uint64_t get_prandom_u32(uint64_t a1, uint64_t a2, uint64_t a3, uint64_t 
 static uint64_t probe_read(uint64_t dst, uint64_t size, uint64_t src, uint64_t a4, uint64_t a5)
 {
 	(void)a4, (void)a5;
-	if (!run_write_ok(dst, size))
+	/* The usual destination, the running frame, checked here (run_write_ok's first case). */
+	const struct jit_ctx *r = current_run;
+	bool in_frame = r && dst - r->frame_lo < r->stack_top - r->frame_lo && size <= r->stack_top - dst;
+	if (unlikely(!in_frame) && !run_write_ok(dst, size))
 		return (uint64_t)-EFAULT;
 	return (uint64_t)(int64_t)safe_read((void *)(uintptr_t)dst, src, size);
 }
