@@ -8,19 +8,18 @@ import assert from "node:assert/strict";
 import { assemble } from "../lib/isa/assembler.ts";
 import { type Engine, Vm } from "../ffi/vm.ts";
 import { ROOT } from "./test_utils.ts";
+import {
+  bytesAt,
+  isMapped,
+  mapAnonymous,
+  PROT_NONE,
+  protect,
+  unmap,
+} from "../testing/raw_memory.ts";
 
 const ENGINES: Engine[] = ["interp", "jit", "llvm"];
 const EFAULT = BigInt.asUintN(64, -14n);
 const PAGE = 4096;
-
-const libc = Deno.dlopen("libc.so.6", {
-  mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
-  munmap: { parameters: ["pointer", "usize"], result: "i32" },
-  mincore: { parameters: ["pointer", "usize", "buffer"], result: "i32" },
-  mprotect: { parameters: ["pointer", "usize", "i32"], result: "i32" },
-});
-const PROT_NONE = 0, PROT_READ = 1, PROT_WRITE = 2;
-const MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20;
 
 /*
  * Two pages: [readable "hello..." up to its last byte][PROT_NONE guard]. Unmapped memory is a low
@@ -29,35 +28,25 @@ const MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20;
  */
 const UNMAPPED = 0x200000n;
 function assertUnmapped(addr: bigint) {
-  const vec = new Uint8Array(1);
-  assert.equal(libc.symbols.mincore(Deno.UnsafePointer.create(addr), BigInt(PAGE), vec), -1);
+  assert.equal(isMapped(addr, PAGE), false);
 }
 function layout() {
-  const p = libc.symbols.mmap(
-    null,
-    3n * BigInt(PAGE),
-    PROT_READ | PROT_WRITE,
-    MAP_PRIVATE | MAP_ANONYMOUS,
-    -1,
-    0n,
-  );
-  const base = BigInt(Deno.UnsafePointer.value(p));
-  const view = new Deno.UnsafePointerView(p!);
-  const bytes = new Uint8Array(view.getArrayBuffer(PAGE));
+  const base = mapAnonymous(3 * PAGE);
+  const bytes = bytesAt(base, PAGE);
   bytes.fill(0x41);
   bytes.set(new TextEncoder().encode("hello\0"), 0);
   assert.equal(
-    libc.symbols.mprotect(Deno.UnsafePointer.create(base + BigInt(PAGE)), BigInt(PAGE), PROT_NONE),
+    protect(base + BigInt(PAGE), PAGE, PROT_NONE),
     0,
   );
   assert.equal(
-    libc.symbols.munmap(Deno.UnsafePointer.create(base + 2n * BigInt(PAGE)), BigInt(PAGE)),
+    unmap(base + 2n * BigInt(PAGE), PAGE),
     0,
   );
   assertUnmapped(UNMAPPED);
   return {
     base,
-    close: () => libc.symbols.munmap(p, 2n * BigInt(PAGE)),
+    close: () => unmap(base, 2 * PAGE),
   };
 }
 
@@ -164,8 +153,8 @@ for (const engine of ENGINES) {
       assert.equal(write(m.base + page), EFAULT);
       assert.equal(write(UNMAPPED), EFAULT);
       assert.equal(write(m.base + 8n), 0n);
-      const view = new Deno.UnsafePointerView(Deno.UnsafePointer.create(m.base)!);
-      assert.equal(view.getBigUint64(8), 7n);
+      const word = bytesAt(m.base, 16);
+      assert.equal(new DataView(word.buffer, word.byteOffset).getBigUint64(8, true), 7n);
     } finally {
       m.close();
     }
@@ -178,47 +167,11 @@ for (const engine of ENGINES) {
  */
 for (const kind of ["munmap", "mprotect"]) {
   Deno.test(`safe_read: a page another thread keeps flipping (${kind}) while programs read it`, async () => {
-    const p = libc.symbols.mmap(
-      null,
-      BigInt(PAGE),
-      PROT_READ | PROT_WRITE,
-      MAP_PRIVATE | MAP_ANONYMOUS,
-      -1,
-      0n,
-    );
-    const addr = BigInt(Deno.UnsafePointer.value(p));
-    new Uint8Array(new Deno.UnsafePointerView(p!).getArrayBuffer(PAGE)).fill(0x22);
-    const worker = new Worker(
-      `data:application/javascript,${
-        encodeURIComponent(`
-      const libc = Deno.dlopen("libc.so.6", {
-        mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
-        munmap: { parameters: ["pointer", "usize"], result: "i32" },
-        mprotect: { parameters: ["pointer", "usize", "i32"], result: "i32" },
-      });
-      self.onmessage = (e) => {
-        const p = Deno.UnsafePointer.create(BigInt(e.data.addr));
-        const until = performance.now() + e.data.ms;
-        let n = 0, ours = true;
-        while (ours && performance.now() < until) {
-          if (e.data.kind === "mprotect") {
-            libc.symbols.mprotect(p, 4096n, 0);
-            libc.symbols.mprotect(p, 4096n, 3);
-            n++;
-            continue;
-          }
-          libc.symbols.munmap(p, 4096n);
-          /* MAP_FIXED_NOREPLACE, zero-filled: if another thread of Deno took the address meanwhile,
-           * stop (and leave it to its new owner) */
-          const q = libc.symbols.mmap(p, 4096n, 3, 0x22 | 0x100000, -1, 0n);
-          ours = Deno.UnsafePointer.value(q) === Deno.UnsafePointer.value(p);
-          n++;
-        }
-        self.postMessage({ n, ours });
-      };`)
-      }`,
-      { type: "module" },
-    );
+    const addr = mapAnonymous(PAGE);
+    bytesAt(addr, PAGE).fill(0x22);
+    const worker = new Worker(new URL("../testing/page_flipper.ts", import.meta.url), {
+      type: "module",
+    });
     const done = new Promise<{ n: number; ours: boolean }>((resolve) =>
       worker.onmessage = (e) => resolve(e.data)
     );
@@ -244,7 +197,7 @@ for (const kind of ["munmap", "mprotect"]) {
     const { n: flips, ours } = await done;
     worker.terminate();
     for (const vm of vms) vm.close();
-    if (ours) libc.symbols.munmap(p, BigInt(PAGE));
+    if (ours) unmap(addr, PAGE);
     assert.ok(flips > 0);
     // (once another thread of Deno took the address, what the reads return is its memory)
     if (ours) { for (const s of seen) assert.ok(!s.startsWith("bad"), s); }
