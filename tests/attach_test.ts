@@ -156,39 +156,30 @@ Deno.test("attach: a running target's blocked calls go on, a signal is kept, upr
   }
 });
 
-Deno.test("attach: a thread held in nanosleep sleeps its whole time", async () => {
-  const { seg, obj } = loadProbes(segName("read"));
-  try {
-    await using t = Target.start("sleep");
-    await t.ready();
-    const r = await bpftimeEnv(["attach", String(t.pid)], { BPFTIME_GLOBAL_SHM_NAME: seg.name });
-    assert.equal(r.code, 0, r.stderr);
-    assert.ok(t.hasAgent());
-    assertUndisturbed(await t.result(), 0);
-  } finally {
-    const name = seg.name;
-    obj.close();
-    seg.close();
-    Segment.remove(name);
-  }
-});
-
-Deno.test("attach: a thread that never enters the kernel (malloc, free) is injected too", async () => {
-  const { seg, obj } = loadProbes(segName("busy"));
-  try {
-    await using t = Target.start("busy");
-    await t.ready();
-    const r = await bpftimeEnv(["attach", String(t.pid)], { BPFTIME_GLOBAL_SHM_NAME: seg.name });
-    assert.equal(r.code, 0, r.stderr);
-    assert.ok(t.hasAgent());
-    assertUndisturbed(await t.result(), 0);
-  } finally {
-    const name = seg.name;
-    obj.close();
-    seg.close();
-    Segment.remove(name);
-  }
-});
+/* The target's main thread in nanosleep, or never entering the kernel (malloc and free). */
+for (
+  const [mode, what] of [
+    ["sleep", "a thread held in nanosleep sleeps its whole time"],
+    ["busy", "a thread that never enters the kernel (malloc, free) is injected too"],
+  ] as const
+) {
+  Deno.test(`attach: ${what}`, async () => {
+    const { seg, obj } = loadProbes(segName(mode === "sleep" ? "read" : mode));
+    try {
+      await using t = Target.start(mode);
+      await t.ready();
+      const r = await bpftimeEnv(["attach", String(t.pid)], { BPFTIME_GLOBAL_SHM_NAME: seg.name });
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(t.hasAgent());
+      assertUndisturbed(await t.result(), 0);
+    } finally {
+      const name = seg.name;
+      obj.close();
+      seg.close();
+      Segment.remove(name);
+    }
+  });
+}
 
 /** `bpftime attach` refused: exit 1, `pattern` said, and the target (if any) without the agent. */
 async function refused(
