@@ -9,67 +9,19 @@
  */
 import assert from "node:assert/strict";
 import { ROOT } from "./test_utils.ts";
+import { bpftraceSkipReason, rawSyscallCountScript, readLines } from "./kernel_syscall_counts.ts";
 
 const TARGET = `${ROOT}build/tests/syscall_target`;
 const DL_LIB = `${ROOT}build/tests/libsyscall_dl.so`;
 
 // Counting starts at the target's close(7770001) and stops after its close(7770002), for the
 // target and every process it forks until that process execs (the new image is not hooked).
-const SCRIPT = `
-BEGIN { printf("ready\\n"); }
-tracepoint:raw_syscalls:sys_enter {
-  if (args->id == 3 && args->args[0] == 7770001 && comm == "syscall_target") { @t[pid] = 1; }
-  if (@t[pid]) {
-    @enter[args->id] = count();
-    if (args->id == 3 && args->args[0] == 7770002) { @end[tid] = 1; }
-  }
-}
-tracepoint:raw_syscalls:sys_exit /@t[pid]/ {
-  @exit[args->id] = count();
-  if (@end[tid]) { delete(@t[pid]); exit(); }
-}
-tracepoint:sched:sched_process_fork /@t[pid]/ { @t[args->child_pid] = 1; }
-tracepoint:sched:sched_process_exec /@t[pid]/ { delete(@t[pid]); }
-`;
-
-function skipReason(): string | null {
-  if (Deno.uid() !== 0) return "not root: bpftrace needs root";
-  try {
-    Deno.statSync("/sys/kernel/tracing/events/raw_syscalls");
-  } catch {
-    // tracefs is not mounted: mount it (bpftrace reads the tracepoints' formats there).
-    const r = new Deno.Command("mount", {
-      args: ["-t", "tracefs", "tracefs", "/sys/kernel/tracing"],
-    })
-      .outputSync();
-    if (r.code !== 0) return "tracefs is not mounted and cannot be";
-  }
-  const r = new Deno.Command("sh", { args: ["-c", "command -v bpftrace"] }).outputSync();
-  if (r.code !== 0) return "bpftrace is not installed";
-  return null;
-}
+const SCRIPT = rawSyscallCountScript("syscall_target");
 
 type Counts = Record<string, number>;
 
-async function readLines(
-  stream: ReadableStream<Uint8Array>,
-  onLine: (l: string) => void,
-): Promise<void> {
-  const dec = new TextDecoder();
-  let buf = "";
-  for await (const chunk of stream) {
-    buf += dec.decode(chunk, { stream: true });
-    let i;
-    while ((i = buf.indexOf("\n")) >= 0) {
-      onLine(buf.slice(0, i));
-      buf = buf.slice(i + 1);
-    }
-  }
-  if (buf) onLine(buf);
-}
-
 Deno.test("syscall hooks: per-syscall entry and exit counts equal the kernel's raw_syscalls counts (but the restarts it makes unseen)", async () => {
-  const why = skipReason();
+  const why = bpftraceSkipReason();
   if (why) {
     console.log(`skipped: ${why}`);
     return;

@@ -14,6 +14,7 @@ import { Segment } from "../ffi/shm.ts";
 import { AGENT } from "./probe_env.ts";
 import { BIN, Running } from "./server_env.ts";
 import { freshSegment, ROOT } from "./test_utils.ts";
+import { bpftraceSkipReason, rawSyscallCountScript, readLines } from "./kernel_syscall_counts.ts";
 
 const TARGET = `${ROOT}build/tests/tp_target`;
 const DL_LIB = `${ROOT}build/tests/libsyscall_dl.so`;
@@ -21,44 +22,12 @@ const PROGS = `${ROOT}build/tests/syscall_tp.bpf.o`;
 const TP_APP = `${ROOT}build/tests/tp_opens`;
 const TRACEFS = "/sys/kernel/tracing/events";
 
-function kernelSkipReason(): string | null {
-  if (Deno.uid() !== 0) return "not root: bpftrace and tracefs need root";
-  try {
-    Deno.statSync(`${TRACEFS}/raw_syscalls`);
-  } catch {
-    const r = new Deno.Command("mount", {
-      args: ["-t", "tracefs", "tracefs", "/sys/kernel/tracing"],
-    })
-      .outputSync();
-    if (r.code !== 0) return "tracefs is not mounted and cannot be";
-  }
-  const r = new Deno.Command("sh", { args: ["-c", "command -v bpftrace"] }).outputSync();
-  if (r.code !== 0) return "bpftrace is not installed";
-  return null;
-}
-
 function tracepointId(path: string): number {
   return Number(Deno.readTextFileSync(`${TRACEFS}/${path}/id`).trim());
 }
 
 function agentEnv(seg: Segment, extra: Record<string, string> = {}): Record<string, string> {
   return { LD_PRELOAD: AGENT, BPFTIME_GLOBAL_SHM_NAME: seg.name, ...extra };
-}
-
-async function readLines(
-  stream: ReadableStream<Uint8Array>,
-  onLine: (l: string) => void,
-): Promise<void> {
-  let buf = "";
-  for await (const text of stream.pipeThrough(new TextDecoderStream())) {
-    buf += text;
-    let i;
-    while ((i = buf.indexOf("\n")) >= 0) {
-      onLine(buf.slice(0, i));
-      buf = buf.slice(i + 1);
-    }
-  }
-  if (buf) onLine(buf);
 }
 
 /** The `opens` map: path -> the fields the programs recorded (tests/bpf/syscall_tp.bpf.c). */
@@ -126,22 +95,9 @@ function rawCounts(
 
 // The kernel's view of the same run: raw_syscalls counts from close(7770001) to close(7770002)
 // for the target and the processes it forks until they exec, and its openat calls on our files.
-const SCRIPT = `
-BEGIN { printf("ready\\n"); }
-tracepoint:raw_syscalls:sys_enter {
-  if (args->id == 3 && args->args[0] == 7770001 && comm == "tp_target") { @t[pid] = 1; }
-  if (@t[pid]) {
-    @enter[args->id] = count();
-    if (args->id == 3 && args->args[0] == 7770002) { @end[tid] = 1; }
-  }
-}
-tracepoint:raw_syscalls:sys_exit /@t[pid]/ {
-  @exit[args->id] = count();
-  if (@end[tid]) { delete(@t[pid]); exit(); }
-}
-tracepoint:sched:sched_process_fork /@t[pid]/ { @t[args->child_pid] = 1; }
-tracepoint:sched:sched_process_exec /@t[pid]/ { delete(@t[pid]); }
-tracepoint:syscalls:sys_enter_openat /@t[pid] && strncmp(str(args->filename), "/tmp/bpftime_tp_", 16) == 0/ {
+const SCRIPT = rawSyscallCountScript(
+  "tp_target",
+  `tracepoint:syscalls:sys_enter_openat /@t[pid] && strncmp(str(args->filename), "/tmp/bpftime_tp_", 16) == 0/ {
   printf("E %s %d %d %ld %lu %ld %ld\\n", str(args->filename), tid, args->__syscall_nr, args->dfd,
          args->filename, args->flags, args->mode);
   @o[tid] = 1;
@@ -150,7 +106,8 @@ tracepoint:syscalls:sys_exit_openat /@o[tid]/ {
   printf("X %d %d %ld\\n", tid, args->__syscall_nr, args->ret);
   delete(@o[tid]);
 }
-`;
+`,
+);
 
 for (const sud of [false, true]) {
   Deno.test(
@@ -162,7 +119,7 @@ for (const sud of [false, true]) {
 }
 
 async function compareWithKernel(sud: boolean) {
-  const why = kernelSkipReason();
+  const why = bpftraceSkipReason();
   if (why) {
     console.log(`skipped: ${why}`);
     return;
@@ -527,7 +484,7 @@ Deno.test("syscall tracepoints: what a syscall costs with nothing attached to it
 });
 
 Deno.test("syscall tracepoints: the server's perf_event_open answers syscall tracepoint ids, leaves others to the kernel, refuses syscalls it cannot map, with log lines", async () => {
-  const why = kernelSkipReason();
+  const why = bpftraceSkipReason();
   if (why) {
     console.log(`skipped: ${why}`);
     return;
