@@ -5,7 +5,8 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
 PACKAGES="build-essential make pkg-config clang-14 llvm-14-dev libbpf-dev libelf-dev \
-libzydis-dev bpftool bpftrace linux-libc-dev nodejs npm"
+libzydis-dev bpftool bpftrace linux-libc-dev redis-server redis-tools systemtap-sdt-dev \
+nodejs npm"
 
 missing=""
 for p in $PACKAGES; do
