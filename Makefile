@@ -274,5 +274,8 @@ build/tests/attach_target: tests/targets/attach_target.c
 	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -o $@ $< -lpthread
 build/tests/attach_static: tests/targets/attach_target.c
 	@mkdir -p build/tests
-	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -static -o $@ $< -lpthread
-test-targets: build/tests/attach_target build/tests/attach_static
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -DATTACH_STATIC -static -o $@ $< -lpthread
+build/tests/libslow_ctor.so: tests/targets/slow_ctor.c
+	@mkdir -p build/tests
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -shared -fPIC -o $@ $<
+test-targets: build/tests/attach_target build/tests/attach_static build/tests/libslow_ctor.so

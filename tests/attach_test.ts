@@ -43,10 +43,10 @@ class Target {
   get pid(): number {
     return this.child.pid;
   }
-  async ready(): Promise<void> {
+  async ready(line = "ready"): Promise<void> {
     const end = Date.now() + 5000;
-    while (!this.#out.includes("ready\n")) {
-      assert.ok(Date.now() < end, `target never ready: ${this.#out} ${this.#err}`);
+    while (!this.#out.includes(`${line}\n`)) {
+      assert.ok(Date.now() < end, `target never said ${line}: ${this.#out} ${this.#err}`);
       await sleep(10);
     }
     await sleep(100); // its threads into their calls
@@ -180,6 +180,49 @@ for (
     }
   });
 }
+
+Deno.test("attach: a dlopen in progress is waited for, or refused in time; a call stuck on a lock is interrupted and the thread put back", async () => {
+  const { seg, obj } = loadProbes(segName("loader"));
+  const env = { BPFTIME_GLOBAL_SHM_NAME: seg.name };
+  const ms = 6000;
+  try {
+    // Another thread dlopens a library whose constructor sleeps 2.5 s: the loader's lock is held.
+    await using t = new Target(
+      new Deno.Command(TARGET, {
+        args: [String(ms), "sleep"],
+        env: { ATTACH_DLOPEN: `${ROOT}build/tests/libslow_ctor.so`, SLOW_CTOR_MS: "2500" },
+        stdout: "piped",
+        stderr: "piped",
+      }),
+    );
+    await t.ready("ctor");
+    // Waited for 600 ms, then refused with nothing done.
+    await refused(
+      [String(t.pid)],
+      { ...env, BPFTIME_INJECT_TIMEOUT_MS: "600" },
+      /loader's lock in process \d+ is held by its thread \d+ .* for over 600 ms; nothing was loaded/,
+      t,
+    );
+    // Not looking at the lock: the injected dlopen waits for it, and is interrupted in time.
+    await refused(
+      [String(t.pid)],
+      { ...env, BPFTIME_INJECT_TIMEOUT_MS: "600", BPFTIME_INJECT_NO_LOADER_CHECK: "1" },
+      /injected dlopen in process \d+ did not return within 600 ms.*put back where it was/,
+      t,
+    );
+    // With the default bound (5 s) the constructor ends first; then the agent is loaded.
+    const r = await bpftimeEnv(["attach", String(t.pid)], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(t.hasAgent());
+    // The thread put back twice, then injected: its nanosleep ran its whole time, no EINTR.
+    assertUndisturbed(await t.result(), 0, ms);
+  } finally {
+    const name = seg.name;
+    obj.close();
+    seg.close();
+    Segment.remove(name);
+  }
+});
 
 /** `bpftime attach` refused: exit 1, `pattern` said, and the target (if any) without the agent. */
 async function refused(

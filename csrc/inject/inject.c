@@ -20,13 +20,26 @@
  * delivered when it is let go (the first with its siginfo, by PTRACE_DETACH;
  * others are sent again to the thread).
  *
+ * A thread is not injected while the dynamic loader's lock is held by any
+ * thread (one inside dlopen or dlclose, e.g. running a slow constructor): its
+ * dlopen would wait, maybe forever (the holder itself stopped by us). The
+ * injector lets the thread go and looks again later, for up to the timeout.
+ * Each injected call is also bounded: one that does not return in time (a
+ * lock the loader or malloc needs, held by a thread that does not let it go)
+ * is interrupted, the registers are put back, the thread let go, and the
+ * refusal says what may be left behind.
+ *
+ * BPFTIME_INJECT_TIMEOUT_MS: that bound (default 5000).
  * BPFTIME_INJECT_PAUSE_MS (tests): waits that long with the thread stopped.
+ * BPFTIME_INJECT_NO_LOADER_CHECK=1 (tests): injects without looking at the
+ * loader's lock, so the bound on the calls can be tested.
  *
  * Exit status: 0 loaded, 3 the agent was already there, 1 an error (said on stderr).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <dlfcn.h>
+#include <pthread.h>
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -45,6 +58,7 @@
 #include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef NT_X86_XSTATE
@@ -137,7 +151,11 @@ static void explain_eperm(void)
 	     pid);
 }
 
-/* The target's libc: its path and load base (the mapping at file offset 0). */
+/* The dynamic loader of the target: its path and load base (empty: not found). */
+static char ldso_path[PATH_MAX];
+static uintptr_t ldso_base;
+
+/* The target's libc: its path and load base (the mapping at file offset 0); its loader too. */
 static bool find_libc(char *path, size_t size, uintptr_t *base, bool *has_agent, const char *agent)
 {
 	char mpath[64], line[PATH_MAX + 256];
@@ -163,6 +181,10 @@ static bool find_libc(char *path, size_t size, uintptr_t *base, bool *has_agent,
 		const char *file = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
 		if (!strcmp(file, agent_base))
 			*has_agent = true;
+		if (!ldso_path[0] && off == 0 && !strncmp(file, "ld-linux", 8) && strstr(file, ".so")) {
+			snprintf(ldso_path, sizeof(ldso_path), "%s", name);
+			ldso_base = start;
+		}
 		if (!found && off == 0 &&
 		    (!strcmp(file, "libc.so.6") || (!strncmp(file, "libc-2.", 7) && strstr(file, ".so")))) {
 			snprintf(path, size, "%s", name);
@@ -174,8 +196,12 @@ static bool find_libc(char *path, size_t size, uintptr_t *base, bool *has_agent,
 	return found;
 }
 
-/* The offsets of `names` in the ELF file's dynamic symbols (0: not found). */
-static void dynsym_offsets(const char *file, const char *const *names, uintptr_t *out, int n)
+/*
+ * The offsets of `names` in the ELF file's dynamic symbols (0: not found), functions or data
+ * objects (`objects`); `sizes` (may be NULL) gets their st_size.
+ */
+static void dynsym_lookup(const char *file, const char *const *names, uintptr_t *out, size_t *sizes,
+			  int n, bool objects)
 {
 	int fd = open(file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -193,8 +219,11 @@ static void dynsym_offsets(const char *file, const char *const *names, uintptr_t
 	    eh->e_shoff == 0 || eh->e_shoff + (size_t)eh->e_shnum * sizeof(Elf64_Shdr) > size)
 		fail("the target's libc %s is not a 64-bit ELF file with sections", file);
 	const Elf64_Shdr *sh = (const Elf64_Shdr *)(img + eh->e_shoff);
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		out[i] = 0;
+		if (sizes)
+			sizes[i] = 0;
+	}
 	for (unsigned i = 0; i < eh->e_shnum; i++) {
 		if (sh[i].sh_type != SHT_DYNSYM || sh[i].sh_link >= eh->e_shnum)
 			continue;
@@ -205,14 +234,18 @@ static void dynsym_offsets(const char *file, const char *const *names, uintptr_t
 		size_t count = sh[i].sh_size / sizeof(Elf64_Sym);
 		for (size_t s = 0; s < count; s++) {
 			if (syms[s].st_shndx == SHN_UNDEF || !syms[s].st_value ||
-			    ELF64_ST_TYPE(syms[s].st_info) != STT_FUNC || syms[s].st_name >= strs->sh_size)
+			    ELF64_ST_TYPE(syms[s].st_info) != (objects ? STT_OBJECT : STT_FUNC) ||
+			    syms[s].st_name >= strs->sh_size)
 				continue;
 			const char *name = (const char *)img + strs->sh_offset + syms[s].st_name;
 			if (!memchr(name, 0, strs->sh_size - syms[s].st_name))
 				continue;
 			for (int k = 0; k < n; k++)
-				if (!out[k] && !strcmp(name, names[k]))
+				if (!out[k] && !strcmp(name, names[k])) {
 					out[k] = syms[s].st_value;
+					if (sizes)
+						sizes[k] = syms[s].st_size;
+				}
 		}
 	}
 	munmap((void *)img, size);
@@ -240,17 +273,38 @@ static void check_agent(const char *agent)
 		     agent, fsuid);
 }
 
-static int wait_thread(pid_t tid, int *status)
+static long long now_ms(void)
 {
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* The bound on each injected call and on waiting for the loader's lock (ms). */
+static long timeout_ms = 5000;
+
+/* Waits for the thread's next stop; until `deadline` (now_ms(); 0: none). 1: timed out. */
+static int wait_thread(pid_t tid, int *status, long long deadline)
+{
+	long nap_us = 20;
 	for (;;) {
-		pid_t r = waitpid(tid, status, __WALL);
+		pid_t r = waitpid(tid, status, __WALL | (deadline ? WNOHANG : 0));
 		if (r == tid)
 			return 0;
 		if (r < 0 && errno == EINTR)
 			continue;
-		return -1;
+		if (r < 0)
+			return -1;
+		if (now_ms() >= deadline)
+			return 1;
+		usleep((useconds_t)nap_us); /* polled: short calls return in microseconds */
+		if (nap_us < 1000)
+			nap_us *= 2;
 	}
 }
+
+/* An injected call is running (its end is a SIGSEGV at address 0). */
+static bool in_call;
 
 #define MAX_HELD 64
 static int held[MAX_HELD], n_held;
@@ -265,13 +319,17 @@ static void gone(void)
 /*
  * Runs the thread until it stops at address 0 (the end of an injected call)
  * or in an interrupt stop (want_interrupt). Signals met on the way are held.
+ * false: `deadline` (0: none) passed first.
  */
-static void run_until(pid_t tid, bool want_interrupt)
+static bool run_until(pid_t tid, bool want_interrupt, long long deadline)
 {
 	int status;
 	for (;;) {
-		if (wait_thread(tid, &status) < 0)
+		int w = wait_thread(tid, &status, deadline);
+		if (w < 0)
 			gone();
+		if (w > 0)
+			return false;
 		if (WIFEXITED(status) || WIFSIGNALED(status))
 			gone();
 		if (!WIFSTOPPED(status))
@@ -283,7 +341,7 @@ static void run_until(pid_t tid, bool want_interrupt)
 			if (want_interrupt && (sig == SIGTRAP || sig == SIGSTOP || sig == SIGTSTP ||
 					       sig == SIGTTIN || sig == SIGTTOU)) {
 				if (sig == SIGTRAP)
-					return;
+					return true;
 			}
 			if (ptrace(PTRACE_CONT, tid, 0, 0) < 0)
 				gone();
@@ -295,12 +353,12 @@ static void run_until(pid_t tid, bool want_interrupt)
 			continue;
 		}
 		/* A signal-delivery-stop. */
-		if (!want_interrupt && sig == SIGSEGV) {
+		if (in_call && sig == SIGSEGV) {
 			struct user_regs_struct r;
 			if (ptrace(PTRACE_GETREGS, tid, 0, &r) < 0)
 				gone();
 			if (r.rip == 0)
-				return;
+				return true;
 			fail("the injected call faulted in process %d at 0x%llx; it may be left damaged",
 			     pid, (unsigned long long)r.rip);
 		}
@@ -315,9 +373,54 @@ static void run_until(pid_t tid, bool want_interrupt)
 }
 
 static struct user_regs_struct saved;
+static uint8_t xstate[65536] __attribute__((aligned(64)));
+static struct iovec xs = {xstate, sizeof(xstate)};
+static bool have_xstate, have_fp;
+static struct user_fpregs_struct fp;
+
+/* Puts the thread back as it was stopped (the kernel restarts an interrupted call from these),
+ * with the signals held meanwhile, and lets it go. */
+static void restore_and_detach(pid_t tid)
+{
+	if (have_xstate)
+		ptrace(PTRACE_SETREGSET, tid, (void *)NT_X86_XSTATE, &xs);
+	else if (have_fp)
+		ptrace(PTRACE_SETFPREGS, tid, 0, &fp);
+	if (ptrace(PTRACE_SETREGS, tid, 0, &saved) < 0)
+		gone();
+	for (int i = 1; i < n_held; i++)
+		syscall(SYS_tgkill, pid, tid, held[i]);
+	if (n_held)
+		ptrace(PTRACE_SETSIGINFO, tid, 0, &first_info);
+	if (ptrace(PTRACE_DETACH, tid, 0, (void *)(long)(n_held ? held[0] : 0)) < 0)
+		gone();
+}
+
+/*
+ * An injected call did not return in time: the thread waits for a lock that the thread holding
+ * it does not release. It is stopped where it is and put back as it was, and let go. What the
+ * call had done is left: said.
+ */
+static void abandon(pid_t tid, const char *what)
+{
+	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0)
+		gone();
+	if (!run_until(tid, true, now_ms() + 2000))
+		fail("the injected %s in process %d did not return within %ld ms and its thread %d "
+		     "cannot be stopped; it is left running the call",
+		     what, pid, timeout_ms, tid);
+	restore_and_detach(tid);
+	fail("the injected %s in process %d did not return within %ld ms (its thread %d waits for a "
+	     "lock held by another thread, or by itself: stopped inside malloc or the loader); it "
+	     "was interrupted and the thread put back where it was, registers restored; the agent "
+	     "is not loaded. The loader may keep a stale error handler for that thread; try again "
+	     "later",
+	     what, pid, timeout_ms, tid);
+}
 
 /* Calls fn(a, b) in the thread; returns rax. Arguments already in its memory. */
-static uint64_t remote_call(pid_t tid, uintptr_t sp, uintptr_t fn, uint64_t a, uint64_t b)
+static uint64_t remote_call(pid_t tid, uintptr_t sp, uintptr_t fn, uint64_t a, uint64_t b,
+			    const char *what)
 {
 	struct user_regs_struct r = saved;
 	uint64_t zero = 0;
@@ -335,7 +438,10 @@ static uint64_t remote_call(pid_t tid, uintptr_t sp, uintptr_t fn, uint64_t a, u
 	r.eflags &= ~(1ULL << 10);	     /* DF clear, as the ABI wants at a call */
 	if (ptrace(PTRACE_SETREGS, tid, 0, &r) < 0 || ptrace(PTRACE_CONT, tid, 0, 0) < 0)
 		gone();
-	run_until(tid, false);
+	in_call = true;
+	if (!run_until(tid, false, now_ms() + timeout_ms))
+		abandon(tid, what);
+	in_call = false;
 	if (ptrace(PTRACE_GETREGS, tid, 0, &r) < 0)
 		gone();
 	return r.rax;
@@ -399,6 +505,63 @@ static pid_t pick_thread(void)
 	return tid;
 }
 
+/* The target's loader state (_rtld_global in ld.so): address and size (0: not found). */
+static uintptr_t rtld_global_at;
+static size_t rtld_global_size;
+
+static void find_rtld_global(void)
+{
+	if (!ldso_path[0])
+		return;
+	char file[PATH_MAX + 32];
+	snprintf(file, sizeof(file), "/proc/%d/root%s", pid, ldso_path);
+	if (access(file, R_OK) < 0)
+		snprintf(file, sizeof(file), "%s", ldso_path);
+	if (access(file, R_OK) < 0)
+		return;
+	static const char *const names[] = {"_rtld_global"};
+	uintptr_t off;
+	size_t size;
+	dynsym_lookup(file, names, &off, &size, 1, true);
+	if (off && size >= 40 && size <= 65536) {
+		rtld_global_at = ldso_base + off;
+		rtld_global_size = size;
+	}
+}
+
+static bool is_thread_of_target(long tid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task/%ld", pid, tid);
+	return tid > 0 && access(path, F_OK) == 0;
+}
+
+/*
+ * A thread holding one of the loader's locks (_rtld_global's recursive mutexes: dl_load_lock,
+ * dl_load_write_lock, dl_load_tls_lock), or 0. Read from the target's memory: a recursive
+ * pthread mutex that is locked reads {lock != 0, count >= 1, owner = a thread of the target,
+ * nusers >= 1, kind = PTHREAD_MUTEX_RECURSIVE_NP}; the layout of the structure around them
+ * is glibc's private business, so every aligned position is looked at.
+ */
+static pid_t loader_lock_holder(void)
+{
+	if (!rtld_global_at)
+		return 0;
+	static int32_t words[65536 / 4];
+	struct iovec local = {words, rtld_global_size}, remote = {(void *)rtld_global_at, rtld_global_size};
+	if (process_vm_readv(pid, &local, 1, &remote, 1, 0) != (ssize_t)rtld_global_size)
+		return 0;
+	size_t n = rtld_global_size / 4;
+	for (size_t i = 0; i + 5 <= n; i++) {
+		int32_t lock = words[i], count = words[i + 1], owner = words[i + 2], users = words[i + 3],
+			kind = words[i + 4];
+		if (lock != 0 && count >= 1 && owner > 0 && users >= 1 && kind == PTHREAD_MUTEX_RECURSIVE_NP &&
+		    is_thread_of_target(owner))
+			return owner;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 4) {
@@ -434,7 +597,7 @@ int main(int argc, char **argv)
 		snprintf(libc_file, sizeof(libc_file), "%s", libc);
 	static const char *const names[] = {"dlopen", "dlsym", "dlerror", "dlclose"};
 	uintptr_t off[4];
-	dynsym_offsets(libc_file, names, off, 4);
+	dynsym_lookup(libc_file, names, off, NULL, 4, false);
 	if (!off[0] || !off[1] || !off[2] || !off[3])
 		fail("the target's libc %s exports no dlopen/dlsym (glibc older than 2.34?)", libc);
 
@@ -455,24 +618,40 @@ int main(int argc, char **argv)
 			explain_eperm();
 		fail("cannot trace process %d: %s", pid, strerror(errno));
 	}
+	const char *limit = getenv("BPFTIME_INJECT_TIMEOUT_MS");
+	if (limit && atol(limit) > 0)
+		timeout_ms = atol(limit);
+	const char *no_check = getenv("BPFTIME_INJECT_NO_LOADER_CHECK");
+	if (!no_check || strcmp(no_check, "1"))
+		find_rtld_global();
 	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0)
 		gone();
-	run_until(tid, true);
+	run_until(tid, true, 0);
 	/*
-	 * Preferably stopped in a system call: a thread stopped in its own code may hold a lock
-	 * dlopen needs (malloc's). One that never enters the kernel is taken as it is.
+	 * A moment when no thread holds the loader's lock (dlopen would wait for it), and
+	 * preferably with the thread in a system call: a thread stopped in its own code may hold
+	 * a lock dlopen needs (malloc's). One that never enters the kernel is taken as it is.
 	 */
-	for (int tries = 0; tries < 100; tries++) {
+	long long deadline = now_ms() + timeout_ms;
+	for (int tries = 0;; tries++) {
 		if (ptrace(PTRACE_GETREGS, tid, 0, &saved) < 0)
 			gone();
-		if ((long long)saved.orig_rax >= 0)
+		pid_t holder = loader_lock_holder();
+		if (!holder && ((long long)saved.orig_rax >= 0 || tries >= 100))
 			break;
+		if (holder && now_ms() >= deadline) {
+			restore_and_detach(tid); /* nothing changed: it goes on as it was */
+			fail("the dynamic loader's lock in process %d is held by its thread %d (inside "
+			     "dlopen or dlclose: a library constructor or destructor that takes long?) "
+			     "for over %ld ms; nothing was loaded; try again when it is free",
+			     pid, holder, timeout_ms);
+		}
 		if (ptrace(PTRACE_CONT, tid, 0, 0) < 0)
 			gone();
-		usleep(1000);
+		usleep(holder ? 10000 : 1000);
 		if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0)
 			gone();
-		run_until(tid, true);
+		run_until(tid, true, 0);
 	}
 	/* For tests: a window in which signals and exits meet the injection. */
 	const char *pause = getenv("BPFTIME_INJECT_PAUSE_MS");
@@ -482,11 +661,8 @@ int main(int argc, char **argv)
 	/* Saved: general registers and the whole extended state (x87, SSE, AVX...). */
 	if (ptrace(PTRACE_GETREGS, tid, 0, &saved) < 0)
 		gone();
-	static uint8_t xstate[65536] __attribute__((aligned(64)));
-	struct iovec xs = {xstate, sizeof(xstate)};
-	bool have_xstate = ptrace(PTRACE_GETREGSET, tid, (void *)NT_X86_XSTATE, &xs) == 0;
-	struct user_fpregs_struct fp;
-	bool have_fp = !have_xstate && ptrace(PTRACE_GETFPREGS, tid, 0, &fp) == 0;
+	have_xstate = ptrace(PTRACE_GETREGSET, tid, (void *)NT_X86_XSTATE, &xs) == 0;
+	have_fp = !have_xstate && ptrace(PTRACE_GETFPREGS, tid, 0, &fp) == 0;
 
 	uintptr_t sp = saved.rsp - 128 - 256; /* below the red zone, with room */
 	uintptr_t path_at = push_string(&sp, agent);
@@ -495,39 +671,28 @@ int main(int argc, char **argv)
 	sp -= 64;
 
 	char err[1024] = "";
-	uint64_t handle = remote_call(tid, sp, libc_base + off[0], path_at, RTLD_NOW);
+	uint64_t handle = remote_call(tid, sp, libc_base + off[0], path_at, RTLD_NOW, "dlopen");
 	if (!handle) {
-		uint64_t msg = remote_call(tid, sp, libc_base + off[2], 0, 0);
+		uint64_t msg = remote_call(tid, sp, libc_base + off[2], 0, 0, "dlerror");
 		if (msg)
 			read_string(msg, err, sizeof(err));
 		snprintf(err + strlen(err), sizeof(err) - strlen(err), "%s",
 			 msg ? "" : "dlopen failed");
 	} else {
-		uint64_t fn = remote_call(tid, sp, libc_base + off[1], handle, sym_at);
+		uint64_t fn = remote_call(tid, sp, libc_base + off[1], handle, sym_at, "dlsym");
 		if (!fn)
 			snprintf(err, sizeof(err), "the agent %s has no bpftime_agent_attach", agent);
-		else if ((int)remote_call(tid, sp, fn, seg_at, 0) != 0)
+		else if ((int)remote_call(tid, sp, fn, seg_at, 0, "bpftime_agent_attach") != 0)
 			snprintf(err, sizeof(err),
 				 "the agent could not open segment %s as the process's user (its reason is "
 				 "on the process's stderr); unloaded",
 				 segment);
 		if (*err) /* nothing left: it started no thread and hooked nothing */
-			remote_call(tid, sp, libc_base + off[3], handle, 0);
+			remote_call(tid, sp, libc_base + off[3], handle, 0, "dlclose");
 	}
 
 	/* Put back exactly; the kernel restarts an interrupted call from these. */
-	if (have_xstate)
-		ptrace(PTRACE_SETREGSET, tid, (void *)NT_X86_XSTATE, &xs);
-	else if (have_fp)
-		ptrace(PTRACE_SETFPREGS, tid, 0, &fp);
-	if (ptrace(PTRACE_SETREGS, tid, 0, &saved) < 0)
-		gone();
-	for (int i = 1; i < n_held; i++)
-		syscall(SYS_tgkill, pid, tid, held[i]);
-	if (n_held)
-		ptrace(PTRACE_SETSIGINFO, tid, 0, &first_info);
-	if (ptrace(PTRACE_DETACH, tid, 0, (void *)(long)(n_held ? held[0] : 0)) < 0)
-		gone();
+	restore_and_detach(tid);
 	if (*err)
 		fail("%s", err);
 	printf("loaded the bpftime agent into process %d (segment %s)\n", pid, segment);

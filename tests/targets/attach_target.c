@@ -11,8 +11,11 @@
  *                            Prints "ready", then on its last line
  *                            {"main":{...},"sleep":{...},"read":{...},"work":N,"usr1":N}
  *                            with each call's result, errno and elapsed ms.
+ *                            With ATTACH_DLOPEN=LIB, one more thread dlopens LIB after "ready"
+ *                            (build/tests/libslow_ctor.so: the loader's lock held meanwhile).
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -121,6 +124,18 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+static void *loader(void *arg)
+{
+#ifdef ATTACH_STATIC /* no dlopen in the static build (the linker warns of it) */
+	(void)arg;
+	exit(4);
+#else
+	if (!dlopen(arg, RTLD_NOW))
+		exit(4);
+	return NULL;
+#endif
+}
+
 static void on_usr1(int sig)
 {
 	(void)sig;
@@ -162,6 +177,10 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	printf("ready\n");
 	fflush(stdout);
+	pthread_t dl;
+	const char *lib = getenv("ATTACH_DLOPEN");
+	if (lib)
+		pthread_create(&dl, NULL, loader, (void *)lib);
 	struct result main_r;
 	if (main_read) {
 		do_read(&main_p);
@@ -185,6 +204,8 @@ int main(int argc, char **argv)
 		pthread_join(th[4], NULL);
 	stop = 1;
 	pthread_join(th[3], NULL);
+	if (lib)
+		pthread_join(dl, NULL);
 	printf("{");
 	print("main", &main_r, ",");
 	print("sleep", &sleep_r, ",");
