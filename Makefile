@@ -23,7 +23,7 @@ N ?= 100000
 LLVM_N ?=
 SEED ?=
 
-.PHONY: all setup build examples demo demo-vm test test-targets check fmt lint bench bench-vm bench-maps bench-uprobe bench-server bench-syscall bench-check fuzz-vm clean
+.PHONY: all setup build examples demo demo-vm test test-targets check fmt lint bench bench-vm bench-maps bench-attach bench-uprobe bench-server bench-syscall bench-check fuzz-vm clean
 
 all: build
 
@@ -186,7 +186,7 @@ build/examples/malloc_victim: examples/malloc/victim.c
 test: build test-targets check
 	$(DENO) test --allow-all tests/
 
-bench: bench-vm bench-maps bench-uprobe bench-server bench-syscall
+bench: bench-vm bench-maps bench-uprobe bench-server bench-syscall bench-attach
 
 bench-server: build test-targets
 	$(DENO) run $(DENO_PERMS) bench/server_bench.ts
@@ -200,6 +200,15 @@ build/bench/uprobe_probes.bpf.o: bench/uprobe/probes.bpf.c build/vmlinux.h
 build/bench/kernel_probe: bench/uprobe/kernel_probe.c
 	@mkdir -p build/bench
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lbpf
+
+# `bpftime attach` on redis-server: time to attach, and requests/s plain, with an idle agent, with
+# our uprobe and with the same kernel uprobe (bench/attach/kernel_hold: libbpf).
+build/bench/kernel_hold: bench/attach/kernel_hold.c
+	@mkdir -p build/bench
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lbpf
+
+bench-attach: build build/bench/uprobe_probes.bpf.o build/bench/kernel_hold
+	$(DENO) run $(DENO_PERMS) bench/attach_bench.ts
 
 bench-uprobe: build build/bench/uprobe_target build/bench/uprobe_probes.bpf.o build/bench/kernel_probe
 	$(DENO) run $(DENO_PERMS) bench/uprobe_bench.ts

@@ -25,11 +25,23 @@ export function redisBinary(): string {
 
 const dec = new TextDecoder();
 
+/** A TCP port nobody listens on, in 10000..31999. */
+function freePort(): number {
+  for (;;) {
+    const port = 10000 + Math.floor(Math.random() * 22000);
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port }).close();
+      return port;
+    } catch { /* taken: another */ }
+  }
+}
+
 export class Redis {
   readonly child: Deno.ChildProcess;
   readonly dir: string;
   #done: Promise<Deno.CommandStatus>;
   #log = "";
+  #exited = false;
 
   private constructor(readonly port: number) {
     this.dir = Deno.makeTempDirSync({ prefix: "bpftime_redis_" });
@@ -58,21 +70,30 @@ export class Redis {
       for await (const c of s) this.#log += dec.decode(c);
     };
     this.#done = Promise.all([read(child.stdout), read(child.stderr), child.status])
-      .then(([, , s]) => s);
+      .then(([, , s]) => {
+        this.#exited = true;
+        return s;
+      });
   }
 
-  /** Starts a server on `port` and waits until it answers PING (bounded). */
-  static async start(port: number): Promise<Redis> {
-    const r = new Redis(port);
-    const end = Date.now() + 10000;
-    while ((await r.cli(["PING"])).out !== "PONG") {
-      if (Date.now() > end) {
-        await r.stop();
-        throw new Error(`redis-server on port ${port} never answered: ${r.log}`);
+  /**
+   * Starts a server and waits until it answers PING (bounded). Its port is a free one below
+   * the kernel's ephemeral range (where redis-benchmark's own connections take theirs).
+   */
+  static async start(): Promise<Redis> {
+    for (let attempt = 0;; attempt++) {
+      const r = new Redis(freePort());
+      const end = Date.now() + 10000;
+      while ((await r.cli(["PING"])).out !== "PONG") {
+        if (Date.now() > end || r.#exited) {
+          await r.stop();
+          if (attempt < 5 && /Address already in use/.test(r.log)) break;
+          throw new Error(`redis-server on port ${r.port} never answered: ${r.log}`);
+        }
+        await new Promise((res) => setTimeout(res, 50));
       }
-      await new Promise((res) => setTimeout(res, 50));
+      if (!r.#exited) return r;
     }
-    return r;
   }
 
   get pid(): number {

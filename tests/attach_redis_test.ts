@@ -27,7 +27,7 @@ Deno.test("attach: redis-server under redis-benchmark, attached and detached 20 
   }
   const { seg, obj } = loadProbes(`bpftime_attach2_redis_${Deno.pid}`);
   const env = { BPFTIME_GLOBAL_SHM_NAME: seg.name };
-  const redis = await Redis.start(20000 + Deno.pid % 20000);
+  const redis = await Redis.start();
   let stop = false;
   let bench: Promise<void> | undefined;
   try {
