@@ -156,6 +156,10 @@ build/tests/live_target: tests/targets/live_target.c
 build/tests/libctor_dlopen.so: tests/targets/ctor_dlopen.c
 	@mkdir -p build/tests
 	$(CC) -O2 -g -Wall -Wextra -Werror -shared -fPIC -o $@ $< -ldl
+build/tests/bpf_pins_links: tests/targets/bpf_pins_links.c
+	@mkdir -p build/tests
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<
+test-targets: build/tests/bpf_pins_links
 build/tests/bpf_bad_calls: tests/targets/bpf_bad_calls.c
 	@mkdir -p build/tests
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<

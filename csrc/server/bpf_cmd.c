@@ -62,7 +62,6 @@ static size_t attr_end(int cmd)
 static long obj_info(union bpf_attr *attr);
 static long next_id(int cmd, union bpf_attr *attr);
 static long fd_by_id(int cmd, union bpf_attr *attr);
-static long obj_pin(int cmd, union bpf_attr *attr);
 
 long server_bpf(int cmd, union bpf_attr *user, unsigned int size)
 {
@@ -115,7 +114,9 @@ long server_bpf(int cmd, union bpf_attr *user, unsigned int size)
 		ret = !e ? -EBADF : e->kind != SFD_LINK ? -EINVAL : bpf_link_detach(e);
 		break;
 	}
-	case BPF_OBJ_PIN: case BPF_OBJ_GET: ret = obj_pin(cmd, &attr); break;
+	case BPF_OBJ_PIN: ret = server_obj_pin(&attr); break;
+	case BPF_OBJ_GET: ret = server_obj_get(&attr, size); break;
+	case BPF_LINK_GET_FD_BY_ID: ret = server_link_fd_by_id(&attr); break;
 	case BPF_PROG_BIND_MAP: {
 		/* The kernel keeps the map alive as long as the program; a reference here does that. */
 		int prog = sfd_prog_id((int)attr.prog_bind_map.prog_fd);
@@ -270,24 +271,4 @@ static long fd_by_id(int cmd, union bpf_attr *attr)
 	if (fd < 0)
 		ref_put(attr->map_id);
 	return fd;
-}
-
-/* Pinning keeps an object (and what it holds) when its process goes; the path is not recorded. */
-static long obj_pin(int cmd, union bpf_attr *attr)
-{
-	if (cmd == BPF_OBJ_GET) {
-		server_log("BPF_OBJ_GET: pinned objects are not found by path here; "
-			   "use BPF_*_GET_FD_BY_ID");
-		return -EOPNOTSUPP;
-	}
-	struct server_fd *e = sfd_get((int)attr->bpf_fd);
-	if (!e)
-		return -EBADF;
-	uint32_t id = e->kind == SFD_LINK ? e->probe->link_id : e->id;
-	if ((e->kind != SFD_MAP && e->kind != SFD_PROG && e->kind != SFD_LINK) || !id)
-		return -EINVAL;
-	if (e->kind == SFD_LINK) /* a pinned link keeps its program, which keeps its maps */
-		ref_pin(e->probe->spec.prog_id);
-	ref_pin(id);
-	return 0;
 }

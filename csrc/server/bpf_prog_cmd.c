@@ -175,9 +175,10 @@ long bpf_prog_test_run(union bpf_attr *attr)
 	if (bpftime_prog_code(server_shm, (uint32_t)id, NULL, 0, &type) < 0)
 		return -EBADF;
 	if (type != BPF_PROG_TYPE_RAW_TRACEPOINT) {
+		/* The kernel has no test run for kprobe, tracepoint and perf event programs: ENOTSUPP. */
 		server_log("BPF_PROG_TEST_RUN of program type %u is not supported (only raw tracepoint programs)",
 			   type);
-		return -EOPNOTSUPP;
+		return -524; /* ENOTSUPP, the kernel's */
 	}
 	uint64_t args[12] = {0};
 	uint32_t ctx_size = attr->test.ctx_size_in;

@@ -123,3 +123,9 @@ bool ref_frozen(uint32_t id)
 	struct obj_ref *r = find(id);
 	return r && r->frozen;
 }
+
+bool ref_held(uint32_t id)
+{
+	struct obj_ref *r = find(id);
+	return r && r->refs;
+}

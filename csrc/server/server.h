@@ -97,6 +97,8 @@ HIDDEN void ref_pin(uint32_t id);
 /* BPF_MAP_FREEZE: user space may no longer write the map. */
 HIDDEN void ref_freeze(uint32_t id);
 HIDDEN bool ref_frozen(uint32_t id);
+/* This process holds a reference to the object (an fd, or an object of its holding it). */
+HIDDEN bool ref_held(uint32_t id);
 
 /* ---- commands ---- */
 
@@ -112,6 +114,10 @@ HIDDEN long bpf_btf_info(struct server_fd *e, union bpf_attr *attr);
 HIDDEN long server_info_out(union bpf_attr *attr, const void *info, uint32_t have);
 HIDDEN long bpf_link_create(union bpf_attr *attr);
 HIDDEN long bpf_link_detach(struct server_fd *e);
+/* Pins by path and links by id (pins.c). */
+HIDDEN long server_obj_pin(union bpf_attr *attr);
+HIDDEN long server_obj_get(union bpf_attr *attr, unsigned int size);
+HIDDEN long server_link_fd_by_id(union bpf_attr *attr);
 
 /* perf_event_open for probes we answer: the fd, -errno, or 1 when the kernel should have it. */
 HIDDEN long server_perf_event_open(void *attr, int pid, int cpu, int group_fd, unsigned long flags);

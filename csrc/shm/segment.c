@@ -306,7 +306,7 @@ static const char *header_problem(const struct shm_header *h, uint64_t size)
 		const struct shm_object *o = &h->objects[i];
 		if (!__atomic_load_n(&o->id, __ATOMIC_ACQUIRE))
 			continue;
-		if (o->kind < SHM_MAP || o->kind > SHM_LINK || o->offset < heap || o->offset >= size ||
+		if (o->kind < SHM_MAP || o->kind > SHM_PIN || o->offset < heap || o->offset >= size ||
 		    o->size > size - o->offset)
 			return "object table is damaged (overwritten?)";
 	}

@@ -16,11 +16,11 @@
 #include <stdint.h>
 
 #define SHM_MAGIC 0x4d48534d49545042ull /* "BPTIMSHM" */
-#define SHM_LAYOUT_VERSION 3 /* 3: each map type has its own struct after the common map header */
+#define SHM_LAYOUT_VERSION 4 /* 3: each map type has its own struct after the common map header; 4: pins (SHM_PIN) */
 #define SHM_MAX_OBJECTS 1024
 #define SHM_NAME_LEN 16
 
-enum shm_kind { SHM_FREE = 0, SHM_MAP = 1, SHM_PROG = 2, SHM_LINK = 3 };
+enum shm_kind { SHM_FREE = 0, SHM_MAP = 1, SHM_PROG = 2, SHM_LINK = 3, SHM_PIN = 4 /* shm/pins.h */ };
 
 struct shm_object {
 	uint32_t id;   /* 0 when the slot is free */
