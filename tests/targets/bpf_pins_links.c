@@ -1,5 +1,5 @@
 /*
- * Pins by path, links by id and test runs, good and bad calls, for the syscall
+ * Pins by path, links by id, test runs and helpers 183-187, good and bad calls, for the syscall
  * server's differential test (tests/server_pins_test.ts): each JSON field is
  * what one call returned ("ok" or the errno's name) or a value it gave. Run as
  * root it asks the kernel, under `bpftime load` the server; the answers must be
@@ -283,6 +283,31 @@ int main(int argc, char **argv)
 	report("test_run_raw_tp_data", test_run(raw, args, 16, 0, args, NULL));
 	report("test_run_raw_tp_ctx_too_big", test_run(raw, args, 13 * 8, 0, NULL, NULL));
 	report("test_run_not_a_prog", test_run(map, NULL, 0, 0, NULL, NULL));
+
+	/* Helpers only trampoline (fentry/fexit) or cgroup programs may call: refused at load. */
+	static const char *const helper_names[] = {"get_func_arg", "get_func_ret", "get_func_arg_cnt",
+						   "get_retval", "set_retval"};
+	for (int h = 0; h < 5; h++) {
+		struct bpf_insn call[] = {{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 2, .imm = 0},
+					  {.code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = 3, .src_reg = 10},
+					  {.code = BPF_ALU64 | BPF_ADD | BPF_K, .dst_reg = 3, .imm = -8},
+					  {.code = BPF_JMP | BPF_CALL, .imm = 183 + h},
+					  {.code = BPF_JMP | BPF_EXIT}};
+		for (int t = 0; t < 2; t++) {
+			union bpf_attr l;
+			memset(&l, 0, sizeof(l));
+			l.prog_type = t ? BPF_PROG_TYPE_RAW_TRACEPOINT : BPF_PROG_TYPE_KPROBE;
+			l.insns = (uint64_t)(uintptr_t)call;
+			l.insn_cnt = 5;
+			l.license = (uint64_t)(uintptr_t) "GPL";
+			char what[64];
+			snprintf(what, sizeof(what), "load_%s_%s", helper_names[h], t ? "raw_tp" : "kprobe");
+			long fd = sys_bpf(BPF_PROG_LOAD, &l);
+			report(what, fd);
+			if (fd >= 0)
+				close((int)fd);
+		}
+	}
 
 	/* Links: by id, pinned, found. */
 	int link = uprobe_link(prog);
