@@ -159,7 +159,10 @@ build/tests/libctor_dlopen.so: tests/targets/ctor_dlopen.c
 build/tests/bpf_pins_links: tests/targets/bpf_pins_links.c
 	@mkdir -p build/tests
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<
-test-targets: build/tests/bpf_pins_links
+build/tests/bpf_spin_locks: tests/targets/bpf_spin_locks.c
+	@mkdir -p build/tests
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<
+test-targets: build/tests/bpf_pins_links build/tests/bpf_spin_locks
 build/tests/bpf_bad_calls: tests/targets/bpf_bad_calls.c
 	@mkdir -p build/tests
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<

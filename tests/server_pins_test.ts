@@ -3,6 +3,8 @@
  * (BPF_LINK_GET_FD_BY_ID) and test runs, good and bad calls, against the kernel's answers
  * (build/tests/bpf_pins_links: the same calls asked of the kernel, then under `bpftime load`).
  * Pins live in the segment: one process pins, another finds the pin; nothing is left behind.
+ * Maps made through bpf(2) with a struct bpf_spin_lock in their BTF value lock as the kernel's
+ * (build/tests/bpf_spin_locks).
  */
 import assert from "node:assert/strict";
 import { kernelBpfAvailable } from "../testing/kernel_bpf.ts";
@@ -11,6 +13,7 @@ import { freshSegment, ROOT } from "./test_utils.ts";
 import { BIN, runJson } from "./server_env.ts";
 
 const APP = `${ROOT}build/tests/bpf_pins_links`;
+const SPIN_LOCKS = `${ROOT}build/tests/bpf_spin_locks`;
 const kernel = kernelBpfAvailable();
 
 /** An empty directory on bpffs for one run (bpffs must be mounted at /sys/fs/bpf, as for libbpf). */
@@ -87,5 +90,27 @@ Deno.test("server: a pin outlives its process and is found by path from another;
     try {
       Segment.remove(name);
     } catch { /* removed */ }
+  }
+});
+
+Deno.test("server: BTF-declared spin locks in maps made through bpf(2) answer as the kernel does", async () => {
+  const seg = freshSegment(`bpftime_attach2_spin_${Deno.pid}`, 8);
+  try {
+    const r = await runJson(BIN, ["load", SPIN_LOCKS], { BPFTIME_GLOBAL_SHM_NAME: seg.name });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.json, r.stderr);
+    assert.equal(r.json.locked_read, "lock 0 pad 5 count 7");
+    if (kernel.ok) {
+      const k = await runJson(SPIN_LOCKS, []);
+      assert.equal(k.code, 0, k.stderr);
+      assert.deepEqual(r.json, k.json);
+    } else {
+      console.log(`kernel side skipped: ${kernel.reason}`);
+    }
+    assert.equal(seg.objects().length, 0);
+  } finally {
+    const name = seg.name;
+    seg.close();
+    Segment.remove(name);
   }
 });

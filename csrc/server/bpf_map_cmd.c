@@ -26,12 +26,23 @@ static long map_create(union bpf_attr *attr)
 			return id;
 		inner = id > 0 ? (uint32_t)id : 0;
 	}
-	/* BTF describes the key and value to the kernel's printers; the layout comes from the sizes. */
 	int id = bpftime_map_create(server_shm, attr->map_type, name, attr->key_size, attr->value_size,
 				    attr->max_entries, attr->map_flags, attr->map_extra, inner);
 	if (id < 0) {
 		server_log("BPF_MAP_CREATE '%s': %s", name, bpftime_last_error());
 		return id;
+	}
+	/* Then its BTF, as the kernel: the layout comes from the sizes; a struct bpf_spin_lock in the value is
+	 * the map's lock (EOPNOTSUPP in a map type that cannot have one). */
+	uint32_t spin_lock_off;
+	long btf = map_btf_check(attr, &spin_lock_off);
+	if (btf == 0 && spin_lock_off && bpftime_map_set_spin_lock(server_shm, (uint32_t)id, spin_lock_off - 1) < 0) {
+		server_log("BPF_MAP_CREATE '%s': %s", name, bpftime_last_error());
+		btf = -EOPNOTSUPP;
+	}
+	if (btf < 0) {
+		bpftime_object_delete(server_shm, (uint32_t)id);
+		return btf;
 	}
 	ref_created((uint32_t)id, NULL, 0);
 	int fd = sfd_new(SFD_MAP, (uint32_t)id, NULL);

@@ -318,6 +318,13 @@ long bpf_btf_load(union bpf_attr *attr)
 		return -EFAULT;
 	}
 	b->size = size;
+	long special = btf_check_special_fields(b->data, size);
+	if (special < 0) {
+		write_log(attr->btf_log_buf, attr->btf_log_size, "bpftime: BTF: bad struct bpf_spin_lock use\n");
+		free(b->data);
+		free(b);
+		return special;
+	}
 	b->id = next_btf_id++;
 	int fd = sfd_new(SFD_BTF, b->id, NULL);
 	if (fd < 0) {
@@ -385,4 +392,19 @@ long bpf_btf_by_id(int cmd, union bpf_attr *attr)
 		return 0;
 	}
 	return sfd_new(SFD_BTF, hit->id, NULL);
+}
+
+const uint8_t *server_btf_bytes(int fd, uint32_t *size)
+{
+	struct server_fd *e = sfd_get(fd);
+	if (!e || e->kind != SFD_BTF)
+		return NULL;
+	if (e->id == VMLINUX_BTF_ID)
+		vmlinux_btf();
+	for (struct btf_blob *b = blobs; b; b = b->next)
+		if (b->id == e->id) {
+			*size = b->size;
+			return b->data;
+		}
+	return NULL;
 }

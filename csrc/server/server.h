@@ -110,6 +110,17 @@ HIDDEN long bpf_prog_test_run(union bpf_attr *attr);
 HIDDEN long bpf_btf_load(union bpf_attr *attr);
 HIDDEN long bpf_btf_by_id(int cmd, union bpf_attr *attr);
 HIDDEN long bpf_btf_info(struct server_fd *e, union bpf_attr *attr);
+/* The bytes of the BTF behind fd (NULL: not a BTF fd of ours). Lock held. */
+HIDDEN const uint8_t *server_btf_bytes(int fd, uint32_t *size);
+/*
+ * BPF_MAP_CREATE's BTF (btf_fd, key and value type ids), checked as the kernel checks it
+ * against the sizes; *spin_lock_off gets the offset + 1 of a struct bpf_spin_lock at the value's
+ * top level (0: none). 0 or -errno. Lock held.
+ */
+HIDDEN long map_btf_check(const union bpf_attr *attr, uint32_t *spin_lock_off);
+/* BPF_BTF_LOAD's check of special fields, as the kernel's: a struct with two struct bpf_spin_lock
+ * (-E2BIG), or one not 4-byte aligned (-EFAULT). 0 otherwise (and for BTF it cannot parse). */
+HIDDEN long btf_check_special_fields(const uint8_t *data, uint32_t size);
 /* BPF_OBJ_GET_INFO_BY_FD's copy-out: `have` bytes, the caller's extra bytes checked to be zero. */
 HIDDEN long server_info_out(union bpf_attr *attr, const void *info, uint32_t have);
 HIDDEN long bpf_link_create(union bpf_attr *attr);
