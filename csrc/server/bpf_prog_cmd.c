@@ -109,6 +109,10 @@ long bpf_prog_load(union bpf_attr *attr)
 		return -E2BIG;
 	if (attr->prog_type == 0 || attr->prog_type > BPF_PROG_TYPE_SYSCALL)
 		return -EINVAL;
+	if (attr->prog_type == BPF_PROG_TYPE_SYSCALL && !(attr->prog_flags & BPF_F_SLEEPABLE)) {
+		write_log(attr->log_buf, attr->log_size, "Syscall programs can only be sleepable\n");
+		return -EINVAL; /* as the kernel's verifier */
+	}
 	struct insn *insns = malloc((size_t)n * sizeof(*insns));
 	uint32_t *maps = malloc((size_t)n * sizeof(*maps)), nmaps = 0;
 	char why[512] = "";
@@ -174,6 +178,8 @@ long bpf_prog_test_run(union bpf_attr *attr)
 	uint32_t type;
 	if (bpftime_prog_code(server_shm, (uint32_t)id, NULL, 0, &type) < 0)
 		return -EBADF;
+	if (type == BPF_PROG_TYPE_SYSCALL)
+		return prog_test_run_syscall(attr, (uint32_t)id);
 	if (type != BPF_PROG_TYPE_RAW_TRACEPOINT) {
 		/* The kernel has no test run for kprobe, tracepoint and perf event programs: ENOTSUPP. */
 		server_log("BPF_PROG_TEST_RUN of program type %u is not supported (only raw tracepoint programs)",

@@ -107,6 +107,8 @@ HIDDEN long server_bpf(int cmd, union bpf_attr *attr, unsigned int size);
 HIDDEN long bpf_map_command(int cmd, union bpf_attr *attr);
 HIDDEN long bpf_prog_load(union bpf_attr *attr);
 HIDDEN long bpf_prog_test_run(union bpf_attr *attr);
+/* BPF_PROG_TEST_RUN of a syscall program `id` (prog_test_run.c). */
+HIDDEN long prog_test_run_syscall(union bpf_attr *attr, uint32_t id);
 HIDDEN long bpf_btf_load(union bpf_attr *attr);
 HIDDEN long bpf_btf_by_id(int cmd, union bpf_attr *attr);
 HIDDEN long bpf_btf_info(struct server_fd *e, union bpf_attr *attr);

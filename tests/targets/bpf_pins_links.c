@@ -283,6 +283,37 @@ int main(int argc, char **argv)
 	report("test_run_raw_tp_data", test_run(raw, args, 16, 0, args, NULL));
 	report("test_run_raw_tp_ctx_too_big", test_run(raw, args, 13 * 8, 0, NULL, NULL));
 	report("test_run_not_a_prog", test_run(map, NULL, 0, 0, NULL, NULL));
+	/* A syscall program: r0 = ctx[0]; ctx[1] = ctx[0] + 1; its context is written back. */
+	struct bpf_insn sys_insns[] = {
+		{.code = BPF_LDX | BPF_MEM | BPF_DW, .dst_reg = 0, .src_reg = 1},
+		{.code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = 2, .src_reg = 0},
+		{.code = BPF_ALU64 | BPF_ADD | BPF_K, .dst_reg = 2, .imm = 1},
+		{.code = BPF_STX | BPF_MEM | BPF_DW, .dst_reg = 1, .src_reg = 2, .off = 8},
+		{.code = BPF_JMP | BPF_EXIT},
+	};
+	for (int sleepable = 0; sleepable < 2; sleepable++) {
+		memset(&a, 0, sizeof(a));
+		a.prog_type = BPF_PROG_TYPE_SYSCALL;
+		a.prog_flags = sleepable ? BPF_F_SLEEPABLE : 0;
+		a.insns = (uint64_t)(uintptr_t)sys_insns;
+		a.insn_cnt = 5;
+		a.license = (uint64_t)(uintptr_t) "GPL";
+		int sys = (int)sys_bpf(BPF_PROG_LOAD, &a);
+		report(sleepable ? "load_syscall_sleepable" : "load_syscall", sys);
+		if (sys < 0)
+			continue;
+		uint64_t ctx[3] = {41, 0, 7};
+		report("test_run_syscall", test_run(sys, ctx, 24, 0, NULL, &retval));
+		value("syscall_retval", retval);
+		value("syscall_ctx_written_back", ctx[1]);
+		value("syscall_ctx_rest", ctx[2]);
+		report("test_run_syscall_repeat", test_run(sys, ctx, 24, 3, NULL, NULL));
+		report("test_run_syscall_data", test_run(sys, ctx, 24, 0, args, NULL));
+		report("test_run_syscall_ctx_too_small", test_run(sys, ctx, 8, 0, NULL, NULL));
+		report("test_run_syscall_no_ctx", test_run(sys, NULL, 0, 0, NULL, NULL));
+		report("test_run_syscall_bad_ctx_pointer", test_run(sys, (void *)8, 24, 0, NULL, NULL));
+		close(sys);
+	}
 
 	/* Helpers only trampoline (fentry/fexit) or cgroup programs may call: refused at load. */
 	static const char *const helper_names[] = {"get_func_arg", "get_func_ret", "get_func_arg_cnt",
