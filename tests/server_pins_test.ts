@@ -63,7 +63,7 @@ Deno.test("server: pins by path, links by id and test runs answer as the kernel 
   }
 });
 
-Deno.test("server: a pin outlives its process and is found by path from another; unlink removes it and the map", async () => {
+Deno.test("server: pins outlive their process and are found by path from another; unlink frees them and what they held", async () => {
   const dir = bpffsDir("across");
   if (!dir) return;
   const seg = freshSegment(`bpftime_attach2_pins_across_${Deno.pid}`, 8);
@@ -71,12 +71,23 @@ Deno.test("server: a pin outlives its process and is found by path from another;
   try {
     const pin = await runJson(BIN, ["load", APP, dir, "pin"], env);
     assert.equal(pin.code, 0, pin.stderr);
-    assert.deepEqual(pin.json, { update: "ok", pin: "ok" });
-    assert.equal(seg.objects().length, 1, "the pinned map outlives its process");
+    assert.deepEqual(pin.json, { update: "ok", pin: "ok", prog: "ok", link: "ok", pin_link: "ok" });
+    // The pinned map, and the pinned link with the program and map it holds, outlive it.
+    assert.equal(seg.objects().length, 4, JSON.stringify(seg.objects()));
     const get = await runJson(BIN, ["load", APP, dir, "get"], env);
     assert.equal(get.code, 0, get.stderr);
-    assert.deepEqual(get.json, { get: "ok", lookup: "ok", value: 42, unlink: "ok" });
-    // The last pin of a map whose creator is gone: unlinking it frees it, as the kernel does.
+    assert.deepEqual(get.json, {
+      get: "ok",
+      lookup: "ok",
+      value: 42,
+      unlink: "ok",
+      get_link: "ok",
+      link_info: "ok",
+      prog_of_link: "ok",
+      unlink_link: "ok",
+    });
+    // The last pins of objects whose creator is gone: unlinking them frees them and what they
+    // held (the link's program and its map), as the kernel does.
     assert.equal(seg.objects().length, 0, JSON.stringify(seg.objects()));
     if (kernel.ok) {
       const k1 = await runJson(APP, [dir, "pin"]);

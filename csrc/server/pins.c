@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <signal.h>
+#include <linux/bpf.h>
 #include <linux/magic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,6 +177,91 @@ long server_link_fd_by_id(union bpf_attr *attr)
 	return link_fd(attr->link_id);
 }
 
+/* The objects `id` holds (a link its program, a program the maps its code names): up to `cap`. */
+static uint32_t held_by(uint32_t id, uint32_t *out, uint32_t cap)
+{
+	const struct shm_object *o = shm_object_find(server_shm, id);
+	uint32_t n = 0;
+	if (o && o->kind == SHM_LINK) {
+		struct bpftime_link_spec spec;
+		if (bpftime_link_info(server_shm, id, &spec) == 0 && spec.prog_id)
+			out[n++] = spec.prog_id;
+	} else if (o && o->kind == SHM_PROG) {
+		int64_t len = bpftime_prog_code(server_shm, id, NULL, 0, NULL);
+		struct bpf_insn *code = len > 0 ? malloc((size_t)len) : NULL;
+		if (code && bpftime_prog_code(server_shm, id, code, (uint64_t)len, NULL) == len) {
+			for (int64_t pc = 0; pc < len / 8 && n < cap; pc++)
+				if (code[pc].code == (BPF_LD | BPF_IMM | BPF_DW)) {
+					/* map ids (the server stores them in place of the fds) */
+					if (code[pc].src_reg == 1 || code[pc].src_reg == 2)
+						out[n++] = (uint32_t)code[pc].imm;
+					pc++;
+				}
+		}
+		free(code);
+	}
+	return n;
+}
+
+/* Some pinned object other than `except` holds `id`. */
+static bool held_by_a_pinned(uint32_t id, uint32_t except)
+{
+	uint32_t holds[64];
+	for (int i = 0; i < SHM_MAX_OBJECTS; i++) {
+		const struct shm_object *o = &server_shm->hdr->objects[i];
+		uint32_t oid = __atomic_load_n(&o->id, __ATOMIC_ACQUIRE);
+		if (!oid || oid == except || !o->pinned || (o->kind != SHM_LINK && o->kind != SHM_PROG))
+			continue;
+		uint32_t n = held_by(oid, holds, 64);
+		for (uint32_t k = 0; k < n; k++)
+			if (holds[k] == id)
+				return true;
+	}
+	return false;
+}
+
+/* A link fd of this process names link `id`. */
+static bool link_held_here(uint32_t id)
+{
+	for (int fd = 0; fd < sfd_capacity(); fd++) {
+		struct server_fd *e = sfd_get(fd);
+		if (e && e->probe && e->probe->link_id == id)
+			return true;
+	}
+	return false;
+}
+
+/* An object deleted when its owner is gone and nobody here holds it (the kernel's last reference). */
+static void release_if_orphan(uint32_t id)
+{
+	const struct shm_object *o = shm_object_find(server_shm, id);
+	if (!o || o->pinned || ref_held(id) || (o->kind == SHM_LINK && link_held_here(id)))
+		return;
+	int32_t owner = o->owner;
+	if (owner == getpid() || (owner > 0 && kill(owner, 0) < 0 && errno == ESRCH))
+		bpftime_object_delete(server_shm, id);
+}
+
+/*
+ * The last pin of `id` is gone: what pinning it had kept (the program of a link, the maps of a
+ * program) is kept no more, unless named by a pin itself or held by another pinned object.
+ */
+static void unpinned(uint32_t id, int depth)
+{
+	uint32_t holds[64];
+	uint32_t n = depth < 3 ? held_by(id, holds, 64) : 0;
+	release_if_orphan(id);
+	for (uint32_t k = 0; k < n; k++) {
+		if (held_by_a_pinned(holds[k], id))
+			continue;
+		const struct shm_object *h = shm_object_find(server_shm, holds[k]);
+		if (!h || !h->pinned || shm_pin_names(server_shm, holds[k]))
+			continue;
+		bpftime_object_set_pinned(server_shm, holds[k], 0);
+		unpinned(holds[k], depth + 1);
+	}
+}
+
 /*
  * unlink() of a pinned path removes the pin (the kernel's way to unpin). The
  * last pin of an object no process holds any more deletes it, as the kernel
@@ -192,12 +278,8 @@ static long unpin_or_unlink(int dirfd, const char *path, int flags)
 		bool last;
 		server_lock();
 		int rc = shm_pin_remove(server_shm, key, &target, &last);
-		if (rc == 0 && last && !ref_held(target)) {
-			const struct shm_object *o = shm_object_find(server_shm, target);
-			int32_t owner = o ? o->owner : 0;
-			if (o && (owner == getpid() || (owner > 0 && kill(owner, 0) < 0 && errno == ESRCH)))
-				bpftime_object_delete(server_shm, target);
-		}
+		if (rc == 0 && last)
+			unpinned(target, 0);
 		server_unlock();
 		if (rc == 0)
 			return 0;

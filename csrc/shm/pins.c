@@ -68,6 +68,14 @@ int shm_pin_add(struct bpftime_shm *shm, const char *path, uint32_t target)
 	return ret;
 }
 
+bool shm_pin_names(struct bpftime_shm *shm, uint32_t id)
+{
+	shm_lock(&shm->hdr->lock);
+	bool named = named_by_a_pin(shm, id);
+	shm_unlock(&shm->hdr->lock);
+	return named;
+}
+
 int64_t shm_pin_find(struct bpftime_shm *shm, const char *path)
 {
 	struct shm_pin *p;

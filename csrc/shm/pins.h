@@ -19,6 +19,8 @@ struct shm_pin {
 HIDDEN int shm_pin_add(struct bpftime_shm *shm, const char *path, uint32_t target);
 /* The id pinned at `path`, or -ENOENT. */
 HIDDEN int64_t shm_pin_find(struct bpftime_shm *shm, const char *path);
+/* Some pin names object `id`. */
+HIDDEN bool shm_pin_names(struct bpftime_shm *shm, uint32_t id);
 /*
  * Removes the pin at `path`: its target in *target; *last tells whether no other pin names it
  * (its pinned mark is then cleared). 0 or -ENOENT.

@@ -6,8 +6,10 @@
  * the same.
  *
  *   bpf_pins_links DIR          DIR: an empty directory on bpffs (removed by the caller)
- *   bpf_pins_links DIR pin      pins a hash map (key 1 = 42) at DIR/shared and exits
- *   bpf_pins_links DIR get      finds DIR/shared, prints key 1's value, unlinks the pin
+ *   bpf_pins_links DIR pin      pins a hash map (key 1 = 42) at DIR/shared, and a uprobe link of a
+ *                               program using another map at DIR/link (only the link), and exits
+ *   bpf_pins_links DIR get      finds DIR/shared, prints key 1's value, unlinks the pin; finds
+ *                               DIR/link and its program, unlinks it (all of it goes)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -174,6 +176,8 @@ static int uprobe_link(int prog)
 	return (int)sys_bpf(BPF_LINK_CREATE, &a);
 }
 
+static int uprobe_link(int prog);
+
 /* One process pins, another finds the pin and removes it. */
 static int across(const char *dir, int pinning)
 {
@@ -190,6 +194,27 @@ static int across(const char *dir, int pinning)
 		a.map_fd = (uint32_t)map, a.key = (uint64_t)(uintptr_t)&k, a.value = (uint64_t)(uintptr_t)&v;
 		report("update", sys_bpf(BPF_MAP_UPDATE_ELEM, &a));
 		report("pin", pin(map, path, 0));
+		/* A program that names a map of its own, attached; only the link is pinned. */
+		memset(&a, 0, sizeof(a));
+		a.map_type = BPF_MAP_TYPE_ARRAY, a.key_size = 4, a.value_size = 8, a.max_entries = 1;
+		int counts = (int)sys_bpf(BPF_MAP_CREATE, &a);
+		struct bpf_insn insns[] = {
+			{.code = BPF_LD | BPF_IMM | BPF_DW, .dst_reg = 1, .src_reg = BPF_PSEUDO_MAP_FD, .imm = counts},
+			{0},
+			{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0, .imm = 0},
+			{.code = BPF_JMP | BPF_EXIT},
+		};
+		memset(&a, 0, sizeof(a));
+		a.prog_type = BPF_PROG_TYPE_KPROBE;
+		a.insns = (uint64_t)(uintptr_t)insns;
+		a.insn_cnt = 4;
+		a.license = (uint64_t)(uintptr_t) "GPL";
+		int prog = (int)sys_bpf(BPF_PROG_LOAD, &a);
+		report("prog", prog);
+		int link = uprobe_link(prog);
+		report("link", link);
+		snprintf(path, sizeof(path), "%s/link", dir);
+		report("pin_link", pin(link, path, 0));
 	} else {
 		int map = (int)get(path, 0, 0);
 		report("get", map);
@@ -199,6 +224,23 @@ static int across(const char *dir, int pinning)
 		value("value", v);
 		close(map);
 		report("unlink", unlink(path));
+		snprintf(path, sizeof(path), "%s/link", dir);
+		int link = (int)get(path, 0, 0);
+		report("get_link", link);
+		struct bpf_link_info li;
+		memset(&li, 0, sizeof(li));
+		memset(&a, 0, sizeof(a));
+		a.info.bpf_fd = (uint32_t)link;
+		a.info.info_len = sizeof(li);
+		a.info.info = (uint64_t)(uintptr_t)&li;
+		report("link_info", sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &a));
+		memset(&a, 0, sizeof(a));
+		a.prog_id = li.prog_id;
+		int prog = (int)sys_bpf(BPF_PROG_GET_FD_BY_ID, &a);
+		report("prog_of_link", prog);
+		close(prog);
+		close(link);
+		report("unlink_link", unlink(path));
 	}
 	printf("}\n");
 	return 0;
