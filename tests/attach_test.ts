@@ -184,13 +184,15 @@ for (
 Deno.test("attach: a dlopen in progress is waited for, or refused in time; a call stuck on a lock is interrupted and the thread put back", async () => {
   const { seg, obj } = loadProbes(segName("loader"));
   const env = { BPFTIME_GLOBAL_SHM_NAME: seg.name };
-  const ms = 6000;
+  const ms = 8000;
+  const release = `${Deno.makeTempDirSync()}/release`;
   try {
-    // Another thread dlopens a library whose constructor sleeps 2.5 s: the loader's lock is held.
+    // Another thread dlopens a library whose constructor waits for `release`: the loader's lock
+    // is held until the test lets it go.
     await using t = new Target(
       new Deno.Command(TARGET, {
         args: [String(ms), "sleep"],
-        env: { ATTACH_DLOPEN: `${ROOT}build/tests/libslow_ctor.so`, SLOW_CTOR_MS: "2500" },
+        env: { ATTACH_DLOPEN: `${ROOT}build/tests/libslow_ctor.so`, SLOW_CTOR_UNTIL: release },
         stdout: "piped",
         stderr: "piped",
       }),
@@ -210,13 +212,17 @@ Deno.test("attach: a dlopen in progress is waited for, or refused in time; a cal
       /injected dlopen in process \d+ did not return within 600 ms.*put back where it was/,
       t,
     );
-    // With the default bound (5 s) the constructor ends first; then the agent is loaded.
-    const r = await bpftimeEnv(["attach", String(t.pid)], env);
+    // With the default bound (5 s), the constructor let go meanwhile: the agent is loaded after it.
+    const pending = bpftimeEnv(["attach", String(t.pid)], env);
+    await sleep(300);
+    Deno.writeTextFileSync(release, "");
+    const r = await pending;
     assert.equal(r.code, 0, r.stderr);
     assert.ok(t.hasAgent());
     // The thread put back twice, then injected: its nanosleep ran its whole time, no EINTR.
     assertUndisturbed(await t.result(), 0, ms);
   } finally {
+    Deno.removeSync(release.replace(/\/release$/, ""), { recursive: true });
     const name = seg.name;
     obj.close();
     seg.close();
