@@ -55,7 +55,7 @@ Deno.test("attach: redis-server under redis-benchmark, attached and detached 20 
     let runs = 0;
     bench = (async () => {
       while (!stop) {
-        const r = await redis.benchmark(["-t", "get,set", "-n", "20000", "-c", "20", "-P", "1"]);
+        const r = await redis.benchmark(["-t", "get,set", "-n", "20000", "-c", "10", "-P", "1"]);
         if (r.errors) errors.push(r.errors);
         runs++;
       }
@@ -94,7 +94,7 @@ Deno.test("attach: redis-server under redis-benchmark, attached and detached 20 
       const gone = Date.now() + 5000;
       let last = counts();
       for (;;) {
-        await sleep(100);
+        await sleep(60);
         const now = counts();
         if (now.entries === last.entries && now.returns === last.returns) break;
         assert.ok(Date.now() < gone, `cycle ${cycle}: the probes still run after detach`);
