@@ -87,6 +87,8 @@ build/vmlinux.h:
 build/bpf/%.bpf.o: bpf/%.bpf.c build/vmlinux.h $(wildcard bpf/*.h)
 	@mkdir -p build/bpf
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+# proctrace reserves data pages with an atomic fetch-and-add (BPF ISA v3).
+build/bpf/proctrace.bpf.o: BPF_CFLAGS += -mcpu=v3
 
 # Benchmark workloads: one C source compiled to eBPF and to native code.
 build/bench/workloads.bpf.o: $(WORKLOAD_SRCS) bench/workloads/workloads.h
