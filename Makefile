@@ -30,7 +30,7 @@ all: build
 setup:
 	@scripts/setup.sh
 
-build: setup build/libbpftime.so build/libbpftime-llvm.so build/libbpftime-agent.so build/bpftime-inject build/libbpftime-syscall-server.so $(BPF_OBJS) build/bench/workloads.bpf.o
+build: setup build/libbpftime.so build/libbpftime-proctrace.so build/libbpftime-llvm.so build/libbpftime-agent.so build/bpftime-inject build/libbpftime-syscall-server.so $(BPF_OBJS) build/bench/workloads.bpf.o
 
 # Syscall numbers by name, from the kernel headers (csrc/base/syscall_names.c includes it).
 build/gen/syscall_nrs.h:
@@ -71,6 +71,12 @@ build/bpftime-inject: $(wildcard csrc/inject/*.c csrc/inject/*.h)
 build/libbpftime-syscall-server.so: $(VM_SRCS) $(VM_HDRS) $(SERVER_SRCS) $(SERVER_HDRS)
 	@mkdir -p build
 	$(CC) $(CFLAGS) -shared -Wl,-Bsymbolic -o $@ $(VM_SRCS) $(SERVER_SRCS) -ldl -lpthread -lrt
+
+# The process tracer's kernel-mode loader: its own library, so only it links Debian's libbpf.
+PROCTRACE_SRCS := $(wildcard csrc/proctrace/*.c)
+build/libbpftime-proctrace.so: $(PROCTRACE_SRCS) $(wildcard csrc/proctrace/*.h) bpf/proctrace.h
+	@mkdir -p build
+	$(CC) $(CFLAGS) -Ibpf -shared -Wl,--no-undefined -o $@ $(PROCTRACE_SRCS) -lbpf -lpthread
 
 # The LLVM tier: its own library, dlopen'ed by libbpftime.so only when asked for.
 LLVM_CONFIG := llvm-config-14

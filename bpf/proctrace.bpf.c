@@ -44,6 +44,26 @@ struct {
 	__type(value, __u32);
 } pool_cursor SEC(".maps");
 
+/* Records the ring buffer had no room for (the consumer fell behind). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} dropped SEC(".maps");
+
+static __always_inline struct proctrace_event *reserve_event(void)
+{
+	struct proctrace_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		__u32 zero = 0;
+		__u64 *count = bpf_map_lookup_elem(&dropped, &zero);
+		if (count)
+			__sync_fetch_and_add(count, 1);
+	}
+	return e;
+}
+
 /* Exec time by pid, for the exit's duration. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -131,7 +151,7 @@ int handle_exec(void *ctx)
 	if (!selected(pid, ppid, comm))
 		return 0;
 
-	struct proctrace_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	struct proctrace_event *e = reserve_event();
 	if (!e)
 		return 0;
 	__builtin_memset(e, 0, sizeof(*e));
@@ -183,7 +203,7 @@ int handle_exit(void *ctx)
 	if (!selected(pid, ppid, comm))
 		return 0;
 
-	struct proctrace_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	struct proctrace_event *e = reserve_event();
 	if (!e)
 		return 0;
 	__builtin_memset(e, 0, sizeof(*e));
