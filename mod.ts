@@ -131,3 +131,21 @@ export { LIBRARIES, type LibraryName, libraryPath } from "./ffi/library_path.ts"
 
 // Loading the agent into a running process (`bpftime attach`).
 export { injectAgent, injectorPath, type InjectResult } from "./ffi/inject.ts";
+
+// The process tracer: exec and exit events in column batches (kernel mode through libbpf, or
+// userspace mode under the agent).
+export {
+  type BatchCallback,
+  ProcessTracer,
+  type ProcessTracerOptions,
+  ProcTraceError,
+} from "./api/process_tracer.ts";
+export {
+  EVENT_EXEC,
+  EVENT_EXIT,
+  FLAG_ARGV_MISSING,
+  FLAG_ARGV_TRUNCATED,
+  ProcessBatch,
+} from "./api/process_batch.ts";
+export { type TracerStats } from "./ffi/proctrace.ts";
+export { rfc3339Nanos } from "./lib/time/rfc3339.ts";

@@ -15,7 +15,7 @@
 
 /* Set by the loader before load (.rodata). 0 / "" trace everything. */
 const volatile __u64 min_duration_ns = 0;   /* exits of shorter processes are dropped */
-const volatile __s32 target_pid = 0;        /* only this process and its children */
+const volatile __s32 target_pid = 0;        /* only this process and its descendants */
 const volatile char target_comm[16] = {};   /* only processes with this comm */
 
 struct {
@@ -85,9 +85,25 @@ static __always_inline bool comm_matches(const char *comm)
 	return true;
 }
 
-static __always_inline bool selected(int pid, int ppid, const char *comm)
+/* Is `task` target_pid or one of its descendants (up to PROCTRACE_TREE_DEPTH generations)? */
+static __always_inline bool in_target_tree(struct task_struct *task)
 {
-	if (target_pid && pid != target_pid && ppid != target_pid)
+	for (int i = 0; i < PROCTRACE_TREE_DEPTH; i++) {
+		int tgid = BPF_CORE_READ(task, tgid);
+		if (tgid == target_pid)
+			return true;
+		if (tgid <= 1)
+			return false;
+		task = BPF_CORE_READ(task, real_parent);
+		if (!task)
+			return false;
+	}
+	return false;
+}
+
+static __always_inline bool selected(struct task_struct *task, const char *comm)
+{
+	if (target_pid && !in_target_tree(task))
 		return false;
 	return comm_matches(comm);
 }
@@ -148,7 +164,7 @@ int handle_exec(void *ctx)
 	int ppid = BPF_CORE_READ(task, real_parent, tgid);
 	char comm[16];
 	bpf_get_current_comm(comm, sizeof(comm));
-	if (!selected(pid, ppid, comm))
+	if (!selected(task, comm))
 		return 0;
 
 	struct proctrace_event *e = reserve_event();
@@ -200,7 +216,7 @@ int handle_exit(void *ctx)
 	int ppid = BPF_CORE_READ(task, real_parent, tgid);
 	char comm[16];
 	bpf_get_current_comm(comm, sizeof(comm));
-	if (!selected(pid, ppid, comm))
+	if (!selected(task, comm))
 		return 0;
 
 	struct proctrace_event *e = reserve_event();

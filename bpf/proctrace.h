@@ -28,6 +28,9 @@
 /* CPUs the object sizes the page map for; loaders resize it to the possible CPUs before load. */
 #define PROCTRACE_DEFAULT_CPUS 16
 
+/* Generations a pid filter follows (real_parent links) to find the target among the ancestors. */
+#define PROCTRACE_TREE_DEPTH 16
+
 #define PROCTRACE_EXEC 1
 #define PROCTRACE_EXIT 2
 

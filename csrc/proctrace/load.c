@@ -105,6 +105,10 @@ static const char *tracefs_root(const char *given, char *err, uint64_t errsz)
 	snprintf(probe, sizeof(probe), "%s/events", root);
 	if (access(probe, F_OK) == 0)
 		return root;
+	if (errno == EACCES) {
+		set_error(err, errsz, "tracefs at %s: %s: run as root or use --userspace", root, strerror(errno));
+		return NULL;
+	}
 	if (!given && mount("nodev", dflt, "tracefs", 0, NULL) == 0 && access(probe, F_OK) == 0)
 		return root;
 	set_error(err, errsz,
@@ -155,9 +159,6 @@ int load_and_attach(struct proctrace *t, const struct proctrace_options *opts, c
 			  btf_path, strerror(errno));
 		return -1;
 	}
-	const char *root = tracefs_root(opts->tracefs, err, errsz);
-	if (!root)
-		return -1;
 	libbpf_set_print(keep_libbpf_message);
 	libbpf_said[0] = 0;
 
@@ -192,6 +193,9 @@ int load_and_attach(struct proctrace *t, const struct proctrace_options *opts, c
 		return -1;
 	}
 
+	const char *root = tracefs_root(opts->tracefs, err, errsz);
+	if (!root)
+		return -1;
 	static const char *const progs[2][3] = {
 		{"handle_exec", "sched", "sched_process_exec"},
 		{"handle_exit", "sched", "sched_process_exit"},
