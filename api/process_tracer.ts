@@ -12,6 +12,7 @@ import {
   type TracerStats,
 } from "../ffi/proctrace.ts";
 import { ProcessBatch } from "./process_batch.ts";
+import { UserspaceProcTraceSource } from "./userspace_proctrace.ts";
 
 export interface ProcessTracerOptions {
   /** Only this process and its children. */
@@ -53,6 +54,8 @@ export class ProcessTracer {
   readonly pool: readonly ProcessBatch[];
   /** Resolves once the tracer stopped and every filled batch was delivered. */
   readonly done: Promise<void>;
+  /** Userspace mode: the traced command's exit status. */
+  exited?: Promise<Deno.CommandStatus>;
   #source: BatchSource;
   #onBatch: BatchCallback;
 
@@ -85,6 +88,38 @@ export class ProcessTracer {
       source.close();
       throw e;
     }
+  }
+
+  /**
+   * Userspace mode (no root): runs `command` under the agent with the same eBPF object loaded
+   * into a segment of its own; events of the command and every process it starts. `exited`
+   * resolves with the command's status; stop() after it to deliver the rest.
+   */
+  static userspace(
+    command: string[],
+    onBatch: BatchCallback,
+    options: ProcessTracerOptions = {},
+  ): ProcessTracer {
+    if (options.pid !== undefined) {
+      throw new ProcTraceError(
+        "a pid filter is for kernel mode: userspace mode traces its command's tree",
+      );
+    }
+    const source = new UserspaceProcTraceSource({
+      objectPath: options.objectPath ?? DEFAULT_OBJECT,
+      command,
+      minDurationNs: BigInt(Math.round((options.minDurationMs ?? 0) * 1e6)),
+      targetComm: options.comm ?? "",
+    });
+    let tracer: ProcessTracer;
+    try {
+      tracer = new ProcessTracer(source, onBatch, options);
+    } catch (e) {
+      source.close();
+      throw e;
+    }
+    tracer.exited = source.exited;
+    return tracer;
   }
 
   async #deliver(): Promise<void> {

@@ -19,6 +19,7 @@ function printBatch(batch: ProcessBatch): void {
 }
 
 interface ProctraceFlags {
+  userspace?: boolean;
   pid?: number;
   comm?: string;
   minDuration?: number;
@@ -48,6 +49,22 @@ async function proctrace(command: string[], flags: ProctraceFlags): Promise<void
     minDurationMs: flags.minDuration,
   };
   let tracer: ProcessTracer;
+  if (flags.userspace) {
+    if (command.length === 0) {
+      fail("--userspace needs a command: bpftime proctrace --userspace -- COMMAND ...");
+    }
+    if (flags.pid !== undefined) {
+      fail("-p is for kernel mode; --userspace traces COMMAND and its descendants");
+    }
+    try {
+      tracer = ProcessTracer.userspace(command, printBatch, options);
+    } catch (e) {
+      fail((e as Error).message);
+    }
+    const status = await tracer.exited!;
+    await tracer.stop();
+    Deno.exit(status.code);
+  }
   // Kernel mode: with a COMMAND, this process's descendants (the command's tree).
   if (command.length && flags.pid === undefined) options.pid = Deno.pid;
   try {
@@ -73,6 +90,7 @@ export function registerProctrace(program: Command): void {
       "print process exec and exit events as JSON lines (kernel mode: root; --userspace: COMMAND under the agent)",
     )
     .argument("[command...]", "run this command and trace its process tree (after --)")
+    .option("--userspace", "run COMMAND under the agent and trace it in userspace (no root)")
     .addOption(
       new Option("-p, --pid <pid>", "only this process and its descendants").argParser(processId),
     )

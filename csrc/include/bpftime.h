@@ -217,6 +217,9 @@ BPFTIME_API int bpftime_ringbuf_info(struct bpftime_shm *shm, uint32_t id,
  * libbpf expects). *length gets the mapping's size, for munmap.
  */
 BPFTIME_API void *bpftime_ringbuf_map(struct bpftime_shm *shm, uint32_t id, uint64_t *length);
+/* A BPF_F_MMAPABLE array's values in this process's mapping of the segment (what mmap of its
+ * fd shows); *length gets their size. NULL for other maps. */
+BPFTIME_API void *bpftime_map_mmap_data(struct bpftime_shm *shm, uint32_t id, uint64_t *length);
 /* Blocks (no busy wait) until records are available or timeout_ms passes (-1: forever). 1 when data. */
 BPFTIME_API int bpftime_ringbuf_wait(struct bpftime_shm *shm, uint32_t id, int timeout_ms);
 
