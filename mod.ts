@@ -149,3 +149,21 @@ export {
 } from "./api/process_batch.ts";
 export { type TracerStats } from "./ffi/proctrace.ts";
 export { rfc3339Nanos } from "./lib/time/rfc3339.ts";
+
+// Generated tracepoint collectors (`bpftime gen tracepoint`): what their code runs on.
+export {
+  type CollectorOptions,
+  collectTracepoints,
+  type RecordCallback,
+  TracepointCollector,
+} from "./api/tracepoint_collector.ts";
+export {
+  generateC as generateTracepointC,
+  generateTs as generateTracepointTs,
+  parseConfig as parseTracepointConfig,
+  type TracepointConfig,
+} from "./lib/codegen/tracepoint_gen.ts";
+export {
+  parseFormat as parseTracefsFormat,
+  type TracepointFormat,
+} from "./lib/codegen/tracefs_format.ts";

@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { registerAttach } from "./attach.ts";
 import { registerDetach } from "./detach.ts";
+import { registerGen } from "./gen.ts";
 import { registerLoad } from "./load.ts";
 import { registerProctrace } from "./proctrace.ts";
 import { registerRun } from "./run.ts";
@@ -23,6 +24,7 @@ export function buildCli(): Command {
   registerAttach(program);
   registerDetach(program);
   registerProctrace(program);
+  registerGen(program);
   const tool = program.command("tool")
     .description("inspect, assemble and run eBPF programs")
     .showHelpAfterError();

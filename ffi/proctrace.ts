@@ -26,6 +26,10 @@ const SYMBOLS = {
     parameters: ["buffer", "buffer", "buffer", "u32"],
     result: "i32",
   },
+  proctrace_wall_offset_ns: { parameters: [], result: "i64" },
+  tpc_open: { parameters: ["buffer", "buffer", "u64"], result: "pointer" },
+  tpc_read: { parameters: ["pointer", "buffer", "u64", "i32"], result: "i64", nonblocking: true },
+  tpc_close: { parameters: ["pointer"], result: "void" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 type ProctraceLib = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
@@ -226,5 +230,37 @@ export class BatchFiller {
    */
   append(record: Uint8Array, pages: Uint8Array, pageCount: number): number {
     return proctrace().proctrace_batch_append(this.#bytes, record, pages, pageCount);
+  }
+}
+
+/** CLOCK_REALTIME - CLOCK_BOOTTIME now: boot-time stamps plus this are wall clock. */
+export function wallClockOffsetNs(): bigint {
+  return BigInt(proctrace().proctrace_wall_offset_ns());
+}
+
+/** A generated collector's object in the kernel (libbpf): its tracepoints attached, its ring read in batches. */
+export class KernelTpCollector {
+  #c: Deno.PointerValue;
+
+  constructor(objectPath: string) {
+    const err = new Uint8Array(ERR_SIZE);
+    this.#c = proctrace().tpc_open(cstr(objectPath), err, BigInt(ERR_SIZE));
+    if (!this.#c) throw new ProcTraceError(errText(err));
+  }
+
+  /**
+   * Fills `buf` with records ([u32 length][u32 0][bytes padded to 8]), waiting up to timeoutMs
+   * for the first; the bytes used.
+   */
+  async read(buf: Uint8Array<ArrayBuffer>, timeoutMs: number): Promise<number> {
+    if (!this.#c) return 0;
+    const n = Number(await proctrace().tpc_read(this.#c, buf, BigInt(buf.length), timeoutMs));
+    if (n < 0) throw new ProcTraceError(`reading the ring buffer: errno ${-n}`);
+    return n;
+  }
+
+  close(): void {
+    if (this.#c) proctrace().tpc_close(this.#c);
+    this.#c = null;
   }
 }

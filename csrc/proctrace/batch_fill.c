@@ -26,6 +26,11 @@ uint64_t proctrace_batch_layout(uint32_t capacity, uint32_t arena, uint64_t *off
 	return (at + arena + 7) & ~7ull;
 }
 
+int64_t proctrace_wall_offset_ns(void)
+{
+	return wall_minus_boot_ns();
+}
+
 int64_t wall_minus_boot_ns(void)
 {
 	struct timespec real, boot;

@@ -103,4 +103,18 @@ PROCTRACE_API int proctrace_batch_append(void *block, const void *record, const 
 /* Stops if needed and frees everything. */
 PROCTRACE_API void proctrace_close(struct proctrace *t);
 
+/* CLOCK_REALTIME - CLOCK_BOOTTIME now: added to bpf_ktime_get_boot_ns() stamps gives wall clock. */
+PROCTRACE_API int64_t proctrace_wall_offset_ns(void);
+
+/*
+ * Generated tracepoint collectors (`bpftime gen tracepoint`, collector.c): load an object,
+ * attach its tracepoint programs, read its ring buffer `events` in batches of
+ * [u32 length][u32 0][bytes padded to 8]. tpc_read waits up to timeout_ms for the first record
+ * and returns the bytes written (0: none), or -errno.
+ */
+struct tp_collector;
+PROCTRACE_API struct tp_collector *tpc_open(const char *object_path, char *err, uint64_t err_size);
+PROCTRACE_API int64_t tpc_read(struct tp_collector *c, void *buf, uint64_t size, int32_t timeout_ms);
+PROCTRACE_API void tpc_close(struct tp_collector *c);
+
 #endif
