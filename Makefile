@@ -23,7 +23,7 @@ N ?= 100000
 LLVM_N ?=
 SEED ?=
 
-.PHONY: all setup build examples demo demo-vm test test-targets check fmt lint bench bench-vm bench-maps bench-uprobe bench-server bench-syscall bench-check fuzz-vm clean
+.PHONY: all setup build examples demo demo-vm test test-targets check fmt lint bench bench-vm bench-maps bench-uprobe bench-server bench-syscall bench-check bench-proctrace fuzz-vm clean
 
 all: build
 
@@ -229,6 +229,14 @@ bench-syscall: build build/bench/syscall_target build/bench/syscall_probes.bpf.o
 build/bench/libmapsbench.so: bench/maps_harness.c build/libbpftime.so
 	@mkdir -p build/bench
 	$(CC) -O2 -fPIC -shared -Wall -Wextra -Werror -o $@ bench/maps_harness.c -Lbuild -lbpftime -Wl,-rpath,'$$ORIGIN/..'
+
+# The process tracer: N short processes traced in kernel mode, userspace mode and by bpftrace.
+build/bench/proctrace_spawner: bench/proctrace/spawner.c
+	@mkdir -p build/bench
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<
+
+bench-proctrace: build build/bench/proctrace_spawner
+	$(DENO) run $(DENO_PERMS) bench/proctrace_bench.ts
 
 bench-maps: build build/bench/libmapsbench.so
 	$(DENO) run $(DENO_PERMS) bench/maps_bench.ts

@@ -56,6 +56,8 @@ export class ProcessTracer {
   readonly done: Promise<void>;
   /** Userspace mode: the traced command's exit status. */
   exited?: Promise<Deno.CommandStatus>;
+  /** Userspace mode: the traced command's pid. */
+  commandPid?: number;
   #source: BatchSource;
   #onBatch: BatchCallback;
 
@@ -119,13 +121,14 @@ export class ProcessTracer {
       throw e;
     }
     tracer.exited = source.exited;
+    tracer.commandPid = source.session.child.pid;
     return tracer;
   }
 
   async #deliver(): Promise<void> {
     try {
       for (;;) {
-        const i = await this.#source.nextBatch(250);
+        const i = await this.#source.nextBatch(1000);
         if (i === -2) break;
         if (i < 0) continue;
         try {

@@ -11,6 +11,7 @@ import { possibleCpus, UserspaceSession } from "./userspace_session.ts";
 
 const PAGES_PER_CPU = 256; // bpf/proctrace.h
 const PAGE_SIZE = 4096;
+const POLL_MS = 50; // PROCTRACE_POLL_MS
 const ARGV_RECORD_MAX = 32 * 1024 + 16; // the most one event puts in the arena
 
 export interface UserspaceProcTraceOptions {
@@ -89,7 +90,8 @@ export class UserspaceProcTraceSource implements BatchSource {
     let n = this.#fill(i);
     if (n === 0) {
       if (this.#stopped) return -2;
-      await this.#ring.wait(timeoutMs);
+      // The program submits without waking (bpf/proctrace.h): look again after POLL_MS at most.
+      await this.#ring.wait(Math.min(timeoutMs, POLL_MS));
       n = this.#fill(i);
     }
     if (n === 0) return -1;

@@ -64,6 +64,18 @@ static __always_inline struct proctrace_event *reserve_event(void)
 	return e;
 }
 
+/*
+ * Submitting without waking the consumer: it reads every PROCTRACE_POLL_MS anyway, so a
+ * trickle of events costs it ~100 wakeups a second, not one per event; once a burst leaves
+ * PROCTRACE_WAKEUP_BYTES unread, it is woken at once.
+ */
+static __always_inline void submit_event(struct proctrace_event *e)
+{
+	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= PROCTRACE_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP
+												 : BPF_RB_NO_WAKEUP;
+	bpf_ringbuf_submit(e, flags);
+}
+
 /* Exec time by pid, for the exit's duration. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -187,7 +199,7 @@ int handle_exec(void *ctx)
 		}
 		copy_argv(e, arg_start, (__u32)len);
 	}
-	bpf_ringbuf_submit(e, 0);
+	submit_event(e);
 	return 0;
 }
 
@@ -232,7 +244,7 @@ int handle_exit(void *ctx)
 	e->exit_code = (code >> 8) & 0xff;
 	e->exit_signal = code & 0x7f;
 	__builtin_memcpy(e->comm, comm, sizeof(comm));
-	bpf_ringbuf_submit(e, 0);
+	submit_event(e);
 	return 0;
 }
 

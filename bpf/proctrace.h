@@ -31,6 +31,12 @@
 /* Generations a pid filter follows (real_parent links) to find the target among the ancestors. */
 #define PROCTRACE_TREE_DEPTH 16
 
+/* The consumer reads the ring at least this often; it is woken early once this much is unread:
+ * 16 records, whose argv take at most 16 * PROCTRACE_ARGV_PAGES = 144 pages, well inside a
+ * CPU's pool of 256 (so a woken consumer finds them before the pool laps). */
+#define PROCTRACE_POLL_MS 50
+#define PROCTRACE_WAKEUP_BYTES (16 * 80) /* 72-byte records + the ring's 8-byte headers */
+
 #define PROCTRACE_EXEC 1
 #define PROCTRACE_EXIT 2
 

@@ -46,6 +46,7 @@ struct proctrace {
 	uint32_t ready_head, ready_len;
 	struct batch_writer cur;
 	int cur_index; /* -1: none */
+	uint64_t cur_began_ns; /* CLOCK_MONOTONIC when the current batch began */
 	bool thread_done;
 	struct proctrace_stats stats;
 };

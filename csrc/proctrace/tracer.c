@@ -15,8 +15,16 @@
 
 enum { FREE, FILLING, READY, HELD };
 
-/* How long a poll waits before a partly filled batch is handed out anyway. */
-#define POLL_MS 50
+/* A partly filled batch is handed out once its first event is this old: the caller is woken
+ * at most ~1000 / FLUSH_MS times a second, however the events trickle in. */
+#define FLUSH_MS 100
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
 
 struct proctrace *proctrace_open(const struct proctrace_options *opts, char *err, uint64_t err_size)
 {
@@ -63,6 +71,7 @@ static bool take_free(struct proctrace *t)
 				t->state[i] = FILLING;
 				t->cur_index = (int)i;
 				batch_begin(&t->cur, t->blocks[i], t->capacity, t->arena, t->stats.batches);
+				t->cur_began_ns = now_ns();
 				return true;
 			}
 		}
@@ -102,12 +111,15 @@ static void *fill_loop(void *arg)
 		pthread_mutex_lock(&t->lock);
 		bool stop = t->stop;
 		pthread_mutex_unlock(&t->lock);
-		/* After stop: one last non-blocking read of what the ring holds. */
-		int n = ring_buffer__poll(t->rb, stop ? 0 : POLL_MS);
+		/* The program submits without waking us (bpf/proctrace.h): wait for the wakeup of a
+		 * burst or PROCTRACE_POLL_MS, then read whatever is there (after stop: a last read). */
+		int n = stop ? 0 : ring_buffer__poll(t->rb, PROCTRACE_POLL_MS);
+		int m = n < 0 ? 0 : ring_buffer__consume(t->rb);
 		pthread_mutex_lock(&t->lock);
-		publish_current(t);
+		if (t->cur_index >= 0 && (stop || now_ns() - t->cur_began_ns >= FLUSH_MS * 1000000ull))
+			publish_current(t);
 		pthread_mutex_unlock(&t->lock);
-		if (stop || (n < 0 && n != -EINTR))
+		if (stop || (n < 0 && n != -EINTR) || m < 0)
 			break;
 	}
 	pthread_mutex_lock(&t->lock);
