@@ -292,3 +292,12 @@ build/tests/attach_static: tests/targets/attach_target.c
 	@mkdir -p build/tests
 	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -static -o $@ $< -lpthread
 test-targets: build/tests/attach_target build/tests/attach_static
+
+# The sched tracepoint test (tests/sched_tracepoint_test.ts): a libbpf loader and a child with known exits.
+test-targets: build/tests/sched_trace build/tests/proc_child
+build/tests/sched_trace: tests/targets/sched_trace.c tests/bpf/sched_proc.h
+	@mkdir -p build/tests
+	$(CC) -O2 -g -Wall -Wextra -Werror -Itests/bpf -o $@ $< -lbpf
+build/tests/proc_child: tests/targets/proc_child.c
+	@mkdir -p build/tests
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lpthread

@@ -260,8 +260,11 @@ struct bpftime_link_spec {
 	uint64_t cookie;   /* what bpf_get_attach_cookie returns */
 	/*
 	 * uprobes: the file's path; tracepoints: "syscalls/sys_enter_NAME",
-	 * "syscalls/sys_exit_NAME", "raw_syscalls/sys_enter" or "raw_syscalls/sys_exit"
-	 * (bpftime_link_create refuses other categories and unknown syscalls).
+	 * "syscalls/sys_exit_NAME", "raw_syscalls/sys_enter", "raw_syscalls/sys_exit",
+	 * or a process event the agent raises: "sched/sched_process_exec",
+	 * "sched/sched_process_exit", "sched/sched_process_fork" (all links of type
+	 * BPFTIME_LINK_SYSCALL_TRACEPOINT; bpftime_link_create refuses other
+	 * categories and events, and unknown syscalls).
 	 */
 	char target[256];
 };
