@@ -144,6 +144,11 @@ Deno.test({
         assert.equal(exitOf("proc_child 6")?.exit_code, 6, "exec from a thread, then return");
         const forked = c.byLabel.get("fork of proc_child forks")!.map((e) => e.exit_code).sort();
         assert.deepEqual(forked, [0, 1, 2, 3, 4], "fork children's _exit(i % 7)");
+        // reparented when its parent ended first: the reaper (outside the tree) is its parent then
+        const orphan = c.byLabel.get("fork of proc_child orphan")?.find((e) => e.kind === "exit");
+        assert.equal(orphan?.exit_code, 8);
+        const gone = c.byLabel.get("proc_child orphan")!.find((e) => e.kind === "exec")!;
+        assert.notEqual(orphan?.ppid, gone.pid, "the new parent, not the one that ended");
         const root = c.byLabel.get("sh TREE")!.find((e) => e.kind === "exec")!;
         assert.equal(root.filename, "/bin/sh");
         assert.equal(root.argv1, TREE, "argv from mm->arg_start");

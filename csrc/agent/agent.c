@@ -590,8 +590,7 @@ static int agent_begin(const char *name, bool at_load)
 		if (fcntl(shm_fd(shm), F_SETFD, 0) < 0 || setenv("BPFTIME_SHM_FD", num, 1) < 0)
 			agent_log("cannot keep the segment open across exec: %s", strerror(errno));
 	}
-	if (at_load)
-		sched_probes_start();
+	sched_probes_start(); /* the process's exit is raised from here on (attached or preloaded) */
 	lock_agent();
 	starting = at_load;
 	sync_links();

@@ -8,6 +8,7 @@
  *   proc_child raw-exit N      syscall(SYS_exit_group, N): only the syscall hooks see it
  *   proc_child forks K N       forks K children that each _exit(i % 7), waits for them, returns N
  *   proc_child exec-thread     a second thread execs "proc_child 6" (the leader is replaced)
+ *   proc_child orphan N        forks a child that outlives it (reparented), which exits N 300 ms later
  *   proc_child sleep           sleeps until killed
  */
 #include <pthread.h>
@@ -68,6 +69,13 @@ int main(int argc, char **argv)
 		for (int i = 0; i < 4; i++)
 			pthread_join(t[i], NULL);
 		return atoi(argv[2]);
+	}
+	if (argc == 3 && strcmp(argv[1], "orphan") == 0) {
+		if (fork() == 0) {
+			usleep(300000);
+			return atoi(argv[2]);
+		}
+		return 0;
 	}
 	if (argc == 3 && strcmp(argv[1], "raw-exit") == 0)
 		syscall(SYS_exit_group, atoi(argv[2]));

@@ -17,4 +17,6 @@ victim=$!
 sleep 0.2
 kill -9 "$victim"
 wait "$victim"
+"$child" orphan 8
+sleep 0.5
 exit 4
