@@ -142,6 +142,7 @@ Deno.test({
         assert.equal(exitOf("proc_child underscore")?.exit_code, 12, "_exit");
         assert.equal(exitOf("proc_child forks")?.exit_code, 13);
         assert.equal(exitOf("proc_child 6")?.exit_code, 6, "exec from a thread, then return");
+        assert.equal(exitOf("proc_child 14")?.exit_code, 14, "env -i: the agent is passed on");
         const forked = c.byLabel.get("fork of proc_child forks")!.map((e) => e.exit_code).sort();
         assert.deepEqual(forked, [0, 1, 2, 3, 4], "fork children's _exit(i % 7)");
         // reparented when its parent ended first: the reaper (outside the tree) is its parent then
@@ -321,6 +322,25 @@ Deno.test("sched tracepoints (our loader): fork storm, threads, raw exit_group, 
       assert.deepEqual(exits.map((e) => e.exit_code), [9]);
       assert.equal(exits[0].leader_pid, exits[0].pid);
     });
+
+    await t.step(
+      "a cleared environment gets the agent's variables back, and nothing else",
+      async () => {
+        const out = await new Deno.Command("/usr/bin/env", {
+          args: ["-i", "FOO=bar", "/usr/bin/env"],
+          env: { LD_PRELOAD: AGENT, BPFTIME_GLOBAL_SHM_NAME: ours.seg.name },
+        }).output();
+        assert.equal(out.code, 0);
+        const vars = new TextDecoder().decode(out.stdout).trim().split("\n").sort();
+        assert.deepEqual(vars.map((v) => v.replace(/=\d+$/, "=N")), [
+          `BPFTIME_GLOBAL_SHM_NAME=${ours.seg.name}`,
+          "BPFTIME_SHM_FD=N",
+          "FOO=bar",
+          `LD_PRELOAD=${AGENT}`,
+        ]);
+        ours.ring.consume(() => {}); // env's own events
+      },
+    );
 
     await t.step("exec from a thread, and a child killed by SIGKILL", async () => {
       const r = await ours.run(["exec-thread"], true);

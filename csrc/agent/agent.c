@@ -591,6 +591,7 @@ static int agent_begin(const char *name, bool at_load)
 		snprintf(num, sizeof(num), "%d", shm_fd(shm));
 		if (fcntl(shm_fd(shm), F_SETFD, 0) < 0 || setenv("BPFTIME_SHM_FD", num, 1) < 0)
 			agent_log("cannot keep the segment open across exec: %s", strerror(errno));
+		exec_env_keep_agent(); /* descendants keep the agent whatever environment they get */
 	}
 	sched_probes_start(); /* the process's exit is raised from here on (attached or preloaded) */
 	lock_agent();
