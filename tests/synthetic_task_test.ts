@@ -157,6 +157,31 @@ exit`,
     assert.equal(new TextDecoder().decode(bytes).replace(/\0.*$/s, ""), want);
   });
 
+  Deno.test(`synthetic task/${engine}: comm follows a rename (prctl, /proc/.../comm)`, async () => {
+    if (!TASK) {
+      console.log("skip: no /sys/kernel/btf/vmlinux");
+      return;
+    }
+    const commOf = () => {
+      const v = run(
+        engine,
+        `call 35\nmov %r3, %r0\nadd %r3, ${TASK.comm}\nstdw [%r10-8], 0\nmov %r1, %r10\n` +
+          `add %r1, -8\nmov %r2, 8\ncall 113\nldxdw %r0, [%r10-8]\nexit`,
+      );
+      return new TextDecoder().decode(new Uint8Array(new BigUint64Array([v]).buffer));
+    };
+    const path = "/proc/thread-self/comm";
+    const before = Deno.readTextFileSync(path).trim();
+    commOf(); // built
+    try {
+      Deno.writeTextFileSync(path, "renamed!");
+      await new Promise((r) => setTimeout(r, 5)); // re-read at most once a millisecond
+      assert.equal(commOf(), "renamed!");
+    } finally {
+      Deno.writeTextFileSync(path, before);
+    }
+  });
+
   Deno.test(`synthetic task/${engine}: kernel reads of user memory and past the objects are -EFAULT`, () => {
     if (!TASK) {
       console.log("skip: no /sys/kernel/btf/vmlinux");

@@ -456,7 +456,9 @@ static void start_follower(void)
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	__atomic_store_n(&follower_stop, false, __ATOMIC_RELEASE);
+	sched_probes_own_thread(true);
 	follower_alive = pthread_create(&follower_thread, NULL, follow_segment, NULL) == 0;
+	sched_probes_own_thread(false);
 	if (!follower_alive)
 		agent_log("cannot start the link follower; links added later are not seen");
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -589,9 +591,9 @@ static int agent_begin(const char *name, bool at_load)
 		snprintf(num, sizeof(num), "%d", shm_fd(shm));
 		if (fcntl(shm_fd(shm), F_SETFD, 0) < 0 || setenv("BPFTIME_SHM_FD", num, 1) < 0)
 			agent_log("cannot keep the segment open across exec: %s", strerror(errno));
+		exec_env_keep_agent(); /* descendants keep the agent whatever environment they get */
 	}
-	if (at_load)
-		sched_probes_start();
+	sched_probes_start(); /* the process's exit is raised from here on (attached or preloaded) */
 	lock_agent();
 	starting = at_load;
 	sync_links();

@@ -168,17 +168,49 @@ static int read_layout(void)
 	return 0;
 }
 
+/*
+ * Every thread's block, so a forked child (one thread) can unmap the others'
+ * copies. Taken only when a thread makes or drops its block.
+ */
+struct registered {
+	uint8_t *base;
+	struct registered *next;
+};
+static struct registered *blocks;
+static pthread_mutex_t blocks_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void forget_block(void *p)
 {
 	/* At thread exit (pthread key destructor): the block goes with its thread. */
-	if (p && p == tl.base) {
-		munmap(tl.base, L.block_size);
-		tl.base = NULL;
-	}
+	if (!p || p != tl.base)
+		return;
+	pthread_mutex_lock(&blocks_lock);
+	for (struct registered **pp = &blocks; *pp; pp = &(*pp)->next)
+		if ((*pp)->base == p) {
+			struct registered *r = *pp;
+			*pp = r->next;
+			free(r);
+			break;
+		}
+	pthread_mutex_unlock(&blocks_lock);
+	munmap(tl.base, L.block_size);
+	tl.base = NULL;
 }
 
 static void in_forked_child(void)
 {
+	/* The only thread now: the other threads' blocks are copies nobody will use. */
+	pthread_mutex_init(&blocks_lock, NULL);
+	for (struct registered **pp = &blocks; *pp;) {
+		struct registered *r = *pp;
+		if (r->base == tl.base) {
+			pp = &r->next;
+			continue;
+		}
+		munmap(r->base, L.block_size);
+		*pp = r->next;
+		free(r);
+	}
 	__atomic_add_fetch(&generation, 1, __ATOMIC_RELAXED);
 	forked_mono = clock_ns(CLOCK_MONOTONIC);
 	forked_boot = clock_ns(CLOCK_BOOTTIME);
@@ -443,9 +475,18 @@ static struct block *current_block(bool force_refresh)
 		void *m = mmap(NULL, L.block_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (m == MAP_FAILED)
 			return NULL;
+		struct registered *r = malloc(sizeof(*r));
+		if (!r) {
+			munmap(m, L.block_size);
+			return NULL;
+		}
 		k->base = m;
 		k->generation = 0;
 		pthread_setspecific(block_key, m);
+		pthread_mutex_lock(&blocks_lock);
+		*r = (struct registered){m, blocks};
+		blocks = r;
+		pthread_mutex_unlock(&blocks_lock);
 	}
 	if (k->generation != __atomic_load_n(&generation, __ATOMIC_RELAXED))
 		build(k);

@@ -16,6 +16,14 @@ struct {
 	__uint(max_entries, 1 << 20);
 } events SEC(".maps");
 
+/* [0]: exits of threads other than the leader (the kernel's, and ours when the syscall hooks see them) */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} thread_exits SEC(".maps");
+
 static struct sched_event *start(unsigned int kind)
 {
 	struct sched_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -58,8 +66,13 @@ SEC("tp/sched/sched_process_exit")
 int on_exit(struct trace_event_raw_sched_process_exit *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	if ((__u32)id != id >> 32)
+	if ((__u32)id != id >> 32) {
+		__u32 zero = 0;
+		__u64 *n = bpf_map_lookup_elem(&thread_exits, &zero);
+		if (n)
+			__sync_fetch_and_add(n, 1);
 		return 0; /* a thread, not the process */
+	}
 	struct sched_event *e = start(EV_EXIT);
 	if (!e)
 		return 0;

@@ -5,14 +5,17 @@
  *                              a thread other than the leader)
  *   proc_child threads N       four threads end with pthread_exit, then main returns N
  *   proc_child underscore N    _exit(N) at once, skipping exit handlers
+ *   proc_child raw-exit N      syscall(SYS_exit_group, N): only the syscall hooks see it
  *   proc_child forks K N       forks K children that each _exit(i % 7), waits for them, returns N
  *   proc_child exec-thread     a second thread execs "proc_child 6" (the leader is replaced)
+ *   proc_child orphan N        forks a child that outlives it (reparented), which exits N 300 ms later
  *   proc_child sleep           sleeps until killed
  */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -67,6 +70,15 @@ int main(int argc, char **argv)
 			pthread_join(t[i], NULL);
 		return atoi(argv[2]);
 	}
+	if (argc == 3 && strcmp(argv[1], "orphan") == 0) {
+		if (fork() == 0) {
+			usleep(300000);
+			return atoi(argv[2]);
+		}
+		return 0;
+	}
+	if (argc == 3 && strcmp(argv[1], "raw-exit") == 0)
+		syscall(SYS_exit_group, atoi(argv[2]));
 	if (argc == 3 && strcmp(argv[1], "underscore") == 0)
 		_exit(atoi(argv[2]));
 	if (argc == 4 && strcmp(argv[1], "forks") == 0) {

@@ -17,4 +17,7 @@ victim=$!
 sleep 0.2
 kill -9 "$victim"
 wait "$victim"
+env -i "$child" 14
+"$child" orphan 8
+sleep 0.5
 exit 4
