@@ -23,14 +23,14 @@ N ?= 100000
 LLVM_N ?=
 SEED ?=
 
-.PHONY: all setup build examples demo demo-vm test test-targets check fmt lint bench bench-vm bench-maps bench-attach bench-uprobe bench-server bench-syscall bench-check fuzz-vm clean
+.PHONY: all setup build examples demo demo-vm test test-targets check fmt lint bench bench-vm bench-maps bench-attach bench-uprobe bench-server bench-syscall bench-check bench-proctrace fuzz-vm clean
 
 all: build
 
 setup:
 	@scripts/setup.sh
 
-build: setup build/libbpftime.so build/libbpftime-llvm.so build/libbpftime-agent.so build/bpftime-inject build/libbpftime-syscall-server.so $(BPF_OBJS) build/bench/workloads.bpf.o
+build: setup build/libbpftime.so build/libbpftime-proctrace.so build/libbpftime-llvm.so build/libbpftime-agent.so build/bpftime-inject build/libbpftime-syscall-server.so $(BPF_OBJS) build/bench/workloads.bpf.o
 
 # Syscall numbers by name, from the kernel headers (csrc/base/syscall_names.c includes it).
 build/gen/syscall_nrs.h:
@@ -72,6 +72,12 @@ build/libbpftime-syscall-server.so: $(VM_SRCS) $(VM_HDRS) $(SERVER_SRCS) $(SERVE
 	@mkdir -p build
 	$(CC) $(CFLAGS) -shared -Wl,-Bsymbolic -o $@ $(VM_SRCS) $(SERVER_SRCS) -ldl -lpthread -lrt
 
+# The process tracer's kernel-mode loader: its own library, so only it links Debian's libbpf.
+PROCTRACE_SRCS := $(wildcard csrc/proctrace/*.c)
+build/libbpftime-proctrace.so: $(PROCTRACE_SRCS) $(wildcard csrc/proctrace/*.h) bpf/proctrace.h
+	@mkdir -p build
+	$(CC) $(CFLAGS) -Ibpf -shared -Wl,--no-undefined -o $@ $(PROCTRACE_SRCS) -lbpf -lpthread
+
 # The LLVM tier: its own library, dlopen'ed by libbpftime.so only when asked for.
 LLVM_CONFIG := llvm-config-14
 build/libbpftime-llvm.so: csrc/llvm/llvm_jit.c csrc/vm/program_shape.c $(VM_HDRS)
@@ -87,6 +93,8 @@ build/vmlinux.h:
 build/bpf/%.bpf.o: bpf/%.bpf.c build/vmlinux.h $(wildcard bpf/*.h)
 	@mkdir -p build/bpf
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+# proctrace reserves data pages with an atomic fetch-and-add (BPF ISA v3).
+build/bpf/proctrace.bpf.o: BPF_CFLAGS += -mcpu=v3
 
 # Benchmark workloads: one C source compiled to eBPF and to native code.
 build/bench/workloads.bpf.o: $(WORKLOAD_SRCS) bench/workloads/workloads.h
@@ -238,6 +246,14 @@ build/bench/libmapsbench.so: bench/maps_harness.c build/libbpftime.so
 	@mkdir -p build/bench
 	$(CC) -O2 -fPIC -shared -Wall -Wextra -Werror -o $@ bench/maps_harness.c -Lbuild -lbpftime -Wl,-rpath,'$$ORIGIN/..'
 
+# The process tracer: N short processes traced in kernel mode, userspace mode and by bpftrace.
+build/bench/proctrace_spawner: bench/proctrace/spawner.c
+	@mkdir -p build/bench
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<
+
+bench-proctrace: build build/bench/proctrace_spawner
+	$(DENO) run $(DENO_PERMS) bench/proctrace_bench.ts
+
 bench-maps: build build/bench/libmapsbench.so
 	$(DENO) run $(DENO_PERMS) bench/maps_bench.ts
 
@@ -295,3 +311,12 @@ build/tests/libslow_ctor.so: tests/targets/slow_ctor.c
 	@mkdir -p build/tests
 	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -shared -fPIC -o $@ $<
 test-targets: build/tests/attach_target build/tests/attach_static build/tests/libslow_ctor.so
+
+# The sched tracepoint test (tests/sched_tracepoint_test.ts): a libbpf loader and a child with known exits.
+test-targets: build/tests/sched_trace build/tests/proc_child
+build/tests/sched_trace: tests/targets/sched_trace.c tests/bpf/sched_proc.h
+	@mkdir -p build/tests
+	$(CC) -O2 -g -Wall -Wextra -Werror -Itests/bpf -o $@ $< -lbpf
+build/tests/proc_child: tests/targets/proc_child.c
+	@mkdir -p build/tests
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lpthread

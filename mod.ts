@@ -131,3 +131,39 @@ export { LIBRARIES, type LibraryName, libraryPath } from "./ffi/library_path.ts"
 
 // Loading the agent into a running process (`bpftime attach`).
 export { injectAgent, injectorPath, type InjectResult } from "./ffi/inject.ts";
+
+// The process tracer: exec and exit events in column batches (kernel mode through libbpf, or
+// userspace mode under the agent).
+export {
+  type BatchCallback,
+  ProcessTracer,
+  type ProcessTracerOptions,
+  ProcTraceError,
+} from "./api/process_tracer.ts";
+export {
+  EVENT_EXEC,
+  EVENT_EXIT,
+  FLAG_ARGV_MISSING,
+  FLAG_ARGV_TRUNCATED,
+  ProcessBatch,
+} from "./api/process_batch.ts";
+export { type TracerStats } from "./ffi/proctrace.ts";
+export { rfc3339Nanos } from "./lib/time/rfc3339.ts";
+
+// Generated tracepoint collectors (`bpftime gen tracepoint`): what their code runs on.
+export {
+  type CollectorOptions,
+  collectTracepoints,
+  type RecordCallback,
+  TracepointCollector,
+} from "./api/tracepoint_collector.ts";
+export {
+  generateC as generateTracepointC,
+  generateTs as generateTracepointTs,
+  parseConfig as parseTracepointConfig,
+  type TracepointConfig,
+} from "./lib/codegen/tracepoint_gen.ts";
+export {
+  parseFormat as parseTracefsFormat,
+  type TracepointFormat,
+} from "./lib/codegen/tracefs_format.ts";

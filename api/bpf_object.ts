@@ -63,6 +63,9 @@ export class BpfLink {
   }
 }
 
+/** The sched/ tracepoints a traced process raises of itself (the agent's sched_probes.c). */
+const SCHED_PROCESS_EVENTS = ["sched_process_exec", "sched_process_exit", "sched_process_fork"];
+
 const TRACEFS = ["/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"];
 
 /**
@@ -142,8 +145,9 @@ export class BpfProgram {
 
   /**
    * Attaches as the section name says (uprobe/PATH:FUNC, tracepoint/syscalls/NAME,
-   * tracepoint/raw_syscalls/sys_enter). Tracepoints other than syscalls/ and raw_syscalls/
-   * (sched/, irq/: kernel events) and unknown ones throw, naming the section.
+   * tracepoint/raw_syscalls/sys_enter, tracepoint/sched/sched_process_exec, _exit, _fork: the
+   * process events the agent raises). Other tracepoints (sched/sched_switch, irq/: kernel
+   * events) and unknown ones throw, naming the section.
    */
   attach(opts: { pid?: number; cookie?: bigint } = {}): BpfLink {
     const a = this.autoAttach;
@@ -164,10 +168,17 @@ export class BpfProgram {
     const seg = this.object.loadedSegment(`attach '${this.name}'`);
     const target = `${a.category}/${a.name}`;
     const where = `program '${this.name}': section '${this.section}'`;
-    if (a.category !== "syscalls" && a.category !== "raw_syscalls") {
+    if (a.category === "sched" && !SCHED_PROCESS_EVENTS.includes(a.name)) {
+      throw new LinkError(
+        `${where}: tracepoint category 'sched' cannot run in userspace but for its process ` +
+          `events (${SCHED_PROCESS_EVENTS.join(", ")})`,
+        22,
+      );
+    }
+    if (a.category !== "syscalls" && a.category !== "raw_syscalls" && a.category !== "sched") {
       throw new LinkError(
         `${where}: tracepoint category '${a.category}' cannot run in userspace ` +
-          `(only syscalls/ and raw_syscalls/)`,
+          `(only syscalls/, raw_syscalls/ and sched/${SCHED_PROCESS_EVENTS.join(",")})`,
         22,
       );
     }

@@ -2,7 +2,9 @@
 import { Command } from "commander";
 import { registerAttach } from "./attach.ts";
 import { registerDetach } from "./detach.ts";
+import { registerGen } from "./gen.ts";
 import { registerLoad } from "./load.ts";
+import { registerProctrace } from "./proctrace.ts";
 import { registerRun } from "./run.ts";
 import { registerStart } from "./start.ts";
 import { registerAsm } from "./tool/asm.ts";
@@ -21,6 +23,8 @@ export function buildCli(): Command {
   registerRun(program);
   registerAttach(program);
   registerDetach(program);
+  registerProctrace(program);
+  registerGen(program);
   const tool = program.command("tool")
     .description("inspect, assemble and run eBPF programs")
     .showHelpAfterError();

@@ -43,6 +43,7 @@ export const SYMBOLS = {
   bpftime_vm_register_runtime: { parameters: ["pointer", "pointer"], result: "i32" },
   bpftime_ringbuf_info: { parameters: ["pointer", "u32", "buffer"], result: "i32" },
   bpftime_ringbuf_map: { parameters: ["pointer", "u32", "buffer"], result: "pointer" },
+  bpftime_map_mmap_data: { parameters: ["pointer", "u32", "buffer"], result: "pointer" },
   bpftime_ringbuf_wait: {
     parameters: ["pointer", "u32", "i32"],
     result: "i32",

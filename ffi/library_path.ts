@@ -10,6 +10,8 @@ export const LIBRARIES = {
   agent: { file: "libbpftime-agent.so", env: "AGENT_SO" },
   /** Preloaded into libbpf applications (`bpftime load`). */
   syscallServer: { file: "libbpftime-syscall-server.so", env: "SERVER_SO" },
+  /** The process tracer's kernel-mode loader (libbpf), opened only by ffi/proctrace.ts. */
+  proctrace: { file: "libbpftime-proctrace.so", env: "PROCTRACE_SO" },
 } as const;
 
 export type LibraryName = keyof typeof LIBRARIES;

@@ -366,6 +366,21 @@ export class BpfMap {
     };
   }
 
+  /**
+   * A BPF_F_MMAPABLE array's values, read and written in place in the segment (what mmap of
+   * the map's fd shows a libbpf application).
+   */
+  mmapData(): Uint8Array<ArrayBuffer> {
+    const length = new BigUint64Array(1);
+    const p = bpftime().bpftime_map_mmap_data(
+      this.segment.pointer,
+      this.id,
+      new Uint8Array(length.buffer),
+    );
+    if (!p) throw new MapError(lastError(), 22);
+    return new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(p, Number(length[0])));
+  }
+
   get perCpu(): boolean {
     return this.info.type === MAP_TYPES.percpu_hash || this.info.type === MAP_TYPES.percpu_array ||
       this.info.type === MAP_TYPES.lru_percpu_hash;

@@ -60,6 +60,8 @@ const ALLOWED: Record<string, string[]> = {
   agent: [...LOWER, "vm/vm_runtime.h", "shm", "maps", "helpers", "runtime", "hook"],
   server: [...LOWER, "shm", "maps", "runtime"],
   inject: LOWER,
+  // The process tracer's kernel-mode loader: libbpf and bpf/proctrace.h, nothing of ours.
+  proctrace: [],
 };
 
 Deno.test("layering: the VM links on its own with the base (-Wl,--no-undefined)", async () => {
@@ -96,4 +98,18 @@ Deno.test("layering: each folder includes only from the layers below it", () => 
     }
   }
   assert.deepEqual(wrong, []);
+});
+
+Deno.test("layering: only the process tracer's library links libbpf", async () => {
+  await make("build/libbpftime-proctrace.so");
+  const needed = async (lib: string) => {
+    const out = await new Deno.Command("readelf", { args: ["-d", `${ROOT}build/${lib}`] }).output();
+    return [...new TextDecoder().decode(out.stdout).matchAll(/\(NEEDED\).*\[(.+)\]/g)].map((m) =>
+      m[1]
+    );
+  };
+  assert.ok((await needed("libbpftime-proctrace.so")).some((n) => n.startsWith("libbpf.so")));
+  for (const lib of ["libbpftime.so", "libbpftime-agent.so", "libbpftime-syscall-server.so"]) {
+    assert.deepEqual((await needed(lib)).filter((n) => n.startsWith("libbpf")), [], lib);
+  }
 });

@@ -18,6 +18,6 @@ Deno.test("library path: each library's variable, else build/ of this checkout (
   }
   assert.deepEqual(
     Object.values(LIBRARIES).map((l) => l.env),
-    ["BPFTIME_LIB", "AGENT_SO", "SERVER_SO"],
+    ["BPFTIME_LIB", "AGENT_SO", "SERVER_SO", "PROCTRACE_SO"],
   );
 });

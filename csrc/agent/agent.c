@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include "agent.h"
+#include "../base/syscall_names.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -157,8 +158,10 @@ static void publish(struct probe_site *s, struct probe_list **slot, struct probe
 
 static void detach_one(struct attached *a)
 {
-	if (a->syscall)
+	if (a->syscall) {
 		syscall_link_detach(a->link_id);
+		sched_link_detach(a->link_id);
+	}
 	struct probe_site *s = a->site;
 	if (!s)
 		return;
@@ -286,9 +289,12 @@ static bool attach_syscall(uint32_t link_id, const struct bpftime_link_spec *spe
 {
 	char err[512] = "";
 	struct cached_vm *vm = vm_for(spec->prog_id);
+	struct syscall_tp tp;
+	bool sched = syscall_tp_parse(spec->target, &tp, err, sizeof(err)) == 0 && tp.kind >= SCHED_TP_EXEC;
 	if (!vm)
 		snprintf(err, sizeof(err), "program %u cannot run (see above)", spec->prog_id);
-	else if (syscall_link_attach(link_id, spec, vm->vm, &vm->faults, starting, err, sizeof(err)) == 0) {
+	else if (sched ? sched_link_attach(link_id, spec, vm->vm, &vm->faults, err, sizeof(err)) == 0
+		       : syscall_link_attach(link_id, spec, vm->vm, &vm->faults, starting, err, sizeof(err)) == 0) {
 		if (verbose())
 			agent_log("link %u: tracepoint %s (id %llu)", link_id, spec->target,
 				  (unsigned long long)spec->offset);
@@ -450,7 +456,9 @@ static void start_follower(void)
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	__atomic_store_n(&follower_stop, false, __ATOMIC_RELEASE);
+	sched_probes_own_thread(true);
 	follower_alive = pthread_create(&follower_thread, NULL, follow_segment, NULL) == 0;
+	sched_probes_own_thread(false);
 	if (!follower_alive)
 		agent_log("cannot start the link follower; links added later are not seen");
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -520,6 +528,7 @@ static void after_fork_parent(void)
 static void after_fork_child(void)
 {
 	after_fork_parent();
+	sched_forked_child();
 	syscall_probes_guard(true);
 	start_follower();
 	syscall_probes_guard(false);
@@ -582,7 +591,9 @@ static int agent_begin(const char *name, bool at_load)
 		snprintf(num, sizeof(num), "%d", shm_fd(shm));
 		if (fcntl(shm_fd(shm), F_SETFD, 0) < 0 || setenv("BPFTIME_SHM_FD", num, 1) < 0)
 			agent_log("cannot keep the segment open across exec: %s", strerror(errno));
+		exec_env_keep_agent(); /* descendants keep the agent whatever environment they get */
 	}
+	sched_probes_start(); /* the process's exit is raised from here on (attached or preloaded) */
 	lock_agent();
 	starting = at_load;
 	sync_links();
@@ -592,6 +603,8 @@ static int agent_begin(const char *name, bool at_load)
 	start_follower();
 	syscall_probes_guard(false);
 	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+	if (at_load)
+		sched_raise_exec(); /* a new image: the kernel's exec event, once the links are in */
 	return 0;
 }
 

@@ -41,4 +41,25 @@ HIDDEN void syscall_probes_scan_new(void);
 /* This thread's syscalls are the agent's own (never traced) while on (nests). */
 HIDDEN void syscall_probes_guard(bool on);
 
+/*
+ * sched/sched_process_{exec,exit,fork} (sched_probes.c). Attach/detach with
+ * agent_lock held: 0, or -1 with `err` filled. sched_probes_start once the
+ * agent runs in a new image (registers the exit handler), sched_raise_exec
+ * after the first sync; sched_forked_child in a fork child.
+ */
+HIDDEN int sched_link_attach(uint32_t link_id, const struct bpftime_link_spec *spec, struct bpftime_vm *vm,
+			     uint32_t *faults, char *err, size_t errlen);
+HIDDEN void sched_link_detach(uint32_t link_id);
+HIDDEN void sched_probes_start(void);
+HIDDEN void sched_raise_exec(void);
+HIDDEN void sched_raise_exit(int status, bool group);
+HIDDEN void sched_raise_fork(pid_t child);
+HIDDEN void sched_forked_child(void);
+/* From now on, exec passes the agent on even in an environment without it (exec_env.c). */
+HIDDEN void exec_env_keep_agent(void);
+/* Around the agent's own pthread_create: that thread's end is not the program's. */
+HIDDEN void sched_probes_own_thread(bool on);
+/* exit (nr 60) and exit_group (231) seen by the syscall hooks: the thread's or the process's end. */
+HIDDEN NO_VECTORS void sched_exit_syscall(uint64_t nr, uint64_t status);
+
 #endif

@@ -159,6 +159,8 @@ static __attribute__((noinline)) NO_VECTORS void dispatch(const struct sc_list *
 static NO_VECTORS void on_enter(void *unused, uint64_t nr, const uint64_t args[6])
 {
 	(void)unused;
+	if (__builtin_expect(nr == SYS_exit_group || nr == SYS_exit, 0))
+		sched_exit_syscall(nr, args[0]); /* before the exit's own programs, as the kernel's order */
 	const struct sc_list *l = __atomic_load_n(&enter_slot[nr < OTHER_SLOT ? nr : OTHER_SLOT], __ATOMIC_ACQUIRE);
 	if (__builtin_expect(l == NULL, 1))
 		return;

@@ -64,9 +64,24 @@ int syscall_tp_parse(const char *target, struct syscall_tp *out, char *why, uint
 		snprintf(why, whylen, "unknown tracepoint '%s' (raw_syscalls has sys_enter and sys_exit)", target);
 		return -ENOENT;
 	}
+	if (catlen == 5 && strncmp(target, "sched", 5) == 0) {
+		static const char *const events[] = {"sched_process_exec", "sched_process_exit", "sched_process_fork"};
+		for (int i = 0; i < 3; i++)
+			if (strcmp(name, events[i]) == 0) {
+				out->kind = (enum syscall_tp_kind)(SCHED_TP_EXEC + i);
+				out->nr = -1;
+				return 0;
+			}
+		snprintf(why, whylen,
+			 "tracepoint '%s': category 'sched' cannot run in userspace but for its process events "
+			 "(sched_process_exec, sched_process_exit, sched_process_fork)",
+			 target);
+		return -EINVAL;
+	}
 	if (catlen != 8 || strncmp(target, "syscalls", 8) != 0) {
 		snprintf(why, whylen,
-			 "tracepoint '%s': category '%.*s' cannot run in userspace (only syscalls/ and raw_syscalls/)",
+			 "tracepoint '%s': category '%.*s' cannot run in userspace (only syscalls/, raw_syscalls/ and "
+			 "sched/sched_process_{exec,exit,fork})",
 			 target, (int)catlen, target);
 		return -EINVAL;
 	}

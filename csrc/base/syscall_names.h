@@ -20,17 +20,29 @@ HIDDEN int syscall_nr_by_name(const char *name);
 /* The __NR_ name of syscall `nr`, or NULL. */
 HIDDEN const char *syscall_name_by_nr(int nr);
 
-enum syscall_tp_kind { SYSCALL_TP_ENTER, SYSCALL_TP_EXIT, SYSCALL_TP_RAW_ENTER, SYSCALL_TP_RAW_EXIT };
+enum syscall_tp_kind {
+	SYSCALL_TP_ENTER,
+	SYSCALL_TP_EXIT,
+	SYSCALL_TP_RAW_ENTER,
+	SYSCALL_TP_RAW_EXIT,
+	/* Not syscalls: process events the agent raises itself (agent/sched_probes.c). */
+	SCHED_TP_EXEC,
+	SCHED_TP_EXIT,
+	SCHED_TP_FORK,
+};
 
 struct syscall_tp {
 	enum syscall_tp_kind kind;
-	int nr; /* syscalls/: the syscall; raw_syscalls/: -1 (every syscall) */
+	int nr; /* syscalls/: the syscall; raw_syscalls/ and sched/: -1 */
 };
 
 /*
- * Parses a link target: "syscalls/sys_enter_NAME", "syscalls/sys_exit_NAME",
- * "raw_syscalls/sys_enter", "raw_syscalls/sys_exit". 0; -EINVAL for another
- * category (sched/..., irq/...: kernel events a process cannot see) or a
+ * Parses a tracepoint link target: "syscalls/sys_enter_NAME",
+ * "syscalls/sys_exit_NAME", "raw_syscalls/sys_enter", "raw_syscalls/sys_exit",
+ * and the process events a process can report of itself:
+ * "sched/sched_process_exec", "sched/sched_process_exit",
+ * "sched/sched_process_fork". 0; -EINVAL for another category or sched event
+ * (irq/..., sched/sched_switch: kernel events a process cannot see) or a
  * malformed target; -ENOENT for a syscall name not in the table. `why` says
  * which, naming the target.
  */

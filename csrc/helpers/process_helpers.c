@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include "helpers.h"
+#include "synthetic_task.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -36,6 +37,8 @@ static uint64_t get_current_pid_tgid(uint64_t a1, uint64_t a2, uint64_t a3, uint
 	}
 	if (!cached_tgid)
 		cached_tgid = (int)getpid();
+	if (unlikely(synthetic_task_leader_mode))
+		return (uint64_t)(uint32_t)cached_tgid << 32 | (uint32_t)cached_tgid;
 	return (uint64_t)(uint32_t)cached_tgid << 32 | (uint32_t)cached_tid;
 }
 
@@ -51,7 +54,10 @@ static uint64_t get_current_comm(uint64_t buf, uint64_t size, uint64_t a3, uint6
 	if (size == 0 || !run_write_ok(buf, size))
 		return (uint64_t)-EINVAL;
 	char comm[17] = "";
-	prctl(PR_GET_NAME, comm);
+	if (unlikely(synthetic_task_leader_mode))
+		synthetic_task_leader_comm(comm);
+	else
+		prctl(PR_GET_NAME, comm);
 	size_t n = strnlen(comm, 16);
 	if (n >= size)
 		n = size - 1;
@@ -114,6 +120,63 @@ static uint64_t probe_read_str(uint64_t dst, uint64_t size, uint64_t src, uint64
 	if (size == 0 || !run_write_ok(dst, size))
 		return (uint64_t)-EFAULT;
 	return (uint64_t)(int64_t)safe_read_str((char *)(uintptr_t)dst, src, size);
+}
+
+/*
+ * bpf_probe_read_kernel{,_str}: "kernel" memory here is what a kernel program's pointers reach:
+ * the synthetic task objects of this thread, and the memory the program itself may touch (its
+ * stack, context, map values), which lives in the kernel there. Anything else, the process's own
+ * memory included, is -EFAULT with dst zeroed, as the kernel refuses user addresses.
+ */
+static bool kernel_memory(uint64_t src, uint64_t size)
+{
+	return synthetic_task_holds(src, size) || run_access_ok(src, size);
+}
+
+static uint64_t probe_read_kernel(uint64_t dst, uint64_t size, uint64_t src, uint64_t a4, uint64_t a5)
+{
+	(void)a4, (void)a5;
+	if (!run_write_ok(dst, size))
+		return (uint64_t)-EFAULT;
+	if (!kernel_memory(src, size)) {
+		memset((void *)(uintptr_t)dst, 0, size);
+		return (uint64_t)-EFAULT;
+	}
+	memmove((void *)(uintptr_t)dst, (const void *)(uintptr_t)src, size);
+	return 0;
+}
+
+static uint64_t probe_read_kernel_str(uint64_t dst, uint64_t size, uint64_t src, uint64_t a4, uint64_t a5)
+{
+	(void)a4, (void)a5;
+	if (size == 0 || !run_write_ok(dst, size))
+		return (uint64_t)-EFAULT;
+	if (!kernel_memory(src, 1)) {
+		memset((void *)(uintptr_t)dst, 0, size);
+		return (uint64_t)-EFAULT;
+	}
+	/* The readable extent from src (each area is contiguous: the longest prefix), at most size - 1. */
+	uint64_t lo = 1, hi = size - 1;
+	if (hi && kernel_memory(src, hi))
+		lo = hi;
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo + 1) / 2;
+		if (kernel_memory(src, mid))
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	uint64_t n = strnlen((const char *)(uintptr_t)src, size > 1 ? lo : 0);
+	memmove((void *)(uintptr_t)dst, (const void *)(uintptr_t)src, n);
+	((char *)(uintptr_t)dst)[n] = 0;
+	return n + 1;
+}
+
+/* bpf_get_current_task and bpf_get_current_task_btf: this thread's synthetic task (0 without one). */
+static uint64_t get_current_task(uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
+{
+	(void)a1, (void)a2, (void)a3, (void)a4, (void)a5;
+	return (uint64_t)(uintptr_t)synthetic_task_current();
 }
 
 static uint64_t probe_write_user(uint64_t dst, uint64_t src, uint64_t len, uint64_t a4, uint64_t a5)
@@ -191,9 +254,11 @@ const struct helper_def process_helpers[] = {
 	{36, "bpf_probe_write_user", probe_write_user},
 	{45, "bpf_probe_read_str", probe_read_str},
 	{112, "bpf_probe_read_user", probe_read},
-	{113, "bpf_probe_read_kernel", probe_read},
+	{113, "bpf_probe_read_kernel", probe_read_kernel},
 	{114, "bpf_probe_read_user_str", probe_read_str},
-	{115, "bpf_probe_read_kernel_str", probe_read_str},
+	{115, "bpf_probe_read_kernel_str", probe_read_kernel_str},
+	{35, "bpf_get_current_task", get_current_task},
+	{158, "bpf_get_current_task_btf", get_current_task},
 	{118, "bpf_jiffies64", jiffies64},
 	{125, "bpf_ktime_get_boot_ns", ktime_get_boot_ns},
 	{160, "bpf_ktime_get_coarse_ns", ktime_get_coarse_ns},

@@ -217,6 +217,9 @@ BPFTIME_API int bpftime_ringbuf_info(struct bpftime_shm *shm, uint32_t id,
  * libbpf expects). *length gets the mapping's size, for munmap.
  */
 BPFTIME_API void *bpftime_ringbuf_map(struct bpftime_shm *shm, uint32_t id, uint64_t *length);
+/* A BPF_F_MMAPABLE array's values in this process's mapping of the segment (what mmap of its
+ * fd shows); *length gets their size. NULL for other maps. */
+BPFTIME_API void *bpftime_map_mmap_data(struct bpftime_shm *shm, uint32_t id, uint64_t *length);
 /* Blocks (no busy wait) until records are available or timeout_ms passes (-1: forever). 1 when data. */
 BPFTIME_API int bpftime_ringbuf_wait(struct bpftime_shm *shm, uint32_t id, int timeout_ms);
 
@@ -257,8 +260,11 @@ struct bpftime_link_spec {
 	uint64_t cookie;   /* what bpf_get_attach_cookie returns */
 	/*
 	 * uprobes: the file's path; tracepoints: "syscalls/sys_enter_NAME",
-	 * "syscalls/sys_exit_NAME", "raw_syscalls/sys_enter" or "raw_syscalls/sys_exit"
-	 * (bpftime_link_create refuses other categories and unknown syscalls).
+	 * "syscalls/sys_exit_NAME", "raw_syscalls/sys_enter", "raw_syscalls/sys_exit",
+	 * or a process event the agent raises: "sched/sched_process_exec",
+	 * "sched/sched_process_exit", "sched/sched_process_fork" (all links of type
+	 * BPFTIME_LINK_SYSCALL_TRACEPOINT; bpftime_link_create refuses other
+	 * categories and events, and unknown syscalls).
 	 */
 	char target[256];
 };

@@ -55,3 +55,19 @@ int map_mmap_range(const struct shm_map *m, int fd, uint8_t *va, uint64_t offset
 	}
 	return 0;
 }
+
+/*
+ * A BPF_F_MMAPABLE array's values where this process maps the segment (no new mapping): what
+ * mmap of the map's fd shows, for consumers reading in place (the process tracer's data pages).
+ */
+void *bpftime_map_mmap_data(struct bpftime_shm *shm, uint32_t id, uint64_t *length)
+{
+	struct shm_object *o = shm_object_find(shm, id);
+	struct shm_map *m = o && o->kind == SHM_MAP ? shm_ptr(shm, o->offset) : NULL;
+	if (!m || m->type != MAP_ARRAY || !(m->map_flags & F_MMAPABLE)) {
+		set_error("map %u is not a BPF_F_MMAPABLE array", id);
+		return NULL;
+	}
+	*length = array_mmap_bytes(m);
+	return shm_ptr(shm, m->slots);
+}

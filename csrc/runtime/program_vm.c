@@ -15,7 +15,10 @@ struct bpftime_vm *runtime_vm_for_code(struct bpftime_shm *shm, const void *code
 	if (opts && opts->ctx_readonly)
 		bpftime_vm_set_ctx_readonly(vm, 1);
 	/* Helpers first: a VM refuses them once a program is loaded. */
-	if (bpftime_vm_register_runtime(vm, shm) < 0 || bpftime_vm_load(vm, code, len) < 0)
+	if (bpftime_vm_register_runtime(vm, shm) < 0)
+		goto fail;
+	runtime_prepare_helpers(vm, code, len);
+	if (bpftime_vm_load(vm, code, len) < 0)
 		goto fail;
 	return vm;
 fail:

@@ -1,9 +1,12 @@
 /* Connects a VM to the runtime: kernel helpers by id, and map references resolved in a segment. */
 #include "../helpers/helpers.h"
+#include "../helpers/synthetic_task.h"
 #include "runtime.h"
 #include "tail_call.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <string.h>
 
 static int register_all(struct bpftime_vm *vm, const struct helper_def *defs)
 {
@@ -46,12 +49,47 @@ static int resolve_map(void *ctx, uint32_t src, uint32_t imm, uint32_t next_imm,
  * run time, which must be an inner map of a map of maps the program references (no other map
  * of the segment). NO_VECTORS: compiled code calls it without the vector registers saved.
  */
+static NO_VECTORS bool task_memory_ok(void *ctx, uint64_t addr, uint64_t size)
+{
+	(void)ctx;
+	return synthetic_task_holds(addr, size);
+}
+
 static NO_VECTORS bool map_values_ok(void *ctx, uint64_t addr, uint64_t size)
 {
 	const struct bpftime_vm *vm = ctx;
 	const struct bpftime_shm *shm = vm_user(vm);
 	const struct shm_map *m = shm ? shm_map_holding(shm, addr, size) : NULL;
 	return m && vm_may_use_map(vm, shm, m);
+}
+
+/* The same, plus this thread's synthetic task objects: for programs given a BTF task pointer (158). */
+static NO_VECTORS bool task_or_map_values_ok(void *ctx, uint64_t addr, uint64_t size)
+{
+	return synthetic_task_holds(addr, size) || map_values_ok(ctx, addr, size);
+}
+
+void runtime_prepare_helpers(struct bpftime_vm *vm, const void *code, uint64_t len)
+{
+	const uint8_t *insn = code;
+	bool task = false, task_btf = false;
+	for (uint64_t i = 0; i + 8 <= len; i += 8) {
+		if (insn[i] != 0x85 || (insn[i + 1] >> 4) != 0) /* a call of a helper by id */
+			continue;
+		int32_t imm;
+		memcpy(&imm, insn + i + 4, 4);
+		task |= imm == 35 || imm == 158;
+		task_btf |= imm == 158;
+	}
+	/* The layout is read now, never in a probe; without it the helper returns NULL (said once). */
+	if (task && synthetic_task_prepare() < 0) {
+		static bool said;
+		if (!said)
+			fprintf(stderr, "bpftime: %s\n", bpftime_last_error());
+		said = true;
+	}
+	if (task_btf)
+		vm_set_mem_check(vm, vm_user(vm) ? task_or_map_values_ok : task_memory_ok, vm);
 }
 
 /* For the validator: the value size of the map with this id, -1 when lookups give no value. */

@@ -29,4 +29,11 @@ HIDDEN struct bpftime_vm *runtime_vm_for_code(struct bpftime_shm *shm, const voi
 HIDDEN struct bpftime_vm *runtime_program_vm(struct bpftime_shm *shm, uint32_t prog_id,
 					     const struct runtime_vm_opts *opts);
 
+/*
+ * Before a program is loaded into vm: what the helpers it calls need ahead of the first run.
+ * bpf_get_current_task(_btf): the task layout from the kernel's BTF; _btf: direct loads from
+ * the synthetic task objects pass the VM's memory checks.
+ */
+HIDDEN void runtime_prepare_helpers(struct bpftime_vm *vm, const void *code, uint64_t len);
+
 #endif

@@ -45,15 +45,17 @@ static int uprobe_retprobe_bit(void)
 }
 
 /*
- * The name of syscall tracepoint `id` ("syscalls/sys_enter_openat",
- * "raw_syscalls/sys_enter"), from tracefs; 0 when it is not one.
+ * The name of tracepoint `id` when it is one that runs in userspace
+ * ("syscalls/sys_enter_openat", "raw_syscalls/sys_enter",
+ * "sched/sched_process_exec"), from tracefs; 0 when it is not one.
  */
 static int syscall_tracepoint_name(uint64_t id, char *out, size_t len)
 {
 	static const char *const roots[] = {"/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"};
-	static const char *const cats[] = {"syscalls", "raw_syscalls"};
+	static const char *const cats[] = {"syscalls", "raw_syscalls", "sched"};
+	static const char *const prefixes[] = {"sys_", "sys_", "sched_process_"};
 	for (unsigned r = 0; r < 2; r++) {
-		for (unsigned c = 0; c < 2; c++) {
+		for (unsigned c = 0; c < 3; c++) {
 			char dir[128];
 			snprintf(dir, sizeof(dir), "%s/%s", roots[r], cats[c]);
 			DIR *d = opendir(dir);
@@ -62,7 +64,7 @@ static int syscall_tracepoint_name(uint64_t id, char *out, size_t len)
 			struct dirent *de;
 			int found = 0;
 			while (!found && (de = readdir(d))) {
-				if (strncmp(de->d_name, "sys_", 4))
+				if (strncmp(de->d_name, prefixes[c], strlen(prefixes[c])))
 					continue;
 				char path[512];
 				snprintf(path, sizeof(path), "%s/%s/id", dir, de->d_name);
@@ -108,15 +110,18 @@ long server_perf_event_open(void *user_attr, int pid, int cpu, int group_fd, uns
 		snprintf(spec.target, sizeof(spec.target), "%s", resolved);
 	} else if (attr.type == PERF_TYPE_TRACEPOINT) {
 		char name[230];
-		if (!syscall_tracepoint_name(attr.config, name, sizeof(name))) {
+		struct syscall_tp tp;
+		char why[400];
+		/* sched_process_wait, _free, _hang: kernel events like the rest of sched/. */
+		if (!syscall_tracepoint_name(attr.config, name, sizeof(name)) ||
+		    (strncmp(name, "sched/", 6) == 0 && syscall_tp_parse(name, &tp, why, sizeof(why)) < 0)) {
 			/* sched/..., irq/...: kernel events; the kernel answers, a program cannot run there here. */
-			server_log("perf_event_open: tracepoint id %llu is not a syscall tracepoint: left to the kernel "
-				   "(only syscalls/ and raw_syscalls/ programs run in userspace)",
+			server_log("perf_event_open: tracepoint id %llu is not a syscall tracepoint or a process event: left "
+				   "to the kernel (only syscalls/, raw_syscalls/ and sched/sched_process_{exec,exit,fork} "
+				   "programs run in userspace)",
 				   (unsigned long long)attr.config);
 			return 1;
 		}
-		struct syscall_tp tp;
-		char why[400];
 		int rc = syscall_tp_parse(name, &tp, why, sizeof(why));
 		if (rc < 0) {
 			server_log("perf_event_open: %s", why);

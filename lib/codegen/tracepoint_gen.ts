@@ -1,0 +1,263 @@
+/**
+ * `bpftime gen tracepoint`: from a config naming tracepoints and the fields wanted of each, and
+ * their tracefs formats, an eBPF C program (one program per tracepoint, one ring buffer
+ * `events`), its TypeScript event types and decoder, and a ready collector.
+ *
+ * Record: u32 tracepoint index, u32 pid, u64 boot-time ns, then each attribute: strings
+ * (`char *` read from the process, `char[N]` and `__data_loc char[]` from the record) as
+ * char[256]; every number widened to 8 bytes (number in TypeScript up to 4 bytes in the format,
+ * bigint for 8); other pointers as their address (bigint).
+ */
+import type { FormatField, TracepointFormat } from "./tracefs_format.ts";
+
+export const STRING_MAX = 256;
+
+export interface TracepointConfig {
+  tracepoint: string;
+  attributes: string[];
+}
+
+/** Checks the config's shape; names what is wrong and where. */
+export function parseConfig(text: string, where: string): TracepointConfig[] {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${where}: not JSON: ${(e as Error).message}`);
+  }
+  const list = Array.isArray(json) ? json : [json];
+  if (list.length === 0) throw new Error(`${where}: no tracepoints`);
+  return list.map((entry, i) => {
+    const at = `${where}: entry ${i}`;
+    if (typeof entry !== "object" || entry === null) throw new Error(`${at}: expected an object`);
+    const { tracepoint, attributes } = entry as Record<string, unknown>;
+    if (typeof tracepoint !== "string" || !/^[A-Za-z0-9_]+:[A-Za-z0-9_]+$/.test(tracepoint)) {
+      throw new Error(
+        `${at}: "tracepoint" must be "category:name" (got ${JSON.stringify(tracepoint)})`,
+      );
+    }
+    if (!Array.isArray(attributes) || attributes.some((a) => typeof a !== "string")) {
+      throw new Error(`${at} (${tracepoint}): "attributes" must be a list of field names`);
+    }
+    return { tracepoint, attributes: attributes as string[] };
+  });
+}
+
+type Kind = "user_string" | "array_string" | "dynamic_string" | "number" | "address";
+
+interface Attr {
+  field: FormatField;
+  kind: Kind;
+  recordOffset: number;
+}
+
+function kindOf(f: FormatField): Kind {
+  if (f.type.startsWith("__data_loc") && /char\[\]$/.test(f.type)) return "dynamic_string";
+  if (/^(const )?(unsigned )?char\[\d+\]$/.test(f.type)) return "array_string";
+  if (/^(const )?char \*$/.test(f.type)) return "user_string";
+  if (f.type.includes("*")) return "address";
+  if (f.size === 1 || f.size === 2 || f.size === 4 || f.size === 8) return "number";
+  throw new Error(
+    `field '${f.name}' (${f.type}, ${f.size} bytes) has a type the generator cannot read`,
+  );
+}
+
+interface Resolved {
+  config: TracepointConfig;
+  category: string;
+  event: string;
+  attrs: Attr[];
+  size: number;
+}
+
+function resolve(configs: TracepointConfig[], formats: Map<string, TracepointFormat>): Resolved[] {
+  return configs.map((config) => {
+    const format = formats.get(config.tracepoint);
+    if (!format) throw new Error(`unknown tracepoint '${config.tracepoint}'`);
+    const [category, event] = config.tracepoint.split(":");
+    let at = 16;
+    const attrs = config.attributes.map((name) => {
+      const field = format.fields.find((f) => f.name === name && !f.common);
+      if (!field) {
+        const have = format.fields.filter((f) => !f.common).map((f) => f.name).join(", ");
+        throw new Error(
+          `tracepoint ${config.tracepoint} has no attribute '${name}' (its fields: ${have})`,
+        );
+      }
+      const kind = kindOf(field);
+      const attr = { field, kind, recordOffset: at };
+      at += kind.endsWith("string") ? STRING_MAX : 8;
+      return attr;
+    });
+    return { config, category, event, attrs, size: at };
+  });
+}
+
+const cType = (f: FormatField) => `${f.signed ? "__s" : "__u"}${f.size * 8}`;
+
+function cRead(a: Attr): string {
+  const f = a.field, dst = `e->${f.name}`;
+  switch (a.kind) {
+    case "user_string":
+      return `\t{
+\t\tconst char *p = *(const char **)(ctx + ${f.offset});
+\t\tif (bpf_probe_read_user_str(${dst}, sizeof(${dst}), p) < 0)
+\t\t\t${dst}[0] = 0;
+\t}`;
+    case "array_string":
+      return `\t__builtin_memcpy(${dst}, ctx + ${f.offset}, ${Math.min(f.size, STRING_MAX - 1)});
+\t${dst}[${Math.min(f.size, STRING_MAX - 1)}] = 0;`;
+    case "dynamic_string":
+      return `\t{
+\t\t__u32 loc = *(__u32 *)(ctx + ${f.offset});
+\t\t__u32 len = loc >> 16;
+\t\tif (len > ${STRING_MAX - 1})
+\t\t\tlen = ${STRING_MAX - 1};
+\t\tif (bpf_probe_read_kernel(${dst}, len, ctx + (loc & 0xffff)) < 0)
+\t\t\tlen = 0;
+\t\t${dst}[len & ${STRING_MAX - 1}] = 0;
+\t}`;
+    case "number":
+      return `\t${dst} = *(${cType(f)} *)(ctx + ${f.offset});`;
+    case "address":
+      return `\t${dst} = *(__u64 *)(ctx + ${f.offset});`;
+  }
+}
+
+/** The eBPF C program. */
+export function generateC(
+  configs: TracepointConfig[],
+  formats: Map<string, TracepointFormat>,
+  from: string,
+): string {
+  const all = resolve(configs, formats);
+  let out = `// SPDX-License-Identifier: MIT
+// Generated by \`bpftime gen tracepoint ${from}\` from tracefs formats: do not edit.
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+struct {
+\t__uint(type, BPF_MAP_TYPE_RINGBUF);
+\t__uint(max_entries, 1 << 20);
+} events SEC(".maps");
+`;
+  all.forEach((r, i) => {
+    const fields = r.attrs.map((a) =>
+      a.kind.endsWith("string")
+        ? `\tchar ${a.field.name}[${STRING_MAX}];`
+        : `\t${
+          a.kind === "number" && a.field.signed ? "__s64" : "__u64"
+        } ${a.field.name}; /* ${a.field.type} */`
+    );
+    out += `
+/* ${r.config.tracepoint}: ${r.size} bytes */
+struct event_${i} {
+\t__u32 tracepoint;
+\t__u32 pid;
+\t__u64 ts_ns;
+${fields.join("\n")}
+};
+
+SEC("tracepoint/${r.category}/${r.event}")
+int ${r.event}_${i}(void *ctx)
+{
+\tstruct event_${i} *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+\tif (!e)
+\t\treturn 0;
+\te->tracepoint = ${i};
+\te->pid = bpf_get_current_pid_tgid() >> 32;
+\te->ts_ns = bpf_ktime_get_boot_ns();
+${r.attrs.map(cRead).join("\n")}
+\tbpf_ringbuf_submit(e, 0);
+\treturn 0;
+}
+`;
+  });
+  return out + `\nchar LICENSE[] SEC("license") = "GPL";\n`;
+}
+
+const pascal = (s: string) =>
+  s.split(/[^A-Za-z0-9]/).filter(Boolean).map((w) => w[0].toUpperCase() + w.slice(1)).join("");
+
+/** The TypeScript module: event types, decode(), collect(). `modUrl`: this checkout's mod.ts. */
+export function generateTs(
+  configs: TracepointConfig[],
+  formats: Map<string, TracepointFormat>,
+  from: string,
+  objectFile: string,
+  modUrl: string,
+): string {
+  const all = resolve(configs, formats);
+  const tsType = (a: Attr) =>
+    a.kind.endsWith("string")
+      ? "string"
+      : a.kind === "number" && a.field.size <= 4
+      ? "number"
+      : "bigint";
+  const names = all.map((r) => pascal(r.event) + "Event");
+  let out = `// Generated by \`bpftime gen tracepoint ${from}\` from tracefs formats: do not edit.
+import { collectTracepoints, type CollectorOptions, type TracepointCollector } from "${modUrl}";
+
+/** The compiled program, next to this file. */
+export const OBJECT = new URL("./${objectFile}", import.meta.url).pathname;
+`;
+  all.forEach((r, i) => {
+    out += `
+/** ${r.config.tracepoint} */
+export interface ${names[i]} {
+  tracepoint: "${r.config.tracepoint}";
+  pid: number;
+  /** Wall clock, ns since the epoch. */
+  timestampNs: bigint;
+${r.attrs.map((a) => `  /** ${a.field.type} */\n  ${a.field.name}: ${tsType(a)};`).join("\n")}
+}
+`;
+  });
+  out += `
+export type Event = ${names.join(" | ")};
+
+const decoder = new TextDecoder();
+function str(r: Uint8Array, at: number): string {
+  const s = r.subarray(at, at + ${STRING_MAX});
+  const end = s.indexOf(0);
+  return decoder.decode(end < 0 ? s : s.subarray(0, end));
+}
+
+/** One ring buffer record as its event; \`wallOffsetNs\` turns boot time into wall clock. */
+export function decode(r: Uint8Array, wallOffsetNs: bigint): Event {
+  const v = new DataView(r.buffer, r.byteOffset, r.byteLength);
+  const pid = v.getUint32(4, true);
+  const timestampNs = v.getBigUint64(8, true) + wallOffsetNs;
+  switch (v.getUint32(0, true)) {
+`;
+  all.forEach((r, i) => {
+    const reads = r.attrs.map((a) => {
+      const o = a.recordOffset;
+      if (a.kind.endsWith("string")) return `${a.field.name}: str(r, ${o})`;
+      if (a.kind === "number" && a.field.size <= 4) {
+        return `${a.field.name}: Number(v.${
+          a.field.signed ? "getBigInt64" : "getBigUint64"
+        }(${o}, true))`;
+      }
+      return `${a.field.name}: v.${
+        a.kind === "number" && a.field.signed ? "getBigInt64" : "getBigUint64"
+      }(${o}, true)`;
+    });
+    out += `    case ${i}:
+      return { tracepoint: "${r.config.tracepoint}", pid, timestampNs, ${reads.join(", ")} };
+`;
+  });
+  out += `  }
+  throw new Error(\`record of unknown tracepoint index \${v.getUint32(0, true)}\`);
+}
+
+/**
+ * Collects the events: kernel mode (root) by default, or \`{ userspace: true, command }\` to run
+ * a command under the agent.
+ */
+export function collect(onEvent: (e: Event) => void, options: CollectorOptions = {}): TracepointCollector {
+  return collectTracepoints(OBJECT, (r, wallOffsetNs) => onEvent(decode(r, wallOffsetNs)), options);
+}
+`;
+  return out;
+}
