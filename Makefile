@@ -276,3 +276,14 @@ build/tests/attach_static: tests/targets/attach_target.c
 	@mkdir -p build/tests
 	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -static -o $@ $< -lpthread
 test-targets: build/tests/attach_target build/tests/attach_static
+
+# USDT (tests/usdt_test.ts): a target with <sys/sdt.h> probes (one behind a semaphore), and a libbpf
+# application attaching tests/bpf/usdt_args.bpf.c to them with bpf_program__attach_usdt.
+# <bpf/usdt.bpf.h> includes <linux/errno.h>, whose <asm/errno.h> is under the multiarch directory.
+build/tests/usdt_args.bpf.o: BPF_CFLAGS += -I/usr/include/$(shell $(CC) -dumpmachine)
+build/tests/usdt_target: tests/targets/usdt_target.c tests/targets/usdt_guarded.c
+	@mkdir -p build/tests
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $^
+build/tests/usdt_events: tests/targets/usdt_events.c build/tests/usdt_args.skel.h tests/bpf/usdt_event.h
+	$(CC) -O2 -g -Wall -Wextra -Werror -Ibuild/tests -Itests/bpf -o $@ $< -lbpf -lelf -lz
+test-targets: build/tests/usdt_target build/tests/usdt_events

@@ -27,7 +27,7 @@ export const MAP_INFO = {
 
 /** struct bpftime_link_spec */
 export const LINK_SPEC = {
-  sizeof: 288,
+  sizeof: 296,
   prog_id: 0,
   type: 4,
   pid: 8,
@@ -35,6 +35,7 @@ export const LINK_SPEC = {
   offset: 16,
   cookie: 24,
   target: 32,
+  ref_ctr_offset: 288,
 } as const;
 
 /** struct bpftime_shm_stats */

@@ -81,9 +81,11 @@ export interface LinkSpec {
   cookie?: bigint;
   /** Uprobes: bytes from the probe to the function's end, for the agent's patch checks (0: unknown). */
   funcSize?: number;
+  /** Uprobes: file offset of a USDT semaphore the agents add 1 to while attached (0: none). */
+  refCtrOffset?: bigint;
 }
 
-const TARGET_MAX = LINK_SPEC.sizeof - LINK_SPEC.target - 1;
+const TARGET_MAX = LINK_SPEC.ref_ctr_offset - LINK_SPEC.target - 1;
 
 function encodeLink(spec: LinkSpec): Uint8Array<ArrayBuffer> {
   const buf = new Uint8Array(LINK_SPEC.sizeof);
@@ -99,6 +101,7 @@ function encodeLink(spec: LinkSpec): Uint8Array<ArrayBuffer> {
     throw new LinkError(`link target is longer than ${TARGET_MAX} bytes`, 22);
   }
   buf.set(target, LINK_SPEC.target);
+  v.setBigUint64(LINK_SPEC.ref_ctr_offset, spec.refCtrOffset ?? 0n, true);
   return buf;
 }
 
@@ -113,7 +116,8 @@ function decodeLink(buf: Uint8Array): LinkSpec {
     funcSize: v.getUint32(LINK_SPEC.func_size, true),
     offset: v.getBigUint64(LINK_SPEC.offset, true),
     cookie: v.getBigUint64(LINK_SPEC.cookie, true),
-    target: decodeName(buf.subarray(LINK_SPEC.target)),
+    target: decodeName(buf.subarray(LINK_SPEC.target, LINK_SPEC.ref_ctr_offset)),
+    refCtrOffset: v.getBigUint64(LINK_SPEC.ref_ctr_offset, true),
   };
 }
 

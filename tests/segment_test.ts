@@ -214,7 +214,7 @@ Deno.test("segment: one left by an older build is refused, or replaced when the 
   const bytes = Deno.readFileSync(file);
   new DataView(bytes.buffer).setUint32(8, 1, true); // layout version 1
   Deno.writeFileSync(file, bytes);
-  assert.throws(() => Segment.open(NAME), /layout version 1, this build uses 3/);
+  assert.throws(() => Segment.open(NAME), /layout version 1, this build uses 4/);
   const replaced = Segment.open(NAME, { create: true, sizeMb: 4 });
   assert.equal(replaced.stats().objects, 0);
   replaced.close();
@@ -230,7 +230,7 @@ Deno.test("segment: a segment of another layout version is refused by name", () 
   Deno.writeFileSync(file, bytes);
   assert.throws(
     () => Segment.open(NAME),
-    new RegExp(`segment '${NAME}': layout version 99, this build uses 3`),
+    new RegExp(`segment '${NAME}': layout version 99, this build uses 4`),
   );
   new DataView(bytes.buffer).setBigUint64(0, 0n, true); // magic
   Deno.writeFileSync(file, bytes);
@@ -249,6 +249,7 @@ Deno.test("segment: links name a stored program and keep their attach spec", () 
       offset: 0x10n,
       pid: 9,
       funcSize: 40,
+      refCtrOffset: 0x4030n,
     });
     assert.deepEqual(seg.link(id), {
       progId: prog,
@@ -258,6 +259,7 @@ Deno.test("segment: links name a stored program and keep their attach spec", () 
       pid: 9,
       cookie: 0n,
       funcSize: 40,
+      refCtrOffset: 0x4030n,
     });
     assert.deepEqual(seg.objects().map((o) => o.kind), ["prog", "link"]);
     assert.throws(

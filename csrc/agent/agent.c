@@ -31,6 +31,7 @@ struct attached {
 	struct probe_site *site; /* NULL: refused (logged once), or a syscall tracepoint */
 	bool ret;
 	bool syscall; /* a syscall tracepoint, attached (syscall_probes.c) */
+	uint16_t *semaphore; /* a USDT semaphore this link added 1 to (ref_ctr_offset), taken back on detach */
 	struct attached *next;
 };
 
@@ -155,8 +156,32 @@ static void publish(struct probe_site *s, struct probe_list **slot, struct probe
 	hook_set_stub(s->hook, ret_only ? bpftime_probe_retonly_stub : bpftime_probe_entry_stub);
 }
 
+/*
+ * A USDT semaphore: the u16 at file offset ref_ctr_offset of the probed file,
+ * in its writable mapping here. 1 is added while the link is attached, as the
+ * kernel does; the target's code tests it before computing a probe's arguments.
+ */
+static uint16_t *semaphore_up(const struct bpftime_link_spec *spec)
+{
+	struct stat st;
+	uint64_t addr = 0;
+	if (stat(spec->target, &st) == 0)
+		addr = mapped_writable_address(st.st_dev, st.st_ino, spec->ref_ctr_offset);
+	if (!addr) {
+		agent_log("%s: the USDT semaphore at file offset 0x%llx is not in a writable mapping here; "
+			  "the probe is attached but the target may skip it",
+			  spec->target, (unsigned long long)spec->ref_ctr_offset);
+		return NULL;
+	}
+	uint16_t *sem = (uint16_t *)(uintptr_t)addr;
+	__atomic_fetch_add(sem, 1, __ATOMIC_RELAXED);
+	return sem;
+}
+
 static void detach_one(struct attached *a)
 {
+	if (a->semaphore)
+		__atomic_fetch_sub(a->semaphore, 1, __ATOMIC_RELAXED);
 	if (a->syscall)
 		syscall_link_detach(a->link_id);
 	struct probe_site *s = a->site;
@@ -352,7 +377,7 @@ static void sync_links_guarded(void)
 			struct attached *a = calloc(1, sizeof(*a));
 			if (!a)
 				break;
-			*a = (struct attached){info.id, NULL, false, attach_syscall(info.id, &spec), attached};
+			*a = (struct attached){info.id, NULL, false, attach_syscall(info.id, &spec), NULL, attached};
 			attached = a;
 			continue;
 		}
@@ -370,7 +395,9 @@ static void sync_links_guarded(void)
 		struct attached *a = calloc(1, sizeof(*a));
 		if (!a)
 			break;
-		*a = (struct attached){info.id, s, spec.type == BPFTIME_LINK_URETPROBE, false, attached};
+		*a = (struct attached){info.id, s, spec.type == BPFTIME_LINK_URETPROBE, false, NULL, attached};
+		if (s && spec.ref_ctr_offset)
+			a->semaphore = semaphore_up(&spec);
 		attached = a;
 	}
 	probes_suspend(false);

@@ -261,6 +261,13 @@ struct bpftime_link_spec {
 	 * (bpftime_link_create refuses other categories and unknown syscalls).
 	 */
 	char target[256];
+	/*
+	 * uprobes: file offset of a USDT semaphore (a u16 the target reads to know
+	 * whether the probe is watched), 0 for none. The agent of every process
+	 * where the probe is installed adds 1 to it while the link is attached, as
+	 * the kernel does for perf_event_attr's ref_ctr_offset.
+	 */
+	uint64_t ref_ctr_offset;
 };
 BPFTIME_API int bpftime_link_create(struct bpftime_shm *shm, const char *name,
 				    const struct bpftime_link_spec *spec);

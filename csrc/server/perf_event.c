@@ -39,6 +39,7 @@ static int uprobe_type(void)
 {
 	return read_int_file("/sys/bus/event_source/devices/uprobe/type", "");
 }
+#define PERF_UPROBE_REF_CTR_OFFSET_SHIFT 32
 static int uprobe_retprobe_bit(void)
 {
 	return read_int_file("/sys/bus/event_source/devices/uprobe/format/retprobe", "config:");
@@ -96,6 +97,8 @@ long server_perf_event_open(void *user_attr, int pid, int cpu, int group_fd, uns
 		int bit = uprobe_retprobe_bit();
 		spec.type = bit >= 0 && (attr.config >> bit) & 1 ? BPFTIME_LINK_URETPROBE : BPFTIME_LINK_UPROBE;
 		spec.offset = attr.config2;
+		/* A USDT semaphore: config bits 32-63 (the uprobe PMU's format/ref_ctr_offset). */
+		spec.ref_ctr_offset = attr.config >> PERF_UPROBE_REF_CTR_OFFSET_SHIFT;
 		long n = safe_read_str(spec.target, attr.config1, sizeof(spec.target));
 		if (n < 0)
 			return -EFAULT;
