@@ -280,7 +280,8 @@ test-targets: build/tests/attach_target build/tests/attach_static
 # USDT (tests/usdt_test.ts): a target with <sys/sdt.h> probes (one behind a semaphore), and a libbpf
 # application attaching tests/bpf/usdt_args.bpf.c to them with bpf_program__attach_usdt.
 # <bpf/usdt.bpf.h> includes <linux/errno.h>, whose <asm/errno.h> is under the multiarch directory.
-build/tests/usdt_args.bpf.o: BPF_CFLAGS += -I/usr/include/$(shell $(CC) -dumpmachine)
+build/tests/usdt_args.bpf.o: BPF_CFLAGS += -I/usr/include/$(shell $(CC) -dumpmachine) \
+	-DUSDT_TARGET='"$(CURDIR)/build/tests/usdt_target"'
 build/tests/usdt_target: tests/targets/usdt_target.c tests/targets/usdt_guarded.c
 	@mkdir -p build/tests
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $^

@@ -84,3 +84,64 @@ export class Driven {
 export function normaliseEvent(line: string): string {
   return line.replace(/^(1 cnt=5 args=(?:-?\d+,){4})\d+/, "$1PTR");
 }
+
+/** A struct usdt_event (tests/bpf/usdt_event.h) as usdt_events.c prints it. */
+export function formatEvent(r: Uint8Array): string {
+  const v = new DataView(r.buffer, r.byteOffset, r.byteLength);
+  const args = [], rcs = [];
+  for (let i = 0; i < 6; i++) {
+    args.push(v.getBigInt64(16 + 8 * i, true));
+    rcs.push(v.getInt32(64 + 4 * i, true));
+  }
+  const str = new TextDecoder().decode(r.subarray(88, 104)).replace(/\0.*$/s, "");
+  return `${v.getBigUint64(0, true)} cnt=${v.getInt32(12, true)} args=${args.join(",")} rc=${
+    rcs.join(",")
+  } str=${str}`;
+}
+
+const NAMES = ["alpha", "bravo", "charlie"];
+
+/**
+ * What usdt_target's round `i` passes to its probes (see usdt_target.c), as normaliseEvent leaves
+ * it, for tools attached with cookies 1-4 (plain, consts, frame, guarded) and one tool watching.
+ */
+export function expectedEvents(i: number): string[] {
+  const rc = (n: number) => Array.from({ length: 6 }, (_, k) => (k < n ? 0 : -2)).join(",");
+  const small = ((-i + 128) & 255) - 128; // (int8_t)-i
+  return [
+    `1 cnt=5 args=${i},${small},${60000 + i},${-1000000007n * BigInt(i)},PTR,0 rc=${rc(5)} str=${
+      NAMES[i % 3]
+    }`,
+    `2 cnt=3 args=5,-7,4294967296,0,0,0 rc=${rc(3)} str=`,
+    `3 cnt=3 args=${i},${BigInt(i) << 33n},${-3 * i},0,0,0 rc=${rc(3)} str=`,
+    `4 cnt=2 args=${i},1,0,0,0,0 rc=${rc(2)} str=`,
+  ];
+}
+
+/** The processes below `pid` named `comm` (through /proc/PID/task/TID/children). */
+export function descendantsNamed(pid: number, comm: string): number[] {
+  const out: number[] = [];
+  let tasks: string[] = [];
+  try {
+    tasks = [...Deno.readDirSync(`/proc/${pid}/task`)].map((e) => e.name);
+  } catch {
+    return out;
+  }
+  for (const tid of tasks) {
+    let kids = "";
+    try {
+      kids = Deno.readTextFileSync(`/proc/${pid}/task/${tid}/children`);
+    } catch {
+      continue;
+    }
+    for (const k of kids.split(/\s+/).filter(Boolean).map(Number)) {
+      let name = "";
+      try {
+        name = Deno.readTextFileSync(`/proc/${k}/comm`).trim();
+      } catch { /* gone */ }
+      if (name === comm) out.push(k);
+      out.push(...descendantsNamed(k, comm));
+    }
+  }
+  return out;
+}

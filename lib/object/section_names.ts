@@ -4,7 +4,8 @@ export const PROG_TYPE = { kprobe: 2, tracepoint: 5, raw_tracepoint: 17 } as con
 
 export type AttachSpec =
   | { kind: "uprobe"; retprobe: boolean; path: string; func?: string; offset: bigint }
-  | { kind: "tracepoint"; category: string; name: string };
+  | { kind: "tracepoint"; category: string; name: string }
+  | { kind: "usdt"; path: string; provider: string; name: string };
 
 export interface SectionInfo {
   progType: number;
@@ -12,8 +13,22 @@ export interface SectionInfo {
   attach?: AttachSpec;
 }
 
-/** Parses `uprobe/PATH:FUNC[+OFF]`, `uretprobe/...`, `tracepoint/CAT/NAME`, `tp/CAT/NAME`. */
+/**
+ * Parses `uprobe/PATH:FUNC[+OFF]`, `uretprobe/...`, `usdt/PATH:PROVIDER:NAME`,
+ * `tracepoint/CAT/NAME`, `tp/CAT/NAME`.
+ */
 export function parseSection(section: string): SectionInfo | undefined {
+  const usdt = /^usdt(?:\/(.*))?$/.exec(section);
+  if (usdt) {
+    if (!usdt[1]) return { progType: PROG_TYPE.kprobe };
+    // As libbpf: the path may hold ':' only before the last two fields.
+    const m = /^(.+):([^:]+):([^:]+)$/.exec(usdt[1]);
+    if (!m) throw new Error(`section '${section}': expected usdt/PATH:PROVIDER:NAME`);
+    return {
+      progType: PROG_TYPE.kprobe,
+      attach: { kind: "usdt", path: m[1], provider: m[2], name: m[3] },
+    };
+  }
   const up = /^(uprobe|uretprobe)(\.s)?(?:\/(.*))?$/.exec(section);
   if (up) {
     const retprobe = up[1] === "uretprobe";

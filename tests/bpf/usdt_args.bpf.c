@@ -19,8 +19,7 @@ struct {
 /* The cookie of the probe whose last argument is a string ("plain", see usdt_target.c). */
 #define COOKIE_PLAIN 1
 
-SEC("usdt")
-int on_usdt(struct pt_regs *ctx)
+static __always_inline int record(struct pt_regs *ctx)
 {
 	struct usdt_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e)
@@ -38,6 +37,22 @@ int on_usdt(struct pt_regs *ctx)
 		bpf_probe_read_user_str(e->str, sizeof(e->str), (void *)e->args[4]);
 	bpf_ringbuf_submit(e, 0);
 	return 0;
+}
+
+SEC("usdt")
+int on_usdt(struct pt_regs *ctx)
+{
+	return record(ctx);
+}
+
+/*
+ * The same, attached by its section name (our loader's BpfProgram.attach; libbpf's auto-attach):
+ * USDT_TARGET is the target's absolute path, given by the Makefile. Its records have cookie 0.
+ */
+SEC("usdt/" USDT_TARGET ":bpftime_usdt:consts")
+int on_consts_section(struct pt_regs *ctx)
+{
+	return record(ctx);
 }
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
