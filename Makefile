@@ -288,3 +288,9 @@ build/tests/usdt_target: tests/targets/usdt_target.c tests/targets/usdt_guarded.
 build/tests/usdt_events: tests/targets/usdt_events.c build/tests/usdt_args.skel.h tests/bpf/usdt_event.h
 	$(CC) -O2 -g -Wall -Wextra -Werror -Ibuild/tests -Itests/bpf -o $@ $< -lbpf -lelf -lz
 test-targets: build/tests/usdt_target build/tests/usdt_events
+
+# Override and replace (tests/override_test.ts): a target whose compute() programs return for.
+build/tests/override_target: tests/targets/override_target.c
+	@mkdir -p build/tests
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<
+test-targets: build/tests/override_target

@@ -15,7 +15,12 @@ import { parseCoreRelos } from "../lib/btf/btf_ext.ts";
 import { CoreResolver } from "../lib/btf/core.ts";
 import { ElfError } from "../lib/elf/sections.ts";
 import { paddingAt } from "../lib/elf/padding.ts";
-import { fileOffsetOfAddress, resolveFunction, STT_GNU_IFUNC } from "../lib/elf/symbols.ts";
+import {
+  fileOffsetOfAddress,
+  functionSymbols,
+  resolveFunction,
+  STT_GNU_IFUNC,
+} from "../lib/elf/symbols.ts";
 import { ifuncTarget } from "../ffi/ifunc.ts";
 import { LinkError, SegmentError } from "../ffi/errors.ts";
 import { BpfMap, Segment } from "../ffi/shm.ts";
@@ -42,6 +47,11 @@ export interface UprobeOptions {
   /** File offset (without func) or offset into func. */
   offset?: bigint;
   retprobe?: boolean;
+  /**
+   * Replace the function: the program's return value (r0) is what the function returns, and its
+   * body does not run. Only at a function's entry.
+   */
+  replace?: boolean;
   /** Only this process (default any). */
   pid?: number;
   cookie?: bigint;
@@ -130,8 +140,10 @@ export class BpfProgram {
     let offset = opts.offset ?? 0n;
     let what = `${path}:0x${offset.toString(16)}`;
     let funcSize = 0;
+    const bytes = Deno.readFileSync(path);
+    // At a function's first instruction, programs may return for it (bpf_override_return).
+    let funcEntry = false;
     if (opts.func) {
-      const bytes = Deno.readFileSync(path);
       const sym = resolveFunction(bytes, opts.func, path);
       let target = sym.fileOffset;
       if (sym.type === STT_GNU_IFUNC) {
@@ -148,8 +160,21 @@ export class BpfProgram {
         );
       }
       what = `${path}:${opts.func}${opts.offset ? `+${opts.offset}` : ""}`;
+      funcEntry = !opts.offset;
+    } else {
+      funcEntry = functionSymbols(bytes, path).some((s) =>
+        s.fileOffset === offset && s.type !== STT_GNU_IFUNC
+      );
     }
-    const type = opts.retprobe ? "uretprobe" : "uprobe";
+    // A `uprobe.replace` program replaces wherever it is attached.
+    const replace = opts.replace ?? /^uprobe\.replace(\/|$)/.test(this.section);
+    if (replace && (opts.retprobe || !funcEntry)) {
+      throw new LinkError(
+        `program '${this.name}': replace ${what}: a replace program must be at a function's entry`,
+        22,
+      );
+    }
+    const type = replace ? "ureplace" : opts.retprobe ? "uretprobe" : "uprobe";
     const id = seg.createLink(this.name, {
       progId: this.id,
       type,
@@ -158,6 +183,7 @@ export class BpfProgram {
       pid: opts.pid,
       cookie: opts.cookie,
       funcSize,
+      funcEntry: funcEntry && !opts.retprobe,
     });
     const link = new BpfLink(seg, id, `${type} ${what} -> ${this.name}`);
     this.object.links.push(link);
@@ -223,6 +249,7 @@ export class BpfProgram {
         func: a.func,
         offset: a.offset,
         retprobe: a.retprobe,
+        replace: a.replace,
         pid: opts.pid,
       });
     }

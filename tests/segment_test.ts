@@ -260,6 +260,7 @@ Deno.test("segment: links name a stored program and keep their attach spec", () 
       cookie: 0n,
       funcSize: 40,
       refCtrOffset: 0x4030n,
+      funcEntry: false,
     });
     assert.deepEqual(seg.objects().map((o) => o.kind), ["prog", "link"]);
     assert.throws(

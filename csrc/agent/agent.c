@@ -226,7 +226,9 @@ static struct probe_site *attach_one(uint32_t link_id, const struct bpftime_link
 	if (!s)
 		return NULL;
 	bool ret = spec->type == BPFTIME_LINK_URETPROBE;
-	struct probe_prog p = {vm->vm, spec->cookie, link_id, spec->pid, &vm->faults};
+	bool entry = !ret && (spec->flags & BPFTIME_LINK_F_FUNC_ENTRY);
+	struct probe_prog p = {vm->vm,	       spec->cookie, link_id, spec->pid, &vm->faults,
+			       entry, spec->type == BPFTIME_LINK_UREPLACE};
 	struct probe_list **slot = ret ? &s->ret : &s->entry;
 	struct probe_list *l = probe_list_build(*slot, &p, 0);
 	if (!l) {
@@ -364,7 +366,8 @@ static void sync_links_guarded(void)
 		if (info.id == 0 || info.kind != BPFTIME_OBJ_LINK || !link_alive(info.id, &spec))
 			continue;
 		bool tracepoint = spec.type == BPFTIME_LINK_SYSCALL_TRACEPOINT;
-		if (spec.type != BPFTIME_LINK_UPROBE && spec.type != BPFTIME_LINK_URETPROBE && !tracepoint)
+		if (spec.type != BPFTIME_LINK_UPROBE && spec.type != BPFTIME_LINK_URETPROBE &&
+		    spec.type != BPFTIME_LINK_UREPLACE && !tracepoint)
 			continue;
 		if (spec.pid >= 0 && spec.pid != pid)
 			continue;
@@ -390,7 +393,10 @@ static void sync_links_guarded(void)
 			agent_log("link %u (%s+0x%llx): %s", info.id, spec.target, (unsigned long long)spec.offset, err);
 		else if (verbose())
 			agent_log("link %u: %s %s+0x%llx at 0x%llx", info.id,
-				  spec.type == BPFTIME_LINK_URETPROBE ? "uretprobe" : "uprobe", spec.target,
+				  spec.type == BPFTIME_LINK_URETPROBE   ? "uretprobe"
+				  : spec.type == BPFTIME_LINK_UREPLACE ? "replace"
+								       : "uprobe",
+				  spec.target,
 				  (unsigned long long)spec.offset, (unsigned long long)s->hook->addr);
 		struct attached *a = calloc(1, sizeof(*a));
 		if (!a)

@@ -95,8 +95,19 @@ bpftime_probe_entry_stub:
 	and rsp, -16
 	call bpftime_probe_enter
 	mov rsp, rbx
+	test rax, rax
+	jnz 1f
 	RESTORE_REGS
 	lea rsp, [rsp + 168]
+	ret
+	/*
+	 * A program returned for the function (bpf_override_return, a replace
+	 * link; C put the value in the saved rax): every register back, then
+	 * return to the function's caller from the probed code's stack (our frame,
+	 * the trampoline's return and hook slots, the 128-byte red zone skipped).
+	 */
+1:	RESTORE_REGS
+	lea rsp, [rsp + 168 + 144]
 	ret
 	.size bpftime_probe_entry_stub, . - bpftime_probe_entry_stub
 

@@ -97,6 +97,7 @@ struct list_run {
 	const struct probe_list *l;
 	struct pt_regs *regs;
 	uint64_t func_ip;
+	struct bpftime_override *override; /* entry programs: where a return for the function is asked */
 };
 
 static inline __attribute__((always_inline)) NO_VECTORS uint64_t run_progs(void *arg)
@@ -107,12 +108,16 @@ static inline __attribute__((always_inline)) NO_VECTORS uint64_t run_progs(void 
 		const struct probe_prog *p = &r->l->progs[i];
 		if (p->pid >= 0 && p->pid != pid)
 			continue;
-		struct bpftime_attach_info info = {r->func_ip, p->cookie};
+		struct bpftime_attach_info info = {r->func_ip, p->cookie, p->func_entry ? r->override : NULL};
 		uint64_t ret;
-		if (__builtin_expect(vm_exec_probe(p->vm, r->regs, sizeof(*r->regs), &info, &ret) < 0, 0) &&
-		    __atomic_fetch_add(p->faults, 1, __ATOMIC_RELAXED) == 0) {
-			struct fault_log f = {p->link_id};
-			bpftime_vectors_saved_call(log_fault, &f);
+		if (__builtin_expect(vm_exec_probe(p->vm, r->regs, sizeof(*r->regs), &info, &ret) < 0, 0)) {
+			if (__atomic_fetch_add(p->faults, 1, __ATOMIC_RELAXED) == 0) {
+				struct fault_log f = {p->link_id};
+				bpftime_vectors_saved_call(log_fault, &f);
+			}
+		} else if (p->replace && r->override) {
+			r->override->value = ret;
+			r->override->requested = 1;
 		}
 	}
 	return 0;
@@ -123,9 +128,10 @@ static inline __attribute__((always_inline)) NO_VECTORS uint64_t run_progs(void 
  * The syscalls their helpers make are the agent's own: syscall tracepoints do not see them.
  */
 static inline __attribute__((always_inline)) NO_VECTORS void run_list(const struct probe_list *l,
-									struct pt_regs *regs, uint64_t func_ip)
+									struct pt_regs *regs, uint64_t func_ip,
+									struct bpftime_override *override)
 {
-	struct list_run r = {l, regs, func_ip};
+	struct list_run r = {l, regs, func_ip, override};
 	if (l->vector_clean) {
 		run_progs(&r);
 	} else {
@@ -149,20 +155,32 @@ static inline __attribute__((always_inline)) NO_VECTORS void push_return(struct 
 	*slot = (uint64_t)bpftime_probe_return_stub;
 }
 
-NO_VECTORS void bpftime_probe_enter(struct hook *h, struct pt_regs *regs)
+NO_VECTORS uint64_t bpftime_probe_enter(struct hook *h, struct pt_regs *regs)
 {
 	struct probe_site *site = h->owner;
 	if (in_probe)
-		return; /* a probe's own code (or a signal handler inside it) called a hooked function */
+		return 0; /* a probe's own code (or a signal handler inside it) called a hooked function */
 	in_probe++;
 	regs->ip = h->addr;
+	struct bpftime_override ov = {0, 0, 0};
 	const struct probe_list *entry = __atomic_load_n(&site->entry, __ATOMIC_ACQUIRE);
 	if (entry && entry->n)
-		run_list(entry, regs, h->addr);
+		run_list(entry, regs, h->addr, &ov);
+	if (ov.requested) {
+		/*
+		 * A program returned for the function (at its entry: the return address
+		 * on top of the stack): the stub returns to the caller with this in rax.
+		 * Its return probes do not run; the function never ran.
+		 */
+		regs->ax = ov.value;
+		in_probe--;
+		return 1;
+	}
 	const struct probe_list *ret = __atomic_load_n(&site->ret, __ATOMIC_ACQUIRE);
 	if (ret && ret->n)
 		push_return(site, (uint64_t *)regs->sp);
 	in_probe--;
+	return 0;
 }
 
 NO_VECTORS void bpftime_probe_push_return(struct hook *h, uint64_t *slot)
@@ -186,7 +204,7 @@ NO_VECTORS uint64_t bpftime_probe_return(struct pt_regs *regs)
 		regs->ip = real;
 		const struct probe_list *ret = __atomic_load_n(&site->ret, __ATOMIC_ACQUIRE);
 		if (ret)
-			run_list(ret, regs, site->hook->addr);
+			run_list(ret, regs, site->hook->addr, NULL);
 		in_probe--;
 	}
 	return real;

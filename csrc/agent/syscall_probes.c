@@ -125,7 +125,7 @@ static inline __attribute__((always_inline)) NO_VECTORS uint64_t run_progs(void 
 		if (p->pid >= 0 && p->pid != tl_pid)
 			continue;
 		r->ctx->common_type = p->type_id;
-		struct bpftime_attach_info info = {0, p->cookie};
+		struct bpftime_attach_info info = {0, p->cookie, NULL};
 		uint64_t ret;
 		if (__builtin_expect(vm_exec_probe(p->vm, r->ctx, r->len, &info, &ret) < 0, 0) &&
 		    __atomic_fetch_add(p->faults, 1, __ATOMIC_RELAXED) == 0) {

@@ -82,9 +82,20 @@ BPFTIME_API int bpftime_vm_load(struct bpftime_vm *vm, const void *code, uint64_
 BPFTIME_API int bpftime_vm_exec(struct bpftime_vm *vm, void *mem, uint64_t mem_len, uint64_t *ret);
 
 /* What a probe knows about its attachment, for bpf_get_func_ip and bpf_get_attach_cookie. */
+/*
+ * Where bpf_override_return(ctx, value) (helper 58) records its request: the
+ * probe returns `value` from the probed function at once, without running
+ * its body. Only a probe at a function's entry offers one.
+ */
+struct bpftime_override {
+	uint64_t value;
+	uint32_t requested;
+	uint32_t pad_;
+};
 struct bpftime_attach_info {
 	uint64_t func_ip; /* address of the probed function */
 	uint64_t cookie;  /* the link's bpf_cookie */
+	struct bpftime_override *override; /* NULL: this probe cannot return for the function */
 };
 /* bpftime_vm_exec for a program running as an attached probe. */
 BPFTIME_API int bpftime_vm_exec_attached(struct bpftime_vm *vm, void *mem, uint64_t mem_len,
@@ -241,7 +252,18 @@ enum bpftime_link_type {
 	BPFTIME_LINK_SYSCALL_TRACEPOINT = 3,
 	/* Not an attachment: tells the agent of process `pid` to remove all its hooks (prog_id 0). */
 	BPFTIME_LINK_DETACH = 4,
+	/*
+	 * A uprobe at a function's entry whose program replaces the function: its
+	 * return value (r0) is what the function returns, and the body does not run.
+	 */
+	BPFTIME_LINK_UREPLACE = 5,
 };
+/*
+ * bpftime_link_spec.flags. FUNC_ENTRY: the probe is a function's first
+ * instruction (the return address on top of the stack), so a program there
+ * may return for the function (bpf_override_return, UREPLACE links).
+ */
+#define BPFTIME_LINK_F_FUNC_ENTRY 1u
 struct bpftime_link_spec {
 	uint32_t prog_id;
 	uint32_t type;     /* enum bpftime_link_type */
@@ -268,6 +290,8 @@ struct bpftime_link_spec {
 	 * the kernel does for perf_event_attr's ref_ctr_offset.
 	 */
 	uint64_t ref_ctr_offset;
+	uint32_t flags; /* BPFTIME_LINK_F_* */
+	uint32_t pad_;
 };
 BPFTIME_API int bpftime_link_create(struct bpftime_shm *shm, const char *name,
 				    const struct bpftime_link_spec *spec);
