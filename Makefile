@@ -98,7 +98,8 @@ build/bench/libnative.so: $(WORKLOAD_SRCS) bench/workloads/workloads.h bench/nat
 	$(CLANG) -O2 -fno-builtin -fPIC -shared -Wall -Wextra -Werror -o $@ bench/workloads/all.c bench/native_harness.c
 
 # The README's main job: count malloc calls in processes started with `bpftime start`.
-EXAMPLE_APPS := build/examples/malloc build/examples/bashreadline build/examples/opensnoop build/examples/syscount
+EXAMPLE_APPS := build/examples/malloc build/examples/bashreadline build/examples/opensnoop build/examples/syscount \
+	build/examples/errinject build/examples/errinject_victim build/examples/hotpatch_server
 examples: $(EXAMPLE_APPS) build/examples/malloc_victim
 
 demo: build build/examples/malloc_victim
@@ -294,3 +295,14 @@ build/tests/override_target: tests/targets/override_target.c
 	@mkdir -p build/tests
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<
 test-targets: build/tests/override_target
+
+# Error injection (examples/errinject): a libbpf application making malloc fail, and its target.
+build/examples/errinject: examples/errinject/errinject.c build/examples/errinject.skel.h bpf/errinject.h
+	$(LIBBPF_APP)
+build/examples/errinject_victim: examples/errinject/victim.c
+	@mkdir -p build/examples
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<
+# Hot patching (examples/hotpatch): a server with an out-of-bounds bug; its fix is bpf/hotpatch.bpf.c.
+build/examples/hotpatch_server: examples/hotpatch/server.c bpf/hotpatch.h
+	@mkdir -p build/examples
+	$(CC) -O2 -g -Wall -Wextra -Werror -Ibpf -o $@ $<
