@@ -294,7 +294,10 @@ test-targets: build/tests/usdt_target build/tests/usdt_events
 build/tests/override_target: tests/targets/override_target.c
 	@mkdir -p build/tests
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<
-test-targets: build/tests/override_target
+build/tests/override_perf: tests/targets/override_perf.c
+	@mkdir -p build/tests
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<
+test-targets: build/tests/override_target build/tests/override_perf
 
 # Error injection (examples/errinject): a libbpf application making malloc fail, and its target.
 build/examples/errinject: examples/errinject/errinject.c build/examples/errinject.skel.h bpf/errinject.h

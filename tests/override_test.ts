@@ -12,10 +12,13 @@ import assert from "node:assert/strict";
 import { BpfObject, Segment } from "../mod.ts";
 import { AGENT } from "./probe_env.ts";
 import { freshSegment, ROOT } from "./test_utils.ts";
-import { Driven } from "./usdt_env.ts";
+import { descendantsNamed, Driven } from "./usdt_env.ts";
+import { BIN } from "./server_env.ts";
+import { resolveFunction } from "../lib/elf/symbols.ts";
 
 const TARGET = `${ROOT}build/tests/override_target`;
 const PROGS = `${ROOT}build/tests/override.bpf.o`;
+const PERF_APP = `${ROOT}build/tests/override_perf`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function hits(obj: BpfObject): bigint[] {
@@ -130,6 +133,86 @@ Deno.test("override: away from a function's entry, bpf_override_return answers -
         }),
       /replace .*compute\+\d+: a replace program must be at a function's entry/,
     );
+  } finally {
+    const st = await t.close();
+    obj.close();
+    seg.close();
+    Segment.remove(seg.name);
+    assert.equal(st.code, 0, t.stderr);
+  }
+});
+
+Deno.test("override: through the syscall server, bpftime's perf types 1008 (override) and 1009 (replace), and the uprobe PMU at a function's entry", async () => {
+  const seg = freshSegment(`override_perf_${Deno.pid}`, 8);
+  const env = { BPFTIME_GLOBAL_SHM_NAME: seg.name };
+  const t = new Driven(TARGET, [], { LD_PRELOAD: AGENT, ...env });
+  const offset = `0x${
+    resolveFunction(Deno.readFileSync(TARGET), "compute").fileOffset.toString(16)
+  }`;
+  try {
+    assert.equal(await t.ask("call 3", /^compute/), "compute(3)=7 ran=1 kept=1");
+    for (
+      const [kind, value, x] of [["replace", 4242, 3], ["override", 77, 4], [
+        "uprobe",
+        55,
+        5,
+      ]] as const
+    ) {
+      const app = new Driven(BIN, ["load", PERF_APP, kind, TARGET, offset, String(value)], env);
+      try {
+        await app.waitLine(/^attached$/, 30000);
+        assert.match(
+          await callUntil(t, x, new RegExp(`\\)=${value} `)),
+          new RegExp(`^compute\\(${x}\\)=${value} ran=\\d+ kept=1$`),
+          `${kind}: ${app.stderr}`,
+        );
+        const pid = descendantsNamed(app.child.pid, "override_perf")[0];
+        Deno.kill(pid, "SIGTERM");
+        assert.equal((await app.close()).code, 0, app.stderr);
+        assert.match(await callUntil(t, x, new RegExp(`\\)=${2 * x + 1} `)), /kept=1$/);
+      } finally {
+        try {
+          app.child.kill("SIGKILL");
+        } catch { /* ended */ }
+        await app.close().catch(() => {});
+      }
+    }
+    assert.equal(seg.stats().objects, 0, "nothing left in the segment");
+  } finally {
+    const st = await t.close();
+    seg.close();
+    Segment.remove(seg.name);
+    assert.equal(st.code, 0, t.stderr);
+  }
+});
+
+Deno.test("override: four threads and a 1 ms signal handler call compute() while the override is attached and detached over and over", async () => {
+  const seg = freshSegment(`override_storm_${Deno.pid}`, 8);
+  const obj = BpfObject.open(PROGS);
+  const t = new Driven(TARGET, [], { LD_PRELOAD: AGENT, BPFTIME_GLOBAL_SHM_NAME: seg.name });
+  try {
+    obj.load(seg);
+    await t.ask("call 1", /^compute/);
+    const reply = t.ask("storm 4 1000000", /^storm /, 60000);
+    let done = false;
+    reply.then(() => (done = true), () => (done = true));
+    let cycles = 0;
+    while (!done) {
+      const l = obj.program("override_even").attachUprobe({ path: TARGET, func: "compute" });
+      await sleep(30);
+      l.destroy();
+      await sleep(30);
+      cycles++;
+    }
+    const line = await reply;
+    console.log(`${line} (${cycles} attach/detach cycles)`);
+    const m = /^storm orig=(\d+) other=(\d+) bad=(\d+) handler=1 handler_bad=0$/.exec(line);
+    assert.ok(m, line);
+    const [orig, other, bad] = m.slice(1).map(Number);
+    assert.equal(bad, 0, "every result the body's or the override's, registers kept");
+    assert.equal(orig + other, 4000000);
+    assert.ok(other > 0, "some calls were overridden");
+    assert.match(await t.ask("call 4", /^compute/), /^compute\(4\)=9 ran=\d+ kept=1$/);
   } finally {
     const st = await t.close();
     obj.close();
