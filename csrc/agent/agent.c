@@ -201,7 +201,7 @@ static struct probe_site *attach_one(uint32_t link_id, const struct bpftime_link
 	if (!s)
 		return NULL;
 	bool ret = spec->type == BPFTIME_LINK_URETPROBE;
-	struct probe_prog p = {vm->vm, spec->cookie, link_id, spec->pid, &vm->faults};
+	struct probe_prog p = {vm->vm, {addr, spec->cookie}, link_id, spec->pid, &vm->faults};
 	struct probe_list **slot = ret ? &s->ret : &s->entry;
 	struct probe_list *l = probe_list_build(*slot, &p, 0);
 	if (!l) {

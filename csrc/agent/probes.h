@@ -7,7 +7,7 @@
 
 struct probe_prog {
 	struct bpftime_vm *vm;
-	uint64_t cookie;
+	struct bpftime_attach_info info; /* the probed function's address and the link's cookie */
 	uint32_t link_id;
 	int32_t pid;      /* -1: any */
 	uint32_t *faults; /* runs that stopped on an error; the first is logged */
@@ -17,6 +17,7 @@ struct probe_prog {
 struct probe_list {
 	uint32_t n;
 	bool vector_clean; /* no program here can touch a vector register (see probes.c) */
+	bool any_pid;      /* some program runs only in one process */
 	struct probe_prog progs[];
 };
 
@@ -26,10 +27,6 @@ struct probe_site {
 	struct probe_list *ret;   /* uretprobes */
 	struct probe_site *next;
 };
-
-/* bpftime_vm_exec_attached with a fast path for compiled programs (probe_exec.c). */
-HIDDEN int vm_exec_probe(struct bpftime_vm *vm, void *mem, uint64_t mem_len,
-			 const struct bpftime_attach_info *info, uint64_t *ret);
 
 /* Called by the stubs (probe_stubs.S). */
 HIDDEN void bpftime_probe_enter(struct hook *h, struct pt_regs *regs);
