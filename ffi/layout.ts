@@ -59,7 +59,7 @@ export const RINGBUF_INFO = {
 } as const;
 
 /** struct bpftime_attach_info */
-export const ATTACH_INFO = { sizeof: 24, func_ip: 0, cookie: 8, override: 16 } as const;
+export const ATTACH_INFO = { sizeof: 24, func_ip: 0, cookie: 8, flags: 16 } as const;
 
 /** struct perf_ring_page (csrc/maps/perf_event_array.h): a perf_event_mmap_page's ring fields. */
 export const PERF_RING_PAGE = {

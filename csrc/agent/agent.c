@@ -226,9 +226,10 @@ static struct probe_site *attach_one(uint32_t link_id, const struct bpftime_link
 	if (!s)
 		return NULL;
 	bool ret = spec->type == BPFTIME_LINK_URETPROBE;
-	bool entry = !ret && (spec->flags & BPFTIME_LINK_F_FUNC_ENTRY);
-	struct probe_prog p = {vm->vm,	       spec->cookie, link_id, spec->pid, &vm->faults,
-			       entry, spec->type == BPFTIME_LINK_UREPLACE};
+	/* At a function's entry its programs may return for it (bpf_override_return, replace links). */
+	uint64_t flags = !ret && (spec->flags & BPFTIME_LINK_F_FUNC_ENTRY) ? BPFTIME_ATTACH_F_OVERRIDE : 0;
+	struct probe_prog p = {vm->vm, {addr, spec->cookie, flags}, link_id, spec->pid, &vm->faults,
+			       spec->type == BPFTIME_LINK_UREPLACE};
 	struct probe_list **slot = ret ? &s->ret : &s->entry;
 	struct probe_list *l = probe_list_build(*slot, &p, 0);
 	if (!l) {

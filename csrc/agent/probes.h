@@ -7,11 +7,10 @@
 
 struct probe_prog {
 	struct bpftime_vm *vm;
-	uint64_t cookie;
+	struct bpftime_attach_info info; /* the probed function's address and the link's cookie */
 	uint32_t link_id;
 	int32_t pid;      /* -1: any */
 	uint32_t *faults; /* runs that stopped on an error; the first is logged */
-	bool func_entry;  /* at a function's entry: the program may return for it (bpf_override_return) */
 	bool replace;     /* a replace link: r0 is the function's return value, its body skipped */
 };
 
@@ -19,6 +18,7 @@ struct probe_prog {
 struct probe_list {
 	uint32_t n;
 	bool vector_clean; /* no program here can touch a vector register (see probes.c) */
+	bool any_pid;      /* some program runs only in one process */
 	struct probe_prog progs[];
 };
 
@@ -28,10 +28,6 @@ struct probe_site {
 	struct probe_list *ret;   /* uretprobes */
 	struct probe_site *next;
 };
-
-/* bpftime_vm_exec_attached with a fast path for compiled programs (probe_exec.c). */
-HIDDEN int vm_exec_probe(struct bpftime_vm *vm, void *mem, uint64_t mem_len,
-			 const struct bpftime_attach_info *info, uint64_t *ret);
 
 /*
  * Called by the stubs (probe_stubs.S). bpftime_probe_enter returns nonzero when

@@ -180,17 +180,19 @@ static uint64_t get_attach_cookie(uint64_t a1, uint64_t a2, uint64_t a3, uint64_
 /*
  * bpf_override_return(ctx, value): the probed function returns `value` without
  * running (the kernel's error injection). Only a uprobe at a function's entry
- * can (the agent gives it a request slot, acted on after the probe's
- * programs); elsewhere -EINVAL and nothing changes.
+ * can (BPFTIME_ATTACH_F_OVERRIDE): the request is this thread's, acted on by
+ * the agent after the probe's programs; elsewhere -EINVAL and nothing changes.
  */
+__thread struct override_request override_request __attribute__((tls_model("initial-exec")));
+
 static uint64_t override_return(uint64_t ctx, uint64_t value, uint64_t a3, uint64_t a4, uint64_t a5)
 {
 	(void)a3, (void)a4, (void)a5;
 	const struct jit_ctx *r = current_run;
-	if (!r || !r->attach || !r->attach->override || ctx != r->mem_lo)
+	if (!r || !r->attach || !(r->attach->flags & BPFTIME_ATTACH_F_OVERRIDE) || ctx != r->mem_lo)
 		return (uint64_t)-EINVAL;
-	r->attach->override->value = value;
-	r->attach->override->requested = 1;
+	override_request.value = value;
+	override_request.requested = true;
 	return 0;
 }
 

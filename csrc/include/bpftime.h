@@ -82,21 +82,16 @@ BPFTIME_API int bpftime_vm_load(struct bpftime_vm *vm, const void *code, uint64_
 BPFTIME_API int bpftime_vm_exec(struct bpftime_vm *vm, void *mem, uint64_t mem_len, uint64_t *ret);
 
 /* What a probe knows about its attachment, for bpf_get_func_ip and bpf_get_attach_cookie. */
-/*
- * Where bpf_override_return(ctx, value) (helper 58) records its request: the
- * probe returns `value` from the probed function at once, without running
- * its body. Only a probe at a function's entry offers one.
- */
-struct bpftime_override {
-	uint64_t value;
-	uint32_t requested;
-	uint32_t pad_;
-};
 struct bpftime_attach_info {
 	uint64_t func_ip; /* address of the probed function */
 	uint64_t cookie;  /* the link's bpf_cookie */
-	struct bpftime_override *override; /* NULL: this probe cannot return for the function */
+	uint64_t flags;   /* BPFTIME_ATTACH_F_* */
 };
+/*
+ * The probe is at a function's entry: bpf_override_return(ctx, value) (helper
+ * 58) may make the function return `value` at once, without running its body.
+ */
+#define BPFTIME_ATTACH_F_OVERRIDE 1u
 /* bpftime_vm_exec for a program running as an attached probe. */
 BPFTIME_API int bpftime_vm_exec_attached(struct bpftime_vm *vm, void *mem, uint64_t mem_len,
 					 const struct bpftime_attach_info *info, uint64_t *ret);
