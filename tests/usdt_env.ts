@@ -39,8 +39,13 @@ export class Driven {
   /** Sends `cmd` and waits for the next line matching `re`. */
   async ask(cmd: string, re: RegExp, timeoutMs = 10000): Promise<string> {
     const from = this.lines.length;
-    await this.#writer.write(new TextEncoder().encode(cmd + "\n"));
+    await this.send(cmd);
     return await this.waitLine(re, timeoutMs, from);
+  }
+
+  /** Sends `cmd`, a command that answers nothing. */
+  async send(cmd: string): Promise<void> {
+    await this.#writer.write(new TextEncoder().encode(cmd + "\n"));
   }
 
   async waitLine(re: RegExp, timeoutMs = 10000, from = 0): Promise<string> {

@@ -101,6 +101,15 @@ async function semaphoreRun(
   }
 }
 
+/** `exec` in the target, then what the new image does once its agent has synced. */
+async function execTarget(target: Driven) {
+  const from = target.lines.length;
+  await target.send("exec");
+  assert.equal(await target.askUntil("sem", /^sem=1$/), "sem=1", "semaphore set in the new image");
+  assert.equal(await target.ask("fire 1", /^fired/), "fired 1 guarded=1");
+  assert.ok(!target.lines.slice(from).includes("exec failed"));
+}
+
 /** A fresh segment for one test, closed and removed from /dev/shm when disposed. */
 function usdtSegment(what: string): Segment & Disposable {
   const seg = freshSegment(`usdt_${what}_${Deno.pid}`, 16);
@@ -195,6 +204,8 @@ Deno.test("usdt: our loader's attachUsdt and usdt/PATH:PROVIDER:NAME sections, a
       expected.map((e) => e[1].replace(/^2 /, "0 ")),
       "the section-attached program: the consts probe, cookie 0",
     );
+    // A new image (exec, same pid): its agent sets the semaphore of its own fresh copy again.
+    await execTarget(target);
     links.forEach((l) => l.destroy());
     bySection.destroy();
     assert.equal(await target.askUntil("sem", /^sem=0$/), "sem=0", "semaphore cleared on detach");

@@ -6,6 +6,7 @@
  *   fire N   fires every probe N times, then prints "fired N guarded=G" (G: how
  *            many of those rounds found the semaphore set and fired "guarded")
  *   sem      prints "sem=V", the semaphore's current value
+ *   exec     runs itself again (execv /proc/self/exe: a new image, the same pid and stdin)
  *
  * Probes: "plain" (registers of several sizes and signs, a string pointer),
  * "consts" (immediates), "frame" (memory operands: built at -O0, the
@@ -19,6 +20,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 int fire_guarded(int i);
 unsigned guarded_semaphore(void);
@@ -56,9 +58,11 @@ __attribute__((noinline, optimize("O0"))) static void fire_frame(int i, long l)
 	probe_hits++;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	(void)argc;
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	setvbuf(stdin, NULL, _IONBF, 0); /* nothing of the next command read ahead and lost at exec */
 	char line[64];
 	int round = 0;
 	while (fgets(line, sizeof(line), stdin)) {
@@ -73,6 +77,9 @@ int main(void)
 				guarded += fire_guarded(round);
 			}
 			printf("fired %d guarded=%d\n", n, guarded);
+		} else if (strncmp(line, "exec", 4) == 0) {
+			execv("/proc/self/exe", argv);
+			printf("exec failed\n");
 		} else if (strncmp(line, "sem", 3) == 0) {
 			printf("sem=%u\n", guarded_semaphore());
 		}
