@@ -65,6 +65,14 @@ function populate(seg: Segment) {
     target: "/usr/lib/x86_64-linux-gnu/libc.so.6",
     offset: 0x9a0f0n,
     cookie: 7n,
+    funcEntry: true,
+  });
+  seg.createLink("usdt", {
+    progId: prog,
+    type: "uprobe",
+    target: "/usr/bin/python3",
+    offset: 0x1234n,
+    refCtrOffset: 0x4030n,
   });
   seg.createLink("open", {
     progId: prog,
@@ -92,13 +100,17 @@ Deno.test("segment: export, remove and import give identical contents", () => {
     })),
   });
   assert.deepEqual(normalize(after), normalize(before));
+  assert.deepEqual(
+    before.links.map((l) => [l.name, l.refCtrOffset, l.funcEntry]).sort(),
+    [["malloc", undefined, true], ["open", undefined, undefined], ["usdt", "16432", undefined]],
+  );
   assert.deepEqual(before.maps.find((m) => m.name === "q")!.entries.map((e) => e.value), [
     "03000000",
     "01000000",
     "02000000",
   ]);
   assert.equal(before.maps.length, 7);
-  assert.equal(before.links.length, 2);
+  assert.equal(before.links.length, 3);
   seg.close();
   Segment.remove(NAME);
 });
