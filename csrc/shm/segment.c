@@ -71,7 +71,7 @@ static void watch_forks(void)
 	pthread_atfork(NULL, NULL, forget_pid);
 }
 
-void shm_spin_lock(shm_spinlock *l)
+uint32_t shm_self_pid(void)
 {
 	uint32_t me = __atomic_load_n(&my_pid, __ATOMIC_RELAXED);
 	if (!me) {
@@ -79,6 +79,12 @@ void shm_spin_lock(shm_spinlock *l)
 		me = (uint32_t)getpid();
 		__atomic_store_n(&my_pid, me, __ATOMIC_RELAXED);
 	}
+	return me;
+}
+
+void shm_spin_lock(shm_spinlock *l)
+{
+	uint32_t me = shm_self_pid();
 	for (uint64_t spins = 0;; spins++) {
 		uint32_t free_ = 0;
 		if (__atomic_compare_exchange_n(&l->holder, &free_, me, false, __ATOMIC_ACQUIRE,

@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #define SHM_MAGIC 0x4d48534d49545042ull /* "BPTIMSHM" */
-#define SHM_LAYOUT_VERSION 3 /* 3: each map type has its own struct after the common map header */
+#define SHM_LAYOUT_VERSION 4 /* 3: each map type has its own struct after the common map header; 4: lock-free ring buffer producers */
 #define SHM_MAX_OBJECTS 1024
 #define SHM_NAME_LEN 16
 
@@ -93,6 +93,8 @@ typedef struct {
 	uint32_t holder; /* pid, 0 when free */
 } shm_spinlock;
 HIDDEN void shm_spin_lock(shm_spinlock *l);
+/* This process's id, cached (a forked child asks again). */
+HIDDEN uint32_t shm_self_pid(void);
 HIDDEN void shm_spin_unlock(shm_spinlock *l);
 
 /* Heap: zeroed blocks of at least `size` bytes, or 0 when the segment is full. Lock held. */
