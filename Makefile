@@ -106,7 +106,8 @@ build/bench/libnative.so: $(WORKLOAD_SRCS) bench/workloads/workloads.h bench/nat
 	$(CLANG) -O2 -fno-builtin -fPIC -shared -Wall -Wextra -Werror -o $@ bench/workloads/all.c bench/native_harness.c
 
 # The README's main job: count malloc calls in processes started with `bpftime start`.
-EXAMPLE_APPS := build/examples/malloc build/examples/bashreadline build/examples/opensnoop build/examples/syscount
+EXAMPLE_APPS := build/examples/malloc build/examples/bashreadline build/examples/opensnoop build/examples/syscount \
+	build/examples/errinject build/examples/errinject_victim build/examples/hotpatch_server
 examples: $(EXAMPLE_APPS) build/examples/malloc_victim
 
 demo: build build/examples/malloc_victim
@@ -320,3 +321,35 @@ build/tests/sched_trace: tests/targets/sched_trace.c tests/bpf/sched_proc.h
 build/tests/proc_child: tests/targets/proc_child.c
 	@mkdir -p build/tests
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lpthread
+
+# USDT (tests/usdt_test.ts): a target with <sys/sdt.h> probes (one behind a semaphore), and a libbpf
+# application attaching tests/bpf/usdt_args.bpf.c to them with bpf_program__attach_usdt.
+# <bpf/usdt.bpf.h> includes <linux/errno.h>, whose <asm/errno.h> is under the multiarch directory.
+build/tests/usdt_args.bpf.o: BPF_CFLAGS += -I/usr/include/$(shell $(CC) -dumpmachine) \
+	-DUSDT_TARGET='"$(CURDIR)/build/tests/usdt_target"'
+build/tests/usdt_target: tests/targets/usdt_target.c tests/targets/usdt_guarded.c
+	@mkdir -p build/tests
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $^
+build/tests/usdt_events: tests/targets/usdt_events.c build/tests/usdt_args.skel.h tests/bpf/usdt_event.h
+	$(CC) -O2 -g -Wall -Wextra -Werror -Ibuild/tests -Itests/bpf -o $@ $< -lbpf -lelf -lz
+test-targets: build/tests/usdt_target build/tests/usdt_events
+
+# Override and replace (tests/override_test.ts): a target whose compute() programs return for.
+build/tests/override_target: tests/targets/override_target.c
+	@mkdir -p build/tests
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<
+build/tests/override_perf: tests/targets/override_perf.c
+	@mkdir -p build/tests
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<
+test-targets: build/tests/override_target build/tests/override_perf
+
+# Error injection (examples/errinject): a libbpf application making malloc fail, and its target.
+build/examples/errinject: examples/errinject/errinject.c build/examples/errinject.skel.h bpf/errinject.h
+	$(LIBBPF_APP)
+build/examples/errinject_victim: examples/errinject/victim.c
+	@mkdir -p build/examples
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<
+# Hot patching (examples/hotpatch): a server with an out-of-bounds bug; its fix is bpf/hotpatch.bpf.c.
+build/examples/hotpatch_server: examples/hotpatch/server.c bpf/hotpatch.h
+	@mkdir -p build/examples
+	$(CC) -O2 -g -Wall -Wextra -Werror -Ibpf -o $@ $<

@@ -15,7 +15,12 @@ import { parseCoreRelos } from "../lib/btf/btf_ext.ts";
 import { CoreResolver } from "../lib/btf/core.ts";
 import { ElfError } from "../lib/elf/sections.ts";
 import { paddingAt } from "../lib/elf/padding.ts";
-import { fileOffsetOfAddress, resolveFunction, STT_GNU_IFUNC } from "../lib/elf/symbols.ts";
+import {
+  fileOffsetOfAddress,
+  functionSymbols,
+  resolveFunction,
+  STT_GNU_IFUNC,
+} from "../lib/elf/symbols.ts";
 import { ifuncTarget } from "../ffi/ifunc.ts";
 import { LinkError, SegmentError } from "../ffi/errors.ts";
 import { BpfMap, Segment } from "../ffi/shm.ts";
@@ -25,6 +30,9 @@ import { linkProgram } from "../lib/object/link_code.ts";
 import { MapDef, readMapDefs, symbolOffset } from "../lib/object/map_defs.ts";
 import { AttachSpec, parseSection } from "../lib/object/section_names.ts";
 import { resolveBinaryPath } from "../lib/object/resolve_path.ts";
+import { findUsdtSites } from "../lib/elf/usdt_notes.ts";
+import { encodeUsdtSpec, parseUsdtArgs } from "../lib/object/usdt_spec.ts";
+import { kconfigValue } from "../lib/object/kconfig.ts";
 
 export interface OpenObjectOptions {
   /** BTF to resolve CO-RE relocations against (default /sys/kernel/btf/vmlinux). */
@@ -39,23 +47,49 @@ export interface UprobeOptions {
   /** File offset (without func) or offset into func. */
   offset?: bigint;
   retprobe?: boolean;
+  /**
+   * Replace the function: the program's return value (r0) is what the function returns, and its
+   * body does not run. Only at a function's entry.
+   */
+  replace?: boolean;
   /** Only this process (default any). */
   pid?: number;
   cookie?: bigint;
 }
 
-/** An attachment stored in the segment; destroy() removes it from every traced process. */
+export interface UsdtOptions {
+  /** Binary or library holding the probe: a path, or a name like `libc.so.6`. */
+  path: string;
+  provider: string;
+  name: string;
+  /** Only this process (default any). */
+  pid?: number;
+  /** What the program's bpf_usdt_cookie() returns. */
+  cookie?: bigint;
+}
+
+/**
+ * An attachment stored in the segment; destroy() removes it from every traced process. A USDT
+ * probe compiled into several places is one link per site (`siteIds`, destroyed together).
+ */
 export class BpfLink {
   #alive = true;
-  constructor(readonly segment: Segment, readonly id: number, readonly description: string) {}
+  constructor(
+    readonly segment: Segment,
+    readonly id: number,
+    readonly description: string,
+    readonly siteIds: readonly number[] = [],
+  ) {}
   destroy(): void {
     if (!this.#alive) return;
     this.#alive = false;
-    try {
-      this.segment.deleteObject(this.id);
-    } catch (e) {
-      // Already removed from the segment (`bpftime detach`): nothing is left to do.
-      if (!(e instanceof SegmentError && e.errno === 2)) throw e;
+    for (const id of [this.id, ...this.siteIds]) {
+      try {
+        this.segment.deleteObject(id);
+      } catch (e) {
+        // Already removed from the segment (`bpftime detach`): nothing is left to do.
+        if (!(e instanceof SegmentError && e.errno === 2)) throw e;
+      }
     }
   }
   [Symbol.dispose](): void {
@@ -109,8 +143,10 @@ export class BpfProgram {
     let offset = opts.offset ?? 0n;
     let what = `${path}:0x${offset.toString(16)}`;
     let funcSize = 0;
+    const bytes = Deno.readFileSync(path);
+    // At a function's first instruction, programs may return for it (bpf_override_return).
+    let funcEntry = false;
     if (opts.func) {
-      const bytes = Deno.readFileSync(path);
       const sym = resolveFunction(bytes, opts.func, path);
       let target = sym.fileOffset;
       if (sym.type === STT_GNU_IFUNC) {
@@ -127,8 +163,21 @@ export class BpfProgram {
         );
       }
       what = `${path}:${opts.func}${opts.offset ? `+${opts.offset}` : ""}`;
+      funcEntry = !opts.offset;
+    } else {
+      funcEntry = functionSymbols(bytes, path).some((s) =>
+        s.fileOffset === offset && s.type !== STT_GNU_IFUNC
+      );
     }
-    const type = opts.retprobe ? "uretprobe" : "uprobe";
+    // A `uprobe.replace` program replaces wherever it is attached.
+    const replace = opts.replace ?? /^uprobe\.replace(\/|$)/.test(this.section);
+    if (replace && (opts.retprobe || !funcEntry)) {
+      throw new LinkError(
+        `program '${this.name}': replace ${what}: a replace program must be at a function's entry`,
+        22,
+      );
+    }
+    const type = replace ? "ureplace" : opts.retprobe ? "uretprobe" : "uprobe";
     const id = seg.createLink(this.name, {
       progId: this.id,
       type,
@@ -137,6 +186,7 @@ export class BpfProgram {
       pid: opts.pid,
       cookie: opts.cookie,
       funcSize,
+      funcEntry: funcEntry && !opts.retprobe,
     });
     const link = new BpfLink(seg, id, `${type} ${what} -> ${this.name}`);
     this.object.links.push(link);
@@ -144,10 +194,48 @@ export class BpfProgram {
   }
 
   /**
-   * Attaches as the section name says (uprobe/PATH:FUNC, tracepoint/syscalls/NAME,
-   * tracepoint/raw_syscalls/sys_enter, tracepoint/sched/sched_process_exec, _exit, _fork: the
-   * process events the agent raises). Other tracepoints (sched/sched_switch, irq/: kernel
-   * events) and unknown ones throw, naming the section.
+   * Attaches to a USDT probe (<sys/sdt.h>), like bpf_program__attach_usdt: a uprobe at each of
+   * the probe's sites, with the target's semaphore (if the probe has one) held up while attached.
+   * Programs read the arguments with libbpf's <bpf/usdt.bpf.h> (bpf_usdt_arg, bpf_usdt_cookie):
+   * each site's argument specs go to the object's `__bpf_usdt_specs` map, and the link's cookie
+   * names the entry.
+   */
+  attachUsdt(opts: UsdtOptions): BpfLink {
+    const seg = this.object.loadedSegment(`attach '${this.name}'`);
+    const path = resolveBinaryPath(opts.path);
+    const what = `usdt ${path}:${opts.provider}:${opts.name}`;
+    const where = `program '${this.name}': ${what}`;
+    const sites = findUsdtSites(Deno.readFileSync(path), opts.provider, opts.name, path);
+    const ids: number[] = [];
+    try {
+      for (const site of sites) {
+        const at = `${where} (site at 0x${site.address.toString(16)})`;
+        const args = parseUsdtArgs(site.args, at);
+        const specId = this.object.addUsdtSpec(encodeUsdtSpec(args, opts.cookie ?? 0n), at);
+        ids.push(seg.createLink(this.name, {
+          progId: this.id,
+          type: "uprobe",
+          target: path,
+          offset: site.fileOffset,
+          pid: opts.pid,
+          cookie: BigInt(specId),
+          refCtrOffset: site.semaphoreOffset,
+        }));
+      }
+    } catch (e) {
+      for (const id of ids) seg.deleteObject(id);
+      throw e;
+    }
+    const link = new BpfLink(seg, ids[0], `${what} -> ${this.name}`, ids.slice(1));
+    this.object.links.push(link);
+    return link;
+  }
+
+  /**
+   * Attaches as the section name says (uprobe/PATH:FUNC, usdt/PATH:PROVIDER:NAME,
+   * tracepoint/syscalls/NAME, tracepoint/raw_syscalls/sys_enter, tracepoint/sched/sched_process_exec,
+   * _exit, _fork: the process events the agent raises). Other tracepoints (sched/sched_switch, irq/:
+   * kernel events) and unknown ones throw, naming the section.
    */
   attach(opts: { pid?: number; cookie?: bigint } = {}): BpfLink {
     const a = this.autoAttach;
@@ -156,12 +244,16 @@ export class BpfProgram {
         `program '${this.name}': section '${this.section}' does not say what to attach to`,
       );
     }
+    if (a.kind === "usdt") {
+      return this.attachUsdt({ ...a, pid: opts.pid, cookie: opts.cookie });
+    }
     if (a.kind === "uprobe") {
       return this.attachUprobe({
         path: a.path,
         func: a.func,
         offset: a.offset,
         retprobe: a.retprobe,
+        replace: a.replace,
         pid: opts.pid,
       });
     }
@@ -216,6 +308,9 @@ export class BpfObject {
   #ownsSegment = false;
   #mapIds = new Map<MapDef, number>();
   #extraIds: number[] = [];
+  /** `extern __kconfig` variables: the map holding them and each one's offset in its value. */
+  #kconfig?: { id: number; offsets: Map<string, number> };
+  #usdtSpecs = 0;
 
   private constructor(
     readonly path: string,
@@ -352,6 +447,7 @@ export class BpfObject {
         throw new ElfError(`${this.path}: map '${d.name}': ${(e as Error).message}`);
       }
     }
+    this.#createKconfig(seg);
     for (const d of this.mapDefs) {
       if (!d.initialSlots || d.inner === undefined) continue;
       for (const [slot, name] of d.initialSlots) {
@@ -364,6 +460,60 @@ export class BpfObject {
         this.#setSlot(seg, d, slot, this.#mapIds.get(inner)!);
       }
     }
+  }
+
+  /**
+   * The `.kconfig` map libbpf would make: one 8-byte slot per extern the code reads whose value
+   * is known here (lib/object/kconfig.ts), or that is weak (0, as libbpf gives a weak extern it
+   * cannot find). Strong externs without a value are left for linkProgram to refuse by name.
+   */
+  #createKconfig(seg: Segment) {
+    const offsets = new Map<string, number>();
+    const values: bigint[] = [];
+    for (const list of this.elf.relocs.values()) {
+      for (const r of list) {
+        const sym = r.symbol;
+        if (sym.shndx !== 0 || sym.type === STT_FUNC || offsets.has(sym.name)) continue;
+        const v = kconfigValue(sym.name, Deno.osRelease()) ?? (sym.bind === 2 ? 0n : undefined);
+        if (v === undefined) continue;
+        offsets.set(sym.name, values.length * 8);
+        values.push(v);
+      }
+    }
+    if (!values.length) return;
+    const m = seg.createMap({
+      type: 2,
+      name: ".kconfig",
+      keySize: 4,
+      valueSize: values.length * 8,
+      maxEntries: 1,
+      flags: 0,
+      mapExtra: 0,
+      innerMapId: 0,
+    });
+    this.#extraIds.push(m.id);
+    const value = new Uint8Array(values.length * 8);
+    values.forEach((v, i) => new DataView(value.buffer).setBigUint64(i * 8, v, true));
+    m.update(new Uint8Array(4), value);
+    this.#kconfig = { id: m.id, offsets };
+  }
+
+  /** Stores a USDT site's spec in `__bpf_usdt_specs` (<bpf/usdt.bpf.h>); its index is the link's cookie. */
+  addUsdtSpec(spec: Uint8Array, where: string): number {
+    const def = this.mapDefs.find((d) => d.name === "__bpf_usdt_specs");
+    if (!def) {
+      throw new Error(
+        `${where}: ${this.path} has no __bpf_usdt_specs map: a USDT program includes <bpf/usdt.bpf.h>`,
+      );
+    }
+    if (this.#usdtSpecs >= def.maxEntries) {
+      throw new Error(`${where}: __bpf_usdt_specs is full (${def.maxEntries} sites)`);
+    }
+    const id = this.#usdtSpecs++;
+    const key = new Uint8Array(4);
+    new DataView(key.buffer).setUint32(0, id, true);
+    this.map("__bpf_usdt_specs").update(key, spec);
+    return id;
   }
 
   #createMap(seg: Segment, d: MapDef) {
@@ -423,6 +573,10 @@ export class BpfObject {
         mapAt,
         coreRelos: relos,
         core,
+        externAt: (name) => {
+          const offset = this.#kconfig?.offsets.get(name);
+          return offset === undefined ? undefined : { id: this.#kconfig!.id, offset };
+        },
       });
       // Check it here, as the kernel verifies at BPF_PROG_LOAD, so errors name the object.
       using vm = new Vm();
@@ -461,6 +615,8 @@ export class BpfObject {
     this.programs.forEach((p) => (p.id = 0));
     this.#mapIds.clear();
     this.#extraIds = [];
+    this.#kconfig = undefined;
+    this.#usdtSpecs = 0;
     if (this.#ownsSegment) seg.close();
     this.#segment = undefined;
   }

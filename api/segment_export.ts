@@ -38,6 +38,10 @@ export interface ExportedLink {
   offset: string;
   pid: number;
   cookie: string;
+  /** A USDT semaphore's file offset (absent: none). */
+  refCtrOffset?: string;
+  /** At a function's entry: its programs may return for it (absent: false). */
+  funcEntry?: boolean;
 }
 
 export interface ExportedSegment {
@@ -107,6 +111,8 @@ export function exportSegment(seg: Segment): ExportedSegment {
         offset: String(l.offset ?? 0n),
         pid: l.pid ?? -1,
         cookie: String(l.cookie ?? 0n),
+        ...(l.refCtrOffset ? { refCtrOffset: String(l.refCtrOffset) } : {}),
+        ...(l.funcEntry ? { funcEntry: true } : {}),
       };
     }),
   };
@@ -228,6 +234,8 @@ function createObjects(
         offset: BigInt(l.offset),
         pid: l.pid,
         cookie: BigInt(l.cookie),
+        refCtrOffset: BigInt(l.refCtrOffset ?? "0"),
+        funcEntry: l.funcEntry ?? false,
       });
     } catch (e) {
       throw new Error(`${where}: ${(e as Error).message}`);
@@ -358,6 +366,10 @@ export function validateExport(doc: unknown): ExportedSegment {
       u64(`${at}.offset`, l.offset);
       integer(`${at}.pid`, l.pid, -1, 0x7fffffff);
       u64(`${at}.cookie`, l.cookie);
+      if (l.refCtrOffset !== undefined) u64(`${at}.refCtrOffset`, l.refCtrOffset);
+      if (l.funcEntry !== undefined && typeof l.funcEntry !== "boolean") {
+        bad(`${at}.funcEntry`, "true or false", l.funcEntry);
+      }
     }
   }
   return root as unknown as ExportedSegment;

@@ -27,7 +27,7 @@ export const MAP_INFO = {
 
 /** struct bpftime_link_spec */
 export const LINK_SPEC = {
-  sizeof: 288,
+  sizeof: 304,
   prog_id: 0,
   type: 4,
   pid: 8,
@@ -35,6 +35,8 @@ export const LINK_SPEC = {
   offset: 16,
   cookie: 24,
   target: 32,
+  ref_ctr_offset: 288,
+  flags: 296,
 } as const;
 
 /** struct bpftime_shm_stats */
@@ -57,7 +59,7 @@ export const RINGBUF_INFO = {
 } as const;
 
 /** struct bpftime_attach_info */
-export const ATTACH_INFO = { sizeof: 16, func_ip: 0, cookie: 8 } as const;
+export const ATTACH_INFO = { sizeof: 24, func_ip: 0, cookie: 8, flags: 16 } as const;
 
 /** struct perf_ring_page (csrc/maps/perf_event_array.h): a perf_event_mmap_page's ring fields. */
 export const PERF_RING_PAGE = {
@@ -92,6 +94,8 @@ export const C_CONSTANTS = {
   BPFTIME_LINK_URETPROBE: 2,
   BPFTIME_LINK_SYSCALL_TRACEPOINT: 3,
   BPFTIME_LINK_DETACH: 4,
+  BPFTIME_LINK_UREPLACE: 5,
+  BPFTIME_LINK_F_FUNC_ENTRY: 1,
   /** Ring buffer records: an 8-byte header, u32 length with these bits, u32 page offset. */
   RB_HDR: 8,
   RB_BUSY_BIT: 0x80000000,

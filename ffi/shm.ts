@@ -65,6 +65,8 @@ export const LINK_TYPES = {
   uretprobe: C.BPFTIME_LINK_URETPROBE,
   syscall_tracepoint: C.BPFTIME_LINK_SYSCALL_TRACEPOINT,
   detach: C.BPFTIME_LINK_DETACH,
+  /** A uprobe at a function's entry whose program's return value replaces the function. */
+  ureplace: C.BPFTIME_LINK_UREPLACE,
 } as const;
 export type LinkType = keyof typeof LINK_TYPES;
 
@@ -81,9 +83,16 @@ export interface LinkSpec {
   cookie?: bigint;
   /** Uprobes: bytes from the probe to the function's end, for the agent's patch checks (0: unknown). */
   funcSize?: number;
+  /** Uprobes: file offset of a USDT semaphore the agents add 1 to while attached (0: none). */
+  refCtrOffset?: bigint;
+  /**
+   * Uprobes: the probe is a function's first instruction, so its programs may return for the
+   * function (bpf_override_return); required for `ureplace`.
+   */
+  funcEntry?: boolean;
 }
 
-const TARGET_MAX = LINK_SPEC.sizeof - LINK_SPEC.target - 1;
+const TARGET_MAX = LINK_SPEC.ref_ctr_offset - LINK_SPEC.target - 1;
 
 function encodeLink(spec: LinkSpec): Uint8Array<ArrayBuffer> {
   const buf = new Uint8Array(LINK_SPEC.sizeof);
@@ -99,6 +108,8 @@ function encodeLink(spec: LinkSpec): Uint8Array<ArrayBuffer> {
     throw new LinkError(`link target is longer than ${TARGET_MAX} bytes`, 22);
   }
   buf.set(target, LINK_SPEC.target);
+  v.setBigUint64(LINK_SPEC.ref_ctr_offset, spec.refCtrOffset ?? 0n, true);
+  v.setUint32(LINK_SPEC.flags, spec.funcEntry ? C.BPFTIME_LINK_F_FUNC_ENTRY : 0, true);
   return buf;
 }
 
@@ -113,7 +124,9 @@ function decodeLink(buf: Uint8Array): LinkSpec {
     funcSize: v.getUint32(LINK_SPEC.func_size, true),
     offset: v.getBigUint64(LINK_SPEC.offset, true),
     cookie: v.getBigUint64(LINK_SPEC.cookie, true),
-    target: decodeName(buf.subarray(LINK_SPEC.target)),
+    target: decodeName(buf.subarray(LINK_SPEC.target, LINK_SPEC.ref_ctr_offset)),
+    refCtrOffset: v.getBigUint64(LINK_SPEC.ref_ctr_offset, true),
+    funcEntry: (v.getUint32(LINK_SPEC.flags, true) & C.BPFTIME_LINK_F_FUNC_ENTRY) !== 0,
   };
 }
 

@@ -65,6 +65,14 @@ function populate(seg: Segment) {
     target: "/usr/lib/x86_64-linux-gnu/libc.so.6",
     offset: 0x9a0f0n,
     cookie: 7n,
+    funcEntry: true,
+  });
+  seg.createLink("usdt", {
+    progId: prog,
+    type: "uprobe",
+    target: "/usr/bin/python3",
+    offset: 0x1234n,
+    refCtrOffset: 0x4030n,
   });
   seg.createLink("open", {
     progId: prog,
@@ -92,13 +100,17 @@ Deno.test("segment: export, remove and import give identical contents", () => {
     })),
   });
   assert.deepEqual(normalize(after), normalize(before));
+  assert.deepEqual(
+    before.links.map((l) => [l.name, l.refCtrOffset, l.funcEntry]).sort(),
+    [["malloc", undefined, true], ["open", undefined, undefined], ["usdt", "16432", undefined]],
+  );
   assert.deepEqual(before.maps.find((m) => m.name === "q")!.entries.map((e) => e.value), [
     "03000000",
     "01000000",
     "02000000",
   ]);
   assert.equal(before.maps.length, 7);
-  assert.equal(before.links.length, 2);
+  assert.equal(before.links.length, 3);
   seg.close();
   Segment.remove(NAME);
 });
@@ -214,7 +226,7 @@ Deno.test("segment: one left by an older build is refused, or replaced when the 
   const bytes = Deno.readFileSync(file);
   new DataView(bytes.buffer).setUint32(8, 1, true); // layout version 1
   Deno.writeFileSync(file, bytes);
-  assert.throws(() => Segment.open(NAME), /layout version 1, this build uses 4/);
+  assert.throws(() => Segment.open(NAME), /layout version 1, this build uses 6/);
   const replaced = Segment.open(NAME, { create: true, sizeMb: 4 });
   assert.equal(replaced.stats().objects, 0);
   replaced.close();
@@ -230,7 +242,7 @@ Deno.test("segment: a segment of another layout version is refused by name", () 
   Deno.writeFileSync(file, bytes);
   assert.throws(
     () => Segment.open(NAME),
-    new RegExp(`segment '${NAME}': layout version 99, this build uses 4`),
+    new RegExp(`segment '${NAME}': layout version 99, this build uses 6`),
   );
   new DataView(bytes.buffer).setBigUint64(0, 0n, true); // magic
   Deno.writeFileSync(file, bytes);
@@ -249,6 +261,7 @@ Deno.test("segment: links name a stored program and keep their attach spec", () 
       offset: 0x10n,
       pid: 9,
       funcSize: 40,
+      refCtrOffset: 0x4030n,
     });
     assert.deepEqual(seg.link(id), {
       progId: prog,
@@ -258,6 +271,8 @@ Deno.test("segment: links name a stored program and keep their attach spec", () 
       pid: 9,
       cookie: 0n,
       funcSize: 40,
+      refCtrOffset: 0x4030n,
+      funcEntry: false,
     });
     assert.deepEqual(seg.objects().map((o) => o.kind), ["prog", "link"]);
     assert.throws(

@@ -32,6 +32,7 @@ struct attached {
 	struct probe_site *site; /* NULL: refused (logged once), or a syscall tracepoint */
 	bool ret;
 	bool syscall; /* a syscall tracepoint, attached (syscall_probes.c) */
+	uint16_t *semaphore; /* a USDT semaphore this link added 1 to (ref_ctr_offset), taken back on detach */
 	struct attached *next;
 };
 
@@ -156,8 +157,32 @@ static void publish(struct probe_site *s, struct probe_list **slot, struct probe
 	hook_set_stub(s->hook, ret_only ? bpftime_probe_retonly_stub : bpftime_probe_entry_stub);
 }
 
+/*
+ * A USDT semaphore: the u16 at file offset ref_ctr_offset of the probed file,
+ * in its writable mapping here. 1 is added while the link is attached, as the
+ * kernel does; the target's code tests it before computing a probe's arguments.
+ */
+static uint16_t *semaphore_up(const struct bpftime_link_spec *spec)
+{
+	struct stat st;
+	uint64_t addr = 0;
+	if (stat(spec->target, &st) == 0)
+		addr = mapped_writable_address(st.st_dev, st.st_ino, spec->ref_ctr_offset);
+	if (!addr) {
+		agent_log("%s: the USDT semaphore at file offset 0x%llx is not in a writable mapping here; "
+			  "the probe is attached but the target may skip it",
+			  spec->target, (unsigned long long)spec->ref_ctr_offset);
+		return NULL;
+	}
+	uint16_t *sem = (uint16_t *)(uintptr_t)addr;
+	__atomic_fetch_add(sem, 1, __ATOMIC_RELAXED);
+	return sem;
+}
+
 static void detach_one(struct attached *a)
 {
+	if (a->semaphore)
+		__atomic_fetch_sub(a->semaphore, 1, __ATOMIC_RELAXED);
 	if (a->syscall) {
 		syscall_link_detach(a->link_id);
 		sched_link_detach(a->link_id);
@@ -204,7 +229,10 @@ static struct probe_site *attach_one(uint32_t link_id, const struct bpftime_link
 	if (!s)
 		return NULL;
 	bool ret = spec->type == BPFTIME_LINK_URETPROBE;
-	struct probe_prog p = {vm->vm, spec->cookie, link_id, spec->pid, &vm->faults};
+	/* At a function's entry its programs may return for it (bpf_override_return, replace links). */
+	uint64_t flags = !ret && (spec->flags & BPFTIME_LINK_F_FUNC_ENTRY) ? BPFTIME_ATTACH_F_OVERRIDE : 0;
+	struct probe_prog p = {vm->vm, {addr, spec->cookie, flags}, link_id, spec->pid, &vm->faults,
+			       spec->type == BPFTIME_LINK_UREPLACE};
 	struct probe_list **slot = ret ? &s->ret : &s->entry;
 	struct probe_list *l = probe_list_build(*slot, &p, 0);
 	if (!l) {
@@ -345,7 +373,8 @@ static void sync_links_guarded(void)
 		if (info.id == 0 || info.kind != BPFTIME_OBJ_LINK || !link_alive(info.id, &spec))
 			continue;
 		bool tracepoint = spec.type == BPFTIME_LINK_SYSCALL_TRACEPOINT;
-		if (spec.type != BPFTIME_LINK_UPROBE && spec.type != BPFTIME_LINK_URETPROBE && !tracepoint)
+		if (spec.type != BPFTIME_LINK_UPROBE && spec.type != BPFTIME_LINK_URETPROBE &&
+		    spec.type != BPFTIME_LINK_UREPLACE && !tracepoint)
 			continue;
 		if (spec.pid >= 0 && spec.pid != pid)
 			continue;
@@ -358,7 +387,7 @@ static void sync_links_guarded(void)
 			struct attached *a = calloc(1, sizeof(*a));
 			if (!a)
 				break;
-			*a = (struct attached){info.id, NULL, false, attach_syscall(info.id, &spec), attached};
+			*a = (struct attached){info.id, NULL, false, attach_syscall(info.id, &spec), NULL, attached};
 			attached = a;
 			continue;
 		}
@@ -371,12 +400,17 @@ static void sync_links_guarded(void)
 			agent_log("link %u (%s+0x%llx): %s", info.id, spec.target, (unsigned long long)spec.offset, err);
 		else if (verbose())
 			agent_log("link %u: %s %s+0x%llx at 0x%llx", info.id,
-				  spec.type == BPFTIME_LINK_URETPROBE ? "uretprobe" : "uprobe", spec.target,
+				  spec.type == BPFTIME_LINK_URETPROBE   ? "uretprobe"
+				  : spec.type == BPFTIME_LINK_UREPLACE ? "replace"
+								       : "uprobe",
+				  spec.target,
 				  (unsigned long long)spec.offset, (unsigned long long)s->hook->addr);
 		struct attached *a = calloc(1, sizeof(*a));
 		if (!a)
 			break;
-		*a = (struct attached){info.id, s, spec.type == BPFTIME_LINK_URETPROBE, false, attached};
+		*a = (struct attached){info.id, s, spec.type == BPFTIME_LINK_URETPROBE, false, NULL, attached};
+		if (s && spec.ref_ctr_offset)
+			a->semaphore = semaphore_up(&spec);
 		attached = a;
 	}
 	probes_suspend(false);

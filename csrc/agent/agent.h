@@ -13,6 +13,8 @@ HIDDEN void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2))
 
 /* Where file offset `offset` of the file (dev, ino) is mapped executable here; 0 when it is not. */
 HIDDEN uint64_t mapped_address(dev_t dev, ino_t ino, uint64_t offset);
+/* The same in a writable mapping (a USDT semaphore in the file's data). */
+HIDDEN uint64_t mapped_writable_address(dev_t dev, ino_t ino, uint64_t offset);
 
 /*
  * `len` bytes of the file (dev, ino) at `path` from `offset`, zeros past its

@@ -9,7 +9,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-uint64_t mapped_address(dev_t dev, ino_t ino, uint64_t offset)
+/* Where file offset `offset` of (dev, ino) is mapped with permission `perm` ('x', 'w'), 0 when it is not. */
+static uint64_t mapped_with(dev_t dev, ino_t ino, uint64_t offset, char perm)
 {
 	FILE *f = fopen("/proc/self/maps", "re");
 	if (!f)
@@ -23,7 +24,7 @@ uint64_t mapped_address(dev_t dev, ino_t ino, uint64_t offset)
 		if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu", &start, &end, perms, &off, &major, &minor,
 			   &inode) != 7)
 			continue;
-		if (perms[2] != 'x' || inode != (unsigned long long)ino || makedev(major, minor) != dev)
+		if (strchr(perms, perm) == NULL || inode != (unsigned long long)ino || makedev(major, minor) != dev)
 			continue;
 		if (offset >= off && offset < off + (end - start))
 			found = start + (offset - off);
@@ -52,4 +53,14 @@ int file_code(const char *path, dev_t dev, ino_t ino, uint64_t offset, uint8_t *
 		return -1;
 	memset(buf + got, 0, len - got); /* past the end of the file */
 	return 0;
+}
+
+uint64_t mapped_address(dev_t dev, ino_t ino, uint64_t offset)
+{
+	return mapped_with(dev, ino, offset, 'x');
+}
+
+uint64_t mapped_writable_address(dev_t dev, ino_t ino, uint64_t offset)
+{
+	return mapped_with(dev, ino, offset, 'w');
 }

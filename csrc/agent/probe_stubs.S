@@ -50,18 +50,16 @@
 .endm
 
 /*
- * The arithmetic flags come back through sahf (SF ZF AF PF CF) and an add
- * that overflows exactly when OF was set: popfq costs far more, and the
- * other flags (DF, IF, TF) are never changed by the C code.
+ * The arithmetic flags come back through sahf (SF ZF AF PF CF, the low byte
+ * of the saved flags) and an add that overflows exactly when OF (bit 11) was
+ * set: popfq costs far more, and the other flags (DF, IF, TF) are never
+ * changed by the C code. Programs cannot write pt_regs (read-only context).
  */
 .macro RESTORE_REGS
-	mov rax, [rsp + 144]
-	mov ecx, eax
-	shr ecx, 11
-	and ecx, 1
-	shl eax, 8
-	mov al, cl
+	mov al, [rsp + 145]
+	and al, 8
 	add al, 0x7f
+	mov ah, [rsp + 144]
 	sahf
 	mov rdi, [rsp + 112]
 	mov rsi, [rsp + 104]
@@ -95,8 +93,19 @@ bpftime_probe_entry_stub:
 	and rsp, -16
 	call bpftime_probe_enter
 	mov rsp, rbx
+	test rax, rax
+	jnz 1f
 	RESTORE_REGS
 	lea rsp, [rsp + 168]
+	ret
+	/*
+	 * A program returned for the function (bpf_override_return, a replace
+	 * link; C put the value in the saved rax): every register back, then
+	 * return to the function's caller from the probed code's stack (our frame,
+	 * the trampoline's return and hook slots, the 128-byte red zone skipped).
+	 */
+1:	RESTORE_REGS
+	lea rsp, [rsp + 168 + 144]
 	ret
 	.size bpftime_probe_entry_stub, . - bpftime_probe_entry_stub
 

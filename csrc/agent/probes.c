@@ -9,6 +9,8 @@
 #define _GNU_SOURCE
 #include "agent.h"
 #include "../vm/vm_runtime.h"
+#include "probe_exec.h"
+#include "../helpers/helpers.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -96,23 +98,26 @@ static uint64_t log_fault(void *arg)
 struct list_run {
 	const struct probe_list *l;
 	struct pt_regs *regs;
-	uint64_t func_ip;
 };
 
 static inline __attribute__((always_inline)) NO_VECTORS uint64_t run_progs(void *arg)
 {
 	const struct list_run *r = arg;
-	int32_t pid = current_pid();
-	for (uint32_t i = 0; i < r->l->n; i++) {
-		const struct probe_prog *p = &r->l->progs[i];
-		if (p->pid >= 0 && p->pid != pid)
+	const struct probe_list *l = r->l;
+	int32_t pid = l->any_pid ? current_pid() : -1;
+	for (uint32_t i = 0; i < l->n; i++) {
+		const struct probe_prog *p = &l->progs[i];
+		if (__builtin_expect(p->pid >= 0, 0) && p->pid != pid)
 			continue;
-		struct bpftime_attach_info info = {r->func_ip, p->cookie};
 		uint64_t ret;
-		if (__builtin_expect(vm_exec_probe(p->vm, r->regs, sizeof(*r->regs), &info, &ret) < 0, 0) &&
-		    __atomic_fetch_add(p->faults, 1, __ATOMIC_RELAXED) == 0) {
-			struct fault_log f = {p->link_id};
-			bpftime_vectors_saved_call(log_fault, &f);
+		if (__builtin_expect(vm_exec_probe(p->vm, r->regs, sizeof(*r->regs), &p->info, &ret) < 0, 0)) {
+			if (__atomic_fetch_add(p->faults, 1, __ATOMIC_RELAXED) == 0) {
+				struct fault_log f = {p->link_id};
+				bpftime_vectors_saved_call(log_fault, &f);
+			}
+		} else if (__builtin_expect(p->replace, 0)) {
+			override_request.value = ret;
+			override_request.requested = true;
 		}
 	}
 	return 0;
@@ -123,9 +128,9 @@ static inline __attribute__((always_inline)) NO_VECTORS uint64_t run_progs(void 
  * The syscalls their helpers make are the agent's own: syscall tracepoints do not see them.
  */
 static inline __attribute__((always_inline)) NO_VECTORS void run_list(const struct probe_list *l,
-									struct pt_regs *regs, uint64_t func_ip)
+									struct pt_regs *regs)
 {
-	struct list_run r = {l, regs, func_ip};
+	struct list_run r = {l, regs};
 	if (l->vector_clean) {
 		run_progs(&r);
 	} else {
@@ -149,20 +154,33 @@ static inline __attribute__((always_inline)) NO_VECTORS void push_return(struct 
 	*slot = (uint64_t)bpftime_probe_return_stub;
 }
 
-NO_VECTORS void bpftime_probe_enter(struct hook *h, struct pt_regs *regs)
+NO_VECTORS uint64_t bpftime_probe_enter(struct hook *h, struct pt_regs *regs)
 {
 	struct probe_site *site = h->owner;
 	if (in_probe)
-		return; /* a probe's own code (or a signal handler inside it) called a hooked function */
+		return 0; /* a probe's own code (or a signal handler inside it) called a hooked function */
 	in_probe++;
 	regs->ip = h->addr;
 	const struct probe_list *entry = __atomic_load_n(&site->entry, __ATOMIC_ACQUIRE);
-	if (entry && entry->n)
-		run_list(entry, regs, h->addr);
+	if (entry && entry->n) {
+		override_request.requested = false;
+		run_list(entry, regs);
+		if (__builtin_expect(override_request.requested, 0)) {
+			/*
+			 * A program returned for the function (only possible at its entry:
+			 * the return address on top of the stack): the stub returns to the
+			 * caller with this in rax. Its return probes do not run; it never ran.
+			 */
+			regs->ax = override_request.value;
+			in_probe--;
+			return 1;
+		}
+	}
 	const struct probe_list *ret = __atomic_load_n(&site->ret, __ATOMIC_ACQUIRE);
 	if (ret && ret->n)
 		push_return(site, (uint64_t *)regs->sp);
 	in_probe--;
+	return 0;
 }
 
 NO_VECTORS void bpftime_probe_push_return(struct hook *h, uint64_t *slot)
@@ -186,7 +204,7 @@ NO_VECTORS uint64_t bpftime_probe_return(struct pt_regs *regs)
 		regs->ip = real;
 		const struct probe_list *ret = __atomic_load_n(&site->ret, __ATOMIC_ACQUIRE);
 		if (ret)
-			run_list(ret, regs, site->hook->addr);
+			run_list(ret, regs);
 		in_probe--;
 	}
 	return real;
@@ -210,7 +228,9 @@ struct probe_list *probe_list_build(const struct probe_list *old, const struct p
 	if (add)
 		l->progs[l->n++] = *add;
 	l->vector_clean = true;
-	for (uint32_t i = 0; i < l->n; i++)
+	for (uint32_t i = 0; i < l->n; i++) {
 		l->vector_clean &= vm_vector_clean(l->progs[i].vm);
+		l->any_pid |= l->progs[i].pid >= 0;
+	}
 	return l;
 }

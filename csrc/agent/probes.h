@@ -7,16 +7,18 @@
 
 struct probe_prog {
 	struct bpftime_vm *vm;
-	uint64_t cookie;
+	struct bpftime_attach_info info; /* the probed function's address and the link's cookie */
 	uint32_t link_id;
 	int32_t pid;      /* -1: any */
 	uint32_t *faults; /* runs that stopped on an error; the first is logged */
+	bool replace;     /* a replace link: r0 is the function's return value, its body skipped */
 };
 
 /* An immutable list; changes publish a new one. */
 struct probe_list {
 	uint32_t n;
 	bool vector_clean; /* no program here can touch a vector register (see probes.c) */
+	bool any_pid;      /* some program runs only in one process */
 	struct probe_prog progs[];
 };
 
@@ -27,12 +29,12 @@ struct probe_site {
 	struct probe_site *next;
 };
 
-/* bpftime_vm_exec_attached with a fast path for compiled programs (probe_exec.c). */
-HIDDEN int vm_exec_probe(struct bpftime_vm *vm, void *mem, uint64_t mem_len,
-			 const struct bpftime_attach_info *info, uint64_t *ret);
-
-/* Called by the stubs (probe_stubs.S). */
-HIDDEN void bpftime_probe_enter(struct hook *h, struct pt_regs *regs);
+/*
+ * Called by the stubs (probe_stubs.S). bpftime_probe_enter returns nonzero when
+ * a program returned for the function (regs->ax holds the value): the stub then
+ * returns to the function's caller instead of running it.
+ */
+HIDDEN uint64_t bpftime_probe_enter(struct hook *h, struct pt_regs *regs);
 HIDDEN uint64_t bpftime_probe_return(struct pt_regs *regs);
 HIDDEN void bpftime_probe_push_return(struct hook *h, uint64_t *slot);
 /* fn(arg) with xmm0-15 kept: for C (and libc) that may use vector registers. */

@@ -28,6 +28,7 @@
 #include "../base/syscall_names.h"
 #include "../hook/syscall_hook.h"
 #include "../vm/vm_runtime.h"
+#include "probe_exec.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -42,7 +43,7 @@
 
 struct sc_prog {
 	struct bpftime_vm *vm;
-	uint64_t cookie;
+	struct bpftime_attach_info info; /* func_ip 0, the link's cookie */
 	uint32_t link_id;
 	int32_t pid; /* -1: any */
 	uint32_t *faults;
@@ -125,9 +126,8 @@ static inline __attribute__((always_inline)) NO_VECTORS uint64_t run_progs(void 
 		if (p->pid >= 0 && p->pid != tl_pid)
 			continue;
 		r->ctx->common_type = p->type_id;
-		struct bpftime_attach_info info = {0, p->cookie};
 		uint64_t ret;
-		if (__builtin_expect(vm_exec_probe(p->vm, r->ctx, r->len, &info, &ret) < 0, 0) &&
+		if (__builtin_expect(vm_exec_probe(p->vm, r->ctx, r->len, &p->info, &ret) < 0, 0) &&
 		    __atomic_fetch_add(p->faults, 1, __ATOMIC_RELAXED) == 0) {
 			struct fault_log f = {p};
 			bpftime_vectors_saved_call(log_fault, &f);
@@ -327,7 +327,7 @@ int syscall_link_attach(uint32_t link_id, const struct bpftime_link_spec *spec, 
 		free(k);
 		return -1;
 	}
-	k->p = (struct sc_prog){vm, spec->cookie, link_id, spec->pid, faults, (uint16_t)spec->offset, k};
+	k->p = (struct sc_prog){vm, {0, spec->cookie, 0}, link_id, spec->pid, faults, (uint16_t)spec->offset, k};
 	k->tp = tp;
 	k->prog_id = spec->prog_id;
 	snprintf(k->target, sizeof(k->target), "%s", spec->target);

@@ -44,6 +44,17 @@ HIDDEN extern const struct helper_def ringbuf_helpers[];
 HIDDEN extern const struct helper_def lock_helpers[];
 HIDDEN extern const struct helper_def stack_helpers[];
 
+/*
+ * bpf_override_return's request on this thread (process_helpers.c): the agent
+ * clears it before a probe's programs run and, when one asked, makes the
+ * probed function return `value` without running.
+ */
+struct override_request {
+	uint64_t value;
+	bool requested;
+};
+HIDDEN extern __thread struct override_request override_request __attribute__((tls_model("initial-exec")));
+
 /* The ring buffer `bpftime run` reads trace_printk lines from. */
 #define TRACE_RING_NAME "trace_printk"
 

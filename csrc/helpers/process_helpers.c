@@ -240,7 +240,27 @@ static uint64_t get_attach_cookie(uint64_t a1, uint64_t a2, uint64_t a3, uint64_
 	return r && r->attach ? r->attach->cookie : 0;
 }
 
+/*
+ * bpf_override_return(ctx, value): the probed function returns `value` without
+ * running (the kernel's error injection). Only a uprobe at a function's entry
+ * can (BPFTIME_ATTACH_F_OVERRIDE): the request is this thread's, acted on by
+ * the agent after the probe's programs; elsewhere -EINVAL and nothing changes.
+ */
+__thread struct override_request override_request __attribute__((tls_model("initial-exec")));
+
+static uint64_t override_return(uint64_t ctx, uint64_t value, uint64_t a3, uint64_t a4, uint64_t a5)
+{
+	(void)a3, (void)a4, (void)a5;
+	const struct jit_ctx *r = current_run;
+	if (!r || !r->attach || !(r->attach->flags & BPFTIME_ATTACH_F_OVERRIDE) || ctx != r->mem_lo)
+		return (uint64_t)-EINVAL;
+	override_request.value = value;
+	override_request.requested = true;
+	return 0;
+}
+
 const struct helper_def process_helpers[] = {
+	{58, "bpf_override_return", override_return},
 	{173, "bpf_get_func_ip", get_func_ip},
 	{174, "bpf_get_attach_cookie", get_attach_cookie},
 	{181, "bpf_loop", bpf_loop},

@@ -111,8 +111,14 @@ static void install_handlers(void)
 	struct sigaction sa = {0};
 	sa.sa_sigaction = on_trap;
 	sa.sa_flags = SA_SIGINFO | SA_RESTART;
-	sigemptyset(&sa.sa_mask);
+	/*
+	 * Every signal waits while on_trap runs: a handler of the program's own
+	 * (a timer's) running inside it could call the hooked function, hit the
+	 * int3 again with SIGTRAP blocked, and the kernel would kill the process.
+	 */
+	sigfillset(&sa.sa_mask);
 	sigaction(SIGTRAP, &sa, &old_trap);
+	sigemptyset(&sa.sa_mask);
 	sa.sa_sigaction = on_fixup;
 	sigaction(FIXUP_SIGNAL, &sa, NULL);
 	sync_core_ok = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0) == 0;

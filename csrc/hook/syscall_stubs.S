@@ -84,7 +84,14 @@ syscall_hook_insn:
 	sahf
 	mov %rcx, %rax
 	pop %rbp
-	ret
+	/*
+	 * Back into the trampoline by jump, not ret: the first ret after a system
+	 * call mispredicts (the kernel refills the return stack buffer), and the
+	 * application's own return after its syscall pays for that already. r11
+	 * is clobbered by any syscall.
+	 */
+	pop %r11
+	jmp *%r11
 
 .Lspecial:
 	mov %rax, %r11          /* r11 and rcx: clobbered by the syscall anyway */

@@ -85,7 +85,13 @@ BPFTIME_API int bpftime_vm_exec(struct bpftime_vm *vm, void *mem, uint64_t mem_l
 struct bpftime_attach_info {
 	uint64_t func_ip; /* address of the probed function */
 	uint64_t cookie;  /* the link's bpf_cookie */
+	uint64_t flags;   /* BPFTIME_ATTACH_F_* */
 };
+/*
+ * The probe is at a function's entry: bpf_override_return(ctx, value) (helper
+ * 58) may make the function return `value` at once, without running its body.
+ */
+#define BPFTIME_ATTACH_F_OVERRIDE 1u
 /* bpftime_vm_exec for a program running as an attached probe. */
 BPFTIME_API int bpftime_vm_exec_attached(struct bpftime_vm *vm, void *mem, uint64_t mem_len,
 					 const struct bpftime_attach_info *info, uint64_t *ret);
@@ -244,7 +250,18 @@ enum bpftime_link_type {
 	BPFTIME_LINK_SYSCALL_TRACEPOINT = 3,
 	/* Not an attachment: tells the agent of process `pid` to remove all its hooks (prog_id 0). */
 	BPFTIME_LINK_DETACH = 4,
+	/*
+	 * A uprobe at a function's entry whose program replaces the function: its
+	 * return value (r0) is what the function returns, and the body does not run.
+	 */
+	BPFTIME_LINK_UREPLACE = 5,
 };
+/*
+ * bpftime_link_spec.flags. FUNC_ENTRY: the probe is a function's first
+ * instruction (the return address on top of the stack), so a program there
+ * may return for the function (bpf_override_return, UREPLACE links).
+ */
+#define BPFTIME_LINK_F_FUNC_ENTRY 1u
 struct bpftime_link_spec {
 	uint32_t prog_id;
 	uint32_t type;     /* enum bpftime_link_type */
@@ -267,6 +284,15 @@ struct bpftime_link_spec {
 	 * categories and events, and unknown syscalls).
 	 */
 	char target[256];
+	/*
+	 * uprobes: file offset of a USDT semaphore (a u16 the target reads to know
+	 * whether the probe is watched), 0 for none. The agent of every process
+	 * where the probe is installed adds 1 to it while the link is attached, as
+	 * the kernel does for perf_event_attr's ref_ctr_offset.
+	 */
+	uint64_t ref_ctr_offset;
+	uint32_t flags; /* BPFTIME_LINK_F_* */
+	uint32_t pad_;
 };
 BPFTIME_API int bpftime_link_create(struct bpftime_shm *shm, const char *name,
 				    const struct bpftime_link_spec *spec);

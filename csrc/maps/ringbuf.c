@@ -6,8 +6,9 @@
  * and DISCARD (1<<30) bits, u32 page offset of the header from the ring's
  * start. A record that would wrap is preceded by a discarded filler record
  * up to the end of the data, so every record is contiguous and a libbpf
- * consumer reads it in place. Producers serialize on a robust spinlock only
- * to reserve; consumers never lock.
+ * consumer reads it in place. Neither producers nor consumers lock (see
+ * rb_reserve). After the data, one bit per 8-byte position says that a
+ * reserved record's header there is written (ours only: not mapped).
  */
 #define _GNU_SOURCE
 #include "ringbuf.h"
@@ -17,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -26,7 +28,8 @@
 
 static uint64_t rb_storage_size(const struct shm_map *map)
 {
-	return RB_PAGE * 3 + map->max_entries; /* one page of slack for alignment */
+	/* one page of slack for alignment; the ready bits after the data */
+	return RB_PAGE * 3 + map->max_entries + map->max_entries / 64;
 }
 
 static void rb_init(struct bpftime_shm *shm, struct shm_map *map, uint64_t at)
@@ -50,6 +53,82 @@ uint64_t *rb_consumer_pos(struct bpftime_shm *shm, struct shm_map *map)
 	return map_at(shm, ringbuf_of(map)->pages);
 }
 
+static uint64_t *ready_bits(struct bpftime_shm *shm, struct shm_map *map)
+{
+	return map_at(shm, map->slots + map->max_entries);
+}
+
+static void write_header(uint8_t *data, uint64_t mask, uint64_t at, uint32_t len, const uint64_t *cons_page)
+{
+	uint32_t *h = (uint32_t *)(data + (at & mask));
+	h[1] = (uint32_t)(((uintptr_t)h - (uintptr_t)cons_page) >> 12);
+	__atomic_store_n(&h[0], len, __ATOMIC_RELAXED);
+}
+
+/* The header at `at` is written: the bit, then whoever finds it at producer_pos publishes it. */
+static void set_ready(uint64_t *ready, uint64_t mask, uint64_t at)
+{
+	uint64_t bit = (at & mask) / 8;
+	__atomic_fetch_or(&ready[bit / 64], 1ull << (bit % 64), __ATOMIC_SEQ_CST);
+}
+
+/*
+ * Moves producer_pos over every record at it whose header is written, one at
+ * a time: taking the record's ready bit gives the right to move it. Each
+ * producer runs this after setting its bits, so a record written after its
+ * predecessor was published, or before, is published either by its own
+ * producer or by the predecessor's (the bit and producer_pos are both
+ * sequentially consistent: one of the two sees the other's write).
+ */
+static void publish_ready(struct rb_producer *p, uint64_t *ready, const uint8_t *data, uint64_t mask)
+{
+	for (;;) {
+		uint64_t at = __atomic_load_n(&p->producer_pos, __ATOMIC_SEQ_CST);
+		uint64_t bit = (at & mask) / 8, m = 1ull << (bit % 64);
+		if (!(__atomic_fetch_and(&ready[bit / 64], ~m, __ATOMIC_SEQ_CST) & m))
+			return; /* not written yet: its producer publishes it, and what follows */
+		uint32_t len = __atomic_load_n((const uint32_t *)(data + (at & mask)), __ATOMIC_ACQUIRE);
+		uint64_t next = at + (((len & ~(RB_BUSY_BIT | RB_DISCARD_BIT)) + RB_HDR + 7) & ~7ull);
+		uint64_t expect = at;
+		if (!__atomic_compare_exchange_n(&p->producer_pos, &expect, next, false, __ATOMIC_SEQ_CST,
+						 __ATOMIC_SEQ_CST))
+			/* We were held up for a whole lap: the bit was a later record's. Give it back. */
+			__atomic_fetch_or(&ready[bit / 64], m, __ATOMIC_SEQ_CST);
+	}
+}
+
+/*
+ * The ring is full and producer_pos stands at a reservation never written:
+ * when its producer is dead (killed between reserving and writing), its
+ * space becomes discarded records, so that the ring flows again.
+ */
+static void skip_dead(struct rb_producer *p, uint64_t *ready, uint8_t *data, uint64_t mask,
+		      const uint64_t *cons_page)
+{
+	uint64_t at = __atomic_load_n(&p->producer_pos, __ATOMIC_SEQ_CST);
+	const struct rb_inflight *f = &p->inflight[(at / 8) % RB_INFLIGHT];
+	if (__atomic_load_n(&f->start, __ATOMIC_ACQUIRE) != at)
+		return;
+	uint64_t end = f->end;
+	uint32_t pid = __atomic_load_n(&f->pid, __ATOMIC_RELAXED);
+	if (__atomic_load_n(&f->start, __ATOMIC_ACQUIRE) != at || end <= at || end - at > mask + 1 || !pid ||
+	    kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+		return;
+	/* Discarded records over it, none crossing the end of the data (as fillers do); last bit first. */
+	uint64_t starts[2], n = 0;
+	for (uint64_t a = at; a < end && n < 2;) {
+		uint64_t len = end - a, to_end = mask + 1 - (a & mask);
+		if (len > to_end)
+			len = to_end;
+		write_header(data, mask, a, (uint32_t)(len - RB_HDR) | RB_DISCARD_BIT, cons_page);
+		starts[n++] = a;
+		a += len;
+	}
+	while (n--)
+		set_ready(ready, mask, starts[n]);
+	publish_ready(p, ready, data, mask);
+}
+
 void *rb_reserve(struct bpftime_shm *shm, struct shm_map *map, uint64_t size)
 {
 	struct rb_producer *p = rb_producer(shm, map);
@@ -58,31 +137,42 @@ void *rb_reserve(struct bpftime_shm *shm, struct shm_map *map, uint64_t size)
 	}
 	uint64_t need = (size + RB_HDR + 7) & ~7ull, mask = map->max_entries - 1;
 	uint8_t *data = map_at(shm, map->slots);
-	void *out = NULL;
-	shm_spin_lock(&p->reserve_lock);
-	uint64_t cons = __atomic_load_n(rb_consumer_pos(shm, map), __ATOMIC_ACQUIRE);
-	uint64_t prod = p->producer_pos;
-	uint64_t to_end = map->max_entries - (prod & mask);
-	uint64_t filler = need > to_end ? to_end : 0;
-	/* Like the kernel: the producer stays at most size - 1 bytes ahead of the consumer. */
-	if (prod + filler + need - cons > map->max_entries - 1) {
-		__atomic_add_fetch(&p->dropped, 1, __ATOMIC_RELAXED);
-		goto out;
+	uint64_t *cons_page = rb_consumer_pos(shm, map), *ready = ready_bits(shm, map);
+	uint64_t start = __atomic_load_n(&p->pending_pos, __ATOMIC_ACQUIRE), filler, end;
+	for (;;) {
+		uint64_t cons = __atomic_load_n(cons_page, __ATOMIC_ACQUIRE);
+		if ((int64_t)(start - cons) < 0) { /* `start` is stale: others reserved since */
+			start = __atomic_load_n(&p->pending_pos, __ATOMIC_ACQUIRE);
+			continue;
+		}
+		uint64_t to_end = map->max_entries - (start & mask);
+		filler = need > to_end ? to_end : 0;
+		end = start + filler + need;
+		/* Like the kernel: the producer stays at most size - 1 bytes ahead of the consumer. */
+		if (end - cons > map->max_entries - 1) {
+			__atomic_add_fetch(&p->dropped, 1, __ATOMIC_RELAXED);
+			skip_dead(p, ready, data, mask, cons_page);
+			return NULL;
+		}
+		if (__atomic_compare_exchange_n(&p->pending_pos, &start, end, true, __ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE))
+			break;
 	}
-	if (filler) { /* a discarded record up to the end, so ours does not wrap */
-		uint32_t *h = (uint32_t *)(data + (prod & mask));
-		h[1] = (uint32_t)((((uintptr_t)h - (uintptr_t)rb_consumer_pos(shm, map)) >> 12));
-		__atomic_store_n(&h[0], (uint32_t)(filler - RB_HDR) | RB_DISCARD_BIT, __ATOMIC_RELEASE);
-		prod += filler;
-	}
-	uint32_t *h = (uint32_t *)(data + (prod & mask));
-	h[1] = (uint32_t)(((uintptr_t)h - (uintptr_t)rb_consumer_pos(shm, map)) >> 12);
-	__atomic_store_n(&h[0], (uint32_t)size | RB_BUSY_BIT, __ATOMIC_RELAXED);
-	__atomic_store_n(&p->producer_pos, prod + need, __ATOMIC_RELEASE);
-	out = h + 2;
-out:
-	shm_spin_unlock(&p->reserve_lock);
-	return out;
+	struct rb_inflight *f = &p->inflight[(start / 8) % RB_INFLIGHT];
+	__atomic_store_n(&f->start, ~0ull, __ATOMIC_RELAXED); /* while the entry is half-written */
+	__atomic_store_n(&f->pid, shm_self_pid(), __ATOMIC_RELAXED);
+	f->end = end;
+	__atomic_store_n(&f->start, start, __ATOMIC_RELEASE);
+	uint64_t at = start + filler;
+	if (filler) /* a discarded record up to the end, so ours does not wrap */
+		write_header(data, mask, start, (uint32_t)(filler - RB_HDR) | RB_DISCARD_BIT, cons_page);
+	write_header(data, mask, at, (uint32_t)size | RB_BUSY_BIT, cons_page);
+	/* The record's bit before the filler's: producer_pos never stops between the two (skip_dead). */
+	set_ready(ready, mask, at);
+	if (filler)
+		set_ready(ready, mask, start);
+	publish_ready(p, ready, data, mask);
+	return data + (at & mask) + RB_HDR;
 }
 
 static void wake_consumers(struct rb_producer *p)

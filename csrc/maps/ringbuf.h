@@ -23,7 +23,21 @@ static inline struct ringbuf_map *ringbuf_of(struct shm_map *map)
 	return (struct ringbuf_map *)map;
 }
 
-/* The producer page: producer_pos first (the kernel's layout), then our bookkeeping. */
+/* A reservation: who made it, so that one whose producer was killed before it was written can be skipped. */
+struct rb_inflight {
+	uint64_t start, end; /* [start, end): filler (if any) and record */
+	uint32_t pid;
+	uint32_t pad;
+};
+#define RB_INFLIGHT 128 /* slots, by start: (start / 8) % RB_INFLIGHT */
+
+/*
+ * The producer page: producer_pos first (the kernel's layout), then our
+ * bookkeeping. Producers reserve by moving pending_pos (compare-and-swap)
+ * and write their headers; producer_pos, what consumers see, then moves over
+ * every record whose header is written, in reservation order, as the
+ * kernel's (rb_reserve): no producer locks or waits for another.
+ */
 struct rb_producer {
 	uint64_t producer_pos;
 	uint64_t magic;
@@ -31,8 +45,11 @@ struct rb_producer {
 	uint64_t dropped;  /* reservations refused for lack of space */
 	uint32_t wake_seq; /* futex: bumped on submit while consumers wait */
 	uint32_t waiters;
-	shm_spinlock reserve_lock; /* producers, for the few instructions of a reservation */
+	/* Reserved up to here (>= producer_pos); its own cache line, away from what consumers read. */
+	uint64_t pending_pos __attribute__((aligned(64)));
+	struct rb_inflight inflight[RB_INFLIGHT] __attribute__((aligned(64)));
 };
+_Static_assert(sizeof(struct rb_producer) <= RB_PAGE, "the producer page");
 
 HIDDEN struct rb_producer *rb_producer(struct bpftime_shm *shm, struct shm_map *map);
 HIDDEN uint64_t *rb_consumer_pos(struct bpftime_shm *shm, struct shm_map *map);

@@ -39,6 +39,15 @@ static int uprobe_type(void)
 {
 	return read_int_file("/sys/bus/event_source/devices/uprobe/type", "");
 }
+#define PERF_UPROBE_REF_CTR_OFFSET_SHIFT 32
+/*
+ * bpftime's own perf event types, laid out as the uprobe PMU's (config1: the
+ * path, config2: the file offset): a uprobe whose programs may return for the
+ * function (bpf_override_return), and a replace probe (the program's return
+ * value is the function's). Both are at a function's entry by contract.
+ */
+#define BPFTIME_PERF_UPROBE_OVERRIDE 1008
+#define BPFTIME_PERF_UREPLACE 1009
 static int uprobe_retprobe_bit(void)
 {
 	return read_int_file("/sys/bus/event_source/devices/uprobe/format/retprobe", "config:");
@@ -94,10 +103,16 @@ long server_perf_event_open(void *user_attr, int pid, int cpu, int group_fd, uns
 	struct bpftime_link_spec spec;
 	memset(&spec, 0, sizeof(spec));
 	int utype = uprobe_type();
-	if (utype >= 0 && attr.type == (uint32_t)utype) {
+	bool ours = attr.type == BPFTIME_PERF_UPROBE_OVERRIDE || attr.type == BPFTIME_PERF_UREPLACE;
+	if ((utype >= 0 && attr.type == (uint32_t)utype) || ours) {
 		int bit = uprobe_retprobe_bit();
-		spec.type = bit >= 0 && (attr.config >> bit) & 1 ? BPFTIME_LINK_URETPROBE : BPFTIME_LINK_UPROBE;
+		spec.type = !ours && bit >= 0 && (attr.config >> bit) & 1 ? BPFTIME_LINK_URETPROBE : BPFTIME_LINK_UPROBE;
+		if (attr.type == BPFTIME_PERF_UREPLACE)
+			spec.type = BPFTIME_LINK_UREPLACE;
 		spec.offset = attr.config2;
+		/* A USDT semaphore: config bits 32-63 (the uprobe PMU's format/ref_ctr_offset). */
+		if (!ours)
+			spec.ref_ctr_offset = attr.config >> PERF_UPROBE_REF_CTR_OFFSET_SHIFT;
 		long n = safe_read_str(spec.target, attr.config1, sizeof(spec.target));
 		if (n < 0)
 			return -EFAULT;
@@ -108,6 +123,9 @@ long server_perf_event_open(void *user_attr, int pid, int cpu, int group_fd, uns
 		if (strlen(resolved) >= sizeof(spec.target))
 			return -ENAMETOOLONG;
 		snprintf(spec.target, sizeof(spec.target), "%s", resolved);
+		/* A function's first instruction: its programs may return for it (bpf_override_return). */
+		if (ours || (spec.type == BPFTIME_LINK_UPROBE && elf_function_entry(spec.target, spec.offset)))
+			spec.flags |= BPFTIME_LINK_F_FUNC_ENTRY;
 	} else if (attr.type == PERF_TYPE_TRACEPOINT) {
 		char name[230];
 		struct syscall_tp tp;

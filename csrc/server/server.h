@@ -173,4 +173,7 @@ HIDDEN long perf_output_ioctl(unsigned long req);
 struct shm_map;
 HIDDEN struct shm_map *perf_array(uint32_t map_id);
 
+/* Whether file offset `offset` of ELF file `path` is a function's first instruction (elf_entry.c). */
+HIDDEN bool elf_function_entry(const char *path, uint64_t offset);
+
 #endif

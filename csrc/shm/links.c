@@ -23,8 +23,16 @@ int bpftime_link_create(struct bpftime_shm *shm, const char *name, const struct 
 		set_error("link '%s': no program with id %u", n, spec->prog_id);
 		return -EBADF;
 	}
-	if (spec->type < BPFTIME_LINK_UPROBE || spec->type > BPFTIME_LINK_DETACH) {
+	if (spec->type < BPFTIME_LINK_UPROBE || spec->type > BPFTIME_LINK_UREPLACE) {
 		set_error("link '%s': unknown link type %u", n, spec->type);
+		return -EINVAL;
+	}
+	if (spec->flags & ~BPFTIME_LINK_F_FUNC_ENTRY) {
+		set_error("link '%s': unknown flags 0x%x", n, spec->flags);
+		return -EINVAL;
+	}
+	if (spec->type == BPFTIME_LINK_UREPLACE && !(spec->flags & BPFTIME_LINK_F_FUNC_ENTRY)) {
+		set_error("link '%s': a replace link must be at a function's entry (offset 0 into it)", n);
 		return -EINVAL;
 	}
 	if (memchr(spec->target, 0, sizeof(spec->target)) == NULL) {

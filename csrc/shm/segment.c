@@ -71,7 +71,7 @@ static void watch_forks(void)
 	pthread_atfork(NULL, NULL, forget_pid);
 }
 
-void shm_spin_lock(shm_spinlock *l)
+uint32_t shm_self_pid(void)
 {
 	uint32_t me = __atomic_load_n(&my_pid, __ATOMIC_RELAXED);
 	if (!me) {
@@ -79,25 +79,9 @@ void shm_spin_lock(shm_spinlock *l)
 		me = (uint32_t)getpid();
 		__atomic_store_n(&my_pid, me, __ATOMIC_RELAXED);
 	}
-	for (uint64_t spins = 0;; spins++) {
-		uint32_t free_ = 0;
-		if (__atomic_compare_exchange_n(&l->holder, &free_, me, false, __ATOMIC_ACQUIRE,
-						__ATOMIC_RELAXED))
-			return;
-		__builtin_ia32_pause();
-		if ((spins & 0xfffff) == 0xfffff) { /* about a millisecond: is the holder alive? */
-			uint32_t h = __atomic_load_n(&l->holder, __ATOMIC_RELAXED);
-			if (h && kill((pid_t)h, 0) < 0 && errno == ESRCH)
-				__atomic_compare_exchange_n(&l->holder, &h, 0, false, __ATOMIC_ACQ_REL,
-							    __ATOMIC_RELAXED);
-		}
-	}
+	return me;
 }
 
-void shm_spin_unlock(shm_spinlock *l)
-{
-	__atomic_store_n(&l->holder, 0, __ATOMIC_RELEASE);
-}
 
 #define ALIGN 64
 

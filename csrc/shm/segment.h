@@ -16,7 +16,12 @@
 #include <stdint.h>
 
 #define SHM_MAGIC 0x4d48534d49545042ull /* "BPTIMSHM" */
-#define SHM_LAYOUT_VERSION 4 /* 3: each map type has its own struct after the common map header; 4: pins (SHM_PIN) */
+/*
+ * 3: each map type has its own struct after the common map header; 4: lock-free ring buffer
+ * producers; 5: links carry ref_ctr_offset and flags (USDT semaphores, function entries);
+ * 6: pins (SHM_PIN).
+ */
+#define SHM_LAYOUT_VERSION 6
 #define SHM_MAX_OBJECTS 1024
 #define SHM_NAME_LEN 16
 
@@ -83,17 +88,8 @@ HIDDEN int shm_mutex_init(pthread_mutex_t *m);
 HIDDEN void shm_lock(pthread_mutex_t *m);
 HIDDEN void shm_unlock(pthread_mutex_t *m);
 
-/*
- * A spinlock for very short critical sections on hot paths (ring buffer
- * reservations), robust too: it records the holder's pid, and a waiter that
- * has spun for long checks whether the holder still lives and takes the lock
- * over from a dead one.
- */
-typedef struct {
-	uint32_t holder; /* pid, 0 when free */
-} shm_spinlock;
-HIDDEN void shm_spin_lock(shm_spinlock *l);
-HIDDEN void shm_spin_unlock(shm_spinlock *l);
+/* This process's id, cached (a forked child asks again). */
+HIDDEN uint32_t shm_self_pid(void);
 
 /* Heap: zeroed blocks of at least `size` bytes, or 0 when the segment is full. Lock held. */
 HIDDEN uint64_t shm_alloc_locked(struct bpftime_shm *shm, uint64_t size);

@@ -28,6 +28,8 @@ export interface LinkInputs {
   mapAt(shndx: number, offset: number): { id: number; isData: boolean } | undefined;
   coreRelos: CoreRelo[];
   core?: CoreResolver;
+  /** Where an extern variable (`__kconfig`) lives: a map and the offset in its value. */
+  externAt?(name: string): { id: number; offset: number } | undefined;
 }
 
 interface Chunk {
@@ -105,9 +107,16 @@ export function linkProgram(prog: ProgramRange, inp: LinkInputs): Uint8Array {
           );
         }
         if (sym.shndx === 0) {
-          throw new ElfError(
-            `${where(c, i)}: extern '${sym.name}' (kconfig/ksym) is not supported in userspace`,
-          );
+          const ext = op === LDDW ? inp.externAt?.(sym.name) : undefined;
+          if (!ext) {
+            throw new ElfError(
+              `${where(c, i)}: extern '${sym.name}' (kconfig/ksym) is not supported in userspace`,
+            );
+          }
+          code[at + 1] = (code[at + 1] & 0x0f) | (PSEUDO_MAP_VALUE << 4);
+          v.setUint32(at + 12, ext.offset + v.getInt32(at + 4, true), true);
+          v.setUint32(at + 4, ext.id, true);
+          continue;
         }
         const target = elf.sections[sym.shndx];
         const isCode = target && (target.flags & 4n) !== 0n;

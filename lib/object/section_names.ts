@@ -3,8 +3,17 @@
 export const PROG_TYPE = { kprobe: 2, tracepoint: 5, raw_tracepoint: 17 } as const;
 
 export type AttachSpec =
-  | { kind: "uprobe"; retprobe: boolean; path: string; func?: string; offset: bigint }
-  | { kind: "tracepoint"; category: string; name: string };
+  | {
+    kind: "uprobe";
+    retprobe: boolean;
+    path: string;
+    func?: string;
+    offset: bigint;
+    /** `uprobe.replace/`: the program's return value replaces the function's. */
+    replace?: boolean;
+  }
+  | { kind: "tracepoint"; category: string; name: string }
+  | { kind: "usdt"; path: string; provider: string; name: string };
 
 export interface SectionInfo {
   progType: number;
@@ -12,25 +21,57 @@ export interface SectionInfo {
   attach?: AttachSpec;
 }
 
-/** Parses `uprobe/PATH:FUNC[+OFF]`, `uretprobe/...`, `tracepoint/CAT/NAME`, `tp/CAT/NAME`. */
+/**
+ * Parses `uprobe/PATH:FUNC[+OFF]`, `uretprobe/...`, `uprobe.replace/PATH:FUNC` (ours: the
+ * program's return value becomes the function's, its body skipped), `usdt/PATH:PROVIDER:NAME`,
+ * `tracepoint/CAT/NAME`, `tp/CAT/NAME`.
+ */
 export function parseSection(section: string): SectionInfo | undefined {
-  const up = /^(uprobe|uretprobe)(\.s)?(?:\/(.*))?$/.exec(section);
+  const usdt = /^usdt(?:\/(.*))?$/.exec(section);
+  if (usdt) {
+    if (!usdt[1]) return { progType: PROG_TYPE.kprobe };
+    // As libbpf: the path may hold ':' only before the last two fields.
+    const m = /^(.+):([^:]+):([^:]+)$/.exec(usdt[1]);
+    if (!m) throw new Error(`section '${section}': expected usdt/PATH:PROVIDER:NAME`);
+    return {
+      progType: PROG_TYPE.kprobe,
+      attach: { kind: "usdt", path: m[1], provider: m[2], name: m[3] },
+    };
+  }
+  const up = /^(uprobe|uretprobe)(\.s|\.replace)?(?:\/(.*))?$/.exec(section);
   if (up) {
     const retprobe = up[1] === "uretprobe";
+    const replace = up[2] === ".replace";
+    if (replace && retprobe) throw new Error(`section '${section}': a return probe cannot replace`);
     if (!up[3]) return { progType: PROG_TYPE.kprobe };
     const m = /^(.+):([^:+]*)(?:\+(0x[0-9a-fA-F]+|\d+))?$/.exec(up[3]);
-    if (!m) throw new Error(`section '${section}': expected ${up[1]}/PATH:FUNC[+OFFSET]`);
+    if (!m) {
+      throw new Error(`section '${section}': expected ${up[1]}${up[2] ?? ""}/PATH:FUNC[+OFFSET]`);
+    }
     const [, path, func, off] = m;
     // A bare address (uprobe/PATH:0x1234) is a file offset, as in libbpf.
     if (/^(0x[0-9a-fA-F]+|\d+)$/.test(func)) {
       return {
         progType: PROG_TYPE.kprobe,
-        attach: { kind: "uprobe", retprobe, path, offset: BigInt(func) },
+        attach: {
+          kind: "uprobe",
+          retprobe,
+          path,
+          offset: BigInt(func),
+          ...(replace ? { replace } : {}),
+        },
       };
     }
     return {
       progType: PROG_TYPE.kprobe,
-      attach: { kind: "uprobe", retprobe, path, func, offset: off ? BigInt(off) : 0n },
+      attach: {
+        kind: "uprobe",
+        retprobe,
+        path,
+        func,
+        offset: off ? BigInt(off) : 0n,
+        ...(replace ? { replace } : {}),
+      },
     };
   }
   const tp = /^(?:tracepoint|tp)(?:\/([^/]+)\/([^/]+))?$/.exec(section);
