@@ -38,6 +38,7 @@
 #define _GNU_SOURCE
 #include "agent.h"
 #include "../base/kernel_btf.h"
+#include "probe_exec.h"
 #include "../base/syscall_names.h"
 #include "../helpers/synthetic_task.h"
 
@@ -215,7 +216,7 @@ static uint64_t run_progs(void *arg)
 		if (p->pid >= 0 && p->pid != pid)
 			continue;
 		memcpy(s->r->bytes, &p->type_id, 2);
-		struct bpftime_attach_info info = {0, p->cookie};
+		struct bpftime_attach_info info = {.func_ip = 0, .cookie = p->cookie, .flags = 0};
 		uint64_t ret;
 		if (vm_exec_probe(p->vm, s->r->bytes, s->r->len, &info, &ret) < 0 &&
 		    __atomic_fetch_add(p->faults, 1, __ATOMIC_RELAXED) == 0)
