@@ -182,6 +182,28 @@ HIDDEN uint64_t array_mmap_bytes(const struct shm_map *map);
 HIDDEN uint32_t *prog_array_slot(struct bpftime_shm *shm, struct shm_map *map, uint32_t index);
 HIDDEN int current_cpu(void);
 
+/*
+ * How to look a key up in a map without calling its lookup op, for code that compiles lookups
+ * inline: only for maps whose lookup takes no lock and touches nothing (plain arrays and plain
+ * hash maps; not per-CPU, LRU or maps of maps). Values of element i: values + i * value_stride;
+ * hash maps (hash.c): buckets hold element index + 1 (0: empty), each element the chain link,
+ * the key's map_hash_bytes(key, key_size, 0) and the key at the given offsets.
+ */
+struct map_lookup_layout {
+	uint32_t kind; /* MAP_ARRAY or MAP_HASH */
+	uint32_t key_size, max_entries;
+	uint8_t *values;
+	uint64_t value_stride;
+	uint32_t *buckets;
+	uint8_t *elems;
+	uint32_t bucket_mask, elem_size, next_off, hash_off, key_off;
+};
+/* False when lookups in this map must go through its lookup op. */
+HIDDEN bool map_lookup_layout(struct bpftime_shm *shm, struct shm_map *map,
+			      struct map_lookup_layout *out);
+HIDDEN bool hash_lookup_layout(struct bpftime_shm *shm, struct shm_map *map,
+			       struct map_lookup_layout *out);
+
 /* struct bpf_spin_lock: a test-and-set word, shared by bpf_spin_lock and BPF_F_LOCK. */
 static inline void value_spin_lock(uint32_t *l)
 {

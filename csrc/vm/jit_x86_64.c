@@ -9,9 +9,14 @@
  * program can never reach them. Accesses through r10 with a constant
  * offset inside the current frame are safe by construction; every other
  * access is checked inline against the context block and, failing that,
- * by a slow path (caller frames, registered regions).
+ * by a slow path (caller frames, registered regions), unless pointer_facts.c
+ * proves it stays inside the running frame or inside one map value.
+ * bpf_map_lookup_elem of a map an lddw names is compiled inline where the
+ * map allows (jit_map_lookup.c).
  */
 #include "jit.h"
+#include "jit_map_lookup.h"
+#include "pointer_facts.h"
 #include "program_shape.h"
 #include "interp_ops.h"
 #include "x86_emit.h"
@@ -46,6 +51,7 @@ struct jit_state {
 	uint32_t n;
 	bool budgeted;
 	struct program_shape shape;
+	struct pointer_facts facts;
 	uint32_t *insn_off;  /* code offset of each instruction's body */
 	uint32_t *sub_entry; /* code offset of a subprogram's prologue */
 	struct fixup *fix;
@@ -193,8 +199,9 @@ static void emit_load(struct jit_state *st, uint32_t pc, const struct bpf_insn *
 	uint32_t size = BPF_SIZE(in->code) == SZ_B ? 1 : BPF_SIZE(in->code) == SZ_H ? 2
 			: BPF_SIZE(in->code) == SZ_W ? 4 : 8;
 	bool sx = BPF_MODE(in->code) == MODE_MEMSX;
-	int32_t disp;
-	int base = emit_address(st, pc, in->src, in->off, size, false, &disp);
+	int32_t disp = in->off;
+	int base = st->facts.proven[pc] ? REG[in->src]
+					: emit_address(st, pc, in->src, in->off, size, false, &disp);
 	int d = REG[in->dst];
 	switch (size) {
 	case 1:
@@ -218,8 +225,9 @@ static void emit_store(struct jit_state *st, uint32_t pc, const struct bpf_insn 
 	uint32_t size = BPF_SIZE(in->code) == SZ_B ? 1 : BPF_SIZE(in->code) == SZ_H ? 2
 			: BPF_SIZE(in->code) == SZ_W ? 4 : 8;
 	bool imm = BPF_CLASS(in->code) == CLS_ST;
-	int32_t disp;
-	int base = emit_address(st, pc, in->dst, in->off, size, true, &disp);
+	int32_t disp = in->off;
+	int base = st->facts.proven[pc] ? REG[in->dst]
+					: emit_address(st, pc, in->dst, in->off, size, true, &disp);
 	int s = imm ? 0 : REG[in->src];
 	if (size == 2)
 		emit1(b, 0x66);
@@ -571,6 +579,19 @@ static void emit_frame_for_helper(struct jit_state *st)
 	emit_mem(&st->b, 0x89, true, R11, R12, JIT_CTX_FRAME_LO);
 }
 
+/* bpf_map_lookup_elem compiled inline (pointer_facts.h lookup_site); false: call it. */
+static bool emit_inline_lookup(struct jit_state *st, uint32_t pc)
+{
+	const struct bpftime_vm *vm = st->vm;
+	const struct lookup_site *site = &st->facts.site[pc];
+	struct vm_map_inline m;
+	if (!vm->map_inline_fn || !vm->map_inline_fn(vm->map_inline_ctx, vm->code[site->lddw_pc].k, &m))
+		return false;
+	if ((int64_t)site->key_hi + m.key_size > 0) /* the key must be readable in the frame */
+		return false;
+	return jit_emit_map_lookup(&st->b, &m);
+}
+
 static void emit_call(struct jit_state *st, uint32_t pc, const struct bpf_insn *in)
 {
 	struct x86_buf *b = &st->b;
@@ -622,6 +643,8 @@ static void emit_call(struct jit_state *st, uint32_t pc, const struct bpf_insn *
 		add_fixup(st, emit_call32(b), pc + 1 + in->imm, FIX_SUB);
 		return;
 	}
+	if (st->facts.lookup[pc] && emit_inline_lookup(st, pc))
+		return;
 	emit_frame_for_helper(st);
 	emit_mov_imm64(b, R10, st->vm->code[pc].k);
 	emit_call_reg(b, R10);
@@ -877,7 +900,8 @@ int jit_compile(struct bpftime_vm *vm, bool budgeted)
 	int rc = -1;
 	st.insn_off = calloc(vm->ninsns + 1, sizeof(uint32_t));
 	st.sub_entry = calloc(vm->ninsns + 1, sizeof(uint32_t));
-	if (!st.insn_off || !st.sub_entry || program_shape_analyse(&st.shape, vm->insns, vm->ninsns) < 0) {
+	if (!st.insn_off || !st.sub_entry || program_shape_analyse(&st.shape, vm->insns, vm->ninsns) < 0 ||
+	    pointer_facts_analyse(&st.facts, vm, &st.shape) < 0) {
 		set_error("JIT: out of memory analysing %u instructions", vm->ninsns);
 		goto out;
 	}
@@ -925,6 +949,7 @@ int jit_compile(struct bpftime_vm *vm, bool budgeted)
 	set_error("JIT: code for %u instructions does not fit", vm->ninsns);
 out:
 	program_shape_free(&st.shape);
+	pointer_facts_free(&st.facts);
 	free(st.insn_off);
 	free(st.sub_entry);
 	free(st.fix);
