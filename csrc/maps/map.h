@@ -8,6 +8,7 @@
 #define BPFTIME_MAP_H
 
 #include "../shm/segment.h"
+#include "map_hash.h"
 
 #define MAP_MAGIC 0x50414d5450464221ull
 
@@ -226,19 +227,6 @@ HIDDEN void map_copy_value(const struct shm_map *map, void *dst, const void *src
 static inline bool map_flags_ok(const struct shm_map *map, uint64_t flags)
 {
 	return (flags & ~(uint64_t)F_LOCK) <= F_EXIST && (!(flags & F_LOCK) || map->spin_lock_off);
-}
-
-/* FNV-1a over the bytes, then a mixing step; `seed` picks one of a family (bloom filters). */
-static inline uint32_t map_hash_bytes(const void *data, uint32_t len, uint64_t seed)
-{
-	const uint8_t *p = data;
-	uint64_t h = 0x9e3779b97f4a7c15ull ^ len ^ (seed * 0xcbf29ce484222325ull);
-	for (uint32_t i = 0; i < len; i++)
-		h = (h ^ p[i]) * 0x100000001b3ull;
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	return (uint32_t)h;
 }
 
 static inline void *map_at(struct bpftime_shm *shm, uint64_t off)
