@@ -65,6 +65,7 @@ struct jit_state {
 	bool failed;
 	/* Whether eBPF r6-r9 (rbx, r13-r15) appear anywhere: if not, entry neither saves nor clears them. */
 	bool uses_r6_r9;
+	uint8_t sub_saved; /* the subprogram being compiled saves these of r6-r9 (bit 0: r6) */
 };
 
 static void add_fixup(struct jit_state *st, uint32_t at, uint32_t target, enum fix_kind kind)
@@ -633,10 +634,11 @@ static void emit_call(struct jit_state *st, uint32_t pc, const struct bpf_insn *
 		return;
 	}
 	if (in->src == CALL_LOCAL) {
-		emit_rex(b, false, 0, 0, R12, false); /* cmp dword [r12+depth], 7 */
-		emit1(b, 0x83);
-		emit_modrm_mem(b, 7, R12, JIT_CTX_DEPTH);
-		emit1(b, BPFTIME_MAX_CALL_FRAMES - 1);
+		/* The depth is where rbp is: frame d starts 512 * d bytes below the main one's (a
+		 * load and a compare, where a counter in memory would chain every call to the last). */
+		emit_mem(b, 0x8b, true, R11, R12, JIT_CTX_STACK_TOP); /* r11 = stack_top - rbp */
+		emit_rr(b, 0x29, true, R11, RBP);
+		emit_alu_imm(b, 7, true, R11, BPFTIME_STACK_SIZE * (BPFTIME_MAX_CALL_FRAMES - 1));
 		uint32_t ok = emit_jcc32(b, CC_B);
 		emit_fault(st, fault_code(pc, JF_DEPTH, 0));
 		patch_rel32(b, ok, b->len);
@@ -668,15 +670,38 @@ static void emit_zero_frame(struct jit_state *st, uint32_t bytes)
 	add_fixup(st, emit_call32(&st->b), L_ZERO_FRAME, FIX_LABEL);
 }
 
+/*
+ * A subprogram saves the host registers of eBPF r6-r9 that it mentions (its caller's values must
+ * survive the call), and pads its frame to keep rsp 16-byte aligned for helper calls.
+ */
+static const int SUB_SAVED[4] = {RBX, R13, R14, R15};
+static uint8_t sub_saved_mask(const struct jit_state *st, uint32_t start)
+{
+	uint8_t mask = 0;
+	for (uint32_t pc = start; pc < st->n && (pc == start || !st->shape.sub_start[pc]); pc++) {
+		const struct bpf_insn *in = &st->insns[pc];
+		for (int r = 6; r <= 9; r++)
+			if (in->dst == r || in->src == r)
+				mask |= (uint8_t)(1u << (r - 6));
+		if (in->code == LDDW_CODE)
+			pc++;
+	}
+	return mask;
+}
+
+static bool sub_pad(uint8_t mask)
+{
+	return __builtin_popcount(mask) % 2 == 0;
+}
+
 static void emit_sub_prologue(struct jit_state *st, uint32_t bytes)
 {
 	struct x86_buf *b = &st->b;
-	emit_push(b, RBX);
-	emit_push(b, R13);
-	emit_push(b, R14);
-	emit_push(b, R15);
-	emit_alu_imm(b, 5, true, RSP, 8);
-	emit_alu_mem_imm(b, 0, false, R12, JIT_CTX_DEPTH, 1);
+	for (int i = 0; i < 4; i++)
+		if (st->sub_saved >> i & 1)
+			emit_push(b, SUB_SAVED[i]);
+	if (sub_pad(st->sub_saved))
+		emit_alu_imm(b, 5, true, RSP, 8);
 	emit_alu_imm(b, 5, true, RBP, BPFTIME_STACK_SIZE);
 	emit_zero_frame(st, bytes);
 }
@@ -685,12 +710,11 @@ static void emit_sub_epilogue(struct jit_state *st)
 {
 	struct x86_buf *b = &st->b;
 	emit_alu_imm(b, 0, true, RBP, BPFTIME_STACK_SIZE);
-	emit_alu_mem_imm(b, 5, false, R12, JIT_CTX_DEPTH, 1);
-	emit_alu_imm(b, 0, true, RSP, 8);
-	emit_pop(b, R15);
-	emit_pop(b, R14);
-	emit_pop(b, R13);
-	emit_pop(b, RBX);
+	if (sub_pad(st->sub_saved))
+		emit_alu_imm(b, 0, true, RSP, 8);
+	for (int i = 3; i >= 0; i--)
+		if (st->sub_saved >> i & 1)
+			emit_pop(b, SUB_SAVED[i]);
 	emit1(b, 0xc3);
 }
 
@@ -814,6 +838,7 @@ static int compile_into(struct jit_state *st)
 		const struct bpf_insn *in = &st->insns[pc];
 		if (st->shape.sub_start[pc] && pc != 0) {
 			st->sub_entry[pc] = b->len;
+			st->sub_saved = sub_saved_mask(st, pc);
 			emit_sub_prologue(st, st->shape.zero_bytes[pc]);
 		}
 		st->insn_off[pc] = b->len;

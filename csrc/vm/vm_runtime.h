@@ -162,7 +162,7 @@ struct jit_ctx {
 	uint64_t stack_top;    /* 40: top of frame 0 */
 	uint64_t saved_rsp;    /* 48: rsp after the prologue, for fault and unwind exits */
 	uint64_t budget;       /* 56: instructions left (budgeted code only, see program_shape.h) */
-	uint32_t depth;        /* 64: active bpf-to-bpf frames below the main one */
+	uint32_t depth;        /* 64: active bpf-to-bpf frames below the main one (LLVM tier; the JIT reads rbp) */
 	uint32_t tail_calls; /* 68: tail calls that led to this run */
 	uint64_t fault_addr; /* 72 */
 	uint64_t fault_code; /* 80: pc << 8 | kind << 4 | detail */
