@@ -250,3 +250,63 @@ for (const engine of ENGINES) {
     });
   }
 }
+
+Deno.test("facts: value pointers with random offset ranges behave alike on every engine", () => {
+  withSegment((seg) => {
+    let seed = 12345;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    for (const valueSize of [8, 12, 20]) {
+      const map = seg.createMap({
+        type: "array",
+        name: `a${valueSize}`,
+        keySize: 4,
+        valueSize,
+        maxEntries: 2,
+      });
+      map.update(u32(0), new Uint8Array(valueSize).map((_, i) => i + 1));
+      for (let round = 0; round < 12; round++) {
+        const mask = [0, 1, 3, 7, 15][rand(5)], add = rand(12) - 2;
+        const size = [1, 2, 4, 8][rand(4)];
+        const ldx = { 1: "ldxb", 2: "ldxh", 4: "ldxw", 8: "ldxdw" }[size];
+        const source = `
+            mov %r6, %r1
+            stw [%r10-4], 0
+            lddw %r1, map_fd ${map.id}
+            mov %r2, %r10
+            add %r2, -4
+            call 1
+            jeq %r0, 0, none
+            ldxb %r7, [%r6]
+            and %r7, ${mask}
+            add %r0, %r7
+            add %r0, ${add}
+            ${ldx} %r0, [%r0]
+            exit
+          none:
+            mov %r0, -1
+            exit`;
+        const outcome = (engine: Engine, mem: Uint8Array<ArrayBuffer>) => {
+          using vm = load(engine, seg, source);
+          try {
+            return `r0 ${vm.exec(mem)}`;
+          } catch (e) {
+            return `error ${(e as Error).message}`;
+          }
+        };
+        for (const first of [0, mask >> 1, mask]) {
+          const want = outcome("interp", ctx(first));
+          for (const engine of ["jit", "llvm"] as Engine[]) {
+            assert.equal(
+              outcome(engine, ctx(first)),
+              want,
+              `${engine}, value size ${valueSize}, mask ${mask}, add ${add}, size ${size}, ctx ${first}`,
+            );
+          }
+        }
+      }
+    }
+  });
+});

@@ -101,21 +101,34 @@ struct analysis {
 	bool lookup_known; /* helper 1 is the runtime's bpf_map_lookup_elem */
 };
 
+/* Index of the first threshold >= v (nthresholds when none is). */
+static uint32_t first_at_least(const struct analysis *a, int64_t v)
+{
+	uint32_t lo = 0, hi = a->nthresholds;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (a->thresholds[mid] < v)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /* The largest threshold <= v (or unbounded). */
 static int64_t widen_down(const struct analysis *a, int64_t v)
 {
-	int64_t best = NEG_INF;
-	for (uint32_t i = 0; i < a->nthresholds && a->thresholds[i] <= v; i++)
-		best = a->thresholds[i];
-	return best;
+	uint32_t i = first_at_least(a, v);
+	if (i < a->nthresholds && a->thresholds[i] == v)
+		return v;
+	return i == 0 ? NEG_INF : a->thresholds[i - 1];
 }
 
+/* The smallest threshold >= v (or unbounded). */
 static int64_t widen_up(const struct analysis *a, int64_t v)
 {
-	for (uint32_t i = 0; i < a->nthresholds; i++)
-		if (a->thresholds[i] >= v)
-			return a->thresholds[i];
-	return POS_INF;
+	uint32_t i = first_at_least(a, v);
+	return i < a->nthresholds ? a->thresholds[i] : POS_INF;
 }
 
 static int cmp_i64(const void *x, const void *y)
