@@ -225,9 +225,9 @@ build/bench/libmapsbench.so: bench/maps_harness.c csrc/maps/map_hash.h build/lib
 bench-maps: build build/bench/libmapsbench.so
 	$(DENO) run $(DENO_PERMS) bench/maps_bench.ts
 
-# Runs bench-vm and bench-uprobe and fails when a figure is >30% worse than bench/baseline.json
+# Runs bench-vm, bench-uprobe and bench-maps and fails when a figure is >30% worse than bench/baseline.json
 # (not part of `make test`). BENCH_WRITE=1 writes the baseline from this run instead.
-bench-check: build build/bench/workloads.bpf.o build/bench/libnative.so build/bench/uprobe_target build/bench/uprobe_probes.bpf.o build/bench/kernel_probe
+bench-check: build build/bench/workloads.bpf.o build/bench/libnative.so build/bench/uprobe_target build/bench/uprobe_probes.bpf.o build/bench/kernel_probe build/bench/libmapsbench.so
 	$(DENO) run $(DENO_PERMS) bench/check.ts $(if $(BENCH_WRITE),--write)
 
 bench-vm: build build/bench/workloads.bpf.o build/bench/libnative.so
