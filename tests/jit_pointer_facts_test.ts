@@ -144,6 +144,29 @@ for (const engine of ENGINES) {
     faults(bad, undefined, /^pc 3: out-of-bounds store of 8 bytes at 0x[0-9a-f]+ /);
   });
 
+  Deno.test(`${engine}: facts: an index that wraps around to negative is checked`, () => {
+    // r2 doubles 63 times: 2^63 wraps to INT64_MIN, which passes "r2 s<= 63".
+    using vm = load(
+      engine,
+      undefined,
+      `
+        mov %r2, 1
+        mov %r0, 0
+      again:
+        add %r2, %r2
+        add %r0, 1
+        jlt %r0, 63, again
+        jsgt %r2, 63, out
+        mov %r3, %r10
+        add %r3, -64
+        add %r3, %r2
+        stxb [%r3], %r0
+      out:
+        exit`,
+    );
+    faults(vm, undefined, /^pc 9: out-of-bounds store of 1 bytes at 0x[0-9a-f]+ /);
+  });
+
   Deno.test(`${engine}: facts: a buffer indexed by a bounded loop counter (proven) holds what was written`, () => {
     using vm = load(
       engine,

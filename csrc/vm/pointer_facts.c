@@ -1,7 +1,8 @@
 /*
  * Pointer facts (pointer_facts.h): per register a kind and a range, joined at block entries
  * until nothing changes. Ranges are signed 64-bit intervals; INT64_MIN / INT64_MAX stand for
- * "unbounded" and arithmetic saturates to them. A block entered again and again has its
+ * "unbounded", and a sum with an unbounded end (or that overflows) knows nothing, since the
+ * machine's addition wraps around. A block entered again and again has its
  * ranges widened to the next constant the program compares with (or to unbounded), so loops
  * settle in a few rounds: `for (i = 0; i != 64; i++) buf[i]` keeps i in [0, 63].
  *
@@ -68,6 +69,9 @@ static void add_range(struct fact *d, int64_t lo, int64_t hi, int sign)
 	}
 	d->lo = d->lo == NEG_INF || lo == NEG_INF ? NEG_INF : sat_add(d->lo, lo);
 	d->hi = d->hi == POS_INF || hi == POS_INF ? POS_INF : sat_add(d->hi, hi);
+	/* An unbounded end can wrap around to the other: then nothing is known. */
+	if (d->lo == NEG_INF || d->hi == POS_INF)
+		d->lo = NEG_INF, d->hi = POS_INF;
 }
 
 static bool is_ptr(const struct fact *f)
