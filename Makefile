@@ -243,7 +243,7 @@ build/bench/kernel_tp: bench/syscall/kernel_tp.c
 bench-syscall: build build/bench/syscall_target build/bench/syscall_probes.bpf.o build/bench/kernel_tp
 	$(DENO) run $(DENO_PERMS) bench/syscall_bench.ts
 
-build/bench/libmapsbench.so: bench/maps_harness.c build/libbpftime.so
+build/bench/libmapsbench.so: bench/maps_harness.c csrc/maps/map_hash.h build/libbpftime.so
 	@mkdir -p build/bench
 	$(CC) -O2 -fPIC -shared -Wall -Wextra -Werror -o $@ bench/maps_harness.c -Lbuild -lbpftime -Wl,-rpath,'$$ORIGIN/..'
 
@@ -258,9 +258,9 @@ bench-proctrace: build build/bench/proctrace_spawner
 bench-maps: build build/bench/libmapsbench.so
 	$(DENO) run $(DENO_PERMS) bench/maps_bench.ts
 
-# Runs bench-vm and bench-uprobe and fails when a figure is >30% worse than bench/baseline.json
+# Runs bench-vm, bench-uprobe and bench-maps and fails when a figure is >30% worse than bench/baseline.json
 # (not part of `make test`). BENCH_WRITE=1 writes the baseline from this run instead.
-bench-check: build build/bench/workloads.bpf.o build/bench/libnative.so build/bench/uprobe_target build/bench/uprobe_probes.bpf.o build/bench/kernel_probe
+bench-check: build build/bench/workloads.bpf.o build/bench/libnative.so build/bench/uprobe_target build/bench/uprobe_probes.bpf.o build/bench/kernel_probe build/bench/libmapsbench.so
 	$(DENO) run $(DENO_PERMS) bench/check.ts $(if $(BENCH_WRITE),--write)
 
 bench-vm: build build/bench/workloads.bpf.o build/bench/libnative.so

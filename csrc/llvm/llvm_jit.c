@@ -106,6 +106,8 @@ static LLVMValueRef mem_ptr(struct lower *L, uint32_t pc, int base, int16_t off,
 	uint32_t code = fault_code(pc, store ? JF_STORE : JF_LOAD, (uint32_t)lg);
 	LLVMValueRef addr =
 	    LLVMBuildAdd(L->B, get_reg(L, base), c64(L, (uint64_t)(int64_t)off), "");
+	if (L->req->proven && L->req->proven[pc]) /* in the frame or one map value (pointer_facts.h) */
+		return LLVMBuildIntToPtr(L->B, addr, pty, "");
 	LLVMValueRef rel = LLVMBuildSub(L->B, addr, L->mem_lo, "");
 	LLVMValueRef in_ctx =
 	    LLVMBuildICmp(L->B, LLVMIntULT, rel, store ? L->store_limit[lg] : L->mem_limit[lg], "");

@@ -43,6 +43,23 @@ static void *array_lookup(struct bpftime_shm *shm, struct shm_map *map, const vo
 	       (uint64_t)index * map->value_stride * map->ncpus;
 }
 
+/* A plain array's lookup (array_lookup) as compiled code may do it inline; hash maps: hash.c. */
+bool map_lookup_layout(struct bpftime_shm *shm, struct shm_map *map, struct map_lookup_layout *out)
+{
+	if (map->type == MAP_HASH)
+		return hash_lookup_layout(shm, map, out);
+	if (map->type != MAP_ARRAY || map->ncpus != 1)
+		return false;
+	*out = (struct map_lookup_layout){
+		.kind = MAP_ARRAY,
+		.key_size = 4,
+		.max_entries = map->max_entries,
+		.values = map_at(shm, map->slots),
+		.value_stride = map->value_stride,
+	};
+	return true;
+}
+
 static int array_update(struct bpftime_shm *shm, struct shm_map *map, const void *key,
 			const void *value, uint64_t flags, int cpu)
 {

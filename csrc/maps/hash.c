@@ -14,6 +14,7 @@
 #include "map.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -178,6 +179,28 @@ static uint32_t lru_evict(struct bpftime_shm *shm, struct shm_map *map)
 	lru_unlink(shm, map, victim);
 	htab(map)->count--;
 	return victim;
+}
+
+/* Plain hash maps' lookup (hash_lookup's lock-free path) as compiled code may do it inline. */
+bool hash_lookup_layout(struct bpftime_shm *shm, struct shm_map *map, struct map_lookup_layout *out)
+{
+	if (map->type != MAP_HASH || is_lru(map) || map->ncpus != 1)
+		return false;
+	*out = (struct map_lookup_layout){
+		.kind = MAP_HASH,
+		.key_size = map->key_size,
+		.max_entries = map->max_entries,
+		.values = map_at(shm, map->slots),
+		.value_stride = map->value_stride,
+		.buckets = map_at(shm, htab(map)->buckets),
+		.elems = map_at(shm, htab(map)->elems),
+		.bucket_mask = htab(map)->n_buckets - 1,
+		.elem_size = htab(map)->elem_size,
+		.next_off = offsetof(struct hash_elem, next),
+		.hash_off = offsetof(struct hash_elem, hash),
+		.key_off = offsetof(struct hash_elem, data),
+	};
+	return true;
 }
 
 /*

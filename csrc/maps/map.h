@@ -8,6 +8,7 @@
 #define BPFTIME_MAP_H
 
 #include "../shm/segment.h"
+#include "map_hash.h"
 
 #define MAP_MAGIC 0x50414d5450464221ull
 
@@ -182,6 +183,28 @@ HIDDEN uint64_t array_mmap_bytes(const struct shm_map *map);
 HIDDEN uint32_t *prog_array_slot(struct bpftime_shm *shm, struct shm_map *map, uint32_t index);
 HIDDEN int current_cpu(void);
 
+/*
+ * How to look a key up in a map without calling its lookup op, for code that compiles lookups
+ * inline: only for maps whose lookup takes no lock and touches nothing (plain arrays and plain
+ * hash maps; not per-CPU, LRU or maps of maps). Values of element i: values + i * value_stride;
+ * hash maps (hash.c): buckets hold element index + 1 (0: empty), each element the chain link,
+ * the key's map_hash_bytes(key, key_size, 0) and the key at the given offsets.
+ */
+struct map_lookup_layout {
+	uint32_t kind; /* MAP_ARRAY or MAP_HASH */
+	uint32_t key_size, max_entries;
+	uint8_t *values;
+	uint64_t value_stride;
+	uint32_t *buckets;
+	uint8_t *elems;
+	uint32_t bucket_mask, elem_size, next_off, hash_off, key_off;
+};
+/* False when lookups in this map must go through its lookup op. */
+HIDDEN bool map_lookup_layout(struct bpftime_shm *shm, struct shm_map *map,
+			      struct map_lookup_layout *out);
+HIDDEN bool hash_lookup_layout(struct bpftime_shm *shm, struct shm_map *map,
+			       struct map_lookup_layout *out);
+
 /* struct bpf_spin_lock: a test-and-set word, shared by bpf_spin_lock and BPF_F_LOCK. */
 static inline void value_spin_lock(uint32_t *l)
 {
@@ -204,19 +227,6 @@ HIDDEN void map_copy_value(const struct shm_map *map, void *dst, const void *src
 static inline bool map_flags_ok(const struct shm_map *map, uint64_t flags)
 {
 	return (flags & ~(uint64_t)F_LOCK) <= F_EXIST && (!(flags & F_LOCK) || map->spin_lock_off);
-}
-
-/* FNV-1a over the bytes, then a mixing step; `seed` picks one of a family (bloom filters). */
-static inline uint32_t map_hash_bytes(const void *data, uint32_t len, uint64_t seed)
-{
-	const uint8_t *p = data;
-	uint64_t h = 0x9e3779b97f4a7c15ull ^ len ^ (seed * 0xcbf29ce484222325ull);
-	for (uint32_t i = 0; i < len; i++)
-		h = (h ^ p[i]) * 0x100000001b3ull;
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	return (uint32_t)h;
 }
 
 static inline void *map_at(struct bpftime_shm *shm, uint64_t off)

@@ -106,6 +106,38 @@ static int64_t map_value_size(void *ctx, uint32_t id)
 	return m->value_size;
 }
 
+/* For the JIT's inline lookups (vm_map_inline): the layout of a map an lddw resolved to. */
+static bool map_inline(void *ctx, uint64_t map, struct vm_map_inline *out)
+{
+	struct bpftime_shm *shm = vm_user(ctx);
+	struct map_lookup_layout l;
+	if (!shm || !map_lookup_layout(shm, (struct shm_map *)(uintptr_t)map, &l))
+		return false;
+	*out = (struct vm_map_inline){
+		.kind = l.kind == MAP_ARRAY ? VM_INLINE_ARRAY : VM_INLINE_HASH,
+		.key_size = l.key_size,
+		.max_entries = l.max_entries,
+		.values = (uintptr_t)l.values,
+		.value_stride = l.value_stride,
+		.buckets = (uintptr_t)l.buckets,
+		.elems = (uintptr_t)l.elems,
+		.bucket_mask = l.bucket_mask,
+		.elem_size = l.elem_size,
+		.elem_next_off = l.next_off,
+		.elem_hash_off = l.hash_off,
+		.elem_key_off = l.key_off,
+	};
+	return true;
+}
+
+static bpftime_helper_fn helper_by_id(const struct helper_def *defs, uint32_t id)
+{
+	for (const struct helper_def *d = defs; d->name; d++)
+		if (d->id == id)
+			return d->fn;
+	return NULL;
+}
+
 int bpftime_vm_register_runtime(struct bpftime_vm *vm, struct bpftime_shm *shm)
 {
 	if (register_all(vm, process_helpers) < 0 || register_all(vm, trace_helpers) < 0)
@@ -120,6 +152,7 @@ int bpftime_vm_register_runtime(struct bpftime_vm *vm, struct bpftime_shm *shm)
 		vm_set_run_end(vm, RINGBUF_RESERVE_HELPER, ringbuf_run_end);
 		vm_set_value_size(vm, map_value_size, vm);
 		bpftime_vm_set_lddw_resolver(vm, resolve_map, vm);
+		vm_set_map_inline(vm, helper_by_id(map_helpers, 1), map_inline, vm);
 	}
 	return 0;
 }

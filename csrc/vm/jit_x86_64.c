@@ -9,9 +9,14 @@
  * program can never reach them. Accesses through r10 with a constant
  * offset inside the current frame are safe by construction; every other
  * access is checked inline against the context block and, failing that,
- * by a slow path (caller frames, registered regions).
+ * by a slow path (caller frames, registered regions), unless pointer_facts.c
+ * proves it stays inside the running frame or inside one map value.
+ * bpf_map_lookup_elem of a map an lddw names is compiled inline where the
+ * map allows (jit_map_lookup.c).
  */
 #include "jit.h"
+#include "jit_map_lookup.h"
+#include "pointer_facts.h"
 #include "program_shape.h"
 #include "interp_ops.h"
 #include "x86_emit.h"
@@ -46,6 +51,7 @@ struct jit_state {
 	uint32_t n;
 	bool budgeted;
 	struct program_shape shape;
+	struct pointer_facts facts;
 	uint32_t *insn_off;  /* code offset of each instruction's body */
 	uint32_t *sub_entry; /* code offset of a subprogram's prologue */
 	struct fixup *fix;
@@ -59,6 +65,7 @@ struct jit_state {
 	bool failed;
 	/* Whether eBPF r6-r9 (rbx, r13-r15) appear anywhere: if not, entry neither saves nor clears them. */
 	bool uses_r6_r9;
+	uint8_t sub_saved; /* the subprogram being compiled saves these of r6-r9 (bit 0: r6) */
 };
 
 static void add_fixup(struct jit_state *st, uint32_t at, uint32_t target, enum fix_kind kind)
@@ -193,8 +200,9 @@ static void emit_load(struct jit_state *st, uint32_t pc, const struct bpf_insn *
 	uint32_t size = BPF_SIZE(in->code) == SZ_B ? 1 : BPF_SIZE(in->code) == SZ_H ? 2
 			: BPF_SIZE(in->code) == SZ_W ? 4 : 8;
 	bool sx = BPF_MODE(in->code) == MODE_MEMSX;
-	int32_t disp;
-	int base = emit_address(st, pc, in->src, in->off, size, false, &disp);
+	int32_t disp = in->off;
+	int base = st->facts.proven[pc] ? REG[in->src]
+					: emit_address(st, pc, in->src, in->off, size, false, &disp);
 	int d = REG[in->dst];
 	switch (size) {
 	case 1:
@@ -218,8 +226,9 @@ static void emit_store(struct jit_state *st, uint32_t pc, const struct bpf_insn 
 	uint32_t size = BPF_SIZE(in->code) == SZ_B ? 1 : BPF_SIZE(in->code) == SZ_H ? 2
 			: BPF_SIZE(in->code) == SZ_W ? 4 : 8;
 	bool imm = BPF_CLASS(in->code) == CLS_ST;
-	int32_t disp;
-	int base = emit_address(st, pc, in->dst, in->off, size, true, &disp);
+	int32_t disp = in->off;
+	int base = st->facts.proven[pc] ? REG[in->dst]
+					: emit_address(st, pc, in->dst, in->off, size, true, &disp);
 	int s = imm ? 0 : REG[in->src];
 	if (size == 2)
 		emit1(b, 0x66);
@@ -571,6 +580,19 @@ static void emit_frame_for_helper(struct jit_state *st)
 	emit_mem(&st->b, 0x89, true, R11, R12, JIT_CTX_FRAME_LO);
 }
 
+/* bpf_map_lookup_elem compiled inline (pointer_facts.h lookup_site); false: call it. */
+static bool emit_inline_lookup(struct jit_state *st, uint32_t pc)
+{
+	const struct bpftime_vm *vm = st->vm;
+	const struct lookup_site *site = &st->facts.site[pc];
+	struct vm_map_inline m;
+	if (!vm->map_inline_fn || !vm->map_inline_fn(vm->map_inline_ctx, vm->code[site->lddw_pc].k, &m))
+		return false;
+	if ((int64_t)site->key_hi + m.key_size > 0) /* the key must be readable in the frame */
+		return false;
+	return jit_emit_map_lookup(&st->b, &m);
+}
+
 static void emit_call(struct jit_state *st, uint32_t pc, const struct bpf_insn *in)
 {
 	struct x86_buf *b = &st->b;
@@ -612,16 +634,19 @@ static void emit_call(struct jit_state *st, uint32_t pc, const struct bpf_insn *
 		return;
 	}
 	if (in->src == CALL_LOCAL) {
-		emit_rex(b, false, 0, 0, R12, false); /* cmp dword [r12+depth], 7 */
-		emit1(b, 0x83);
-		emit_modrm_mem(b, 7, R12, JIT_CTX_DEPTH);
-		emit1(b, BPFTIME_MAX_CALL_FRAMES - 1);
+		/* The depth is where rbp is: frame d starts 512 * d bytes below the main one's (a
+		 * load and a compare, where a counter in memory would chain every call to the last). */
+		emit_mem(b, 0x8b, true, R11, R12, JIT_CTX_STACK_TOP); /* r11 = stack_top - rbp */
+		emit_rr(b, 0x29, true, R11, RBP);
+		emit_alu_imm(b, 7, true, R11, BPFTIME_STACK_SIZE * (BPFTIME_MAX_CALL_FRAMES - 1));
 		uint32_t ok = emit_jcc32(b, CC_B);
 		emit_fault(st, fault_code(pc, JF_DEPTH, 0));
 		patch_rel32(b, ok, b->len);
 		add_fixup(st, emit_call32(b), pc + 1 + in->imm, FIX_SUB);
 		return;
 	}
+	if (st->facts.lookup[pc] && emit_inline_lookup(st, pc))
+		return;
 	emit_frame_for_helper(st);
 	emit_mov_imm64(b, R10, st->vm->code[pc].k);
 	emit_call_reg(b, R10);
@@ -645,15 +670,38 @@ static void emit_zero_frame(struct jit_state *st, uint32_t bytes)
 	add_fixup(st, emit_call32(&st->b), L_ZERO_FRAME, FIX_LABEL);
 }
 
+/*
+ * A subprogram saves the host registers of eBPF r6-r9 that it mentions (its caller's values must
+ * survive the call), and pads its frame to keep rsp 16-byte aligned for helper calls.
+ */
+static const int SUB_SAVED[4] = {RBX, R13, R14, R15};
+static uint8_t sub_saved_mask(const struct jit_state *st, uint32_t start)
+{
+	uint8_t mask = 0;
+	for (uint32_t pc = start; pc < st->n && (pc == start || !st->shape.sub_start[pc]); pc++) {
+		const struct bpf_insn *in = &st->insns[pc];
+		for (int r = 6; r <= 9; r++)
+			if (in->dst == r || in->src == r)
+				mask |= (uint8_t)(1u << (r - 6));
+		if (in->code == LDDW_CODE)
+			pc++;
+	}
+	return mask;
+}
+
+static bool sub_pad(uint8_t mask)
+{
+	return __builtin_popcount(mask) % 2 == 0;
+}
+
 static void emit_sub_prologue(struct jit_state *st, uint32_t bytes)
 {
 	struct x86_buf *b = &st->b;
-	emit_push(b, RBX);
-	emit_push(b, R13);
-	emit_push(b, R14);
-	emit_push(b, R15);
-	emit_alu_imm(b, 5, true, RSP, 8);
-	emit_alu_mem_imm(b, 0, false, R12, JIT_CTX_DEPTH, 1);
+	for (int i = 0; i < 4; i++)
+		if (st->sub_saved >> i & 1)
+			emit_push(b, SUB_SAVED[i]);
+	if (sub_pad(st->sub_saved))
+		emit_alu_imm(b, 5, true, RSP, 8);
 	emit_alu_imm(b, 5, true, RBP, BPFTIME_STACK_SIZE);
 	emit_zero_frame(st, bytes);
 }
@@ -662,12 +710,11 @@ static void emit_sub_epilogue(struct jit_state *st)
 {
 	struct x86_buf *b = &st->b;
 	emit_alu_imm(b, 0, true, RBP, BPFTIME_STACK_SIZE);
-	emit_alu_mem_imm(b, 5, false, R12, JIT_CTX_DEPTH, 1);
-	emit_alu_imm(b, 0, true, RSP, 8);
-	emit_pop(b, R15);
-	emit_pop(b, R14);
-	emit_pop(b, R13);
-	emit_pop(b, RBX);
+	if (sub_pad(st->sub_saved))
+		emit_alu_imm(b, 0, true, RSP, 8);
+	for (int i = 3; i >= 0; i--)
+		if (st->sub_saved >> i & 1)
+			emit_pop(b, SUB_SAVED[i]);
 	emit1(b, 0xc3);
 }
 
@@ -791,6 +838,7 @@ static int compile_into(struct jit_state *st)
 		const struct bpf_insn *in = &st->insns[pc];
 		if (st->shape.sub_start[pc] && pc != 0) {
 			st->sub_entry[pc] = b->len;
+			st->sub_saved = sub_saved_mask(st, pc);
 			emit_sub_prologue(st, st->shape.zero_bytes[pc]);
 		}
 		st->insn_off[pc] = b->len;
@@ -877,7 +925,8 @@ int jit_compile(struct bpftime_vm *vm, bool budgeted)
 	int rc = -1;
 	st.insn_off = calloc(vm->ninsns + 1, sizeof(uint32_t));
 	st.sub_entry = calloc(vm->ninsns + 1, sizeof(uint32_t));
-	if (!st.insn_off || !st.sub_entry || program_shape_analyse(&st.shape, vm->insns, vm->ninsns) < 0) {
+	if (!st.insn_off || !st.sub_entry || program_shape_analyse(&st.shape, vm->insns, vm->ninsns) < 0 ||
+	    pointer_facts_analyse(&st.facts, vm, &st.shape) < 0) {
 		set_error("JIT: out of memory analysing %u instructions", vm->ninsns);
 		goto out;
 	}
@@ -925,6 +974,7 @@ int jit_compile(struct bpftime_vm *vm, bool budgeted)
 	set_error("JIT: code for %u instructions does not fit", vm->ninsns);
 out:
 	program_shape_free(&st.shape);
+	pointer_facts_free(&st.facts);
 	free(st.insn_off);
 	free(st.sub_entry);
 	free(st.fix);

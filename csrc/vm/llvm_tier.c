@@ -3,6 +3,7 @@
 #include "llvm_tier.h"
 #include "interp_ops.h"
 #include "jit.h"
+#include "pointer_facts.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -68,6 +69,15 @@ int llvm_tier_compile(struct bpftime_vm *vm, bool budgeted)
 	for (uint32_t pc = 0; pc < vm->ninsns; pc++)
 		if (vm->insns[pc].code == LDDW_CODE)
 			values[pc] = vm->code[pc].k;
+	/* Accesses proven in bounds go unchecked, as in the x86-64 JIT (without the facts, all are
+	 * checked). */
+	struct program_shape shape;
+	struct pointer_facts facts = {0};
+	bool have_facts = false;
+	if (program_shape_analyse(&shape, vm->insns, vm->ninsns) == 0) {
+		have_facts = pointer_facts_analyse(&facts, vm, &shape) == 0;
+		program_shape_free(&shape);
+	}
 	struct llvm_request req = {
 		.insns = vm->insns,
 		.ninsns = vm->ninsns,
@@ -77,11 +87,14 @@ int llvm_tier_compile(struct bpftime_vm *vm, bool budgeted)
 		.unwind_id = vm->unwind_id,
 		.budgeted = budgeted,
 		.slow_check = (uint64_t)(uintptr_t)jit_slow_check,
+		.proven = have_facts ? facts.proven : NULL,
 	};
 	struct llvm_result out = {0};
 	char err[400] = "";
 	int rc = tier_compile(&req, &out, err, sizeof(err));
 	free(values);
+	if (have_facts)
+		pointer_facts_free(&facts);
 	if (rc < 0) {
 		set_error("LLVM tier: %s", err);
 		return -1;

@@ -23,6 +23,8 @@ struct llvm_request {
 	bool budgeted;
 	/* int check(const struct jit_ctx *, uint64_t addr, uint64_t code, uint64_t frame_top) */
 	uint64_t slow_check;
+	/* Per pc: the load or store there is proven in bounds (pointer_facts.h), or NULL. */
+	const uint8_t *proven;
 };
 
 struct llvm_result {

@@ -190,6 +190,13 @@ void vm_set_value_size(struct bpftime_vm *vm, int64_t (*fn)(void *ctx, uint32_t 
 	vm->value_size_ctx = ctx;
 }
 
+void vm_set_map_inline(struct bpftime_vm *vm, bpftime_helper_fn lookup, vm_map_inline_fn fn, void *ctx)
+{
+	vm->map_lookup_fn = lookup;
+	vm->map_inline_fn = fn;
+	vm->map_inline_ctx = ctx;
+}
+
 void vm_set_run_end(struct bpftime_vm *vm, uint32_t helper_id, void (*fn)(struct jit_ctx *run))
 {
 	vm->run_end_helper = helper_id;

@@ -45,6 +45,25 @@ struct helper {
 struct decoded_insn;
 struct jit_ctx;
 
+/*
+ * A map whose lookups compiled code may do itself, without calling bpf_map_lookup_elem: the
+ * runtime describes the map's layout (vm_set_map_inline), the JIT walks it the way the map's
+ * own lookup does (no lock: only map types whose lookup takes none are described).
+ */
+enum vm_inline_kind { VM_INLINE_NONE = 0, VM_INLINE_ARRAY, VM_INLINE_HASH };
+struct vm_map_inline {
+	enum vm_inline_kind kind;
+	uint32_t key_size, max_entries;
+	uintptr_t values;      /* element i's value at values + i * value_stride */
+	uint64_t value_stride; /* (all CPUs' copies of one element, for per-CPU maps) */
+	/* Hash maps (csrc/maps/hash.c): buckets of u32 element index + 1, elements of elem_size
+	 * bytes holding the chain link, the key's hash and the key at these offsets. The hash is
+	 * map_hash_bytes (csrc/maps/map.h) with seed 0. */
+	uintptr_t buckets, elems;
+	uint32_t bucket_mask, elem_size, elem_next_off, elem_hash_off, elem_key_off;
+};
+typedef bool (*vm_map_inline_fn)(void *ctx, uint64_t map, struct vm_map_inline *out);
+
 enum vm_engine { ENGINE_INTERP = 0, ENGINE_JIT = 1, ENGINE_LLVM = 2 };
 
 #define JIT_MAX_CALLBACKS 16 /* callback subprograms a program may hand to helpers */
@@ -95,6 +114,10 @@ struct bpftime_vm {
 	/* The value size of the map an lddw src 1 names (-1: lookups give no value pointer). */
 	int64_t (*value_size_fn)(void *ctx, uint32_t map_imm);
 	void *value_size_ctx;
+	/* The runtime's bpf_map_lookup_elem (helper 1), and how to inline its lookups. */
+	bpftime_helper_fn map_lookup_fn;
+	vm_map_inline_fn map_inline_fn;
+	void *map_inline_ctx;
 	struct jit_code jit;
 	struct {
 		void *entry;  /* jit_entry produced by the LLVM tier */
@@ -118,6 +141,13 @@ HIDDEN void vm_set_user(struct bpftime_vm *vm, void *user);
 /* Lets the validator check constant offsets from map value pointers against the value size. */
 HIDDEN void vm_set_value_size(struct bpftime_vm *vm, int64_t (*fn)(void *ctx, uint32_t map_imm),
 			      void *ctx);
+/*
+ * lookup: the function registered as helper 1 (bpf_map_lookup_elem), whose results are
+ * pointers to map values of the value size vm_set_value_size gives; fn describes a map an lddw
+ * resolved to (its address) for inline lookups, false when the helper must be called.
+ */
+HIDDEN void vm_set_map_inline(struct bpftime_vm *vm, bpftime_helper_fn lookup, vm_map_inline_fn fn,
+			      void *ctx);
 /* Before the program is loaded: fn runs at the end of each run of a program calling helper id. */
 HIDDEN void vm_set_run_end(struct bpftime_vm *vm, uint32_t helper_id, void (*fn)(struct jit_ctx *run));
 static inline void *vm_user(const struct bpftime_vm *vm)
@@ -132,7 +162,7 @@ struct jit_ctx {
 	uint64_t stack_top;    /* 40: top of frame 0 */
 	uint64_t saved_rsp;    /* 48: rsp after the prologue, for fault and unwind exits */
 	uint64_t budget;       /* 56: instructions left (budgeted code only, see program_shape.h) */
-	uint32_t depth;        /* 64: active bpf-to-bpf frames below the main one */
+	uint32_t depth;        /* 64: active bpf-to-bpf frames below the main one (LLVM tier; the JIT reads rbp) */
 	uint32_t tail_calls; /* 68: tail calls that led to this run */
 	uint64_t fault_addr; /* 72 */
 	uint64_t fault_code; /* 80: pc << 8 | kind << 4 | detail */

@@ -1,0 +1,137 @@
+/*
+ * Inline map lookups for the x86-64 JIT: the code a call of bpf_map_lookup_elem would run for
+ * a plain array or a plain hash map, with the map's layout (struct vm_map_inline) as
+ * constants. Hash lookups follow hash.c's lock-free path exactly: the key's hash
+ * (map_hash_bytes, seed 0, here unrolled for 4- and 8-byte keys), the bucket, then the chain
+ * with a bounded number of steps and every index checked, as find() does. On x86-64 every load
+ * is an acquire load, so this is the same protocol against concurrent writers.
+ */
+#include "jit_map_lookup.h"
+
+static void imul_imm(struct x86_buf *b, int dst, int src, int32_t imm)
+{
+	emit_rex(b, true, dst, 0, src, false);
+	emit1(b, 0x69);
+	emit_modrm_reg(b, dst, src);
+	emit4(b, (uint32_t)imm);
+}
+
+static void imul_rr(struct x86_buf *b, int dst, int src)
+{
+	emit_0f_rr(b, 0xaf, true, dst, src, false);
+}
+
+static void shr_imm(struct x86_buf *b, int r, uint8_t n)
+{
+	emit_rex(b, true, 0, 0, r, false);
+	emit1(b, 0xc1);
+	emit_modrm_reg(b, 5, r);
+	emit1(b, n);
+}
+
+static bool fits_i32(uint64_t v)
+{
+	return v <= INT32_MAX;
+}
+
+static void emit_array(struct x86_buf *b, const struct vm_map_inline *m)
+{
+	emit_mem(b, 0x8b, false, RAX, RSI, 0);                 /* mov eax, [rsi] */
+	emit_alu_imm(b, 7, false, RAX, (int32_t)m->max_entries); /* cmp eax, max_entries */
+	uint32_t out = emit_jcc32(b, CC_AE);
+	imul_imm(b, RAX, RAX, (int32_t)m->value_stride);
+	emit_mov_imm64(b, R11, m->values);
+	emit_rr(b, 0x01, true, RAX, R11);
+	uint32_t done = emit_jmp32(b);
+	patch_rel32(b, out, b->len);
+	emit_rr(b, 0x31, false, RAX, RAX);
+	patch_rel32(b, done, b->len);
+}
+
+/* r10 = map_hash_bytes(key in r9, key_size, 0) (csrc/maps/map.h). */
+static void emit_hash(struct x86_buf *b, uint32_t key_size)
+{
+	emit_mov_imm64(b, R10, 0x9e3779b97f4a7c15ull ^ key_size);
+	emit_mov_imm64(b, R11, 0x100000001b3ull);
+	for (uint32_t i = 0; i < key_size; i++) {
+		emit_mov_rr(b, true, RCX, R9);
+		if (i)
+			shr_imm(b, RCX, (uint8_t)(8 * i));
+		emit_0f_rr(b, 0xb6, false, RCX, RCX, false); /* movzx ecx, cl */
+		emit_rr(b, 0x31, true, R10, RCX);
+		imul_rr(b, R10, R11);
+	}
+	emit_mov_rr(b, true, RCX, R10);
+	shr_imm(b, RCX, 33);
+	emit_rr(b, 0x31, true, R10, RCX);
+	emit_mov_imm64(b, R11, 0xff51afd7ed558ccdull);
+	imul_rr(b, R10, R11);
+	emit_mov_rr(b, true, RCX, R10);
+	shr_imm(b, RCX, 33);
+	emit_rr(b, 0x31, true, R10, RCX);
+	emit_mov_rr(b, false, R10, R10); /* the low 32 bits */
+}
+
+static void emit_hash_map(struct x86_buf *b, const struct vm_map_inline *m)
+{
+	bool wide = m->key_size == 8;
+	emit_mem(b, 0x8b, wide, R9, RSI, 0); /* r9 = the key */
+	emit_hash(b, m->key_size);
+	emit_mov_rr(b, false, RDX, R10); /* rdx = &buckets[h & mask] */
+	emit_alu_imm(b, 4, false, RDX, (int32_t)m->bucket_mask);
+	emit_rex(b, true, 0, 0, RDX, false); /* shl rdx, 2 */
+	emit1(b, 0xc1);
+	emit_modrm_reg(b, 4, RDX);
+	emit1(b, 2);
+	emit_mov_imm64(b, RDI, m->buckets);
+	emit_rr(b, 0x01, true, RDX, RDI);
+	emit_mem(b, 0x8b, false, RAX, RDX, 0); /* eax = element index + 1 */
+	emit_rr(b, 0x31, false, R8, R8);       /* r8d = steps */
+	emit_mov_imm64(b, RDI, m->elems);
+	uint32_t loop = b->len;
+	emit_rr(b, 0x85, false, RAX, RAX);
+	uint32_t miss1 = emit_jcc32(b, CC_E);
+	emit_alu_imm(b, 7, false, RAX, (int32_t)m->max_entries);
+	uint32_t miss2 = emit_jcc32(b, CC_A);
+	emit_alu_imm(b, 7, false, R8, (int32_t)m->max_entries);
+	uint32_t miss3 = emit_jcc32(b, CC_A);
+	emit_mov_rr(b, false, RDX, RAX); /* rdx = element (index + 1 - 1) */
+	emit_alu_imm(b, 5, false, RDX, 1);
+	imul_imm(b, RDX, RDX, (int32_t)m->elem_size);
+	emit_rr(b, 0x01, true, RDX, RDI);
+	emit_mem(b, 0x3b, false, R10, RDX, (int32_t)m->elem_hash_off); /* cmp r10d, [hash] */
+	uint32_t other1 = emit_jcc32(b, CC_NE);
+	emit_mem(b, 0x3b, wide, R9, RDX, (int32_t)m->elem_key_off); /* cmp r9, [key] */
+	uint32_t other2 = emit_jcc32(b, CC_NE);
+	emit_alu_imm(b, 5, false, RAX, 1); /* found: values + (index) * stride */
+	imul_imm(b, RAX, RAX, (int32_t)m->value_stride);
+	emit_mov_imm64(b, R11, m->values);
+	emit_rr(b, 0x01, true, RAX, R11);
+	uint32_t done = emit_jmp32(b);
+	patch_rel32(b, other1, b->len);
+	patch_rel32(b, other2, b->len);
+	emit_mem(b, 0x8b, false, RAX, RDX, (int32_t)m->elem_next_off); /* the next in the chain */
+	emit_alu_imm(b, 0, false, R8, 1);
+	patch_rel32(b, emit_jmp32(b), loop);
+	patch_rel32(b, miss1, b->len);
+	patch_rel32(b, miss2, b->len);
+	patch_rel32(b, miss3, b->len);
+	emit_rr(b, 0x31, false, RAX, RAX);
+	patch_rel32(b, done, b->len);
+}
+
+bool jit_emit_map_lookup(struct x86_buf *b, const struct vm_map_inline *m)
+{
+	if (!fits_i32(m->value_stride) || !fits_i32(m->max_entries))
+		return false;
+	if (m->kind == VM_INLINE_ARRAY) {
+		emit_array(b, m);
+		return true;
+	}
+	if (m->kind != VM_INLINE_HASH || (m->key_size != 4 && m->key_size != 8) ||
+	    !fits_i32(m->elem_size) || !fits_i32(m->bucket_mask) || !fits_i32(m->elem_hash_off) ||
+	    !fits_i32(m->elem_key_off) || !fits_i32(m->elem_next_off))
+		return false;
+	emit_hash_map(b, m);
+	return true;
+}

@@ -1,0 +1,15 @@
+/* Inline bpf_map_lookup_elem for the x86-64 JIT (jit_map_lookup.c). */
+#ifndef BPFTIME_JIT_MAP_LOOKUP_H
+#define BPFTIME_JIT_MAP_LOOKUP_H
+
+#include "vm_internal.h"
+#include "x86_emit.h"
+
+/*
+ * Emits rax = the value of the key at [rsi] in map m (key_size bytes, proven readable), or 0:
+ * the lookup as the map itself does it, with no call. Clobbers rcx, rdx, rdi, r8-r11 (r1-r5 and
+ * scratch, as a call would). Returns false, emitting nothing, when m cannot be looked up inline.
+ */
+HIDDEN bool jit_emit_map_lookup(struct x86_buf *b, const struct vm_map_inline *m);
+
+#endif
