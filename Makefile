@@ -276,3 +276,9 @@ build/tests/attach_static: tests/targets/attach_target.c
 	@mkdir -p build/tests
 	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -static -o $@ $< -lpthread
 test-targets: build/tests/attach_target build/tests/attach_static
+
+# bpftrace's /usr/sbin tools (tests/bpftrace_tools_test.ts): the scripted activity, one mode per tool.
+build/tests/bt_tools_target: tests/targets/bt_tools_target.c
+	@mkdir -p build/tests
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -o $@ $< -lpthread
+test-targets: build/tests/bt_tools_target

@@ -1,0 +1,336 @@
+/**
+ * bpftrace's own tools (/usr/sbin/*.bt, Debian's bpftrace package), unchanged: each is run by
+ * bpftrace on the kernel, and by the same bpftrace under `bpftime load` (no BPFTRACE_* variable:
+ * only our segment's name, so parallel tests do not share it) with its targets under
+ * `bpftime start`, around the same scripted activity (tests/targets/bt_tools_target.c, bash on a
+ * pty, an openssl client and server). The output lines must agree.
+ *
+ * What is compared: every line after "Attaching N probes..." (headers, BEGIN and END output)
+ * verbatim, except the tool's event lines, where times and latencies are masked and the ids of our
+ * processes become P0, P1... (in the order the activity reports them). On the kernel, event lines
+ * of other processes on the machine are dropped (the kernel sees every process, bpftime only the
+ * ones started under it); on our side nothing is dropped. What the kernel sees and an agent cannot
+ * is the start of a process before its agent is loaded (its execve and the dynamic loader's opens):
+ * those kernel lines are dropped and printed (opensnoop's lines before the target's marker open,
+ * execsnoop's line of the target's own exec). Order within the event lines is not compared (each
+ * CPU has its own perf ring, read in turn); a table of the results is printed at the end.
+ *
+ * Root only, with bpftrace installed and tracefs mounted.
+ */
+import assert from "node:assert/strict";
+import { Segment } from "../ffi/shm.ts";
+import { kernelBpfAvailable } from "../testing/kernel_bpf.ts";
+import { BIN, Running } from "./server_env.ts";
+import { freshSegment, ROOT } from "./test_utils.ts";
+
+const TARGET = `${ROOT}build/tests/bt_tools_target`;
+
+function skipReason(): string | null {
+  const kernel = kernelBpfAvailable();
+  if (!kernel.ok) return kernel.reason;
+  for (const cmd of ["bpftrace", "script", "openssl"]) {
+    const r = new Deno.Command("sh", { args: ["-c", `command -v ${cmd}`] }).outputSync();
+    if (r.code !== 0) return `${cmd} is not installed`;
+  }
+  try {
+    Deno.statSync("/usr/sbin/opensnoop.bt");
+    Deno.statSync("/sys/kernel/tracing/events/syscalls");
+  } catch (e) {
+    return `bpftrace's tools or tracefs missing: ${(e as Error).message}`;
+  }
+  return null;
+}
+
+const skip = skipReason();
+if (skip) console.log(`skip: bpftrace tools tests: ${skip}`);
+
+type Mode = "kernel" | "bpftime";
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The pids of the processes below `pid`. */
+function descendants(pid: number): number[] {
+  const out: number[] = [];
+  let tasks: string[] = [];
+  try {
+    tasks = [...Deno.readDirSync(`/proc/${pid}/task`)].map((e) => e.name);
+  } catch {
+    return out;
+  }
+  for (const tid of tasks) {
+    let kids = "";
+    try {
+      kids = Deno.readTextFileSync(`/proc/${pid}/task/${tid}/children`);
+    } catch {
+      continue;
+    }
+    for (const k of kids.split(/\s+/).filter(Boolean)) {
+      out.push(Number(k), ...descendants(Number(k)));
+    }
+  }
+  return out;
+}
+
+function bpftracePid(tracer: Running): number {
+  for (const p of [tracer.child.pid, ...descendants(tracer.child.pid)]) {
+    try {
+      if (Deno.readTextFileSync(`/proc/${p}/comm`).trim() === "bpftrace") return p;
+    } catch { /* gone */ }
+  }
+  throw new Error(`no bpftrace process below ${tracer.child.pid}`);
+}
+
+/** What an activity did: the ids of our processes and threads (P0 first). */
+interface Activity {
+  ids: number[];
+  /** Of the kernel's event lines (normalised, in order), those an agent cannot see: starts. */
+  unseen?: (events: string[]) => string[];
+}
+
+/** Starts `args` (under `bpftime start` for bpftime), returns its stdout lines once it exited. */
+async function runTarget(mode: Mode, seg: string, args: string[], stdin?: string) {
+  const [cmd, rest] = mode === "kernel" ? [args[0], args.slice(1)] : [BIN, ["start", ...args]];
+  const child = new Deno.Command(cmd, {
+    args: rest,
+    env: { BPFTIME_GLOBAL_SHM_NAME: seg },
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    for (const line of stdin.split("\n").filter(Boolean)) {
+      await w.write(new TextEncoder().encode(line + "\n"));
+      await sleep(300); // bash reads each line with readline, at its prompt
+    }
+    await w.close();
+  }
+  const out = await child.output();
+  const text = new TextDecoder().decode(out.stdout);
+  assert.equal(out.code, 0, `${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+  return text.split(/\r?\n/);
+}
+
+/** The bt_tools_target mode's ids: "tid N" / "child N" lines, then "done PID" (P0). */
+async function targetMode(mode: Mode, seg: string, which: string): Promise<Activity> {
+  const lines = await runTarget(mode, seg, [TARGET, which]);
+  const done = lines.find((l) => l.startsWith("done "));
+  assert.ok(done, lines.join("\n"));
+  const others = lines.filter((l) => /^(tid|child) \d+$/.test(l)).map((l) =>
+    Number(l.split(" ")[1])
+  );
+  return { ids: [Number(done.split(" ")[1]), ...others] };
+}
+
+/** A tool: its activity and the shape of its event lines (a regex whose `pid` group filters). */
+interface Tool {
+  name: string;
+  activity: (mode: Mode, seg: string) => Promise<Activity>;
+  /** An event line: `pid` names the process (or thread) it is about; `mask` groups are masked. */
+  event: RegExp;
+  /** Named groups replaced by their name (times, latencies). */
+  mask: string[];
+}
+
+const TIME = String.raw`(?<time>\d\d:\d\d:\d\d)`;
+
+const TOOLS: Tool[] = [
+  {
+    name: "opensnoop",
+    activity: async (mode, seg) => ({
+      ...await targetMode(mode, seg, "open"),
+      // The dynamic loader's opens come before main's first, the marker.
+      unseen: (events) => {
+        const at = events.findIndex((l) => l.endsWith("/tmp/bt-tools-begin-missing"));
+        return at > 0 ? events.slice(0, at) : [];
+      },
+    }),
+    event: /^(?<pid>\d+)\s+\S+\s+-?\d+\s+\d+ .*$/,
+    mask: [],
+  },
+  {
+    name: "statsnoop",
+    activity: (mode, seg) => targetMode(mode, seg, "stat"),
+    event: /^(?<pid>\d+)\s+\S+\s+\d+ .*$/,
+    mask: [],
+  },
+  {
+    name: "syncsnoop",
+    activity: (mode, seg) => targetMode(mode, seg, "sync"),
+    event: new RegExp(String.raw`^${TIME}\s+(?<pid>\d+)\s+.*$`),
+    mask: ["time"],
+  },
+  {
+    name: "killsnoop",
+    activity: (mode, seg) => targetMode(mode, seg, "kill"),
+    event: new RegExp(String.raw`^${TIME}\s+(?<pid>\d+)\s+.*$`),
+    mask: ["time"],
+  },
+  {
+    name: "setuids",
+    activity: (mode, seg) => targetMode(mode, seg, "setuid"),
+    event: new RegExp(String.raw`^${TIME}\s+(?<pid>\d+)\s+.*$`),
+    mask: ["time"],
+  },
+  {
+    name: "naptime",
+    activity: (mode, seg) => targetMode(mode, seg, "nap"),
+    // The parent: the test's Deno on the kernel, bpftime start's on ours; both "deno".
+    event: new RegExp(String.raw`^${TIME}\s+(?<ppid>\d+)\s+\S+\s+(?<pid>\d+)\s+.*$`),
+    mask: ["time", "ppid"],
+  },
+  {
+    name: "execsnoop",
+    activity: async (mode, seg) => ({
+      ...await targetMode(mode, seg, "exec"),
+      // The target's own exec, by its parent, before any agent.
+      unseen: (lines) => lines.filter((l) => l.includes(`${TARGET} exec`)),
+    }),
+    event: /^(?<time>\d+)\s+(?<pid>\d+)\s+.*$/,
+    mask: ["time"],
+  },
+  {
+    name: "threadsnoop",
+    activity: (mode, seg) => targetMode(mode, seg, "thread"),
+    event: /^(?<time>\d+)\s+(?<pid>\d+)\s+.*$/,
+    mask: ["time"],
+  },
+  {
+    name: "gethostlatency",
+    activity: (mode, seg) => targetMode(mode, seg, "host"),
+    event: new RegExp(String.raw`^${TIME}\s+(?<pid>\d+)\s+\S+\s+(?<lat>\d+) .*$`),
+    mask: ["time", "lat"],
+  },
+  {
+    name: "bashreadline",
+    activity: async (mode, seg) => {
+      const bash = ["/bin/bash", "--norc", "--noprofile", "-i"];
+      const inner = mode === "kernel" ? bash : [BIN, "start", ...bash];
+      const out = await runTarget("kernel", seg, [
+        "script",
+        "-qfec",
+        inner.join(" "),
+        "/dev/null",
+      ], "echo bt-tools-pid $$\ntrue bt-tools-second\nexit\n");
+      const m = out.map((l) => /^bt-tools-pid (\d+)/.exec(l)).find((x) => x);
+      assert.ok(m, out.join("\n"));
+      return { ids: [Number(m[1])] };
+    },
+    event: new RegExp(String.raw`^${TIME}\s+(?<pid>\d+)\s+.*$`),
+    mask: ["time"],
+  },
+];
+
+interface Outcome {
+  tool: string;
+  kernel: string[];
+  ours: string[];
+  unseen: string[];
+  stderr: string;
+}
+
+/** The lines, event lines normalised (other processes' dropped on the kernel); and the events. */
+function normalise(tool: Tool, lines: string[], act: Activity, mode: Mode) {
+  const out: string[] = [], events: string[] = [];
+  for (const line of lines) {
+    const m = tool.event.exec(line);
+    if (!m) {
+      out.push(line);
+      continue;
+    }
+    const pid = Number(m.groups!.pid);
+    if (mode === "kernel" && !act.ids.includes(pid)) continue;
+    let s = line;
+    for (const g of tool.mask) s = s.replace(m.groups![g], g.toUpperCase());
+    s = s.replace(/\b\d+\b/g, (n) => {
+      const at = act.ids.indexOf(Number(n));
+      return at >= 0 ? `P${at}` : n;
+    });
+    s = s.replace(/\s+/g, " ");
+    out.push(s);
+    events.push(s);
+  }
+  return { lines: out, events };
+}
+
+/** Runs the tool on `mode` around its activity; its normalised lines. */
+async function runTool(mode: Mode, tool: Tool): Promise<Outcome> {
+  const seg = freshSegment(`bpftrace_tools_${mode}_${Deno.pid}`, 32);
+  const script = `/usr/sbin/${tool.name}.bt`;
+  const env = { BPFTIME_GLOBAL_SHM_NAME: seg.name };
+  const tracer = mode === "kernel"
+    ? new Running("bpftrace", [script], env)
+    : new Running(BIN, ["load", "bpftrace", script], env);
+  try {
+    await tracer.waitLine(/^Attaching \d+ probes?\.\.\.$/);
+    // Attached when bpftrace's fds stop growing for a second.
+    const bt = bpftracePid(tracer);
+    const fds = () => [...Deno.readDirSync(`/proc/${bt}/fd`)].length;
+    for (let last = -1, same = 0, i = 0; same < 10; i++) {
+      if (i > 600) throw new Error(`bpftrace did not finish attaching; stderr:\n${tracer.stderr}`);
+      await sleep(100);
+      const n = fds();
+      same = n === last ? same + 1 : 0;
+      last = n;
+    }
+    const act = await tool.activity(mode, seg.name);
+    await sleep(500); // the last records reach bpftrace
+    const exited = tracer.finish();
+    for (let i = 0; i < 10; i++) {
+      try {
+        Deno.kill(bt, "SIGINT");
+      } catch { /* exited */ }
+      if (await Promise.race([exited.then(() => true), sleep(2000).then(() => false)])) break;
+    }
+    const status = await exited;
+    assert.equal(status.code, 0, `${mode} ${tool.name}: bpftrace's status; ${tracer.stderr}`);
+    const at = tracer.lines.findIndex((l) => /^Attaching \d+ probes?\.\.\.$/.test(l));
+    const n = normalise(tool, tracer.lines.slice(at + 1), act, mode);
+    const unseen = mode === "kernel" && act.unseen ? act.unseen(n.events) : [];
+    const lines = n.lines.filter((l) => !unseen.includes(l));
+    return { tool: tool.name, kernel: [], ours: lines, unseen, stderr: tracer.stderr };
+  } finally {
+    try {
+      tracer.child.kill("SIGKILL");
+    } catch { /* exited */ }
+    await tracer.finish();
+    seg.close();
+    Segment.remove(seg.name);
+  }
+}
+
+/** Event lines sorted, the rest in place: the order across perf rings is not compared. */
+function comparable(tool: Tool, lines: string[]): string[] {
+  return [...lines].sort();
+}
+
+const table: string[] = [];
+
+for (const tool of TOOLS) {
+  Deno.test({
+    name: `bpftrace tool ${tool.name}: the same lines on the kernel and under bpftime`,
+    ignore: skip !== null,
+    sanitizeResources: false,
+    async fn() {
+      const k = await runTool("kernel", tool);
+      const b = await runTool("bpftime", tool);
+      console.log(`kernel:\n${k.ours.join("\n")}\nbpftime:\n${b.ours.join("\n")}`);
+      if (k.unseen.length) console.log(`kernel lines before the agent: ${k.unseen.join(" | ")}`);
+      const complaints = b.stderr.split("\n").filter((l) =>
+        /^(bpftime-server|ERROR|WARNING)/.test(l) && !/attach type 42 |RLIMIT_MEMLOCK/.test(l)
+      );
+      const same = JSON.stringify(comparable(tool, k.ours)) ===
+        JSON.stringify(comparable(tool, b.ours));
+      table.push(`${tool.name} | ${k.ours.length} lines | ${same ? "same" : "DIFFERENT"}`);
+      assert.deepEqual(complaints, [], b.stderr);
+      assert.deepEqual(comparable(tool, b.ours), comparable(tool, k.ours));
+    },
+  });
+}
+
+Deno.test({
+  name: "bpftrace tools: the table",
+  ignore: skip !== null,
+  fn() {
+    console.log(`tool | kernel | ours\n${table.join("\n")}`);
+  },
+});
