@@ -85,7 +85,14 @@ static void execs(void)
 {
 	pid_t child = fork();
 	if (child == 0) {
-		execl("/bin/true", "true", "bt-tools-arg", "second", (char *)NULL);
+		/*
+		 * The arguments written in the child, as a shell builds them: the kernel's probe cannot
+		 * read pages the child has not touched yet (after fork, .rodata is not mapped in the
+		 * child's page tables until it faults), and would print no arguments.
+		 */
+		char path[] = "/bin/true", a0[] = "true", a1[] = "bt-tools-arg", a2[] = "second";
+		char *argv[] = {a0, a1, a2, NULL};
+		execv(path, argv);
 		_exit(127);
 	}
 	printf("child %d\n", child);
@@ -126,6 +133,7 @@ int main(int argc, char **argv)
 		pthread_t t;
 		if (pthread_create(&t, NULL, bt_tools_worker, NULL) == 0)
 			pthread_join(t, NULL);
+		usleep(1500 * 1000); /* bpftrace resolves usym() in our maps, while we live */
 	} else if (!strcmp(mode, "host")) {
 		hosts();
 	} else if (!strcmp(mode, "count")) {
