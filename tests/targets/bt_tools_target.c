@@ -12,7 +12,7 @@
  *   exec      execsnoop: fork, the child execs /bin/true with arguments
  *   thread    threadsnoop: pthread_create of bt_tools_worker, joined
  *   host      gethostlatency: getaddrinfo and gethostbyname of "localhost"
- *   count     syscount: 20000 getitimer calls, a syscall nothing else on the machine makes often
+ *   count     syscount: 200000 getitimer calls, a syscall nothing else on the machine makes often
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -138,7 +138,7 @@ int main(int argc, char **argv)
 		hosts();
 	} else if (!strcmp(mode, "count")) {
 		struct itimerval v;
-		for (int i = 0; i < 20000; i++)
+		for (int i = 0; i < 200000; i++)
 			syscall(SYS_getitimer, ITIMER_REAL, &v);
 	} else {
 		fprintf(stderr, "usage: %s open|stat|sync|kill|setuid|nap|exec|thread|host|count\n", argv[0]);
