@@ -578,3 +578,44 @@ Deno.test({
     console.log(`tool | kernel | ours\n${table.join("\n")}`);
   },
 });
+
+Deno.test({
+  name:
+    "bpftrace interval:ms:500 and interval:s:1 probes (timer perf events) run as on the kernel, and exit() from one ends bpftrace",
+  ignore: skip !== null,
+  sanitizeResources: false,
+  async fn() {
+    const script = 'BEGIN { @n = 0; } interval:ms:500 { printf("tick\\n"); } ' +
+      'interval:s:1 { printf("sec\\n"); @n = @n + 1; if (@n == 3) { exit(); } } ' +
+      'END { printf("end\\n"); }';
+    const run = async (mode: Mode) => {
+      const seg = freshSegment(`bpftrace_tools_iv_${mode}_${Deno.pid}`, 16);
+      const env = { BPFTIME_GLOBAL_SHM_NAME: seg.name };
+      const t = mode === "kernel"
+        ? new Running("bpftrace", ["-e", script], env)
+        : new Running(BIN, ["load", "bpftrace", "-e", script], env);
+      try {
+        const status = await Promise.race([t.finish(), sleep(20000).then(() => null)]);
+        assert.ok(status && status.code === 0, `${mode}: ${t.stderr}`);
+        const lines = t.lines.filter((l) => l !== "");
+        return lines.slice(lines.findIndex((l) => l.startsWith("Attaching")) + 1);
+      } finally {
+        try {
+          t.child.kill("SIGKILL");
+        } catch { /* exited */ }
+        await t.finish();
+        seg.close();
+        Segment.remove(seg.name);
+      }
+    };
+    const [k, b] = await Promise.all([run("kernel"), run("bpftime")]);
+    console.log(`kernel: ${k.join(" ")}\nbpftime: ${b.join(" ")}`);
+    for (const [mode, lines] of [["kernel", k], ["bpftime", b]] as const) {
+      assert.equal(lines.filter((l) => l === "sec").length, 3, mode);
+      // Ticks at 0.5 s ... 3 s: the one at 3 s races with the third second's exit().
+      const ticks = lines.filter((l) => l === "tick").length;
+      assert.ok(ticks === 5 || ticks === 6, `${mode}: ${ticks} ticks`);
+      assert.deepEqual(lines.slice(-2), ["end", "@n: 3"], mode);
+    }
+  },
+});
