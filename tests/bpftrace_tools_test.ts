@@ -147,8 +147,14 @@ interface Tool {
    * normalised lines is compared, instead of all of them (default: the lines, sorted).
    */
   compared?: (lines: string[], mode: Mode) => string[];
+  /**
+   * Run alone: the kernel's run and ours otherwise run side by side (each sees its own ids
+   * only), but this tool's output covers the whole machine.
+   */
+  alone?: boolean;
 }
 
+let scripts = 0; // variants written, one file per run
 const TIME = String.raw`(?<time>\d\d:\d\d:\d\d)`;
 
 const TOOLS: Tool[] = [
@@ -219,7 +225,7 @@ const TOOLS: Tool[] = [
     // pthread_create lives) is compared too: it must not see the agent's own thread.
     name: "threadsnoop",
     script: () => {
-      const path = `/tmp/threadsnoop_libc_${Deno.pid}.bt`;
+      const path = `/tmp/threadsnoop_libc_${Deno.pid}_${++scripts}.bt`;
       Deno.writeTextFileSync(
         path,
         Deno.readTextFileSync("/usr/sbin/threadsnoop.bt").replace(
@@ -265,6 +271,7 @@ const TOOLS: Tool[] = [
     // processes counted are the target alone, with at least its 200000 calls and no more than the
     // kernel counted for it (which adds the process's start, before the agent).
     name: "syscount",
+    alone: true,
     activity: (mode, seg) => targetMode(mode, seg, "count"),
     event: /(?!)/, // no event lines: every line is compared through `compared`
     mask: [],
@@ -289,6 +296,7 @@ const TOOLS: Tool[] = [
   },
   ...["sslsnoop", "ssllatency"].map((name): Tool => ({
     name,
+    alone: name === "ssllatency",
     activity: sslSession,
     // sslsnoop: TIME(us) TID COMM LAT(us) RET FUNC
     event: /^(?<time>\d+)\s+(?<pid>\d+)\s+\S+\s+(?<lat>\d+)\s+-?\d+ .*$/,
@@ -331,7 +339,7 @@ async function sslSession(mode: Mode, seg: string): Promise<Activity> {
       stderr: "piped",
     }).output();
     assert.equal(gen.code, 0, new TextDecoder().decode(gen.stderr));
-    const port = 20000 + (Deno.pid % 20000);
+    const port = 20000 + (Deno.pid % 20000) * 2 + (mode === "kernel" ? 0 : 1);
     const serverArgs = [
       "openssl",
       "s_server",
@@ -550,8 +558,9 @@ for (const tool of TOOLS) {
     ignore: skip !== null,
     sanitizeResources: false,
     async fn() {
-      const k = await runTool("kernel", tool);
-      const b = await runTool("bpftime", tool);
+      const [k, b] = tool.alone
+        ? [await runTool("kernel", tool), await runTool("bpftime", tool)]
+        : await Promise.all([runTool("kernel", tool), runTool("bpftime", tool)]);
       console.log(`kernel:\n${k.ours.join("\n")}\nbpftime:\n${b.ours.join("\n")}`);
       if (k.unseen.length) console.log(`kernel lines before the agent: ${k.unseen.join(" | ")}`);
       const complaints = b.stderr.split("\n").filter((l) =>
