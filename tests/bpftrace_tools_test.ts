@@ -359,7 +359,7 @@ async function sslSession(mode: Mode, seg: string): Promise<Activity> {
     const server = new Deno.Command(cmd, {
       args,
       env: { BPFTIME_GLOBAL_SHM_NAME: seg },
-      stdin: "null",
+      stdin: "piped", // open until the client is done: at EOF s_server ends the session
       stdout: "piped",
       stderr: "piped",
     }).spawn();
@@ -401,13 +401,23 @@ async function sslSession(mode: Mode, seg: string): Promise<Activity> {
       if (i > 100) throw new Error("no openssl s_client below bpftime start");
       await sleep(50);
     }
+    // "hello" once the handshake is done (s_client prints the certificate's check), so its
+    // SSL_write calls do not depend on how fast the handshake went.
+    let err = "";
+    const errDone = (async () => {
+      for await (const t of client.stderr.pipeThrough(new TextDecoderStream())) err += t;
+    })();
+    for (let i = 0; !/verify return:1/.test(err); i++) {
+      if (i > 300) throw new Error(`s_client did not finish its handshake: ${err}`);
+      await sleep(50);
+    }
     const w = client.stdin.getWriter();
-    await sleep(500);
-    await w.write(new TextEncoder().encode("hello\n")).catch(() => {}); // its stderr says why
+    await w.write(new TextEncoder().encode("hello\n"));
     await sleep(1500);
-    await w.close().catch(() => {});
-    const c = await client.output();
-    assert.equal(c.code, 0, new TextDecoder().decode(c.stderr));
+    await w.close();
+    const [status] = await Promise.all([client.status, errDone, client.stdout.cancel()]);
+    assert.equal(status.code, 0, err);
+    await server.stdin.close();
     const out = await server.output();
     assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
     return { ids: [clientPid, serverPid] };
