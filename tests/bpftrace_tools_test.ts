@@ -152,6 +152,8 @@ interface Tool {
    * only), but this tool's output covers the whole machine.
    */
   alone?: boolean;
+  /** The file whose function names the tool prints (see functionAsAddress). */
+  symbols?: string;
 }
 
 let scripts = 0; // variants written, one file per run
@@ -238,12 +240,13 @@ const TOOLS: Tool[] = [
     activity: (mode, seg) => targetMode(mode, seg, "thread"),
     event: /^(?<time>\d+)\s+(?<pid>\d+)\s+.*$/,
     mask: ["time"],
-    until: /bt_tools_target\s+bt_tools_worker$/,
+    until: /bt_tools_target\s+(bt_tools_worker|0x[0-9a-f]+)$/,
+    symbols: TARGET,
   },
   {
     name: "gethostlatency",
     activity: (mode, seg) => targetMode(mode, seg, "host"),
-    event: new RegExp(String.raw`^${TIME}\s+(?<pid>\d+) .{16}\s+(?<lat>\d+) .*$`),
+    event: new RegExp(String.raw`^${TIME}\s+(?<pid>\d+)\s+.{1,16}?\s+(?<lat>\d+) .*$`),
     mask: ["time", "lat"],
   },
   {
@@ -297,6 +300,7 @@ const TOOLS: Tool[] = [
   ...["sslsnoop", "ssllatency"].map((name): Tool => ({
     name,
     alone: name === "ssllatency",
+    symbols: "/usr/lib/x86_64-linux-gnu/libssl.so.3",
     activity: sslSession,
     // sslsnoop: TIME(us) TID COMM LAT(us) RET FUNC
     event: /^(?<time>\d+)\s+(?<pid>\d+)\s+\S+\s+(?<lat>\d+)\s+-?\d+ .*$/,
@@ -447,26 +451,28 @@ const ADDRESS = /0x[0-9a-f]{6,}([0-9a-f]{3})\b/g;
 const addressInPage = (_: string, low: string) => `ADDR+${low}`;
 
 /**
- * bpftrace names `func` when it prints, from the maps of the process: once the process exited,
- * it prints the address (on the kernel as here, as timing has it). A libssl function's name
- * becomes its address's page offset, so both forms compare equal.
+ * bpftrace names functions (`func`, `usym()`) when it prints, from the maps of the process: once
+ * the process exited, it prints the address (on the kernel as here, as timing has it). A tool's
+ * `symbols` file's function names become their address's page offset, so both forms compare equal.
  */
-let libsslOffsets: Map<string, string> | undefined;
-function functionAsAddress(line: string): string {
-  if (!libsslOffsets) {
-    libsslOffsets = new Map();
+const offsetsOf = new Map<string, Map<string, string>>();
+function functionAsAddress(line: string, file: string): string {
+  let offsets = offsetsOf.get(file);
+  if (!offsets) {
+    offsets = new Map();
     const nm = new Deno.Command("nm", {
-      args: ["-D", "--defined-only", "/usr/lib/x86_64-linux-gnu/libssl.so.3"],
+      args: ["--defined-only", ...(file.endsWith(".so.3") ? ["-D"] : []), file],
       stdout: "piped",
       stderr: "null",
     }).outputSync();
     for (const l of new TextDecoder().decode(nm.stdout).split("\n")) {
       const m = /^([0-9a-f]+) T (\w+)(@.*)?$/.exec(l);
-      if (m) libsslOffsets.set(m[2], `ADDR+${m[1].slice(-3)}`);
+      if (m) offsets.set(m[2], `ADDR+${m[1].slice(-3)}`);
     }
+    offsetsOf.set(file, offsets);
   }
   return line.replace(/ (\w+)$/, (all, name) => {
-    const a = libsslOffsets!.get(name);
+    const a = offsets!.get(name);
     return a ? ` ${a}` : all;
   });
 }
@@ -491,7 +497,7 @@ function normalise(tool: Tool, lines: string[], act: Activity, mode: Mode) {
       return at >= 0 ? `P${at}` : n;
     });
     s = s.replace(/\s+/g, " ").replace(ADDRESS, addressInPage);
-    if (tool.name.startsWith("ssl")) s = functionAsAddress(s);
+    if (tool.symbols) s = functionAsAddress(s, tool.symbols);
     out.push(s);
     events.push(s);
   }
