@@ -320,6 +320,7 @@ const TOOLS: Tool[] = [
 /** A TLS session between openssl s_server and s_client (both under bpftime start for ours). */
 async function sslSession(mode: Mode, seg: string): Promise<Activity> {
   const dir = Deno.makeTempDirSync({ prefix: "bt_tools_ssl" });
+  let running: Deno.ChildProcess | undefined;
   try {
     const gen = await new Deno.Command("openssl", {
       args: [
@@ -360,7 +361,7 @@ async function sslSession(mode: Mode, seg: string): Promise<Activity> {
     const [cmd, args] = mode === "kernel"
       ? [serverArgs[0], serverArgs.slice(1)]
       : [BIN, ["start", ...serverArgs]];
-    const server = new Deno.Command(cmd, {
+    const server = running = new Deno.Command(cmd, {
       args,
       env: { BPFTIME_GLOBAL_SHM_NAME: seg },
       stdin: "piped", // open until the client is done: at EOF s_server ends the session
@@ -426,7 +427,20 @@ async function sslSession(mode: Mode, seg: string): Promise<Activity> {
     assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
     return { ids: [clientPid, serverPid] };
   } finally {
+    if (running) { // a failed session leaves it waiting for its one client
+      killTree(running.pid);
+      await running.status;
+    }
     Deno.removeSync(dir, { recursive: true });
+  }
+}
+
+/** SIGKILL to `pid` and the processes below it (those that already exited are skipped). */
+function killTree(pid: number) {
+  for (const p of [...descendants(pid), pid]) {
+    try {
+      Deno.kill(p, "SIGKILL");
+    } catch { /* exited */ }
   }
 }
 
@@ -549,9 +563,7 @@ async function runTool(mode: Mode, tool: Tool): Promise<Outcome> {
     const lines = n.lines.filter((l) => !unseen.includes(l));
     return { tool: tool.name, kernel: [], ours: lines, unseen, stderr: tracer.stderr };
   } finally {
-    try {
-      tracer.child.kill("SIGKILL");
-    } catch { /* exited */ }
+    killTree(tracer.child.pid); // under bpftime load, bpftrace is below the CLI
     await tracer.finish();
     seg.close();
     Segment.remove(seg.name);
@@ -625,9 +637,7 @@ Deno.test({
         const lines = t.lines.filter((l) => l !== "");
         return lines.slice(lines.findIndex((l) => l.startsWith("Attaching")) + 1);
       } finally {
-        try {
-          t.child.kill("SIGKILL");
-        } catch { /* exited */ }
+        killTree(t.child.pid);
         await t.finish();
         seg.close();
         Segment.remove(seg.name);
