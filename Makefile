@@ -353,3 +353,9 @@ build/examples/errinject_victim: examples/errinject/victim.c
 build/examples/hotpatch_server: examples/hotpatch/server.c bpf/hotpatch.h
 	@mkdir -p build/examples
 	$(CC) -O2 -g -Wall -Wextra -Werror -Ibpf -o $@ $<
+
+# bpftrace's /usr/sbin tools (tests/bpftrace_tools_test.ts): the scripted activity, one mode per tool.
+build/tests/bt_tools_target: tests/targets/bt_tools_target.c
+	@mkdir -p build/tests
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -o $@ $< -lpthread
+test-targets: build/tests/bt_tools_target

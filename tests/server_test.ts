@@ -53,13 +53,20 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * then the target's THREADS call add() CALLS times each. Returns the consumer's JSON summary and
  * the target's thread ids. A consumer that polled instead of blocking fails here.
  */
-async function consume(mode: Mode, object: string, threads: number, calls: number) {
+async function consume(
+  mode: Mode,
+  object: string,
+  threads: number,
+  calls: number,
+  perfPages = 16,
+) {
   const seg = freshSegment("t_srv_consume", 64);
   const consumer = app(mode, seg.name, RING_CONSUMER, [
     object,
     TARGET,
     String(threads * calls),
     "60",
+    String(perfPages),
   ]);
   await consumer.waitLine(/^ready$/);
   await sleep(1000);
@@ -109,6 +116,15 @@ Deno.test("server: uprobe records reach libbpf's perf_buffer (perf event array, 
     for (const tid of tids) {
       assert.equal(result.threads[String(tid)].count, CALLS, `${mode}: ${tid}`);
     }
+  }
+});
+
+Deno.test("server: perf_buffer rings of 64 pages per CPU (the size the consumer maps, as bpftrace asks 64) carry every record", async () => {
+  const THREADS = 2, CALLS = 2000;
+  for (const mode of MODES) {
+    const { result } = await consume(mode, PERF_EVENTS, THREADS, CALLS, 64);
+    assert.equal(result.events, THREADS * CALLS, `${mode}: events`);
+    assert.equal(result.lost ?? 0, 0, `${mode}: lost`);
   }
 });
 

@@ -42,7 +42,7 @@ interface Run {
 
 async function run(side: "kernel" | "bpftime", seg: string): Promise<Run> {
   // bpftrace's perf buffers must have the 16 pages bpftime's perf rings have (printf).
-  const env = { BPFTRACE_PERF_RB_PAGES: "16", BPFTIME_GLOBAL_SHM_NAME: seg };
+  const env = { BPFTIME_GLOBAL_SHM_NAME: seg };
   const target = side === "kernel" ? new Driven(T, []) : new Driven(BIN, ["start", T], env);
   const tracer = side === "kernel"
     ? new Driven("bpftrace", ["-e", SCRIPT], env)

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <grp.h>
 #include <limits.h>
 #include <linux/futex.h>
@@ -490,9 +491,11 @@ static void start_follower(void)
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	__atomic_store_n(&follower_stop, false, __ATOMIC_RELEASE);
+	probes_suspend(true); /* the agent's pthread_create is not the program's (threadsnoop) */
 	sched_probes_own_thread(true);
 	follower_alive = pthread_create(&follower_thread, NULL, follow_segment, NULL) == 0;
 	sched_probes_own_thread(false);
+	probes_suspend(false);
 	if (!follower_alive)
 		agent_log("cannot start the link follower; links added later are not seen");
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -612,6 +615,20 @@ static struct bpftime_shm *open_segment(const char *name)
  * process (`bpftime attach`) other threads run: the environment is left alone
  * and the descriptor stays close-on-exec.
  */
+/*
+ * The segment's descriptor goes high, out of the application's way: a process under the agent
+ * gets the same descriptor numbers from its opens as without it (tools print them).
+ */
+static void hide_segment_fd(void)
+{
+	struct rlimit r;
+	if (getrlimit(RLIMIT_NOFILE, &r) < 0 || r.rlim_cur < 64)
+		return;
+	int min = (int)(r.rlim_cur < 1024 ? r.rlim_cur : 1024) - 24;
+	if (shm_fd(shm) < min && shm_move_fd(shm, min) < 0 && verbose())
+		agent_log("segment descriptor %d stays where it is: %s", shm_fd(shm), strerror(errno));
+}
+
 static int agent_begin(const char *name, bool at_load)
 {
 	shm = open_segment(name);
@@ -619,6 +636,7 @@ static int agent_begin(const char *name, bool at_load)
 		agent_log("%s; running without probes", bpftime_last_error());
 		return -1;
 	}
+	hide_segment_fd();
 	if (at_load) {
 		/* Kept across execve (and setuid before it): the next image's agent maps it. */
 		char num[16];

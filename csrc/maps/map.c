@@ -272,8 +272,11 @@ int bpftime_map_create(struct bpftime_shm *shm, uint32_t type, const char *name,
 /* A deleted map's pointer, still held by a program, no longer passes as a map. */
 static void map_teardown(struct bpftime_shm *shm, void *data)
 {
-	(void)shm;
-	((struct shm_map *)data)->magic = 0;
+	struct shm_map *m = data;
+	m->magic = 0;
+	const struct map_ops *ops = map_ops_for(m->type);
+	if (ops && ops->release)
+		ops->release(shm, m);
 }
 
 __attribute__((constructor)) static void register_map_teardown(void)

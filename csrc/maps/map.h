@@ -84,6 +84,8 @@ struct map_ops {
 	 * chains, counts, positions) from what the published state says. NULL: nothing to repair.
 	 */
 	void (*repair)(struct bpftime_shm *shm, struct shm_map *map);
+	/* Frees heap blocks the map took besides its own (segment lock held). NULL: none. */
+	void (*release)(struct bpftime_shm *shm, struct shm_map *map);
 };
 
 /*

@@ -6,6 +6,13 @@
  * PERF_RECORD_LOST records, as libbpf's perf_buffer reads them. An entry
  * receives events once a consumer enables it (update with any value, as
  * libbpf stores its perf event fd); delete disables it.
+ *
+ * Every entry has a preallocated ring of PERF_RING_DATA bytes. A consumer
+ * that maps another size (bpftrace asks for 64 pages, perf_buffer__new for
+ * what its caller says) gets a ring of that size from the segment's heap for
+ * its entry (pea_resize), freed with the map or when the entry is resized
+ * again. The data size writers trust is the entry's, never the ring page's,
+ * which the consumer can write.
  */
 #include "perf_event_array.h"
 
@@ -18,10 +25,17 @@
 
 #define PERF_PAGE 4096u
 
-/* A perf event array: one ring per entry; the entries (u32 enabled, u32 value) are at map.slots. */
+/* A perf event array: one ring per entry; the entries (struct pea_entry) are at map.slots. */
 struct perf_event_array_map {
 	struct shm_map map;
 	uint64_t rings;
+};
+
+struct pea_entry {
+	uint32_t enabled, value;
+	uint64_t block;     /* heap block of a resized ring (0: the preallocated one) */
+	uint64_t ring;      /* offset of the resized ring's page (page-aligned) */
+	uint64_t data_size; /* its data bytes (0: PERF_RING_DATA) */
 };
 
 static uint64_t ring_bytes(void)
@@ -31,14 +45,15 @@ static uint64_t ring_bytes(void)
 
 static uint64_t pea_storage_size(const struct shm_map *map)
 {
-	return PERF_PAGE + (uint64_t)map->max_entries * ring_bytes() + (uint64_t)map->max_entries * 8;
+	return PERF_PAGE + (uint64_t)map->max_entries * ring_bytes() +
+	       (uint64_t)map->max_entries * sizeof(struct pea_entry);
 }
 
 static void pea_init(struct bpftime_shm *shm, struct shm_map *map, uint64_t at)
 {
 	uint64_t base = (at + PERF_PAGE - 1) & ~(uint64_t)(PERF_PAGE - 1);
 	((struct perf_event_array_map *)map)->rings = base;
-	map->slots = base + (uint64_t)map->max_entries * ring_bytes(); /* u32 enabled, u32 value */
+	map->slots = base + (uint64_t)map->max_entries * ring_bytes(); /* struct pea_entry each */
 	for (uint32_t i = 0; i < map->max_entries; i++) {
 		struct perf_ring_page *p = pea_ring(shm, map, i);
 		p->data_offset = PERF_PAGE;
@@ -46,15 +61,74 @@ static void pea_init(struct bpftime_shm *shm, struct shm_map *map, uint64_t at)
 	}
 }
 
+static struct pea_entry *entry(struct bpftime_shm *shm, struct shm_map *map, uint32_t index)
+{
+	return (struct pea_entry *)map_at(shm, map->slots) + index;
+}
+
+static uint64_t data_size(struct bpftime_shm *shm, struct shm_map *map, uint32_t index)
+{
+	uint64_t n = __atomic_load_n(&entry(shm, map, index)->data_size, __ATOMIC_ACQUIRE);
+	return n ? n : PERF_RING_DATA;
+}
+
 struct perf_ring_page *pea_ring(struct bpftime_shm *shm, struct shm_map *map, uint32_t index)
 {
+	uint64_t ring = __atomic_load_n(&entry(shm, map, index)->ring, __ATOMIC_ACQUIRE);
+	if (ring)
+		return shm_ptr(shm, ring);
 	return (struct perf_ring_page *)((uint8_t *)map_at(shm, ((struct perf_event_array_map *)map)->rings) +
 					 (uint64_t)index * ring_bytes());
 }
 
-static uint32_t *entry(struct bpftime_shm *shm, struct shm_map *map, uint32_t index)
+uint64_t pea_ring_bytes(struct bpftime_shm *shm, struct shm_map *map, uint32_t index)
 {
-	return (uint32_t *)map_at(shm, map->slots) + (uint64_t)index * 2;
+	return PERF_PAGE + data_size(shm, map, index);
+}
+
+int pea_resize(struct bpftime_shm *shm, struct shm_map *map, uint32_t index, uint64_t data)
+{
+	if (index >= map->max_entries)
+		return -E2BIG;
+	if (data < PERF_PAGE || data > PERF_RING_MAX || (data & (data - 1)))
+		return -EINVAL;
+	struct pea_entry *e = entry(shm, map, index);
+	if (data == data_size(shm, map, index))
+		return 0;
+	uint64_t block = 0, ring = 0;
+	if (data != PERF_RING_DATA) {
+		shm_lock(&shm->hdr->lock);
+		block = shm_alloc_locked(shm, PERF_PAGE + data + PERF_PAGE); /* + room to align */
+		shm_unlock(&shm->hdr->lock);
+		if (!block)
+			return -ENOMEM;
+		ring = (block + PERF_PAGE - 1) & ~(uint64_t)(PERF_PAGE - 1);
+		struct perf_ring_page *p = shm_ptr(shm, ring);
+		p->data_offset = PERF_PAGE;
+		p->data_size = data;
+	}
+	map_lock(shm, map); /* writers hold it while they use the ring */
+	uint64_t old = e->block;
+	__atomic_store_n(&e->ring, ring, __ATOMIC_RELEASE);
+	__atomic_store_n(&e->data_size, ring ? data : 0, __ATOMIC_RELEASE);
+	e->block = block;
+	map_unlock(map);
+	if (old) {
+		shm_lock(&shm->hdr->lock);
+		shm_free_locked(shm, old);
+		shm_unlock(&shm->hdr->lock);
+	}
+	return 0;
+}
+
+void pea_release(struct bpftime_shm *shm, struct shm_map *map)
+{
+	for (uint32_t i = 0; i < map->max_entries; i++) {
+		struct pea_entry *e = entry(shm, map, i);
+		if (e->block)
+			shm_free_locked(shm, e->block);
+		e->block = e->ring = e->data_size = 0;
+	}
 }
 
 static void *pea_lookup(struct bpftime_shm *shm, struct shm_map *map, const void *key)
@@ -73,9 +147,9 @@ static int pea_update(struct bpftime_shm *shm, struct shm_map *map, const void *
 		return -EINVAL;
 	if (index >= map->max_entries)
 		return -E2BIG;
-	uint32_t *e = entry(shm, map, index);
-	memcpy(&e[1], value, 4);
-	__atomic_store_n(&e[0], 1, __ATOMIC_RELEASE);
+	struct pea_entry *e = entry(shm, map, index);
+	memcpy(&e->value, value, 4);
+	__atomic_store_n(&e->enabled, 1, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -85,16 +159,16 @@ static int pea_delete(struct bpftime_shm *shm, struct shm_map *map, const void *
 	memcpy(&index, key, 4);
 	if (index >= map->max_entries)
 		return -E2BIG;
-	uint32_t *e = entry(shm, map, index);
-	if (!__atomic_exchange_n(&e[0], 0, __ATOMIC_ACQ_REL))
+	struct pea_entry *e = entry(shm, map, index);
+	if (!__atomic_exchange_n(&e->enabled, 0, __ATOMIC_ACQ_REL))
 		return -ENOENT;
 	return 0;
 }
 
-/* Appends `size` bytes (wrapping) at the ring's head. */
-static void put(uint8_t *data, uint64_t head, const void *src, uint64_t size)
+/* Appends `size` bytes (wrapping) at the head of a ring of `cap` (a power of two) bytes. */
+static void put(uint8_t *data, uint64_t cap, uint64_t head, const void *src, uint64_t size)
 {
-	uint64_t at = head & (PERF_RING_DATA - 1), first = PERF_RING_DATA - at;
+	uint64_t at = head & (cap - 1), first = cap - at;
 	if (first > size)
 		first = size;
 	memcpy(data + at, src, first);
@@ -111,26 +185,27 @@ int pea_output(struct bpftime_shm *shm, struct shm_map *map, uint64_t flags, con
 		index = (uint64_t)current_cpu();
 	if (index >= map->max_entries)
 		return -E2BIG;
-	if (!__atomic_load_n(&entry(shm, map, (uint32_t)index)[0], __ATOMIC_ACQUIRE))
+	if (!__atomic_load_n(&entry(shm, map, (uint32_t)index)->enabled, __ATOMIC_ACQUIRE))
 		return -ENOENT;
-	struct perf_ring_page *p = pea_ring(shm, map, (uint32_t)index);
-	uint8_t *ring = (uint8_t *)p + PERF_PAGE;
 	uint64_t rec = (sizeof(struct perf_header) + 4 + size + 7) & ~7ull;
 	if (rec > 0xffff)
 		return -E2BIG;
 	map_lock(shm, map);
+	struct perf_ring_page *p = pea_ring(shm, map, (uint32_t)index);
+	uint8_t *ring = (uint8_t *)p + PERF_PAGE;
+	uint64_t cap = data_size(shm, map, (uint32_t)index);
 	uint64_t head = p->data_head, tail = __atomic_load_n(&p->data_tail, __ATOMIC_ACQUIRE);
 	int rc = 0;
 	uint64_t lost_rec = sizeof(struct perf_header) + 16;
-	if (p->lost && head + lost_rec - tail <= PERF_RING_DATA) { /* report what was dropped */
+	if (p->lost && head + lost_rec - tail <= cap) { /* report what was dropped */
 		struct perf_header h = {PERF_RECORD_LOST, 0, (uint16_t)lost_rec};
 		uint64_t body[2] = {0, p->lost};
-		put(ring, head, &h, sizeof(h));
-		put(ring, head + sizeof(h), body, sizeof(body));
+		put(ring, cap, head, &h, sizeof(h));
+		put(ring, cap, head + sizeof(h), body, sizeof(body));
 		head += lost_rec;
 		p->lost = 0;
 	}
-	if (head + rec - tail > PERF_RING_DATA) {
+	if (head + rec - tail > cap) {
 		p->lost++;
 		rc = -ENOSPC;
 	} else {
@@ -138,10 +213,10 @@ int pea_output(struct bpftime_shm *shm, struct shm_map *map, uint64_t flags, con
 		/* As in the kernel, the raw size counts the padding that aligns the record. */
 		uint32_t raw = (uint32_t)(rec - sizeof(h) - 4);
 		uint8_t pad[8] = {0};
-		put(ring, head, &h, sizeof(h));
-		put(ring, head + sizeof(h), &raw, 4);
-		put(ring, head + sizeof(h) + 4, data, size);
-		put(ring, head + sizeof(h) + 4 + size, pad, rec - sizeof(h) - 4 - size);
+		put(ring, cap, head, &h, sizeof(h));
+		put(ring, cap, head + sizeof(h), &raw, 4);
+		put(ring, cap, head + sizeof(h) + 4, data, size);
+		put(ring, cap, head + sizeof(h) + 4 + size, pad, rec - sizeof(h) - 4 - size);
 		head += rec;
 	}
 	__atomic_store_n(&p->data_head, head, __ATOMIC_RELEASE);
@@ -187,7 +262,7 @@ int bpftime_perf_ring(struct bpftime_shm *shm, uint32_t id, uint32_t index, void
 		return -E2BIG;
 	}
 	*page = pea_ring(shm, m, index);
-	*size = ring_bytes();
+	*size = pea_ring_bytes(shm, m, index);
 	return 0;
 }
 
@@ -199,4 +274,5 @@ const struct map_ops perf_event_array_map_ops = {
 	.update = pea_update,
 	.delete = pea_delete,
 	.next_key = index_next_key,
+	.release = pea_release,
 };

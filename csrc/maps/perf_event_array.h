@@ -4,7 +4,8 @@
 
 #include "map.h"
 
-#define PERF_RING_DATA (64u * 1024) /* data bytes per entry (a power of two) */
+#define PERF_RING_DATA (64u * 1024) /* preallocated data bytes per entry (a power of two) */
+#define PERF_RING_MAX (64ull << 20) /* the largest ring a consumer may ask for */
 #define PERF_F_INDEX_MASK 0xffffffffull
 #define PERF_F_CURRENT_CPU 0xffffffffull
 #define PERF_RECORD_LOST 2
@@ -31,6 +32,15 @@ struct perf_ring_page {
 _Static_assert(__builtin_offsetof(struct perf_ring_page, data_head) == 1024, "perf page layout");
 
 HIDDEN struct perf_ring_page *pea_ring(struct bpftime_shm *shm, struct shm_map *map, uint32_t index);
+/* Bytes of entry `index`'s ring: its page and data. */
+HIDDEN uint64_t pea_ring_bytes(struct bpftime_shm *shm, struct shm_map *map, uint32_t index);
+/*
+ * Gives entry `index` a ring of `data` bytes (a power of two from one page to PERF_RING_MAX), empty;
+ * -EINVAL for other sizes, -ENOMEM when the segment has no room. Segment lock not held.
+ */
+HIDDEN int pea_resize(struct bpftime_shm *shm, struct shm_map *map, uint32_t index, uint64_t data);
+/* Frees the resized rings (the map is being deleted; segment lock held). */
+HIDDEN void pea_release(struct bpftime_shm *shm, struct shm_map *map);
 /* Blocks until entry `index` has records or timeout_ms passes: 1 when it has. */
 HIDDEN int pea_wait(struct bpftime_shm *shm, struct shm_map *map, uint32_t index, int timeout_ms);
 HIDDEN bool pea_has_records(struct bpftime_shm *shm, struct shm_map *map, uint32_t index);

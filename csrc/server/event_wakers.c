@@ -17,6 +17,7 @@
 #include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
@@ -133,7 +134,16 @@ static struct event_waker *waker_of(int fd)
 	pthread_attr_init(&a);
 	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&a, 64 << 10);
+	/*
+	 * All signals blocked in the waker (it inherits the mask): a process signal such as Ctrl-C's
+	 * SIGINT must reach the application's threads, which a waker sleeping on a futex would
+	 * swallow (the handler would run here, and the application's epoll_wait go on sleeping).
+	 */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	bool ok = w->efd >= 0 && pthread_create(&t, &a, waker_main, w) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&a);
 	if (!ok) {
 		if (w->efd >= 0)

@@ -148,6 +148,9 @@ long server_perf_event_open(void *user_attr, int pid, int cpu, int group_fd, uns
 		spec.type = BPFTIME_LINK_SYSCALL_TRACEPOINT;
 		spec.offset = attr.config; /* the agent gives it to programs as common_type */
 		snprintf(spec.target, sizeof(spec.target), "%s", name);
+	} else if (attr.type == PERF_TYPE_SOFTWARE &&
+		   (attr.config == PERF_COUNT_SW_CPU_CLOCK || attr.config == PERF_COUNT_SW_TASK_CLOCK) && pid == -1) {
+		return timer_event_open(&attr, pid, cpu, flags); /* interval probes */
 	} else if (attr.type == PERF_TYPE_SOFTWARE && attr.config == PERF_COUNT_SW_BPF_OUTPUT) {
 		server_lock();
 		int fd = sfd_new(SFD_PERF_OUTPUT, 0, NULL);
@@ -178,6 +181,8 @@ long server_perf_event_open(void *user_attr, int pid, int cpu, int group_fd, uns
 /* A link in the segment exactly while a program is bound and the event enabled. */
 static long sync_link(struct perf_probe *p)
 {
+	if (p->timer)
+		return timer_event_sync(p);
 	bool want = p->spec.prog_id && p->enabled;
 	if (want && !p->link_id) {
 		int id = bpftime_link_create(server_shm, "perf_event", &p->spec);
@@ -202,7 +207,10 @@ long perf_probe_bind(struct perf_probe *p, uint32_t prog_id, uint64_t cookie)
 	if (bpftime_prog_code(server_shm, prog_id, NULL, 0, &type) < 0)
 		return -EBADF;
 	bool tracepoint = p->spec.type == BPFTIME_LINK_SYSCALL_TRACEPOINT;
-	if (tracepoint ? type != BPF_PROG_TYPE_TRACEPOINT : type != BPF_PROG_TYPE_KPROBE)
+	uint32_t want = p->timer ? BPF_PROG_TYPE_PERF_EVENT
+			: tracepoint ? BPF_PROG_TYPE_TRACEPOINT
+				     : BPF_PROG_TYPE_KPROBE;
+	if (type != want)
 		return -EINVAL;
 	ref_get(prog_id);
 	p->spec.prog_id = prog_id;
@@ -231,6 +239,8 @@ void perf_probe_put(struct perf_probe *p)
 	if (--p->fds)
 		return;
 	unbind(p);
+	if (p->timer && p->creator == getpid())
+		timer_event_free(p->timer);
 	free(p);
 }
 

@@ -46,6 +46,7 @@ struct perf_probe {
 	uint32_t link_id; /* the segment's link while bound and enabled */
 	uint32_t fds;     /* fds that refer to it */
 	pid_t creator;    /* only it changes the link: a forked child's closes do not */
+	struct timer_event *timer; /* a timer event (timer_event.c): no link, a thread of ours */
 };
 
 /*
@@ -138,6 +139,13 @@ HIDDEN long server_perf_event_open(void *attr, int pid, int cpu, int group_fd, u
 HIDDEN long perf_probe_ioctl(struct server_fd *e, unsigned long req, unsigned long arg);
 /* The last fd of a probe is gone: its link goes too. */
 HIDDEN void perf_probe_put(struct perf_probe *p);
+
+/* ---- timer perf events (interval probes): programs run here, on a thread per event ---- */
+struct perf_event_attr;
+HIDDEN int timer_event_open(const struct perf_event_attr *attr, int pid, int cpu, unsigned long flags);
+/* Runs the bound program every period while bound and enabled, else stops it. */
+HIDDEN long timer_event_sync(struct perf_probe *p);
+HIDDEN void timer_event_free(struct timer_event *t);
 /* Binds program `prog_id` (a reference is taken) with a cookie. */
 HIDDEN long perf_probe_bind(struct perf_probe *p, uint32_t prog_id, uint64_t cookie);
 

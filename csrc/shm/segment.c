@@ -500,6 +500,16 @@ int shm_fd(const struct bpftime_shm *shm)
 	return shm->fd;
 }
 
+int shm_move_fd(struct bpftime_shm *shm, int min_fd)
+{
+	int fd = fcntl(shm->fd, F_DUPFD_CLOEXEC, min_fd);
+	if (fd < 0)
+		return -errno;
+	close(shm->fd);
+	shm->fd = fd;
+	return fd;
+}
+
 int bpftime_shm_check(const struct bpftime_shm *shm)
 {
 	struct stat st;

@@ -80,6 +80,8 @@ static inline uint64_t shm_off(const struct bpftime_shm *shm, const void *p)
  */
 HIDDEN struct bpftime_shm *shm_open_inherited(int fd, const char *name, const char *group);
 HIDDEN int shm_fd(const struct bpftime_shm *shm);
+/* Moves the segment's descriptor to the lowest free one >= min_fd (close-on-exec): its fd or -errno. */
+HIDDEN int shm_move_fd(struct bpftime_shm *shm, int min_fd);
 /* bpftime_shm_check's quick half (size and header; not the object table), for hot waits. */
 HIDDEN bool shm_intact(const struct bpftime_shm *shm);
 

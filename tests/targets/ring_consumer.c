@@ -2,13 +2,13 @@
  * An ordinary libbpf application for the ring buffer tests and bench: loads
  * ring_events.bpf.o (or perf_events.bpf.o), attaches its uprobe to add() in
  * BINARY, and consumes records with ring_buffer__poll (or, when the map
- * "events" is a perf event array, perf_buffer__poll with 16 pages per CPU),
+ * "events" is a perf event array, perf_buffer__poll with PAGES pages per CPU, 16 by default),
  * both in epoll, until EXPECTED arrived (or were reported lost) or TIMEOUT
  * seconds passed. Prints "ready" once attached, then one JSON line: records
  * per thread, the ring's sequence check, and the consumer's CPU time while it
  * waited idle for the first record.
  *
- *   ring_consumer OBJECT BINARY EXPECTED [TIMEOUT_S]
+ *   ring_consumer OBJECT BINARY EXPECTED [TIMEOUT_S [PAGES]]
  */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -82,11 +82,12 @@ static int quiet(enum libbpf_print_level level, const char *fmt, va_list args)
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
-		fprintf(stderr, "usage: %s OBJECT BINARY EXPECTED [TIMEOUT_S]\n", argv[0]);
+		fprintf(stderr, "usage: %s OBJECT BINARY EXPECTED [TIMEOUT_S [PAGES]]\n", argv[0]);
 		return 2;
 	}
 	long long expected = atoll(argv[3]);
 	double timeout = argc > 4 ? atof(argv[4]) : 60;
+	size_t pages = argc > 5 ? (size_t)atol(argv[5]) : 16;
 	libbpf_set_print(quiet);
 	struct bpf_object *obj = bpf_object__open_file(argv[1], NULL);
 	if (!obj || bpf_object__load(obj)) {
@@ -104,7 +105,7 @@ int main(int argc, char **argv)
 	int map_fd = bpf_map__fd(map);
 	bool perf = bpf_map__type(map) == BPF_MAP_TYPE_PERF_EVENT_ARRAY;
 	struct ring_buffer *rb = perf ? NULL : ring_buffer__new(map_fd, on_event, NULL, NULL);
-	struct perf_buffer *pb = perf ? perf_buffer__new(map_fd, 16, on_sample, on_lost, NULL, NULL) : NULL;
+	struct perf_buffer *pb = perf ? perf_buffer__new(map_fd, pages, on_sample, on_lost, NULL, NULL) : NULL;
 	if (!rb && !pb) {
 		fprintf(stderr, "ring_consumer: cannot open the %s\n", perf ? "perf buffer" : "ring buffer");
 		return 1;
