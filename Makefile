@@ -276,3 +276,18 @@ build/tests/attach_static: tests/targets/attach_target.c
 	@mkdir -p build/tests
 	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -static -o $@ $< -lpthread
 test-targets: build/tests/attach_target build/tests/attach_static
+
+# `bpftime daemon`: a process of its own (libbpf for the kernel tracer, the segment through
+# libbpftime.so's API), run by cli/daemon.ts.
+DAEMON_SRCS := $(wildcard csrc/daemon/*.c)
+build/daemon/daemon_tracer.skel.h: build/bpf/daemon_tracer.bpf.o
+	@mkdir -p build/daemon
+	bpftool gen skeleton $< name daemon_tracer_bpf > $@.tmp && mv $@.tmp $@
+build/bpftime-daemon: $(DAEMON_SRCS) $(wildcard csrc/daemon/*.h) bpf/daemon_tracer.h build/daemon/daemon_tracer.skel.h \
+		build/libbpftime.so csrc/maps/kernel_map.h
+	$(CC) $(CFLAGS) -Ibuild/daemon -Ibpf -o $@ $(DAEMON_SRCS) -Lbuild -lbpftime -Wl,-rpath,'$$ORIGIN' -lbpf -lelf -lz
+build: build/bpftime-daemon
+build/tests/daemon_tool: tests/targets/daemon_tool.c
+	@mkdir -p build/tests
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lbpf -lelf -lz
+test-targets: build/tests/daemon_tool build/bpftime-daemon

@@ -131,3 +131,4 @@ export { LIBRARIES, type LibraryName, libraryPath } from "./ffi/library_path.ts"
 
 // Loading the agent into a running process (`bpftime attach`).
 export { injectAgent, injectorPath, type InjectResult } from "./ffi/inject.ts";
+export { daemonPath } from "./ffi/daemon.ts";

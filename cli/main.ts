@@ -1,6 +1,7 @@
 /** The `bpftime` command. */
 import { Command } from "commander";
 import { registerAttach } from "./attach.ts";
+import { registerDaemon } from "./daemon.ts";
 import { registerDetach } from "./detach.ts";
 import { registerLoad } from "./load.ts";
 import { registerRun } from "./run.ts";
@@ -21,6 +22,7 @@ export function buildCli(): Command {
   registerRun(program);
   registerAttach(program);
   registerDetach(program);
+  registerDaemon(program);
   const tool = program.command("tool")
     .description("inspect, assemble and run eBPF programs")
     .showHelpAfterError();

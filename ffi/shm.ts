@@ -247,6 +247,14 @@ export class Segment {
     return this.map(id);
   }
 
+  /**
+   * A map fronting kernel map `kernelMapId` (hash, array, per-CPU and LRU hash, per-CPU array):
+   * its operations, and those of programs in any process, reach the kernel map.
+   */
+  createKernelMap(kernelMapId: number): BpfMap {
+    return this.map(check(bpftime().bpftime_kernel_map_create(this.pointer, kernelMapId)));
+  }
+
   map(id: number): BpfMap {
     return new BpfMap(this, id);
   }

@@ -1,4 +1,5 @@
 /* bpf_map_lookup_elem / update_elem / delete_elem, with every pointer checked. */
+#include "../maps/kernel_map.h"
 #include "helpers.h"
 
 #include <errno.h>
@@ -39,6 +40,51 @@ struct shm_map *helper_map(uint64_t ptr, struct bpftime_shm **out)
 	return m;
 }
 
+/*
+ * Values of maps fronting kernel maps that runs on this thread looked up: the program may write
+ * through the pointer, and what it wrote goes back to the kernel map when the run ends. Few and
+ * small (static TLS, as ringbuf_helpers.c's): values up to SNAP bytes are compared with what the
+ * lookup found, larger ones always written back; lookups beyond MAX_FRONTED or with keys over
+ * SNAP bytes are not written back (the program's writes then stay in the shadow).
+ */
+#define MAX_FRONTED 8
+#define SNAP 64
+static __thread struct fronted {
+	const struct jit_ctx *run;
+	struct shm_map *map;
+	uint8_t *value;
+	_Alignas(8) uint8_t key[SNAP];
+	_Alignas(8) uint8_t seen[SNAP];
+} fronted[MAX_FRONTED];
+static __thread uint32_t nfronted;
+
+static void remember_fronted(struct shm_map *m, const void *key, uint8_t *value)
+{
+	if (nfronted == MAX_FRONTED || m->key_size > SNAP)
+		return;
+	struct fronted *f = &fronted[nfronted++];
+	f->run = current_run;
+	f->map = m;
+	f->value = value;
+	memcpy(f->key, key, m->key_size);
+	if (m->value_size <= SNAP)
+		memcpy(f->seen, value, m->value_size);
+}
+
+void kernel_map_run_end(struct jit_ctx *run)
+{
+	struct bpftime_shm *shm = vm_user(run->vm);
+	for (uint32_t i = nfronted; i-- > 0;) {
+		struct fronted *f = &fronted[i];
+		if (f->run != run)
+			continue;
+		if (shm && f->map->magic == MAP_MAGIC &&
+		    (f->map->value_size > SNAP || memcmp(f->seen, f->value, f->map->value_size) != 0))
+			kernel_map_write_back(shm, f->map, f->key);
+		*f = fronted[--nfronted];
+	}
+}
+
 static uint64_t map_lookup_elem(uint64_t map, uint64_t key, uint64_t a3, uint64_t a4, uint64_t a5)
 {
 	(void)a3, (void)a4, (void)a5;
@@ -47,11 +93,13 @@ static uint64_t map_lookup_elem(uint64_t map, uint64_t key, uint64_t a3, uint64_
 	if (!m || !run_access_ok(key, m->key_size))
 		return 0;
 	const struct map_type *t = map_type(m->type);
-	uint8_t *v = t->ops->lookup(shm, m, (const void *)(uintptr_t)key);
+	uint8_t *v = map_ops_of(m)->lookup(shm, m, (const void *)(uintptr_t)key);
 	if (v && t->map_in_map) /* the inner map itself, for further map helpers */
 		return *(const uint32_t *)v ? (uint64_t)(uintptr_t)inner_map(shm, v) : 0;
 	if (v && m->ncpus > 1)
 		v += (uint64_t)current_cpu() * m->value_stride;
+	if (v && m->kernel_id)
+		remember_fronted(m, (const void *)(uintptr_t)key, v);
 	return (uint64_t)(uintptr_t)v;
 }
 
@@ -65,7 +113,7 @@ static uint64_t map_update_elem(uint64_t map, uint64_t key, uint64_t value, uint
 	    !run_access_ok(value, m->value_size))
 		return (uint64_t)-EINVAL;
 	int cpu = m->ncpus > 1 ? current_cpu() : 0;
-	return (uint64_t)(int64_t)map_ops_for(m->type)->update(
+	return (uint64_t)(int64_t)map_ops_of(m)->update(
 	    shm, m, (const void *)(uintptr_t)key, (const void *)(uintptr_t)value, flags, cpu);
 }
 
@@ -76,7 +124,7 @@ static uint64_t map_delete_elem(uint64_t map, uint64_t key, uint64_t a3, uint64_
 	struct shm_map *m = helper_map(map, &shm);
 	if (!m || !run_access_ok(key, m->key_size))
 		return (uint64_t)-EINVAL;
-	return (uint64_t)(int64_t)map_ops_for(m->type)->delete(shm, m, (const void *)(uintptr_t)key);
+	return (uint64_t)(int64_t)map_ops_of(m)->delete(shm, m, (const void *)(uintptr_t)key);
 }
 
 /* bpf_map_push_elem / pop_elem / peek_elem for queues, stacks and bloom filters. */
@@ -131,7 +179,7 @@ static uint64_t for_each_map_elem(uint64_t map, uint64_t callback, uint64_t ctx,
 		return (uint64_t)-EINVAL;
 	if (!map_type(m->type)->iterable)
 		return (uint64_t)-EINVAL;
-	const struct map_ops *ops = map_ops_for(m->type);
+	const struct map_ops *ops = map_ops_of(m);
 	_Alignas(8) uint8_t key[512], next[512];
 	uint64_t n = 0;
 	bool have = ops->next_key(shm, m, NULL, key) == 0;

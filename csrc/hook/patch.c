@@ -286,6 +286,22 @@ static bool foreign_int3(const struct hook *h)
 	return false;
 }
 
+int hook_drop_kernel_int3(struct hook *h, char *err, uint64_t errlen)
+{
+	volatile uint8_t *p = (volatile uint8_t *)h->addr;
+	if (h->patched || p[0] != 0xcc || h->original[0] == 0xcc)
+		return 0;
+	pthread_mutex_lock(&patch_lock);
+	int rc = set_writable(h->addr, true, err, errlen);
+	if (rc == 0) {
+		__atomic_store_n(p, h->original[0], __ATOMIC_SEQ_CST);
+		sync_cores();
+		rc = set_writable(h->addr, false, err, errlen) < 0 ? -1 : 1;
+	}
+	pthread_mutex_unlock(&patch_lock);
+	return rc;
+}
+
 static int write_jump(struct hook *h, const uint8_t *bytes, bool moving_threads, char *err, uint64_t errlen)
 {
 	volatile uint8_t *p = (volatile uint8_t *)h->addr;
