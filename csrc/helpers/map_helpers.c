@@ -3,7 +3,9 @@
 #include "helpers.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
+#include <sys/mman.h>
 
 struct bpftime_shm *run_segment(void)
 {
@@ -42,27 +44,53 @@ struct shm_map *helper_map(uint64_t ptr, struct bpftime_shm **out)
 
 /*
  * Values of maps fronting kernel maps that runs on this thread looked up: the program may write
- * through the pointer, and what it wrote goes back to the kernel map when the run ends. Few and
- * small (static TLS, as ringbuf_helpers.c's): values up to SNAP bytes are compared with what the
- * lookup found, larger ones always written back; lookups beyond MAX_FRONTED or with keys over
- * SNAP bytes are not written back (the program's writes then stay in the shadow).
+ * through the pointer, and what it wrote goes back to the kernel map when the run ends. Kept in
+ * a page per thread, mapped on first use and unmapped when the thread ends (static TLS holds
+ * only its pointer: a library loaded late has little). Values up to SNAP bytes are compared
+ * with what the lookup found, larger ones always written back; lookups beyond MAX_FRONTED in
+ * one run, or with keys over SNAP bytes, are not written back (the writes stay in the shadow).
  */
-#define MAX_FRONTED 8
+#define MAX_FRONTED 16
 #define SNAP 64
-static __thread struct fronted {
+struct fronted {
 	const struct jit_ctx *run;
 	struct shm_map *map;
 	uint8_t *value;
 	_Alignas(8) uint8_t key[SNAP];
 	_Alignas(8) uint8_t seen[SNAP];
-} fronted[MAX_FRONTED];
-static __thread uint32_t nfronted;
+};
+struct fronted_page {
+	uint32_t n;
+	struct fronted f[MAX_FRONTED];
+};
+_Static_assert(sizeof(struct fronted_page) <= 4096, "one page");
+static __thread struct fronted_page *fronted;
+static pthread_key_t fronted_key;
+static pthread_once_t fronted_once = PTHREAD_ONCE_INIT;
+
+static void fronted_free(void *page)
+{
+	munmap(page, 4096);
+}
+
+static void fronted_key_init(void)
+{
+	pthread_key_create(&fronted_key, fronted_free);
+}
 
 static void remember_fronted(struct shm_map *m, const void *key, uint8_t *value)
 {
-	if (nfronted == MAX_FRONTED || m->key_size > SNAP)
+	if (!fronted) {
+		void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return;
+		pthread_once(&fronted_once, fronted_key_init);
+		pthread_setspecific(fronted_key, p);
+		fronted = p;
+	}
+	if (fronted->n == MAX_FRONTED || m->key_size > SNAP)
 		return;
-	struct fronted *f = &fronted[nfronted++];
+	struct fronted *f = &fronted->f[fronted->n++];
 	f->run = current_run;
 	f->map = m;
 	f->value = value;
@@ -74,14 +102,15 @@ static void remember_fronted(struct shm_map *m, const void *key, uint8_t *value)
 void kernel_map_run_end(struct jit_ctx *run)
 {
 	struct bpftime_shm *shm = vm_user(run->vm);
-	for (uint32_t i = nfronted; i-- > 0;) {
-		struct fronted *f = &fronted[i];
+	struct fronted_page *pg = fronted;
+	for (uint32_t i = pg ? pg->n : 0; i-- > 0;) {
+		struct fronted *f = &pg->f[i];
 		if (f->run != run)
 			continue;
 		if (shm && f->map->magic == MAP_MAGIC &&
 		    (f->map->value_size > SNAP || memcmp(f->seen, f->value, f->map->value_size) != 0))
 			kernel_map_write_back(shm, f->map, f->key);
-		*f = fronted[--nfronted];
+		*f = pg->f[--pg->n];
 	}
 }
 

@@ -19,12 +19,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static __thread _Alignas(8) uint8_t value_buf[KERNEL_MAP_MAX_VALUE];
-
 static uint32_t all_values_bytes(const struct shm_map *m)
 {
 	return m->ncpus > 1 ? m->value_stride * m->ncpus : m->value_size;
 }
+
+/* A buffer for one key's values (all CPUs'), on the caller's stack: no static TLS, which a
+ * library loaded late (dlopen) has little of. At most KERNEL_MAP_MAX_VALUE bytes. */
+#define VALUE_BUF(m) _Alignas(8) uint8_t value_buf[(all_values_bytes(m) + 7) & ~7u]
 
 /* The fd, or -1 with the error set. */
 static int front_fd(const struct shm_map *m)
@@ -36,6 +38,7 @@ static int front_fd(const struct shm_map *m)
 static void *kmap_lookup(struct bpftime_shm *shm, struct shm_map *m, const void *key)
 {
 	const struct map_ops *base = map_ops_for(m->type);
+	VALUE_BUF(m);
 	int fd = front_fd(m);
 	if (fd < 0 || kernel_map_lookup(fd, key, value_buf) < 0) {
 		if (fd >= 0 && !map_type(m->type)->index_keyed)
@@ -65,6 +68,7 @@ static int kmap_update(struct bpftime_shm *shm, struct shm_map *m, const void *k
 		return -EBADF;
 	if (flags & F_LOCK)
 		return -EINVAL; /* the lock word would be the shadow's, not the kernel's */
+	VALUE_BUF(m);
 	const void *all = value;
 	if (m->ncpus > 1 && cpu >= 0) {
 		/* A program's update of a per-CPU map sets this CPU's value: the kernel takes all. */
@@ -176,6 +180,7 @@ int bpftime_kernel_map_create(struct bpftime_shm *shm, uint32_t kernel_map_id)
 	/* Arrays: their values now (a frozen .rodata is never written again); programs may point
 	 * into them directly (lddw of a map value), without a lookup. */
 	if (map_type(m->type)->index_keyed) {
+		VALUE_BUF(m);
 		for (uint32_t i = 0; i < m->max_entries; i++)
 			if (kernel_map_lookup(fd, &i, value_buf) == 0)
 				map_ops_for(m->type)->update(shm, m, &i, value_buf, F_ANY, -1);

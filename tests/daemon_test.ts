@@ -1,0 +1,307 @@
+/**
+ * `bpftime daemon` (issue 16): unmodified libbpf tools, run as root, get their uprobe programs
+ * run in userspace in processes under the agent, reading the results from their own kernel
+ * maps; the kernel program does not run for those processes. Needs root and the kernel (skips
+ * otherwise). Kernel uprobes are on our own test binary where we can; the seeds' walk-through
+ * (the malloc app on libc's malloc) is machine-wide and kept to a few seconds.
+ */
+import assert from "node:assert/strict";
+import { Segment } from "../mod.ts";
+import { asNobody, nobodyCanRun, ROOT } from "./test_utils.ts";
+
+const DAEMON = `${ROOT}build/bpftime-daemon`;
+const TOOL = `${ROOT}build/tests/daemon_tool`;
+const PROBES = `${ROOT}build/tests/probe_counts.bpf.o`;
+const TARGET = `${ROOT}build/tests/probe_target`;
+const AGENT = `${ROOT}build/libbpftime-agent.so`;
+const MALLOC_APP = `${ROOT}build/examples/malloc`;
+const VICTIM = `${ROOT}build/examples/malloc_victim`;
+let serial = 0;
+const segName = () => `daemon_test_${Deno.pid}_${serial++}`;
+
+function skipReason(): string | undefined {
+  if (Deno.uid() !== 0) return "needs root (it loads kernel eBPF programs)";
+  for (const f of [DAEMON, TOOL, PROBES, TARGET, AGENT, MALLOC_APP, VICTIM]) {
+    try {
+      Deno.statSync(f);
+    } catch {
+      return `${f} is not built (make build test-targets examples)`;
+    }
+  }
+  try {
+    Deno.statSync("/sys/kernel/btf/vmlinux");
+    Deno.statSync("/sys/bus/event_source/devices/uprobe/type");
+  } catch {
+    return "no kernel BTF or uprobe PMU";
+  }
+  return undefined;
+}
+
+/** Lines of a child's stream, as they come, with waits for a matching one. */
+class Lines {
+  lines: string[] = [];
+  #waiters: { re: RegExp; resolve: (m: RegExpMatchArray) => void }[] = [];
+  done: Promise<void>;
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.done = (async () => {
+      let rest = "";
+      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+        rest += chunk;
+        const parts = rest.split("\n");
+        rest = parts.pop()!;
+        for (const l of parts) this.#add(l);
+      }
+      if (rest) this.#add(rest);
+    })();
+  }
+  #add(l: string) {
+    this.lines.push(l);
+    this.#waiters = this.#waiters.filter((w) => {
+      const m = l.match(w.re);
+      if (m) w.resolve(m);
+      return !m;
+    });
+  }
+  /** The first line (already seen or to come) matching `re`; fails after `ms`. */
+  wait(re: RegExp, ms = 10000): Promise<RegExpMatchArray> {
+    for (const l of this.lines) {
+      const m = l.match(re);
+      if (m) return Promise.resolve(m);
+    }
+    return new Promise((resolve, reject) => {
+      const w = { re, resolve: (m: RegExpMatchArray) => (clearTimeout(t), resolve(m)) };
+      const t = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((x) => x !== w);
+        reject(new Error(`no line matching ${re} in ${ms} ms:\n${this.lines.join("\n")}`));
+      }, ms);
+      this.#waiters.push(w);
+    });
+  }
+  text(): string {
+    return this.lines.join("\n");
+  }
+}
+
+interface Proc {
+  child: Deno.ChildProcess;
+  out: Lines;
+  err: Lines;
+  stdin?: WritableStreamDefaultWriter<Uint8Array>;
+}
+
+function spawn(cmd: string, args: string[], env: Record<string, string> = {}, stdin = false): Proc {
+  const child = new Deno.Command(cmd, {
+    args,
+    env,
+    stdin: stdin ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  return {
+    child,
+    out: new Lines(child.stdout),
+    err: new Lines(child.stderr),
+    stdin: stdin ? child.stdin.getWriter() : undefined,
+  };
+}
+
+/**
+ * A tool whose pid is known before it runs: a shell that waits for a line on stdin, then execs
+ * the tool (same pid), so the daemon can be told `-p PID` first. `release()` lets it go.
+ */
+function gatedTool(cmd: string, args: string[]): Proc & { release: () => Promise<void> } {
+  const p = spawn("sh", ["-c", 'read _ && exec "$@"', "sh", cmd, ...args], {}, true);
+  return { ...p, release: () => send(p, "go\n") };
+}
+
+async function send(p: Proc, text: string): Promise<void> {
+  await p.stdin!.write(new TextEncoder().encode(text));
+}
+
+async function stop(p: Proc, sig: Deno.Signal = "SIGTERM"): Promise<Deno.CommandStatus> {
+  try {
+    p.child.kill(sig);
+  } catch { /* gone already */ }
+  const status = await p.child.status;
+  await Promise.all([p.out.done, p.err.done]);
+  return status;
+}
+
+async function startDaemon(segment: string, pid: number, extra: string[] = []): Promise<Proc> {
+  const d = spawn(DAEMON, ["-p", String(pid), ...extra], { BPFTIME_GLOBAL_SHM_NAME: segment });
+  await d.err.wait(/bpftime daemon: running/);
+  return d;
+}
+
+function readStats(): string {
+  return Deno.readTextFileSync("/proc/sys/kernel/bpf_stats_enabled").trim();
+}
+
+/** Runs probe_target `add N 1`, under the agent when `segment` is given. */
+async function runTarget(n: number, segment?: string, nobody = false): Promise<void> {
+  const env: Record<string, string> = segment
+    ? { BPFTIME_GLOBAL_SHM_NAME: segment, LD_PRELOAD: AGENT, BPFTIME_SHM_GROUP: "nogroup" }
+    : {};
+  const args = [TARGET, "add", String(n), "1"];
+  const out = nobody ? await asNobody(args, env).output() : await new Deno.Command(args[0], {
+    args: args.slice(1),
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output();
+  const dec = new TextDecoder();
+  assert.equal(out.code, 0, dec.decode(out.stdout) + dec.decode(out.stderr));
+  assert.match(dec.decode(out.stdout), new RegExp(`"per_thread":${n}`));
+}
+
+/** The tool's final line: by_cookie[0].calls and its kernel program's run_cnt. */
+async function toolResult(tool: Proc): Promise<{ calls: number; runCnt: number }> {
+  await send(tool, "\n");
+  const m = await tool.out.wait(/calls=(\d+) run_cnt=(\d+)/);
+  assert.equal((await tool.child.status).code, 0, tool.err.text());
+  return { calls: Number(m[1]), runCnt: Number(m[2]) };
+}
+
+function segmentObjects(name: string): { kind: string; name: string }[] {
+  const seg = Segment.open(name);
+  try {
+    return seg.objects().map((o) => ({ kind: o.kind, name: o.name }));
+  } finally {
+    seg.close();
+  }
+}
+
+function removeSegment(name: string) {
+  try {
+    Segment.remove(name);
+  } catch { /* never made */ }
+}
+
+const TOOL_ARGS = [PROBES, TARGET, "add"];
+
+Deno.test({
+  name: "daemon: a libbpf tool's uprobe runs in userspace, its kernel program never does",
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const why = skipReason();
+  if (why) return console.log(`skipped: ${why}`);
+  const stats = readStats();
+  Deno.writeTextFileSync("/proc/sys/kernel/bpf_stats_enabled", "1");
+  const segment = segName();
+  try {
+    // The kernel's answer: the tool alone.
+    const alone = gatedTool(TOOL, TOOL_ARGS);
+    await alone.release();
+    await alone.out.wait(/^attached/);
+    await runTarget(1000);
+    assert.deepEqual(await toolResult(alone), { calls: 1000, runCnt: 1000 });
+
+    // With the daemon: the same counts in the tool's map, and the kernel program never runs.
+    const tool = gatedTool(TOOL, TOOL_ARGS);
+    const daemon = await startDaemon(segment, tool.child.pid, ["-v"]);
+    try {
+      await tool.release();
+      await tool.out.wait(/^attached/);
+      await daemon.err.wait(/runs in userspace/);
+      await runTarget(1000, segment);
+      assert.deepEqual(await toolResult(tool), { calls: 1000, runCnt: 0 });
+      // The tool's exit took its link, program and maps away.
+      await daemon.err.wait(/exit; its userspace links go/);
+      assert.deepEqual(segmentObjects(segment), []);
+    } finally {
+      const status = await stop(daemon, "SIGINT");
+      assert.equal(status.code, 0, daemon.err.text());
+      assert.match(daemon.err.text(), /stopped/);
+    }
+  } finally {
+    Deno.writeTextFileSync("/proc/sys/kernel/bpf_stats_enabled", stats);
+    removeSegment(segment);
+  }
+});
+
+/** The victim's count at each of the malloc app's prints (it prints every pid every second). */
+function victimCounts(app: Lines, pid: number): number[] {
+  const counts: number[] = [];
+  let current: number | undefined;
+  let started = false;
+  for (const l of app.lines) {
+    if (/^\d\d:\d\d:\d\d/.test(l)) {
+      if (started) counts.push(current ?? 0);
+      started = true;
+      current = undefined;
+      continue;
+    }
+    const m = l.match(/pid=(\d+)\s+malloc calls: (\d+)/);
+    if (m && Number(m[1]) === pid) current = Number(m[2]);
+  }
+  if (started) counts.push(current ?? 0);
+  return counts.filter((c) => c > 0);
+}
+
+/** Increments between consecutive prints, of the last `n` intervals. */
+function lastSteps(counts: number[], n: number): number[] {
+  const steps = counts.slice(1).map((c, i) => c - counts[i]);
+  return steps.slice(-n);
+}
+
+Deno.test({
+  name: "daemon: the seeds' walk-through (malloc app, `bpftime daemon`, `bpftime start` victim)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const why = skipReason();
+  if (why) return console.log(`skipped: ${why}`);
+  const segment = segName();
+  // The kernel run: the app's uprobe on libc's malloc counts the victim (machine-wide: short).
+  const app = spawn(MALLOC_APP, ["-d", "4"]);
+  await app.out.wait(/^\d\d:\d\d:\d\d/);
+  const plain = spawn(VICTIM, []);
+  await app.child.status;
+  await stop(plain);
+  await stop(app);
+  const kernel = victimCounts(app.out, plain.child.pid);
+
+  // The daemon run: the same unmodified app; the victim under `bpftime start`.
+  const tool = gatedTool(MALLOC_APP, ["-d", "5"]);
+  const env = { BPFTIME_GLOBAL_SHM_NAME: segment };
+  const daemon = spawn(`${ROOT}bin/bpftime`, ["daemon", "-p", String(tool.child.pid), "-v"], env);
+  try {
+    await daemon.err.wait(/bpftime daemon: running/, 30000);
+    await tool.release();
+    await daemon.err.wait(/uprobe 'do_count' on .*libc.* runs in userspace/);
+    const started = spawn(`${ROOT}bin/bpftime`, ["start", VICTIM], {
+      ...env,
+      BPFTIME_AGENT_LOG: "1",
+    });
+    // The agent names its process; it took the kernel uprobe's breakpoint over.
+    const taken = await started.err.wait(
+      /bpftime-agent\[(\d+)\]: .*breakpoint at 0x[0-9a-f]+ is removed here/,
+      20000,
+    );
+    const victim = Number(taken[1]);
+    await tool.child.status;
+    try {
+      Deno.kill(victim, "SIGTERM");
+    } catch (e) {
+      await stop(started);
+      throw new Error(`the victim is gone: ${e}\n${started.out.text()}\n${started.err.text()}`);
+    }
+    await stop(started);
+    await stop(tool);
+    const ours = victimCounts(tool.out, victim);
+    console.log(`victim's counts, kernel uprobe: ${kernel}; through the daemon: ${ours}`);
+    // One malloc per loop of the victim, one loop a second: the same steps as on the kernel.
+    const k = lastSteps(kernel, 2), o = lastSteps(ours, 2);
+    assert.ok(k.length === 2 && o.length === 2, `kernel ${kernel}, ours ${ours}`);
+    const sum = (a: number[]) => a.reduce((x, y) => x + y, 0);
+    assert.ok(sum(k) >= 1 && sum(k) <= 3, `kernel steps ${k} (${kernel})`);
+    assert.ok(sum(o) >= 1 && sum(o) <= 3, `our steps ${o} (${ours})`);
+    assert.ok(Math.abs(sum(k) - sum(o)) <= 1, `kernel ${k} vs ours ${o}`);
+  } finally {
+    const status = await stop(daemon, "SIGINT");
+    assert.equal(status.code, 0, daemon.err.text());
+    removeSegment(segment);
+  }
+});
