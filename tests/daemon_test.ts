@@ -63,8 +63,8 @@ class Lines {
     });
   }
   /** The first line (already seen or to come) matching `re`; fails after `ms`. */
-  wait(re: RegExp, ms = 10000): Promise<RegExpMatchArray> {
-    for (const l of this.lines) {
+  wait(re: RegExp, ms = 10000, from = 0): Promise<RegExpMatchArray> {
+    for (const l of this.lines.slice(from)) {
       const m = l.match(re);
       if (m) return Promise.resolve(m);
     }
@@ -155,11 +155,12 @@ async function runTarget(n: number, segment?: string, nobody = false): Promise<v
   assert.match(dec.decode(out.stdout), new RegExp(`"per_thread":${n}`));
 }
 
-/** The tool's final line: by_cookie[0].calls and its kernel program's run_cnt. */
-async function toolResult(tool: Proc): Promise<{ calls: number; runCnt: number }> {
-  await send(tool, "\n");
-  const m = await tool.out.wait(/calls=(\d+) run_cnt=(\d+)/);
-  assert.equal((await tool.child.status).code, 0, tool.err.text());
+/** What the tool reads now: by_cookie[0].calls and its kernel program's run_cnt. */
+async function toolResult(tool: Proc, quit = true): Promise<{ calls: number; runCnt: number }> {
+  const from = tool.out.lines.length;
+  await send(tool, quit ? "q\n" : "\n");
+  const m = await tool.out.wait(/calls=(\d+) run_cnt=(\d+)/, 10000, from);
+  if (quit) assert.equal((await tool.child.status).code, 0, tool.err.text());
   return { calls: Number(m[1]), runCnt: Number(m[2]) };
 }
 
@@ -302,6 +303,89 @@ Deno.test({
   } finally {
     const status = await stop(daemon, "SIGINT");
     assert.equal(status.code, 0, daemon.err.text());
+    removeSegment(segment);
+  }
+});
+
+Deno.test({
+  name: "daemon: lifecycle (tools loaded before it, a second daemon, tools that outlive it)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const why = skipReason();
+  if (why) return console.log(`skipped: ${why}`);
+  const stats = readStats();
+  Deno.writeTextFileSync("/proc/sys/kernel/bpf_stats_enabled", "1");
+  const segment = segName();
+  try {
+    // A tool attached before the daemon started is left to the kernel, even when watched.
+    const early = gatedTool(TOOL, TOOL_ARGS);
+    await early.release();
+    await early.out.wait(/^attached/);
+    let daemon = await startDaemon(segment, early.child.pid, ["-v"]);
+    try {
+      await runTarget(300, segment);
+      assert.deepEqual(await toolResult(early), { calls: 300, runCnt: 300 });
+      assert.deepEqual(segmentObjects(segment), []);
+      // A second daemon refuses, and says why.
+      const second = await new Deno.Command(DAEMON, { stdout: "piped", stderr: "piped" }).output();
+      assert.equal(second.code, 1);
+      assert.match(new TextDecoder().decode(second.stderr), /another bpftime daemon is running/);
+    } finally {
+      assert.equal((await stop(daemon, "SIGTERM")).code, 0, daemon.err.text());
+    }
+
+    // A tool that outlives the daemon: the daemon's links, programs and maps go with it; a
+    // process whose agent had taken the breakpoint over is counted by nobody from then on;
+    // processes started afterwards are counted by the kernel again.
+    const tool = gatedTool(TOOL, TOOL_ARGS);
+    daemon = await startDaemon(segment, tool.child.pid);
+    await tool.release();
+    await daemon.err.wait(/runs in userspace/);
+    await runTarget(200, segment);
+    assert.deepEqual(await toolResult(tool, false), { calls: 200, runCnt: 0 });
+    assert.equal(segmentObjects(segment).filter((o) => o.kind === "link").length, 1);
+    assert.equal((await stop(daemon, "SIGTERM")).code, 0, daemon.err.text());
+    assert.match(daemon.err.text(), /stopped/);
+    assert.deepEqual(segmentObjects(segment), []);
+    await runTarget(100);
+    assert.deepEqual(await toolResult(tool), { calls: 300, runCnt: 100 });
+  } finally {
+    Deno.writeTextFileSync("/proc/sys/kernel/bpf_stats_enabled", stats);
+    removeSegment(segment);
+  }
+});
+
+Deno.test({
+  name: "daemon: an unprivileged traced process gets the kernel map's fd from the daemon",
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const why = skipReason();
+  if (why) return console.log(`skipped: ${why}`);
+  if (!(await nobodyCanRun(TARGET)) || !(await nobodyCanRun(AGENT))) {
+    return console.log("skipped: user nobody cannot run the checkout's target and agent");
+  }
+  const stats = readStats();
+  Deno.writeTextFileSync("/proc/sys/kernel/bpf_stats_enabled", "1");
+  const segment = segName();
+  const tool = gatedTool(TOOL, TOOL_ARGS);
+  const daemon = spawn(DAEMON, ["-p", String(tool.child.pid), "-v"], {
+    BPFTIME_GLOBAL_SHM_NAME: segment,
+    BPFTIME_SHM_GROUP: "nogroup",
+  });
+  try {
+    await daemon.err.wait(/bpftime daemon: running/);
+    await tool.release();
+    await daemon.err.wait(/runs in userspace/);
+    await runTarget(250, segment, true);
+    assert.deepEqual(await toolResult(tool), { calls: 250, runCnt: 0 });
+    // nobody may not BPF_MAP_GET_FD_BY_ID: the fds came over the daemon's socket.
+    assert.match(daemon.err.text(), /fd request from pid \d+ for kernel map \d+: sent/);
+  } finally {
+    Deno.writeTextFileSync("/proc/sys/kernel/bpf_stats_enabled", stats);
+    assert.equal((await stop(daemon, "SIGINT")).code, 0, daemon.err.text());
+    await stop(tool);
     removeSegment(segment);
   }
 });

@@ -6,7 +6,7 @@
  *   bpftime-daemon [-p PID] [-u UID] [-w OFFSET]... [-v]
  *
  * The segment is $BPFTIME_GLOBAL_SHM_NAME (default bpftime_maps_shm), created when missing
- * ($BPFTIME_SHM_MEMORY_MB MiB, default 32).
+ * ($BPFTIME_SHM_MEMORY_MB MiB, default 32; shared with group $BPFTIME_SHM_GROUP when set).
  */
 #define _GNU_SOURCE
 #include "daemon.h"
@@ -121,8 +121,9 @@ int main(int argc, char **argv)
 	if (!name || !*name)
 		name = "bpftime_maps_shm";
 	const char *mb = getenv("BPFTIME_SHM_MEMORY_MB");
-	struct bpftime_shm *shm = bpftime_shm_open(name, mb && *mb ? strtoull(mb, NULL, 10) : 32,
-						   BPFTIME_SHM_CREATE | 0600);
+	/* Shared with $BPFTIME_SHM_GROUP when set, so unprivileged traced processes can follow it. */
+	struct bpftime_shm *shm = bpftime_shm_open_as(name, mb && *mb ? strtoull(mb, NULL, 10) : 32,
+						      BPFTIME_SHM_CREATE | 0600, getenv("BPFTIME_SHM_GROUP"), -1);
 	if (!shm) {
 		dlog("segment '%s': %s\n", name, bpftime_last_error());
 		return 1;

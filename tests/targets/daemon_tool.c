@@ -1,8 +1,8 @@
 /*
  * A plain libbpf tool for tests/daemon_test.ts: attaches probe_counts.bpf.o's on_entry to
- * function FUNC of BINARY (every process, cookie 0), says "attached PROG_ID", waits for a line on
- * stdin, then prints "calls=N run_cnt=R" (by_cookie[0].calls, and the kernel program's run_cnt,
- * which counts only with kernel.bpf_stats_enabled=1) and exits.
+ * function FUNC of BINARY (every process, cookie 0), says "attached PROG_ID", then for each line
+ * on stdin prints "calls=N run_cnt=R" (by_cookie[0].calls, and the kernel program's run_cnt,
+ * which counts only with kernel.bpf_stats_enabled=1); exits after a line "q" or at EOF.
  *
  *   daemon_tool OBJ BINARY FUNC
  */
@@ -36,19 +36,21 @@ int main(int argc, char **argv)
 	bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len);
 	printf("attached %u\n", info.id);
 	char line[64];
-	if (!fgets(line, sizeof(line), stdin))
-		line[0] = 0;
-	struct {
-		__u64 calls, arg_sum, ret_calls, ret_sum;
-	} stats = {0, 0, 0, 0};
-	__u32 key = 0;
-	int map = bpf_object__find_map_fd_by_name(obj, "by_cookie");
-	bpf_map_lookup_elem(map, &key, &stats);
-	memset(&info, 0, sizeof(info));
-	len = sizeof(info);
-	bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len);
-	printf("calls=%llu run_cnt=%llu\n", (unsigned long long)stats.calls,
-	       (unsigned long long)info.run_cnt);
+	while (fgets(line, sizeof(line), stdin)) {
+		struct {
+			__u64 calls, arg_sum, ret_calls, ret_sum;
+		} stats = {0, 0, 0, 0};
+		__u32 key = 0;
+		int map = bpf_object__find_map_fd_by_name(obj, "by_cookie");
+		bpf_map_lookup_elem(map, &key, &stats);
+		memset(&info, 0, sizeof(info));
+		len = sizeof(info);
+		bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len);
+		printf("calls=%llu run_cnt=%llu\n", (unsigned long long)stats.calls,
+		       (unsigned long long)info.run_cnt);
+		if (line[0] == 'q')
+			break;
+	}
 	bpf_link__destroy(link);
 	bpf_object__close(obj);
 	return 0;
