@@ -23,7 +23,7 @@ N ?= 100000
 LLVM_N ?=
 SEED ?=
 
-.PHONY: all setup build examples demo demo-vm test test-targets check fmt lint bench bench-vm bench-maps bench-uprobe bench-server bench-syscall bench-check fuzz-vm clean
+.PHONY: all setup build examples demo demo-vm test test-targets check fmt lint bench bench-vm bench-maps bench-uprobe bench-server bench-syscall bench-check bench-daemon fuzz-vm clean
 
 all: build
 
@@ -291,3 +291,8 @@ build/tests/daemon_tool: tests/targets/daemon_tool.c
 	@mkdir -p build/tests
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lbpf -lelf -lz
 test-targets: build/tests/daemon_tool build/bpftime-daemon
+
+# `bpftime daemon`: a tool's uprobe program on a kernel uprobe vs redirected to userspace, and
+# kernel-fronting map operations (root).
+bench-daemon: build test-targets build/bench/uprobe_target
+	$(DENO) run $(DENO_PERMS) bench/daemon_bench.ts
