@@ -214,7 +214,7 @@ Deno.test("segment: one left by an older build is refused, or replaced when the 
   const bytes = Deno.readFileSync(file);
   new DataView(bytes.buffer).setUint32(8, 1, true); // layout version 1
   Deno.writeFileSync(file, bytes);
-  assert.throws(() => Segment.open(NAME), /layout version 1, this build uses 3/);
+  assert.throws(() => Segment.open(NAME), /layout version 1, this build uses 4/);
   const replaced = Segment.open(NAME, { create: true, sizeMb: 4 });
   assert.equal(replaced.stats().objects, 0);
   replaced.close();
@@ -230,7 +230,7 @@ Deno.test("segment: a segment of another layout version is refused by name", () 
   Deno.writeFileSync(file, bytes);
   assert.throws(
     () => Segment.open(NAME),
-    new RegExp(`segment '${NAME}': layout version 99, this build uses 3`),
+    new RegExp(`segment '${NAME}': layout version 99, this build uses 4`),
   );
   new DataView(bytes.buffer).setBigUint64(0, 0n, true); // magic
   Deno.writeFileSync(file, bytes);

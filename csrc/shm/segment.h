@@ -16,7 +16,8 @@
 #include <stdint.h>
 
 #define SHM_MAGIC 0x4d48534d49545042ull /* "BPTIMSHM" */
-#define SHM_LAYOUT_VERSION 3 /* 3: each map type has its own struct after the common map header */
+#define SHM_LAYOUT_VERSION 4 /* 3: each map type has its own struct after the common map header;
+			       * 4: the map header names the kernel map a map fronts */
 #define SHM_MAX_OBJECTS 1024
 #define SHM_NAME_LEN 16
 
