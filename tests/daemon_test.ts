@@ -12,6 +12,7 @@ import { asNobody, nobodyCanRun, ROOT } from "./test_utils.ts";
 const DAEMON = `${ROOT}build/bpftime-daemon`;
 const TOOL = `${ROOT}build/tests/daemon_tool`;
 const PROBES = `${ROOT}build/tests/probe_counts.bpf.o`;
+const GLOBALS = `${ROOT}build/tests/daemon_globals.bpf.o`;
 const TARGET = `${ROOT}build/tests/probe_target`;
 const AGENT = `${ROOT}build/libbpftime-agent.so`;
 const MALLOC_APP = `${ROOT}build/examples/malloc`;
@@ -21,7 +22,7 @@ const segName = () => `daemon_test_${Deno.pid}_${serial++}`;
 
 function skipReason(): string | undefined {
   if (Deno.uid() !== 0) return "needs root (it loads kernel eBPF programs)";
-  for (const f of [DAEMON, TOOL, PROBES, TARGET, AGENT, MALLOC_APP, VICTIM]) {
+  for (const f of [DAEMON, TOOL, PROBES, GLOBALS, TARGET, AGENT, MALLOC_APP, VICTIM]) {
     try {
       Deno.statSync(f);
     } catch {
@@ -386,6 +387,52 @@ Deno.test({
     Deno.writeTextFileSync("/proc/sys/kernel/bpf_stats_enabled", stats);
     assert.equal((await stop(daemon, "SIGINT")).code, 0, daemon.err.text());
     await stop(tool);
+    removeSegment(segment);
+  }
+});
+
+Deno.test({
+  name:
+    "daemon: .bss and .rodata (mmapable kernel arrays) are the kernel's own memory in the target",
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const why = skipReason();
+  if (why) return console.log(`skipped: ${why}`);
+  const stats = readStats();
+  Deno.writeTextFileSync("/proc/sys/kernel/bpf_stats_enabled", "1");
+  const segment = segName();
+  const args = [GLOBALS, TARGET, "add"];
+  try {
+    const alone = gatedTool(TOOL, args);
+    await alone.release();
+    await alone.out.wait(/^attached/);
+    await runTarget(400);
+    const from = alone.out.lines.length;
+    await send(alone, "q\n");
+    assert.match(
+      (await alone.out.wait(/calls=/, 10000, from)).input!,
+      /calls=400 run_cnt=400 bss=1200/,
+    );
+
+    const tool = gatedTool(TOOL, args);
+    const daemon = await startDaemon(segment, tool.child.pid);
+    try {
+      await tool.release();
+      await daemon.err.wait(/runs in userspace/);
+      await runTarget(400, segment);
+      const at = tool.out.lines.length;
+      await send(tool, "q\n");
+      // step (3, from .rodata) added to hits (.bss) in the kernel map's memory: 400 * 3.
+      assert.match(
+        (await tool.out.wait(/calls=/, 10000, at)).input!,
+        /calls=400 run_cnt=0 bss=1200/,
+      );
+    } finally {
+      assert.equal((await stop(daemon, "SIGINT")).code, 0, daemon.err.text());
+    }
+  } finally {
+    Deno.writeTextFileSync("/proc/sys/kernel/bpf_stats_enabled", stats);
     removeSegment(segment);
   }
 });

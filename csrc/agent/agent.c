@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include "agent.h"
+#include "../maps/kernel_map.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -337,6 +338,7 @@ static void sync_links_guarded(void)
 		return;
 	}
 	syscall_probes_scan_new(); /* libraries loaded since (dlopen): their syscalls too */
+	kernel_map_unshare_stale(shm); /* maps gone: their ranges are the segment's again */
 	/* New links: hook. */
 	int32_t pid = getpid();
 	struct bpftime_object_info info;

@@ -127,7 +127,7 @@ static uint64_t map_lookup_elem(uint64_t map, uint64_t key, uint64_t a3, uint64_
 		return *(const uint32_t *)v ? (uint64_t)(uintptr_t)inner_map(shm, v) : 0;
 	if (v && m->ncpus > 1)
 		v += (uint64_t)current_cpu() * m->value_stride;
-	if (v && m->kernel_id)
+	if (v && m->kernel_id && !kernel_map_values_shared(m))
 		remember_fronted(m, (const void *)(uintptr_t)key, v);
 	return (uint64_t)(uintptr_t)v;
 }

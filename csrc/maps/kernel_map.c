@@ -15,7 +15,9 @@
 
 #include <errno.h>
 #include <linux/bpf.h>
+#include <pthread.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -35,9 +37,85 @@ static int front_fd(const struct shm_map *m)
 	return fd < 0 ? -1 : fd;
 }
 
+/* Maps whose values this process maps from the kernel: a few, read without locks. */
+#define SHARED_SLOTS 64
+static struct shared_view {
+	const struct shm_map *m;
+	uint32_t id, kernel_id;
+	uint64_t slots, len; /* the segment's range the kernel's values are mapped over */
+} shared[SHARED_SLOTS];
+static uint32_t nshared;
+static pthread_mutex_t share_lock = PTHREAD_MUTEX_INITIALIZER;
+
+bool kernel_map_values_shared(const struct shm_map *m)
+{
+	uint32_t n = __atomic_load_n(&nshared, __ATOMIC_ACQUIRE);
+	for (uint32_t i = 0; i < n; i++)
+		if (shared[i].m == m)
+			return true;
+	return false;
+}
+
+void kernel_map_unshare_stale(struct bpftime_shm *shm)
+{
+	pthread_mutex_lock(&share_lock);
+	for (uint32_t i = 0; i < nshared;) {
+		struct shared_view *v = &shared[i];
+		struct shm_object *o = shm_object_find(shm, v->id);
+		if (o && o->kind == SHM_MAP && shm_ptr(shm, o->offset) == v->m && v->m->magic == MAP_MAGIC &&
+		    v->m->kernel_id == v->kernel_id) {
+			i++;
+			continue;
+		}
+		/* The segment's own pages again, before anything reuses the range. */
+		void *at = shm_ptr(shm, v->slots);
+		if (mmap(at, v->len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, shm_fd(shm),
+			 (off_t)v->slots) != at)
+			set_error("kernel map %u: cannot map the segment back over its values", v->kernel_id);
+		*v = shared[--nshared];
+	}
+	pthread_mutex_unlock(&share_lock);
+}
+
+bool kernel_map_share_values(struct bpftime_shm *shm, struct shm_map *m)
+{
+	if (m->type != MAP_ARRAY || !(m->map_flags & F_MMAPABLE) || !m->kernel_id)
+		return false;
+	if (kernel_map_values_shared(m))
+		return true;
+	pthread_mutex_lock(&share_lock);
+	bool ok = kernel_map_values_shared(m);
+	int fd = ok || nshared == SHARED_SLOTS ? -1 : kernel_map_fd(m->kernel_id);
+	if (fd >= 0) {
+		uint64_t len = array_mmap_bytes(m);
+		/* Frozen maps (.rodata) and maps read-only to programs map read-only: the kernel's
+		 * verifier has kept the programs from writing them. */
+		int prot = PROT_READ | PROT_WRITE;
+		void *probe = mmap(NULL, len, prot, MAP_SHARED, fd, 0);
+		if (probe == MAP_FAILED && (errno == EPERM || errno == EACCES) && (m->map_flags & 0x80u)) {
+			prot = PROT_READ;
+			probe = mmap(NULL, len, prot, MAP_SHARED, fd, 0);
+		}
+		/* Tried elsewhere first: a MAP_FIXED that failed could leave a hole in the segment. */
+		if (probe != MAP_FAILED) {
+			munmap(probe, len);
+			void *at = shm_ptr(shm, m->slots);
+			ok = mmap(at, len, prot, MAP_SHARED | MAP_FIXED, fd, 0) == at;
+		}
+		if (ok) {
+			shared[nshared] = (struct shared_view){m, m->id, m->kernel_id, m->slots, len};
+			__atomic_store_n(&nshared, nshared + 1, __ATOMIC_RELEASE);
+		}
+	}
+	pthread_mutex_unlock(&share_lock);
+	return ok;
+}
+
 static void *kmap_lookup(struct bpftime_shm *shm, struct shm_map *m, const void *key)
 {
 	const struct map_ops *base = map_ops_for(m->type);
+	if (kernel_map_values_shared(m))
+		return base->lookup(shm, m, key); /* the kernel's own memory */
 	VALUE_BUF(m);
 	int fd = front_fd(m);
 	if (fd < 0 || kernel_map_lookup(fd, key, value_buf) < 0) {
@@ -81,7 +159,7 @@ static int kmap_update(struct bpftime_shm *shm, struct shm_map *m, const void *k
 		all = value_buf;
 	}
 	int rc = kernel_map_update(fd, key, all, flags);
-	if (rc == 0) {
+	if (rc == 0 && !kernel_map_values_shared(m)) {
 		uint8_t *slot = map_ops_for(m->type)->lookup(shm, m, key);
 		if (slot != all)
 			map_ops_for(m->type)->update(shm, m, key, all, F_ANY, -1);

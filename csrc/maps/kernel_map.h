@@ -24,6 +24,22 @@ struct kernel_map_reply {
 	int32_t err; /* 0: the fd comes with it (SCM_RIGHTS); else -errno */
 };
 
+/*
+ * A fronted array the kernel lets user space map (BPF_F_MMAPABLE: libbpf's .bss, .data, .rodata):
+ * in this process, its values in the segment become a shared mapping of the kernel map's own
+ * values (read-only when the kernel map is frozen or read-only to programs), so programs and the
+ * kernel see each other's stores with no system call. Once per process and map; false when not
+ * shared (then operations go through bpf(2)).
+ */
+HIDDEN bool kernel_map_share_values(struct bpftime_shm *shm, struct shm_map *m);
+/*
+ * Puts the segment's own pages back where this process mapped the values of fronted maps that
+ * are gone, before the range can be reused. The agent calls it each time it follows the segment.
+ */
+HIDDEN void kernel_map_unshare_stale(struct bpftime_shm *shm);
+/* Whether this process maps m's values from the kernel (kernel_map_share_values). */
+HIDDEN bool kernel_map_values_shared(const struct shm_map *m);
+
 /* This process's fd for kernel map `id` (kept for the process's life), or -errno. */
 HIDDEN int kernel_map_fd(uint32_t id);
 /* bpf(2) on kernel maps, -errno on failure. */

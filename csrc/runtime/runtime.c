@@ -1,5 +1,6 @@
 /* Connects a VM to the runtime: kernel helpers by id, and map references resolved in a segment. */
 #include "../helpers/helpers.h"
+#include "../maps/kernel_map.h"
 #include "runtime.h"
 #include "tail_call.h"
 
@@ -31,6 +32,8 @@ static int resolve_map(void *ctx, uint32_t src, uint32_t imm, uint32_t next_imm,
 	if (!o || o->kind != SHM_MAP)
 		return -ENOENT;
 	struct shm_map *m = shm_ptr(shm, o->offset);
+	if (m->kernel_id)
+		kernel_map_share_values(shm, m); /* mmapable kernel arrays: their own memory here */
 	uint64_t values = m->values_bytes;
 	if (src == 2 && (m->type != MAP_ARRAY || next_imm >= m->value_size))
 		return -EINVAL;

@@ -2,7 +2,8 @@
  * A plain libbpf tool for tests/daemon_test.ts: attaches probe_counts.bpf.o's on_entry to
  * function FUNC of BINARY (every process, cookie 0), says "attached PROG_ID", then for each line
  * on stdin prints "calls=N run_cnt=R" (by_cookie[0].calls, and the kernel program's run_cnt,
- * which counts only with kernel.bpf_stats_enabled=1); exits after a line "q" or at EOF.
+ * which counts only with kernel.bpf_stats_enabled=1), and " bss=B" (the first u64 of the
+ * object's .bss) when it has one; exits after a line "q" or at EOF.
  *
  *   daemon_tool OBJ BINARY FUNC
  */
@@ -46,8 +47,18 @@ int main(int argc, char **argv)
 		memset(&info, 0, sizeof(info));
 		len = sizeof(info);
 		bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len);
-		printf("calls=%llu run_cnt=%llu\n", (unsigned long long)stats.calls,
+		printf("calls=%llu run_cnt=%llu", (unsigned long long)stats.calls,
 		       (unsigned long long)info.run_cnt);
+		struct bpf_map *m;
+		bpf_object__for_each_map(m, obj) {
+			const char *name = bpf_map__name(m);
+			size_t len = strlen(name);
+			__u64 value[64];
+			if (len >= 4 && !strcmp(name + len - 4, ".bss") && bpf_map__value_size(m) <= sizeof(value) &&
+			    bpf_map_lookup_elem(bpf_map__fd(m), &key, value) == 0)
+				printf(" bss=%llu", (unsigned long long)value[0]);
+		}
+		printf("\n");
 		if (line[0] == 'q')
 			break;
 	}
