@@ -436,3 +436,57 @@ Deno.test({
     removeSegment(segment);
   }
 });
+
+Deno.test({
+  name:
+    "daemon: the agent takes the kernel's breakpoint over while threads call the function; kill -9",
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const why = skipReason();
+  if (why) return console.log(`skipped: ${why}`);
+  const stats = readStats();
+  Deno.writeTextFileSync("/proc/sys/kernel/bpf_stats_enabled", "1");
+  const segment = segName();
+  const tool = gatedTool(TOOL, TOOL_ARGS);
+  const daemon = await startDaemon(segment, tool.child.pid);
+  const env = { BPFTIME_GLOBAL_SHM_NAME: segment, LD_PRELOAD: AGENT, BPFTIME_AGENT_LOG: "1" };
+  try {
+    // Three threads calling add() before the tool attaches: the kernel's int3 lands in a running
+    // process, which the agent then takes over while the threads keep calling.
+    const busy = spawn(TARGET, ["loop", "4", "3"], env);
+    const doomed = spawn(TARGET, ["loop", "30", "1"], env);
+    await busy.out.wait(/ready/);
+    await doomed.out.wait(/ready/);
+    await tool.release();
+    await tool.out.wait(/^attached/);
+    await daemon.err.wait(/runs in userspace/);
+    for (const p of [busy, doomed]) {
+      await p.err.wait(/breakpoint at 0x[0-9a-f]+ is removed here/);
+      await p.err.wait(/link \d+: uprobe .* at 0x[0-9a-f]+/, 10000);
+    }
+    doomed.child.kill("SIGKILL");
+    await stop(doomed);
+    const status = await busy.child.status;
+    await Promise.all([busy.out.done, busy.err.done]);
+    assert.equal(status.code, 0, busy.out.text() + busy.err.text());
+    const total = Number(busy.out.text().match(/"calls":(\d+)/)![1]);
+    const mid = await toolResult(tool, false);
+    // The kernel counted until the agent took over (a few hits, or none: it is quick), the
+    // userspace copy after (its read-modify-writes through the kernel map may lose some between
+    // threads, never add any).
+    assert.ok(
+      mid.calls > mid.runCnt && mid.calls <= total + mid.runCnt + 1000,
+      JSON.stringify(mid),
+    );
+    // A process started now is counted exactly, in userspace only.
+    await runTarget(100, segment);
+    const end = await toolResult(tool);
+    assert.deepEqual(end, { calls: mid.calls + 100, runCnt: mid.runCnt });
+    console.log(`busy target: ${total} calls; tool saw ${mid.calls} (${mid.runCnt} in the kernel)`);
+  } finally {
+    Deno.writeTextFileSync("/proc/sys/kernel/bpf_stats_enabled", stats);
+    assert.equal((await stop(daemon, "SIGINT")).code, 0, daemon.err.text());
+    removeSegment(segment);
+  }
+});
