@@ -294,5 +294,5 @@ test-targets: build/tests/daemon_tool build/bpftime-daemon
 
 # `bpftime daemon`: a tool's uprobe program on a kernel uprobe vs redirected to userspace, and
 # kernel-fronting map operations (root).
-bench-daemon: build test-targets build/bench/uprobe_target
+bench-daemon: build test-targets
 	$(DENO) run $(DENO_PERMS) bench/daemon_bench.ts

@@ -5,7 +5,7 @@
  * which counts only with kernel.bpf_stats_enabled=1), and " bss=B" (the first u64 of the
  * object's .bss) when it has one; exits after a line "q" or at EOF.
  *
- *   daemon_tool OBJ BINARY FUNC
+ *   daemon_tool OBJ BINARY FUNC [PROGRAM]    (PROGRAM: default on_entry)
  */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -14,8 +14,8 @@
 
 int main(int argc, char **argv)
 {
-	if (argc != 4) {
-		fprintf(stderr, "usage: %s OBJ BINARY FUNC\n", argv[0]);
+	if (argc != 4 && argc != 5) {
+		fprintf(stderr, "usage: %s OBJ BINARY FUNC [PROGRAM]\n", argv[0]);
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -24,7 +24,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "daemon_tool: cannot load %s\n", argv[1]);
 		return 1;
 	}
-	struct bpf_program *prog = bpf_object__find_program_by_name(obj, "on_entry");
+	struct bpf_program *prog = bpf_object__find_program_by_name(obj, argc == 5 ? argv[4] : "on_entry");
 	LIBBPF_OPTS(bpf_uprobe_opts, opts, .func_name = argv[3]);
 	struct bpf_link *link = prog ? bpf_program__attach_uprobe_opts(prog, -1, argv[2], 0, &opts) : NULL;
 	if (!link) {
