@@ -6,7 +6,8 @@
  * (the malloc app on libc's malloc) is machine-wide and kept to a few seconds.
  */
 import assert from "node:assert/strict";
-import { Segment } from "../mod.ts";
+import { BpfObject, Segment } from "../mod.ts";
+import { KernelMap } from "../testing/kernel_bpf.ts";
 import { asNobody, nobodyCanRun, ROOT } from "./test_utils.ts";
 
 const DAEMON = `${ROOT}build/bpftime-daemon`;
@@ -488,5 +489,52 @@ Deno.test({
     Deno.writeTextFileSync("/proc/sys/kernel/bpf_stats_enabled", stats);
     assert.equal((await stop(daemon, "SIGINT")).code, 0, daemon.err.text());
     removeSegment(segment);
+  }
+});
+
+Deno.test({
+  name: "kernel maps: the TypeScript loader declares a map fronting a kernel map, shared both ways",
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const why = skipReason();
+  if (why) return console.log(`skipped: ${why}`);
+  const kmap = KernelMap.create(1, 4, 8, 4096); // by_tid's shape: hash, u32 -> u64
+  const seg = Segment.open(segName(), { create: true, sizeMb: 8 });
+  const obj = BpfObject.open(PROBES, { kernelMaps: { by_tid: kmap.id() } });
+  const u32 = (n: number) => {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setUint32(0, n, true);
+    return b;
+  };
+  const u64 = (n: bigint) => new Uint8Array(new BigUint64Array([n]).buffer);
+  try {
+    obj.load(seg);
+    // What the kernel side writes, the segment map reads.
+    kmap.update(u32(1), u64(77n), 0n);
+    assert.deepEqual(obj.map("by_tid").lookup(u32(1)), u64(77n));
+    assert.throws(
+      () => BpfObject.open(PROBES, { kernelMaps: { by_cookie: kmap.id() } }).load(seg),
+      /does not match the object's/,
+    );
+    // What the userspace program writes in a traced process (a new key: the update helper, then
+    // a lookup and a store through the pointer), the kernel map holds.
+    const link = obj.program("count_by_tid").attachUprobe({ path: TARGET, func: "add" });
+    const out = await new Deno.Command(TARGET, {
+      args: ["add", "500", "1"],
+      env: { BPFTIME_GLOBAL_SHM_NAME: seg.name, LD_PRELOAD: AGENT },
+      stdout: "piped",
+    }).output();
+    link.destroy();
+    const tid = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!).tids[0];
+    const value = new Uint8Array(8);
+    assert.equal(kmap.lookup(u32(tid), value), 0);
+    assert.deepEqual(value, u64(500n));
+  } finally {
+    obj.close();
+    const name = seg.name;
+    seg.close();
+    removeSegment(name);
+    kmap.close();
   }
 });

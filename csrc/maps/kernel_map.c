@@ -144,7 +144,8 @@ static int kmap_update(struct bpftime_shm *shm, struct shm_map *m, const void *k
 	int fd = front_fd(m);
 	if (fd < 0)
 		return -EBADF;
-	if (flags & F_LOCK)
+	/* BPF_F_LOCK, by the kernel's name: <unistd.h> defines F_LOCK (lockf) as 1, BPF_NOEXIST. */
+	if (flags & BPF_F_LOCK)
 		return -EINVAL; /* the lock word would be the shadow's, not the kernel's */
 	VALUE_BUF(m);
 	const void *all = value;
