@@ -23,7 +23,7 @@ N ?= 100000
 LLVM_N ?=
 SEED ?=
 
-.PHONY: all setup build examples demo demo-vm test test-targets check fmt lint bench bench-vm bench-maps bench-attach bench-uprobe bench-server bench-syscall bench-check bench-proctrace fuzz-vm clean
+.PHONY: all setup build examples demo demo-vm test test-targets check fmt lint bench bench-vm bench-maps bench-attach bench-uprobe bench-server bench-syscall bench-check bench-proctrace bench-daemon fuzz-vm clean
 
 all: build
 
@@ -359,3 +359,23 @@ build/tests/bt_tools_target: tests/targets/bt_tools_target.c
 	@mkdir -p build/tests
 	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -o $@ $< -lpthread
 test-targets: build/tests/bt_tools_target
+
+# `bpftime daemon`: a process of its own (libbpf for the kernel tracer, the segment through
+# libbpftime.so's API), run by cli/daemon.ts.
+DAEMON_SRCS := $(wildcard csrc/daemon/*.c)
+build/daemon/daemon_tracer.skel.h: build/bpf/daemon_tracer.bpf.o
+	@mkdir -p build/daemon
+	bpftool gen skeleton $< name daemon_tracer_bpf > $@.tmp && mv $@.tmp $@
+build/bpftime-daemon: $(DAEMON_SRCS) $(wildcard csrc/daemon/*.h) bpf/daemon_tracer.h build/daemon/daemon_tracer.skel.h \
+		build/libbpftime.so csrc/maps/kernel_map.h
+	$(CC) $(CFLAGS) -Ibuild/daemon -Ibpf -o $@ $(DAEMON_SRCS) -Lbuild -lbpftime -Wl,-rpath,'$$ORIGIN' -lbpf -lelf -lz
+build: build/bpftime-daemon
+build/tests/daemon_tool: tests/targets/daemon_tool.c
+	@mkdir -p build/tests
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lbpf -lelf -lz
+test-targets: build/tests/daemon_tool build/bpftime-daemon
+
+# `bpftime daemon`: a tool's uprobe program on a kernel uprobe vs redirected to userspace, and
+# kernel-fronting map operations (root).
+bench-daemon: build test-targets
+	$(DENO) run $(DENO_PERMS) bench/daemon_bench.ts

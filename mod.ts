@@ -167,3 +167,4 @@ export {
   parseFormat as parseTracefsFormat,
   type TracepointFormat,
 } from "./lib/codegen/tracefs_format.ts";
+export { daemonPath } from "./ffi/daemon.ts";

@@ -37,6 +37,13 @@ import { kconfigValue } from "../lib/object/kconfig.ts";
 export interface OpenObjectOptions {
   /** BTF to resolve CO-RE relocations against (default /sys/kernel/btf/vmlinux). */
   btfPath?: string;
+  /**
+   * Maps of the object that front kernel maps, by name: kernel map id. Such a map is the kernel
+   * map (same type and sizes, checked): its operations, and those of this object's programs in
+   * every traced process, reach it, so a kernel program using the kernel map and these userspace
+   * programs share their data. Hash, array, per-CPU and LRU hash, per-CPU array.
+   */
+  kernelMaps?: Record<string, number>;
 }
 
 export interface UprobeOptions {
@@ -522,6 +529,24 @@ export class BpfObject {
       const t = seg.createMap({ ...d.inner, name: d.inner.name.slice(0, 15) });
       innerMapId = t.id;
       this.#extraIds.push(t.id);
+    }
+    const kernelId = this.options.kernelMaps?.[d.name];
+    if (kernelId !== undefined) {
+      const m = seg.createKernelMap(kernelId);
+      const info = m.info;
+      if (
+        info.type !== d.type || info.keySize !== d.keySize || info.valueSize !== d.valueSize ||
+        info.maxEntries !== d.maxEntries
+      ) {
+        seg.deleteObject(m.id);
+        throw new Error(
+          `kernel map ${kernelId} (type ${info.type}, key ${info.keySize}, value ${info.valueSize}, ` +
+            `max ${info.maxEntries}) does not match the object's (type ${d.type}, key ${d.keySize}, ` +
+            `value ${d.valueSize}, max ${d.maxEntries})`,
+        );
+      }
+      this.#mapIds.set(d, m.id);
+      return;
     }
     const m = seg.createMap({
       type: d.type,

@@ -1,6 +1,7 @@
 /** The `bpftime` command. */
 import { Command } from "commander";
 import { registerAttach } from "./attach.ts";
+import { registerDaemon } from "./daemon.ts";
 import { registerDetach } from "./detach.ts";
 import { registerGen } from "./gen.ts";
 import { registerLoad } from "./load.ts";
@@ -25,6 +26,7 @@ export function buildCli(): Command {
   registerDetach(program);
   registerProctrace(program);
   registerGen(program);
+  registerDaemon(program);
   const tool = program.command("tool")
     .description("inspect, assemble and run eBPF programs")
     .showHelpAfterError();

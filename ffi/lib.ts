@@ -78,6 +78,7 @@ export const SYMBOLS = {
     parameters: ["pointer", "u32", "buffer", "u32", "u32", "u32", "u32", "u64", "u32"],
     result: "i32",
   },
+  bpftime_kernel_map_create: { parameters: ["pointer", "u32"], result: "i32" },
   bpftime_map_values: { parameters: ["pointer", "u32", "buffer", "u32"], result: "i32" },
   bpftime_map_lookup_and_delete: {
     parameters: ["pointer", "u32", "buffer", "buffer"],

@@ -69,6 +69,8 @@ export const LINK_TYPES = {
   ureplace: C.BPFTIME_LINK_UREPLACE,
 } as const;
 export type LinkType = keyof typeof LINK_TYPES;
+/** BPFTIME_LINK_OVER_KERNEL_PROBE (include/bpftime.h), or'ed into a uprobe link's type. */
+const LINK_OVER_KERNEL_PROBE = 0x100;
 
 /** What a stored program is attached to (struct bpftime_link_spec). */
 export interface LinkSpec {
@@ -90,6 +92,11 @@ export interface LinkSpec {
    * function (bpf_override_return); required for `ureplace`.
    */
   funcEntry?: boolean;
+  /**
+   * Uprobes: a kernel tool's probe that `bpftime daemon` moved to userspace; agents remove the
+   * kernel uprobe's breakpoint before hooking.
+   */
+  overKernelProbe?: boolean;
 }
 
 const TARGET_MAX = LINK_SPEC.ref_ctr_offset - LINK_SPEC.target - 1;
@@ -98,7 +105,11 @@ function encodeLink(spec: LinkSpec): Uint8Array<ArrayBuffer> {
   const buf = new Uint8Array(LINK_SPEC.sizeof);
   const v = new DataView(buf.buffer);
   v.setUint32(LINK_SPEC.prog_id, spec.progId, true);
-  v.setUint32(LINK_SPEC.type, LINK_TYPES[spec.type], true);
+  v.setUint32(
+    LINK_SPEC.type,
+    LINK_TYPES[spec.type] | (spec.overKernelProbe ? LINK_OVER_KERNEL_PROBE : 0),
+    true,
+  );
   v.setInt32(LINK_SPEC.pid, spec.pid ?? -1, true);
   v.setUint32(LINK_SPEC.func_size, spec.funcSize ?? 0, true);
   v.setBigUint64(LINK_SPEC.offset, spec.offset ?? 0n, true);
@@ -115,9 +126,11 @@ function encodeLink(spec: LinkSpec): Uint8Array<ArrayBuffer> {
 
 function decodeLink(buf: Uint8Array): LinkSpec {
   const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const type = Object.entries(LINK_TYPES).find(([, n]) => n === v.getUint32(LINK_SPEC.type, true))
+  const raw = v.getUint32(LINK_SPEC.type, true);
+  const type = Object.entries(LINK_TYPES).find(([, n]) => n === (raw & ~LINK_OVER_KERNEL_PROBE))
     ?.[0] as LinkType;
   return {
+    ...(raw & LINK_OVER_KERNEL_PROBE ? { overKernelProbe: true } : {}),
     progId: v.getUint32(LINK_SPEC.prog_id, true),
     type,
     pid: v.getInt32(LINK_SPEC.pid, true),
@@ -258,6 +271,14 @@ export class Segment {
       ),
     );
     return this.map(id);
+  }
+
+  /**
+   * A map fronting kernel map `kernelMapId` (hash, array, per-CPU and LRU hash, per-CPU array):
+   * its operations, and those of programs in any process, reach the kernel map.
+   */
+  createKernelMap(kernelMapId: number): BpfMap {
+    return this.map(check(bpftime().bpftime_kernel_map_create(this.pointer, kernelMapId)));
   }
 
   map(id: number): BpfMap {

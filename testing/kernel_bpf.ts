@@ -202,6 +202,18 @@ export class KernelMap {
   nextKey(key: Uint8Array<ArrayBuffer> | null, out: Uint8Array<ArrayBuffer>): number {
     return this.#elem(BPF_MAP_GET_NEXT_KEY, key, out);
   }
+  /** The map's kernel id (BPF_OBJ_GET_INFO_BY_FD: struct bpf_map_info's id). */
+  id(): number {
+    const info = new Uint8Array(96);
+    const attr = new Uint8Array(16);
+    const v = new DataView(attr.buffer);
+    v.setUint32(0, this.fd, true);
+    v.setUint32(4, info.length, true);
+    v.setBigUint64(8, addr(info), true);
+    const rc = bpf(15, attr);
+    if (rc < 0) throw new KernelBpfError(`BPF_OBJ_GET_INFO_BY_FD failed (errno ${-rc})`, -rc);
+    return new DataView(info.buffer).getUint32(4, true);
+  }
   close(): void {
     libc.symbols.close(this.fd);
   }

@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include "agent.h"
 #include "../base/syscall_names.h"
+#include "../maps/kernel_map.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -207,8 +208,8 @@ static bool retry_later;
 static uint32_t deferred_logged;
 
 /* Attaches one link; returns the site, or NULL when it is refused (err says why) or not mapped here. */
-static struct probe_site *attach_one(uint32_t link_id, const struct bpftime_link_spec *spec, bool *not_here,
-				     char *err, size_t errlen)
+static struct probe_site *attach_one(uint32_t link_id, const struct bpftime_link_spec *spec,
+				     bool over_kernel, bool *not_here, char *err, size_t errlen)
 {
 	*not_here = false;
 	struct stat st;
@@ -241,7 +242,12 @@ static struct probe_site *attach_one(uint32_t link_id, const struct bpftime_link
 		return NULL;
 	}
 	publish(s, slot, l);
-	int rc = hook_patch(s->hook, err, errlen);
+	int rc = over_kernel ? hook_drop_kernel_int3(s->hook, err, errlen) : 0;
+	if (rc > 0 && verbose())
+		agent_log("link %u: the kernel uprobe's breakpoint at 0x%llx is removed here", link_id,
+			  (unsigned long long)s->hook->addr);
+	if (rc >= 0)
+		rc = hook_patch(s->hook, err, errlen);
 	if (rc < 0) {
 		publish(s, slot, probe_list_build(l, NULL, link_id));
 		if (rc == HOOK_LATER) {
@@ -367,12 +373,15 @@ static void sync_links_guarded(void)
 		return;
 	}
 	syscall_probes_scan_new(); /* libraries loaded since (dlopen): their syscalls too */
+	kernel_map_unshare_stale(shm); /* maps gone: their ranges are the segment's again */
 	/* New links: hook. */
 	int32_t pid = getpid();
 	struct bpftime_object_info info;
 	for (uint32_t i = 0; bpftime_object_at(shm, i, &info) >= 0; i++) {
 		if (info.id == 0 || info.kind != BPFTIME_OBJ_LINK || !link_alive(info.id, &spec))
 			continue;
+		bool over_kernel = spec.type & BPFTIME_LINK_OVER_KERNEL_PROBE;
+		spec.type &= ~BPFTIME_LINK_OVER_KERNEL_PROBE;
 		bool tracepoint = spec.type == BPFTIME_LINK_SYSCALL_TRACEPOINT;
 		if (spec.type != BPFTIME_LINK_UPROBE && spec.type != BPFTIME_LINK_URETPROBE &&
 		    spec.type != BPFTIME_LINK_UREPLACE && !tracepoint)
@@ -394,7 +403,7 @@ static void sync_links_guarded(void)
 		}
 		char err[512] = "";
 		bool not_here;
-		struct probe_site *s = attach_one(info.id, &spec, &not_here, err, sizeof(err));
+		struct probe_site *s = attach_one(info.id, &spec, over_kernel, &not_here, err, sizeof(err));
 		if (not_here)
 			continue; /* maybe a library dlopen'ed later */
 		if (!s)

@@ -17,6 +17,9 @@ HIDDEN struct shm_map *helper_map(uint64_t ptr, struct bpftime_shm **shm);
 /* At the end of a run that may have reserved ring buffer records: discards those it still holds. */
 HIDDEN void ringbuf_run_end(struct jit_ctx *run);
 #define RINGBUF_RESERVE_HELPER 131
+/* At the end of a run that looked up values of maps fronting kernel maps: writes back changes. */
+HIDDEN void kernel_map_run_end(struct jit_ctx *run);
+#define MAP_LOOKUP_HELPER 1
 /*
  * Whether a program of this VM may use map m: one it references (its lddw), or an inner map
  * that a map of maps it references holds. As the kernel: no other map of the segment, whatever

@@ -1,8 +1,11 @@
 /* bpf_map_lookup_elem / update_elem / delete_elem, with every pointer checked. */
+#include "../maps/kernel_map.h"
 #include "helpers.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
+#include <sys/mman.h>
 
 struct bpftime_shm *run_segment(void)
 {
@@ -39,6 +42,78 @@ struct shm_map *helper_map(uint64_t ptr, struct bpftime_shm **out)
 	return m;
 }
 
+/*
+ * Values of maps fronting kernel maps that runs on this thread looked up: the program may write
+ * through the pointer, and what it wrote goes back to the kernel map when the run ends. Kept in
+ * a page per thread, mapped on first use and unmapped when the thread ends (static TLS holds
+ * only its pointer: a library loaded late has little). Values up to SNAP bytes are compared
+ * with what the lookup found, larger ones always written back; lookups beyond MAX_FRONTED in
+ * one run, or with keys over SNAP bytes, are not written back (the writes stay in the shadow).
+ */
+#define MAX_FRONTED 16
+#define SNAP 64
+struct fronted {
+	const struct jit_ctx *run;
+	struct shm_map *map;
+	uint8_t *value;
+	_Alignas(8) uint8_t key[SNAP];
+	_Alignas(8) uint8_t seen[SNAP];
+};
+struct fronted_page {
+	uint32_t n;
+	struct fronted f[MAX_FRONTED];
+};
+_Static_assert(sizeof(struct fronted_page) <= 4096, "one page");
+static __thread struct fronted_page *fronted;
+static pthread_key_t fronted_key;
+static pthread_once_t fronted_once = PTHREAD_ONCE_INIT;
+
+static void fronted_free(void *page)
+{
+	munmap(page, 4096);
+}
+
+static void fronted_key_init(void)
+{
+	pthread_key_create(&fronted_key, fronted_free);
+}
+
+static void remember_fronted(struct shm_map *m, const void *key, uint8_t *value)
+{
+	if (!fronted) {
+		void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return;
+		pthread_once(&fronted_once, fronted_key_init);
+		pthread_setspecific(fronted_key, p);
+		fronted = p;
+	}
+	if (fronted->n == MAX_FRONTED || m->key_size > SNAP)
+		return;
+	struct fronted *f = &fronted->f[fronted->n++];
+	f->run = current_run;
+	f->map = m;
+	f->value = value;
+	memcpy(f->key, key, m->key_size);
+	if (m->value_size <= SNAP)
+		memcpy(f->seen, value, m->value_size);
+}
+
+void kernel_map_run_end(struct jit_ctx *run)
+{
+	struct bpftime_shm *shm = vm_user(run->vm);
+	struct fronted_page *pg = fronted;
+	for (uint32_t i = pg ? pg->n : 0; i-- > 0;) {
+		struct fronted *f = &pg->f[i];
+		if (f->run != run)
+			continue;
+		if (shm && f->map->magic == MAP_MAGIC &&
+		    (f->map->value_size > SNAP || memcmp(f->seen, f->value, f->map->value_size) != 0))
+			kernel_map_write_back(shm, f->map, f->key);
+		*f = pg->f[--pg->n];
+	}
+}
+
 static uint64_t map_lookup_elem(uint64_t map, uint64_t key, uint64_t a3, uint64_t a4, uint64_t a5)
 {
 	(void)a3, (void)a4, (void)a5;
@@ -47,11 +122,13 @@ static uint64_t map_lookup_elem(uint64_t map, uint64_t key, uint64_t a3, uint64_
 	if (!m || !run_access_ok(key, m->key_size))
 		return 0;
 	const struct map_type *t = map_type(m->type);
-	uint8_t *v = t->ops->lookup(shm, m, (const void *)(uintptr_t)key);
+	uint8_t *v = map_ops_of(m)->lookup(shm, m, (const void *)(uintptr_t)key);
 	if (v && t->map_in_map) /* the inner map itself, for further map helpers */
 		return *(const uint32_t *)v ? (uint64_t)(uintptr_t)inner_map(shm, v) : 0;
 	if (v && m->ncpus > 1)
 		v += (uint64_t)current_cpu() * m->value_stride;
+	if (v && m->kernel_id && !kernel_map_values_shared(m))
+		remember_fronted(m, (const void *)(uintptr_t)key, v);
 	return (uint64_t)(uintptr_t)v;
 }
 
@@ -65,7 +142,7 @@ static uint64_t map_update_elem(uint64_t map, uint64_t key, uint64_t value, uint
 	    !run_access_ok(value, m->value_size))
 		return (uint64_t)-EINVAL;
 	int cpu = m->ncpus > 1 ? current_cpu() : 0;
-	return (uint64_t)(int64_t)map_ops_for(m->type)->update(
+	return (uint64_t)(int64_t)map_ops_of(m)->update(
 	    shm, m, (const void *)(uintptr_t)key, (const void *)(uintptr_t)value, flags, cpu);
 }
 
@@ -76,7 +153,7 @@ static uint64_t map_delete_elem(uint64_t map, uint64_t key, uint64_t a3, uint64_
 	struct shm_map *m = helper_map(map, &shm);
 	if (!m || !run_access_ok(key, m->key_size))
 		return (uint64_t)-EINVAL;
-	return (uint64_t)(int64_t)map_ops_for(m->type)->delete(shm, m, (const void *)(uintptr_t)key);
+	return (uint64_t)(int64_t)map_ops_of(m)->delete(shm, m, (const void *)(uintptr_t)key);
 }
 
 /* bpf_map_push_elem / pop_elem / peek_elem for queues, stacks and bloom filters. */
@@ -131,7 +208,7 @@ static uint64_t for_each_map_elem(uint64_t map, uint64_t callback, uint64_t ctx,
 		return (uint64_t)-EINVAL;
 	if (!map_type(m->type)->iterable)
 		return (uint64_t)-EINVAL;
-	const struct map_ops *ops = map_ops_for(m->type);
+	const struct map_ops *ops = map_ops_of(m);
 	_Alignas(8) uint8_t key[512], next[512];
 	uint64_t n = 0;
 	bool have = ops->next_key(shm, m, NULL, key) == 0;

@@ -36,6 +36,12 @@ struct hook {
 	bool patched;
 	bool registered; /* on the list the int3 handler searches */
 	uint64_t foreign_gone; /* patch.c: when another tool's int3 was last seen gone (ns), 0: none seen */
+	/*
+	 * hook_drop_kernel_int3 sets it: a kernel uprobe is still registered at this address, and the
+	 * kernel takes any int3 there as its own (and resumes the thread inside our half-written
+	 * jump), so patching traps threads with an invalid opcode (SIGILL) instead of int3.
+	 */
+	bool kernel_probe_here;
 	void *owner;     /* what the probe layer keeps per hook */
 	struct hook *next; /* that list */
 };
@@ -61,6 +67,15 @@ HIDDEN struct hook *hook_create(uint64_t addr, uint64_t func_size, const uint8_t
 #define HOOK_LATER (-2)
 HIDDEN int hook_patch(struct hook *h, char *err, uint64_t errlen);
 HIDDEN int hook_unpatch(struct hook *h, char *err, uint64_t errlen);
+/*
+ * Puts the original first byte back where a kernel uprobe's int3 sits on the probed instruction,
+ * in this process only (its private copy of the page): the kernel takes no more traps there,
+ * and a thread it is already handling resumes at the original next instruction, which is still
+ * there. For probes `bpftime daemon` moved from the kernel to userspace. 1 when one was
+ * removed, 0 when none was there, -1 (err filled) on failure. hook_patch then waits as for any
+ * breakpoint just gone, and this hook is patched and unpatched without int3 from then on.
+ */
+HIDDEN int hook_drop_kernel_int3(struct hook *h, char *err, uint64_t errlen);
 
 /*
  * Unblocks in the calling thread the signals hooks rely on: SIGTRAP (a thread

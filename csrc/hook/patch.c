@@ -40,7 +40,7 @@
 
 static pthread_mutex_t patch_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct hook *volatile in_progress; /* the hook being patched or unpatched */
-static struct sigaction old_trap;
+static struct sigaction old_trap, old_ill;
 static volatile int acks;
 static bool handlers_installed, sync_core_ok;
 
@@ -68,24 +68,33 @@ static void sync_cores(void)
  */
 static struct hook *all_hooks;
 
+/*
+ * The trap byte of hooks where a kernel uprobe is registered (struct hook.kernel_probe_here):
+ * push es, invalid in 64-bit mode, so a thread meeting it faults (#UD, SIGILL, rip at the byte)
+ * and the kernel's uprobe code never sees it.
+ */
+#define TRAP_UD 0x06
+
 static void on_trap(int sig, siginfo_t *si, void *uc_)
 {
 	ucontext_t *uc = uc_;
 	uint64_t rip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
 	for (struct hook *h = __atomic_load_n(&all_hooks, __ATOMIC_ACQUIRE); h; h = h->next) {
-		if (rip - 1 == h->addr) {
+		if ((sig == SIGTRAP && rip - 1 == h->addr) ||
+		    (sig == SIGILL && h->kernel_probe_here && rip == h->addr)) {
 			uc->uc_mcontext.gregs[REG_RIP] = (greg_t)h->displaced;
 			return;
 		}
 	}
 	/* Not ours: behave as if we had never been installed. */
-	if (old_trap.sa_flags & SA_SIGINFO && old_trap.sa_sigaction) {
-		old_trap.sa_sigaction(sig, si, uc_);
-	} else if (old_trap.sa_handler != SIG_IGN && old_trap.sa_handler != SIG_DFL) {
-		old_trap.sa_handler(sig);
-	} else if (old_trap.sa_handler == SIG_DFL) {
-		sigaction(SIGTRAP, &old_trap, NULL);
-		raise(SIGTRAP);
+	struct sigaction *old = sig == SIGILL ? &old_ill : &old_trap;
+	if (old->sa_flags & SA_SIGINFO && old->sa_sigaction) {
+		old->sa_sigaction(sig, si, uc_);
+	} else if (old->sa_handler != SIG_IGN && old->sa_handler != SIG_DFL) {
+		old->sa_handler(sig);
+	} else if (old->sa_handler == SIG_DFL) {
+		sigaction(sig, old, NULL);
+		raise(sig);
 	}
 }
 
@@ -292,6 +301,23 @@ static bool foreign_int3(const struct hook *h)
 	return false;
 }
 
+int hook_drop_kernel_int3(struct hook *h, char *err, uint64_t errlen)
+{
+	volatile uint8_t *p = (volatile uint8_t *)h->addr;
+	h->kernel_probe_here = true;
+	if (h->patched || p[0] != 0xcc || h->original[0] == 0xcc)
+		return 0;
+	pthread_mutex_lock(&patch_lock);
+	int rc = set_writable(h->addr, true, err, errlen);
+	if (rc == 0) {
+		__atomic_store_n(p, h->original[0], __ATOMIC_SEQ_CST);
+		sync_cores();
+		rc = set_writable(h->addr, false, err, errlen) < 0 ? -1 : 1;
+	}
+	pthread_mutex_unlock(&patch_lock);
+	return rc;
+}
+
 static int write_jump(struct hook *h, const uint8_t *bytes, bool moving_threads, char *err, uint64_t errlen)
 {
 	volatile uint8_t *p = (volatile uint8_t *)h->addr;
@@ -317,6 +343,15 @@ static int write_jump(struct hook *h, const uint8_t *bytes, bool moving_threads,
 	}
 	h->foreign_gone = 0;
 	install_handlers();
+	static bool ill_installed; /* only in processes with a hook over a kernel uprobe */
+	if (h->kernel_probe_here && !ill_installed) {
+		ill_installed = true;
+		struct sigaction sa = {0};
+		sa.sa_sigaction = on_trap;
+		sa.sa_flags = SA_SIGINFO | SA_RESTART;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGILL, &sa, &old_ill);
+	}
 	if (set_writable(h->addr, true, err, errlen) < 0) {
 		pthread_mutex_unlock(&patch_lock);
 		return -1;
@@ -327,7 +362,7 @@ static int write_jump(struct hook *h, const uint8_t *bytes, bool moving_threads,
 		__atomic_store_n(&all_hooks, h, __ATOMIC_RELEASE);
 	}
 	in_progress = h;
-	__atomic_store_n(p, 0xcc, __ATOMIC_SEQ_CST);
+	__atomic_store_n(p, h->kernel_probe_here ? TRAP_UD : 0xcc, __ATOMIC_SEQ_CST);
 	sync_cores();
 	if (moving_threads)
 		fixup_threads(h);

@@ -187,6 +187,15 @@ BPFTIME_API const char *bpftime_map_type_name(uint32_t type);
 BPFTIME_API int bpftime_map_create(struct bpftime_shm *shm, uint32_t type, const char *name,
 				   uint32_t key_size, uint32_t value_size, uint32_t max_entries,
 				   uint32_t map_flags, uint64_t map_extra, uint32_t inner_map_id);
+/*
+ * A map fronting kernel map `kernel_map_id` (hash, array, per-CPU and LRU hash, per-CPU array):
+ * the kernel map's type, sizes and name, and every operation on it, from any process, reaches
+ * the kernel map. Each process gets an fd for the kernel map once (BPF_MAP_GET_FD_BY_ID, or
+ * from `bpftime daemon`, which passes fds of the maps it fronts to unprivileged processes). A
+ * program's lookup returns a shadow of the kernel value in the segment; what the program writes
+ * there goes back to the kernel when its run ends. Returns the id or -errno.
+ */
+BPFTIME_API int bpftime_kernel_map_create(struct bpftime_shm *shm, uint32_t kernel_map_id);
 BPFTIME_API int bpftime_map_info(struct bpftime_shm *shm, uint32_t id, struct bpftime_map_info *out);
 BPFTIME_API int bpftime_map_lookup(struct bpftime_shm *shm, uint32_t id, const void *key, void *value);
 /* Lookup with flags: BPF_F_LOCK (4) copies under the value's spin lock. */
@@ -262,6 +271,12 @@ enum bpftime_link_type {
  * may return for the function (bpf_override_return, UREPLACE links).
  */
 #define BPFTIME_LINK_F_FUNC_ENTRY 1u
+/*
+ * Or'ed into a uprobe or uretprobe link's type: the link runs a kernel tool's program that
+ * `bpftime daemon` moved to userspace, and the kernel uprobe's int3 at the probe is removed from
+ * each traced process before its hook goes in (its other breakpoints are waited for).
+ */
+#define BPFTIME_LINK_OVER_KERNEL_PROBE 0x100u
 struct bpftime_link_spec {
 	uint32_t prog_id;
 	uint32_t type;     /* enum bpftime_link_type */

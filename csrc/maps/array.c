@@ -46,6 +46,8 @@ static void *array_lookup(struct bpftime_shm *shm, struct shm_map *map, const vo
 /* A plain array's lookup (array_lookup) as compiled code may do it inline; hash maps: hash.c. */
 bool map_lookup_layout(struct bpftime_shm *shm, struct shm_map *map, struct map_lookup_layout *out)
 {
+	if (map->kernel_id) /* a map fronting a kernel map: its lookups go through kernel_map_ops */
+		return false;
 	if (map->type == MAP_HASH)
 		return hash_lookup_layout(shm, map, out);
 	if (map->type != MAP_ARRAY || map->ncpus != 1)

@@ -337,7 +337,7 @@ int bpftime_map_lookup_flags(struct bpftime_shm *shm, uint32_t id, const void *k
 		return map_result(m, "lookup", -EINVAL);
 	if (!flags)
 		return bpftime_map_lookup(shm, id, key, value);
-	const uint8_t *v = map_ops_for(m->type)->lookup(shm, m, key);
+	const uint8_t *v = map_ops_of(m)->lookup(shm, m, key);
 	if (!v)
 		return map_result(m, "lookup", -ENOENT);
 	map_copy_value(m, value, v, true, true);
@@ -351,7 +351,7 @@ int bpftime_map_lookup(struct bpftime_shm *shm, uint32_t id, const void *key, vo
 	struct shm_map *m = map_by_id(shm, id);
 	if (!m)
 		return -ENOENT;
-	const struct map_ops *ops = map_ops_for(m->type);
+	const struct map_ops *ops = map_ops_of(m);
 	if (m->type == MAP_RINGBUF)
 		return map_result(m, "lookup", -KERNEL_ENOTSUPP);
 	if (ops->peek) /* queue, stack, bloom filter: peek (bloom: the value is the query) */
@@ -388,7 +388,7 @@ int bpftime_map_update(struct bpftime_shm *shm, uint32_t id, const void *key, co
 				      m->name, m->id, in->id);
 	}
 	return map_result(m, "update",
-			  map_ops_for(m->type)->update(shm, m, key, value, flags, m->ncpus == 1 ? 0 : -1));
+			  map_ops_of(m)->update(shm, m, key, value, flags, m->ncpus == 1 ? 0 : -1));
 }
 
 /* BPF_MAP_LOOKUP_AND_DELETE_ELEM: pop for queues and stacks; lookup then delete for hashes. */
@@ -398,7 +398,7 @@ int bpftime_map_lookup_and_delete(struct bpftime_shm *shm, uint32_t id, const vo
 	if (!m)
 		return -ENOENT;
 	const struct map_type *t = map_type(m->type);
-	const struct map_ops *ops = t->ops;
+	const struct map_ops *ops = map_ops_of(m);
 	if (ops->values) /* queues and stacks */
 		return map_result(m, "lookup_and_delete", ops->pop(shm, m, value));
 	if (!t->hashed || t->map_in_map)
@@ -421,7 +421,7 @@ int bpftime_map_delete(struct bpftime_shm *shm, uint32_t id, const void *key)
 			return map_result(m, "delete", -E2BIG);
 		return map_result(m, "delete", __atomic_exchange_n(slot, 0, __ATOMIC_ACQ_REL) ? 0 : -ENOENT);
 	}
-	return map_result(m, "delete", map_ops_for(m->type)->delete(shm, m, key));
+	return map_result(m, "delete", map_ops_of(m)->delete(shm, m, key));
 }
 
 int bpftime_map_get_next_key(struct bpftime_shm *shm, uint32_t id, const void *key, void *next)
@@ -429,7 +429,7 @@ int bpftime_map_get_next_key(struct bpftime_shm *shm, uint32_t id, const void *k
 	struct shm_map *m = map_by_id(shm, id);
 	if (!m)
 		return -ENOENT;
-	return map_result(m, "get_next_key", map_ops_for(m->type)->next_key(shm, m, key, next));
+	return map_result(m, "get_next_key", map_ops_of(m)->next_key(shm, m, key, next));
 }
 
 int bpftime_map_set_spin_lock(struct bpftime_shm *shm, uint32_t id, uint32_t offset)

@@ -48,6 +48,7 @@ struct shm_map {
 	uint64_t slots;         /* offset of the type's values area */
 	uint64_t values_bytes;  /* bytes at `slots` a program may touch (0: none) */
 	uint32_t spin_lock_off; /* offset + 1 of a struct bpf_spin_lock in the value, 0 if none */
+	uint32_t kernel_id;     /* a map fronting kernel map `kernel_id` (kernel_map.c), 0 if none */
 };
 
 /* Maps of maps: the template inner maps must match, kept in the map-in-map type's struct. */
@@ -142,6 +143,15 @@ static inline const struct map_type *map_type(uint32_t type)
 static inline const struct map_ops *map_ops_for(uint32_t type)
 {
 	return map_type(type)->ops;
+}
+/*
+ * The operations of one map: those of its type, or for a map fronting a kernel map
+ * (kernel_map.c) the ones that reach the kernel map and keep the type's storage as its shadow.
+ */
+HIDDEN extern const struct map_ops kernel_map_ops;
+static inline const struct map_ops *map_ops_of(const struct shm_map *m)
+{
+	return m->kernel_id ? &kernel_map_ops : map_ops_for(m->type);
 }
 static inline bool is_map_in_map(uint32_t type)
 {

@@ -1,6 +1,7 @@
 /* Connects a VM to the runtime: kernel helpers by id, and map references resolved in a segment. */
 #include "../helpers/helpers.h"
 #include "../helpers/synthetic_task.h"
+#include "../maps/kernel_map.h"
 #include "runtime.h"
 #include "tail_call.h"
 
@@ -16,6 +17,13 @@ static int register_all(struct bpftime_vm *vm, const struct helper_def *defs)
 	return 0;
 }
 
+/* What a run may leave to finish: ring buffer reservations, values of kernel maps it changed. */
+static void runtime_run_end(struct jit_ctx *run)
+{
+	ringbuf_run_end(run);
+	kernel_map_run_end(run);
+}
+
 /* lddw src 1: imm is a map id -> the map; src 2: map id + offset -> address of value 0 + off. */
 static int resolve_map(void *ctx, uint32_t src, uint32_t imm, uint32_t next_imm, uint64_t *out)
 {
@@ -27,6 +35,8 @@ static int resolve_map(void *ctx, uint32_t src, uint32_t imm, uint32_t next_imm,
 	if (!o || o->kind != SHM_MAP)
 		return -ENOENT;
 	struct shm_map *m = shm_ptr(shm, o->offset);
+	if (m->kernel_id)
+		kernel_map_share_values(shm, m); /* mmapable kernel arrays: their own memory here */
 	uint64_t values = m->values_bytes;
 	if (src == 2 && (m->type != MAP_ARRAY || next_imm >= m->value_size))
 		return -EINVAL;
@@ -149,7 +159,8 @@ int bpftime_vm_register_runtime(struct bpftime_vm *vm, struct bpftime_shm *shm)
 			return -1;
 		vm_set_user(vm, shm);
 		vm_set_mem_check(vm, map_values_ok, vm);
-		vm_set_run_end(vm, RINGBUF_RESERVE_HELPER, ringbuf_run_end);
+		static const uint32_t run_end_helpers[] = {RINGBUF_RESERVE_HELPER, MAP_LOOKUP_HELPER};
+		vm_set_run_end(vm, run_end_helpers, 2, runtime_run_end);
 		vm_set_value_size(vm, map_value_size, vm);
 		bpftime_vm_set_lddw_resolver(vm, resolve_map, vm);
 		vm_set_map_inline(vm, helper_by_id(map_helpers, 1), map_inline, vm);

@@ -23,7 +23,13 @@ int bpftime_link_create(struct bpftime_shm *shm, const char *name, const struct 
 		set_error("link '%s': no program with id %u", n, spec->prog_id);
 		return -EBADF;
 	}
-	if (spec->type < BPFTIME_LINK_UPROBE || spec->type > BPFTIME_LINK_UREPLACE) {
+	uint32_t type = spec->type & ~BPFTIME_LINK_OVER_KERNEL_PROBE;
+	if ((spec->type & BPFTIME_LINK_OVER_KERNEL_PROBE) && type != BPFTIME_LINK_UPROBE &&
+	    type != BPFTIME_LINK_URETPROBE) {
+		set_error("link '%s': only uprobes and uretprobes take over a kernel probe", n);
+		return -EINVAL;
+	}
+	if (type < BPFTIME_LINK_UPROBE || type > BPFTIME_LINK_UREPLACE) {
 		set_error("link '%s': unknown link type %u", n, spec->type);
 		return -EINVAL;
 	}

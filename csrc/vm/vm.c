@@ -95,7 +95,6 @@ struct bpftime_vm *bpftime_vm_create(void)
 	}
 	vm->budget = budget;
 	vm->unwind_id = -1;
-	vm->run_end_helper = -1;
 	vm->engine = default_engine();
 	static uint64_t next_serial;
 	vm->serial = __atomic_add_fetch(&next_serial, 1, __ATOMIC_RELAXED);
@@ -197,9 +196,12 @@ void vm_set_map_inline(struct bpftime_vm *vm, bpftime_helper_fn lookup, vm_map_i
 	vm->map_inline_ctx = ctx;
 }
 
-void vm_set_run_end(struct bpftime_vm *vm, uint32_t helper_id, void (*fn)(struct jit_ctx *run))
+void vm_set_run_end(struct bpftime_vm *vm, const uint32_t *ids, uint32_t n,
+		    void (*fn)(struct jit_ctx *run))
 {
-	vm->run_end_helper = helper_id;
+	vm->n_run_end_helpers = 0;
+	for (uint32_t i = 0; i < n && i < 4; i++)
+		vm->run_end_helpers[vm->n_run_end_helpers++] = ids[i];
 	vm->run_end_fn = fn;
 }
 
@@ -317,10 +319,14 @@ int bpftime_vm_load(struct bpftime_vm *vm, const void *code, uint64_t len)
 	for (uint32_t pc = 0; pc + 1 < n; pc++)
 		if (insns[pc].code == LDDW_CODE && insns[pc].src == LDDW_PSEUDO_FUNC)
 			vm->callbacks[pc + 1 + (uint32_t)insns[pc].imm] = 1;
-	for (uint32_t pc = 0; pc < n && vm->run_end_fn; pc++)
-		if ((insns[pc].code == 0x85 && insns[pc].src == CALL_HELPER &&
-		     insns[pc].imm == vm->run_end_helper) || insns[pc].code == 0x8d)
+	for (uint32_t pc = 0; pc < n && vm->run_end_fn; pc++) {
+		if (insns[pc].code == 0x8d)
 			vm->at_run_end = vm->run_end_fn;
+		for (uint32_t i = 0; i < vm->n_run_end_helpers; i++)
+			if (insns[pc].code == 0x85 && insns[pc].src == CALL_HELPER &&
+			    (uint32_t)insns[pc].imm == vm->run_end_helpers[i])
+				vm->at_run_end = vm->run_end_fn;
+	}
 	if (interp_prepare(vm) < 0 || ensure_compiled(vm) < 0) {
 		free(vm->code);
 		vm->code = NULL;

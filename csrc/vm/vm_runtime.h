@@ -105,11 +105,13 @@ struct bpftime_vm {
 	void *mem_check_ctx;
 	void *user; /* the runtime layer's (its segment), for its helpers */
 	/*
-	 * Called at the end of every run (faulted or not) of a program that calls helper
-	 * run_end_helper (or uses callx): the runtime releases what the run left held.
+	 * Called at the end of every run (faulted or not) of a program that calls one of the
+	 * run_end_helpers (or uses callx): the runtime releases what the run left held, writes back
+	 * what it changed.
 	 */
 	void (*run_end_fn)(struct jit_ctx *run);
-	int64_t run_end_helper;
+	uint32_t run_end_helpers[4];
+	uint32_t n_run_end_helpers;
 	void (*at_run_end)(struct jit_ctx *run); /* run_end_fn when this program needs it, or NULL */
 	/* The value size of the map an lddw src 1 names (-1: lookups give no value pointer). */
 	int64_t (*value_size_fn)(void *ctx, uint32_t map_imm);
@@ -148,8 +150,10 @@ HIDDEN void vm_set_value_size(struct bpftime_vm *vm, int64_t (*fn)(void *ctx, ui
  */
 HIDDEN void vm_set_map_inline(struct bpftime_vm *vm, bpftime_helper_fn lookup, vm_map_inline_fn fn,
 			      void *ctx);
-/* Before the program is loaded: fn runs at the end of each run of a program calling helper id. */
-HIDDEN void vm_set_run_end(struct bpftime_vm *vm, uint32_t helper_id, void (*fn)(struct jit_ctx *run));
+/* Before the program is loaded: fn runs at the end of each run of a program calling one of the
+ * n (at most 4) helpers `ids`. */
+HIDDEN void vm_set_run_end(struct bpftime_vm *vm, const uint32_t *ids, uint32_t n,
+			   void (*fn)(struct jit_ctx *run));
 static inline void *vm_user(const struct bpftime_vm *vm)
 {
 	return vm->user;

@@ -1,0 +1,53 @@
+/*
+ * Maps fronting a kernel map (kernel_map.c) and how a process gets the kernel map's fd
+ * (kernel_map_fd.c): from BPF_MAP_GET_FD_BY_ID when it may, else from `bpftime daemon`, which
+ * hands fds of the maps it fronts over an abstract unix socket (SCM_RIGHTS), so unprivileged
+ * traced processes need no CAP_BPF.
+ */
+#ifndef BPFTIME_KERNEL_MAP_H
+#define BPFTIME_KERNEL_MAP_H
+
+#include "map.h"
+
+/* The daemon's abstract unix socket ("\0" + this): fd requests, and one daemon per machine. */
+#define KERNEL_MAP_SOCKET "bpftime-daemon"
+#define KERNEL_MAP_REQ_MAGIC 0x6b6d6170u /* "kmap" */
+/* Bytes of one key's values across CPUs a fronting map may have (a per-thread buffer). */
+#define KERNEL_MAP_MAX_VALUE 4096u
+#define KERNEL_MAP_MAX_KEY 512u
+
+struct kernel_map_request {
+	uint32_t magic;
+	uint32_t map_id; /* kernel map id */
+};
+struct kernel_map_reply {
+	int32_t err; /* 0: the fd comes with it (SCM_RIGHTS); else -errno */
+};
+
+/*
+ * A fronted array the kernel lets user space map (BPF_F_MMAPABLE: libbpf's .bss, .data, .rodata):
+ * in this process, its values in the segment become a shared mapping of the kernel map's own
+ * values (read-only when the kernel map is frozen or read-only to programs), so programs and the
+ * kernel see each other's stores with no system call. Once per process and map; false when not
+ * shared (then operations go through bpf(2)).
+ */
+HIDDEN bool kernel_map_share_values(struct bpftime_shm *shm, struct shm_map *m);
+/*
+ * Puts the segment's own pages back where this process mapped the values of fronted maps that
+ * are gone, before the range can be reused. The agent calls it each time it follows the segment.
+ */
+HIDDEN void kernel_map_unshare_stale(struct bpftime_shm *shm);
+/* Whether this process maps m's values from the kernel (kernel_map_share_values). */
+HIDDEN bool kernel_map_values_shared(const struct shm_map *m);
+
+/* This process's fd for kernel map `id` (kept for the process's life), or -errno. */
+HIDDEN int kernel_map_fd(uint32_t id);
+/* bpf(2) on kernel maps, -errno on failure. */
+HIDDEN int kernel_map_lookup(int fd, const void *key, void *value);
+HIDDEN int kernel_map_update(int fd, const void *key, const void *value, uint64_t flags);
+HIDDEN int kernel_map_delete(int fd, const void *key);
+HIDDEN int kernel_map_next_key(int fd, const void *key, void *next);
+/* A program changed the value it looked up at `value` (in m's shadow): write it to the kernel. */
+HIDDEN int kernel_map_write_back(struct bpftime_shm *shm, struct shm_map *m, const void *key);
+
+#endif
