@@ -9,7 +9,7 @@
  *   proc_child forks K N       forks K children that each _exit(i % 7), waits for them, returns N
  *   proc_child exec-thread     a second thread execs "proc_child 6" (the leader is replaced)
  *   proc_child orphan N        forks a child that outlives it (reparented), which exits N 300 ms later
- *   proc_child sleep           sleeps until killed
+ *   proc_child sleep [FILE]    sleeps until killed (creates FILE first, when named)
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -43,7 +43,12 @@ static void *execer(void *arg)
 int main(int argc, char **argv)
 {
 	self = argv[0];
-	if (argc == 2 && strcmp(argv[1], "sleep") == 0) {
+	if (argc >= 2 && strcmp(argv[1], "sleep") == 0) {
+		if (argc == 3) { /* running (and its exec reported): say so with a file */
+			FILE *f = fopen(argv[2], "w");
+			if (f)
+				fclose(f);
+		}
 		for (;;)
 			pause();
 	}
