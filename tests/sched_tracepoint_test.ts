@@ -349,6 +349,12 @@ Deno.test("sched tracepoints (our loader): fork storm, threads, raw exit_group, 
       },
     );
 
+    await t.step("_exit from a signal handler: reported with its code", async () => {
+      const r = await ours.run(["signal-exit", "23"], false);
+      assert.equal(r.code, 23, r.stderr);
+      assert.deepEqual(exitCodes(r.events), [23]);
+    });
+
     await t.step("exec from a thread, and a child killed by SIGKILL", async () => {
       const r = await ours.run(["exec-thread"], true);
       assert.equal(r.code, 6, r.stderr);
