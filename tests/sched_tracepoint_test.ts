@@ -345,6 +345,12 @@ Deno.test("sched tracepoints (our loader): fork storm, threads, raw exit_group, 
           "FOO=bar",
           `LD_PRELOAD=${AGENT}`,
         ]);
+        // an LD_PRELOAD of its own (even empty) is how a program runs a child without the agent
+        const optOut = await new Deno.Command("/usr/bin/env", {
+          args: ["-i", "LD_PRELOAD=", "/usr/bin/env"],
+          env: { LD_PRELOAD: AGENT, BPFTIME_GLOBAL_SHM_NAME: ours.seg.name },
+        }).output();
+        assert.equal(new TextDecoder().decode(optOut.stdout), "LD_PRELOAD=\n");
         ours.ring.consume(() => {}); // env's own events
       },
     );
