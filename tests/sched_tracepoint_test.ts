@@ -160,8 +160,10 @@ Deno.test({
         c.byLabel.get("proc_child sleep")?.filter((e) => e.kind === "exit") ?? [];
       assert.deepEqual(killed(kc).map((e) => e.exit_signal), [9], "kernel: SIGKILL");
       assert.equal(killed(uc).length, 0, "userspace: no exit of the killed child");
+      // (and the script's polling for its victim, "sleep 0.05", runs as often as it takes)
       const unseen = (l: string) =>
-        l.startsWith("exit [proc_child sleep]") || l.startsWith("exit [proc_child exec-thread]");
+        l.startsWith("exit [proc_child sleep]") || l.startsWith("exit [proc_child exec-thread]") ||
+        / \[sleep 0\.05\] /.test(l);
       assert.deepEqual(uc.lines.filter((l) => !unseen(l)), kc.lines.filter((l) => !unseen(l)));
       // Start times: boot-time ns within the run (10 ms steps from /proc, or exact after fork).
       for (const e of u.events.filter((e) => e.kind === "exec" && uc.lines.length)) {
@@ -236,12 +238,17 @@ class Ours {
         env: { LD_PRELOAD: AGENT, BPFTIME_GLOBAL_SHM_NAME: this.seg.name },
         stderr: "piped",
       }).spawn();
+      const events: Ev[] = [];
       if (kill) {
+        // once it runs (its exec raised: the agent has compiled the programs), SIGKILL
+        for (let i = 0; i < 1000 && !events.some((e) => e.kind === "exec"); i++) {
+          await sleep(20);
+          this.ring.consume((r) => events.push(decode(r)));
+        }
         await sleep(kill);
         child.kill("SIGKILL");
       }
       const out = await child.output();
-      const events: Ev[] = [];
       this.ring.consume((r) => events.push(decode(r)));
       const n = this.obj.map("thread_exits").lookup(new Uint8Array(4))!;
       return {
@@ -338,9 +345,21 @@ Deno.test("sched tracepoints (our loader): fork storm, threads, raw exit_group, 
           "FOO=bar",
           `LD_PRELOAD=${AGENT}`,
         ]);
+        // an LD_PRELOAD of its own (even empty) is how a program runs a child without the agent
+        const optOut = await new Deno.Command("/usr/bin/env", {
+          args: ["-i", "LD_PRELOAD=", "/usr/bin/env"],
+          env: { LD_PRELOAD: AGENT, BPFTIME_GLOBAL_SHM_NAME: ours.seg.name },
+        }).output();
+        assert.equal(new TextDecoder().decode(optOut.stdout), "LD_PRELOAD=\n");
         ours.ring.consume(() => {}); // env's own events
       },
     );
+
+    await t.step("_exit from a signal handler: reported with its code", async () => {
+      const r = await ours.run(["signal-exit", "23"], false);
+      assert.equal(r.code, 23, r.stderr);
+      assert.deepEqual(exitCodes(r.events), [23]);
+    });
 
     await t.step("exec from a thread, and a child killed by SIGKILL", async () => {
       const r = await ours.run(["exec-thread"], true);
@@ -351,7 +370,7 @@ Deno.test("sched tracepoints (our loader): fork storm, threads, raw exit_group, 
       ]);
       assert.deepEqual(exitCodes(r.events), [6]);
       // the kill is as without us; the killed process cannot report its end
-      const killed = await ours.run(["sleep"], false, 300);
+      const killed = await ours.run(["sleep"], false, 100);
       assert.equal(killed.signal, "SIGKILL");
       assert.deepEqual(killed.events.map((e) => e.kind), ["exec"]);
     });

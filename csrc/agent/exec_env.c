@@ -1,14 +1,13 @@
 /*
  * Descendants keep the agent across exec. The kernel traces every process; a
  * program under `bpftime start` passes the agent on through LD_PRELOAD and the
- * segment's variables, which a program that clears or replaces its
- * environment would drop (`env -i CMD`, execve with an envp of its own,
- * posix_spawn with a short environment). The exec family is wrapped here: an
- * environment without the agent in LD_PRELOAD gets LD_PRELOAD (the agent
- * first, then what the program asked for) and the segment's variables
- * (BPFTIME_GLOBAL_SHM_NAME, BPFTIME_SHM_FD, BPFTIME_SHM_GROUP) it lacks;
- * nothing else changes. An environment that already holds the agent is
- * passed as it is.
+ * segment's variables, which a program that clears its environment would drop
+ * (`env -i CMD`, execve or posix_spawn with a short envp of its own). The exec
+ * family is wrapped here: an environment with no LD_PRELOAD at all gets
+ * LD_PRELOAD=agent and the segment's variables (BPFTIME_GLOBAL_SHM_NAME,
+ * BPFTIME_SHM_FD, BPFTIME_SHM_GROUP) it lacks; nothing else changes. An
+ * environment that names LD_PRELOAD itself (even empty: the way to run a
+ * child without the agent) is passed as it is.
  *
  * These run in vfork children too (dash execs from one): no malloc and no
  * dlsym here, only the stack (the real functions are looked up at start).
@@ -32,10 +31,8 @@
 extern char **environ;
 
 static bool ready;
-static char agent_path[PATH_MAX];
-static size_t agent_len;
 /* "NAME=value" entries added when missing (empty: none to add). */
-static char name_var[320], fd_var[40], group_var[320];
+static char preload_var[PATH_MAX + 16], name_var[320], fd_var[40], group_var[320];
 
 typedef int (*execve_fn)(const char *, char *const[], char *const[]);
 typedef int (*fexecve_fn)(int, char *const[], char *const[]);
@@ -65,11 +62,9 @@ __attribute__((constructor)) static void find_real(void)
 void exec_env_keep_agent(void)
 {
 	Dl_info info;
-	if (!dladdr((void *)exec_env_keep_agent, &info) || !info.dli_fname ||
-	    strlen(info.dli_fname) >= sizeof(agent_path))
+	if (!dladdr((void *)exec_env_keep_agent, &info) || !info.dli_fname || strlen(info.dli_fname) >= PATH_MAX)
 		return;
-	strcpy(agent_path, info.dli_fname);
-	agent_len = strlen(agent_path);
+	snprintf(preload_var, sizeof(preload_var), "LD_PRELOAD=%s", info.dli_fname);
 	keep(name_var, sizeof(name_var), "BPFTIME_GLOBAL_SHM_NAME");
 	keep(fd_var, sizeof(fd_var), "BPFTIME_SHM_FD");
 	keep(group_var, sizeof(group_var), "BPFTIME_SHM_GROUP");
@@ -82,48 +77,28 @@ static bool named(const char *entry, const char *var)
 	return strncmp(entry, var, n) == 0;
 }
 
-static bool has_agent(const char *entry)
-{
-	return strncmp(entry, "LD_PRELOAD=", 11) == 0 && strstr(entry + 11, agent_path) != NULL;
-}
-
-/* The number of entries of envp, and whether one preloads the agent. */
-static size_t count(char *const *envp, bool *agent)
+/* The number of entries of envp, and whether one sets LD_PRELOAD. */
+static size_t count(char *const *envp, bool *preload)
 {
 	size_t n = 0;
-	*agent = false;
+	*preload = false;
 	for (; envp && envp[n]; n++)
-		*agent |= has_agent(envp[n]);
+		*preload |= strncmp(envp[n], "LD_PRELOAD=", 11) == 0;
 	return n;
 }
 
-/*
- * Fills out (room for n + 5 pointers) with envp plus the agent: LD_PRELOAD
- * rewritten into `preload` (room for agent_len + the old entry + 2), the
- * segment's variables appended where missing.
- */
-static char *const *with_agent(char *const *envp, size_t n, char **out, char *preload)
+/* Fills out (room for n + 5 pointers) with envp, the agent's LD_PRELOAD and the missing segment variables. */
+static char *const *with_agent(char *const *envp, size_t n, char **out)
 {
 	size_t k = 0;
-	const char *old = NULL;
 	bool has_name = false, has_fd = false, has_group = false;
 	for (size_t i = 0; i < n; i++) {
-		if (strncmp(envp[i], "LD_PRELOAD=", 11) == 0) {
-			old = envp[i] + 11;
-			continue;
-		}
 		has_name |= *name_var && named(envp[i], name_var);
 		has_fd |= *fd_var && named(envp[i], fd_var);
 		has_group |= *group_var && named(envp[i], group_var);
 		out[k++] = envp[i];
 	}
-	strcpy(preload, "LD_PRELOAD=");
-	strcat(preload, agent_path);
-	if (old && *old) {
-		strcat(preload, " ");
-		strcat(preload, old);
-	}
-	out[k++] = preload;
+	out[k++] = preload_var;
 	if (*name_var && !has_name)
 		out[k++] = name_var;
 	if (*fd_var && !has_fd)
@@ -138,14 +113,9 @@ static char *const *with_agent(char *const *envp, size_t n, char **out, char *pr
 #define AGENT_ENV(envp)                                                                            \
 	({                                                                                         \
 		char *const *e_ = (envp);                                                          \
-		bool a_;                                                                           \
-		size_t n_ = count(e_, &a_);                                                        \
-		size_t old_ = 0;                                                                   \
-		for (size_t i_ = 0; !a_ && i_ < n_; i_++)                                          \
-			if (strncmp(e_[i_], "LD_PRELOAD=", 11) == 0)                               \
-				old_ = strlen(e_[i_]);                                             \
-		a_ ? e_                                                                            \
-		   : with_agent(e_, n_, alloca((n_ + 5) * sizeof(char *)), alloca(agent_len + old_ + 16)); \
+		bool p_;                                                                           \
+		size_t n_ = count(e_, &p_);                                                        \
+		p_ ? e_ : with_agent(e_, n_, alloca((n_ + 5) * sizeof(char *)));                   \
 	})
 
 /* envp as the wrappers pass it on: with the agent when this process keeps it for its descendants. */

@@ -41,6 +41,7 @@
 #include "probe_exec.h"
 #include "../base/syscall_names.h"
 #include "../helpers/synthetic_task.h"
+#include "../vm/vm_runtime.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -236,6 +237,12 @@ static const struct sched_list *watched(int event)
 /* Runs the event's programs on the agent's own account: not traced by syscall hooks or uprobes. */
 static void raise_event(const struct sched_list *l, struct record *r)
 {
+	/*
+	 * A signal handler that ends the process (_exit) may have interrupted a program on this
+	 * thread, which may hold a ring buffer's lock: no program runs nested in another.
+	 */
+	if (current_run)
+		return;
 	struct sched_run s = {l, r};
 	syscall_probes_guard(true);
 	probes_suspend(true);

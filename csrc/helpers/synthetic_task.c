@@ -35,6 +35,7 @@
 #include "../base/error.h"
 #include "../base/kernel_btf.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -49,6 +50,11 @@
 #include <unistd.h>
 
 #define PF_EXITING 0x4
+/*
+ * A block's first bytes hold its node in the list of blocks (no malloc: _exit from a signal
+ * handler may build one); programs do not see them.
+ */
+#define REGISTRY_BYTES 64
 
 /* Offsets into the kernel's structs; -1: the kernel has no such member. */
 struct task_layout {
@@ -155,7 +161,7 @@ static int read_layout(void)
 		set_error("kernel BTF: task_struct has no pid, tgid or comm");
 		return -1;
 	}
-	uint64_t at = 0;
+	uint64_t at = REGISTRY_BYTES;
 	l.at_task = place(&at, l.task_size);
 	l.at_leader = place(&at, l.task_size);
 	l.at_parent = place(&at, l.task_size);
@@ -187,9 +193,7 @@ static void forget_block(void *p)
 	pthread_mutex_lock(&blocks_lock);
 	for (struct registered **pp = &blocks; *pp; pp = &(*pp)->next)
 		if ((*pp)->base == p) {
-			struct registered *r = *pp;
-			*pp = r->next;
-			free(r);
+			*pp = (*pp)->next;
 			break;
 		}
 	pthread_mutex_unlock(&blocks_lock);
@@ -207,9 +211,8 @@ static void in_forked_child(void)
 			pp = &r->next;
 			continue;
 		}
-		munmap(r->base, L.block_size);
 		*pp = r->next;
-		free(r);
+		munmap(r->base, L.block_size);
 	}
 	__atomic_add_fetch(&generation, 1, __ATOMIC_RELAXED);
 	forked_mono = clock_ns(CLOCK_MONOTONIC);
@@ -219,6 +222,13 @@ static void in_forked_child(void)
 
 static void make_key(void)
 {
+	/*
+	 * The key's destructor runs as each thread ends, possibly after whoever loaded us closed
+	 * the library (Deno unloads FFI libraries before its threads end): we stay loaded.
+	 */
+	Dl_info self;
+	if (dladdr((void *)make_key, &self) && self.dli_fname)
+		dlopen(self.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE);
 	pthread_key_create(&block_key, forget_block);
 	pthread_atfork(NULL, NULL, in_forked_child);
 }
@@ -400,7 +410,7 @@ static void fill_common_task(uint8_t *t, uint8_t *base, int pid, int tgid)
 static void build(struct block *k)
 {
 	uint8_t *base = k->base;
-	memset(base, 0, L.block_size);
+	memset(base + REGISTRY_BYTES, 0, L.block_size - REGISTRY_BYTES); /* the registry node stays */
 	k->tid = (int)syscall(SYS_gettid);
 	k->pid = getpid();
 	k->ppid = getppid();
@@ -475,11 +485,7 @@ static struct block *current_block(bool force_refresh)
 		void *m = mmap(NULL, L.block_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (m == MAP_FAILED)
 			return NULL;
-		struct registered *r = malloc(sizeof(*r));
-		if (!r) {
-			munmap(m, L.block_size);
-			return NULL;
-		}
+		struct registered *r = m;
 		k->base = m;
 		k->generation = 0;
 		pthread_setspecific(block_key, m);
@@ -505,8 +511,8 @@ void *synthetic_task_current(void)
 
 bool synthetic_task_holds(uint64_t addr, uint64_t size)
 {
-	uint64_t base = (uint64_t)(uintptr_t)tl.base;
-	return base && addr - base < L.block_size && size <= L.block_size - (addr - base);
+	uint64_t base = (uint64_t)(uintptr_t)tl.base + REGISTRY_BYTES, len = L.block_size - REGISTRY_BYTES;
+	return tl.base && addr - base < len && size <= len - (addr - base);
 }
 
 void synthetic_task_refresh(void)

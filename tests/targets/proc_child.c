@@ -8,10 +8,13 @@
  *   proc_child raw-exit N      syscall(SYS_exit_group, N): only the syscall hooks see it
  *   proc_child forks K N       forks K children that each _exit(i % 7), waits for them, returns N
  *   proc_child exec-thread     a second thread execs "proc_child 6" (the leader is replaced)
+ *   proc_child signal-exit N   a SIGTERM handler calls _exit(N); the process sends itself SIGTERM while
+ *                              its main thread loops in malloc/free
  *   proc_child orphan N        forks a child that outlives it (reparented), which exits N 300 ms later
- *   proc_child sleep           sleeps until killed
+ *   proc_child sleep [FILE]    sleeps until killed (creates FILE first, when named)
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +22,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int code;
+static volatile sig_atomic_t code;
 static const char *self;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	_exit(code);
+}
 
 static void *exiter(void *arg)
 {
@@ -43,7 +52,12 @@ static void *execer(void *arg)
 int main(int argc, char **argv)
 {
 	self = argv[0];
-	if (argc == 2 && strcmp(argv[1], "sleep") == 0) {
+	if (argc >= 2 && strcmp(argv[1], "sleep") == 0) {
+		if (argc == 3) { /* running (and its exec reported): say so with a file */
+			FILE *f = fopen(argv[2], "w");
+			if (f)
+				fclose(f);
+		}
 		for (;;)
 			pause();
 	}
@@ -69,6 +83,13 @@ int main(int argc, char **argv)
 		for (int i = 0; i < 4; i++)
 			pthread_join(t[i], NULL);
 		return atoi(argv[2]);
+	}
+	if (argc == 3 && strcmp(argv[1], "signal-exit") == 0) {
+		code = atoi(argv[2]);
+		signal(SIGTERM, on_term);
+		kill(getpid(), SIGTERM);
+		for (;;)
+			free(malloc(64));
 	}
 	if (argc == 3 && strcmp(argv[1], "orphan") == 0) {
 		if (fork() == 0) {

@@ -12,9 +12,11 @@ wait $!
 "$child" underscore 12
 "$child" forks 5 13
 "$child" exec-thread
-"$child" sleep &
+marker=$(mktemp -u)
+"$child" sleep "$marker" &
 victim=$!
-sleep 0.2
+while [ ! -e "$marker" ]; do sleep 0.05; done
+rm -f "$marker"
 kill -9 "$victim"
 wait "$victim"
 env -i "$child" 14

@@ -44,7 +44,8 @@
 #define MARK_END 7770002
 #define NR_SLOTS 512
 
-static char *clean_env[] = {"PATH=/usr/bin:/bin", NULL}; /* exec'd images run without the agent */
+/* exec'd images run without the agent (an LD_PRELOAD of their own: the agent does not add itself) */
+static char *clean_env[] = {"PATH=/usr/bin:/bin", "LD_PRELOAD=", NULL};
 
 static void sleep_ms(long ms)
 {
