@@ -501,9 +501,7 @@ static void start_follower(void)
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	__atomic_store_n(&follower_stop, false, __ATOMIC_RELEASE);
 	probes_suspend(true); /* the agent's pthread_create is not the program's (threadsnoop) */
-	sched_probes_own_thread(true);
 	follower_alive = pthread_create(&follower_thread, NULL, follow_segment, NULL) == 0;
-	sched_probes_own_thread(false);
 	probes_suspend(false);
 	if (!follower_alive)
 		agent_log("cannot start the link follower; links added later are not seen");

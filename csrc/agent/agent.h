@@ -59,8 +59,6 @@ HIDDEN void sched_raise_fork(pid_t child);
 HIDDEN void sched_forked_child(void);
 /* From now on, exec passes the agent on even in an environment without it (exec_env.c). */
 HIDDEN void exec_env_keep_agent(void);
-/* Around the agent's own pthread_create: that thread's end is not the program's. */
-HIDDEN void sched_probes_own_thread(bool on);
 /* exit (nr 60) and exit_group (231) seen by the syscall hooks: the thread's or the process's end. */
 HIDDEN NO_VECTORS void sched_exit_syscall(uint64_t nr, uint64_t status);
 

@@ -13,18 +13,15 @@
  *  - exit: exit() and return from main (an on_exit handler registered first,
  *    so it runs after the program's own handlers), _exit() and _Exit() called
  *    by the program, and the exit_group and exit syscalls when the syscall
- *    hooks are installed anyway (a syscall tracepoint link). Each thread's end
- *    (pthread_exit or return from its function, for threads the program made
- *    with pthread_create; any thread's exit syscall when the hooks are in) is
- *    raised for that thread with group_dead false and exit code 0. The
+ *    hooks are installed anyway (a syscall tracepoint link): those also see
+ *    each thread's end, raised for that thread with group_dead false. The
  *    process's exit is raised once, as the leader (pid = tgid, the leader's
  *    comm and task) even when another thread ends it, which is the event the
  *    kernel's leader reports and tracers keep (pid == tgid). task->exit_code is
  *    (status & 0xff) << 8 and PF_EXITING is set, as do_exit leaves them.
  *  - fork: in the parent, after the program's fork() returns the child.
  * Not seen: a process killed by a signal (it cannot report itself; the
- * kernel's exit_code would be the signal), the other threads a process's
- * exit_group ends (the kernel reports each), a vfork child that exits without
+ * kernel's exit_code would be the signal), a vfork child that exits without
  * exec (it shares the parent's memory: nothing is written for it), thread
  * creation as a fork event, and a child made by clone/vfork/posix_spawn as a
  * fork event (its exec and exit are seen).
@@ -44,7 +41,6 @@
 #include "../vm/vm_runtime.h"
 
 #include <dlfcn.h>
-#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -460,63 +456,4 @@ __attribute__((visibility("default"))) pid_t fork(void)
 	if (child > 0)
 		sched_raise_fork(child);
 	return child;
-}
-
-/*
- * Thread ends without the syscall hooks: threads the program creates start in a
- * trampoline that gives them a key, whose destructor (run as the thread ends,
- * by pthread_exit or returning) raises the thread's exit. Not the agent's own
- * threads (the follower).
- */
-static pthread_key_t thread_end_key;
-static pthread_once_t thread_end_once = PTHREAD_ONCE_INIT;
-static __thread bool creating_own __attribute__((tls_model("initial-exec")));
-
-static void thread_ended(void *unused)
-{
-	(void)unused;
-	sched_raise_exit(0, false);
-}
-
-static void make_thread_end_key(void)
-{
-	pthread_key_create(&thread_end_key, thread_ended);
-}
-
-struct thread_start {
-	void *(*fn)(void *);
-	void *arg;
-};
-
-static void *thread_trampoline(void *p)
-{
-	struct thread_start s = *(struct thread_start *)p;
-	free(p);
-	pthread_setspecific(thread_end_key, (void *)1);
-	return s.fn(s.arg);
-}
-
-void sched_probes_own_thread(bool on)
-{
-	creating_own = on;
-}
-
-__attribute__((visibility("default"))) int pthread_create(pthread_t *t, const pthread_attr_t *attr,
-							   void *(*fn)(void *), void *arg)
-{
-	typedef int (*create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
-	static create_fn real;
-	if (!real)
-		real = (create_fn)dlsym(RTLD_NEXT, "pthread_create");
-	if (!real)
-		return EAGAIN;
-	pthread_once(&thread_end_once, make_thread_end_key);
-	struct thread_start *s = creating_own ? NULL : malloc(sizeof(*s));
-	if (!s)
-		return real(t, attr, fn, arg);
-	*s = (struct thread_start){fn, arg};
-	int rc = real(t, attr, thread_trampoline, s);
-	if (rc)
-		free(s);
-	return rc;
 }
