@@ -97,6 +97,14 @@ static void publish_ready(struct rb_producer *p, uint64_t *ready, const uint8_t 
 	}
 }
 
+static void wake_consumers(struct rb_producer *p)
+{
+	if (__atomic_load_n(&p->waiters, __ATOMIC_ACQUIRE)) {
+		__atomic_add_fetch(&p->wake_seq, 1, __ATOMIC_RELEASE);
+		syscall(SYS_futex, &p->wake_seq, FUTEX_WAKE, 1 << 30, NULL, NULL, 0);
+	}
+}
+
 /*
  * The ring is full and producer_pos stands at a reservation never written:
  * when its producer is dead (killed between reserving and writing), its
@@ -127,6 +135,7 @@ static void skip_dead(struct rb_producer *p, uint64_t *ready, uint8_t *data, uin
 	while (n--)
 		set_ready(ready, mask, starts[n]);
 	publish_ready(p, ready, data, mask);
+	wake_consumers(p); /* what follows the gap may be submitted already: no submit wakes them for it */
 }
 
 void *rb_reserve(struct bpftime_shm *shm, struct shm_map *map, uint64_t size)
@@ -173,14 +182,6 @@ void *rb_reserve(struct bpftime_shm *shm, struct shm_map *map, uint64_t size)
 		set_ready(ready, mask, start);
 	publish_ready(p, ready, data, mask);
 	return data + (at & mask) + RB_HDR;
-}
-
-static void wake_consumers(struct rb_producer *p)
-{
-	if (__atomic_load_n(&p->waiters, __ATOMIC_ACQUIRE)) {
-		__atomic_add_fetch(&p->wake_seq, 1, __ATOMIC_RELEASE);
-		syscall(SYS_futex, &p->wake_seq, FUTEX_WAKE, 1 << 30, NULL, NULL, 0);
-	}
 }
 
 /* The ring a sample pointer belongs to, through the header's page offset; NULL when it is not ours. */
