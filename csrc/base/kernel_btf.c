@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@ struct kbtf {
 	uint64_t size;
 	const char *strs;
 	uint32_t str_len;
+	bool mapped;           /* data is an mmap of the file, not a malloc'ed copy */
 	uint32_t ntypes;       /* ids 1..ntypes */
 	const struct btf_type **types; /* by id */
 };
@@ -123,6 +125,25 @@ struct kbtf *kbtf_open(const char *path)
 		set_error("%s: cannot open the kernel's BTF (%s)", path, b ? strerror(errno) : "out of memory");
 		goto fail;
 	}
+	/*
+	 * Recent kernels let /sys/kernel/btf/vmlinux be mapped: ~0.2 ms instead of ~9 ms of
+	 * 4 KiB sysfs reads, which every traced process calling bpf_get_current_task pays.
+	 */
+	struct stat st;
+	if (fstat(fd, &st) == 0 && st.st_size > 4096 && (uint64_t)st.st_size <= MAX_BTF_SIZE) {
+		void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (m != MAP_FAILED) {
+			b->data = m;
+			b->size = (uint64_t)st.st_size;
+			b->mapped = true;
+			close(fd);
+			if (index_types(b, path) < 0) {
+				kbtf_close(b);
+				return NULL;
+			}
+			return b;
+		}
+	}
 	/* sysfs reports a size of 4096 or the real one depending on the kernel: read to the end. */
 	uint64_t cap = 8u << 20;
 	b->data = malloc(cap);
@@ -170,7 +191,10 @@ void kbtf_close(struct kbtf *b)
 	if (!b)
 		return;
 	free(b->types);
-	free(b->data);
+	if (b->mapped)
+		munmap(b->data, b->size);
+	else
+		free(b->data);
 	free(b);
 }
 
