@@ -106,7 +106,7 @@ Deno.test("ringbuf: records of every size wrap around in order; discards are ski
   }
 });
 
-Deno.test("ringbuf: 10 million records from a producer process arrive in order, none lost", async () => {
+Deno.test("ringbuf: 10 million records from a producer process arrive in order, none lost, refusals counted", async () => {
   using seg = fresh();
   try {
     const { id, rb } = ring(seg, 1 << 20);
@@ -124,7 +124,9 @@ Deno.test("ringbuf: 10 million records from a producer process arrive in order, 
     assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
     assert.equal(bad, 0, "records out of order or lost");
     assert.equal(next, BigInt(COUNT));
-    assert.equal(rb.dropped, 0n);
+    // A reservation refused while the ring was full counts as a drop, and was retried: the
+    // ring's count and the producer's agree (0 when the consumer kept up all along).
+    assert.equal(rb.dropped, BigInt(new TextDecoder().decode(out.stdout).trim()));
   } finally {
     Segment.remove(NAME);
   }
