@@ -20,8 +20,8 @@
 import assert from "node:assert/strict";
 import { Segment } from "../ffi/shm.ts";
 import { kernelBpfAvailable } from "../testing/kernel_bpf.ts";
-import { BIN, Running } from "./server_env.ts";
-import { freshSegment, ROOT } from "./test_utils.ts";
+import { BIN, bpftracePid, Running } from "./server_env.ts";
+import { descendants, freshSegment, ROOT } from "./test_utils.ts";
 
 const TARGET = `${ROOT}build/tests/bt_tools_target`;
 
@@ -46,38 +46,6 @@ if (skip) console.log(`skip: bpftrace tools tests: ${skip}`);
 
 type Mode = "kernel" | "bpftime";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** The pids of the processes below `pid`. */
-function descendants(pid: number): number[] {
-  const out: number[] = [];
-  let tasks: string[] = [];
-  try {
-    tasks = [...Deno.readDirSync(`/proc/${pid}/task`)].map((e) => e.name);
-  } catch {
-    return out;
-  }
-  for (const tid of tasks) {
-    let kids = "";
-    try {
-      kids = Deno.readTextFileSync(`/proc/${pid}/task/${tid}/children`);
-    } catch {
-      continue;
-    }
-    for (const k of kids.split(/\s+/).filter(Boolean)) {
-      out.push(Number(k), ...descendants(Number(k)));
-    }
-  }
-  return out;
-}
-
-function bpftracePid(tracer: Running): number {
-  for (const p of [tracer.child.pid, ...descendants(tracer.child.pid)]) {
-    try {
-      if (Deno.readTextFileSync(`/proc/${p}/comm`).trim() === "bpftrace") return p;
-    } catch { /* gone */ }
-  }
-  throw new Error(`no bpftrace process below ${tracer.child.pid}`);
-}
 
 /** What an activity did: the ids of our processes and threads (P0 first). */
 interface Activity {

@@ -15,7 +15,7 @@
 import assert from "node:assert/strict";
 import { Segment } from "../ffi/shm.ts";
 import { kernelBpfAvailable } from "../testing/kernel_bpf.ts";
-import { BIN, Running } from "./server_env.ts";
+import { BIN, bpftracePid, Running } from "./server_env.ts";
 import { freshSegment, ROOT } from "./test_utils.ts";
 
 const TARGET = `${ROOT}build/tests/open_target`;
@@ -51,40 +51,6 @@ interface Run {
   lines: string[];
   stderr: string;
   target: TargetReport;
-}
-
-/** The pids of the processes below `pid` (through /proc/PID/task/TID/children). */
-function descendants(pid: number): number[] {
-  const out: number[] = [];
-  let tasks: string[] = [];
-  try {
-    tasks = [...Deno.readDirSync(`/proc/${pid}/task`)].map((e) => e.name);
-  } catch {
-    return out;
-  }
-  for (const tid of tasks) {
-    let kids = "";
-    try {
-      kids = Deno.readTextFileSync(`/proc/${pid}/task/${tid}/children`);
-    } catch {
-      continue;
-    }
-    for (const k of kids.split(/\s+/).filter(Boolean)) {
-      out.push(Number(k), ...descendants(Number(k)));
-    }
-  }
-  return out;
-}
-
-/** The bpftrace process we started: the child itself (kernel), or below the CLI (bpftime load). */
-function bpftracePid(tracer: Running): number {
-  const pid = tracer.child.pid;
-  for (const p of [pid, ...descendants(pid)]) {
-    try {
-      if (Deno.readTextFileSync(`/proc/${p}/comm`).trim() === "bpftrace") return p;
-    } catch { /* gone */ }
-  }
-  throw new Error(`no bpftrace process below ${pid}`);
 }
 
 /**

@@ -1,5 +1,5 @@
 /** Shared pieces of the syscall server tests: the libbpf applications, and reading their output. */
-import { ROOT } from "./test_utils.ts";
+import { commOf, descendants, ROOT } from "./test_utils.ts";
 
 export const BIN = `${ROOT}bin/bpftime`;
 export const RING_CONSUMER = `${ROOT}build/tests/ring_consumer`;
@@ -81,4 +81,11 @@ export async function runJson(
     json = JSON.parse(last);
   } catch { /* the caller's assertions tell */ }
   return { code: out.code, json, stderr: dec.decode(out.stderr) };
+}
+
+/** The bpftrace process of `tracer`: the child itself (kernel), or below the CLI (bpftime load). */
+export function bpftracePid(tracer: Running): number {
+  const pid = tracer.child.pid;
+  for (const p of [pid, ...descendants(pid)]) if (commOf(p) === "bpftrace") return p;
+  throw new Error(`no bpftrace process below ${pid}`);
 }

@@ -109,3 +109,40 @@ export async function nobodyCanRun(path: string): Promise<boolean> {
   const r = await asNobody(["test", "-x", path]).output().catch(() => ({ code: 1 }));
   return r.code === 0;
 }
+
+/** The pids of the processes below `pid`, depth first (through /proc/PID/task/TID/children). */
+export function descendants(pid: number): number[] {
+  const out: number[] = [];
+  let tasks: string[] = [];
+  try {
+    tasks = [...Deno.readDirSync(`/proc/${pid}/task`)].map((e) => e.name);
+  } catch {
+    return out;
+  }
+  for (const tid of tasks) {
+    let kids = "";
+    try {
+      kids = Deno.readTextFileSync(`/proc/${pid}/task/${tid}/children`);
+    } catch {
+      continue;
+    }
+    for (const k of kids.split(/\s+/).filter(Boolean)) {
+      out.push(Number(k), ...descendants(Number(k)));
+    }
+  }
+  return out;
+}
+
+/** The command name of process `pid` ("" once it is gone). */
+export function commOf(pid: number): string {
+  try {
+    return Deno.readTextFileSync(`/proc/${pid}/comm`).trim();
+  } catch {
+    return "";
+  }
+}
+
+/** The processes below `pid` named `comm`. */
+export function descendantsNamed(pid: number, comm: string): number[] {
+  return descendants(pid).filter((p) => commOf(p) === comm);
+}

@@ -4,6 +4,7 @@
  */
 import { readLines } from "./kernel_syscall_counts.ts";
 import { ROOT } from "./test_utils.ts";
+export { descendantsNamed } from "./test_utils.ts";
 
 export const USDT_TARGET = `${ROOT}build/tests/usdt_target`;
 export const USDT_EVENTS_APP = `${ROOT}build/tests/usdt_events`;
@@ -121,32 +122,4 @@ export function expectedEvents(i: number): string[] {
     `3 cnt=3 args=${i},${BigInt(i) << 33n},${-3 * i},0,0,0 rc=${rc(3)} str=`,
     `4 cnt=2 args=${i},1,0,0,0,0 rc=${rc(2)} str=`,
   ];
-}
-
-/** The processes below `pid` named `comm` (through /proc/PID/task/TID/children). */
-export function descendantsNamed(pid: number, comm: string): number[] {
-  const out: number[] = [];
-  let tasks: string[] = [];
-  try {
-    tasks = [...Deno.readDirSync(`/proc/${pid}/task`)].map((e) => e.name);
-  } catch {
-    return out;
-  }
-  for (const tid of tasks) {
-    let kids = "";
-    try {
-      kids = Deno.readTextFileSync(`/proc/${pid}/task/${tid}/children`);
-    } catch {
-      continue;
-    }
-    for (const k of kids.split(/\s+/).filter(Boolean).map(Number)) {
-      let name = "";
-      try {
-        name = Deno.readTextFileSync(`/proc/${k}/comm`).trim();
-      } catch { /* gone */ }
-      if (name === comm) out.push(k);
-      out.push(...descendantsNamed(k, comm));
-    }
-  }
-  return out;
 }
