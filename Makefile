@@ -374,6 +374,10 @@ build/tests/daemon_tool: tests/targets/daemon_tool.c
 	@mkdir -p build/tests
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lbpf -lelf -lz
 test-targets: build/tests/daemon_tool build/bpftime-daemon
+build/tests/daemon_events: tests/targets/daemon_events.c
+	@mkdir -p build/tests
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lbpf -lelf -lz
+test-targets: build/tests/daemon_events
 
 # `bpftime daemon`: a tool's uprobe program on a kernel uprobe vs redirected to userspace, and
 # kernel-fronting map operations (root).

@@ -18,12 +18,27 @@ const TARGET = `${ROOT}build/tests/probe_target`;
 const AGENT = `${ROOT}build/libbpftime-agent.so`;
 const MALLOC_APP = `${ROOT}build/examples/malloc`;
 const VICTIM = `${ROOT}build/examples/malloc_victim`;
+const EVENTS_TOOL = `${ROOT}build/tests/daemon_events`;
+const EVENTS = `${ROOT}build/tests/daemon_events.bpf.o`;
 let serial = 0;
 const segName = () => `daemon_test_${Deno.pid}_${serial++}`;
 
 function skipReason(): string | undefined {
   if (Deno.uid() !== 0) return "needs root (it loads kernel eBPF programs)";
-  for (const f of [DAEMON, TOOL, PROBES, GLOBALS, TARGET, AGENT, MALLOC_APP, VICTIM]) {
+  for (
+    const f of [
+      DAEMON,
+      TOOL,
+      PROBES,
+      GLOBALS,
+      TARGET,
+      AGENT,
+      MALLOC_APP,
+      VICTIM,
+      EVENTS_TOOL,
+      EVENTS,
+    ]
+  ) {
     try {
       Deno.statSync(f);
     } catch {
@@ -537,4 +552,102 @@ Deno.test({
     removeSegment(name);
     kmap.close();
   }
+});
+
+/** What daemon_events received once told to quit. */
+async function eventsResult(tool: Proc): Promise<string> {
+  const from = tool.out.lines.length;
+  await send(tool, "q\n");
+  const m = await tool.out.wait(/^ring=/, 10000, from);
+  assert.equal((await tool.child.status).code, 0, tool.err.text());
+  return m.input!;
+}
+
+/**
+ * A libbpf tool reading a ring buffer (ringbuf_output, reserve/submit/discard) and a perf buffer
+ * fed by uprobe programs: the same events whether the programs run in the kernel or, redirected,
+ * in the target (root, or `nobody`, whose output program fd comes from the daemon).
+ */
+async function eventsThroughKernelRings(nobody: boolean) {
+  const stats = readStats();
+  Deno.writeTextFileSync("/proc/sys/kernel/bpf_stats_enabled", "1");
+  const segment = segName();
+  const args = [EVENTS, TARGET, "add"];
+  const n = 1000;
+  try {
+    const alone = gatedTool(EVENTS_TOOL, args);
+    await alone.release();
+    await alone.out.wait(/^attached/);
+    await runTarget(n);
+    const kernel = await eventsResult(alone);
+    // n events per program (every fourth reservation is discarded), a = 0..n-1, one pid.
+    const sum = (n * (n - 1)) / 2;
+    const kept = [...Array(n).keys()].filter((a) => (a & 3) !== 3);
+    const keptSum = kept.reduce((x, y) => x + y, 0);
+    assert.match(
+      kernel,
+      new RegExp(
+        `^ring=${n}/${sum}/\\d+ reserve=${kept.length}/${keptSum}/\\d+ perf=${n}/${sum}/\\d+ ` +
+          `other_pid=0 bad=0 lost=0 run_cnt=${n},${n},${n}$`,
+      ),
+    );
+
+    const tool = gatedTool(EVENTS_TOOL, args);
+    const daemon = spawn(DAEMON, ["-p", String(tool.child.pid), "-v"], {
+      BPFTIME_GLOBAL_SHM_NAME: segment,
+      ...(nobody ? { BPFTIME_SHM_GROUP: "nogroup" } : {}),
+    });
+    try {
+      await daemon.err.wait(/bpftime daemon: running/);
+      await tool.release();
+      await tool.out.wait(/^attached/);
+      // All three programs redirected before the target runs.
+      for (
+        let waited = 0;
+        daemon.err.lines.filter((l) => /runs in userspace/.test(l)).length < 3;
+      ) {
+        assert.ok((waited += 50) < 10000, daemon.err.text());
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await runTarget(n, segment, nobody);
+      const ours = await eventsResult(tool);
+      // b is the target's thread id: it differs between the runs.
+      const strip = (s: string) => s.replace(/\/\d+ /g, " ").replace(/run_cnt=.*/, "");
+      assert.equal(strip(ours), strip(kernel));
+      assert.match(ours, /run_cnt=0,0,0$/);
+      console.log(`${nobody ? "nobody" : "root"} target: kernel: ${kernel}; redirected: ${ours}`);
+      if (nobody) {
+        assert.match(daemon.err.text(), /for kernel map \d+: output program sent/);
+      }
+    } finally {
+      assert.equal((await stop(daemon, "SIGINT")).code, 0, daemon.err.text());
+      await stop(tool);
+    }
+  } finally {
+    Deno.writeTextFileSync("/proc/sys/kernel/bpf_stats_enabled", stats);
+    removeSegment(segment);
+  }
+}
+
+Deno.test({
+  name: "daemon: ring buffer and perf buffer events from redirected programs reach the tool",
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const why = skipReason();
+  if (why) return console.log(`skipped: ${why}`);
+  await eventsThroughKernelRings(false);
+});
+
+Deno.test({
+  name: "daemon: an unprivileged target outputs into kernel rings with the daemon's program fd",
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const why = skipReason();
+  if (why) return console.log(`skipped: ${why}`);
+  if (!(await nobodyCanRun(TARGET)) || !(await nobodyCanRun(AGENT))) {
+    return console.log("skipped: user nobody cannot run the checkout's target and agent");
+  }
+  await eventsThroughKernelRings(true);
 });

@@ -1,0 +1,125 @@
+/*
+ * A plain libbpf tool for tests/daemon_test.ts: attaches daemon_events.bpf.o's three uprobe
+ * programs to function FUNC of BINARY, says "attached", reads their events through
+ * ring_buffer__poll and perf_buffer__poll, and after a line "q" on stdin (or EOF) drains both
+ * and prints, per kind, the number of events and the sums of their a and b, the events whose
+ * pid is not the first event's, the perf records lost, and the programs' run_cnt
+ * (kernel.bpf_stats_enabled=1).
+ *
+ *   daemon_events OBJ BINARY FUNC
+ */
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+struct event {
+	__u64 a, b;
+	__u32 pid, kind;
+};
+
+static struct {
+	unsigned long long n, a, b;
+} kinds[4];
+static unsigned long long bad, lost, other_pid;
+static __u32 want_pid;
+
+static void count(const void *data, size_t size)
+{
+	const struct event *e = data;
+	if (size < sizeof(*e) || e->kind < 1 || e->kind > 3) {
+		bad++;
+		return;
+	}
+	if (!want_pid)
+		want_pid = e->pid;
+	if (e->pid != want_pid) {
+		other_pid++;
+		return;
+	}
+	kinds[e->kind].n++;
+	kinds[e->kind].a += e->a;
+	kinds[e->kind].b += e->b;
+}
+
+static int on_ring(void *ctx, void *data, size_t size)
+{
+	(void)ctx;
+	count(data, size);
+	return 0;
+}
+
+static void on_perf(void *ctx, int cpu, void *data, __u32 size)
+{
+	(void)ctx, (void)cpu;
+	count(data, size);
+}
+
+static void on_lost(void *ctx, int cpu, __u64 n)
+{
+	(void)ctx, (void)cpu;
+	lost += n;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 4) {
+		fprintf(stderr, "usage: %s OBJ BINARY FUNC\n", argv[0]);
+		return 2;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	struct bpf_object *obj = bpf_object__open_file(argv[1], NULL);
+	if (!obj || bpf_object__load(obj)) {
+		fprintf(stderr, "daemon_events: cannot load %s\n", argv[1]);
+		return 1;
+	}
+	const char *names[] = {"ring_output", "ring_reserve", "perf_output"};
+	struct bpf_program *progs[3];
+	for (int i = 0; i < 3; i++) {
+		progs[i] = bpf_object__find_program_by_name(obj, names[i]);
+		LIBBPF_OPTS(bpf_uprobe_opts, opts, .func_name = argv[3]);
+		if (!progs[i] || !bpf_program__attach_uprobe_opts(progs[i], -1, argv[2], 0, &opts)) {
+			fprintf(stderr, "daemon_events: cannot attach %s to %s:%s\n", names[i], argv[2], argv[3]);
+			return 1;
+		}
+	}
+	struct ring_buffer *rb =
+		ring_buffer__new(bpf_object__find_map_fd_by_name(obj, "events"), on_ring, NULL, NULL);
+	struct perf_buffer *pb = perf_buffer__new(bpf_object__find_map_fd_by_name(obj, "perf_events"), 64,
+						  on_perf, on_lost, NULL, NULL);
+	if (!rb || !pb) {
+		fprintf(stderr, "daemon_events: cannot open the ring or perf buffer\n");
+		return 1;
+	}
+	printf("attached\n");
+	for (;;) {
+		ring_buffer__poll(rb, 20);
+		perf_buffer__poll(pb, 20);
+		struct pollfd p = {0, POLLIN, 0};
+		if (poll(&p, 1, 0) == 1) {
+			char line[16];
+			if (!fgets(line, sizeof(line), stdin) || line[0] == 'q')
+				break;
+		}
+	}
+	ring_buffer__consume(rb);
+	perf_buffer__consume(pb);
+	printf("ring=%llu/%llu/%llu reserve=%llu/%llu/%llu perf=%llu/%llu/%llu other_pid=%llu bad=%llu lost=%llu",
+	       kinds[1].n, kinds[1].a, kinds[1].b, kinds[2].n, kinds[2].a, kinds[2].b, kinds[3].n,
+	       kinds[3].a, kinds[3].b, other_pid, bad, lost);
+	printf(" run_cnt=");
+	for (int i = 0; i < 3; i++) {
+		struct bpf_prog_info info;
+		__u32 len = sizeof(info);
+		memset(&info, 0, sizeof(info));
+		bpf_obj_get_info_by_fd(bpf_program__fd(progs[i]), &info, &len);
+		printf("%s%llu", i ? "," : "", (unsigned long long)info.run_cnt);
+	}
+	printf("\n");
+	ring_buffer__free(rb);
+	perf_buffer__free(pb);
+	bpf_object__close(obj);
+	return 0;
+}
