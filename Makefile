@@ -107,7 +107,8 @@ build/bench/libnative.so: $(WORKLOAD_SRCS) bench/workloads/workloads.h bench/nat
 
 # The README's main job: count malloc calls in processes started with `bpftime start`.
 EXAMPLE_APPS := build/examples/malloc build/examples/bashreadline build/examples/opensnoop build/examples/syscount \
-	build/examples/errinject build/examples/errinject_victim build/examples/hotpatch_server
+	build/examples/errinject build/examples/errinject_victim build/examples/hotpatch_server \
+	build/examples/shared_count_kernel build/examples/shared_count_worker build/bpf/shared_count.bpf.o
 examples: $(EXAMPLE_APPS) build/examples/malloc_victim
 
 demo: build build/examples/malloc_victim
@@ -183,6 +184,13 @@ build/examples/%.skel.h: build/bpf/%.bpf.o
 	@mkdir -p build/examples
 	bpftool gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
 LIBBPF_APP = $(CC) -O2 -g -Wall -Wextra -Werror -Ibuild/examples -Ibpf -o $@ $< -lbpf -lelf -lz
+# shared_count: a kernel program and a userspace uprobe program counting into one kernel map.
+build/examples/shared_count_kernel: examples/shared_count/kernel_side.c
+	@mkdir -p build/examples
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lbpf -lelf -lz
+build/examples/shared_count_worker: examples/shared_count/worker.c
+	@mkdir -p build/examples
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<
 build/examples/malloc: examples/malloc/malloc.c build/examples/malloc.skel.h
 	$(LIBBPF_APP)
 build/examples/bashreadline: examples/bashreadline/bashreadline.c build/examples/bashreadline.skel.h bpf/bashreadline.h

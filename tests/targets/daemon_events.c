@@ -6,7 +6,7 @@
  * pid is not the first event's, the perf records lost, and the programs' run_cnt
  * (kernel.bpf_stats_enabled=1).
  *
- *   daemon_events OBJ BINARY FUNC
+ *   daemon_events OBJ BINARY FUNC [PROGRAM]   (PROGRAM: attach only that one; run_cnt is its)
  */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -65,8 +65,8 @@ static void on_lost(void *ctx, int cpu, __u64 n)
 
 int main(int argc, char **argv)
 {
-	if (argc != 4) {
-		fprintf(stderr, "usage: %s OBJ BINARY FUNC\n", argv[0]);
+	if (argc != 4 && argc != 5) {
+		fprintf(stderr, "usage: %s OBJ BINARY FUNC [PROGRAM]\n", argv[0]);
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -77,7 +77,12 @@ int main(int argc, char **argv)
 	}
 	const char *names[] = {"ring_output", "ring_reserve", "perf_output"};
 	struct bpf_program *progs[3];
-	for (int i = 0; i < 3; i++) {
+	int nprogs = 3;
+	if (argc == 5) {
+		names[0] = argv[4];
+		nprogs = 1;
+	}
+	for (int i = 0; i < nprogs; i++) {
 		progs[i] = bpf_object__find_program_by_name(obj, names[i]);
 		LIBBPF_OPTS(bpf_uprobe_opts, opts, .func_name = argv[3]);
 		if (!progs[i] || !bpf_program__attach_uprobe_opts(progs[i], -1, argv[2], 0, &opts)) {
@@ -110,7 +115,7 @@ int main(int argc, char **argv)
 	       kinds[1].n, kinds[1].a, kinds[1].b, kinds[2].n, kinds[2].a, kinds[2].b, kinds[3].n,
 	       kinds[3].a, kinds[3].b, other_pid, bad, lost);
 	printf(" run_cnt=");
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < nprogs; i++) {
 		struct bpf_prog_info info;
 		__u32 len = sizeof(info);
 		memset(&info, 0, sizeof(info));
