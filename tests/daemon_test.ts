@@ -233,6 +233,8 @@ Deno.test({
       assert.equal(status.code, 0, daemon.err.text());
       assert.match(daemon.err.text(), /stopped/);
     }
+    // The segment it made, empty again, went with it.
+    assert.throws(() => Deno.statSync(`/dev/shm/${segment}`), Deno.errors.NotFound);
   } finally {
     Deno.writeTextFileSync("/proc/sys/kernel/bpf_stats_enabled", stats);
     removeSegment(segment);
@@ -364,9 +366,16 @@ Deno.test({
     assert.equal(segmentObjects(segment).filter((o) => o.kind === "link").length, 1);
     assert.equal((await stop(daemon, "SIGTERM")).code, 0, daemon.err.text());
     assert.match(daemon.err.text(), /stopped/);
-    assert.deepEqual(segmentObjects(segment), []);
+    // Its objects gone, the segment it made went too.
+    assert.throws(() => Deno.statSync(`/dev/shm/${segment}`), Deno.errors.NotFound);
     await runTarget(100);
     assert.deepEqual(await toolResult(tool), { calls: 300, runCnt: 100 });
+
+    // A segment that was there before the daemon is left in place.
+    Segment.open(segment, { create: true, sizeMb: 4 }).close();
+    daemon = await startDaemon(segment, tool.child.pid);
+    assert.equal((await stop(daemon, "SIGINT")).code, 0, daemon.err.text());
+    assert.ok(Deno.statSync(`/dev/shm/${segment}`).isFile);
   } finally {
     Deno.writeTextFileSync("/proc/sys/kernel/bpf_stats_enabled", stats);
     removeSegment(segment);
