@@ -155,11 +155,11 @@ function readStats(): string {
 }
 
 /** Runs probe_target `add N 1`, under the agent when `segment` is given. */
-async function runTarget(n: number, segment?: string, nobody = false): Promise<void> {
+async function runTarget(n: number, segment?: string, nobody = false, threads = 1): Promise<void> {
   const env: Record<string, string> = segment
     ? { BPFTIME_GLOBAL_SHM_NAME: segment, LD_PRELOAD: AGENT, BPFTIME_SHM_GROUP: "nogroup" }
     : {};
-  const args = [TARGET, "add", String(n), "1"];
+  const args = [TARGET, "add", String(n), String(threads)];
   const out = nobody ? await asNobody(args, env).output() : await new Deno.Command(args[0], {
     args: args.slice(1),
     env,
@@ -577,27 +577,28 @@ async function eventsResult(tool: Proc): Promise<string> {
  * fed by uprobe programs: the same events whether the programs run in the kernel or, redirected,
  * in the target (root, or `nobody`, whose output program fd comes from the daemon).
  */
-async function eventsThroughKernelRings(nobody: boolean) {
+async function eventsThroughKernelRings(nobody: boolean, threads = 1) {
   const stats = readStats();
   Deno.writeTextFileSync("/proc/sys/kernel/bpf_stats_enabled", "1");
   const segment = segName();
   const args = [EVENTS, TARGET, "add"];
-  const n = 1000;
+  const n = threads > 1 ? 2000 : 1000;
   try {
     const alone = gatedTool(EVENTS_TOOL, args);
     await alone.release();
     await alone.out.wait(/^attached/);
-    await runTarget(n);
+    await runTarget(n, undefined, false, threads);
     const kernel = await eventsResult(alone);
     // n events per program (every fourth reservation is discarded), a = 0..n-1, one pid.
-    const sum = (n * (n - 1)) / 2;
+    const t = threads;
+    const sum = (t * n * (n - 1)) / 2;
     const kept = [...Array(n).keys()].filter((a) => (a & 3) !== 3);
-    const keptSum = kept.reduce((x, y) => x + y, 0);
+    const keptSum = t * kept.reduce((x, y) => x + y, 0);
     assert.match(
       kernel,
       new RegExp(
-        `^ring=${n}/${sum}/\\d+ reserve=${kept.length}/${keptSum}/\\d+ perf=${n}/${sum}/\\d+ ` +
-          `other_pid=0 bad=0 lost=0 run_cnt=${n},${n},${n}$`,
+        `^ring=${t * n}/${sum}/\\d+ reserve=${t * kept.length}/${keptSum}/\\d+ ` +
+          `perf=${t * n}/${sum}/\\d+ other_pid=0 bad=0 lost=0 run_cnt=${t * n},${t * n},${t * n}$`,
       ),
     );
 
@@ -618,13 +619,17 @@ async function eventsThroughKernelRings(nobody: boolean) {
         assert.ok((waited += 50) < 10000, daemon.err.text());
         await new Promise((r) => setTimeout(r, 50));
       }
-      await runTarget(n, segment, nobody);
+      await runTarget(n, segment, nobody, threads);
       const ours = await eventsResult(tool);
       // b is the target's thread id: it differs between the runs.
       const strip = (s: string) => s.replace(/\/\d+ /g, " ").replace(/run_cnt=.*/, "");
       assert.equal(strip(ours), strip(kernel));
       assert.match(ours, /run_cnt=0,0,0$/);
-      console.log(`${nobody ? "nobody" : "root"} target: kernel: ${kernel}; redirected: ${ours}`);
+      console.log(
+        `${
+          nobody ? "nobody" : "root"
+        } target, ${threads} thread(s): kernel: ${kernel}; redirected: ${ours}`,
+      );
       if (nobody) {
         assert.match(daemon.err.text(), /for kernel map \d+: output program sent/);
       }
@@ -659,4 +664,14 @@ Deno.test({
     return console.log("skipped: user nobody cannot run the checkout's target and agent");
   }
   await eventsThroughKernelRings(true);
+});
+
+Deno.test({
+  name: "daemon: four threads output into kernel rings at once (the shadow ring wraps)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const why = skipReason();
+  if (why) return console.log(`skipped: ${why}`);
+  await eventsThroughKernelRings(false, 4);
 });

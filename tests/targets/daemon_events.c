@@ -92,7 +92,7 @@ int main(int argc, char **argv)
 	}
 	struct ring_buffer *rb =
 		ring_buffer__new(bpf_object__find_map_fd_by_name(obj, "events"), on_ring, NULL, NULL);
-	struct perf_buffer *pb = perf_buffer__new(bpf_object__find_map_fd_by_name(obj, "perf_events"), 64,
+	struct perf_buffer *pb = perf_buffer__new(bpf_object__find_map_fd_by_name(obj, "perf_events"), 256,
 						  on_perf, on_lost, NULL, NULL);
 	if (!rb || !pb) {
 		fprintf(stderr, "daemon_events: cannot open the ring or perf buffer\n");
