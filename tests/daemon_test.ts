@@ -564,9 +564,9 @@ Deno.test({
 });
 
 /** What daemon_events received once told to quit. */
-async function eventsResult(tool: Proc): Promise<string> {
+async function eventsResult(tool: Proc, pid?: number): Promise<string> {
   const from = tool.out.lines.length;
-  await send(tool, "q\n");
+  await send(tool, pid === undefined ? "q\n" : `q ${pid}\n`);
   const m = await tool.out.wait(/^ring=/, 10000, from);
   assert.equal((await tool.child.status).code, 0, tool.err.text());
   return m.input!;
@@ -674,4 +674,50 @@ Deno.test({
   const why = skipReason();
   if (why) return console.log(`skipped: ${why}`);
   await eventsThroughKernelRings(false, 4);
+});
+
+Deno.test({
+  name:
+    "daemon: a target killed (-9) while its threads output into kernel rings; the next is exact",
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const why = skipReason();
+  if (why) return console.log(`skipped: ${why}`);
+  const segment = segName();
+  const tool = gatedTool(EVENTS_TOOL, [EVENTS, TARGET, "add"]);
+  const daemon = await startDaemon(segment, tool.child.pid, ["-v"]);
+  const env = { BPFTIME_GLOBAL_SHM_NAME: segment, LD_PRELOAD: AGENT };
+  try {
+    await tool.release();
+    await tool.out.wait(/^attached/);
+    for (let waited = 0; daemon.err.lines.filter((l) => /runs in userspace/.test(l)).length < 3;) {
+      assert.ok((waited += 50) < 10000, daemon.err.text());
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // Three threads reserving, submitting and outputting flat out, killed in the middle.
+    const busy = spawn(TARGET, ["loop", "30", "3"], env);
+    await busy.out.wait(/ready/);
+    await new Promise((r) => setTimeout(r, 300));
+    busy.child.kill("SIGKILL");
+    assert.equal((await stop(busy)).signal, "SIGKILL");
+    // The shadow ring and the kernel maps still flow: the next process's events all arrive.
+    const next = new Deno.Command(TARGET, { args: ["add", "500", "1"], env, stdout: "piped" })
+      .spawn();
+    assert.equal((await next.output()).code, 0);
+    const sum = (500 * 499) / 2;
+    const keptSum = [...Array(500).keys()].filter((a) => (a & 3) !== 3).reduce((x, y) => x + y, 0);
+    const got = await eventsResult(tool, next.pid);
+    assert.match(
+      got,
+      new RegExp(
+        `^ring=500/${sum}/\\d+ reserve=375/${keptSum}/\\d+ perf=500/${sum}/\\d+ .*bad=0 .*run_cnt=0,0,0$`,
+      ),
+    );
+    console.log(`after the kill: ${got}`);
+  } finally {
+    assert.equal((await stop(daemon, "SIGINT")).code, 0, daemon.err.text());
+    await stop(tool);
+    removeSegment(segment);
+  }
 });

@@ -2,9 +2,9 @@
  * A plain libbpf tool for tests/daemon_test.ts: attaches daemon_events.bpf.o's three uprobe
  * programs to function FUNC of BINARY, says "attached", reads their events through
  * ring_buffer__poll and perf_buffer__poll, and after a line "q" on stdin (or EOF) drains both
- * and prints, per kind, the number of events and the sums of their a and b, the events whose
- * pid is not the first event's, the perf records lost, and the programs' run_cnt
- * (kernel.bpf_stats_enabled=1).
+ * and prints, per kind, the number of events and the sums of their a and b of the first process
+ * that sent any (or of process PID after a line "q PID"), the events of other processes, the perf
+ * records lost, and the programs' run_cnt (kernel.bpf_stats_enabled=1).
  *
  *   daemon_events OBJ BINARY FUNC [PROGRAM]   (PROGRAM: attach only that one; run_cnt is its)
  */
@@ -12,6 +12,7 @@
 #include <bpf/libbpf.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -20,11 +21,16 @@ struct event {
 	__u32 pid, kind;
 };
 
-static struct {
-	unsigned long long n, a, b;
-} kinds[4];
+/* Per process (the first MAX_PIDS seen), per kind. */
+#define MAX_PIDS 16
+static struct by_pid {
+	__u32 pid;
+	struct {
+		unsigned long long n, a, b;
+	} kinds[4];
+} pids[MAX_PIDS];
+static unsigned npids;
 static unsigned long long bad, lost, other_pid;
-static __u32 want_pid;
 
 static void count(const void *data, size_t size)
 {
@@ -33,15 +39,18 @@ static void count(const void *data, size_t size)
 		bad++;
 		return;
 	}
-	if (!want_pid)
-		want_pid = e->pid;
-	if (e->pid != want_pid) {
-		other_pid++;
+	unsigned i = 0;
+	while (i < npids && pids[i].pid != e->pid)
+		i++;
+	if (i == npids && npids < MAX_PIDS)
+		pids[npids++].pid = e->pid;
+	if (i == MAX_PIDS)
 		return;
-	}
-	kinds[e->kind].n++;
-	kinds[e->kind].a += e->a;
-	kinds[e->kind].b += e->b;
+	if (i > 0)
+		other_pid++;
+	pids[i].kinds[e->kind].n++;
+	pids[i].kinds[e->kind].a += e->a;
+	pids[i].kinds[e->kind].b += e->b;
 }
 
 static int on_ring(void *ctx, void *data, size_t size)
@@ -99,21 +108,32 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	printf("attached\n");
+	__u32 report = 0;
 	for (;;) {
 		ring_buffer__poll(rb, 20);
 		perf_buffer__poll(pb, 20);
 		struct pollfd p = {0, POLLIN, 0};
 		if (poll(&p, 1, 0) == 1) {
-			char line[16];
-			if (!fgets(line, sizeof(line), stdin) || line[0] == 'q')
+			char line[32];
+			if (!fgets(line, sizeof(line), stdin))
 				break;
+			if (line[0] == 'q') {
+				report = (__u32)strtoul(line + 1, NULL, 10);
+				break;
+			}
 		}
 	}
 	ring_buffer__consume(rb);
 	perf_buffer__consume(pb);
+	struct by_pid none = {0}, *r = npids ? &pids[0] : &none;
+	for (unsigned i = 0; report && i < npids; i++)
+		if (pids[i].pid == report)
+			r = &pids[i];
+	if (report && r->pid != report)
+		r = &none;
 	printf("ring=%llu/%llu/%llu reserve=%llu/%llu/%llu perf=%llu/%llu/%llu other_pid=%llu bad=%llu lost=%llu",
-	       kinds[1].n, kinds[1].a, kinds[1].b, kinds[2].n, kinds[2].a, kinds[2].b, kinds[3].n,
-	       kinds[3].a, kinds[3].b, other_pid, bad, lost);
+	       r->kinds[1].n, r->kinds[1].a, r->kinds[1].b, r->kinds[2].n, r->kinds[2].a, r->kinds[2].b,
+	       r->kinds[3].n, r->kinds[3].a, r->kinds[3].b, other_pid, bad, lost);
 	printf(" run_cnt=");
 	for (int i = 0; i < nprogs; i++) {
 		struct bpf_prog_info info;
