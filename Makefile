@@ -191,6 +191,8 @@ build/examples/shared_count_kernel: examples/shared_count/kernel_side.c
 build/examples/shared_count_worker: examples/shared_count/worker.c
 	@mkdir -p build/examples
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<
+# tests/shared_count_test.ts runs the example under `make test`.
+test-targets: build/examples/shared_count_kernel build/examples/shared_count_worker
 build/examples/malloc: examples/malloc/malloc.c build/examples/malloc.skel.h
 	$(LIBBPF_APP)
 build/examples/bashreadline: examples/bashreadline/bashreadline.c build/examples/bashreadline.skel.h bpf/bashreadline.h
