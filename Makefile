@@ -391,5 +391,8 @@ test-targets: build/tests/daemon_events
 
 # `bpftime daemon`: a tool's uprobe program on a kernel uprobe vs redirected to userspace, and
 # kernel-fronting map operations (root).
-bench-daemon: build test-targets
+build/bench/kring_harness: bench/kring_harness.c build/libbpftime.so
+	@mkdir -p build/bench
+	$(CC) -O2 -Wall -Wextra -Werror -o $@ $< -Lbuild -lbpftime -Wl,-rpath,'$$ORIGIN/..' -lpthread
+bench-daemon: build test-targets build/bench/kring_harness
 	$(DENO) run $(DENO_PERMS) bench/daemon_bench.ts

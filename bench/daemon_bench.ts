@@ -206,6 +206,16 @@ seg.close();
 Segment.remove(segment);
 kmap.close();
 
+// One output into a kernel ring buffer: the test run in the calling thread (what the agent does)
+// against handing the record to another thread over a unix socket (the daemon-side design's floor).
+const harness = await new Deno.Command(`${root}build/bench/kring_harness`, {
+  args: ["100000", String(RUNS)],
+  stdout: "piped",
+  stderr: "inherit",
+}).output();
+if (harness.code !== 0) throw new Error("kring_harness failed");
+const kring = JSON.parse(new TextDecoder().decode(harness.stdout));
+
 const row = {
   hits_per_run: N,
   native_ns_per_call: native,
@@ -220,6 +230,9 @@ const row = {
   kring_output_ns: ringOut.ours_ns,
   kperf_output_kernel_ns: perfOut.kernel_ns,
   kperf_output_ns: perfOut.ours_ns,
+  kring_test_run_ns: kring.test_run_ns,
+  kring_via_socket_ns: kring.via_socket_ns,
+  kring_socket_over_test_run: kring.via_socket_ns / kring.test_run_ns,
   kmap_lookup_ns: kmapLookup,
   kmap_update_ns: kmapUpdate,
   syscall_lookup_ns: sysLookup,
