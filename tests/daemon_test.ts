@@ -721,3 +721,43 @@ Deno.test({
     removeSegment(segment);
   }
 });
+
+Deno.test({
+  name: "kernel maps: the TypeScript loader's programs output into a kernel ring and perf buffer",
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const why = skipReason();
+  if (why) return console.log(`skipped: ${why}`);
+  // A libbpf reader of a kernel ring buffer and perf event array it made (no programs of its own).
+  const reader = spawn(EVENTS_TOOL, ["--maps"], {}, true);
+  const [, ring, perf] = (await reader.out.wait(/^maps (\d+) (\d+)/)).map(Number);
+  const seg = Segment.open(segName(), { create: true, sizeMb: 8 });
+  const obj = BpfObject.open(EVENTS, { kernelMaps: { events: ring, perf_events: perf } });
+  try {
+    obj.load(seg);
+    const links = ["ring_output", "ring_reserve", "perf_output"].map((p) =>
+      obj.program(p).attachUprobe({ path: TARGET, func: "add" })
+    );
+    const target = new Deno.Command(TARGET, {
+      args: ["add", "300", "1"],
+      env: { BPFTIME_GLOBAL_SHM_NAME: seg.name, LD_PRELOAD: AGENT },
+      stdout: "piped",
+    }).spawn();
+    assert.equal((await target.output()).code, 0);
+    for (const l of links) l.destroy();
+    const sum = (300 * 299) / 2;
+    const keptSum = [...Array(300).keys()].filter((a) => (a & 3) !== 3).reduce((x, y) => x + y, 0);
+    const got = await eventsResult(reader, target.pid);
+    assert.match(
+      got,
+      new RegExp(`^ring=300/${sum}/\\d+ reserve=225/${keptSum}/\\d+ perf=300/${sum}/\\d+ .*bad=0`),
+    );
+  } finally {
+    obj.close();
+    const name = seg.name;
+    seg.close();
+    removeSegment(name);
+    await stop(reader);
+  }
+});

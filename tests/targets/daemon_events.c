@@ -7,6 +7,8 @@
  * records lost, and the programs' run_cnt (kernel.bpf_stats_enabled=1).
  *
  *   daemon_events OBJ BINARY FUNC [PROGRAM]   (PROGRAM: attach only that one; run_cnt is its)
+ *   daemon_events --maps     creates the two maps only (no programs) and says "maps RING PERF"
+ *                            (their kernel ids) instead of "attached", for another loader's programs
  */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -74,40 +76,58 @@ static void on_lost(void *ctx, int cpu, __u64 n)
 
 int main(int argc, char **argv)
 {
-	if (argc != 4 && argc != 5) {
-		fprintf(stderr, "usage: %s OBJ BINARY FUNC [PROGRAM]\n", argv[0]);
-		return 2;
-	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	struct bpf_object *obj = bpf_object__open_file(argv[1], NULL);
-	if (!obj || bpf_object__load(obj)) {
-		fprintf(stderr, "daemon_events: cannot load %s\n", argv[1]);
-		return 1;
-	}
 	const char *names[] = {"ring_output", "ring_reserve", "perf_output"};
 	struct bpf_program *progs[3];
-	int nprogs = 3;
-	if (argc == 5) {
-		names[0] = argv[4];
-		nprogs = 1;
-	}
-	for (int i = 0; i < nprogs; i++) {
-		progs[i] = bpf_object__find_program_by_name(obj, names[i]);
-		LIBBPF_OPTS(bpf_uprobe_opts, opts, .func_name = argv[3]);
-		if (!progs[i] || !bpf_program__attach_uprobe_opts(progs[i], -1, argv[2], 0, &opts)) {
-			fprintf(stderr, "daemon_events: cannot attach %s to %s:%s\n", names[i], argv[2], argv[3]);
+	struct bpf_object *obj = NULL;
+	int nprogs = 0, ring_fd, perf_fd;
+	if (argc == 2 && !strcmp(argv[1], "--maps")) {
+		ring_fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "events", 0, 0, 1024 * 1024, NULL);
+		perf_fd = bpf_map_create(BPF_MAP_TYPE_PERF_EVENT_ARRAY, "perf_events", 4, 4,
+					 (__u32)libbpf_num_possible_cpus(), NULL);
+	} else if (argc == 4 || argc == 5) {
+		obj = bpf_object__open_file(argv[1], NULL);
+		if (!obj || bpf_object__load(obj)) {
+			fprintf(stderr, "daemon_events: cannot load %s\n", argv[1]);
 			return 1;
 		}
+		nprogs = 3;
+		if (argc == 5) {
+			names[0] = argv[4];
+			nprogs = 1;
+		}
+		for (int i = 0; i < nprogs; i++) {
+			progs[i] = bpf_object__find_program_by_name(obj, names[i]);
+			LIBBPF_OPTS(bpf_uprobe_opts, opts, .func_name = argv[3]);
+			if (!progs[i] || !bpf_program__attach_uprobe_opts(progs[i], -1, argv[2], 0, &opts)) {
+				fprintf(stderr, "daemon_events: cannot attach %s to %s:%s\n", names[i], argv[2],
+					argv[3]);
+				return 1;
+			}
+		}
+		ring_fd = bpf_object__find_map_fd_by_name(obj, "events");
+		perf_fd = bpf_object__find_map_fd_by_name(obj, "perf_events");
+	} else {
+		fprintf(stderr, "usage: %s OBJ BINARY FUNC [PROGRAM] | --maps\n", argv[0]);
+		return 2;
 	}
-	struct ring_buffer *rb =
-		ring_buffer__new(bpf_object__find_map_fd_by_name(obj, "events"), on_ring, NULL, NULL);
-	struct perf_buffer *pb = perf_buffer__new(bpf_object__find_map_fd_by_name(obj, "perf_events"), 256,
-						  on_perf, on_lost, NULL, NULL);
+	struct ring_buffer *rb = ring_buffer__new(ring_fd, on_ring, NULL, NULL);
+	struct perf_buffer *pb = perf_buffer__new(perf_fd, 256, on_perf, on_lost, NULL, NULL);
 	if (!rb || !pb) {
 		fprintf(stderr, "daemon_events: cannot open the ring or perf buffer\n");
 		return 1;
 	}
-	printf("attached\n");
+	if (!obj) {
+		struct bpf_map_info ri, pi;
+		__u32 len = sizeof(ri);
+		memset(&ri, 0, sizeof(ri));
+		memset(&pi, 0, sizeof(pi));
+		bpf_obj_get_info_by_fd(ring_fd, &ri, &len);
+		len = sizeof(pi);
+		bpf_obj_get_info_by_fd(perf_fd, &pi, &len);
+		printf("maps %u %u\n", ri.id, pi.id);
+	} else
+		printf("attached\n");
 	__u32 report = 0;
 	for (;;) {
 		ring_buffer__poll(rb, 20);
@@ -145,6 +165,7 @@ int main(int argc, char **argv)
 	printf("\n");
 	ring_buffer__free(rb);
 	perf_buffer__free(pb);
-	bpf_object__close(obj);
+	if (obj)
+		bpf_object__close(obj);
 	return 0;
 }
