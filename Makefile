@@ -107,7 +107,8 @@ build/bench/libnative.so: $(WORKLOAD_SRCS) bench/workloads/workloads.h bench/nat
 
 # The README's main job: count malloc calls in processes started with `bpftime start`.
 EXAMPLE_APPS := build/examples/malloc build/examples/bashreadline build/examples/opensnoop build/examples/syscount \
-	build/examples/errinject build/examples/errinject_victim build/examples/hotpatch_server
+	build/examples/errinject build/examples/errinject_victim build/examples/hotpatch_server \
+	build/examples/shared_count_kernel build/examples/shared_count_worker build/bpf/shared_count.bpf.o
 examples: $(EXAMPLE_APPS) build/examples/malloc_victim
 
 demo: build build/examples/malloc_victim
@@ -183,6 +184,15 @@ build/examples/%.skel.h: build/bpf/%.bpf.o
 	@mkdir -p build/examples
 	bpftool gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
 LIBBPF_APP = $(CC) -O2 -g -Wall -Wextra -Werror -Ibuild/examples -Ibpf -o $@ $< -lbpf -lelf -lz
+# shared_count: a kernel program and a userspace uprobe program counting into one kernel map.
+build/examples/shared_count_kernel: examples/shared_count/kernel_side.c
+	@mkdir -p build/examples
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lbpf -lelf -lz
+build/examples/shared_count_worker: examples/shared_count/worker.c
+	@mkdir -p build/examples
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<
+# tests/shared_count_test.ts runs the example under `make test`.
+test-targets: build/examples/shared_count_kernel build/examples/shared_count_worker
 build/examples/malloc: examples/malloc/malloc.c build/examples/malloc.skel.h
 	$(LIBBPF_APP)
 build/examples/bashreadline: examples/bashreadline/bashreadline.c build/examples/bashreadline.skel.h bpf/bashreadline.h
@@ -374,8 +384,15 @@ build/tests/daemon_tool: tests/targets/daemon_tool.c
 	@mkdir -p build/tests
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lbpf -lelf -lz
 test-targets: build/tests/daemon_tool build/bpftime-daemon
+build/tests/daemon_events: tests/targets/daemon_events.c
+	@mkdir -p build/tests
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lbpf -lelf -lz
+test-targets: build/tests/daemon_events
 
 # `bpftime daemon`: a tool's uprobe program on a kernel uprobe vs redirected to userspace, and
 # kernel-fronting map operations (root).
-bench-daemon: build test-targets
+build/bench/kring_harness: bench/kring_harness.c build/libbpftime.so
+	@mkdir -p build/bench
+	$(CC) -O2 -Wall -Wextra -Werror -o $@ $< -Lbuild -lbpftime -Wl,-rpath,'$$ORIGIN/..' -lpthread
+bench-daemon: build test-targets build/bench/kring_harness
 	$(DENO) run $(DENO_PERMS) bench/daemon_bench.ts

@@ -534,9 +534,17 @@ export class BpfObject {
     if (kernelId !== undefined) {
       const m = seg.createKernelMap(kernelId);
       const info = m.info;
+      // The segment map is the kernel map's shadow: a ring buffer's holds only reservations, at
+      // most 128 KiB of it (csrc/maps/kernel_map.c); a perf event array without a size in the
+      // object gets the kernel's (libbpf's rule: the number of CPUs).
+      const shadowEntries = d.type === 27
+        ? Math.min(d.maxEntries, 128 * 1024)
+        : d.type === 4 && d.maxEntries === 0
+        ? info.maxEntries
+        : d.maxEntries;
       if (
         info.type !== d.type || info.keySize !== d.keySize || info.valueSize !== d.valueSize ||
-        info.maxEntries !== d.maxEntries
+        info.maxEntries !== shadowEntries
       ) {
         seg.deleteObject(m.id);
         throw new Error(

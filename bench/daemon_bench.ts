@@ -5,7 +5,10 @@
  * kernel), timing the whole run of `probe_target add N 1`, for two programs: probe_counts.bpf.o's on_entry (an array lookup
  * and two atomic adds: two bpf(2) calls per hit once redirected) and daemon_globals.bpf.o's
  * count_global (a .bss counter: the kernel's memory, mapped); and the cost per operation of a
- * segment map fronting a kernel hash map against bpf(2) on the kernel map itself.
+ * segment map fronting a kernel hash map against bpf(2) on the kernel map itself; and the per-hit
+ * cost of programs that output one 24-byte record into a kernel ring buffer or perf event array
+ * (daemon_events.bpf.o's ring_output, perf_output, read by build/tests/daemon_events), in the
+ * kernel and redirected (each output a BPF_PROG_TEST_RUN of a small kernel program, kernel_ring.c).
  * Per-hit figures are the probed time minus the unprobed time, median of RUNS runs each. Root
  * only. Writes bench/out/daemon.json and prints a table.
  */
@@ -19,9 +22,13 @@ const TARGET = `${root}build/tests/probe_target`;
 const TOOL = `${root}build/tests/daemon_tool`;
 const PROBES = `${root}build/tests/probe_counts.bpf.o`;
 const GLOBALS = `${root}build/tests/daemon_globals.bpf.o`;
+const EVENTS_TOOL = `${root}build/tests/daemon_events`;
+const EVENTS = `${root}build/tests/daemon_events.bpf.o`;
 const DAEMON = `${root}build/bpftime-daemon`;
 const AGENT = libraryPath("agent");
 const N = 100_000, RUNS = 5, OPS = 200_000;
+// Hits per run for the output programs: few enough that the tool keeps up (no records dropped).
+const N_EVENTS = 20_000;
 
 if (Deno.uid() !== 0) {
   console.log("bench-daemon needs root (kernel uprobes, the daemon)");
@@ -31,17 +38,17 @@ if (Deno.uid() !== 0) {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** Nanoseconds per add() call of `probe_target add N 1`, wall time of the whole run (median). */
-async function timeTarget(env: Record<string, string> = {}): Promise<number> {
+async function timeTarget(env: Record<string, string> = {}, n = N): Promise<number> {
   const runs: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     const t = performance.now();
     const out = await new Deno.Command("taskset", {
-      args: ["-c", "1", TARGET, "add", String(N), "1"],
+      args: ["-c", "1", TARGET, "add", String(n), "1"],
       env,
       stdout: "piped",
       stderr: "piped",
     }).output();
-    const ns = (performance.now() - t) * 1e6 / N;
+    const ns = (performance.now() - t) * 1e6 / n;
     if (out.code !== 0) throw new Error(`target failed: ${new TextDecoder().decode(out.stderr)}`);
     runs.push(ns);
   }
@@ -49,9 +56,9 @@ async function timeTarget(env: Record<string, string> = {}): Promise<number> {
 }
 
 /** The tool, started behind a shell that waits for a line (so its pid is known first). */
-function gatedTool(obj: string, prog: string) {
+function gatedTool(tool: string[]) {
   const child = new Deno.Command("sh", {
-    args: ["-c", 'read _ && exec "$@"', "sh", TOOL, obj, TARGET, "add", prog],
+    args: ["-c", 'read _ && exec "$@"', "sh", ...tool],
     stdin: "piped",
     stdout: "piped",
     stderr: "inherit",
@@ -95,23 +102,24 @@ const STATS = "/proc/sys/kernel/bpf_stats_enabled";
 const statsWere = Deno.readTextFileSync(STATS).trim();
 Deno.writeTextFileSync(STATS, "1");
 const native = await timeTarget();
+const nativeEvents = await timeTarget({}, N_EVENTS);
 
-/** Added ns per hit on a kernel uprobe and redirected, and the hits each side counted. */
-async function perHit(obj: string, prog: string) {
+/** Added ns per hit on a kernel uprobe and redirected, and what the tool read each side. */
+async function perHit(prog: string, tool: string[], n = N, nativeNs = native) {
   // The kernel: the tool alone.
-  const alone = gatedTool(obj, prog);
+  const alone = gatedTool(tool);
   await alone.send("go\n");
   await alone.line();
-  const kernel = await timeTarget();
+  const kernel = await timeTarget({}, n);
   await alone.send("q\n");
   const kernelLine = await alone.line();
   await alone.status();
 
   // Ours: the same tool, the daemon watching it, the target under the agent.
   const segment = `daemon_bench_${Deno.pid}`;
-  const tool = gatedTool(obj, prog);
+  const redirected = gatedTool(tool);
   const daemon = new Deno.Command(DAEMON, {
-    args: ["-p", String(tool.pid)],
+    args: ["-p", String(redirected.pid)],
     env: { BPFTIME_GLOBAL_SHM_NAME: segment },
     stderr: "piped",
   }).spawn();
@@ -119,13 +127,13 @@ async function perHit(obj: string, prog: string) {
   let ours: number, oursLine: string;
   try {
     await waitDaemon(/running/);
-    await tool.send("go\n");
-    await tool.line();
+    await redirected.send("go\n");
+    await redirected.line();
     await waitDaemon(/runs in userspace/);
-    ours = await timeTarget({ BPFTIME_GLOBAL_SHM_NAME: segment, LD_PRELOAD: AGENT });
-    await tool.send("q\n");
-    oursLine = await tool.line();
-    await tool.status();
+    ours = await timeTarget({ BPFTIME_GLOBAL_SHM_NAME: segment, LD_PRELOAD: AGENT }, n);
+    await redirected.send("q\n");
+    oursLine = await redirected.line();
+    await redirected.status();
   } finally {
     daemon.kill("SIGTERM");
     await daemon.status;
@@ -135,19 +143,22 @@ async function perHit(obj: string, prog: string) {
   }
   return {
     program: prog,
-    kernel_ns: kernel - native,
-    ours_ns: ours - native,
-    kernel_over_ours: (kernel - native) / (ours - native),
+    kernel_ns: kernel - nativeNs,
+    ours_ns: ours - nativeNs,
+    kernel_over_ours: (kernel - nativeNs) / (ours - nativeNs),
     // What the tool read (run_cnt: the kernel program's runs; 0 when redirected).
     kernel_counted: kernelLine,
     ours_counted: oursLine,
   };
 }
 
-let lookups, globals;
+let lookups, globals, ringOut, perfOut;
 try {
-  lookups = await perHit(PROBES, "on_entry");
-  globals = await perHit(GLOBALS, "count_global");
+  lookups = await perHit("on_entry", [TOOL, PROBES, TARGET, "add", "on_entry"]);
+  globals = await perHit("count_global", [TOOL, GLOBALS, TARGET, "add", "count_global"]);
+  const events = (prog: string) => [EVENTS_TOOL, EVENTS, TARGET, "add", prog];
+  ringOut = await perHit("ring_output", events("ring_output"), N_EVENTS, nativeEvents);
+  perfOut = await perHit("perf_output", events("perf_output"), N_EVENTS, nativeEvents);
 } finally {
   Deno.writeTextFileSync(STATS, statsWere);
 }
@@ -195,6 +206,16 @@ seg.close();
 Segment.remove(segment);
 kmap.close();
 
+// One output into a kernel ring buffer: the test run in the calling thread (what the agent does)
+// against handing the record to another thread over a unix socket (the daemon-side design's floor).
+const harness = await new Deno.Command(`${root}build/bench/kring_harness`, {
+  args: ["100000", String(RUNS)],
+  stdout: "piped",
+  stderr: "inherit",
+}).output();
+if (harness.code !== 0) throw new Error("kring_harness failed");
+const kring = JSON.parse(new TextDecoder().decode(harness.stdout));
+
 const row = {
   hits_per_run: N,
   native_ns_per_call: native,
@@ -202,7 +223,16 @@ const row = {
   kernel_ns: lookups.kernel_ns,
   ours_ns: lookups.ours_ns,
   kernel_over_ours: lookups.kernel_over_ours,
-  programs: [lookups, globals],
+  programs: [lookups, globals, ringOut, perfOut],
+  // One record output per hit into a kernel ring buffer / perf event array (each side's whole
+  // per-hit cost: uprobe, program, output; the tool's counts are in `programs`).
+  kring_output_kernel_ns: ringOut.kernel_ns,
+  kring_output_ns: ringOut.ours_ns,
+  kperf_output_kernel_ns: perfOut.kernel_ns,
+  kperf_output_ns: perfOut.ours_ns,
+  kring_test_run_ns: kring.test_run_ns,
+  kring_via_socket_ns: kring.via_socket_ns,
+  kring_socket_over_test_run: kring.via_socket_ns / kring.test_run_ns,
   kmap_lookup_ns: kmapLookup,
   kmap_update_ns: kmapUpdate,
   syscall_lookup_ns: sysLookup,

@@ -18,12 +18,27 @@ const TARGET = `${ROOT}build/tests/probe_target`;
 const AGENT = `${ROOT}build/libbpftime-agent.so`;
 const MALLOC_APP = `${ROOT}build/examples/malloc`;
 const VICTIM = `${ROOT}build/examples/malloc_victim`;
+const EVENTS_TOOL = `${ROOT}build/tests/daemon_events`;
+const EVENTS = `${ROOT}build/tests/daemon_events.bpf.o`;
 let serial = 0;
 const segName = () => `daemon_test_${Deno.pid}_${serial++}`;
 
 function skipReason(): string | undefined {
   if (Deno.uid() !== 0) return "needs root (it loads kernel eBPF programs)";
-  for (const f of [DAEMON, TOOL, PROBES, GLOBALS, TARGET, AGENT, MALLOC_APP, VICTIM]) {
+  for (
+    const f of [
+      DAEMON,
+      TOOL,
+      PROBES,
+      GLOBALS,
+      TARGET,
+      AGENT,
+      MALLOC_APP,
+      VICTIM,
+      EVENTS_TOOL,
+      EVENTS,
+    ]
+  ) {
     try {
       Deno.statSync(f);
     } catch {
@@ -140,11 +155,11 @@ function readStats(): string {
 }
 
 /** Runs probe_target `add N 1`, under the agent when `segment` is given. */
-async function runTarget(n: number, segment?: string, nobody = false): Promise<void> {
+async function runTarget(n: number, segment?: string, nobody = false, threads = 1): Promise<void> {
   const env: Record<string, string> = segment
     ? { BPFTIME_GLOBAL_SHM_NAME: segment, LD_PRELOAD: AGENT, BPFTIME_SHM_GROUP: "nogroup" }
     : {};
-  const args = [TARGET, "add", String(n), "1"];
+  const args = [TARGET, "add", String(n), String(threads)];
   const out = nobody ? await asNobody(args, env).output() : await new Deno.Command(args[0], {
     args: args.slice(1),
     env,
@@ -218,6 +233,8 @@ Deno.test({
       assert.equal(status.code, 0, daemon.err.text());
       assert.match(daemon.err.text(), /stopped/);
     }
+    // The segment it made, empty again, went with it.
+    assert.throws(() => Deno.statSync(`/dev/shm/${segment}`), Deno.errors.NotFound);
   } finally {
     Deno.writeTextFileSync("/proc/sys/kernel/bpf_stats_enabled", stats);
     removeSegment(segment);
@@ -349,9 +366,16 @@ Deno.test({
     assert.equal(segmentObjects(segment).filter((o) => o.kind === "link").length, 1);
     assert.equal((await stop(daemon, "SIGTERM")).code, 0, daemon.err.text());
     assert.match(daemon.err.text(), /stopped/);
-    assert.deepEqual(segmentObjects(segment), []);
+    // Its objects gone, the segment it made went too.
+    assert.throws(() => Deno.statSync(`/dev/shm/${segment}`), Deno.errors.NotFound);
     await runTarget(100);
     assert.deepEqual(await toolResult(tool), { calls: 300, runCnt: 100 });
+
+    // A segment that was there before the daemon is left in place.
+    Segment.open(segment, { create: true, sizeMb: 4 }).close();
+    daemon = await startDaemon(segment, tool.child.pid);
+    assert.equal((await stop(daemon, "SIGINT")).code, 0, daemon.err.text());
+    assert.ok(Deno.statSync(`/dev/shm/${segment}`).isFile);
   } finally {
     Deno.writeTextFileSync("/proc/sys/kernel/bpf_stats_enabled", stats);
     removeSegment(segment);
@@ -536,5 +560,204 @@ Deno.test({
     seg.close();
     removeSegment(name);
     kmap.close();
+  }
+});
+
+/** What daemon_events received once told to quit. */
+async function eventsResult(tool: Proc, pid?: number): Promise<string> {
+  const from = tool.out.lines.length;
+  await send(tool, pid === undefined ? "q\n" : `q ${pid}\n`);
+  const m = await tool.out.wait(/^ring=/, 10000, from);
+  assert.equal((await tool.child.status).code, 0, tool.err.text());
+  return m.input!;
+}
+
+/**
+ * A libbpf tool reading a ring buffer (ringbuf_output, reserve/submit/discard) and a perf buffer
+ * fed by uprobe programs: the same events whether the programs run in the kernel or, redirected,
+ * in the target (root, or `nobody`, whose output program fd comes from the daemon).
+ */
+async function eventsThroughKernelRings(nobody: boolean, threads = 1) {
+  const stats = readStats();
+  Deno.writeTextFileSync("/proc/sys/kernel/bpf_stats_enabled", "1");
+  const segment = segName();
+  const args = [EVENTS, TARGET, "add"];
+  const n = threads > 1 ? 2000 : 1000;
+  try {
+    const alone = gatedTool(EVENTS_TOOL, args);
+    await alone.release();
+    await alone.out.wait(/^attached/);
+    await runTarget(n, undefined, false, threads);
+    const kernel = await eventsResult(alone);
+    // n events per program (every fourth reservation is discarded), a = 0..n-1, one pid.
+    const t = threads;
+    const sum = (t * n * (n - 1)) / 2;
+    const kept = [...Array(n).keys()].filter((a) => (a & 3) !== 3);
+    const keptSum = t * kept.reduce((x, y) => x + y, 0);
+    assert.match(
+      kernel,
+      new RegExp(
+        `^ring=${t * n}/${sum}/\\d+ reserve=${t * kept.length}/${keptSum}/\\d+ ` +
+          `perf=${t * n}/${sum}/\\d+ other_pid=0 bad=0 lost=0 run_cnt=${t * n},${t * n},${t * n}$`,
+      ),
+    );
+
+    const tool = gatedTool(EVENTS_TOOL, args);
+    const daemon = spawn(DAEMON, ["-p", String(tool.child.pid), "-v"], {
+      BPFTIME_GLOBAL_SHM_NAME: segment,
+      ...(nobody ? { BPFTIME_SHM_GROUP: "nogroup" } : {}),
+    });
+    try {
+      await daemon.err.wait(/bpftime daemon: running/);
+      await tool.release();
+      await tool.out.wait(/^attached/);
+      // All three programs redirected before the target runs.
+      for (
+        let waited = 0;
+        daemon.err.lines.filter((l) => /runs in userspace/.test(l)).length < 3;
+      ) {
+        assert.ok((waited += 50) < 10000, daemon.err.text());
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await runTarget(n, segment, nobody, threads);
+      const ours = await eventsResult(tool);
+      // b is the target's thread id: it differs between the runs.
+      const strip = (s: string) => s.replace(/\/\d+ /g, " ").replace(/run_cnt=.*/, "");
+      assert.equal(strip(ours), strip(kernel));
+      assert.match(ours, /run_cnt=0,0,0$/);
+      console.log(
+        `${
+          nobody ? "nobody" : "root"
+        } target, ${threads} thread(s): kernel: ${kernel}; redirected: ${ours}`,
+      );
+      if (nobody) {
+        assert.match(daemon.err.text(), /for kernel map \d+: output program sent/);
+      }
+    } finally {
+      assert.equal((await stop(daemon, "SIGINT")).code, 0, daemon.err.text());
+      await stop(tool);
+    }
+  } finally {
+    Deno.writeTextFileSync("/proc/sys/kernel/bpf_stats_enabled", stats);
+    removeSegment(segment);
+  }
+}
+
+Deno.test({
+  name: "daemon: ring buffer and perf buffer events from redirected programs reach the tool",
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const why = skipReason();
+  if (why) return console.log(`skipped: ${why}`);
+  await eventsThroughKernelRings(false);
+});
+
+Deno.test({
+  name: "daemon: an unprivileged target outputs into kernel rings with the daemon's program fd",
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const why = skipReason();
+  if (why) return console.log(`skipped: ${why}`);
+  if (!(await nobodyCanRun(TARGET)) || !(await nobodyCanRun(AGENT))) {
+    return console.log("skipped: user nobody cannot run the checkout's target and agent");
+  }
+  await eventsThroughKernelRings(true);
+});
+
+Deno.test({
+  name: "daemon: four threads output into kernel rings at once (the shadow ring wraps)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const why = skipReason();
+  if (why) return console.log(`skipped: ${why}`);
+  await eventsThroughKernelRings(false, 4);
+});
+
+Deno.test({
+  name:
+    "daemon: a target killed (-9) while its threads output into kernel rings; the next is exact",
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const why = skipReason();
+  if (why) return console.log(`skipped: ${why}`);
+  const segment = segName();
+  const tool = gatedTool(EVENTS_TOOL, [EVENTS, TARGET, "add"]);
+  const daemon = await startDaemon(segment, tool.child.pid, ["-v"]);
+  const env = { BPFTIME_GLOBAL_SHM_NAME: segment, LD_PRELOAD: AGENT };
+  try {
+    await tool.release();
+    await tool.out.wait(/^attached/);
+    for (let waited = 0; daemon.err.lines.filter((l) => /runs in userspace/.test(l)).length < 3;) {
+      assert.ok((waited += 50) < 10000, daemon.err.text());
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // Three threads reserving, submitting and outputting flat out, killed in the middle.
+    const busy = spawn(TARGET, ["loop", "30", "3"], env);
+    await busy.out.wait(/ready/);
+    await new Promise((r) => setTimeout(r, 300));
+    busy.child.kill("SIGKILL");
+    assert.equal((await stop(busy)).signal, "SIGKILL");
+    // The shadow ring and the kernel maps still flow: the next process's events all arrive.
+    const next = new Deno.Command(TARGET, { args: ["add", "500", "1"], env, stdout: "piped" })
+      .spawn();
+    assert.equal((await next.output()).code, 0);
+    const sum = (500 * 499) / 2;
+    const keptSum = [...Array(500).keys()].filter((a) => (a & 3) !== 3).reduce((x, y) => x + y, 0);
+    const got = await eventsResult(tool, next.pid);
+    assert.match(
+      got,
+      new RegExp(
+        `^ring=500/${sum}/\\d+ reserve=375/${keptSum}/\\d+ perf=500/${sum}/\\d+ .*bad=0 .*run_cnt=0,0,0$`,
+      ),
+    );
+    console.log(`after the kill: ${got}`);
+  } finally {
+    assert.equal((await stop(daemon, "SIGINT")).code, 0, daemon.err.text());
+    await stop(tool);
+    removeSegment(segment);
+  }
+});
+
+Deno.test({
+  name: "kernel maps: the TypeScript loader's programs output into a kernel ring and perf buffer",
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const why = skipReason();
+  if (why) return console.log(`skipped: ${why}`);
+  // A libbpf reader of a kernel ring buffer and perf event array it made (no programs of its own).
+  const reader = spawn(EVENTS_TOOL, ["--maps"], {}, true);
+  const [, ring, perf] = (await reader.out.wait(/^maps (\d+) (\d+)/)).map(Number);
+  const seg = Segment.open(segName(), { create: true, sizeMb: 8 });
+  const obj = BpfObject.open(EVENTS, { kernelMaps: { events: ring, perf_events: perf } });
+  try {
+    obj.load(seg);
+    const links = ["ring_output", "ring_reserve", "perf_output"].map((p) =>
+      obj.program(p).attachUprobe({ path: TARGET, func: "add" })
+    );
+    const target = new Deno.Command(TARGET, {
+      args: ["add", "300", "1"],
+      env: { BPFTIME_GLOBAL_SHM_NAME: seg.name, LD_PRELOAD: AGENT },
+      stdout: "piped",
+    }).spawn();
+    assert.equal((await target.output()).code, 0);
+    for (const l of links) l.destroy();
+    const sum = (300 * 299) / 2;
+    const keptSum = [...Array(300).keys()].filter((a) => (a & 3) !== 3).reduce((x, y) => x + y, 0);
+    const got = await eventsResult(reader, target.pid);
+    assert.match(
+      got,
+      new RegExp(`^ring=300/${sum}/\\d+ reserve=225/${keptSum}/\\d+ perf=300/${sum}/\\d+ .*bad=0`),
+    );
+  } finally {
+    obj.close();
+    const name = seg.name;
+    seg.close();
+    removeSegment(name);
+    await stop(reader);
   }
 });

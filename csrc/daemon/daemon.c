@@ -120,6 +120,10 @@ int main(int argc, char **argv)
 	const char *name = getenv("BPFTIME_GLOBAL_SHM_NAME");
 	if (!name || !*name)
 		name = "bpftime_maps_shm";
+	/* A segment the daemon creates it removes at exit, when nobody else has put objects in it. */
+	char path[300];
+	snprintf(path, sizeof(path), "/dev/shm/%s", name);
+	bool created = access(path, F_OK) != 0;
 	const char *mb = getenv("BPFTIME_SHM_MEMORY_MB");
 	/* Shared with $BPFTIME_SHM_GROUP when set, so unprivileged traced processes can follow it. */
 	struct bpftime_shm *shm = bpftime_shm_open_as(name, mb && *mb ? strtoull(mb, NULL, 10) : 32,
@@ -183,7 +187,19 @@ int main(int argc, char **argv)
 	ring_buffer__free(rb);
 	daemon_tracer_bpf__destroy(skel);
 	redirect_cleanup();
+	bool empty = true;
+	struct bpftime_object_info info;
+	for (uint32_t i = 0; empty; i++) {
+		int rc = bpftime_object_at(shm, i, &info);
+		if (rc < 0)
+			break;
+		empty = rc == 0;
+	}
 	bpftime_shm_close(shm);
+	if (created && empty && bpftime_shm_remove(name) == 0)
+		dverbose("segment '%s' removed\n", name);
+	else if (created)
+		dlog("segment '%s' is kept: others put objects in it\n", name);
 	close(listen_fd);
 	dlog("stopped; its userspace programs, links and maps are gone\n");
 	return 0;

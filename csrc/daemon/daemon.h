@@ -29,6 +29,8 @@ void redirect_event(const struct daemon_event *e, uint64_t size);
 void redirect_cleanup(void);
 /* The daemon's own fd for kernel map `id` if it fronts that map, else -1. */
 int redirect_fronted_fd(uint32_t kernel_map_id);
+/* The output program (maps/kernel_ring.c) of a ring buffer or perf event array it fronts, or -1. */
+int redirect_output_prog(uint32_t kernel_map_id);
 
 /* fd_server.c */
 /* Binds the abstract socket; -1 (said on stderr) when another daemon holds it. */

@@ -1,7 +1,8 @@
 /*
  * The daemon's abstract unix socket: its name is the lock that keeps a second daemon from
  * starting, and traced processes ask it for fds of the kernel maps the daemon fronts, so they
- * need no CAP_BPF (maps/kernel_map_fd.c is the other end). Only maps the daemon fronts are
+ * need no CAP_BPF (maps/kernel_map_fd.c is the other end), and for the fds of the programs that
+ * output into fronted ring buffers and perf event arrays (maps/kernel_ring.c). Only maps the daemon fronts are
  * handed out, to anyone who can reach the socket (the segment's permissions already decide who
  * runs programs on them).
  */
@@ -73,13 +74,16 @@ void fd_server_accept(int listen_fd)
 	struct pollfd p = {c, POLLIN, 0};
 	struct kernel_map_request req;
 	if (poll(&p, 1, 200) == 1 && recv(c, &req, sizeof(req), MSG_DONTWAIT) == (ssize_t)sizeof(req) &&
-	    req.magic == KERNEL_MAP_REQ_MAGIC) {
+	    (req.magic == KERNEL_MAP_REQ_MAGIC || req.magic == KERNEL_OUT_REQ_MAGIC)) {
 		int fd = redirect_fronted_fd(req.map_id);
+		if (fd >= 0 && req.magic == KERNEL_OUT_REQ_MAGIC)
+			fd = redirect_output_prog(req.map_id);
 		struct ucred cred;
 		socklen_t cl = sizeof(cred);
 		if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0)
 			dverbose("fd request from pid %d for kernel map %u: %s\n", cred.pid, req.map_id,
-				 fd >= 0 ? "sent" : "not a map the daemon fronts");
+				 fd >= 0 ? (req.magic == KERNEL_OUT_REQ_MAGIC ? "output program sent" : "sent")
+					 : "not a map the daemon fronts");
 		reply(c, fd >= 0 ? 0 : -ENOENT, fd);
 	}
 	close(c);

@@ -51,6 +51,7 @@ struct obj {
 struct fronted {
 	uint32_t pid, kernel_id;
 	int fd; /* the daemon's fd for the kernel map (a pidfd_getfd copy), passed to agents */
+	int out_fd; /* ring buffer, perf event array: its output program (-1 until asked for) */
 	int seg_map;
 };
 
@@ -164,9 +165,25 @@ static int fronted_map(uint32_t pid, int fd)
 		fronts = n;
 		capfronts = cap;
 	}
-	fronts[nfronts++] = (struct fronted){pid, kid, copy, id};
+	fronts[nfronts++] = (struct fronted){pid, kid, copy, -1, id};
 	dverbose("pid %u: kernel map %u fronted by segment map %d\n", pid, kid, id);
 	return id;
+}
+
+int redirect_output_prog(uint32_t kernel_map_id)
+{
+	for (size_t i = 0; i < nfronts; i++) {
+		if (fronts[i].kernel_id != kernel_map_id)
+			continue;
+		if (fronts[i].out_fd < 0) {
+			fronts[i].out_fd = bpftime_kernel_output_prog(kernel_map_id);
+			if (fronts[i].out_fd < 0)
+				dlog("kernel map %u: cannot load its output program: %s\n", kernel_map_id,
+				     strerror(-fronts[i].out_fd));
+		}
+		return fronts[i].out_fd;
+	}
+	return -1;
 }
 
 int redirect_fronted_fd(uint32_t kernel_map_id)
@@ -291,6 +308,8 @@ static void release_process(uint32_t pid)
 			continue;
 		delete_object(&fronts[i].seg_map, "map");
 		close(fronts[i].fd);
+		if (fronts[i].out_fd >= 0)
+			close(fronts[i].out_fd);
 		fronts[i] = fronts[--nfronts];
 	}
 	for (size_t i = nobjs; i-- > 0;) {

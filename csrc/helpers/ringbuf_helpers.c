@@ -1,4 +1,5 @@
 /* bpf_ringbuf_output / reserve / submit / discard / query. */
+#include "../maps/kernel_map.h"
 #include "../maps/perf_event_array.h"
 #include "../maps/ringbuf.h"
 #include "helpers.h"
@@ -18,6 +19,8 @@ static uint64_t ringbuf_output(uint64_t map, uint64_t data, uint64_t size, uint6
 	struct shm_map *m = ring(map, &shm);
 	if (!m || !run_access_ok(data, size) || (flags & ~3ull))
 		return (uint64_t)-EINVAL;
+	if (m->kernel_id) /* fronting a kernel ring buffer */
+		return (uint64_t)(int64_t)kernel_ring_output(m, (const void *)(uintptr_t)data, size, flags);
 	return (uint64_t)(int64_t)rb_output(shm, m, (const void *)(uintptr_t)data, size, flags);
 }
 
@@ -65,7 +68,9 @@ void ringbuf_run_end(struct jit_ctx *run)
 			continue;
 		uint32_t *hdr;
 		struct shm_map *m = shm ? rb_of_sample(shm, held[i].sample, &hdr) : NULL;
-		if (m)
+		if (m && m->kernel_id)
+			kernel_ring_commit(shm, m, hdr, true, 0);
+		else if (m)
 			rb_commit(shm, m, hdr, true, 0);
 		held[i] = held[--nheld];
 	}
@@ -79,6 +84,8 @@ static uint64_t commit(uint64_t sample, uint64_t flags, bool discard)
 	if (!m)
 		return (uint64_t)-EINVAL;
 	forget(sample);
+	if (m->kernel_id) /* reserved in the shadow of a kernel ring buffer: output it there */
+		return (uint64_t)(int64_t)kernel_ring_commit(shm, m, hdr, discard, flags);
 	return (uint64_t)(int64_t)rb_commit(shm, m, hdr, discard, flags);
 }
 
@@ -111,6 +118,8 @@ static uint64_t perf_event_output(uint64_t ctx, uint64_t map, uint64_t flags, ui
 	struct shm_map *m = helper_map(map, &shm);
 	if (!m || m->type != MAP_PERF_EVENT_ARRAY || !run_access_ok(data, size))
 		return (uint64_t)-EINVAL;
+	if (m->kernel_id) /* fronting a kernel perf event array */
+		return (uint64_t)(int64_t)kernel_ring_output(m, (const void *)(uintptr_t)data, size, flags);
 	return (uint64_t)(int64_t)pea_output(shm, m, flags, (const void *)(uintptr_t)data, size);
 }
 

@@ -196,6 +196,12 @@ BPFTIME_API int bpftime_map_create(struct bpftime_shm *shm, uint32_t type, const
  * there goes back to the kernel when its run ends. Returns the id or -errno.
  */
 BPFTIME_API int bpftime_kernel_map_create(struct bpftime_shm *shm, uint32_t kernel_map_id);
+/*
+ * A new fd of the (never attached) kernel program that outputs records into kernel ring buffer
+ * or perf event array `kernel_map_id` when test-run (maps/kernel_ring.c); needs CAP_BPF and
+ * CAP_PERFMON. `bpftime daemon` hands it to traced processes that lack them. -errno on failure.
+ */
+BPFTIME_API int bpftime_kernel_output_prog(uint32_t kernel_map_id);
 BPFTIME_API int bpftime_map_info(struct bpftime_shm *shm, uint32_t id, struct bpftime_map_info *out);
 BPFTIME_API int bpftime_map_lookup(struct bpftime_shm *shm, uint32_t id, const void *key, void *value);
 /* Lookup with flags: BPF_F_LOCK (4) copies under the value's spin lock. */

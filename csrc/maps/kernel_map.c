@@ -9,6 +9,10 @@
  * kernel_map_write_back). Such a read-modify-write is not atomic against other writers of the
  * kernel map (the kernel's own programs, other processes); updates and deletes through helpers
  * and the syscall-style API are single kernel operations.
+ *
+ * Ring buffers and perf event arrays are fronted too: their output helpers reach the kernel map
+ * through a small kernel program (kernel_ring.c); the segment map of the same type is only a
+ * shadow (a ring's holds reservations until they are submitted).
  */
 #define _GNU_SOURCE
 #include "kernel_map.h"
@@ -211,6 +215,7 @@ static bool frontable(uint32_t type)
 	switch (type) {
 	case MAP_HASH: case MAP_ARRAY: case MAP_PERCPU_HASH: case MAP_PERCPU_ARRAY:
 	case MAP_LRU_HASH: case MAP_LRU_PERCPU_HASH:
+	case MAP_RINGBUF: case MAP_PERF_EVENT_ARRAY: /* output through kernel_ring.c */
 		return true;
 	default:
 		return false;
@@ -233,7 +238,7 @@ int bpftime_kernel_map_create(struct bpftime_shm *shm, uint32_t kernel_map_id)
 	}
 	if (!frontable(info.type)) {
 		set_error("kernel map %u ('%s'): map type %u cannot be fronted (hash, array, per-CPU and "
-			  "LRU hash and array only)", kernel_map_id, info.name, info.type);
+			  "LRU hash and array, ring buffer, perf event array only)", kernel_map_id, info.name, info.type);
 		return -KERNEL_ENOTSUPP;
 	}
 	if (info.key_size > KERNEL_MAP_MAX_KEY) {
@@ -243,8 +248,13 @@ int bpftime_kernel_map_create(struct bpftime_shm *shm, uint32_t kernel_map_id)
 	}
 	/* The kernel's flags besides the ones that only matter to it (frozen, access from programs). */
 	uint32_t flags = info.map_flags & (F_NO_PREALLOC | F_MMAPABLE | F_ACCESS_MASK);
+	uint32_t max_entries = info.max_entries;
+	/* A fronted ring's shadow only holds reservations until they are submitted to the kernel
+	 * (kernel_ring.c): big enough for a few of the largest records, no need for the kernel's size. */
+	if (info.type == MAP_RINGBUF && max_entries > 4 * KERNEL_RING_MAX_RECORD)
+		max_entries = 4 * KERNEL_RING_MAX_RECORD;
 	int id = bpftime_map_create(shm, info.type, info.name, info.key_size, info.value_size,
-				    info.max_entries, flags, 0, 0);
+				    max_entries, flags, 0, 0);
 	if (id < 0)
 		return id;
 	struct shm_map *m = map_by_id(shm, (uint32_t)id);
@@ -258,7 +268,7 @@ int bpftime_kernel_map_create(struct bpftime_shm *shm, uint32_t kernel_map_id)
 	}
 	/* Arrays: their values now (a frozen .rodata is never written again); programs may point
 	 * into them directly (lddw of a map value), without a lookup. */
-	if (map_type(m->type)->index_keyed) {
+	if (map_type(m->type)->index_keyed && m->type != MAP_PERF_EVENT_ARRAY) {
 		VALUE_BUF(m);
 		for (uint32_t i = 0; i < m->max_entries; i++)
 			if (kernel_map_lookup(fd, &i, value_buf) == 0)

@@ -11,13 +11,16 @@
 
 /* The daemon's abstract unix socket ("\0" + this): fd requests, and one daemon per machine. */
 #define KERNEL_MAP_SOCKET "bpftime-daemon"
-#define KERNEL_MAP_REQ_MAGIC 0x6b6d6170u /* "kmap" */
+#define KERNEL_MAP_REQ_MAGIC 0x6b6d6170u /* "kmap": the kernel map's fd */
+#define KERNEL_OUT_REQ_MAGIC 0x6b6f7574u /* "kout": its output program's (kernel_ring.c) */
+/* The largest record output into a fronted ring buffer or perf event array (a per-CPU scratch). */
+#define KERNEL_RING_MAX_RECORD 32768u
 /* Bytes of one key's values across CPUs a fronting map may have (a per-thread buffer). */
 #define KERNEL_MAP_MAX_VALUE 4096u
 #define KERNEL_MAP_MAX_KEY 512u
 
 struct kernel_map_request {
-	uint32_t magic;
+	uint32_t magic; /* KERNEL_MAP_REQ_MAGIC or KERNEL_OUT_REQ_MAGIC */
 	uint32_t map_id; /* kernel map id */
 };
 struct kernel_map_reply {
@@ -42,6 +45,22 @@ HIDDEN bool kernel_map_values_shared(const struct shm_map *m);
 
 /* This process's fd for kernel map `id` (kept for the process's life), or -errno. */
 HIDDEN int kernel_map_fd(uint32_t id);
+/* The fd kept for (what: a request magic, kernel map id), or -ENOENT. */
+HIDDEN int kernel_fd_cached(uint32_t what, uint32_t id);
+/* Keeps fd for (what, id) for the process's life; returns the fd kept (another thread's, if it won). */
+HIDDEN int kernel_fd_keep(uint32_t what, uint32_t id, int fd);
+/* Asks `bpftime daemon` for (what, id)'s fd over its socket, or -errno. */
+HIDDEN int kernel_fd_from_daemon(uint32_t what, uint32_t id);
+
+/*
+ * Output into the kernel ring buffer or perf event array m fronts (kernel_ring.c): the kernel's
+ * bpf_ringbuf_output / bpf_perf_event_output result, or -errno.
+ */
+HIDDEN int kernel_ring_output(const struct shm_map *m, const void *data, uint64_t size, uint64_t flags);
+/* Submit (output to the kernel) or discard a record reserved in m's shadow ring. */
+HIDDEN int kernel_ring_commit(struct bpftime_shm *shm, struct shm_map *m, uint32_t *hdr, bool discard,
+			      uint64_t flags);
+
 /* bpf(2) on kernel maps, -errno on failure. */
 HIDDEN int kernel_map_lookup(int fd, const void *key, void *value);
 HIDDEN int kernel_map_update(int fd, const void *key, const void *value, uint64_t flags);

@@ -1,5 +1,6 @@
 /*
- * A process's fds for kernel maps: asked once per map and kept. BPF_MAP_GET_FD_BY_ID needs
+ * A process's fds for kernel maps (and for the programs that output into fronted ring buffers and
+ * perf event arrays, kernel_ring.c): asked once per map and kept. BPF_MAP_GET_FD_BY_ID needs
  * CAP_SYS_ADMIN; without it the fd comes from `bpftime daemon` over its abstract unix socket
  * (SCM_RIGHTS). No locks a probe could wait on: the table is filled with atomic operations.
  */
@@ -18,7 +19,8 @@
 #define FD_SLOTS 128
 
 static struct fd_slot {
-	uint32_t id; /* 0: free */
+	uint32_t id; /* 0: free; UINT32_MAX: being filled */
+	uint32_t what; /* KERNEL_MAP_REQ_MAGIC: the map's fd; KERNEL_OUT_REQ_MAGIC: its output program */
 	int fd;
 } slots[FD_SLOTS];
 
@@ -53,8 +55,7 @@ int kernel_map_next_key(int fd, const void *key, void *next)
 	return (int)sys_bpf(BPF_MAP_GET_NEXT_KEY, &a);
 }
 
-/* Asks the daemon for the fd of kernel map `id`. */
-static int fd_from_daemon(uint32_t id)
+int kernel_fd_from_daemon(uint32_t what, uint32_t id)
 {
 	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (s < 0)
@@ -67,7 +68,7 @@ static int fd_from_daemon(uint32_t id)
 	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	int rc = -ENOENT;
-	struct kernel_map_request req = {KERNEL_MAP_REQ_MAGIC, id};
+	struct kernel_map_request req = {what, id};
 	if (connect(s, (struct sockaddr *)&addr, len) < 0 ||
 	    send(s, &req, sizeof(req), MSG_NOSIGNAL) != (ssize_t)sizeof(req)) {
 		rc = errno == ECONNREFUSED ? -ENOENT : -errno;
@@ -93,23 +94,20 @@ static int fd_from_daemon(uint32_t id)
 	return fd;
 }
 
-int kernel_map_fd(uint32_t id)
+int kernel_fd_cached(uint32_t what, uint32_t id)
 {
 	for (int i = 0; i < FD_SLOTS; i++)
-		if (__atomic_load_n(&slots[i].id, __ATOMIC_ACQUIRE) == id)
+		if (__atomic_load_n(&slots[i].id, __ATOMIC_ACQUIRE) == id && slots[i].what == what)
 			return slots[i].fd;
-	union bpf_attr a = {.map_id = id};
-	int fd = (int)sys_bpf(BPF_MAP_GET_FD_BY_ID, &a);
-	if (fd == -EPERM || fd == -EACCES)
-		fd = fd_from_daemon(id);
-	if (fd < 0) {
-		set_error("kernel map %u: no fd for it (%s; is `bpftime daemon` running?)", id, strerror(-fd));
-		return fd;
-	}
+	return -ENOENT;
+}
+
+int kernel_fd_keep(uint32_t what, uint32_t id, int fd)
+{
 	/* Publish it: fd first, then the id. Two threads racing keep one fd each; one is closed. */
 	for (int i = 0; i < FD_SLOTS; i++) {
 		uint32_t seen = __atomic_load_n(&slots[i].id, __ATOMIC_ACQUIRE);
-		if (seen == id) {
+		if (seen == id && slots[i].what == what) {
 			close(fd);
 			return slots[i].fd;
 		}
@@ -122,8 +120,25 @@ int kernel_map_fd(uint32_t id)
 			continue;
 		}
 		slots[i].fd = fd;
+		slots[i].what = what;
 		__atomic_store_n(&slots[i].id, id, __ATOMIC_RELEASE);
 		return fd;
 	}
 	return fd; /* the table is full: the fd is used without being kept (leaks one fd) */
+}
+
+int kernel_map_fd(uint32_t id)
+{
+	int fd = kernel_fd_cached(KERNEL_MAP_REQ_MAGIC, id);
+	if (fd >= 0)
+		return fd;
+	union bpf_attr a = {.map_id = id};
+	fd = (int)sys_bpf(BPF_MAP_GET_FD_BY_ID, &a);
+	if (fd == -EPERM || fd == -EACCES)
+		fd = kernel_fd_from_daemon(KERNEL_MAP_REQ_MAGIC, id);
+	if (fd < 0) {
+		set_error("kernel map %u: no fd for it (%s; is `bpftime daemon` running?)", id, strerror(-fd));
+		return fd;
+	}
+	return kernel_fd_keep(KERNEL_MAP_REQ_MAGIC, id, fd);
 }
