@@ -79,6 +79,7 @@ export const SYMBOLS = {
     result: "i32",
   },
   bpftime_kernel_map_create: { parameters: ["pointer", "u32"], result: "i32" },
+  bpftime_kernel_output_prog: { parameters: ["u32"], result: "i32" },
   bpftime_map_values: { parameters: ["pointer", "u32", "buffer", "u32"], result: "i32" },
   bpftime_map_lookup_and_delete: {
     parameters: ["pointer", "u32", "buffer", "buffer"],
