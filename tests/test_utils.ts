@@ -79,11 +79,22 @@ export async function bpftimeEnv(
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
+/** Segments freshSegment made: removed when the test process ends, so none is left in /dev/shm. */
+const madeSegments = new Set<string>();
+globalThis.addEventListener("unload", () => {
+  for (const name of madeSegments) {
+    try {
+      Segment.remove(name);
+    } catch { /* removed by its test */ }
+  }
+});
+
 /** A new, empty segment `name`; a leftover of an earlier run is removed first. */
 export function freshSegment(name: string, sizeMb = 4): Segment {
   try {
     Segment.remove(name);
   } catch { /* nothing left over */ }
+  madeSegments.add(name);
   return Segment.open(name, { create: true, sizeMb });
 }
 
