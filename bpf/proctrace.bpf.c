@@ -126,6 +126,28 @@ static __always_inline bool selected(struct task_struct *task, const char *comm)
  * its sequence number after, so a reader that sees the same number before and after copying
  * got one writer's bytes.
  */
+/* An event of `type` for the current process if the filters select it: reserved, header filled. */
+static __always_inline struct proctrace_event *begin_event(struct task_struct *task, unsigned int type,
+							   int pid, __u64 now)
+{
+	int ppid = BPF_CORE_READ(task, real_parent, tgid);
+	char comm[16];
+	bpf_get_current_comm(comm, sizeof(comm));
+	if (!selected(task, comm))
+		return NULL;
+
+	struct proctrace_event *e = reserve_event();
+	if (!e)
+		return NULL;
+	__builtin_memset(e, 0, sizeof(*e));
+	e->type = type;
+	e->pid = pid;
+	e->ppid = ppid;
+	e->ts_ns = now;
+	__builtin_memcpy(e->comm, comm, sizeof(comm));
+	return e;
+}
+
 static __always_inline void copy_argv(struct proctrace_event *e, unsigned long start, __u32 len)
 {
 	__u32 zero = 0;
@@ -173,21 +195,9 @@ int handle_exec(void *ctx)
 	__u64 now = bpf_ktime_get_boot_ns();
 	bpf_map_update_elem(&exec_start, &pid, &now, BPF_ANY);
 
-	int ppid = BPF_CORE_READ(task, real_parent, tgid);
-	char comm[16];
-	bpf_get_current_comm(comm, sizeof(comm));
-	if (!selected(task, comm))
-		return 0;
-
-	struct proctrace_event *e = reserve_event();
+	struct proctrace_event *e = begin_event(task, PROCTRACE_EXEC, pid, now);
 	if (!e)
 		return 0;
-	__builtin_memset(e, 0, sizeof(*e));
-	e->type = PROCTRACE_EXEC;
-	e->pid = pid;
-	e->ppid = ppid;
-	e->ts_ns = now;
-	__builtin_memcpy(e->comm, comm, sizeof(comm));
 
 	unsigned long arg_start = BPF_CORE_READ(task, mm, arg_start);
 	unsigned long arg_end = BPF_CORE_READ(task, mm, arg_end);
@@ -225,25 +235,13 @@ int handle_exit(void *ctx)
 	if (duration < min_duration_ns)
 		return 0;
 
-	int ppid = BPF_CORE_READ(task, real_parent, tgid);
-	char comm[16];
-	bpf_get_current_comm(comm, sizeof(comm));
-	if (!selected(task, comm))
-		return 0;
-
-	struct proctrace_event *e = reserve_event();
+	struct proctrace_event *e = begin_event(task, PROCTRACE_EXIT, pid, now);
 	if (!e)
 		return 0;
-	__builtin_memset(e, 0, sizeof(*e));
-	e->type = PROCTRACE_EXIT;
-	e->pid = pid;
-	e->ppid = ppid;
-	e->ts_ns = now;
 	e->duration_ns = duration;
 	int code = BPF_CORE_READ(task, exit_code);
 	e->exit_code = (code >> 8) & 0xff;
 	e->exit_signal = code & 0x7f;
-	__builtin_memcpy(e->comm, comm, sizeof(comm));
 	submit_event(e);
 	return 0;
 }
