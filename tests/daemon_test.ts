@@ -196,19 +196,39 @@ function removeSegment(name: string) {
   } catch { /* never made */ }
 }
 
+/**
+ * A daemon test: skipped (saying why) when it cannot run here, or when `nobody` is asked for and
+ * user nobody cannot run the checkout's binaries; the kernel's run counts on while it runs (they
+ * show whether a kernel program ran); its segment removed afterwards.
+ */
+function daemonTest(
+  name: string,
+  body: (segment: string) => Promise<void>,
+  opts: { nobody?: boolean } = {},
+) {
+  Deno.test({ name, sanitizeResources: false, sanitizeOps: false }, async () => {
+    const why = skipReason();
+    if (why) return console.log(`skipped: ${why}`);
+    if (opts.nobody && (!(await nobodyCanRun(TARGET)) || !(await nobodyCanRun(AGENT)))) {
+      return console.log("skipped: user nobody cannot run the checkout's target and agent");
+    }
+    const stats = readStats();
+    Deno.writeTextFileSync("/proc/sys/kernel/bpf_stats_enabled", "1");
+    const segment = segName();
+    try {
+      await body(segment);
+    } finally {
+      Deno.writeTextFileSync("/proc/sys/kernel/bpf_stats_enabled", stats);
+      removeSegment(segment);
+    }
+  });
+}
+
 const TOOL_ARGS = [PROBES, TARGET, "add"];
 
-Deno.test({
-  name: "daemon: a libbpf tool's uprobe runs in userspace, its kernel program never does",
-  sanitizeResources: false,
-  sanitizeOps: false,
-}, async () => {
-  const why = skipReason();
-  if (why) return console.log(`skipped: ${why}`);
-  const stats = readStats();
-  Deno.writeTextFileSync("/proc/sys/kernel/bpf_stats_enabled", "1");
-  const segment = segName();
-  try {
+daemonTest(
+  "daemon: a libbpf tool's uprobe runs in userspace, its kernel program never does",
+  async (segment) => {
     // The kernel's answer: the tool alone.
     const alone = gatedTool(TOOL, TOOL_ARGS);
     await alone.release();
@@ -235,11 +255,8 @@ Deno.test({
     }
     // The segment it made, empty again, went with it.
     assert.throws(() => Deno.statSync(`/dev/shm/${segment}`), Deno.errors.NotFound);
-  } finally {
-    Deno.writeTextFileSync("/proc/sys/kernel/bpf_stats_enabled", stats);
-    removeSegment(segment);
-  }
-});
+  },
+);
 
 /** The victim's count at each of the malloc app's prints (it prints every pid every second). */
 function victimCounts(app: Lines, pid: number): number[] {
@@ -266,77 +283,64 @@ function lastSteps(counts: number[], n: number): number[] {
   return steps.slice(-n);
 }
 
-Deno.test({
-  name: "daemon: the seeds' walk-through (malloc app, `bpftime daemon`, `bpftime start` victim)",
-  sanitizeResources: false,
-  sanitizeOps: false,
-}, async () => {
-  const why = skipReason();
-  if (why) return console.log(`skipped: ${why}`);
-  const segment = segName();
-  // The kernel run: the app's uprobe on libc's malloc counts the victim (machine-wide: short).
-  const app = spawn(MALLOC_APP, ["-d", "4"]);
-  await app.out.wait(/^\d\d:\d\d:\d\d/);
-  const plain = spawn(VICTIM, []);
-  await app.child.status;
-  await stop(plain);
-  await stop(app);
-  const kernel = victimCounts(app.out, plain.child.pid);
+daemonTest(
+  "daemon: the seeds' walk-through (malloc app, `bpftime daemon`, `bpftime start` victim)",
+  async (segment) => {
+    // The kernel run: the app's uprobe on libc's malloc counts the victim (machine-wide: short).
+    const app = spawn(MALLOC_APP, ["-d", "4"]);
+    await app.out.wait(/^\d\d:\d\d:\d\d/);
+    const plain = spawn(VICTIM, []);
+    await app.child.status;
+    await stop(plain);
+    await stop(app);
+    const kernel = victimCounts(app.out, plain.child.pid);
 
-  // The daemon run: the same unmodified app; the victim under `bpftime start`.
-  const tool = gatedTool(MALLOC_APP, ["-d", "5"]);
-  const env = { BPFTIME_GLOBAL_SHM_NAME: segment };
-  const daemon = spawn(`${ROOT}bin/bpftime`, ["daemon", "-p", String(tool.child.pid), "-v"], env);
-  try {
-    await daemon.err.wait(/bpftime daemon: running/, 30000);
-    await tool.release();
-    await daemon.err.wait(/uprobe 'do_count' on .*libc.* runs in userspace/);
-    const started = spawn(`${ROOT}bin/bpftime`, ["start", VICTIM], {
-      ...env,
-      BPFTIME_AGENT_LOG: "1",
-    });
-    // The agent names its process; it took the kernel uprobe's breakpoint over.
-    const taken = await started.err.wait(
-      /bpftime-agent\[(\d+)\]: .*breakpoint at 0x[0-9a-f]+ is removed here/,
-      20000,
-    );
-    const victim = Number(taken[1]);
-    await tool.child.status;
+    // The daemon run: the same unmodified app; the victim under `bpftime start`.
+    const tool = gatedTool(MALLOC_APP, ["-d", "5"]);
+    const env = { BPFTIME_GLOBAL_SHM_NAME: segment };
+    const daemon = spawn(`${ROOT}bin/bpftime`, ["daemon", "-p", String(tool.child.pid), "-v"], env);
     try {
-      Deno.kill(victim, "SIGTERM");
-    } catch (e) {
+      await daemon.err.wait(/bpftime daemon: running/, 30000);
+      await tool.release();
+      await daemon.err.wait(/uprobe 'do_count' on .*libc.* runs in userspace/);
+      const started = spawn(`${ROOT}bin/bpftime`, ["start", VICTIM], {
+        ...env,
+        BPFTIME_AGENT_LOG: "1",
+      });
+      // The agent names its process; it took the kernel uprobe's breakpoint over.
+      const taken = await started.err.wait(
+        /bpftime-agent\[(\d+)\]: .*breakpoint at 0x[0-9a-f]+ is removed here/,
+        20000,
+      );
+      const victim = Number(taken[1]);
+      await tool.child.status;
+      try {
+        Deno.kill(victim, "SIGTERM");
+      } catch (e) {
+        await stop(started);
+        throw new Error(`the victim is gone: ${e}\n${started.out.text()}\n${started.err.text()}`);
+      }
       await stop(started);
-      throw new Error(`the victim is gone: ${e}\n${started.out.text()}\n${started.err.text()}`);
+      await stop(tool);
+      const ours = victimCounts(tool.out, victim);
+      console.log(`victim's counts, kernel uprobe: ${kernel}; through the daemon: ${ours}`);
+      // One malloc per loop of the victim, one loop a second: the same steps as on the kernel.
+      const k = lastSteps(kernel, 2), o = lastSteps(ours, 2);
+      assert.ok(k.length === 2 && o.length === 2, `kernel ${kernel}, ours ${ours}`);
+      const sum = (a: number[]) => a.reduce((x, y) => x + y, 0);
+      assert.ok(sum(k) >= 1 && sum(k) <= 3, `kernel steps ${k} (${kernel})`);
+      assert.ok(sum(o) >= 1 && sum(o) <= 3, `our steps ${o} (${ours})`);
+      assert.ok(Math.abs(sum(k) - sum(o)) <= 1, `kernel ${k} vs ours ${o}`);
+    } finally {
+      const status = await stop(daemon, "SIGINT");
+      assert.equal(status.code, 0, daemon.err.text());
     }
-    await stop(started);
-    await stop(tool);
-    const ours = victimCounts(tool.out, victim);
-    console.log(`victim's counts, kernel uprobe: ${kernel}; through the daemon: ${ours}`);
-    // One malloc per loop of the victim, one loop a second: the same steps as on the kernel.
-    const k = lastSteps(kernel, 2), o = lastSteps(ours, 2);
-    assert.ok(k.length === 2 && o.length === 2, `kernel ${kernel}, ours ${ours}`);
-    const sum = (a: number[]) => a.reduce((x, y) => x + y, 0);
-    assert.ok(sum(k) >= 1 && sum(k) <= 3, `kernel steps ${k} (${kernel})`);
-    assert.ok(sum(o) >= 1 && sum(o) <= 3, `our steps ${o} (${ours})`);
-    assert.ok(Math.abs(sum(k) - sum(o)) <= 1, `kernel ${k} vs ours ${o}`);
-  } finally {
-    const status = await stop(daemon, "SIGINT");
-    assert.equal(status.code, 0, daemon.err.text());
-    removeSegment(segment);
-  }
-});
+  },
+);
 
-Deno.test({
-  name: "daemon: lifecycle (tools loaded before it, a second daemon, tools that outlive it)",
-  sanitizeResources: false,
-  sanitizeOps: false,
-}, async () => {
-  const why = skipReason();
-  if (why) return console.log(`skipped: ${why}`);
-  const stats = readStats();
-  Deno.writeTextFileSync("/proc/sys/kernel/bpf_stats_enabled", "1");
-  const segment = segName();
-  try {
+daemonTest(
+  "daemon: lifecycle (tools loaded before it, a second daemon, tools that outlive it)",
+  async (segment) => {
     // A tool attached before the daemon started is left to the kernel, even when watched.
     const early = gatedTool(TOOL, TOOL_ARGS);
     await early.release();
@@ -376,59 +380,37 @@ Deno.test({
     daemon = await startDaemon(segment, tool.child.pid);
     assert.equal((await stop(daemon, "SIGINT")).code, 0, daemon.err.text());
     assert.ok(Deno.statSync(`/dev/shm/${segment}`).isFile);
-  } finally {
-    Deno.writeTextFileSync("/proc/sys/kernel/bpf_stats_enabled", stats);
-    removeSegment(segment);
-  }
-});
+  },
+);
 
-Deno.test({
-  name: "daemon: an unprivileged traced process gets the kernel map's fd from the daemon",
-  sanitizeResources: false,
-  sanitizeOps: false,
-}, async () => {
-  const why = skipReason();
-  if (why) return console.log(`skipped: ${why}`);
-  if (!(await nobodyCanRun(TARGET)) || !(await nobodyCanRun(AGENT))) {
-    return console.log("skipped: user nobody cannot run the checkout's target and agent");
-  }
-  const stats = readStats();
-  Deno.writeTextFileSync("/proc/sys/kernel/bpf_stats_enabled", "1");
-  const segment = segName();
-  const tool = gatedTool(TOOL, TOOL_ARGS);
-  const daemon = spawn(DAEMON, ["-p", String(tool.child.pid), "-v"], {
-    BPFTIME_GLOBAL_SHM_NAME: segment,
-    BPFTIME_SHM_GROUP: "nogroup",
-  });
-  try {
-    await daemon.err.wait(/bpftime daemon: running/);
-    await tool.release();
-    await daemon.err.wait(/runs in userspace/);
-    await runTarget(250, segment, true);
-    assert.deepEqual(await toolResult(tool), { calls: 250, runCnt: 0 });
-    // nobody may not BPF_MAP_GET_FD_BY_ID: the fds came over the daemon's socket.
-    assert.match(daemon.err.text(), /fd request from pid \d+ for kernel map \d+: sent/);
-  } finally {
-    Deno.writeTextFileSync("/proc/sys/kernel/bpf_stats_enabled", stats);
-    assert.equal((await stop(daemon, "SIGINT")).code, 0, daemon.err.text());
-    await stop(tool);
-    removeSegment(segment);
-  }
-});
+daemonTest(
+  "daemon: an unprivileged traced process gets the kernel map's fd from the daemon",
+  async (segment) => {
+    const tool = gatedTool(TOOL, TOOL_ARGS);
+    const daemon = spawn(DAEMON, ["-p", String(tool.child.pid), "-v"], {
+      BPFTIME_GLOBAL_SHM_NAME: segment,
+      BPFTIME_SHM_GROUP: "nogroup",
+    });
+    try {
+      await daemon.err.wait(/bpftime daemon: running/);
+      await tool.release();
+      await daemon.err.wait(/runs in userspace/);
+      await runTarget(250, segment, true);
+      assert.deepEqual(await toolResult(tool), { calls: 250, runCnt: 0 });
+      // nobody may not BPF_MAP_GET_FD_BY_ID: the fds came over the daemon's socket.
+      assert.match(daemon.err.text(), /fd request from pid \d+ for kernel map \d+: sent/);
+    } finally {
+      assert.equal((await stop(daemon, "SIGINT")).code, 0, daemon.err.text());
+      await stop(tool);
+    }
+  },
+  { nobody: true },
+);
 
-Deno.test({
-  name:
-    "daemon: .bss and .rodata (mmapable kernel arrays) are the kernel's own memory in the target",
-  sanitizeResources: false,
-  sanitizeOps: false,
-}, async () => {
-  const why = skipReason();
-  if (why) return console.log(`skipped: ${why}`);
-  const stats = readStats();
-  Deno.writeTextFileSync("/proc/sys/kernel/bpf_stats_enabled", "1");
-  const segment = segName();
-  const args = [GLOBALS, TARGET, "add"];
-  try {
+daemonTest(
+  "daemon: .bss and .rodata (mmapable kernel arrays) are the kernel's own memory in the target",
+  async (segment) => {
+    const args = [GLOBALS, TARGET, "add"];
     const alone = gatedTool(TOOL, args);
     await alone.release();
     await alone.out.wait(/^attached/);
@@ -456,112 +438,98 @@ Deno.test({
     } finally {
       assert.equal((await stop(daemon, "SIGINT")).code, 0, daemon.err.text());
     }
-  } finally {
-    Deno.writeTextFileSync("/proc/sys/kernel/bpf_stats_enabled", stats);
-    removeSegment(segment);
-  }
-});
+  },
+);
 
-Deno.test({
-  name:
-    "daemon: the agent takes the kernel's breakpoint over while threads call the function; kill -9",
-  sanitizeResources: false,
-  sanitizeOps: false,
-}, async () => {
-  const why = skipReason();
-  if (why) return console.log(`skipped: ${why}`);
-  const stats = readStats();
-  Deno.writeTextFileSync("/proc/sys/kernel/bpf_stats_enabled", "1");
-  const segment = segName();
-  const tool = gatedTool(TOOL, TOOL_ARGS);
-  const daemon = await startDaemon(segment, tool.child.pid);
-  const env = { BPFTIME_GLOBAL_SHM_NAME: segment, LD_PRELOAD: AGENT, BPFTIME_AGENT_LOG: "1" };
-  try {
-    // Three threads calling add() before the tool attaches: the kernel's int3 lands in a running
-    // process, which the agent then takes over while the threads keep calling.
-    const busy = spawn(TARGET, ["loop", "4", "3"], env);
-    const doomed = spawn(TARGET, ["loop", "30", "1"], env);
-    await busy.out.wait(/ready/);
-    await doomed.out.wait(/ready/);
-    await tool.release();
-    await tool.out.wait(/^attached/);
-    await daemon.err.wait(/runs in userspace/);
-    for (const p of [busy, doomed]) {
-      await p.err.wait(/breakpoint at 0x[0-9a-f]+ is removed here/);
-      await p.err.wait(/link \d+: uprobe .* at 0x[0-9a-f]+/, 10000);
+daemonTest(
+  "daemon: the agent takes the kernel's breakpoint over while threads call the function; kill -9",
+  async (segment) => {
+    const tool = gatedTool(TOOL, TOOL_ARGS);
+    const daemon = await startDaemon(segment, tool.child.pid);
+    const env = { BPFTIME_GLOBAL_SHM_NAME: segment, LD_PRELOAD: AGENT, BPFTIME_AGENT_LOG: "1" };
+    try {
+      // Three threads calling add() before the tool attaches: the kernel's int3 lands in a running
+      // process, which the agent then takes over while the threads keep calling.
+      const busy = spawn(TARGET, ["loop", "4", "3"], env);
+      const doomed = spawn(TARGET, ["loop", "30", "1"], env);
+      await busy.out.wait(/ready/);
+      await doomed.out.wait(/ready/);
+      await tool.release();
+      await tool.out.wait(/^attached/);
+      await daemon.err.wait(/runs in userspace/);
+      for (const p of [busy, doomed]) {
+        await p.err.wait(/breakpoint at 0x[0-9a-f]+ is removed here/);
+        await p.err.wait(/link \d+: uprobe .* at 0x[0-9a-f]+/, 10000);
+      }
+      doomed.child.kill("SIGKILL");
+      await stop(doomed);
+      const status = await busy.child.status;
+      await Promise.all([busy.out.done, busy.err.done]);
+      assert.equal(status.code, 0, busy.out.text() + busy.err.text());
+      const total = Number(busy.out.text().match(/"calls":(\d+)/)![1]);
+      const mid = await toolResult(tool, false);
+      // The kernel counted until the agent took over (a few hits, or none: it is quick), the
+      // userspace copy after (its read-modify-writes through the kernel map may lose some between
+      // threads, never add any).
+      assert.ok(
+        mid.calls > mid.runCnt && mid.calls <= total + mid.runCnt + 1000,
+        JSON.stringify(mid),
+      );
+      // A process started now is counted exactly, in userspace only.
+      await runTarget(100, segment);
+      const end = await toolResult(tool);
+      assert.deepEqual(end, { calls: mid.calls + 100, runCnt: mid.runCnt });
+      console.log(
+        `busy target: ${total} calls; tool saw ${mid.calls} (${mid.runCnt} in the kernel)`,
+      );
+    } finally {
+      assert.equal((await stop(daemon, "SIGINT")).code, 0, daemon.err.text());
     }
-    doomed.child.kill("SIGKILL");
-    await stop(doomed);
-    const status = await busy.child.status;
-    await Promise.all([busy.out.done, busy.err.done]);
-    assert.equal(status.code, 0, busy.out.text() + busy.err.text());
-    const total = Number(busy.out.text().match(/"calls":(\d+)/)![1]);
-    const mid = await toolResult(tool, false);
-    // The kernel counted until the agent took over (a few hits, or none: it is quick), the
-    // userspace copy after (its read-modify-writes through the kernel map may lose some between
-    // threads, never add any).
-    assert.ok(
-      mid.calls > mid.runCnt && mid.calls <= total + mid.runCnt + 1000,
-      JSON.stringify(mid),
-    );
-    // A process started now is counted exactly, in userspace only.
-    await runTarget(100, segment);
-    const end = await toolResult(tool);
-    assert.deepEqual(end, { calls: mid.calls + 100, runCnt: mid.runCnt });
-    console.log(`busy target: ${total} calls; tool saw ${mid.calls} (${mid.runCnt} in the kernel)`);
-  } finally {
-    Deno.writeTextFileSync("/proc/sys/kernel/bpf_stats_enabled", stats);
-    assert.equal((await stop(daemon, "SIGINT")).code, 0, daemon.err.text());
-    removeSegment(segment);
-  }
-});
+  },
+);
 
-Deno.test({
-  name: "kernel maps: the TypeScript loader declares a map fronting a kernel map, shared both ways",
-  sanitizeResources: false,
-  sanitizeOps: false,
-}, async () => {
-  const why = skipReason();
-  if (why) return console.log(`skipped: ${why}`);
-  const kmap = KernelMap.create(1, 4, 8, 4096); // by_tid's shape: hash, u32 -> u64
-  const seg = Segment.open(segName(), { create: true, sizeMb: 8 });
-  const obj = BpfObject.open(PROBES, { kernelMaps: { by_tid: kmap.id() } });
-  const u32 = (n: number) => {
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setUint32(0, n, true);
-    return b;
-  };
-  const u64 = (n: bigint) => new Uint8Array(new BigUint64Array([n]).buffer);
-  try {
-    obj.load(seg);
-    // What the kernel side writes, the segment map reads.
-    kmap.update(u32(1), u64(77n), 0n);
-    assert.deepEqual(obj.map("by_tid").lookup(u32(1)), u64(77n));
-    assert.throws(
-      () => BpfObject.open(PROBES, { kernelMaps: { by_cookie: kmap.id() } }).load(seg),
-      /does not match the object's/,
-    );
-    // What the userspace program writes in a traced process (a new key: the update helper, then
-    // a lookup and a store through the pointer), the kernel map holds.
-    const link = obj.program("count_by_tid").attachUprobe({ path: TARGET, func: "add" });
-    const out = await new Deno.Command(TARGET, {
-      args: ["add", "500", "1"],
-      env: { BPFTIME_GLOBAL_SHM_NAME: seg.name, LD_PRELOAD: AGENT },
-      stdout: "piped",
-    }).output();
-    link.destroy();
-    const tid = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!).tids[0];
-    const value = new Uint8Array(8);
-    assert.equal(kmap.lookup(u32(tid), value), 0);
-    assert.deepEqual(value, u64(500n));
-  } finally {
-    obj.close();
-    const name = seg.name;
-    seg.close();
-    removeSegment(name);
-    kmap.close();
-  }
-});
+daemonTest(
+  "kernel maps: the TypeScript loader declares a map fronting a kernel map, shared both ways",
+  async (segment) => {
+    const kmap = KernelMap.create(1, 4, 8, 4096); // by_tid's shape: hash, u32 -> u64
+    const seg = Segment.open(segment, { create: true, sizeMb: 8 });
+    const obj = BpfObject.open(PROBES, { kernelMaps: { by_tid: kmap.id() } });
+    const u32 = (n: number) => {
+      const b = new Uint8Array(4);
+      new DataView(b.buffer).setUint32(0, n, true);
+      return b;
+    };
+    const u64 = (n: bigint) => new Uint8Array(new BigUint64Array([n]).buffer);
+    try {
+      obj.load(seg);
+      // What the kernel side writes, the segment map reads.
+      kmap.update(u32(1), u64(77n), 0n);
+      assert.deepEqual(obj.map("by_tid").lookup(u32(1)), u64(77n));
+      assert.throws(
+        () => BpfObject.open(PROBES, { kernelMaps: { by_cookie: kmap.id() } }).load(seg),
+        /does not match the object's/,
+      );
+      // What the userspace program writes in a traced process (a new key: the update helper, then
+      // a lookup and a store through the pointer), the kernel map holds.
+      const link = obj.program("count_by_tid").attachUprobe({ path: TARGET, func: "add" });
+      const out = await new Deno.Command(TARGET, {
+        args: ["add", "500", "1"],
+        env: { BPFTIME_GLOBAL_SHM_NAME: seg.name, LD_PRELOAD: AGENT },
+        stdout: "piped",
+      }).output();
+      link.destroy();
+      const tid =
+        JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!).tids[0];
+      const value = new Uint8Array(8);
+      assert.equal(kmap.lookup(u32(tid), value), 0);
+      assert.deepEqual(value, u64(500n));
+    } finally {
+      obj.close();
+      seg.close();
+      kmap.close();
+    }
+  },
+);
 
 /** What daemon_events received once told to quit. */
 async function eventsResult(tool: Proc, pid?: number): Promise<string> {
@@ -577,41 +545,95 @@ async function eventsResult(tool: Proc, pid?: number): Promise<string> {
  * fed by uprobe programs: the same events whether the programs run in the kernel or, redirected,
  * in the target (root, or `nobody`, whose output program fd comes from the daemon).
  */
-async function eventsThroughKernelRings(nobody: boolean, threads = 1) {
-  const stats = readStats();
-  Deno.writeTextFileSync("/proc/sys/kernel/bpf_stats_enabled", "1");
-  const segment = segName();
+async function eventsThroughKernelRings(segment: string, nobody: boolean, threads = 1) {
   const args = [EVENTS, TARGET, "add"];
   const n = threads > 1 ? 2000 : 1000;
-  try {
-    const alone = gatedTool(EVENTS_TOOL, args);
-    await alone.release();
-    await alone.out.wait(/^attached/);
-    await runTarget(n, undefined, false, threads);
-    const kernel = await eventsResult(alone);
-    // n events per program (every fourth reservation is discarded), a = 0..n-1, one pid.
-    const t = threads;
-    const sum = (t * n * (n - 1)) / 2;
-    const kept = [...Array(n).keys()].filter((a) => (a & 3) !== 3);
-    const keptSum = t * kept.reduce((x, y) => x + y, 0);
-    assert.match(
-      kernel,
-      new RegExp(
-        `^ring=${t * n}/${sum}/\\d+ reserve=${t * kept.length}/${keptSum}/\\d+ ` +
-          `perf=${t * n}/${sum}/\\d+ other_pid=0 bad=0 lost=0 run_cnt=${t * n},${t * n},${t * n}$`,
-      ),
-    );
+  const alone = gatedTool(EVENTS_TOOL, args);
+  await alone.release();
+  await alone.out.wait(/^attached/);
+  await runTarget(n, undefined, false, threads);
+  const kernel = await eventsResult(alone);
+  // n events per program (every fourth reservation is discarded), a = 0..n-1, one pid.
+  const t = threads;
+  const sum = (t * n * (n - 1)) / 2;
+  const kept = [...Array(n).keys()].filter((a) => (a & 3) !== 3);
+  const keptSum = t * kept.reduce((x, y) => x + y, 0);
+  assert.match(
+    kernel,
+    new RegExp(
+      `^ring=${t * n}/${sum}/\\d+ reserve=${t * kept.length}/${keptSum}/\\d+ ` +
+        `perf=${t * n}/${sum}/\\d+ other_pid=0 bad=0 lost=0 run_cnt=${t * n},${t * n},${t * n}$`,
+    ),
+  );
 
-    const tool = gatedTool(EVENTS_TOOL, args);
-    const daemon = spawn(DAEMON, ["-p", String(tool.child.pid), "-v"], {
-      BPFTIME_GLOBAL_SHM_NAME: segment,
-      ...(nobody ? { BPFTIME_SHM_GROUP: "nogroup" } : {}),
-    });
+  const tool = gatedTool(EVENTS_TOOL, args);
+  const daemon = spawn(DAEMON, ["-p", String(tool.child.pid), "-v"], {
+    BPFTIME_GLOBAL_SHM_NAME: segment,
+    ...(nobody ? { BPFTIME_SHM_GROUP: "nogroup" } : {}),
+  });
+  try {
+    await daemon.err.wait(/bpftime daemon: running/);
+    await tool.release();
+    await tool.out.wait(/^attached/);
+    // All three programs redirected before the target runs.
+    for (
+      let waited = 0;
+      daemon.err.lines.filter((l) => /runs in userspace/.test(l)).length < 3;
+    ) {
+      assert.ok((waited += 50) < 10000, daemon.err.text());
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await runTarget(n, segment, nobody, threads);
+    const ours = await eventsResult(tool);
+    // b is the target's thread id: it differs between the runs.
+    const strip = (s: string) => s.replace(/\/\d+ /g, " ").replace(/run_cnt=.*/, "");
+    assert.equal(strip(ours), strip(kernel));
+    assert.match(ours, /run_cnt=0,0,0$/);
+    console.log(
+      `${
+        nobody ? "nobody" : "root"
+      } target, ${threads} thread(s): kernel: ${kernel}; redirected: ${ours}`,
+    );
+    if (nobody) {
+      assert.match(daemon.err.text(), /for kernel map \d+: output program sent/);
+    }
+  } finally {
+    assert.equal((await stop(daemon, "SIGINT")).code, 0, daemon.err.text());
+    await stop(tool);
+  }
+}
+
+daemonTest(
+  "daemon: ring buffer and perf buffer events from redirected programs reach the tool",
+  async (segment) => {
+    await eventsThroughKernelRings(segment, false);
+  },
+);
+
+daemonTest(
+  "daemon: an unprivileged target outputs into kernel rings with the daemon's program fd",
+  async (segment) => {
+    await eventsThroughKernelRings(segment, true);
+  },
+  { nobody: true },
+);
+
+daemonTest(
+  "daemon: four threads output into kernel rings at once (the shadow ring wraps)",
+  async (segment) => {
+    await eventsThroughKernelRings(segment, false, 4);
+  },
+);
+
+daemonTest(
+  "daemon: a target killed (-9) while its threads output into kernel rings; the next is exact",
+  async (segment) => {
+    const tool = gatedTool(EVENTS_TOOL, [EVENTS, TARGET, "add"]);
+    const daemon = await startDaemon(segment, tool.child.pid, ["-v"]);
+    const env = { BPFTIME_GLOBAL_SHM_NAME: segment, LD_PRELOAD: AGENT };
     try {
-      await daemon.err.wait(/bpftime daemon: running/);
       await tool.release();
       await tool.out.wait(/^attached/);
-      // All three programs redirected before the target runs.
       for (
         let waited = 0;
         daemon.err.lines.filter((l) => /runs in userspace/.test(l)).length < 3;
@@ -619,145 +641,72 @@ async function eventsThroughKernelRings(nobody: boolean, threads = 1) {
         assert.ok((waited += 50) < 10000, daemon.err.text());
         await new Promise((r) => setTimeout(r, 50));
       }
-      await runTarget(n, segment, nobody, threads);
-      const ours = await eventsResult(tool);
-      // b is the target's thread id: it differs between the runs.
-      const strip = (s: string) => s.replace(/\/\d+ /g, " ").replace(/run_cnt=.*/, "");
-      assert.equal(strip(ours), strip(kernel));
-      assert.match(ours, /run_cnt=0,0,0$/);
-      console.log(
-        `${
-          nobody ? "nobody" : "root"
-        } target, ${threads} thread(s): kernel: ${kernel}; redirected: ${ours}`,
+      // Three threads reserving, submitting and outputting flat out, killed in the middle.
+      const busy = spawn(TARGET, ["loop", "30", "3"], env);
+      await busy.out.wait(/ready/);
+      await new Promise((r) => setTimeout(r, 300));
+      busy.child.kill("SIGKILL");
+      assert.equal((await stop(busy)).signal, "SIGKILL");
+      // The shadow ring and the kernel maps still flow: the next process's events all arrive.
+      const next = new Deno.Command(TARGET, { args: ["add", "500", "1"], env, stdout: "piped" })
+        .spawn();
+      assert.equal((await next.output()).code, 0);
+      const sum = (500 * 499) / 2;
+      const keptSum = [...Array(500).keys()].filter((a) => (a & 3) !== 3).reduce(
+        (x, y) => x + y,
+        0,
       );
-      if (nobody) {
-        assert.match(daemon.err.text(), /for kernel map \d+: output program sent/);
-      }
+      const got = await eventsResult(tool, next.pid);
+      assert.match(
+        got,
+        new RegExp(
+          `^ring=500/${sum}/\\d+ reserve=375/${keptSum}/\\d+ perf=500/${sum}/\\d+ .*bad=0 .*run_cnt=0,0,0$`,
+        ),
+      );
+      console.log(`after the kill: ${got}`);
     } finally {
       assert.equal((await stop(daemon, "SIGINT")).code, 0, daemon.err.text());
       await stop(tool);
     }
-  } finally {
-    Deno.writeTextFileSync("/proc/sys/kernel/bpf_stats_enabled", stats);
-    removeSegment(segment);
-  }
-}
+  },
+);
 
-Deno.test({
-  name: "daemon: ring buffer and perf buffer events from redirected programs reach the tool",
-  sanitizeResources: false,
-  sanitizeOps: false,
-}, async () => {
-  const why = skipReason();
-  if (why) return console.log(`skipped: ${why}`);
-  await eventsThroughKernelRings(false);
-});
-
-Deno.test({
-  name: "daemon: an unprivileged target outputs into kernel rings with the daemon's program fd",
-  sanitizeResources: false,
-  sanitizeOps: false,
-}, async () => {
-  const why = skipReason();
-  if (why) return console.log(`skipped: ${why}`);
-  if (!(await nobodyCanRun(TARGET)) || !(await nobodyCanRun(AGENT))) {
-    return console.log("skipped: user nobody cannot run the checkout's target and agent");
-  }
-  await eventsThroughKernelRings(true);
-});
-
-Deno.test({
-  name: "daemon: four threads output into kernel rings at once (the shadow ring wraps)",
-  sanitizeResources: false,
-  sanitizeOps: false,
-}, async () => {
-  const why = skipReason();
-  if (why) return console.log(`skipped: ${why}`);
-  await eventsThroughKernelRings(false, 4);
-});
-
-Deno.test({
-  name:
-    "daemon: a target killed (-9) while its threads output into kernel rings; the next is exact",
-  sanitizeResources: false,
-  sanitizeOps: false,
-}, async () => {
-  const why = skipReason();
-  if (why) return console.log(`skipped: ${why}`);
-  const segment = segName();
-  const tool = gatedTool(EVENTS_TOOL, [EVENTS, TARGET, "add"]);
-  const daemon = await startDaemon(segment, tool.child.pid, ["-v"]);
-  const env = { BPFTIME_GLOBAL_SHM_NAME: segment, LD_PRELOAD: AGENT };
-  try {
-    await tool.release();
-    await tool.out.wait(/^attached/);
-    for (let waited = 0; daemon.err.lines.filter((l) => /runs in userspace/.test(l)).length < 3;) {
-      assert.ok((waited += 50) < 10000, daemon.err.text());
-      await new Promise((r) => setTimeout(r, 50));
+daemonTest(
+  "kernel maps: the TypeScript loader's programs output into a kernel ring and perf buffer",
+  async (segment) => {
+    // A libbpf reader of a kernel ring buffer and perf event array it made (no programs of its own).
+    const reader = spawn(EVENTS_TOOL, ["--maps"], {}, true);
+    const [, ring, perf] = (await reader.out.wait(/^maps (\d+) (\d+)/)).map(Number);
+    const seg = Segment.open(segment, { create: true, sizeMb: 8 });
+    const obj = BpfObject.open(EVENTS, { kernelMaps: { events: ring, perf_events: perf } });
+    try {
+      obj.load(seg);
+      const links = ["ring_output", "ring_reserve", "perf_output"].map((p) =>
+        obj.program(p).attachUprobe({ path: TARGET, func: "add" })
+      );
+      const target = new Deno.Command(TARGET, {
+        args: ["add", "300", "1"],
+        env: { BPFTIME_GLOBAL_SHM_NAME: seg.name, LD_PRELOAD: AGENT },
+        stdout: "piped",
+      }).spawn();
+      assert.equal((await target.output()).code, 0);
+      for (const l of links) l.destroy();
+      const sum = (300 * 299) / 2;
+      const keptSum = [...Array(300).keys()].filter((a) => (a & 3) !== 3).reduce(
+        (x, y) => x + y,
+        0,
+      );
+      const got = await eventsResult(reader, target.pid);
+      assert.match(
+        got,
+        new RegExp(
+          `^ring=300/${sum}/\\d+ reserve=225/${keptSum}/\\d+ perf=300/${sum}/\\d+ .*bad=0`,
+        ),
+      );
+    } finally {
+      obj.close();
+      seg.close();
+      await stop(reader);
     }
-    // Three threads reserving, submitting and outputting flat out, killed in the middle.
-    const busy = spawn(TARGET, ["loop", "30", "3"], env);
-    await busy.out.wait(/ready/);
-    await new Promise((r) => setTimeout(r, 300));
-    busy.child.kill("SIGKILL");
-    assert.equal((await stop(busy)).signal, "SIGKILL");
-    // The shadow ring and the kernel maps still flow: the next process's events all arrive.
-    const next = new Deno.Command(TARGET, { args: ["add", "500", "1"], env, stdout: "piped" })
-      .spawn();
-    assert.equal((await next.output()).code, 0);
-    const sum = (500 * 499) / 2;
-    const keptSum = [...Array(500).keys()].filter((a) => (a & 3) !== 3).reduce((x, y) => x + y, 0);
-    const got = await eventsResult(tool, next.pid);
-    assert.match(
-      got,
-      new RegExp(
-        `^ring=500/${sum}/\\d+ reserve=375/${keptSum}/\\d+ perf=500/${sum}/\\d+ .*bad=0 .*run_cnt=0,0,0$`,
-      ),
-    );
-    console.log(`after the kill: ${got}`);
-  } finally {
-    assert.equal((await stop(daemon, "SIGINT")).code, 0, daemon.err.text());
-    await stop(tool);
-    removeSegment(segment);
-  }
-});
-
-Deno.test({
-  name: "kernel maps: the TypeScript loader's programs output into a kernel ring and perf buffer",
-  sanitizeResources: false,
-  sanitizeOps: false,
-}, async () => {
-  const why = skipReason();
-  if (why) return console.log(`skipped: ${why}`);
-  // A libbpf reader of a kernel ring buffer and perf event array it made (no programs of its own).
-  const reader = spawn(EVENTS_TOOL, ["--maps"], {}, true);
-  const [, ring, perf] = (await reader.out.wait(/^maps (\d+) (\d+)/)).map(Number);
-  const seg = Segment.open(segName(), { create: true, sizeMb: 8 });
-  const obj = BpfObject.open(EVENTS, { kernelMaps: { events: ring, perf_events: perf } });
-  try {
-    obj.load(seg);
-    const links = ["ring_output", "ring_reserve", "perf_output"].map((p) =>
-      obj.program(p).attachUprobe({ path: TARGET, func: "add" })
-    );
-    const target = new Deno.Command(TARGET, {
-      args: ["add", "300", "1"],
-      env: { BPFTIME_GLOBAL_SHM_NAME: seg.name, LD_PRELOAD: AGENT },
-      stdout: "piped",
-    }).spawn();
-    assert.equal((await target.output()).code, 0);
-    for (const l of links) l.destroy();
-    const sum = (300 * 299) / 2;
-    const keptSum = [...Array(300).keys()].filter((a) => (a & 3) !== 3).reduce((x, y) => x + y, 0);
-    const got = await eventsResult(reader, target.pid);
-    assert.match(
-      got,
-      new RegExp(`^ring=300/${sum}/\\d+ reserve=225/${keptSum}/\\d+ perf=300/${sum}/\\d+ .*bad=0`),
-    );
-  } finally {
-    obj.close();
-    const name = seg.name;
-    seg.close();
-    removeSegment(name);
-    await stop(reader);
-  }
-});
+  },
+);
