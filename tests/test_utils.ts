@@ -90,12 +90,12 @@ globalThis.addEventListener("unload", () => {
 });
 
 /** A new, empty segment `name`; a leftover of an earlier run is removed first. */
-export function freshSegment(name: string, sizeMb = 4): Segment {
+export function freshSegment(name: string, sizeMb = 4, group?: string): Segment {
   try {
     Segment.remove(name);
   } catch { /* nothing left over */ }
   madeSegments.add(name);
-  return Segment.open(name, { create: true, sizeMb });
+  return Segment.open(name, { create: true, sizeMb, group });
 }
 
 /** `args` run as user nobody with `env` (through runuser; root only). */

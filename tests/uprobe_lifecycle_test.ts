@@ -78,10 +78,7 @@ Deno.test("uprobe: the agent and its probes work for an ordinary user", async ()
     return;
   }
   // Root's segment, shared on purpose with the user's group (BPFTIME_SHM_GROUP: mode 0660).
-  try {
-    Segment.remove("t_up_nobody");
-  } catch { /* nothing left over */ }
-  const seg = Segment.open("t_up_nobody", { create: true, sizeMb: 8, group: "nogroup" });
+  const seg = freshSegment("t_up_nobody", 8, "nogroup");
   assert.equal(Deno.statSync("/dev/shm/t_up_nobody").mode! & 0o777, 0o660);
   const obj = BpfObject.open(PROBES);
   try {
