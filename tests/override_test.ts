@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { BpfObject, Segment } from "../mod.ts";
 import { AGENT } from "./probe_env.ts";
-import { freshSegment, ROOT } from "./test_utils.ts";
+import { descendants, freshSegment, ROOT } from "./test_utils.ts";
 import { descendantsNamed, Driven } from "./usdt_env.ts";
 import { BIN } from "./server_env.ts";
 import { resolveFunction } from "../lib/elf/symbols.ts";
@@ -44,17 +44,38 @@ async function callUntil(t: Driven, x: number, want: RegExp): Promise<string> {
   }
 }
 
+/**
+ * `body` with the override target running under the agent (on `engine`, or the default one) in
+ * a fresh segment holding the test programs; then all closed and removed, and the target must
+ * have exited 0.
+ */
+async function withTarget(
+  name: string,
+  body: (t: Driven, obj: BpfObject) => Promise<void>,
+  engine?: string,
+) {
+  const seg = freshSegment(`${name}_${Deno.pid}`, 8);
+  const obj = BpfObject.open(PROGS);
+  const t = new Driven(TARGET, [], {
+    LD_PRELOAD: AGENT,
+    BPFTIME_GLOBAL_SHM_NAME: seg.name,
+    ...(engine ? { BPFTIME_VM_NAME: engine } : {}),
+  });
+  try {
+    obj.load(seg);
+    await body(t, obj);
+  } finally {
+    const st = await t.close();
+    obj.close();
+    seg.close();
+    Segment.remove(seg.name);
+    assert.equal(st.code, 0, t.stderr);
+  }
+}
+
 for (const engine of ["interp", "jit", "llvm"]) {
-  Deno.test(`override: bpf_override_return and replace programs return for compute() (${engine})`, async () => {
-    const seg = freshSegment(`override_${engine}_${Deno.pid}`, 8);
-    const obj = BpfObject.open(PROGS);
-    const t = new Driven(TARGET, [], {
-      LD_PRELOAD: AGENT,
-      BPFTIME_GLOBAL_SHM_NAME: seg.name,
-      BPFTIME_VM_NAME: engine,
-    });
-    try {
-      obj.load(seg);
+  Deno.test(`override: bpf_override_return and replace programs return for compute() (${engine})`, () =>
+    withTarget(`override_${engine}`, async (t, obj) => {
       assert.equal(await t.ask("call 3", /^compute/), "compute(3)=7 ran=1 kept=1");
       const ov = obj.program("override_even").attachUprobe({ path: TARGET, func: "compute" });
       // Even x: -x, the body skipped (`ran` stays); odd x: the body runs.
@@ -87,22 +108,11 @@ for (const engine of ["interp", "jit", "llvm"]) {
       );
       rep.destroy();
       assert.match(await callUntil(t, 2, /\)=5 /), /^compute\(2\)=5 ran=\d+ kept=1$/);
-    } finally {
-      const st = await t.close();
-      obj.close();
-      seg.close();
-      Segment.remove(seg.name);
-      assert.equal(st.code, 0, t.stderr);
-    }
-  });
+    }, engine));
 }
 
-Deno.test("override: away from a function's entry, bpf_override_return answers -EINVAL and changes nothing", async () => {
-  const seg = freshSegment(`override_mid_${Deno.pid}`, 8);
-  const obj = BpfObject.open(PROGS);
-  const t = new Driven(TARGET, [], { LD_PRELOAD: AGENT, BPFTIME_GLOBAL_SHM_NAME: seg.name });
-  try {
-    obj.load(seg);
+Deno.test("override: away from a function's entry, bpf_override_return answers -EINVAL and changes nothing", () =>
+  withTarget("override_mid", async (t, obj) => {
     await t.ask("call 1", /^compute/);
     // compute+4: past its first instruction (the return address is no longer on top, maybe).
     const dis = new Deno.Command("objdump", {
@@ -133,14 +143,7 @@ Deno.test("override: away from a function's entry, bpf_override_return answers -
         }),
       /replace .*compute\+\d+: a replace program must be at a function's entry/,
     );
-  } finally {
-    const st = await t.close();
-    obj.close();
-    seg.close();
-    Segment.remove(seg.name);
-    assert.equal(st.code, 0, t.stderr);
-  }
-});
+  }));
 
 Deno.test("override: through the syscall server, bpftime's perf types 1008 (override) and 1009 (replace), and the uprobe PMU at a function's entry", async () => {
   const seg = freshSegment(`override_perf_${Deno.pid}`, 8);
@@ -171,9 +174,12 @@ Deno.test("override: through the syscall server, bpftime's perf types 1008 (over
         assert.equal((await app.close()).code, 0, app.stderr);
         assert.match(await callUntil(t, x, new RegExp(`\\)=${2 * x + 1} `)), /kept=1$/);
       } finally {
-        try {
-          app.child.kill("SIGKILL");
-        } catch { /* ended */ }
+        // bpftime load runs the app as its child: on a failure, neither may outlive the test.
+        for (const pid of [...descendants(app.child.pid), app.child.pid]) {
+          try {
+            Deno.kill(pid, "SIGKILL");
+          } catch { /* ended */ }
+        }
         await app.close().catch(() => {});
       }
     }
@@ -186,12 +192,8 @@ Deno.test("override: through the syscall server, bpftime's perf types 1008 (over
   }
 });
 
-Deno.test("override: four threads and a 1 ms signal handler call compute() while the override is attached and detached over and over", async () => {
-  const seg = freshSegment(`override_storm_${Deno.pid}`, 8);
-  const obj = BpfObject.open(PROGS);
-  const t = new Driven(TARGET, [], { LD_PRELOAD: AGENT, BPFTIME_GLOBAL_SHM_NAME: seg.name });
-  try {
-    obj.load(seg);
+Deno.test("override: four threads and a 1 ms signal handler call compute() while the override is attached and detached over and over", () =>
+  withTarget("override_storm", async (t, obj) => {
     await t.ask("call 1", /^compute/);
     const reply = t.ask("storm 4 1000000", /^storm /, 60000);
     let done = false;
@@ -213,11 +215,4 @@ Deno.test("override: four threads and a 1 ms signal handler call compute() while
     assert.equal(orig + other, 4000000);
     assert.ok(other > 0, "some calls were overridden");
     assert.match(await t.ask("call 4", /^compute/), /^compute\(4\)=9 ran=\d+ kept=1$/);
-  } finally {
-    const st = await t.close();
-    obj.close();
-    seg.close();
-    Segment.remove(seg.name);
-    assert.equal(st.code, 0, t.stderr);
-  }
-});
+  }));
