@@ -166,14 +166,14 @@ build/tests/live_target: tests/targets/live_target.c
 build/tests/libctor_dlopen.so: tests/targets/ctor_dlopen.c
 	@mkdir -p build/tests
 	$(CC) -O2 -g -Wall -Wextra -Werror -shared -fPIC -o $@ $< -ldl
-build/tests/bpf_pins_links: tests/targets/bpf_pins_links.c
+build/tests/bpf_pins_links: tests/targets/bpf_pins_links.c tests/targets/bpf_answers.h
 	@mkdir -p build/tests
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<
-build/tests/bpf_spin_locks: tests/targets/bpf_spin_locks.c
+build/tests/bpf_spin_locks: tests/targets/bpf_spin_locks.c tests/targets/bpf_answers.h
 	@mkdir -p build/tests
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<
 test-targets: build/tests/bpf_pins_links build/tests/bpf_spin_locks
-build/tests/bpf_bad_calls: tests/targets/bpf_bad_calls.c
+build/tests/bpf_bad_calls: tests/targets/bpf_bad_calls.c tests/targets/bpf_answers.h
 	@mkdir -p build/tests
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<
 build/tests/libbpf_insns: tests/targets/libbpf_insns.c

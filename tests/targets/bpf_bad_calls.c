@@ -23,25 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int first = 1;
-
-static long sys_bpf(int cmd, union bpf_attr *attr, unsigned int size)
-{
-	return syscall(__NR_bpf, cmd, attr, size);
-}
-
-static void report(const char *what, long rc)
-{
-	char err[32];
-	if (rc >= 0)
-		snprintf(err, sizeof(err), "ok");
-	else if (errno == 524)
-		snprintf(err, sizeof(err), "ENOTSUPP");
-	else
-		snprintf(err, sizeof(err), "%s", strerrorname_np(errno));
-	printf("%s\"%s\":\"%s\"", first ? "{" : ",", what, err);
-	first = 0;
-}
+#include "bpf_answers.h"
 
 static int map_create(uint32_t type, uint32_t key, uint32_t value, uint32_t max, uint32_t flags)
 {
@@ -52,7 +34,7 @@ static int map_create(uint32_t type, uint32_t key, uint32_t value, uint32_t max,
 	a.value_size = value;
 	a.max_entries = max;
 	a.map_flags = flags;
-	return (int)sys_bpf(BPF_MAP_CREATE, &a, sizeof(a));
+	return (int)sys_bpf_size(BPF_MAP_CREATE, &a, sizeof(a));
 }
 
 static long elem(int cmd, int fd, const void *key, void *value, uint64_t flags)
@@ -63,7 +45,7 @@ static long elem(int cmd, int fd, const void *key, void *value, uint64_t flags)
 	a.key = (uint64_t)(uintptr_t)key;
 	a.value = (uint64_t)(uintptr_t)value;
 	a.flags = flags;
-	return sys_bpf(cmd, &a, sizeof(a));
+	return sys_bpf_size(cmd, &a, sizeof(a));
 }
 
 static long prog_load(const struct bpf_insn *insns, uint32_t n, char *log, uint32_t log_size)
@@ -77,7 +59,7 @@ static long prog_load(const struct bpf_insn *insns, uint32_t n, char *log, uint3
 	a.log_buf = (uint64_t)(uintptr_t)log;
 	a.log_size = log_size;
 	a.log_level = log ? 1 : 0;
-	return sys_bpf(BPF_PROG_LOAD, &a, sizeof(a));
+	return sys_bpf_size(BPF_PROG_LOAD, &a, sizeof(a));
 }
 
 /* Pinning and fork: what outlives whom. */
@@ -91,7 +73,7 @@ static int lifetimes(void)
 	memset(&a, 0, sizeof(a));
 	a.bpf_fd = (uint32_t)pinned;
 	a.pathname = (uint64_t)(uintptr_t) "/sys/fs/bpf/bpftime_test_pinned";
-	report("pin", sys_bpf(BPF_OBJ_PIN, &a, sizeof(a)));
+	report("pin", sys_bpf_size(BPF_OBJ_PIN, &a, sizeof(a)));
 	report("update", elem(BPF_MAP_UPDATE_ELEM, pinned, &k, &v, BPF_ANY));
 	pid_t child = fork();
 	if (child == 0) {
@@ -118,8 +100,8 @@ int main(int argc, char **argv)
 	if (argc > 2 && !strcmp(argv[2], "unsupported")) {
 		union bpf_attr q;
 		memset(&q, 0, sizeof(q));
-		report("prog_query", sys_bpf(BPF_PROG_QUERY, &q, sizeof(q)));
-		report("iter_create", sys_bpf(BPF_ITER_CREATE, &q, sizeof(q)));
+		report("prog_query", sys_bpf_size(BPF_PROG_QUERY, &q, sizeof(q)));
+		report("iter_create", sys_bpf_size(BPF_ITER_CREATE, &q, sizeof(q)));
 		printf("}\n");
 		return 0;
 	}
@@ -136,15 +118,15 @@ int main(int argc, char **argv)
 	memset(&a, 0, sizeof(a));
 	a.map_type = BPF_MAP_TYPE_ARRAY, a.key_size = 4, a.value_size = 8, a.max_entries = 4;
 	((char *)&a)[140] = 1;
-	report("map_create_byte_past_its_fields", sys_bpf(BPF_MAP_CREATE, &a, sizeof(a)));
+	report("map_create_byte_past_its_fields", sys_bpf_size(BPF_MAP_CREATE, &a, sizeof(a)));
 	/* An attribute block larger than any kernel's, with something in the tail. */
 	static char big[1024];
 	memcpy(big, &a, sizeof(a));
 	big[140] = 0;
 	big[1000] = 1;
-	report("attr_larger_with_garbage", sys_bpf(BPF_MAP_CREATE, (union bpf_attr *)big, sizeof(big)));
+	report("attr_larger_with_garbage", sys_bpf_size(BPF_MAP_CREATE, (union bpf_attr *)big, sizeof(big)));
 	memset(&a, 0, sizeof(a));
-	report("unknown_command", sys_bpf(999, &a, sizeof(a)));
+	report("unknown_command", sys_bpf_size(999, &a, sizeof(a)));
 
 	int hash = map_create(BPF_MAP_TYPE_HASH, 4, 8, 4, 0);
 	int array = map_create(BPF_MAP_TYPE_ARRAY, 4, 8, 4, 0);
@@ -175,8 +157,8 @@ int main(int argc, char **argv)
 	report("update_full_hash", elem(BPF_MAP_UPDATE_ELEM, hash, &five, &v, BPF_ANY));
 	memset(&a, 0, sizeof(a));
 	a.map_fd = (uint32_t)array;
-	report("freeze", sys_bpf(BPF_MAP_FREEZE, &a, sizeof(a)));
-	report("freeze_again", sys_bpf(BPF_MAP_FREEZE, &a, sizeof(a)));
+	report("freeze", sys_bpf_size(BPF_MAP_FREEZE, &a, sizeof(a)));
+	report("freeze_again", sys_bpf_size(BPF_MAP_FREEZE, &a, sizeof(a)));
 	report("update_frozen", elem(BPF_MAP_UPDATE_ELEM, array, &k, &v, 0));
 
 	struct bpf_insn ret0[] = {{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0, .imm = 0},
@@ -197,7 +179,7 @@ int main(int argc, char **argv)
 	memset(&a, 0, sizeof(a));
 	a.btf = (uint64_t)(uintptr_t)garbage;
 	a.btf_size = sizeof(garbage);
-	report("btf_load_garbage", sys_bpf(BPF_BTF_LOAD, &a, sizeof(a)));
+	report("btf_load_garbage", sys_bpf_size(BPF_BTF_LOAD, &a, sizeof(a)));
 
 	struct perf_event_attr pa;
 	memset(&pa, 0, sizeof(pa));
@@ -218,22 +200,22 @@ int main(int argc, char **argv)
 	a.batch.keys = (uint64_t)(uintptr_t)bkeys;
 	a.batch.values = (uint64_t)(uintptr_t)bvalues;
 	a.batch.count = 3;
-	report("update_batch", sys_bpf(BPF_MAP_UPDATE_BATCH, &a, sizeof(a)));
+	report("update_batch", sys_bpf_size(BPF_MAP_UPDATE_BATCH, &a, sizeof(a)));
 	printf(",\"update_batch_count\":%u", a.batch.count);
 	memset(bkeys, 0, sizeof(bkeys));
 	memset(bvalues, 0, sizeof(bvalues));
 	a.batch.out_batch = (uint64_t)(uintptr_t)&token;
 	a.batch.count = 8;
-	report("lookup_batch_to_the_end", sys_bpf(BPF_MAP_LOOKUP_BATCH, &a, sizeof(a)));
+	report("lookup_batch_to_the_end", sys_bpf_size(BPF_MAP_LOOKUP_BATCH, &a, sizeof(a)));
 	printf(",\"lookup_batch_count\":%u,\"lookup_batch_sum\":%llu", a.batch.count,
 	       (unsigned long long)(bvalues[0] + bvalues[1] + bvalues[2] + bkeys[0] + bkeys[1] + bkeys[2]));
 	bkeys[0] = 1, bkeys[1] = 2;
 	a.batch.out_batch = 0;
 	a.batch.count = 2;
-	report("delete_batch", sys_bpf(BPF_MAP_DELETE_BATCH, &a, sizeof(a)));
+	report("delete_batch", sys_bpf_size(BPF_MAP_DELETE_BATCH, &a, sizeof(a)));
 	a.batch.out_batch = (uint64_t)(uintptr_t)&token;
 	a.batch.count = 8;
-	report("lookup_and_delete_batch", sys_bpf(BPF_MAP_LOOKUP_AND_DELETE_BATCH, &a, sizeof(a)));
+	report("lookup_and_delete_batch", sys_bpf_size(BPF_MAP_LOOKUP_AND_DELETE_BATCH, &a, sizeof(a)));
 	printf(",\"lookup_and_delete_batch_count\":%u,\"last_key\":%u", a.batch.count, bkeys[0]);
 	struct bpf_map_info info;
 	memset(&info, 0, sizeof(info));
@@ -241,12 +223,12 @@ int main(int argc, char **argv)
 	a.info.bpf_fd = (uint32_t)hash;
 	a.info.info_len = sizeof(info);
 	a.info.info = (uint64_t)(uintptr_t)&info;
-	report("map_info", sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &a, sizeof(a)));
+	report("map_info", sys_bpf_size(BPF_OBJ_GET_INFO_BY_FD, &a, sizeof(a)));
 	printf(",\"map_info_fields\":\"type %u key %u value %u max %u\"", info.type, info.key_size, info.value_size,
 	       info.max_entries);
 	memset(&a, 0, sizeof(a));
 	a.map_id = info.id;
-	int by_id = (int)sys_bpf(BPF_MAP_GET_FD_BY_ID, &a, sizeof(a));
+	int by_id = (int)sys_bpf_size(BPF_MAP_GET_FD_BY_ID, &a, sizeof(a));
 	report("lookup_through_fd_by_id", by_id < 0 ? -1 : elem(BPF_MAP_LOOKUP_ELEM, by_id, &k, &out, 0));
 	int copy = dup(hash);
 	close(hash);

@@ -23,25 +23,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static int first = 1;
-
-static long sys_bpf(int cmd, union bpf_attr *attr)
-{
-	return syscall(__NR_bpf, cmd, attr, sizeof(*attr));
-}
-
-static void report(const char *what, long rc)
-{
-	char err[32];
-	if (rc >= 0)
-		snprintf(err, sizeof(err), "ok");
-	else if (errno == 524)
-		snprintf(err, sizeof(err), "ENOTSUPP");
-	else
-		snprintf(err, sizeof(err), "%s", strerrorname_np(errno));
-	printf("%s\"%s\":\"%s\"", first ? "{" : ",", what, err);
-	first = 0;
-}
+#include "bpf_answers.h"
 
 static void value(const char *what, unsigned long long v)
 {
