@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { Segment } from "../ffi/shm.ts";
 import { AGENT, ASM_LIB, cookieStats, loadProbes, runTraced, TARGETS } from "./probe_env.ts";
-import { ROOT } from "./test_utils.ts";
+import { killQuietly, ROOT } from "./test_utils.ts";
 import { KernelUprobe } from "../testing/kernel_bpf.ts";
 import { resolveFunction } from "../lib/elf/symbols.ts";
 
@@ -89,9 +89,7 @@ class Live {
   /** Waits for the target to exit (killed, and the test failed, after `ms`). */
   async exit(ms: number): Promise<Deno.CommandStatus> {
     const timer = setTimeout(() => {
-      try {
-        this.child.kill("SIGKILL");
-      } catch { /* already gone */ }
+      killQuietly(this.child);
     }, ms);
     await this.#done;
     clearTimeout(timer);
@@ -110,9 +108,7 @@ class Live {
   /** Makes sure nothing is left running when a test fails. */
   async [Symbol.asyncDispose]() {
     if (!this.status) {
-      try {
-        this.child.kill("SIGKILL");
-      } catch { /* already gone */ }
+      killQuietly(this.child);
     }
     await this.#done;
   }

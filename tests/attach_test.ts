@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { Segment } from "../ffi/shm.ts";
 import { cookieStats, loadProbes } from "./probe_env.ts";
-import { asNobody, bpftimeEnv, nobodyCanRun, ROOT } from "./test_utils.ts";
+import { asNobody, bpftimeEnv, killQuietly, nobodyCanRun, ROOT } from "./test_utils.ts";
 
 const TARGET = `${ROOT}build/tests/attach_target`;
 const STATIC = `${ROOT}build/tests/attach_static`;
@@ -75,9 +75,7 @@ class Target {
     return this.#err;
   }
   kill(): void {
-    try {
-      this.child.kill("SIGKILL");
-    } catch { /* gone */ }
+    killQuietly(this.child);
   }
   async [Symbol.asyncDispose](): Promise<void> {
     this.kill();

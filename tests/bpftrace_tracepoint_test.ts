@@ -16,7 +16,7 @@ import assert from "node:assert/strict";
 import { Segment } from "../ffi/shm.ts";
 import { kernelBpfAvailable } from "../testing/kernel_bpf.ts";
 import { BIN, bpftracePid, Running } from "./server_env.ts";
-import { freshSegment, ROOT } from "./test_utils.ts";
+import { freshSegment, killQuietly, ROOT } from "./test_utils.ts";
 
 const TARGET = `${ROOT}build/tests/open_target`;
 const COMM = "open_target";
@@ -121,9 +121,7 @@ async function oneLiner(
     }
     return { lines: tracer.lines.slice(at + 1), stderr: tracer.stderr, target: report };
   } finally {
-    try {
-      tracer.child.kill("SIGKILL");
-    } catch { /* exited */ }
+    killQuietly(tracer.child);
     await tracer.finish();
     seg.close();
     Segment.remove(seg.name);

@@ -1,7 +1,14 @@
 /** `bpftime run` and `bpftime start` together: the CLI side of the malloc example. */
 import assert from "node:assert/strict";
 import { Segment } from "../ffi/shm.ts";
-import { asNobody, bpftimeEnv, freshSegment, nobodyCanRun, ROOT } from "./test_utils.ts";
+import {
+  asNobody,
+  bpftimeEnv,
+  freshSegment,
+  killQuietly,
+  nobodyCanRun,
+  ROOT,
+} from "./test_utils.ts";
 import { fromHex, toHex } from "../lib/encoding/hex.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -215,9 +222,7 @@ Deno.test("cli: the whole userspace path (bpftime run and bpftime start) as an o
     );
     assert.equal(Deno.statSync("/dev/shm/t_cli_nobody").uid, 65534); // the user's own segment
   } finally {
-    try {
-      runner.kill("SIGKILL");
-    } catch { /* already gone */ }
+    killQuietly(runner);
     try {
       Segment.remove("t_cli_nobody");
     } catch { /* never created */ }

@@ -150,6 +150,14 @@ async function startDaemon(segment: string, pid: number, extra: string[] = []): 
   return d;
 }
 
+/** Waits (10 s at most) until the daemon has said `n` programs run in userspace. */
+async function redirected(daemon: Proc, n: number): Promise<void> {
+  for (let waited = 0; daemon.err.lines.filter((l) => /runs in userspace/.test(l)).length < n;) {
+    assert.ok((waited += 50) < 10000, daemon.err.text());
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 function readStats(): string {
   return Deno.readTextFileSync("/proc/sys/kernel/bpf_stats_enabled").trim();
 }
@@ -576,13 +584,7 @@ async function eventsThroughKernelRings(segment: string, nobody: boolean, thread
     await tool.release();
     await tool.out.wait(/^attached/);
     // All three programs redirected before the target runs.
-    for (
-      let waited = 0;
-      daemon.err.lines.filter((l) => /runs in userspace/.test(l)).length < 3;
-    ) {
-      assert.ok((waited += 50) < 10000, daemon.err.text());
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await redirected(daemon, 3);
     await runTarget(n, segment, nobody, threads);
     const ours = await eventsResult(tool);
     // b is the target's thread id: it differs between the runs.
@@ -634,13 +636,7 @@ daemonTest(
     try {
       await tool.release();
       await tool.out.wait(/^attached/);
-      for (
-        let waited = 0;
-        daemon.err.lines.filter((l) => /runs in userspace/.test(l)).length < 3;
-      ) {
-        assert.ok((waited += 50) < 10000, daemon.err.text());
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await redirected(daemon, 3);
       // Three threads reserving, submitting and outputting flat out, killed in the middle.
       const busy = spawn(TARGET, ["loop", "30", "3"], env);
       await busy.out.wait(/ready/);

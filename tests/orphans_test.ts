@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { Segment } from "../ffi/shm.ts";
 import { AGENT, TARGETS } from "./probe_env.ts";
-import { bpftimeEnv, freshSegment, ROOT } from "./test_utils.ts";
+import { bpftimeEnv, freshSegment, killQuietly, ROOT } from "./test_utils.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const dec = new TextDecoder();
@@ -69,12 +69,7 @@ Deno.test("orphans: a killed `bpftime run` loses its links and programs to the t
     // The trace ring is pinned: a traced process may write to it at any time.
     assert.ok(seg.objects().some((o) => o.name === "trace_printk"));
   } finally {
-    try {
-      runner.kill("SIGKILL");
-    } catch { /* gone */ }
-    try {
-      target.kill("SIGKILL");
-    } catch { /* gone */ }
+    killQuietly(runner, target);
     Segment.remove(name);
   }
 });

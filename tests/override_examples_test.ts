@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { Segment } from "../mod.ts";
 import { BIN } from "./server_env.ts";
-import { DENO, freshSegment, ROOT } from "./test_utils.ts";
+import { DENO, freshSegment, killQuietly, ROOT } from "./test_utils.ts";
 import { descendantsNamed, Driven } from "./usdt_env.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -75,9 +75,7 @@ Deno.test("examples/errinject: malloc fails for the asked share of one process's
     assert.equal(after, "alloc 100 failed=0", "errinject gone: malloc works again");
   } finally {
     if (tool) {
-      try {
-        tool.child.kill("SIGKILL");
-      } catch { /* ended */ }
+      killQuietly(tool.child);
       await tool.close().catch(() => {});
     }
     for (const p of [victim, bystander]) assert.equal((await p.close()).code, 0, p.stderr);
@@ -141,9 +139,7 @@ Deno.test("examples/hotpatch: a replace program fixes the server's out-of-bounds
     assert.equal(back, `value ${0x5ec2e7}`, "the patch removed: the original code again");
   } finally {
     if (patch) {
-      try {
-        patch.child.kill("SIGKILL");
-      } catch { /* ended */ }
+      killQuietly(patch.child);
       await patch.close().catch(() => {});
     }
     server.child.kill("SIGTERM");

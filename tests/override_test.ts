@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { BpfObject, Segment } from "../mod.ts";
 import { AGENT } from "./probe_env.ts";
-import { descendants, freshSegment, ROOT } from "./test_utils.ts";
+import { descendants, freshSegment, killQuietly, ROOT } from "./test_utils.ts";
 import { descendantsNamed, Driven } from "./usdt_env.ts";
 import { BIN } from "./server_env.ts";
 import { resolveFunction } from "../lib/elf/symbols.ts";
@@ -175,11 +175,7 @@ Deno.test("override: through the syscall server, bpftime's perf types 1008 (over
         assert.match(await callUntil(t, x, new RegExp(`\\)=${2 * x + 1} `)), /kept=1$/);
       } finally {
         // bpftime load runs the app as its child: on a failure, neither may outlive the test.
-        for (const pid of [...descendants(app.child.pid), app.child.pid]) {
-          try {
-            Deno.kill(pid, "SIGKILL");
-          } catch { /* ended */ }
-        }
+        killQuietly(...descendants(app.child.pid), app.child.pid);
         await app.close().catch(() => {});
       }
     }

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { Segment } from "../ffi/shm.ts";
 import { AGENT, TARGETS } from "./probe_env.ts";
-import { bpftimeEnv, freshSegment, ROOT } from "./test_utils.ts";
+import { bpftimeEnv, freshSegment, killQuietly, ROOT } from "./test_utils.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const dec = new TextDecoder();
@@ -81,12 +81,7 @@ Deno.test("segment damage: truncated under a loader and a traced process, both g
     assert.match(t.stdout, /done/);
     assert.match(t.stderr, /shrank from 8388608 to 0 bytes.*removing every hook/);
   } finally {
-    try {
-      runner.kill("SIGKILL");
-    } catch { /* gone */ }
-    try {
-      target.kill("SIGKILL");
-    } catch { /* gone */ }
+    killQuietly(runner, target);
     Segment.remove(name);
   }
 });
@@ -117,12 +112,7 @@ Deno.test("segment damage: overwritten with garbage, the loader and the agent st
     assert.match(list.stderr, /^bpftime: segment 't_dmg_garbage': not a bpftime segment/);
     assert.doesNotMatch(list.stderr, /\n\s+at /);
   } finally {
-    try {
-      runner.kill("SIGKILL");
-    } catch { /* gone */ }
-    try {
-      target.kill("SIGKILL");
-    } catch { /* gone */ }
+    killQuietly(runner, target);
     Segment.remove(name);
   }
 });

@@ -157,3 +157,13 @@ export function commOf(pid: number): string {
 export function descendantsNamed(pid: number, comm: string): number[] {
   return descendants(pid).filter((p) => commOf(p) === comm);
 }
+
+/** SIGKILL to each child (a Deno.ChildProcess or a pid) that is still there. */
+export function killQuietly(...children: (Deno.ChildProcess | number)[]) {
+  for (const c of children) {
+    try {
+      if (typeof c === "number") Deno.kill(c, "SIGKILL");
+      else c.kill("SIGKILL");
+    } catch { /* gone already */ }
+  }
+}

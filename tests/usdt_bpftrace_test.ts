@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { kernelBpfAvailable } from "../testing/kernel_bpf.ts";
 import { Segment } from "../mod.ts";
 import { BIN } from "./server_env.ts";
-import { freshSegment } from "./test_utils.ts";
+import { freshSegment, killQuietly } from "./test_utils.ts";
 import { descendantsNamed, Driven, USDT_TARGET } from "./usdt_env.ts";
 
 const T = USDT_TARGET;
@@ -87,9 +87,7 @@ async function run(side: "kernel" | "bpftime", seg: string): Promise<Run> {
       guardedAfter,
     };
   } finally {
-    try {
-      tracer.child.kill("SIGKILL");
-    } catch { /* exited */ }
+    killQuietly(tracer.child);
     await tracer.close().catch(() => {});
     await target.close();
   }

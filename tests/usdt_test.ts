@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { kernelBpfAvailable } from "../testing/kernel_bpf.ts";
 import { BIN } from "./server_env.ts";
-import { freshSegment } from "./test_utils.ts";
+import { freshSegment, killQuietly } from "./test_utils.ts";
 import {
   descendantsNamed,
   Driven,
@@ -91,9 +91,7 @@ async function semaphoreRun(
     };
   } finally {
     if (tool) {
-      try {
-        tool.child.kill("SIGKILL");
-      } catch { /* ended */ }
+      killQuietly(tool.child);
       await tool.close().catch(() => {});
     }
     const st = await target.close();
