@@ -94,14 +94,44 @@ static __always_inline struct pending *new_pending(void)
 	return p;
 }
 
+/* Zeroes the event's fixed part and fills its header. */
 static __always_inline void fill_header(struct daemon_event *e, __u32 kind, long ret)
 {
+	__builtin_memset(e, 0, sizeof(*e));
 	__u64 id = bpf_get_current_pid_tgid();
 	e->kind = kind;
 	e->pid = id >> 32;
 	e->tid = (__u32)id;
 	e->uid = (__u32)bpf_get_current_uid_gid();
 	e->ret = ret;
+}
+
+/* A fixed-size event of `kind` reserved in the ring, header filled; NULL when the ring is full. */
+static __always_inline struct daemon_event *reserve_event(__u32 kind, long ret)
+{
+	struct daemon_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (e)
+		fill_header(e, kind, ret);
+	return e;
+}
+
+/* A syscall's entry leaves what its exit needs in `inflight`, under the calling thread's id. */
+static __always_inline void hold_pending(struct pending *p)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	bpf_map_update_elem(&inflight, &tid, p, BPF_ANY);
+}
+
+static __always_inline struct pending *held_pending(void)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	return bpf_map_lookup_elem(&inflight, &tid);
+}
+
+static __always_inline void drop_pending(void)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	bpf_map_delete_elem(&inflight, &tid);
 }
 
 static __always_inline void track(__u32 fd)
@@ -129,25 +159,22 @@ int enter_bpf(struct trace_event_raw_sys_enter *ctx)
 	p->cmd = cmd;
 	p->attr = ctx->args[1];
 	p->size = (__u32)ctx->args[2];
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	bpf_map_update_elem(&inflight, &tid, p, BPF_ANY);
+	hold_pending(p);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_bpf")
 int exit_bpf(struct trace_event_raw_sys_exit *ctx)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct pending *p = bpf_map_lookup_elem(&inflight, &tid);
+	struct pending *p = held_pending();
 	if (!p)
 		return 0;
 	long ret = ctx->ret;
 	struct daemon_event *e = bpf_ringbuf_reserve(&events, EVENT_MAX, 0);
 	if (!e) {
-		bpf_map_delete_elem(&inflight, &tid);
+		drop_pending();
 		return 0;
 	}
-	__builtin_memset(e, 0, sizeof(*e));
 	fill_header(e, DEV_BPF, ret);
 	e->cmd = p->cmd;
 	/* The attribute block is still the tool's, unchanged, until the call returns. */
@@ -183,7 +210,7 @@ int exit_bpf(struct trace_event_raw_sys_exit *ctx)
 	}
 	if (ret >= 0)
 		track((__u32)ret);
-	bpf_map_delete_elem(&inflight, &tid);
+	drop_pending();
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
@@ -210,8 +237,7 @@ int enter_perf_event_open(struct trace_event_raw_sys_enter *ctx)
 	bpf_probe_read_user_str(p->path, sizeof(p->path), (void *)p->config1);
 	/* -w: only these offsets run in userspace; the others are left to the kernel. */
 	p->redirected = !whitelist_on || bpf_map_lookup_elem(&whitelist, &p->config2) != NULL;
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	bpf_map_update_elem(&inflight, &tid, p, BPF_ANY);
+	hold_pending(p);
 	return 0;
 }
 
@@ -219,14 +245,11 @@ SEC("tracepoint/syscalls/sys_exit_perf_event_open")
 int exit_perf_event_open(struct trace_event_raw_sys_exit *ctx)
 {
 	long ret = ctx->ret;
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct pending *p = bpf_map_lookup_elem(&inflight, &tid);
+	struct pending *p = held_pending();
 	if (!p)
 		return 0;
-	struct daemon_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	struct daemon_event *e = reserve_event(DEV_PERF_OPEN, ret);
 	if (e) {
-		__builtin_memset(e, 0, sizeof(*e));
-		fill_header(e, DEV_PERF_OPEN, ret);
 		e->perf_type = p->perf_type;
 		e->redirected = p->redirected;
 		e->config = p->config;
@@ -239,7 +262,7 @@ int exit_perf_event_open(struct trace_event_raw_sys_exit *ctx)
 	}
 	if (ret >= 0)
 		track((__u32)ret);
-	bpf_map_delete_elem(&inflight, &tid);
+	drop_pending();
 	return 0;
 }
 
@@ -256,28 +279,24 @@ int enter_ioctl(struct trace_event_raw_sys_enter *ctx)
 	p->fd = fd;
 	p->cmd = cmd;
 	p->arg = ctx->args[2];
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	bpf_map_update_elem(&inflight, &tid, p, BPF_ANY);
+	hold_pending(p);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_ioctl")
 int exit_ioctl(struct trace_event_raw_sys_exit *ctx)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct pending *p = bpf_map_lookup_elem(&inflight, &tid);
+	struct pending *p = held_pending();
 	if (!p)
 		return 0;
-	struct daemon_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	struct daemon_event *e = reserve_event(DEV_IOCTL, ctx->ret);
 	if (e) {
-		__builtin_memset(e, 0, sizeof(*e));
-		fill_header(e, DEV_IOCTL, ctx->ret);
 		e->fd = p->fd;
 		e->ioctl_cmd = p->cmd;
 		e->ioctl_arg = p->arg;
 		bpf_ringbuf_submit(e, 0);
 	}
-	bpf_map_delete_elem(&inflight, &tid);
+	drop_pending();
 	return 0;
 }
 
@@ -289,11 +308,9 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 		return 0;
 	__u64 key = (bpf_get_current_pid_tgid() & 0xffffffff00000000ull) | fd;
 	bpf_map_delete_elem(&tracked_fds, &key);
-	struct daemon_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	struct daemon_event *e = reserve_event(DEV_CLOSE, 0);
 	if (!e)
 		return 0;
-	__builtin_memset(e, 0, sizeof(*e));
-	fill_header(e, DEV_CLOSE, 0);
 	e->fd = fd;
 	bpf_ringbuf_submit(e, 0);
 	return 0;
@@ -306,11 +323,9 @@ static __always_inline int process_event(__u32 kind)
 		return 0; /* a thread, not the process */
 	if (!watched())
 		return 0;
-	struct daemon_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	struct daemon_event *e = reserve_event(kind, 0);
 	if (!e)
 		return 0;
-	__builtin_memset(e, 0, sizeof(*e));
-	fill_header(e, kind, 0);
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
