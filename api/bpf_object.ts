@@ -33,6 +33,7 @@ import { resolveBinaryPath } from "../lib/object/resolve_path.ts";
 import { findUsdtSites } from "../lib/elf/usdt_notes.ts";
 import { encodeUsdtSpec, parseUsdtArgs } from "../lib/object/usdt_spec.ts";
 import { kconfigValue } from "../lib/object/kconfig.ts";
+import { possibleCpus } from "./possible_cpus.ts";
 
 export interface OpenObjectOptions {
   /** BTF to resolve CO-RE relocations against (default /sys/kernel/btf/vmlinux). */
@@ -561,7 +562,8 @@ export class BpfObject {
       name: d.name.slice(0, 15),
       keySize: d.keySize,
       valueSize: d.valueSize,
-      maxEntries: d.maxEntries,
+      // libbpf's rule: a perf event array declared without a size gets one slot per CPU.
+      maxEntries: d.type === 4 && d.maxEntries === 0 ? possibleCpus() : d.maxEntries,
       flags: d.flags,
       mapExtra: d.mapExtra,
       innerMapId,

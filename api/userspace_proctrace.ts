@@ -7,7 +7,8 @@ import { BatchFiller, type TracerStats } from "../ffi/proctrace.ts";
 import { RingBuffer } from "../ffi/ringbuf.ts";
 import { BATCH_HEADER } from "../ffi/proctrace.ts";
 import type { BatchSource } from "./process_tracer.ts";
-import { possibleCpus, UserspaceSession } from "./userspace_session.ts";
+import { UserspaceSession } from "./userspace_session.ts";
+import { possibleCpus } from "./possible_cpus.ts";
 
 const PAGES_PER_CPU = 256; // bpf/proctrace.h
 const PAGE_SIZE = 4096;

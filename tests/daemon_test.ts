@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { BpfObject, Segment } from "../mod.ts";
+import { possibleCpus } from "../api/possible_cpus.ts";
 import { KernelMap } from "../testing/kernel_bpf.ts";
 import { asNobody, nobodyCanRun, ROOT } from "./test_utils.ts";
 
@@ -703,6 +704,40 @@ daemonTest(
       obj.close();
       seg.close();
       await stop(reader);
+    }
+  },
+);
+
+daemonTest(
+  "kernel maps: bpf_ringbuf_query on a fronted ring answers with the kernel ring's own positions",
+  async (segment) => {
+    const ring = KernelMap.create(27, 0, 0, 1 << 20); // BPF_MAP_TYPE_RINGBUF, as `events`
+    const seg = Segment.open(segment, { create: true, sizeMb: 8 });
+    const obj = BpfObject.open(EVENTS, { kernelMaps: { events: ring.id() } });
+    try {
+      obj.load(seg);
+      const link = obj.program("ring_query").attachUprobe({ path: TARGET, func: "add" });
+      const out = await new Deno.Command(TARGET, {
+        args: ["add", "300", "1"],
+        env: { BPFTIME_GLOBAL_SHM_NAME: seg.name, LD_PRELOAD: AGENT },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+      link.destroy();
+      const seen = [0, 1, 2, 3].map((i) => {
+        const k = new Uint8Array(4);
+        new DataView(k.buffer).setUint32(0, i, true);
+        return new DataView(obj.map("ring_seen").lookup(k)!.buffer).getBigUint64(0, true);
+      });
+      // 300 records of 24 bytes, each with its 8-byte header, nobody consuming them.
+      assert.deepEqual(seen, [300n * 32n, 1n << 20n, 0n, 300n * 32n]);
+      // The perf event array beside it, declared without a size, got one slot per CPU (libbpf).
+      assert.equal(obj.map("perf_events").info.maxEntries, possibleCpus());
+    } finally {
+      obj.close();
+      seg.close();
+      ring.close();
     }
   },
 );

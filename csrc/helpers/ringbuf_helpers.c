@@ -106,6 +106,8 @@ static uint64_t ringbuf_query(uint64_t map, uint64_t flags, uint64_t a3, uint64_
 	(void)a3, (void)a4, (void)a5;
 	struct bpftime_shm *shm;
 	struct shm_map *m = ring(map, &shm);
+	if (m && m->kernel_id) /* fronting a kernel ring buffer: its positions, not the shadow's */
+		return kernel_ring_query(m, flags);
 	return m ? rb_query(shm, m, flags) : 0;
 }
 

@@ -57,6 +57,8 @@ HIDDEN int kernel_fd_from_daemon(uint32_t what, uint32_t id);
  * bpf_ringbuf_output / bpf_perf_event_output result, or -errno.
  */
 HIDDEN int kernel_ring_output(const struct shm_map *m, const void *data, uint64_t size, uint64_t flags);
+/* bpf_ringbuf_query for the kernel ring buffer m fronts: its own positions (0 if unreachable). */
+HIDDEN uint64_t kernel_ring_query(const struct shm_map *m, uint64_t flags);
 /* Submit (output to the kernel) or discard a record reserved in m's shadow ring. */
 HIDDEN int kernel_ring_commit(struct bpftime_shm *shm, struct shm_map *m, uint32_t *hdr, bool discard,
 			      uint64_t flags);

@@ -14,6 +14,9 @@
  * bpf_ringbuf_reserve on a fronted ring reserves in the segment's own ring (the shadow, nobody
  * consumes it); submit outputs the record to the kernel and discards it in the shadow, whose
  * consumer position is then moved over finished records here (kernel_ring_commit).
+ *
+ * bpf_ringbuf_query on a fronted ring answers for the kernel ring: its consumer and producer
+ * pages, mapped read-only once per process (kernel_ring_query).
  */
 #define _GNU_SOURCE
 #include "kernel_map.h"
@@ -22,6 +25,7 @@
 #include <errno.h>
 #include <linux/bpf.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -187,4 +191,73 @@ int kernel_ring_commit(struct bpftime_shm *shm, struct shm_map *m, uint32_t *hdr
 	rb_commit(shm, m, hdr, true, RB_NO_WAKEUP);
 	drain_shadow(shm, m);
 	return rc;
+}
+
+/* The kernel rings whose position pages this process has mapped: (kernel map id, pages). */
+#define QUERY_SLOTS 32
+struct ring_positions {
+	const uint64_t *pages; /* the consumer page, then the producer page */
+	uint32_t size; /* the kernel ring's (the segment's shadow may be smaller) */
+};
+static struct {
+	uint32_t id; /* 0: free; UINT32_MAX: being filled */
+	struct ring_positions at;
+} query_slots[QUERY_SLOTS];
+
+/*
+ * The positions of the kernel ring m fronts: its consumer and producer pages mapped read-only
+ * (the kernel allows a read-only mapping of any part of a ring) and its size, kept for the
+ * process's life; false if they cannot be had.
+ */
+static bool ring_positions(const struct shm_map *m, struct ring_positions *out)
+{
+	for (int i = 0; i < QUERY_SLOTS; i++)
+		if (__atomic_load_n(&query_slots[i].id, __ATOMIC_ACQUIRE) == m->kernel_id) {
+			*out = query_slots[i].at;
+			return true;
+		}
+	int fd = kernel_map_fd(m->kernel_id);
+	if (fd < 0)
+		return false;
+	struct bpf_map_info info;
+	memset(&info, 0, sizeof(info));
+	union bpf_attr a = {.info = {.bpf_fd = (uint32_t)fd, .info_len = sizeof(info), .info = (uintptr_t)&info}};
+	if (sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &a) < 0 || info.type != BPF_MAP_TYPE_RINGBUF)
+		return false;
+	size_t len = 2 * (size_t)sysconf(_SC_PAGESIZE);
+	void *pages = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	if (pages == MAP_FAILED)
+		return false;
+	*out = (struct ring_positions){pages, info.max_entries};
+	for (int i = 0; i < QUERY_SLOTS; i++) {
+		uint32_t seen = 0;
+		if (__atomic_compare_exchange_n(&query_slots[i].id, &seen, UINT32_MAX, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE)) {
+			query_slots[i].at = *out;
+			__atomic_store_n(&query_slots[i].id, m->kernel_id, __ATOMIC_RELEASE);
+			return true;
+		}
+		if (seen == m->kernel_id) { /* another thread mapped it first */
+			munmap(pages, len);
+			*out = query_slots[i].at;
+			return true;
+		}
+	}
+	return true; /* the table is full: used without being kept (a mapping per call) */
+}
+
+uint64_t kernel_ring_query(const struct shm_map *m, uint64_t flags)
+{
+	struct ring_positions r;
+	if (!ring_positions(m, &r))
+		return 0;
+	uint64_t cons = __atomic_load_n(&r.pages[0], __ATOMIC_ACQUIRE);
+	uint64_t prod = __atomic_load_n(&r.pages[sysconf(_SC_PAGESIZE) / 8], __ATOMIC_ACQUIRE);
+	switch (flags) {
+	case BPF_RB_AVAIL_DATA: return prod - cons;
+	case BPF_RB_RING_SIZE: return r.size;
+	case BPF_RB_CONS_POS: return cons;
+	case BPF_RB_PROD_POS: return prod;
+	default: return 0;
+	}
 }

@@ -2,7 +2,8 @@
 /*
  * Uprobe programs that emit events, for tests/daemon_test.ts (through build/tests/daemon_events):
  * on add(a, b), one record through bpf_ringbuf_output, one through reserve/submit (discarded
- * when (a & 3) == 3) and one through bpf_perf_event_output on the current CPU.
+ * when (a & 3) == 3) and one through bpf_perf_event_output on the current CPU. ring_query
+ * outputs one record, then keeps bpf_ringbuf_query's four answers in ring_seen.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -54,6 +55,25 @@ int BPF_KPROBE(perf_output, long a, long b)
 {
 	struct event e = {a, b, bpf_get_current_pid_tgid() >> 32, 3};
 	bpf_perf_event_output(ctx, &perf_events, BPF_F_CURRENT_CPU, &e, sizeof(e));
+	return 0;
+}
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, __u64);
+} ring_seen SEC(".maps");
+
+SEC("uprobe")
+int BPF_KPROBE(ring_query, long a, long b)
+{
+	struct event e = {a, b, bpf_get_current_pid_tgid() >> 32, 4};
+	bpf_ringbuf_output(&events, &e, sizeof(e), 0);
+	for (__u32 flag = 0; flag < 4; flag++) { /* avail, ring size, consumer, producer */
+		__u64 v = bpf_ringbuf_query(&events, flag);
+		bpf_map_update_elem(&ring_seen, &flag, &v, BPF_ANY);
+	}
 	return 0;
 }
 
