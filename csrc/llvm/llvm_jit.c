@@ -16,7 +16,8 @@
 #include <llvm-c/LLJIT.h>
 #include <llvm-c/Orc.h>
 #include <llvm-c/Target.h>
-#include <llvm-c/Transforms/PassManagerBuilder.h>
+#include <llvm-c/TargetMachine.h>
+#include <llvm-c/Transforms/PassBuilder.h>
 
 #include <pthread.h>
 #include <stdio.h>
@@ -27,6 +28,10 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
+/* A subprogram's parameters: r0-r9, the caller's frame pointer, the run context, the call
+ * depth, the context block's start and length (0 when there is none). */
+enum { SUB_FP = 10, SUB_CTX, SUB_DEPTH, SUB_MEM_LO, SUB_MEM_LEN, SUB_PARAMS };
+
 struct lower {
 	LLVMContextRef C;
 	LLVMModuleRef M;
@@ -35,8 +40,15 @@ struct lower {
 	const struct llvm_request *req;
 	struct program_shape shape;
 	LLVMValueRef *sub_fn; /* per pc: the function of the subprogram starting there */
-	/* The function being lowered. */
-	LLVMValueRef fn, regs[10], fp, ctxp, mem_lo, mem_limit[4], store_limit[4];
+	unsigned prof_kind;
+	LLVMValueRef likely_weights; /* !prof branch_weights: the true successor is hot */
+	LLVMAttributeRef cold;
+	/* The function being lowered. mem_lo and the limits are SSA values (parameters or loaded
+	 * once at entry) so LLVM sees them as loop invariant; budget is a local slot (NULL when
+	 * unbudgeted) written back to the context only around calls and returns, so loops keep
+	 * it in a register. */
+	LLVMValueRef fn, regs[10], fp, ctxp, depth, budget, mem_lo, mem_len, mem_limit[4],
+	    store_limit[4];
 	LLVMBasicBlockRef *bb; /* per pc: the block starting there */
 };
 
@@ -52,6 +64,15 @@ static LLVMValueRef c32(struct lower *L, uint32_t v)
 static LLVMBasicBlockRef new_block(struct lower *L)
 {
 	return LLVMAppendBasicBlockInContext(L->C, L->fn, "");
+}
+
+/* A conditional branch whose `hot` side (true or false) is almost always taken. */
+static void branch_expect(struct lower *L, LLVMValueRef cond, LLVMBasicBlockRef t,
+			  LLVMBasicBlockRef f, bool true_is_hot)
+{
+	LLVMValueRef br = LLVMBuildCondBr(L->B, true_is_hot ? cond : LLVMBuildNot(L->B, cond, ""),
+					  true_is_hot ? t : f, true_is_hot ? f : t);
+	LLVMSetMetadata(br, L->prof_kind, L->likely_weights);
 }
 
 /* Pointer to a field of struct jit_ctx. */
@@ -73,9 +94,25 @@ static void set_reg(struct lower *L, int r, LLVMValueRef v)
 	LLVMBuildStore(L->B, v, L->regs[r]);
 }
 
+/* The budget slot to the context (before a call or a return) and back (after a call). */
+static void budget_flush(struct lower *L)
+{
+	if (L->budget)
+		LLVMBuildStore(L->B, LLVMBuildLoad2(L->B, L->i64, L->budget, ""),
+			       ctx_field(L, JIT_CTX_BUDGET, L->i64));
+}
+static void budget_reload(struct lower *L)
+{
+	if (L->budget)
+		LLVMBuildStore(L->B,
+			       LLVMBuildLoad2(L->B, L->i64, ctx_field(L, JIT_CTX_BUDGET, L->i64), ""),
+			       L->budget);
+}
+
 /* Record a fault in the context and return from the function; the caller re-positions. */
 static void emit_fault(struct lower *L, uint32_t code, LLVMValueRef addr)
 {
+	budget_flush(L);
 	LLVMBuildStore(L->B, addr, ctx_field(L, JIT_CTX_FAULT_ADDR, L->i64));
 	LLVMBuildStore(L->B, c64(L, code), ctx_field(L, JIT_CTX_FAULT_CODE, L->i64));
 	LLVMBuildStore(L->B, c64(L, 1), ctx_field(L, JIT_CTX_FAULTED, L->i64));
@@ -86,7 +123,7 @@ static void emit_fault(struct lower *L, uint32_t code, LLVMValueRef addr)
 static void fault_if(struct lower *L, LLVMValueRef bad, uint32_t code, LLVMValueRef addr)
 {
 	LLVMBasicBlockRef fail = new_block(L), ok = new_block(L);
-	LLVMBuildCondBr(L->B, bad, fail, ok);
+	branch_expect(L, bad, fail, ok, false);
 	LLVMPositionBuilderAtEnd(L->B, fail);
 	emit_fault(L, code, addr);
 	LLVMPositionBuilderAtEnd(L->B, ok);
@@ -108,18 +145,27 @@ static LLVMValueRef mem_ptr(struct lower *L, uint32_t pc, int base, int16_t off,
 	    LLVMBuildAdd(L->B, get_reg(L, base), c64(L, (uint64_t)(int64_t)off), "");
 	if (L->req->proven && L->req->proven[pc]) /* in the frame or one map value (pointer_facts.h) */
 		return LLVMBuildIntToPtr(L->B, addr, pty, "");
+	/* The context, then this function's frame, inline; anything else (caller frames,
+	 * registered regions) asks the runtime, off the hot path. */
 	LLVMValueRef rel = LLVMBuildSub(L->B, addr, L->mem_lo, "");
 	LLVMValueRef in_ctx =
 	    LLVMBuildICmp(L->B, LLVMIntULT, rel, store ? L->store_limit[lg] : L->mem_limit[lg], "");
-	LLVMBasicBlockRef access = new_block(L), slow = new_block(L);
-	LLVMBuildCondBr(L->B, in_ctx, access, slow);
+	LLVMBasicBlockRef access = new_block(L), not_ctx = new_block(L), slow = new_block(L);
+	branch_expect(L, in_ctx, access, not_ctx, true);
+	LLVMPositionBuilderAtEnd(L->B, not_ctx);
+	LLVMValueRef frame_lo = LLVMBuildSub(L->B, get_reg(L, 10), c64(L, BPFTIME_STACK_SIZE), "");
+	LLVMValueRef in_frame =
+	    LLVMBuildICmp(L->B, LLVMIntULT, LLVMBuildSub(L->B, addr, frame_lo, ""),
+			  c64(L, BPFTIME_STACK_SIZE - size + 1), "");
+	branch_expect(L, in_frame, access, slow, true);
 	LLVMPositionBuilderAtEnd(L->B, slow);
 	LLVMValueRef check = LLVMBuildIntToPtr(L->B, c64(L, L->req->slow_check),
 					       LLVMPointerType(L->check_ty, 0), "");
 	LLVMValueRef args[4] = {L->ctxp, addr, c64(L, code), get_reg(L, 10)};
 	LLVMValueRef ok = LLVMBuildCall2(L->B, L->check_ty, check, args, 4, "");
+	LLVMAddCallSiteAttribute(ok, LLVMAttributeFunctionIndex, L->cold);
 	LLVMBasicBlockRef fail = new_block(L);
-	LLVMBuildCondBr(L->B, LLVMBuildICmp(L->B, LLVMIntNE, ok, c32(L, 0), ""), access, fail);
+	branch_expect(L, LLVMBuildICmp(L->B, LLVMIntNE, ok, c32(L, 0), ""), access, fail, true);
 	LLVMPositionBuilderAtEnd(L->B, fail);
 	emit_fault(L, code, addr);
 	LLVMPositionBuilderAtEnd(L->B, access);
@@ -311,7 +357,7 @@ static void return_if_stopped(struct lower *L)
 {
 	LLVMValueRef f = LLVMBuildLoad2(L->B, L->i64, ctx_field(L, JIT_CTX_FAULTED, L->i64), "");
 	LLVMBasicBlockRef stop = new_block(L), go = new_block(L);
-	LLVMBuildCondBr(L->B, LLVMBuildICmp(L->B, LLVMIntNE, f, c64(L, 0), ""), stop, go);
+	branch_expect(L, LLVMBuildICmp(L->B, LLVMIntNE, f, c64(L, 0), ""), stop, go, false);
 	LLVMPositionBuilderAtEnd(L->B, stop);
 	LLVMBuildRet(L->B, c64(L, 0));
 	LLVMPositionBuilderAtEnd(L->B, go);
@@ -321,7 +367,7 @@ static void return_if_stopped(struct lower *L)
 static void unwind_if_zero(struct lower *L, LLVMValueRef r0)
 {
 	LLVMBasicBlockRef stop = new_block(L), go = new_block(L);
-	LLVMBuildCondBr(L->B, LLVMBuildICmp(L->B, LLVMIntEQ, r0, c64(L, 0), ""), stop, go);
+	branch_expect(L, LLVMBuildICmp(L->B, LLVMIntEQ, r0, c64(L, 0), ""), stop, go, false);
 	LLVMPositionBuilderAtEnd(L->B, stop);
 	LLVMBuildStore(L->B, c64(L, 2), ctx_field(L, JIT_CTX_FAULTED, L->i64));
 	LLVMBuildRet(L->B, c64(L, 0));
@@ -337,7 +383,10 @@ static LLVMValueRef call_helper(struct lower *L, LLVMValueRef fnptr)
 	for (int i = 0; i < 5; i++)
 		args[i] = get_reg(L, i + 1);
 	LLVMValueRef f = LLVMBuildIntToPtr(L->B, fnptr, LLVMPointerType(L->helper_ty, 0), "");
-	return LLVMBuildCall2(L->B, L->helper_ty, f, args, 5, "");
+	budget_flush(L); /* helpers may run callbacks, which share the budget */
+	LLVMValueRef r0 = LLVMBuildCall2(L->B, L->helper_ty, f, args, 5, "");
+	budget_reload(L);
+	return r0;
 }
 
 static void lower_call(struct lower *L, uint32_t pc, const struct bpf_insn *in)
@@ -364,18 +413,21 @@ static void lower_call(struct lower *L, uint32_t pc, const struct bpf_insn *in)
 		return;
 	}
 	if (in->src == CALL_LOCAL) {
-		LLVMValueRef depth_p = ctx_field(L, JIT_CTX_DEPTH, L->i32);
-		LLVMValueRef depth = LLVMBuildLoad2(L->B, L->i32, depth_p, "");
-		fault_if(L, LLVMBuildICmp(L->B, LLVMIntUGE, depth, c32(L, BPFTIME_MAX_CALL_FRAMES - 1), ""),
+		/* The depth travels as an argument: no memory traffic per call. */
+		fault_if(L, LLVMBuildICmp(L->B, LLVMIntUGE, L->depth, c32(L, BPFTIME_MAX_CALL_FRAMES - 1), ""),
 			 fault_code(pc, JF_DEPTH, 0), c64(L, 0));
-		LLVMBuildStore(L->B, LLVMBuildAdd(L->B, depth, c32(L, 1), ""), depth_p);
-		LLVMValueRef args[12];
+		LLVMValueRef args[SUB_PARAMS];
 		for (int i = 0; i < 10; i++)
 			args[i] = get_reg(L, i);
-		args[10] = L->fp;
-		args[11] = L->ctxp;
-		LLVMValueRef r0 = LLVMBuildCall2(L->B, L->sub_ty, L->sub_fn[pc + 1 + in->imm], args, 12, "");
-		LLVMBuildStore(L->B, depth, depth_p);
+		args[SUB_FP] = L->fp;
+		args[SUB_CTX] = L->ctxp;
+		args[SUB_DEPTH] = LLVMBuildAdd(L->B, L->depth, c32(L, 1), "");
+		args[SUB_MEM_LO] = L->mem_lo;
+		args[SUB_MEM_LEN] = L->mem_len;
+		budget_flush(L);
+		LLVMValueRef r0 = LLVMBuildCall2(L->B, L->sub_ty, L->sub_fn[pc + 1 + in->imm], args,
+						 SUB_PARAMS, "");
+		budget_reload(L);
 		return_if_stopped(L);
 		set_reg(L, 0, r0);
 		return;
@@ -404,25 +456,41 @@ static void lower_function(struct lower *L, uint32_t start, uint32_t end, const 
 		LLVMValueRef top = c64(L, BPFTIME_STACK_SIZE * BPFTIME_MAX_CALL_FRAMES);
 		L->fp = LLVMBuildGEP2(L->B, L->i8, stack, &top, 1, "fp");
 		L->ctxp = LLVMGetParam(L->fn, 2);
+		L->depth = c32(L, 0);
 		LLVMBuildStore(L->B, LLVMBuildPtrToInt(L->B, L->fp, L->i64, ""),
 			       ctx_field(L, JIT_CTX_STACK_TOP, L->i64));
 		for (int r = 0; r < 10; r++)
 			set_reg(L, r, c64(L, 0));
-		set_reg(L, 1, LLVMBuildPtrToInt(L->B, LLVMGetParam(L->fn, 0), L->i64, ""));
+		LLVMValueRef mem = LLVMBuildPtrToInt(L->B, LLVMGetParam(L->fn, 0), L->i64, "");
+		set_reg(L, 1, mem);
 		set_reg(L, 2, LLVMGetParam(L->fn, 1));
+		/* jit_call's contract: the entry gets the context block itself (run_init). */
+		L->mem_lo = mem;
+		L->mem_len = LLVMBuildSelect(L->B, LLVMBuildICmp(L->B, LLVMIntEQ, mem, c64(L, 0), ""),
+					     c64(L, 0), LLVMGetParam(L->fn, 1), "mem_len");
 	} else {
 		LLVMValueRef down = LLVMConstInt(L->i64, (uint64_t)-(int64_t)BPFTIME_STACK_SIZE, 1);
-		L->fp = LLVMBuildGEP2(L->B, L->i8, LLVMGetParam(L->fn, 10), &down, 1, "fp");
-		L->ctxp = LLVMGetParam(L->fn, 11);
+		L->fp = LLVMBuildGEP2(L->B, L->i8, LLVMGetParam(L->fn, SUB_FP), &down, 1, "fp");
+		L->ctxp = LLVMGetParam(L->fn, SUB_CTX);
+		L->depth = LLVMGetParam(L->fn, SUB_DEPTH);
+		L->mem_lo = LLVMGetParam(L->fn, SUB_MEM_LO);
+		L->mem_len = LLVMGetParam(L->fn, SUB_MEM_LEN);
 		for (int r = 0; r < 10; r++)
 			set_reg(L, r, LLVMGetParam(L->fn, (unsigned)r));
 	}
-	L->mem_lo = LLVMBuildLoad2(L->B, L->i64, ctx_field(L, JIT_CTX_MEM_LO, L->i64), "mem_lo");
+	/* Per access size: the last offset + 1 where it still fits (run_init's mem_limit). */
 	for (int i = 0; i < 4; i++) {
-		L->mem_limit[i] =
-		    LLVMBuildLoad2(L->B, L->i64, ctx_field(L, JIT_CTX_MEM_LIMIT + 8 * i, L->i64), "");
+		uint64_t size = 1u << i;
+		L->mem_limit[i] = LLVMBuildSelect(
+		    L->B, LLVMBuildICmp(L->B, LLVMIntUGE, L->mem_len, c64(L, size), ""),
+		    LLVMBuildSub(L->B, L->mem_len, c64(L, size - 1), ""), c64(L, 0), "");
 		L->store_limit[i] =
 		    LLVMBuildLoad2(L->B, L->i64, ctx_field(L, JIT_CTX_STORE_LIMIT + 8 * i, L->i64), "");
+	}
+	L->budget = NULL;
+	if (L->req->budgeted) {
+		L->budget = LLVMBuildAlloca(L->B, L->i64, "budget");
+		budget_reload(L);
 	}
 	uint32_t bytes = L->shape.zero_bytes[start];
 	if (bytes) {
@@ -444,12 +512,11 @@ static void lower_function(struct lower *L, uint32_t start, uint32_t end, const 
 		}
 		/* The budget is counted at back-edges and calls only (program_shape.h). */
 		if (L->req->budgeted && L->shape.charge[pc]) {
-			LLVMValueRef bp = ctx_field(L, JIT_CTX_BUDGET, L->i64);
-			LLVMValueRef left = LLVMBuildLoad2(L->B, L->i64, bp, "");
+			LLVMValueRef left = LLVMBuildLoad2(L->B, L->i64, L->budget, "");
 			LLVMValueRef n = c64(L, L->shape.charge[pc]);
 			fault_if(L, LLVMBuildICmp(L->B, LLVMIntULT, left, n, ""),
 				 fault_code(pc, JF_BUDGET, 0), c64(L, 0));
-			LLVMBuildStore(L->B, LLVMBuildSub(L->B, left, n, ""), bp);
+			LLVMBuildStore(L->B, LLVMBuildSub(L->B, left, n, ""), L->budget);
 		}
 		uint8_t cls = BPF_CLASS(in->code), op = BPF_OP(in->code);
 		if (in->code == LDDW_CODE) {
@@ -474,6 +541,7 @@ static void lower_function(struct lower *L, uint32_t start, uint32_t end, const 
 			break;
 		default:
 			if (op == OP_EXIT) {
+				budget_flush(L);
 				LLVMBuildRet(L->B, get_reg(L, 0));
 				open = false;
 			} else if (op == OP_CALL && cls == CLS_JMP) {
@@ -514,16 +582,19 @@ static LLVMValueRef lower_callback_entry(struct lower *L, uint32_t pc, const cha
 	LLVMBuildStore(L->B, LLVMBuildPtrToInt(L->B, fp, L->i64, ""),
 		       ctx_field(L, JIT_CTX_STACK_TOP, L->i64));
 	LLVMValueRef argv = LLVMBuildBitCast(L->B, LLVMGetParam(L->fn, 0), LLVMPointerType(L->i64, 0), "");
-	LLVMValueRef args[12];
+	LLVMValueRef args[SUB_PARAMS];
 	for (int i = 0; i < 10; i++)
 		args[i] = c64(L, 0);
 	for (int i = 0; i < 5; i++) {
 		LLVMValueRef idx = c64(L, (uint64_t)i);
 		args[i + 1] = LLVMBuildLoad2(L->B, L->i64, LLVMBuildGEP2(L->B, L->i64, argv, &idx, 1, ""), "");
 	}
-	args[10] = fp;
-	args[11] = L->ctxp;
-	LLVMBuildRet(L->B, LLVMBuildCall2(L->B, L->sub_ty, L->sub_fn[pc], args, 12, ""));
+	args[SUB_FP] = fp;
+	args[SUB_CTX] = L->ctxp;
+	args[SUB_DEPTH] = c32(L, 0);
+	args[SUB_MEM_LO] = LLVMBuildLoad2(L->B, L->i64, ctx_field(L, JIT_CTX_MEM_LO, L->i64), "");
+	args[SUB_MEM_LEN] = LLVMBuildLoad2(L->B, L->i64, ctx_field(L, JIT_CTX_MEM_LIMIT, L->i64), "");
+	LLVMBuildRet(L->B, LLVMBuildCall2(L->B, L->sub_ty, L->sub_fn[pc], args, SUB_PARAMS, ""));
 	return L->fn;
 }
 
@@ -531,11 +602,37 @@ struct tier_handle {
 	LLVMOrcResourceTrackerRef tracker;
 };
 
+/* A target machine for this CPU (its name and features, not a generic x86-64). */
+static LLVMTargetMachineRef host_machine(void)
+{
+	char *triple = LLVMGetDefaultTargetTriple(), *cpu = LLVMGetHostCPUName(),
+	     *features = LLVMGetHostCPUFeatures();
+	LLVMTargetRef target;
+	LLVMTargetMachineRef tm = NULL;
+	char *msg = NULL;
+	if (LLVMGetTargetFromTriple(triple, &target, &msg) == 0)
+		tm = LLVMCreateTargetMachine(target, triple, cpu, features, LLVMCodeGenLevelAggressive,
+					     LLVMRelocDefault, LLVMCodeModelJITDefault);
+	LLVMDisposeMessage(msg);
+	LLVMDisposeMessage(triple);
+	LLVMDisposeMessage(cpu);
+	LLVMDisposeMessage(features);
+	return tm;
+}
+
 static void init_llvm(void)
 {
 	LLVMInitializeNativeTarget();
 	LLVMInitializeNativeAsmPrinter();
-	LLVMErrorRef e = LLVMOrcCreateLLJIT(&shared_jit, NULL);
+	LLVMTargetMachineRef tm = host_machine();
+	if (!tm) {
+		snprintf(shared_jit_error, sizeof(shared_jit_error), "no target machine for the host");
+		return;
+	}
+	LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
+	LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(
+	    builder, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(tm));
+	LLVMErrorRef e = LLVMOrcCreateLLJIT(&shared_jit, builder);
 	if (e) {
 		char *msg = LLVMGetErrorMessage(e);
 		snprintf(shared_jit_error, sizeof(shared_jit_error), "creating LLJIT: %s", msg);
@@ -615,15 +712,22 @@ EXPORT int bpftime_llvm_compile(const struct llvm_request *req, struct llvm_resu
 	L.i8p = LLVMPointerType(L.i8, 0);
 	LLVMTypeRef h5[5] = {L.i64, L.i64, L.i64, L.i64, L.i64};
 	L.helper_ty = LLVMFunctionType(L.i64, h5, 5, 0);
-	LLVMTypeRef sub_params[12];
-	for (int i = 0; i < 10; i++)
+	LLVMTypeRef sub_params[SUB_PARAMS];
+	for (int i = 0; i < SUB_PARAMS; i++)
 		sub_params[i] = L.i64;
-	sub_params[10] = sub_params[11] = L.i8p;
-	L.sub_ty = LLVMFunctionType(L.i64, sub_params, 12, 0);
+	sub_params[SUB_FP] = sub_params[SUB_CTX] = L.i8p;
+	sub_params[SUB_DEPTH] = L.i32;
+	L.sub_ty = LLVMFunctionType(L.i64, sub_params, SUB_PARAMS, 0);
 	LLVMTypeRef main_params[3] = {L.i8p, L.i64, L.i8p};
 	L.main_ty = LLVMFunctionType(L.i64, main_params, 3, 0);
 	LLVMTypeRef check_params[4] = {L.i8p, L.i64, L.i64, L.i64};
 	L.check_ty = LLVMFunctionType(L.i32, check_params, 4, 0);
+	L.prof_kind = LLVMGetMDKindIDInContext(L.C, "prof", 4);
+	LLVMMetadataRef weights[3] = {LLVMMDStringInContext2(L.C, "branch_weights", 14),
+				      LLVMValueAsMetadata(c32(&L, 2000)),
+				      LLVMValueAsMetadata(c32(&L, 1))};
+	L.likely_weights = LLVMMetadataAsValue(L.C, LLVMMDNodeInContext2(L.C, weights, 3));
+	L.cold = LLVMCreateEnumAttribute(L.C, LLVMGetEnumAttributeKindForName("cold", 4), 0);
 
 	for (uint32_t pc = 1; pc < req->ninsns; pc++) {
 		if (L.shape.sub_start[pc]) {
@@ -657,13 +761,22 @@ EXPORT int bpftime_llvm_compile(const struct llvm_request *req, struct llvm_resu
 	}
 	LLVMDisposeMessage(verify);
 
-	LLVMPassManagerBuilderRef pmb = LLVMPassManagerBuilderCreate();
-	LLVMPassManagerBuilderSetOptLevel(pmb, 3);
-	LLVMPassManagerRef pm = LLVMCreatePassManager();
-	LLVMPassManagerBuilderPopulateModulePassManager(pmb, pm);
-	LLVMRunPassManager(pm, L.M);
-	LLVMDisposePassManager(pm);
-	LLVMPassManagerBuilderDispose(pmb);
+	/* -O3 with the host's cost model (the vectorizers and unrolling need a target machine). */
+	LLVMTargetMachineRef tm = host_machine();
+	if (!tm) {
+		snprintf(err, errlen, "no target machine for the host");
+		goto out;
+	}
+	LLVMPassBuilderOptionsRef popts = LLVMCreatePassBuilderOptions();
+	e = LLVMRunPasses(L.M, "default<O3>", tm, popts);
+	LLVMDisposePassBuilderOptions(popts);
+	LLVMDisposeTargetMachine(tm);
+	if (e) {
+		rc = take_error(e, err, errlen, "optimizing");
+		goto out;
+	}
+	if (getenv("BPFTIME_LLVM_DUMP"))
+		LLVMDumpModule(L.M);
 
 	LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(shared_jit);
 	h->tracker = LLVMOrcJITDylibCreateResourceTracker(jd);
