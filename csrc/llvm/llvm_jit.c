@@ -29,14 +29,17 @@
 #define EXPORT __attribute__((visibility("default")))
 
 /* A subprogram's parameters: r0-r9, the caller's frame pointer, the run context, the call
- * depth, the context block's start and length (0 when there is none). */
-enum { SUB_FP = 10, SUB_CTX, SUB_DEPTH, SUB_MEM_LO, SUB_MEM_LEN, SUB_PARAMS };
+ * depth, the context block's start and length (0 when there is none), the budget left (0
+ * when unbudgeted). It returns {r0, the budget left}: depth and budget stay in registers
+ * across bpf-to-bpf calls. */
+enum { SUB_FP = 10, SUB_CTX, SUB_DEPTH, SUB_MEM_LO, SUB_MEM_LEN, SUB_BUDGET, SUB_PARAMS };
 
 struct lower {
 	LLVMContextRef C;
 	LLVMModuleRef M;
 	LLVMBuilderRef B;
-	LLVMTypeRef i1, i8, i16, i32, i64, i8p, helper_ty, sub_ty, main_ty, check_ty;
+	LLVMTypeRef i1, i8, i16, i32, i64, i8p, helper_ty, sub_ty, sub_ret_ty, main_ty,
+	    check_ty;
 	const struct llvm_request *req;
 	struct program_shape shape;
 	LLVMValueRef *sub_fn; /* per pc: the function of the subprogram starting there */
@@ -47,6 +50,7 @@ struct lower {
 	 * once at entry) so LLVM sees them as loop invariant; budget is a local slot (NULL when
 	 * unbudgeted) written back to the context only around calls and returns, so loops keep
 	 * it in a register. */
+	bool is_main;
 	LLVMValueRef fn, regs[10], fp, ctxp, depth, budget, mem_lo, mem_len, mem_limit[4],
 	    store_limit[4];
 	LLVMBasicBlockRef *bb; /* per pc: the block starting there */
@@ -109,6 +113,19 @@ static void budget_reload(struct lower *L)
 			       L->budget);
 }
 
+/* Return r0: the entry writes the budget back to the context, a subprogram hands it back. */
+static void emit_ret(struct lower *L, LLVMValueRef r0)
+{
+	if (L->is_main) {
+		budget_flush(L);
+		LLVMBuildRet(L->B, r0);
+		return;
+	}
+	LLVMValueRef vals[2] = {r0, L->budget ? LLVMBuildLoad2(L->B, L->i64, L->budget, "")
+					       : c64(L, 0)};
+	LLVMBuildAggregateRet(L->B, vals, 2);
+}
+
 /* Record a fault in the context and return from the function; the caller re-positions. */
 static void emit_fault(struct lower *L, uint32_t code, LLVMValueRef addr)
 {
@@ -116,7 +133,7 @@ static void emit_fault(struct lower *L, uint32_t code, LLVMValueRef addr)
 	LLVMBuildStore(L->B, addr, ctx_field(L, JIT_CTX_FAULT_ADDR, L->i64));
 	LLVMBuildStore(L->B, c64(L, code), ctx_field(L, JIT_CTX_FAULT_CODE, L->i64));
 	LLVMBuildStore(L->B, c64(L, 1), ctx_field(L, JIT_CTX_FAULTED, L->i64));
-	LLVMBuildRet(L->B, c64(L, 0));
+	emit_ret(L, c64(L, 0));
 }
 
 /* Branch on `bad` to a fault; continues in a new block. */
@@ -359,7 +376,7 @@ static void return_if_stopped(struct lower *L)
 	LLVMBasicBlockRef stop = new_block(L), go = new_block(L);
 	branch_expect(L, LLVMBuildICmp(L->B, LLVMIntNE, f, c64(L, 0), ""), stop, go, false);
 	LLVMPositionBuilderAtEnd(L->B, stop);
-	LLVMBuildRet(L->B, c64(L, 0));
+	emit_ret(L, c64(L, 0));
 	LLVMPositionBuilderAtEnd(L->B, go);
 }
 
@@ -370,7 +387,7 @@ static void unwind_if_zero(struct lower *L, LLVMValueRef r0)
 	branch_expect(L, LLVMBuildICmp(L->B, LLVMIntEQ, r0, c64(L, 0), ""), stop, go, false);
 	LLVMPositionBuilderAtEnd(L->B, stop);
 	LLVMBuildStore(L->B, c64(L, 2), ctx_field(L, JIT_CTX_FAULTED, L->i64));
-	LLVMBuildRet(L->B, c64(L, 0));
+	emit_ret(L, c64(L, 0));
 	LLVMPositionBuilderAtEnd(L->B, go);
 }
 
@@ -424,10 +441,12 @@ static void lower_call(struct lower *L, uint32_t pc, const struct bpf_insn *in)
 		args[SUB_DEPTH] = LLVMBuildAdd(L->B, L->depth, c32(L, 1), "");
 		args[SUB_MEM_LO] = L->mem_lo;
 		args[SUB_MEM_LEN] = L->mem_len;
-		budget_flush(L);
-		LLVMValueRef r0 = LLVMBuildCall2(L->B, L->sub_ty, L->sub_fn[pc + 1 + in->imm], args,
-						 SUB_PARAMS, "");
-		budget_reload(L);
+		args[SUB_BUDGET] = L->budget ? LLVMBuildLoad2(L->B, L->i64, L->budget, "") : c64(L, 0);
+		LLVMValueRef ret = LLVMBuildCall2(L->B, L->sub_ty, L->sub_fn[pc + 1 + in->imm], args,
+						  SUB_PARAMS, "");
+		LLVMValueRef r0 = LLVMBuildExtractValue(L->B, ret, 0, "");
+		if (L->budget)
+			LLVMBuildStore(L->B, LLVMBuildExtractValue(L->B, ret, 1, ""), L->budget);
 		return_if_stopped(L);
 		set_reg(L, 0, r0);
 		return;
@@ -443,7 +462,7 @@ static void lower_call(struct lower *L, uint32_t pc, const struct bpf_insn *in)
 
 static void lower_function(struct lower *L, uint32_t start, uint32_t end, const char *entry_name)
 {
-	bool is_main = start == 0;
+	bool is_main = L->is_main = start == 0;
 	L->fn = is_main ? LLVMAddFunction(L->M, entry_name, L->main_ty) : L->sub_fn[start];
 	LLVMBasicBlockRef entry = new_block(L);
 	LLVMPositionBuilderAtEnd(L->B, entry);
@@ -490,7 +509,10 @@ static void lower_function(struct lower *L, uint32_t start, uint32_t end, const 
 	L->budget = NULL;
 	if (L->req->budgeted) {
 		L->budget = LLVMBuildAlloca(L->B, L->i64, "budget");
-		budget_reload(L);
+		if (is_main)
+			budget_reload(L);
+		else
+			LLVMBuildStore(L->B, LLVMGetParam(L->fn, SUB_BUDGET), L->budget);
 	}
 	uint32_t bytes = L->shape.zero_bytes[start];
 	if (bytes) {
@@ -541,8 +563,7 @@ static void lower_function(struct lower *L, uint32_t start, uint32_t end, const 
 			break;
 		default:
 			if (op == OP_EXIT) {
-				budget_flush(L);
-				LLVMBuildRet(L->B, get_reg(L, 0));
+				emit_ret(L, get_reg(L, 0));
 				open = false;
 			} else if (op == OP_CALL && cls == CLS_JMP) {
 				lower_call(L, pc, in);
@@ -594,7 +615,12 @@ static LLVMValueRef lower_callback_entry(struct lower *L, uint32_t pc, const cha
 	args[SUB_DEPTH] = c32(L, 0);
 	args[SUB_MEM_LO] = LLVMBuildLoad2(L->B, L->i64, ctx_field(L, JIT_CTX_MEM_LO, L->i64), "");
 	args[SUB_MEM_LEN] = LLVMBuildLoad2(L->B, L->i64, ctx_field(L, JIT_CTX_MEM_LIMIT, L->i64), "");
-	LLVMBuildRet(L->B, LLVMBuildCall2(L->B, L->sub_ty, L->sub_fn[pc], args, SUB_PARAMS, ""));
+	LLVMValueRef budget_p = ctx_field(L, JIT_CTX_BUDGET, L->i64);
+	args[SUB_BUDGET] = L->req->budgeted ? LLVMBuildLoad2(L->B, L->i64, budget_p, "") : c64(L, 0);
+	LLVMValueRef ret = LLVMBuildCall2(L->B, L->sub_ty, L->sub_fn[pc], args, SUB_PARAMS, "");
+	if (L->req->budgeted)
+		LLVMBuildStore(L->B, LLVMBuildExtractValue(L->B, ret, 1, ""), budget_p);
+	LLVMBuildRet(L->B, LLVMBuildExtractValue(L->B, ret, 0, ""));
 	return L->fn;
 }
 
@@ -602,21 +628,33 @@ struct tier_handle {
 	LLVMOrcResourceTrackerRef tracker;
 };
 
-/* A target machine for this CPU (its name and features, not a generic x86-64). */
+/*
+ * A target machine for this CPU (its name and features, not a generic x86-64), without AVX:
+ * programs attached to probes run with only xmm0-15 saved (csrc/agent/probe_stubs.S), and any
+ * VEX-encoded instruction would clear the upper halves of the traced thread's ymm registers.
+ * "-avx" also turns off everything that needs it (AVX2, FMA, AVX-512).
+ */
 static LLVMTargetMachineRef host_machine(void)
 {
 	char *triple = LLVMGetDefaultTargetTriple(), *cpu = LLVMGetHostCPUName(),
-	     *features = LLVMGetHostCPUFeatures();
+	     *host_features = LLVMGetHostCPUFeatures();
+	size_t n = strlen(host_features) + 8;
+	char *features = malloc(n);
 	LLVMTargetRef target;
 	LLVMTargetMachineRef tm = NULL;
 	char *msg = NULL;
-	if (LLVMGetTargetFromTriple(triple, &target, &msg) == 0)
-		tm = LLVMCreateTargetMachine(target, triple, cpu, features, LLVMCodeGenLevelAggressive,
-					     LLVMRelocDefault, LLVMCodeModelJITDefault);
+	if (features) {
+		snprintf(features, n, "%s%s-avx", host_features, *host_features ? "," : "");
+		if (LLVMGetTargetFromTriple(triple, &target, &msg) == 0)
+			tm = LLVMCreateTargetMachine(target, triple, cpu, features,
+						     LLVMCodeGenLevelAggressive, LLVMRelocDefault,
+						     LLVMCodeModelJITDefault);
+	}
+	free(features);
 	LLVMDisposeMessage(msg);
 	LLVMDisposeMessage(triple);
 	LLVMDisposeMessage(cpu);
-	LLVMDisposeMessage(features);
+	LLVMDisposeMessage(host_features);
 	return tm;
 }
 
@@ -717,7 +755,9 @@ EXPORT int bpftime_llvm_compile(const struct llvm_request *req, struct llvm_resu
 		sub_params[i] = L.i64;
 	sub_params[SUB_FP] = sub_params[SUB_CTX] = L.i8p;
 	sub_params[SUB_DEPTH] = L.i32;
-	L.sub_ty = LLVMFunctionType(L.i64, sub_params, SUB_PARAMS, 0);
+	LLVMTypeRef pair[2] = {L.i64, L.i64};
+	L.sub_ret_ty = LLVMStructTypeInContext(L.C, pair, 2, 0);
+	L.sub_ty = LLVMFunctionType(L.sub_ret_ty, sub_params, SUB_PARAMS, 0);
 	LLVMTypeRef main_params[3] = {L.i8p, L.i64, L.i8p};
 	L.main_ty = LLVMFunctionType(L.i64, main_params, 3, 0);
 	LLVMTypeRef check_params[4] = {L.i8p, L.i64, L.i64, L.i64};
