@@ -85,6 +85,44 @@ Deno.test("llvm bounds: a loop whose last iteration reads past the context fault
   );
 });
 
+/* The same loop one byte early: its first iteration reads the byte before the context. */
+Deno.test("llvm bounds: a loop whose first iteration reads before the context faults there on every engine", () => {
+  const source = sumThroughLen("jlt").replace("add %r3, %r8", "add %r3, %r8\n    add %r3, -1");
+  const r = sameEverywhere(source, () => block(64));
+  assert.match(r.error ?? "", /^pc 7: out-of-bounds load of 1 bytes at 0x[0-9a-f]+/);
+});
+
+/* A loop over a stack buffer through a pointer the loop advances (checked against the frame). */
+Deno.test("llvm bounds: a loop that walks off the end of its stack frame faults at the frame's top", () => {
+  const walk = (count: number) => `
+    mov %r3, %r10
+    add %r3, -64
+    mov %r0, 0
+    mov %r8, 0
+  loop:
+    stxb [%r3], %r8
+    ldxb %r4, [%r3]
+    add %r0, %r4
+    add %r3, 1
+    add %r8, 1
+    jlt %r8, ${count}, loop
+    exit`;
+  /* (Each engine has its own stack: the reports agree but for the address.) */
+  const reports = ENGINES.flatMap((engine) =>
+    BUDGETS.map((budget) => {
+      const ok = outcome(engine, budget, walk(64));
+      assert.equal(ok.r0, BigInt((63 * 64) / 2), engine);
+      return outcome(engine, budget, walk(65)).error?.replace(/0x[0-9a-f]+/, "ADDR");
+    })
+  );
+  for (const r of reports) {
+    assert.equal(
+      r,
+      "pc 4: out-of-bounds store of 1 bytes at ADDR (outside the stack, the context and every registered region)",
+    );
+  }
+});
+
 /* Writes r8 into every 8-byte word at 0, 8, ... while the offset is below len. */
 const fillWords = `
     mov %r6, %r1

@@ -45,6 +45,7 @@ struct lower {
 	LLVMValueRef *sub_fn; /* per pc: the function of the subprogram starting there */
 	unsigned prof_kind;
 	LLVMValueRef likely_weights; /* !prof branch_weights: the true successor is hot */
+	LLVMValueRef even_weights;   /* !prof branch_weights: either way */
 	LLVMAttributeRef cold;
 	/* The function being lowered. mem_lo and the limits are SSA values (parameters or loaded
 	 * once at entry) so LLVM sees them as loop invariant; budget is a local slot (NULL when
@@ -171,10 +172,14 @@ static LLVMValueRef mem_ptr(struct lower *L, uint32_t pc, int base, int16_t off,
 	branch_expect(L, in_ctx, access, not_ctx, true);
 	LLVMPositionBuilderAtEnd(L->B, not_ctx);
 	LLVMValueRef frame_lo = LLVMBuildSub(L->B, get_reg(L, 10), c64(L, BPFTIME_STACK_SIZE), "");
+	/* (Even weights: IRCE takes only likely checks for range checks of a loop, and an access
+	 * is in the context or in the frame, not both: splitting the loop on both would leave it
+	 * no iterations to run unchecked.) */
 	LLVMValueRef in_frame =
 	    LLVMBuildICmp(L->B, LLVMIntULT, LLVMBuildSub(L->B, addr, frame_lo, ""),
 			  c64(L, BPFTIME_STACK_SIZE - size + 1), "");
-	branch_expect(L, in_frame, access, slow, true);
+	LLVMValueRef br = LLVMBuildCondBr(L->B, in_frame, access, slow);
+	LLVMSetMetadata(br, L->prof_kind, L->even_weights);
 	LLVMPositionBuilderAtEnd(L->B, slow);
 	LLVMValueRef check = LLVMBuildIntToPtr(L->B, c64(L, L->req->slow_check),
 					       LLVMPointerType(L->check_ty, 0), "");
@@ -767,6 +772,8 @@ EXPORT int bpftime_llvm_compile(const struct llvm_request *req, struct llvm_resu
 				      LLVMValueAsMetadata(c32(&L, 2000)),
 				      LLVMValueAsMetadata(c32(&L, 1))};
 	L.likely_weights = LLVMMetadataAsValue(L.C, LLVMMDNodeInContext2(L.C, weights, 3));
+	weights[1] = weights[2];
+	L.even_weights = LLVMMetadataAsValue(L.C, LLVMMDNodeInContext2(L.C, weights, 3));
 	L.cold = LLVMCreateEnumAttribute(L.C, LLVMGetEnumAttributeKindForName("cold", 4), 0);
 
 	for (uint32_t pc = 1; pc < req->ninsns; pc++) {
@@ -801,22 +808,25 @@ EXPORT int bpftime_llvm_compile(const struct llvm_request *req, struct llvm_resu
 	}
 	LLVMDisposeMessage(verify);
 
-	/* -O3 with the host's cost model (the vectorizers and unrolling need a target machine). */
+	/*
+	 * -O3 with the host's cost model (the vectorizers and unrolling need a target machine),
+	 * then inductive range check elimination: a loop whose bounds checks compare an induction
+	 * variable with the context's limits is split so that its main part runs without them and
+	 * only the iterations that may fault (before or after it) keep them.
+	 */
 	LLVMTargetMachineRef tm = host_machine();
 	if (!tm) {
 		snprintf(err, errlen, "no target machine for the host");
 		goto out;
 	}
 	LLVMPassBuilderOptionsRef popts = LLVMCreatePassBuilderOptions();
-	e = LLVMRunPasses(L.M, "default<O3>", tm, popts);
+	e = LLVMRunPasses(L.M, "default<O3>,function(irce,simplifycfg,instcombine)", tm, popts);
 	LLVMDisposePassBuilderOptions(popts);
 	LLVMDisposeTargetMachine(tm);
 	if (e) {
 		rc = take_error(e, err, errlen, "optimizing");
 		goto out;
 	}
-	if (getenv("BPFTIME_LLVM_DUMP"))
-		LLVMDumpModule(L.M);
 
 	LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(shared_jit);
 	h->tracker = LLVMOrcJITDylibCreateResourceTracker(jd);
