@@ -208,3 +208,51 @@ Deno.test("llvm budget: a budget that runs out deep in recursion stops every eng
     assert.deepEqual(results.slice(1), [results[0], results[0]], `budget ${budget}`);
   }
 });
+
+/* Loops before and after bpf_loop, whose callback loops too: callbacks share the budget. */
+const loopsAroundCallbacks = `
+    mov %r6, 0
+  pre:
+    add %r6, 1
+    jlt %r6, 5, pre
+    mov %r1, 4
+    lddw %r2, callback cb
+    mov %r3, 0
+    mov %r4, 0
+    call 181
+    mov %r7, 0
+  post:
+    add %r7, 1
+    jlt %r7, 5, post
+    mov %r0, %r7
+    add %r0, %r6
+    exit
+  cb:
+    mov %r0, 0
+    mov %r2, 0
+  inner:
+    add %r2, 1
+    jlt %r2, 3, inner
+    exit`;
+
+Deno.test("llvm budget: callbacks run by a helper share the budget: every engine runs out at the same point", () => {
+  const source = assemble(loopsAroundCallbacks);
+  const seen = new Set<string>();
+  for (let budget = 1n; budget <= 60n; budget++) {
+    const results = ENGINES.map((engine) => {
+      using vm = new Vm({ engine, instructionBudget: budget });
+      vm.useRuntime();
+      vm.load(source);
+      try {
+        return `r0 ${vm.exec()}`;
+      } catch (e) {
+        return (e as Error).message;
+      }
+    });
+    assert.deepEqual(results.slice(1), [results[0], results[0]], `budget ${budget}`);
+    seen.add(results[0].replace(/^pc \d+/, "pc"));
+  }
+  /* The sweep reaches both outcomes: stopped by the budget, and finished. */
+  assert.ok([...seen].some((r) => r.startsWith("r0 10")), [...seen].join("; "));
+  assert.ok([...seen].some((r) => r.includes("budget")), [...seen].join("; "));
+});

@@ -43,6 +43,7 @@ struct lower {
 	const struct llvm_request *req;
 	struct program_shape shape;
 	LLVMValueRef *sub_fn; /* per pc: the function of the subprogram starting there */
+	bool has_callbacks; /* some subprogram is a callback (program_shape.h) */
 	unsigned prof_kind;
 	LLVMValueRef likely_weights; /* !prof branch_weights: the true successor is hot */
 	LLVMValueRef even_weights;   /* !prof branch_weights: either way */
@@ -405,9 +406,12 @@ static LLVMValueRef call_helper(struct lower *L, LLVMValueRef fnptr)
 	for (int i = 0; i < 5; i++)
 		args[i] = get_reg(L, i + 1);
 	LLVMValueRef f = LLVMBuildIntToPtr(L->B, fnptr, LLVMPointerType(L->helper_ty, 0), "");
-	budget_flush(L); /* helpers may run callbacks, which share the budget */
+	/* Only this program's callbacks (run by a helper) share its budget (run_begin). */
+	if (L->has_callbacks)
+		budget_flush(L);
 	LLVMValueRef r0 = LLVMBuildCall2(L->B, L->helper_ty, f, args, 5, "");
-	budget_reload(L);
+	if (L->has_callbacks)
+		budget_reload(L);
 	return r0;
 }
 
@@ -777,6 +781,7 @@ EXPORT int bpftime_llvm_compile(const struct llvm_request *req, struct llvm_resu
 	L.cold = LLVMCreateEnumAttribute(L.C, LLVMGetEnumAttributeKindForName("cold", 4), 0);
 
 	for (uint32_t pc = 1; pc < req->ninsns; pc++) {
+		L.has_callbacks |= L.shape.callback[pc] != 0;
 		if (L.shape.sub_start[pc]) {
 			char name[32];
 			snprintf(name, sizeof(name), "bpf_sub_%u", pc);
