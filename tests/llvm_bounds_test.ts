@@ -256,3 +256,38 @@ Deno.test("llvm budget: callbacks run by a helper share the budget: every engine
   assert.ok([...seen].some((r) => r.startsWith("r0 10")), [...seen].join("; "));
   assert.ok([...seen].some((r) => r.includes("budget")), [...seen].join("; "));
 });
+
+/* g(p) = p == ctx ? ctx[0] : *p + g(p - 1), with each frame keeping p on its own stack. */
+const recursionWithMemory = `
+    mov %r6, %r1
+    mov %r1, %r6
+    add %r1, 6
+    call local g
+    exit
+  g:
+    stxdw [%r10-8], %r1
+    ldxb %r0, [%r1]
+    jeq %r1, %r6, done
+    add %r1, -1
+    call local g
+    ldxdw %r1, [%r10-8]
+    ldxb %r2, [%r1]
+    add %r0, %r2
+  done:
+    exit`;
+
+Deno.test("llvm calls: recursion that uses its frames and the context agrees on every engine", () => {
+  const mem = () => {
+    const m = block(8);
+    m.forEach((_, i) => m[i] = 10 + i);
+    return m;
+  };
+  /* ctx[0] + ctx[1..6] (the deepest frame's own read is ctx[0]) */
+  assert.equal(
+    sameEverywhere(recursionWithMemory, mem).r0,
+    BigInt(10 + 11 + 12 + 13 + 14 + 15 + 16),
+  );
+  /* One frame deeper than allowed: p starts at ctx + 7. */
+  const deep = sameEverywhere(recursionWithMemory.replace("add %r1, 6", "add %r1, 7"), mem);
+  assert.equal(deep.error, "pc 9: call depth exceeds 8 frames");
+});

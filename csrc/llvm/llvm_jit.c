@@ -44,6 +44,7 @@ struct lower {
 	struct program_shape shape;
 	LLVMValueRef *sub_fn; /* per pc: the function of the subprogram starting there */
 	bool has_callbacks; /* some subprogram is a callback (program_shape.h) */
+	bool subs_use_memory; /* some subprogram touches memory, its frame or a helper */
 	unsigned prof_kind;
 	LLVMValueRef likely_weights; /* !prof branch_weights: the true successor is hot */
 	LLVMValueRef even_weights;   /* !prof branch_weights: either way */
@@ -445,11 +446,14 @@ static void lower_call(struct lower *L, uint32_t pc, const struct bpf_insn *in)
 		LLVMValueRef args[SUB_PARAMS];
 		for (int i = 0; i < 10; i++)
 			args[i] = get_reg(L, i);
-		args[SUB_FP] = L->fp;
+		/* Subprograms that never use them get undef: then the parameters are dead even in
+		 * recursion, and LLVM drops them (fewer registers live across each call). */
+		bool mem = L->subs_use_memory;
+		args[SUB_FP] = mem ? L->fp : LLVMGetUndef(L->i8p);
 		args[SUB_CTX] = L->ctxp;
 		args[SUB_DEPTH] = LLVMBuildAdd(L->B, L->depth, c32(L, 1), "");
-		args[SUB_MEM_LO] = L->mem_lo;
-		args[SUB_MEM_LEN] = L->mem_len;
+		args[SUB_MEM_LO] = mem ? L->mem_lo : LLVMGetUndef(L->i64);
+		args[SUB_MEM_LEN] = mem ? L->mem_len : LLVMGetUndef(L->i64);
 		args[SUB_BUDGET] = L->budget ? LLVMBuildLoad2(L->B, L->i64, L->budget, "") : c64(L, 0);
 		LLVMValueRef ret = LLVMBuildCall2(L->B, L->sub_ty, L->sub_fn[pc + 1 + in->imm], args,
 						  SUB_PARAMS, "");
@@ -587,6 +591,31 @@ static void lower_function(struct lower *L, uint32_t start, uint32_t end, const 
 	}
 	if (open) /* unreachable: the validator ends every subprogram with exit or ja */
 		LLVMBuildUnreachable(L->B);
+}
+
+/* Whether an instruction of a subprogram other than the main one accesses memory, names r10,
+ * calls a helper or has a frame to clear: else its frame pointer and the context block's
+ * bounds are of no use to it. */
+static bool subs_use_memory(const struct program_shape *shape)
+{
+	for (uint32_t pc = 0; pc < shape->n; pc++) {
+		const struct bpf_insn *in = &shape->insns[pc];
+		if (shape->sub_start[pc] && pc > 0 && shape->zero_bytes[pc])
+			return true;
+		if (!shape->in_sub[pc])
+			continue;
+		if (in->code == LDDW_CODE) {
+			pc++;
+			continue;
+		}
+		uint8_t cls = BPF_CLASS(in->code);
+		if (cls == CLS_LDX || cls == CLS_ST || cls == CLS_STX || in->dst == 10 || in->src == 10)
+			return true;
+		if ((cls == CLS_JMP || cls == CLS_JMP32) && BPF_OP(in->code) == OP_CALL &&
+		    in->src != CALL_LOCAL)
+			return true;
+	}
+	return false;
 }
 
 /*
@@ -780,6 +809,7 @@ EXPORT int bpftime_llvm_compile(const struct llvm_request *req, struct llvm_resu
 	L.even_weights = LLVMMetadataAsValue(L.C, LLVMMDNodeInContext2(L.C, weights, 3));
 	L.cold = LLVMCreateEnumAttribute(L.C, LLVMGetEnumAttributeKindForName("cold", 4), 0);
 
+	L.subs_use_memory = subs_use_memory(&L.shape);
 	for (uint32_t pc = 1; pc < req->ninsns; pc++) {
 		L.has_callbacks |= L.shape.callback[pc] != 0;
 		if (L.shape.sub_start[pc]) {
