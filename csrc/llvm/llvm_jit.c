@@ -670,19 +670,22 @@ struct tier_handle {
  * A target machine for this CPU (its name and features, not a generic x86-64), without AVX:
  * programs attached to probes run with only xmm0-15 saved (csrc/agent/probe_stubs.S), and any
  * VEX-encoded instruction would clear the upper halves of the traced thread's ymm registers.
- * "-avx" also turns off everything that needs it (AVX2, FMA, AVX-512).
+ * "-avx" also turns off everything that needs it (AVX2, FMA, AVX-512). "+idivq-to-divl": a
+ * 64-bit division whose operands fit in 32 bits uses the faster 32-bit divide, as clang's
+ * generic x86-64 tuning does (eBPF programs divide 64-bit registers holding small values).
  */
 static LLVMTargetMachineRef host_machine(void)
 {
 	char *triple = LLVMGetDefaultTargetTriple(), *cpu = LLVMGetHostCPUName(),
 	     *host_features = LLVMGetHostCPUFeatures();
-	size_t n = strlen(host_features) + 8;
+	size_t n = strlen(host_features) + 32;
 	char *features = malloc(n);
 	LLVMTargetRef target;
 	LLVMTargetMachineRef tm = NULL;
 	char *msg = NULL;
 	if (features) {
-		snprintf(features, n, "%s%s-avx", host_features, *host_features ? "," : "");
+		snprintf(features, n, "%s%s-avx,+idivq-to-divl", host_features,
+			 *host_features ? "," : "");
 		if (LLVMGetTargetFromTriple(triple, &target, &msg) == 0)
 			tm = LLVMCreateTargetMachine(target, triple, cpu, features,
 						     LLVMCodeGenLevelAggressive, LLVMRelocDefault,
