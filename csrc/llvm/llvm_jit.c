@@ -6,6 +6,12 @@
  * mem2reg turns into SSA values. The generated code follows the x86 JIT's
  * contract (struct jit_ctx, fault codes), so one runner serves both.
  * Division, shifts and byte swaps are written out so no input is UB.
+ * Bounds checks are IR LLVM can reason about: accesses pointer_facts.c
+ * proves go unchecked; the others compare against the context's limits
+ * (SSA values, so loop invariant), then this function's frame, and only
+ * then call the runtime on a cold path. IRCE then takes the checks out of
+ * the main part of loops over the context. Faults are reported exactly as
+ * the interpreter and the x86 JIT report them (tests/llvm_bounds_test.ts).
  * One difference from the interpreter, allowed by kernel semantics:
  * r1-r5 after a bpf-to-bpf call keep the caller's values (the kernel
  * verifier treats them as clobbered and unreadable).
