@@ -12,10 +12,12 @@
  * by a slow path (caller frames, registered regions), unless pointer_facts.c
  * proves it stays inside the running frame or inside one map value.
  * bpf_map_lookup_elem of a map an lddw names is compiled inline where the
- * map allows (jit_map_lookup.c).
+ * map allows (jit_map_lookup.c), and bpf_probe_read{,_str} into the frame where
+ * the size is constant (jit_probe_read.c).
  */
 #include "jit.h"
 #include "jit_map_lookup.h"
+#include "jit_probe_read.h"
 #include "pointer_facts.h"
 #include "program_shape.h"
 #include "interp_ops.h"
@@ -66,6 +68,7 @@ struct jit_state {
 	/* Whether eBPF r6-r9 (rbx, r13-r15) appear anywhere: if not, entry neither saves nor clears them. */
 	bool uses_r6_r9;
 	uint8_t sub_saved; /* the subprogram being compiled saves these of r6-r9 (bit 0: r6) */
+	struct jit_reads reads; /* inline probe reads and their exception table */
 };
 
 static void add_fixup(struct jit_state *st, uint32_t at, uint32_t target, enum fix_kind kind)
@@ -647,6 +650,9 @@ static void emit_call(struct jit_state *st, uint32_t pc, const struct bpf_insn *
 	}
 	if (st->facts.lookup[pc] && emit_inline_lookup(st, pc))
 		return;
+	if (st->facts.has_frame_dst[pc] &&
+	    jit_emit_probe_read(&st->reads, b, vm, in->imm, st->facts.frame_dst[pc].size))
+		return;
 	emit_frame_for_helper(st);
 	emit_mov_imm64(b, R10, st->vm->code[pc].k);
 	emit_call_reg(b, R10);
@@ -879,9 +885,10 @@ static int compile_into(struct jit_state *st)
 		}
 	}
 	emit_cold_paths(st);
+	jit_emit_read_fixups(&st->reads, b);
 	emit_stubs(st, (uint64_t)(uintptr_t)jit_slow_check);
 	emit_callback_entries(st);
-	if (b->overflow || st->failed)
+	if (b->overflow || st->failed || st->reads.failed)
 		return -1;
 	for (uint32_t i = 0; i < st->nfix; i++) {
 		const struct fixup *f = &st->fix[i];
@@ -912,6 +919,8 @@ static bool vector_clean(const struct jit_state *st)
 
 void jit_release(struct bpftime_vm *vm)
 {
+	fault_fixup_release(vm->jit.fault_slot); /* before the code (and its table) goes */
+	vm->jit.fault_slot = 0;
 	if (vm->jit.code)
 		munmap(vm->jit.code, vm->jit.size);
 	vm->jit.code = NULL;
@@ -942,8 +951,12 @@ int jit_compile(struct bpftime_vm *vm, bool budgeted)
 		st.ncold = 0;
 		st.nspent = 0;
 		st.failed = false;
+		st.reads.n = 0;
 		if (compile_into(&st) == 0) {
-			size_t size = (st.b.len + 4095) & ~(size_t)4095;
+			/* The exception table follows the code, in the same read-only mapping. */
+			size_t table_at = (st.b.len + 7) & ~(size_t)7;
+			size_t table_bytes = st.reads.n * sizeof(struct fault_fixup);
+			size_t size = (table_at + table_bytes + 4095) & ~(size_t)4095;
 			void *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 			if (mem == MAP_FAILED) {
 				free(buf);
@@ -951,6 +964,8 @@ int jit_compile(struct bpftime_vm *vm, bool budgeted)
 				goto out;
 			}
 			memcpy(mem, buf, st.b.len);
+			if (table_bytes)
+				memcpy((uint8_t *)mem + table_at, st.reads.table, table_bytes);
 			free(buf);
 			if (mprotect(mem, size, PROT_READ | PROT_EXEC) != 0) {
 				munmap(mem, size);
@@ -958,10 +973,15 @@ int jit_compile(struct bpftime_vm *vm, bool budgeted)
 				goto out;
 			}
 			jit_release(vm);
-			vm->jit = (struct jit_code){mem, size, budgeted, vm_now_ns() - start, st.ncallbacks, {0}, {0}, false};
+			vm->jit = (struct jit_code){mem, size, budgeted, vm_now_ns() - start, st.ncallbacks, {0}, {0}, false, 0};
 			memcpy(vm->jit.cb_pc, st.cb_pc, sizeof(st.cb_pc));
 			vm->jit.vector_clean = vector_clean(&st);
 			memcpy(vm->jit.cb_off, st.cb_off, sizeof(st.cb_off));
+			if (st.reads.n) {
+				fault_fixup_publish(st.reads.slot, (uintptr_t)mem, st.b.len,
+						    (const struct fault_fixup *)((uint8_t *)mem + table_at), st.reads.n);
+				vm->jit.fault_slot = st.reads.slot;
+			}
 			rc = 0;
 			goto out;
 		}
@@ -980,5 +1000,6 @@ out:
 	free(st.fix);
 	free(st.cold);
 	free(st.spent);
+	jit_reads_free(&st.reads, rc == 0 && vm->jit.fault_slot == st.reads.slot);
 	return rc;
 }

@@ -196,6 +196,12 @@ void vm_set_map_inline(struct bpftime_vm *vm, bpftime_helper_fn lookup, vm_map_i
 	vm->map_inline_ctx = ctx;
 }
 
+void vm_set_probe_read(struct bpftime_vm *vm, bpftime_helper_fn read, bpftime_helper_fn read_str)
+{
+	vm->probe_read_fn = read;
+	vm->probe_read_str_fn = read_str;
+}
+
 void vm_set_run_end(struct bpftime_vm *vm, const uint32_t *ids, uint32_t n,
 		    void (*fn)(struct jit_ctx *run))
 {

@@ -78,6 +78,8 @@ struct jit_code {
 	uint32_t cb_off[JIT_MAX_CALLBACKS];
 	/* Never touches vector registers: no helper calls, no frame clearing (which uses xmm0). */
 	bool vector_clean;
+	/* 1 + its slot in base/fault_fixup.c when the code has inline reads that may fault; 0: none. */
+	uint32_t fault_slot;
 };
 
 struct bpftime_vm {
@@ -120,6 +122,9 @@ struct bpftime_vm {
 	bpftime_helper_fn map_lookup_fn;
 	vm_map_inline_fn map_inline_fn;
 	void *map_inline_ctx;
+	/* The runtime's bpf_probe_read{,_user} and bpf_probe_read{,_user}_str, which the JIT may
+	 * compile inline (jit_probe_read.c). */
+	bpftime_helper_fn probe_read_fn, probe_read_str_fn;
 	struct jit_code jit;
 	struct {
 		void *entry;  /* jit_entry produced by the LLVM tier */
@@ -150,6 +155,12 @@ HIDDEN void vm_set_value_size(struct bpftime_vm *vm, int64_t (*fn)(void *ctx, ui
  */
 HIDDEN void vm_set_map_inline(struct bpftime_vm *vm, bpftime_helper_fn lookup, vm_map_inline_fn fn,
 			      void *ctx);
+/*
+ * read, read_str: the functions the runtime registers as bpf_probe_read{,_user} (4, 112) and
+ * bpf_probe_read{,_user}_str (45, 114): on valid memory safe_read / safe_read_str of
+ * base/safe_copy.h into the program's own writable memory, which compiled code may do itself.
+ */
+HIDDEN void vm_set_probe_read(struct bpftime_vm *vm, bpftime_helper_fn read, bpftime_helper_fn read_str);
 /* Before the program is loaded: fn runs at the end of each run of a program calling one of the
  * n (at most 4) helpers `ids`. */
 HIDDEN void vm_set_run_end(struct bpftime_vm *vm, const uint32_t *ids, uint32_t n,
