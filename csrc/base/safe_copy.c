@@ -347,6 +347,14 @@ bool safe_copy_ready(void)
 	return handler_ready();
 }
 
+uint64_t safe_read_direct(uint64_t dst, uint64_t size, uint64_t src)
+{
+	if (likely(safe_copy_asm((void *)(uintptr_t)dst, src, size) == 0))
+		return 0;
+	memset((void *)(uintptr_t)dst, 0, size);
+	return (uint64_t)-EFAULT;
+}
+
 uint64_t safe_read_str_direct(uint64_t dst, uint64_t size, uint64_t src)
 {
 	return (uint64_t)finish_str((char *)(uintptr_t)dst, size, safe_str_asm((char *)(uintptr_t)dst, src, size));

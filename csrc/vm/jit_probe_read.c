@@ -84,22 +84,28 @@ static bool handler_and_slot(struct jit_reads *r)
 	return r->slot != 0;
 }
 
+uintptr_t probe_read_direct_fn(const struct bpftime_vm *vm, int32_t id, uint32_t size)
+{
+	if (id < 0 || (uint32_t)id >= vm->nhelpers || size == 0 || !vm->helpers[id].fn)
+		return 0;
+	bpftime_helper_fn fn = vm->helpers[id].fn;
+	if ((fn != vm->probe_read_fn && fn != vm->probe_read_str_fn) || !safe_copy_ready())
+		return 0;
+	return fn == vm->probe_read_fn ? (uintptr_t)safe_read_direct : (uintptr_t)safe_read_str_direct;
+}
+
 bool jit_emit_probe_read(struct jit_reads *r, struct x86_buf *b, const struct bpftime_vm *vm,
 			 int32_t id, uint32_t size)
 {
-	if (id < 0 || (uint32_t)id >= vm->nhelpers || size == 0 || !vm->helpers[id].fn)
+	uintptr_t direct = probe_read_direct_fn(vm, id, size);
+	if (!direct)
 		return false;
-	bpftime_helper_fn fn = vm->helpers[id].fn;
-	if (fn == vm->probe_read_str_fn) {
-		if (!safe_copy_ready())
-			return false;
+	if (direct != (uintptr_t)safe_read_direct || size > INLINE_READ_MAX || !handler_and_slot(r)) {
 		/* r1 = dst, r2 = size, r3 = src already: the helper's order. */
-		emit_mov_imm64(b, R10, (uint64_t)(uintptr_t)safe_read_str_direct);
+		emit_mov_imm64(b, R10, direct);
 		emit_call_reg(b, R10);
 		return true;
 	}
-	if (fn != vm->probe_read_fn || size > INLINE_READ_MAX || !handler_and_slot(r))
-		return false;
 	struct inline_read s = {.start = b->len, .size = size};
 	copy_chunks(b, size, false);
 	s.end = b->len;

@@ -30,6 +30,12 @@ struct jit_reads {
  */
 HIDDEN bool jit_emit_probe_read(struct jit_reads *r, struct x86_buf *b, const struct bpftime_vm *vm,
 				int32_t id, uint32_t size);
+/*
+ * The same call site (r1 a frame pointer with room for size bytes): a function to call instead
+ * of helper `id`, with the helper's arguments and results but without its checks (the copy
+ * itself), or 0 when the helper must be called. For the LLVM tier, and reads too large to inline.
+ */
+HIDDEN uintptr_t probe_read_direct_fn(const struct bpftime_vm *vm, int32_t id, uint32_t size);
 /* After the program's code: the fixups of the inline reads, and their table entries. */
 HIDDEN void jit_emit_read_fixups(struct jit_reads *r, struct x86_buf *b);
 /* Frees the lists; releases the slot unless `keep` (it was published with the code). */
