@@ -3,8 +3,9 @@
  * on bad memory, everywhere a probe may run. Threads read unmapped, PROT_NONE, NULL-page and
  * kernel addresses (and good memory) while another thread keeps loading and freeing programs
  * with inline reads (their exception-table slots come and go) and SIGUSR1 handlers run a read
- * of bad memory in signal context; then a forked child reads; then the process's own SIGSEGV
- * handler must still get its own fault. Every bad read must be -EFAULT with the destination
+ * of bad memory in signal context; then a forked child reads; then more programs than there
+ * are exception-table slots read; then the process's own SIGSEGV handler must still get its own
+ * fault. Every bad read must be -EFAULT with the destination
  * zeroed, every good one the bytes. Prints "ok ..." and exits 0, or names what went wrong.
  */
 #include "../../csrc/include/bpftime.h"
@@ -180,6 +181,16 @@ int main(void)
 		fprintf(stderr, "forked child: status %#x\n", status);
 		atomic_fetch_add(&failures, 1);
 	}
+
+	/* More programs than exception-table slots (1,024): the ones without a slot call the copy. */
+	enum { MANY = 1100 };
+	static struct bpftime_vm *many[MANY];
+	for (int i = 0; i < MANY; i++)
+		many[i] = new_vm();
+	for (int i = 0; i < MANY; i++)
+		read_all(many[i], "one of many programs");
+	for (int i = 0; i < MANY; i++)
+		bpftime_vm_destroy(many[i]);
 
 	/* The process's own handler, set after ours, still gets its own faults. */
 	memset(&sa, 0, sizeof(sa));
