@@ -132,7 +132,7 @@ TEST_BPF_OBJS := $(patsubst tests/bpf/%.bpf.c,build/tests/%.bpf.o,$(wildcard tes
 TARGET_SRCS := tests/targets/probe_target.c tests/targets/probe_asm.S
 TEST_TARGETS := build/tests/probe_target build/tests/probe_target_nopie build/tests/probe_target_lib \
 	build/examples/malloc_victim build/tests/libbpf_insns build/tests/ring_consumer build/tests/bpf_bad_calls build/tests/live_target \
-	build/tests/libprobe_asm.so build/tests/libctor_dlopen.so build/tests/open_target build/tests/segv_chain build/tests/inline_read_stress $(EXAMPLE_APPS)
+	build/tests/libprobe_asm.so build/tests/libctor_dlopen.so build/tests/open_target build/tests/segv_chain $(EXAMPLE_APPS)
 test-targets: $(TEST_BPF_OBJS) $(TEST_TARGETS)
 
 build/tests/%.bpf.o: tests/bpf/%.bpf.c build/vmlinux.h $(wildcard tests/bpf/*.h)
@@ -157,7 +157,9 @@ build/tests/segv_chain: tests/targets/segv_chain.c build/libbpftime.so
 	@mkdir -p build/tests
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -Lbuild -lbpftime -Wl,-rpath,'$$ORIGIN/..'
 
-# Inline probe reads of bad memory in threads, signal handlers and a forked child (tests/safe_read_test.ts).
+# Inline probe reads of bad memory in threads, signal handlers and a forked child
+# (tests/probe_read_inline_test.ts).
+test-targets: build/tests/inline_read_stress
 build/tests/inline_read_stress: tests/targets/inline_read_stress.c build/libbpftime.so
 	@mkdir -p build/tests
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -Lbuild -lbpftime -Wl,-rpath,'$$ORIGIN/..' -lpthread

@@ -54,6 +54,7 @@ struct jit_state {
 	bool budgeted;
 	struct program_shape shape;
 	struct pointer_facts facts;
+	struct jit_reads reads; /* inline probe reads and their exception table */
 	uint32_t *insn_off;  /* code offset of each instruction's body */
 	uint32_t *sub_entry; /* code offset of a subprogram's prologue */
 	struct fixup *fix;
@@ -68,7 +69,6 @@ struct jit_state {
 	/* Whether eBPF r6-r9 (rbx, r13-r15) appear anywhere: if not, entry neither saves nor clears them. */
 	bool uses_r6_r9;
 	uint8_t sub_saved; /* the subprogram being compiled saves these of r6-r9 (bit 0: r6) */
-	struct jit_reads reads; /* inline probe reads and their exception table */
 };
 
 static void add_fixup(struct jit_state *st, uint32_t at, uint32_t target, enum fix_kind kind)
@@ -648,10 +648,10 @@ static void emit_call(struct jit_state *st, uint32_t pc, const struct bpf_insn *
 		add_fixup(st, emit_call32(b), pc + 1 + in->imm, FIX_SUB);
 		return;
 	}
-	if (st->facts.lookup[pc] && emit_inline_lookup(st, pc))
-		return;
 	if (st->facts.has_frame_dst[pc] &&
 	    jit_emit_probe_read(&st->reads, b, vm, in->imm, st->facts.frame_dst[pc].size))
+		return;
+	if (st->facts.lookup[pc] && emit_inline_lookup(st, pc))
 		return;
 	emit_frame_for_helper(st);
 	emit_mov_imm64(b, R10, st->vm->code[pc].k);
@@ -919,8 +919,8 @@ static bool vector_clean(const struct jit_state *st)
 
 void jit_release(struct bpftime_vm *vm)
 {
-	fault_fixup_release(vm->jit.fault_slot); /* before the code (and its table) goes */
-	vm->jit.fault_slot = 0;
+	fault_fixup_release(vm->jit_fault_slot); /* before the code (and its table) goes */
+	vm->jit_fault_slot = 0;
 	if (vm->jit.code)
 		munmap(vm->jit.code, vm->jit.size);
 	vm->jit.code = NULL;
@@ -973,14 +973,14 @@ int jit_compile(struct bpftime_vm *vm, bool budgeted)
 				goto out;
 			}
 			jit_release(vm);
-			vm->jit = (struct jit_code){mem, size, budgeted, vm_now_ns() - start, st.ncallbacks, {0}, {0}, false, 0};
+			vm->jit = (struct jit_code){mem, size, budgeted, vm_now_ns() - start, st.ncallbacks, {0}, {0}, false};
 			memcpy(vm->jit.cb_pc, st.cb_pc, sizeof(st.cb_pc));
 			vm->jit.vector_clean = vector_clean(&st);
 			memcpy(vm->jit.cb_off, st.cb_off, sizeof(st.cb_off));
 			if (st.reads.n) {
 				fault_fixup_publish(st.reads.slot, (uintptr_t)mem, st.b.len,
 						    (const struct fault_fixup *)((uint8_t *)mem + table_at), st.reads.n);
-				vm->jit.fault_slot = st.reads.slot;
+				vm->jit_fault_slot = st.reads.slot;
 			}
 			rc = 0;
 			goto out;
@@ -1000,6 +1000,6 @@ out:
 	free(st.fix);
 	free(st.cold);
 	free(st.spent);
-	jit_reads_free(&st.reads, rc == 0 && vm->jit.fault_slot == st.reads.slot);
+	jit_reads_free(&st.reads, rc == 0 && vm->jit_fault_slot == st.reads.slot);
 	return rc;
 }

@@ -533,10 +533,11 @@ void pointer_facts_free(struct pointer_facts *pf)
 	free(pf->proven);
 	free(pf->lookup);
 	free(pf->site);
+	pf->proven = pf->lookup = NULL;
+	pf->site = NULL;
 	free(pf->has_frame_dst);
 	free(pf->frame_dst);
-	pf->proven = pf->lookup = pf->has_frame_dst = NULL;
-	pf->site = NULL;
+	pf->has_frame_dst = NULL;
 	pf->frame_dst = NULL;
 }
 
@@ -562,8 +563,10 @@ int pointer_facts_analyse(struct pointer_facts *pf, const struct bpftime_vm *vm,
 	uint32_t *visits = calloc(nblocks + 1, sizeof(uint32_t));
 	uint8_t *pending = calloc(nblocks + 1, 1);
 	int rc = -1;
-	if (!pf->proven || !pf->lookup || !pf->site || !pf->has_frame_dst || !pf->frame_dst || !block_of || !block_pc || !in || !visits ||
+	if (!pf->proven || !pf->lookup || !pf->site || !block_of || !block_pc || !in || !visits ||
 	    !pending || collect_thresholds(&a) < 0)
+		goto out;
+	if (!pf->has_frame_dst || !pf->frame_dst) /* (only the recording pass below writes them) */
 		goto out;
 	for (uint32_t pc = 0, b = 0; pc < n; pc++) {
 		if (shape->block_start[pc])
@@ -587,7 +590,6 @@ int pointer_facts_analyse(struct pointer_facts *pf, const struct bpftime_vm *vm,
 			if (budget-- == 0) {
 				memset(pf->proven, 0, n + 1);
 				memset(pf->lookup, 0, n + 1);
-				memset(pf->has_frame_dst, 0, n + 1);
 				rc = 0;
 				goto out;
 			}

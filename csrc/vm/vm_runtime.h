@@ -78,8 +78,6 @@ struct jit_code {
 	uint32_t cb_off[JIT_MAX_CALLBACKS];
 	/* Never touches vector registers: no helper calls, no frame clearing (which uses xmm0). */
 	bool vector_clean;
-	/* 1 + its slot in base/fault_fixup.c when the code has inline reads that may fault; 0: none. */
-	uint32_t fault_slot;
 };
 
 struct bpftime_vm {
@@ -125,6 +123,8 @@ struct bpftime_vm {
 	/* The runtime's bpf_probe_read{,_user} and bpf_probe_read{,_user}_str, which the JIT may
 	 * compile inline (jit_probe_read.c). */
 	bpftime_helper_fn probe_read_fn, probe_read_str_fn;
+	/* 1 + the slot in base/fault_fixup.c of vm->jit's inline reads (0: it has none). */
+	uint32_t jit_fault_slot;
 	struct jit_code jit;
 	struct {
 		void *entry;  /* jit_entry produced by the LLVM tier */
