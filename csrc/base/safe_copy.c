@@ -317,8 +317,17 @@ static long syscall_str(char *dst, uint64_t src, uint64_t size)
 	return (long)size;
 }
 
+/*
+ * Zeroes [dst, dst + n) with general registers only (memset may use vector registers): for the
+ * copies compiled code calls directly, which must leave them alone (jit_code.vector_clean).
+ */
+static NO_VECTORS void zero_gpr(void *dst, uint64_t n)
+{
+	__asm__ volatile("rep stosb" : "+D"(dst), "+c"(n) : "a"(0) : "memory");
+}
+
 /* safe_read_str's result from safe_str_asm's (or syscall_str's) r. */
-static inline long finish_str(char *dst, uint64_t size, long r)
+static NO_VECTORS long finish_str(char *dst, uint64_t size, long r)
 {
 	if (likely(r > 0)) {
 		if ((uint64_t)r == size)
@@ -327,7 +336,7 @@ static inline long finish_str(char *dst, uint64_t size, long r)
 	}
 	long copied = -1 - r;
 	if (copied == 0) { /* nothing readable: -EFAULT, dst zeroed (as the kernel) */
-		memset(dst, 0, size);
+		zero_gpr(dst, size);
 		return -EFAULT;
 	}
 	/* The string runs into bad memory: what was read, terminated (copied < size). */
@@ -347,15 +356,15 @@ bool safe_copy_ready(void)
 	return handler_ready();
 }
 
-uint64_t safe_read_direct(uint64_t dst, uint64_t size, uint64_t src)
+NO_VECTORS uint64_t safe_read_direct(uint64_t dst, uint64_t size, uint64_t src)
 {
 	if (likely(safe_copy_asm((void *)(uintptr_t)dst, src, size) == 0))
 		return 0;
-	memset((void *)(uintptr_t)dst, 0, size);
+	zero_gpr((void *)(uintptr_t)dst, size);
 	return (uint64_t)-EFAULT;
 }
 
-uint64_t safe_read_str_direct(uint64_t dst, uint64_t size, uint64_t src)
+NO_VECTORS uint64_t safe_read_str_direct(uint64_t dst, uint64_t size, uint64_t src)
 {
 	return (uint64_t)finish_str((char *)(uintptr_t)dst, size, safe_str_asm((char *)(uintptr_t)dst, src, size));
 }

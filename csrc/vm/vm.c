@@ -183,6 +183,12 @@ void vm_set_user(struct bpftime_vm *vm, void *user)
 	vm->user = user;
 }
 
+void vm_set_probe_read(struct bpftime_vm *vm, bpftime_helper_fn read, bpftime_helper_fn read_str)
+{
+	vm->probe_read_fn = read;
+	vm->probe_read_str_fn = read_str;
+}
+
 void vm_set_value_size(struct bpftime_vm *vm, int64_t (*fn)(void *ctx, uint32_t map_imm), void *ctx)
 {
 	vm->value_size_fn = fn;
@@ -194,12 +200,6 @@ void vm_set_map_inline(struct bpftime_vm *vm, bpftime_helper_fn lookup, vm_map_i
 	vm->map_lookup_fn = lookup;
 	vm->map_inline_fn = fn;
 	vm->map_inline_ctx = ctx;
-}
-
-void vm_set_probe_read(struct bpftime_vm *vm, bpftime_helper_fn read, bpftime_helper_fn read_str)
-{
-	vm->probe_read_fn = read;
-	vm->probe_read_str_fn = read_str;
 }
 
 void vm_set_run_end(struct bpftime_vm *vm, const uint32_t *ids, uint32_t n,
