@@ -17,11 +17,11 @@
  */
 #include "jit.h"
 #include "jit_map_lookup.h"
-#include "jit_probe_read.h"
 #include "pointer_facts.h"
 #include "program_shape.h"
 #include "interp_ops.h"
 #include "x86_emit.h"
+#include "jit_probe_read.h"
 
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -834,6 +834,7 @@ static void emit_callback_entries(struct jit_state *st)
 static int compile_into(struct jit_state *st)
 {
 	struct x86_buf *b = &st->b;
+	st->reads.n = 0;
 	for (uint32_t pc = 0; pc < st->n; pc++)
 		st->uses_r6_r9 |= (st->insns[pc].dst >= 6 && st->insns[pc].dst <= 9) ||
 				  (st->insns[pc].src >= 6 && st->insns[pc].src <= 9);
@@ -951,12 +952,12 @@ int jit_compile(struct bpftime_vm *vm, bool budgeted)
 		st.ncold = 0;
 		st.nspent = 0;
 		st.failed = false;
-		st.reads.n = 0;
 		if (compile_into(&st) == 0) {
+			size_t size = (st.b.len + 4095) & ~(size_t)4095;
 			/* The exception table follows the code, in the same read-only mapping. */
 			size_t table_at = (st.b.len + 7) & ~(size_t)7;
 			size_t table_bytes = st.reads.n * sizeof(struct fault_fixup);
-			size_t size = (table_at + table_bytes + 4095) & ~(size_t)4095;
+			size = (table_at + table_bytes + 4095) & ~(size_t)4095;
 			void *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 			if (mem == MAP_FAILED) {
 				free(buf);
