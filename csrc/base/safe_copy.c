@@ -318,12 +318,16 @@ static long syscall_str(char *dst, uint64_t src, uint64_t size)
 }
 
 /*
- * Zeroes [dst, dst + n) with general registers only (memset may use vector registers): for the
- * copies compiled code calls directly, which must leave them alone (jit_code.vector_clean).
+ * Zeroes [dst, dst + n) with general registers only (memset may use vector registers), and
+ * without string instructions (a probe may run where the direction flag is set): for the copies
+ * compiled code calls directly, which must leave the vector registers alone. Only bad reads
+ * take this path; volatile keeps the compiler from making it a memset call.
  */
 static NO_VECTORS void zero_gpr(void *dst, uint64_t n)
 {
-	__asm__ volatile("rep stosb" : "+D"(dst), "+c"(n) : "a"(0) : "memory");
+	volatile uint8_t *p = dst;
+	for (uint64_t i = 0; i < n; i++)
+		p[i] = 0;
 }
 
 /* safe_read_str's result from safe_str_asm's (or syscall_str's) r. */
