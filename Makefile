@@ -157,6 +157,13 @@ build/tests/segv_chain: tests/targets/segv_chain.c build/libbpftime.so
 	@mkdir -p build/tests
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -Lbuild -lbpftime -Wl,-rpath,'$$ORIGIN/..'
 
+# Inline probe reads of bad memory in threads, signal handlers and a forked child
+# (tests/probe_read_inline_test.ts).
+test-targets: build/tests/inline_read_stress
+build/tests/inline_read_stress: tests/targets/inline_read_stress.c build/libbpftime.so
+	@mkdir -p build/tests
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -Lbuild -lbpftime -Wl,-rpath,'$$ORIGIN/..' -lpthread
+
 build/tests/open_target: tests/targets/open_target.c
 	@mkdir -p build/tests
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<

@@ -15,6 +15,8 @@ interface Workload {
   mem?: () => Uint8Array<ArrayBuffer>;
   /** Runs with the runtime's helpers (probe_read and friends) instead of bench_helper. */
   runtime?: boolean;
+  /** Helper reads per run: the row also gets ns per read (the loop around each read included). */
+  reads?: number;
 }
 
 const text = (s: string, size: number) => {
@@ -39,8 +41,13 @@ const WORKLOADS: Workload[] = [
   { name: "fib" },
   { name: "bitops" },
   { name: "helper_calls" },
-  { name: "probe_read8", runtime: true, mem: () => new Uint8Array(512).map((_, i) => i * 7) },
-  { name: "probe_str64", runtime: true, mem: () => text("a".repeat(63), 128) },
+  {
+    name: "probe_read8",
+    runtime: true,
+    reads: 1000,
+    mem: () => new Uint8Array(512).map((_, i) => i * 7),
+  },
+  { name: "probe_str64", runtime: true, reads: 100, mem: () => text("a".repeat(63), 128) },
   { name: "str_hash", runtime: true, mem: () => text("/usr/lib/x86_64-linux-gnu/libc.so.6", 128) },
   { name: "struct_walk", runtime: true, mem: linkedList },
 ];
@@ -110,6 +117,7 @@ for (const w of WORKLOADS) {
     insns: section.data.length / 8,
     native_ns: round(n.ns, 0),
   };
+  if (w.reads) row.native_ns_per_read = round(n.ns / w.reads);
   ENGINES.forEach((engine, i) => {
     const r = best[engine];
     if (r.r0 !== n.r0) {
@@ -117,6 +125,7 @@ for (const w of WORKLOADS) {
     }
     row[`${engine}_ns`] = round(r.ns, 0);
     row[`${engine}_ratio`] = round(r.ns / n.ns);
+    if (w.reads) row[`${engine}_ns_per_read`] = round(r.ns / w.reads);
     if (engine !== "interp") row[`${engine}_compile_us`] = round(vms[i].compileNs / 1000);
     vms[i].close();
   });
@@ -142,6 +151,13 @@ for (let i = 0; i < 101; i++) {
 compileTimes.sort((a, b) => a - b);
 
 const summary = {
+  /* ns per helper read (the loop around each read included), for the rows that have it. */
+  ns_per_read: Object.fromEntries(
+    rows.filter((r) => r.native_ns_per_read !== undefined).map((r) => [r.workload, {
+      native: r.native_ns_per_read,
+      ...Object.fromEntries(ENGINES.map((e) => [e, r[`${e}_ns_per_read`]])),
+    }]),
+  ),
   interp_geomean_ratio: round(geomean(rows.map((r) => r.interp_ratio as number))),
   jit_geomean_ratio: round(geomean(rows.map((r) => r.jit_ratio as number))),
   llvm_geomean_ratio: round(geomean(rows.map((r) => r.llvm_ratio as number))),

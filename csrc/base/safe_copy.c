@@ -13,6 +13,7 @@
  */
 #define _GNU_SOURCE
 #include "safe_copy.h"
+#include "fault_fixup.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -25,7 +26,9 @@
 
 /*
  * safe_copy_asm(dst, src, n): 0, or -EFAULT if a load or store faulted (the destination then
- * holds an unspecified prefix). Whole 8-byte words, then bytes.
+ * holds an unspecified prefix). Whole 8-byte words, then 4, 2 and 1 bytes as n needs them (the
+ * order the JIT's inline reads copy in, jit_probe_read.c: the same bytes even when src and dst
+ * overlap).
  *
  * safe_str_asm(dst, src, size > 0): copies up to the first NUL (included) or size bytes.
  * Returns the bytes written: k + 1 when the NUL was the k-th byte, size when there was none;
@@ -56,14 +59,22 @@ __asm__(".text\n"
 	"	sub $8, %rdx\n"
 	"	cmp $8, %rdx\n"
 	"	jae 1b\n"
-	"2:	test %rdx, %rdx\n"
+	"2:	test $4, %dl\n" /* the last 0-7 bytes: 4, 2, 1 (as the JIT's inline reads do) */
+	"	jz 5f\n"
+	"	mov (%rsi), %eax\n"
+	"	mov %eax, (%rdi)\n"
+	"	add $4, %rsi\n"
+	"	add $4, %rdi\n"
+	"5:	test $2, %dl\n"
+	"	jz 6f\n"
+	"	movzwl (%rsi), %eax\n"
+	"	mov %ax, (%rdi)\n"
+	"	add $2, %rsi\n"
+	"	add $2, %rdi\n"
+	"6:	test $1, %dl\n"
 	"	jz 4f\n"
-	"3:	movzbl (%rsi), %eax\n"
+	"	movzbl (%rsi), %eax\n"
 	"	mov %al, (%rdi)\n"
-	"	inc %rsi\n"
-	"	inc %rdi\n"
-	"	dec %rdx\n"
-	"	jnz 3b\n"
 	"4:	xor %eax, %eax\n"
 	"	ret\n"
 	".globl safe_copy_asm_end\n"
@@ -104,13 +115,30 @@ __asm__(".text\n"
 	"	not %r11\n"
 	"	and %r11, %rcx\n"
 	"	and %r10, %rcx\n"
-	"	jnz 2b\n" /* a NUL in this word: byte by byte */
+	"	jnz 4f\n" /* a NUL in this word */
 	"	mov %rax, (%rdi)\n"
 	"	add $8, %rdi\n"
 	"	add $8, %rsi\n"
 	"	sub $8, %rdx\n"
 	"	jnz 3b\n"
 	"5:	mov %rdi, %rax\n"
+	"	sub %r8, %rax\n"
+	"	ret\n"
+	/* The word holding the NUL: its bytes through the NUL merged into dst's word (the bytes
+	 * after it keep their values). The lowest flag in rcx marks the first NUL exactly. */
+	"4:	bsf %rcx, %rcx\n" /* 8 * k + 7 for a NUL at byte k */
+	"	mov %ecx, %r11d\n"
+	"	neg %ecx\n"
+	"	add $63, %ecx\n"
+	"	mov $-1, %r9\n"
+	"	shr %cl, %r9\n" /* bytes 0..k */
+	"	and %r9, %rax\n"
+	"	not %r9\n"
+	"	and (%rdi), %r9\n"
+	"	or %r9, %rax\n"
+	"	mov %rax, (%rdi)\n"
+	"	shr $3, %r11d\n"
+	"	lea 1(%rdi,%r11), %rax\n"
 	"	sub %r8, %rax\n"
 	"	ret\n"
 	".globl safe_str_asm_end\n"
@@ -169,6 +197,11 @@ static void on_fault(int sig, siginfo_t *si, void *ucv)
 	}
 	if (ip >= (uintptr_t)safe_str_asm && ip < (uintptr_t)safe_str_asm_end) {
 		uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)safe_str_asm_fixup;
+		return;
+	}
+	uintptr_t resume = fault_fixup_find(ip); /* an inline read of compiled code */
+	if (resume) {
+		uc->uc_mcontext.gregs[REG_RIP] = (greg_t)resume;
 		return;
 	}
 	chain(sig, si, ucv);
@@ -284,11 +317,22 @@ static long syscall_str(char *dst, uint64_t src, uint64_t size)
 	return (long)size;
 }
 
-long safe_read_str(char *dst, uint64_t src, uint64_t size)
+/*
+ * Zeroes [dst, dst + n) with general registers only (memset may use vector registers), and
+ * without string instructions (a probe may run where the direction flag is set): for the copies
+ * compiled code calls directly, which must leave the vector registers alone. Only bad reads
+ * take this path; volatile keeps the compiler from making it a memset call.
+ */
+static NO_VECTORS void zero_gpr(void *dst, uint64_t n)
 {
-	if (size == 0)
-		return -EINVAL;
-	long r = handler_ready() ? safe_str_asm(dst, src, size) : syscall_str(dst, src, size);
+	volatile uint8_t *p = dst;
+	for (uint64_t i = 0; i < n; i++)
+		p[i] = 0;
+}
+
+/* safe_read_str's result from safe_str_asm's (or syscall_str's) r. */
+static NO_VECTORS long finish_str(char *dst, uint64_t size, long r)
+{
 	if (likely(r > 0)) {
 		if ((uint64_t)r == size)
 			dst[size - 1] = 0;
@@ -296,10 +340,35 @@ long safe_read_str(char *dst, uint64_t src, uint64_t size)
 	}
 	long copied = -1 - r;
 	if (copied == 0) { /* nothing readable: -EFAULT, dst zeroed (as the kernel) */
-		memset(dst, 0, size);
+		zero_gpr(dst, size);
 		return -EFAULT;
 	}
 	/* The string runs into bad memory: what was read, terminated (copied < size). */
 	dst[copied] = 0;
 	return copied + 1;
+}
+
+long safe_read_str(char *dst, uint64_t src, uint64_t size)
+{
+	if (size == 0)
+		return -EINVAL;
+	return finish_str(dst, size, handler_ready() ? safe_str_asm(dst, src, size) : syscall_str(dst, src, size));
+}
+
+bool safe_copy_ready(void)
+{
+	return handler_ready();
+}
+
+NO_VECTORS uint64_t safe_read_direct(uint64_t dst, uint64_t size, uint64_t src)
+{
+	if (likely(safe_copy_asm((void *)(uintptr_t)dst, src, size) == 0))
+		return 0;
+	zero_gpr((void *)(uintptr_t)dst, size);
+	return (uint64_t)-EFAULT;
+}
+
+NO_VECTORS uint64_t safe_read_str_direct(uint64_t dst, uint64_t size, uint64_t src)
+{
+	return (uint64_t)finish_str((char *)(uintptr_t)dst, size, safe_str_asm((char *)(uintptr_t)dst, src, size));
 }

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -36,5 +37,15 @@ HIDDEN int safe_write(uint64_t dst, const void *src, uint64_t size);
  * dst zeroed when the first byte is unreadable; a string running into bad memory is cut there.
  */
 HIDDEN long safe_read_str(char *dst, uint64_t src, uint64_t size);
+
+/*
+ * For compiled code that reads user memory without calling the helper (the JIT's inline probe
+ * reads): whether the fault handler is installed (installing it if not), and safe_read and
+ * safe_read_str with bpf_probe_read{,_str}'s argument order (str: size > 0) for when it is. These
+ * two touch no vector register (compiled code may call them where none is saved).
+ */
+HIDDEN bool safe_copy_ready(void);
+HIDDEN uint64_t safe_read_direct(uint64_t dst, uint64_t size, uint64_t src);
+HIDDEN uint64_t safe_read_str_direct(uint64_t dst, uint64_t size, uint64_t src);
 
 #endif

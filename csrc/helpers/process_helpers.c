@@ -102,14 +102,20 @@ static uint64_t get_prandom_u32(uint64_t a1, uint64_t a2, uint64_t a3, uint64_t 
 	return (uint32_t)(x >> 16);
 }
 
+/* Whether the program may write [dst, dst + size): the usual destination, the running frame,
+ * checked here (run_write_ok's first case), then the rest. */
+static inline bool dst_writable(uint64_t dst, uint64_t size)
+{
+	const struct jit_ctx *r = current_run;
+	bool in_frame = r && dst - r->frame_lo < r->stack_top - r->frame_lo && size <= r->stack_top - dst;
+	return likely(in_frame) || run_write_ok(dst, size);
+}
+
 /* bpf_probe_read{,_user,_kernel}(dst, size, src): -EFAULT and a zeroed dst on a bad src. */
 static uint64_t probe_read(uint64_t dst, uint64_t size, uint64_t src, uint64_t a4, uint64_t a5)
 {
 	(void)a4, (void)a5;
-	/* The usual destination, the running frame, checked here (run_write_ok's first case). */
-	const struct jit_ctx *r = current_run;
-	bool in_frame = r && dst - r->frame_lo < r->stack_top - r->frame_lo && size <= r->stack_top - dst;
-	if (unlikely(!in_frame) && !run_write_ok(dst, size))
+	if (!dst_writable(dst, size))
 		return (uint64_t)-EFAULT;
 	return (uint64_t)(int64_t)safe_read((void *)(uintptr_t)dst, src, size);
 }
@@ -117,7 +123,7 @@ static uint64_t probe_read(uint64_t dst, uint64_t size, uint64_t src, uint64_t a
 static uint64_t probe_read_str(uint64_t dst, uint64_t size, uint64_t src, uint64_t a4, uint64_t a5)
 {
 	(void)a4, (void)a5;
-	if (size == 0 || !run_write_ok(dst, size))
+	if (size == 0 || !dst_writable(dst, size))
 		return (uint64_t)-EFAULT;
 	return (uint64_t)(int64_t)safe_read_str((char *)(uintptr_t)dst, src, size);
 }

@@ -471,7 +471,8 @@ static void lower_call(struct lower *L, uint32_t pc, const struct bpf_insn *in)
 		return;
 	}
 	const struct helper *h = &req->helpers[in->imm];
-	LLVMValueRef r0 = call_helper(L, c64(L, (uint64_t)(uintptr_t)h->fn));
+	uint64_t direct = req->direct_call ? req->direct_call[pc] : 0; /* (llvm_tier.h) */
+	LLVMValueRef r0 = call_helper(L, c64(L, direct ? direct : (uint64_t)(uintptr_t)h->fn));
 	set_reg(L, 0, r0);
 	if (in->imm == req->unwind_id)
 		unwind_if_zero(L, r0);

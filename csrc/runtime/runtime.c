@@ -165,5 +165,6 @@ int bpftime_vm_register_runtime(struct bpftime_vm *vm, struct bpftime_shm *shm)
 		bpftime_vm_set_lddw_resolver(vm, resolve_map, vm);
 		vm_set_map_inline(vm, helper_by_id(map_helpers, 1), map_inline, vm);
 	}
+	vm_set_probe_read(vm, helper_by_id(process_helpers, 112), helper_by_id(process_helpers, 114));
 	return 0;
 }

@@ -12,7 +12,8 @@
  * by a slow path (caller frames, registered regions), unless pointer_facts.c
  * proves it stays inside the running frame or inside one map value.
  * bpf_map_lookup_elem of a map an lddw names is compiled inline where the
- * map allows (jit_map_lookup.c).
+ * map allows (jit_map_lookup.c), and bpf_probe_read{,_str} into the frame where
+ * the size is constant (jit_probe_read.c).
  */
 #include "jit.h"
 #include "jit_map_lookup.h"
@@ -20,6 +21,7 @@
 #include "program_shape.h"
 #include "interp_ops.h"
 #include "x86_emit.h"
+#include "jit_probe_read.h"
 
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -52,6 +54,7 @@ struct jit_state {
 	bool budgeted;
 	struct program_shape shape;
 	struct pointer_facts facts;
+	struct jit_reads reads; /* inline probe reads and their exception table */
 	uint32_t *insn_off;  /* code offset of each instruction's body */
 	uint32_t *sub_entry; /* code offset of a subprogram's prologue */
 	struct fixup *fix;
@@ -645,6 +648,9 @@ static void emit_call(struct jit_state *st, uint32_t pc, const struct bpf_insn *
 		add_fixup(st, emit_call32(b), pc + 1 + in->imm, FIX_SUB);
 		return;
 	}
+	if (st->facts.has_frame_dst[pc] &&
+	    jit_emit_probe_read(&st->reads, b, vm, in->imm, st->facts.frame_dst[pc].size))
+		return;
 	if (st->facts.lookup[pc] && emit_inline_lookup(st, pc))
 		return;
 	emit_frame_for_helper(st);
@@ -828,6 +834,7 @@ static void emit_callback_entries(struct jit_state *st)
 static int compile_into(struct jit_state *st)
 {
 	struct x86_buf *b = &st->b;
+	st->reads.n = 0;
 	for (uint32_t pc = 0; pc < st->n; pc++)
 		st->uses_r6_r9 |= (st->insns[pc].dst >= 6 && st->insns[pc].dst <= 9) ||
 				  (st->insns[pc].src >= 6 && st->insns[pc].src <= 9);
@@ -879,9 +886,10 @@ static int compile_into(struct jit_state *st)
 		}
 	}
 	emit_cold_paths(st);
+	jit_emit_read_fixups(&st->reads, b);
 	emit_stubs(st, (uint64_t)(uintptr_t)jit_slow_check);
 	emit_callback_entries(st);
-	if (b->overflow || st->failed)
+	if (b->overflow || st->failed || st->reads.failed)
 		return -1;
 	for (uint32_t i = 0; i < st->nfix; i++) {
 		const struct fixup *f = &st->fix[i];
@@ -912,6 +920,8 @@ static bool vector_clean(const struct jit_state *st)
 
 void jit_release(struct bpftime_vm *vm)
 {
+	fault_fixup_release(vm->jit_fault_slot); /* before the code (and its table) goes */
+	vm->jit_fault_slot = 0;
 	if (vm->jit.code)
 		munmap(vm->jit.code, vm->jit.size);
 	vm->jit.code = NULL;
@@ -944,6 +954,10 @@ int jit_compile(struct bpftime_vm *vm, bool budgeted)
 		st.failed = false;
 		if (compile_into(&st) == 0) {
 			size_t size = (st.b.len + 4095) & ~(size_t)4095;
+			/* The exception table follows the code, in the same read-only mapping. */
+			size_t table_at = (st.b.len + 7) & ~(size_t)7;
+			size_t table_bytes = st.reads.n * sizeof(struct fault_fixup);
+			size = (table_at + table_bytes + 4095) & ~(size_t)4095;
 			void *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 			if (mem == MAP_FAILED) {
 				free(buf);
@@ -951,6 +965,8 @@ int jit_compile(struct bpftime_vm *vm, bool budgeted)
 				goto out;
 			}
 			memcpy(mem, buf, st.b.len);
+			if (table_bytes)
+				memcpy((uint8_t *)mem + table_at, st.reads.table, table_bytes);
 			free(buf);
 			if (mprotect(mem, size, PROT_READ | PROT_EXEC) != 0) {
 				munmap(mem, size);
@@ -962,6 +978,11 @@ int jit_compile(struct bpftime_vm *vm, bool budgeted)
 			memcpy(vm->jit.cb_pc, st.cb_pc, sizeof(st.cb_pc));
 			vm->jit.vector_clean = vector_clean(&st);
 			memcpy(vm->jit.cb_off, st.cb_off, sizeof(st.cb_off));
+			if (st.reads.n) {
+				fault_fixup_publish(st.reads.slot, (uintptr_t)mem, st.b.len,
+						    (const struct fault_fixup *)((uint8_t *)mem + table_at), st.reads.n);
+				vm->jit_fault_slot = st.reads.slot;
+			}
 			rc = 0;
 			goto out;
 		}
@@ -980,5 +1001,6 @@ out:
 	free(st.fix);
 	free(st.cold);
 	free(st.spent);
+	jit_reads_free(&st.reads, rc == 0 && vm->jit_fault_slot == st.reads.slot);
 	return rc;
 }

@@ -4,6 +4,7 @@
 #include "interp_ops.h"
 #include "jit.h"
 #include "pointer_facts.h"
+#include "jit_probe_read.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -78,6 +79,11 @@ int llvm_tier_compile(struct bpftime_vm *vm, bool budgeted)
 		have_facts = pointer_facts_analyse(&facts, vm, &shape) == 0;
 		program_shape_free(&shape);
 	}
+	/* Probe reads into the frame call the copy without the helper's checks (jit_probe_read.h). */
+	uint64_t *direct = have_facts ? calloc(vm->ninsns + 1, sizeof(uint64_t)) : NULL;
+	for (uint32_t pc = 0; direct && pc < vm->ninsns; pc++)
+		if (facts.has_frame_dst[pc])
+			direct[pc] = probe_read_direct_fn(vm, vm->insns[pc].imm, facts.frame_dst[pc].size);
 	struct llvm_request req = {
 		.insns = vm->insns,
 		.ninsns = vm->ninsns,
@@ -88,11 +94,13 @@ int llvm_tier_compile(struct bpftime_vm *vm, bool budgeted)
 		.budgeted = budgeted,
 		.slow_check = (uint64_t)(uintptr_t)jit_slow_check,
 		.proven = have_facts ? facts.proven : NULL,
+		.direct_call = direct,
 	};
 	struct llvm_result out = {0};
 	char err[400] = "";
 	int rc = tier_compile(&req, &out, err, sizeof(err));
 	free(values);
+	free(direct);
 	if (have_facts)
 		pointer_facts_free(&facts);
 	if (rc < 0) {

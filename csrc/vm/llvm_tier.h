@@ -25,6 +25,9 @@ struct llvm_request {
 	uint64_t slow_check;
 	/* Per pc: the load or store there is proven in bounds (pointer_facts.h), or NULL. */
 	const uint8_t *proven;
+	/* Per pc: a function to call instead of the helper there (same arguments and result), or 0;
+	 * or NULL. */
+	const uint64_t *direct_call;
 };
 
 struct llvm_result {

@@ -407,6 +407,18 @@ static void call(const struct analysis *a, struct state *s, uint32_t pc, const s
 	s->r[0] = r0;
 }
 
+/* A call with r1 a frame pointer and r2 a constant size that fits where r1 points. */
+static void note_frame_dst(const struct state *s, uint32_t pc, struct pointer_facts *pf)
+{
+	const struct fact *dst = &s->r[1], *size = &s->r[2];
+	if (dst->kind != K_STACK || !bounded(dst) || size->kind != K_SCALAR || size->lo != size->hi ||
+	    size->lo <= 0 || size->lo > BPFTIME_STACK_SIZE || dst->lo < -BPFTIME_STACK_SIZE ||
+	    dst->hi + size->lo > 0)
+		return;
+	pf->has_frame_dst[pc] = 1;
+	pf->frame_dst[pc] = (struct frame_dst_site){(int32_t)dst->lo, (int32_t)dst->hi, (uint32_t)size->lo};
+}
+
 /*
  * Runs the instruction at pc on s (for a conditional jump, the fall-through edge). When pf is
  * given, records what the JIT needs at pc.
@@ -473,6 +485,8 @@ static void step(const struct analysis *a, struct state *s, uint32_t pc, struct 
 			pf->site[pc] = (struct lookup_site){s->r[1].aux, (int32_t)s->r[2].lo,
 							   (int32_t)s->r[2].hi};
 		}
+		if (pf && in->code == 0x85 && in->src == CALL_HELPER)
+			note_frame_dst(s, pc, pf);
 		call(a, s, pc, in);
 		return;
 	}
@@ -521,6 +535,10 @@ void pointer_facts_free(struct pointer_facts *pf)
 	free(pf->site);
 	pf->proven = pf->lookup = NULL;
 	pf->site = NULL;
+	free(pf->has_frame_dst);
+	free(pf->frame_dst);
+	pf->has_frame_dst = NULL;
+	pf->frame_dst = NULL;
 }
 
 int pointer_facts_analyse(struct pointer_facts *pf, const struct bpftime_vm *vm,
@@ -531,6 +549,8 @@ int pointer_facts_analyse(struct pointer_facts *pf, const struct bpftime_vm *vm,
 	pf->proven = calloc(n + 1, 1);
 	pf->lookup = calloc(n + 1, 1);
 	pf->site = calloc(n + 1, sizeof(*pf->site));
+	pf->has_frame_dst = calloc(n + 1, 1);
+	pf->frame_dst = calloc(n + 1, sizeof(*pf->frame_dst));
 	struct analysis a = {.vm = vm, .insns = vm->insns, .n = n, .shape = shape};
 	a.lookup_known = vm->map_lookup_fn && vm->nhelpers > 1 && vm->helpers[1].fn == vm->map_lookup_fn &&
 			 vm->value_size_fn;
@@ -545,6 +565,8 @@ int pointer_facts_analyse(struct pointer_facts *pf, const struct bpftime_vm *vm,
 	int rc = -1;
 	if (!pf->proven || !pf->lookup || !pf->site || !block_of || !block_pc || !in || !visits ||
 	    !pending || collect_thresholds(&a) < 0)
+		goto out;
+	if (!pf->has_frame_dst || !pf->frame_dst) /* (only the recording pass below writes them) */
 		goto out;
 	for (uint32_t pc = 0, b = 0; pc < n; pc++) {
 		if (shape->block_start[pc])

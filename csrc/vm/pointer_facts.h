@@ -17,6 +17,15 @@ struct lookup_site {
 	int32_t key_hi;
 };
 
+/*
+ * A helper call whose r1 points into the running frame, at r10 + [dst_lo, dst_hi], with room
+ * there for the constant size in r2 (the destination of bpf_probe_read and friends).
+ */
+struct frame_dst_site {
+	int32_t dst_lo, dst_hi;
+	uint32_t size;
+};
+
 struct pointer_facts {
 	uint32_t n;
 	/* Per pc: 1 when the load or store there stays inside the running frame or inside one map
@@ -25,6 +34,9 @@ struct pointer_facts {
 	/* Per pc: 1 at calls of bpf_map_lookup_elem described in site[pc]. */
 	uint8_t *lookup;
 	struct lookup_site *site;
+	/* Per pc: 1 at helper calls described in frame_dst[pc]. */
+	uint8_t *has_frame_dst;
+	struct frame_dst_site *frame_dst;
 };
 
 /*

@@ -183,6 +183,12 @@ void vm_set_user(struct bpftime_vm *vm, void *user)
 	vm->user = user;
 }
 
+void vm_set_probe_read(struct bpftime_vm *vm, bpftime_helper_fn read, bpftime_helper_fn read_str)
+{
+	vm->probe_read_fn = read;
+	vm->probe_read_str_fn = read_str;
+}
+
 void vm_set_value_size(struct bpftime_vm *vm, int64_t (*fn)(void *ctx, uint32_t map_imm), void *ctx)
 {
 	vm->value_size_fn = fn;

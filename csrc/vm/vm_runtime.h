@@ -103,6 +103,11 @@ struct bpftime_vm {
 	enum vm_engine engine;
 	vm_mem_check_fn mem_check; /* memory of the runtime beyond the regions (map values) */
 	void *mem_check_ctx;
+	/* The runtime's bpf_probe_read{,_user} and bpf_probe_read{,_user}_str, which the JIT may
+	 * compile inline (jit_probe_read.c). */
+	bpftime_helper_fn probe_read_fn, probe_read_str_fn;
+	/* 1 + the slot in base/fault_fixup.c of vm->jit's inline reads (0: it has none). */
+	uint32_t jit_fault_slot;
 	void *user; /* the runtime layer's (its segment), for its helpers */
 	/*
 	 * Called at the end of every run (faulted or not) of a program that calls one of the
@@ -140,6 +145,12 @@ HIDDEN int vm_add_map_region(struct bpftime_vm *vm, uintptr_t map, const void *b
 			     uint64_t stride, uint64_t size);
 HIDDEN void vm_set_mem_check(struct bpftime_vm *vm, vm_mem_check_fn fn, void *ctx);
 HIDDEN void vm_set_user(struct bpftime_vm *vm, void *user);
+/*
+ * read, read_str: the functions the runtime registers as bpf_probe_read{,_user} (4, 112) and
+ * bpf_probe_read{,_user}_str (45, 114): on valid memory safe_read / safe_read_str of
+ * base/safe_copy.h into the program's own writable memory, which compiled code may do itself.
+ */
+HIDDEN void vm_set_probe_read(struct bpftime_vm *vm, bpftime_helper_fn read, bpftime_helper_fn read_str);
 /* Lets the validator check constant offsets from map value pointers against the value size. */
 HIDDEN void vm_set_value_size(struct bpftime_vm *vm, int64_t (*fn)(void *ctx, uint32_t map_imm),
 			      void *ctx);
