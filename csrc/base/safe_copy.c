@@ -16,6 +16,7 @@
 #include "fault_fixup.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdatomic.h>
@@ -30,11 +31,12 @@
  * order the JIT's inline reads copy in, jit_probe_read.c: the same bytes even when src and dst
  * overlap).
  *
- * safe_str_asm(dst, src, size > 0): copies up to the first NUL (included) or size bytes.
- * Returns the bytes written: k + 1 when the NUL was the k-th byte, size when there was none;
- * on a fault, -1 - (bytes copied before it). Words are read only at 8-aligned addresses (never
- * across a page we have not reached) and stored whole only if they hold no NUL, so bytes of
- * dst after the NUL are left as they were (as the kernel does).
+ * safe_str_asm(dst, src, size > 0): the kernel's strncpy_from_user, step for step: 8-byte
+ * words while 8 bytes are left (read at any alignment; the word holding the NUL is stored with
+ * the bytes after the NUL zeroed), then bytes. Returns the NUL's offset, or size when there is
+ * none in size bytes; on a fault, -1 - (the offset of the read that faulted): the kernel then
+ * goes on byte by byte from there (finish_str), so a word that crosses into a bad page does not
+ * hide a NUL before it.
  */
 HIDDEN long safe_str_asm(char *dst, uint64_t src, uint64_t size);
 extern const char safe_copy_asm_end[], safe_copy_asm_fixup[];
@@ -95,19 +97,8 @@ __asm__(".text\n"
 	"	mov %rdi, %r8\n"
 	"	movabs $0x0101010101010101, %r9\n"
 	"	movabs $0x8080808080808080, %r10\n"
-	"1:	test $7, %sil\n" /* bytes until src is 8-aligned */
-	"	jz 3f\n"
-	"2:	movzbl (%rsi), %eax\n"
-	"	mov %al, (%rdi)\n"
-	"	inc %rdi\n"
-	"	inc %rsi\n"
-	"	test %al, %al\n"
-	"	jz 5f\n"
-	"	dec %rdx\n"
-	"	jz 5f\n"
-	"	jmp 1b\n"
-	"3:	cmp $8, %rdx\n" /* aligned words while 8 bytes may be written */
-	"	jb 2b\n"
+	"1:	cmp $8, %rdx\n" /* words (at any alignment) while 8 bytes are left */
+	"	jb 2f\n"
 	"	mov (%rsi), %rax\n"
 	"	mov %rax, %rcx\n"
 	"	sub %r9, %rcx\n"
@@ -120,12 +111,22 @@ __asm__(".text\n"
 	"	add $8, %rdi\n"
 	"	add $8, %rsi\n"
 	"	sub $8, %rdx\n"
+	"	jmp 1b\n"
+	"2:	test %rdx, %rdx\n" /* then bytes */
+	"	jz 5f\n"
+	"3:	movzbl (%rsi), %eax\n"
+	"	mov %al, (%rdi)\n"
+	"	test %al, %al\n"
+	"	jz 5f\n"
+	"	inc %rdi\n"
+	"	inc %rsi\n"
+	"	dec %rdx\n"
 	"	jnz 3b\n"
-	"5:	mov %rdi, %rax\n"
+	"5:	mov %rdi, %rax\n" /* the NUL's offset, or size */
 	"	sub %r8, %rax\n"
 	"	ret\n"
-	/* The word holding the NUL: its bytes through the NUL merged into dst's word (the bytes
-	 * after it keep their values). The lowest flag in rcx marks the first NUL exactly. */
+	/* The word holding the NUL is stored with the bytes after the NUL zeroed, as the kernel
+	 * does. The lowest flag in rcx marks the first NUL exactly. */
 	"4:	bsf %rcx, %rcx\n" /* 8 * k + 7 for a NUL at byte k */
 	"	mov %ecx, %r11d\n"
 	"	neg %ecx\n"
@@ -133,12 +134,9 @@ __asm__(".text\n"
 	"	mov $-1, %r9\n"
 	"	shr %cl, %r9\n" /* bytes 0..k */
 	"	and %r9, %rax\n"
-	"	not %r9\n"
-	"	and (%rdi), %r9\n"
-	"	or %r9, %rax\n"
 	"	mov %rax, (%rdi)\n"
 	"	shr $3, %r11d\n"
-	"	lea 1(%rdi,%r11), %rax\n"
+	"	lea (%rdi,%r11), %rax\n"
 	"	sub %r8, %rax\n"
 	"	ret\n"
 	".globl safe_str_asm_end\n"
@@ -305,14 +303,17 @@ int safe_write(uint64_t dst, const void *src, uint64_t size)
 	return n == (ssize_t)size ? 0 : -EFAULT;
 }
 
-/* Byte by byte through the system call, with safe_str_asm's results. */
+/* A fault no byte-by-byte reading can get past (syscall_str's): the string is -EFAULT. */
+#define STR_FAULTED LONG_MIN
+
+/* Byte by byte through the system call: the NUL's offset, size, or STR_FAULTED. */
 static long syscall_str(char *dst, uint64_t src, uint64_t size)
 {
 	for (uint64_t i = 0; i < size; i++) {
 		if (syscall_read(dst + i, src + i, 1) < 0)
-			return -1 - (long)i;
+			return STR_FAULTED;
 		if (dst[i] == 0)
-			return (long)i + 1;
+			return (long)i;
 	}
 	return (long)size;
 }
@@ -330,29 +331,45 @@ static NO_VECTORS void zero_gpr(void *dst, uint64_t n)
 		p[i] = 0;
 }
 
-/* safe_read_str's result from safe_str_asm's (or syscall_str's) r. */
-static NO_VECTORS long finish_str(char *dst, uint64_t size, long r)
+/*
+ * bpf_probe_read_user_str's result from safe_str_asm's (or syscall_str's) r, as the kernel's
+ * strncpy_from_user_nofault and the helper make it: a read that faulted is retried byte by byte
+ * (a fault then: -EFAULT, all of dst zeroed); no NUL in size bytes: size, the last byte made
+ * NUL; else the length with the NUL.
+ */
+static NO_VECTORS long finish_str(char *dst, uint64_t src, uint64_t size, long r)
 {
-	if (likely(r > 0)) {
-		if ((uint64_t)r == size)
-			dst[size - 1] = 0;
-		return r;
+	if (unlikely(r < 0)) {
+		bool faulted = r == STR_FAULTED;
+		if (!faulted) { /* a read faulted at -1 - r: the kernel goes on byte by byte from there */
+			uint64_t i = (uint64_t)(-1 - r);
+			for (; i < size; i++) {
+				if (safe_copy_asm(dst + i, src + i, 1) < 0) {
+					faulted = true;
+					break;
+				}
+				if (dst[i] == 0)
+					break;
+			}
+			r = (long)i;
+		}
+		if (faulted) {
+			zero_gpr(dst, size);
+			return -EFAULT;
+		}
 	}
-	long copied = -1 - r;
-	if (copied == 0) { /* nothing readable: -EFAULT, dst zeroed (as the kernel) */
-		zero_gpr(dst, size);
-		return -EFAULT;
+	if ((uint64_t)r >= size) {
+		dst[size - 1] = 0;
+		return (long)size;
 	}
-	/* The string runs into bad memory: what was read, terminated (copied < size). */
-	dst[copied] = 0;
-	return copied + 1;
+	return r + 1;
 }
 
 long safe_read_str(char *dst, uint64_t src, uint64_t size)
 {
 	if (size == 0)
 		return -EINVAL;
-	return finish_str(dst, size, handler_ready() ? safe_str_asm(dst, src, size) : syscall_str(dst, src, size));
+	return finish_str(dst, src, size, handler_ready() ? safe_str_asm(dst, src, size) : syscall_str(dst, src, size));
 }
 
 bool safe_copy_ready(void)
@@ -370,5 +387,5 @@ NO_VECTORS uint64_t safe_read_direct(uint64_t dst, uint64_t size, uint64_t src)
 
 NO_VECTORS uint64_t safe_read_str_direct(uint64_t dst, uint64_t size, uint64_t src)
 {
-	return (uint64_t)finish_str((char *)(uintptr_t)dst, size, safe_str_asm((char *)(uintptr_t)dst, src, size));
+	return (uint64_t)finish_str((char *)(uintptr_t)dst, src, size, safe_str_asm((char *)(uintptr_t)dst, src, size));
 }

@@ -33,8 +33,9 @@ static inline int safe_read(void *dst, uint64_t src, uint64_t size)
 }
 HIDDEN int safe_write(uint64_t dst, const void *src, uint64_t size);
 /*
- * Reads a NUL-terminated string (at most size bytes incl. NUL): length incl. NUL, or -EFAULT with
- * dst zeroed when the first byte is unreadable; a string running into bad memory is cut there.
+ * Reads a NUL-terminated string (at most size bytes incl. NUL) as bpf_probe_read_user_str does in
+ * the kernel: length incl. NUL (size when cut, the last byte made NUL), or -EFAULT with dst zeroed
+ * when a byte before the NUL is unreadable.
  */
 HIDDEN long safe_read_str(char *dst, uint64_t src, uint64_t size);
 
