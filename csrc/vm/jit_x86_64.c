@@ -66,6 +66,7 @@ struct jit_state {
 	/* Whether eBPF r6-r9 (rbx, r13-r15) appear anywhere: if not, entry neither saves nor clears them. */
 	bool uses_r6_r9;
 	uint8_t sub_saved; /* the subprogram being compiled saves these of r6-r9 (bit 0: r6) */
+	bool run_end_calls; /* a call of a run-end helper (or callx) was emitted */
 };
 
 static void add_fixup(struct jit_state *st, uint32_t at, uint32_t target, enum fix_kind kind)
@@ -598,6 +599,7 @@ static void emit_call(struct jit_state *st, uint32_t pc, const struct bpf_insn *
 	struct x86_buf *b = &st->b;
 	const struct bpftime_vm *vm = st->vm;
 	if (in->code == 0x8d) { /* callx: helper id in a register */
+		st->run_end_calls = true;
 		emit_mov_rr(b, true, R11, REG[in->dst]);
 		uint32_t code = fault_code(pc, JF_CALLX, in->dst);
 		emit_alu_imm(b, 7, true, R11, (int32_t)vm->nhelpers);
@@ -646,7 +648,9 @@ static void emit_call(struct jit_state *st, uint32_t pc, const struct bpf_insn *
 		return;
 	}
 	if (st->facts.lookup[pc] && emit_inline_lookup(st, pc))
-		return;
+		return; /* (no run end needed for it: only plain maps are looked up inline) */
+	for (uint32_t i = 0; i < vm->n_run_end_helpers; i++)
+		st->run_end_calls |= (uint32_t)in->imm == vm->run_end_helpers[i];
 	emit_frame_for_helper(st);
 	emit_mov_imm64(b, R10, st->vm->code[pc].k);
 	emit_call_reg(b, R10);
@@ -958,9 +962,10 @@ int jit_compile(struct bpftime_vm *vm, bool budgeted)
 				goto out;
 			}
 			jit_release(vm);
-			vm->jit = (struct jit_code){mem, size, budgeted, vm_now_ns() - start, st.ncallbacks, {0}, {0}, false};
+			vm->jit = (struct jit_code){mem, size, budgeted, vm_now_ns() - start, st.ncallbacks, {0}, {0}, false, false};
 			memcpy(vm->jit.cb_pc, st.cb_pc, sizeof(st.cb_pc));
 			vm->jit.vector_clean = vector_clean(&st);
+			vm->jit.run_end_calls = st.run_end_calls;
 			memcpy(vm->jit.cb_off, st.cb_off, sizeof(st.cb_off));
 			rc = 0;
 			goto out;

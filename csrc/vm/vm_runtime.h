@@ -78,6 +78,8 @@ struct jit_code {
 	uint32_t cb_off[JIT_MAX_CALLBACKS];
 	/* Never touches vector registers: no helper calls, no frame clearing (which uses xmm0). */
 	bool vector_clean;
+	/* Still calls a run-end helper (or callx) after inlining: at_run_end must run. */
+	bool run_end_calls;
 };
 
 struct bpftime_vm {
@@ -299,7 +301,7 @@ HIDDEN int vm_describe_fault(const struct jit_ctx *run);
 static inline NO_VECTORS bool vm_probe_fast_path(const struct bpftime_vm *vm)
 {
 	return vm->engine == ENGINE_JIT && vm->jit.code && vm->jit.budgeted == (vm->budget != 0) &&
-	       !vm->at_run_end;
+	       (!vm->at_run_end || !vm->jit.run_end_calls);
 }
 static inline NO_VECTORS jit_entry vm_jit_entry(const struct bpftime_vm *vm)
 {
