@@ -28,6 +28,10 @@ HIDDEN void kernel_map_run_end(struct jit_ctx *run);
 HIDDEN bool vm_may_use_map(const struct bpftime_vm *vm, const struct bpftime_shm *shm,
 			   const struct shm_map *m);
 
+/* Where bpf_get_current_pid_tgid keeps its per-thread cache, for the JIT (false: no cache). */
+HIDDEN bool pid_tgid_layout(struct vm_pid_tgid_inline *out);
+#define PID_TGID_HELPER 14
+
 /* printf-style formatting with the kernel's bpf_trace_printk/bpf_snprintf rules. */
 HIDDEN int bpf_format(char *out, size_t size, const char *fmt, uint32_t fmt_size,
 		      const uint64_t *args, uint32_t nargs);

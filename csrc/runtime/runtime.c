@@ -152,6 +152,9 @@ int bpftime_vm_register_runtime(struct bpftime_vm *vm, struct bpftime_shm *shm)
 {
 	if (register_all(vm, process_helpers) < 0 || register_all(vm, trace_helpers) < 0)
 		return -1;
+	struct vm_pid_tgid_inline ids;
+	if (pid_tgid_layout(&ids))
+		vm_set_pid_tgid_inline(vm, &ids);
 	if (shm) {
 		if (register_all(vm, map_helpers) < 0 || register_all(vm, ringbuf_helpers) < 0 ||
 		    register_all(vm, tail_call_helpers) < 0 || register_all(vm, lock_helpers) < 0 ||

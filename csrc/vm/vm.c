@@ -196,6 +196,23 @@ void vm_set_map_inline(struct bpftime_vm *vm, bpftime_helper_fn lookup, vm_map_i
 	vm->map_inline_ctx = ctx;
 }
 
+void vm_set_pid_tgid_inline(struct bpftime_vm *vm, const struct vm_pid_tgid_inline *p)
+{
+	vm->pid_tgid = *p;
+}
+
+static vm_helper_gate_fn helper_gate;
+
+void vm_set_helper_gate(vm_helper_gate_fn gate)
+{
+	__atomic_store_n(&helper_gate, gate, __ATOMIC_RELEASE);
+}
+
+vm_helper_gate_fn vm_helper_gate(void)
+{
+	return __atomic_load_n(&helper_gate, __ATOMIC_ACQUIRE);
+}
+
 void vm_set_run_end(struct bpftime_vm *vm, const uint32_t *ids, uint32_t n,
 		    void (*fn)(struct jit_ctx *run))
 {
