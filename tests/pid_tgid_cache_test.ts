@@ -4,7 +4,8 @@
  * other threads, in children of fork(), of a raw fork system call and of clone(), and across
  * forks in a probed loop. The probes' programs also call a helper through the agent's gate
  * (they run without the vector registers saved): the target checks xmm0-15 around and inside
- * a probed function. See tests/bpf/pid_checks.bpf.c and tests/targets/pid_target.c.
+ * a probed function, as do programs calling only vector-safe helpers (get_attach_cookie,
+ * get_func_ip). See tests/bpf/pid_checks.bpf.c and tests/targets/pid_target.c.
  */
 import assert from "node:assert/strict";
 import { BpfObject } from "../api/bpf_object.ts";
@@ -14,16 +15,18 @@ import { freshSegment, ROOT } from "./test_utils.ts";
 const TARGET = `${ROOT}build/tests/pid_target`;
 const PROBES = `${ROOT}build/tests/pid_checks.bpf.o`;
 
-function idChecks(obj: BpfObject): bigint[] {
+function counts(obj: BpfObject, map: string): bigint[] {
   const out: bigint[] = [];
   for (let i = 0; i < 4; i++) {
     const key = new Uint8Array(4);
     new DataView(key.buffer).setUint32(0, i, true);
-    const v = obj.map("id_checks").lookup(key)!;
+    const v = obj.map(map).lookup(key)!;
     out.push(new DataView(v.buffer, v.byteOffset).getBigUint64(0, true));
   }
   return out;
 }
+const idChecks = (obj: BpfObject) => counts(obj, "id_checks");
+const cookieCounts = (obj: BpfObject) => counts(obj, "by_cookie");
 
 function lastSeen(obj: BpfObject): string {
   const rows = [];
@@ -42,6 +45,8 @@ async function checked(name: string, func: string, args: string[]) {
   obj.load(seg);
   obj.program("ids_entry").attachUprobe({ path: TARGET, func });
   obj.program("ids_return").attachUprobe({ path: TARGET, func, retprobe: true });
+  obj.program("cookie_count").attachUprobe({ path: TARGET, func, cookie: 2n });
+  obj.program("cookie_count").attachUprobe({ path: TARGET, func, cookie: 3n, retprobe: true });
   const r = await runTraced(seg, TARGET, args);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   const [entryOk, entryBad, retOk, retBad] = idChecks(obj);
@@ -49,6 +54,7 @@ async function checked(name: string, func: string, args: string[]) {
   assert.equal(retBad, 0n, `return mismatches (${lastSeen(obj)})`);
   assert.equal(entryOk, BigInt(r.json.calls));
   assert.equal(retOk, BigInt(r.json.calls));
+  assert.deepEqual(cookieCounts(obj), [0n, 0n, BigInt(r.json.calls), BigInt(r.json.calls)]);
   return r.json;
 }
 
@@ -64,7 +70,7 @@ Deno.test("pid_tgid from compiled code: forks in a probed loop", async () => {
   await checked("forkloop", "probed_ids", ["forkloop", "200"]);
 });
 
-Deno.test("programs calling a helper through the gate keep xmm0-15 at a probed function's entry and return", async () => {
+Deno.test("programs calling a helper through the gate, or vector-safe helpers, keep xmm0-15 at a probed function's entry and return", async () => {
   const out = await checked("xmm", "xmm_probed", ["xmm", "20000"]);
   assert.equal(out.xmm_bad, 0);
 });

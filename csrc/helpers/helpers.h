@@ -50,6 +50,8 @@ HIDDEN extern const struct helper_def process_helpers[];
 HIDDEN extern const struct helper_def ringbuf_helpers[];
 HIDDEN extern const struct helper_def lock_helpers[];
 HIDDEN extern const struct helper_def stack_helpers[];
+/* Ids of process_helpers that are NO_VECTORS, call nothing and make no system call (0 ends). */
+HIDDEN extern const uint32_t vector_safe_helpers[];
 
 /*
  * bpf_override_return's request on this thread (process_helpers.c): the agent

@@ -255,14 +255,15 @@ static uint64_t bpf_loop(uint64_t nr, uint64_t callback, uint64_t ctx, uint64_t 
 }
 
 /* bpf_get_func_ip and bpf_get_attach_cookie: 0 outside an attached probe, like the kernel. */
-static uint64_t get_func_ip(uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
+/* These three are vector safe (vector_safe_helpers): compiled code calls them having saved none. */
+static NO_VECTORS uint64_t get_func_ip(uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
 {
 	(void)a1, (void)a2, (void)a3, (void)a4, (void)a5;
 	const struct jit_ctx *r = current_run;
 	return r && r->attach ? r->attach->func_ip : 0;
 }
 
-static uint64_t get_attach_cookie(uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
+static NO_VECTORS uint64_t get_attach_cookie(uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
 {
 	(void)a1, (void)a2, (void)a3, (void)a4, (void)a5;
 	const struct jit_ctx *r = current_run;
@@ -277,7 +278,7 @@ static uint64_t get_attach_cookie(uint64_t a1, uint64_t a2, uint64_t a3, uint64_
  */
 __thread struct override_request override_request __attribute__((tls_model("initial-exec")));
 
-static uint64_t override_return(uint64_t ctx, uint64_t value, uint64_t a3, uint64_t a4, uint64_t a5)
+static NO_VECTORS uint64_t override_return(uint64_t ctx, uint64_t value, uint64_t a3, uint64_t a4, uint64_t a5)
 {
 	(void)a3, (void)a4, (void)a5;
 	const struct jit_ctx *r = current_run;
@@ -287,6 +288,8 @@ static uint64_t override_return(uint64_t ctx, uint64_t value, uint64_t a3, uint6
 	override_request.requested = true;
 	return 0;
 }
+
+const uint32_t vector_safe_helpers[] = {58, 173, 174, 0};
 
 const struct helper_def process_helpers[] = {
 	{58, "bpf_override_return", override_return},

@@ -659,10 +659,11 @@ static void emit_call(struct jit_state *st, uint32_t pc, const struct bpf_insn *
 	for (uint32_t i = 0; i < vm->n_run_end_helpers; i++)
 		st->run_end_calls |= (uint32_t)in->imm == vm->run_end_helpers[i];
 	uint32_t cached = jit_emit_pid_tgid_cached(b, &vm->pid_tgid, vm->code[pc].k);
-	st->hot_calls += cached == 0;
-	st->direct_calls += st->gate == NULL;
+	bool safe = (uint32_t)in->imm < vm->nhelpers && vm->helpers[in->imm].vector_safe;
+	st->hot_calls += cached == 0 && !safe;
+	st->direct_calls += st->gate == NULL && !safe;
 	emit_frame_for_helper(st);
-	jit_emit_helper_call(b, vm->code[pc].k, st->gate);
+	jit_emit_helper_call(b, vm->code[pc].k, safe ? NULL : st->gate);
 	if (cached)
 		patch_rel32(b, cached, b->len);
 	if (in->imm == vm->unwind_id)

@@ -40,6 +40,7 @@ struct region {
 struct helper {
 	bpftime_helper_fn fn;
 	char name[48];
+	bool vector_safe; /* fn is NO_VECTORS and calls nothing: compiled code calls it as it is */
 };
 
 struct decoded_insn;
@@ -176,6 +177,8 @@ HIDDEN void vm_set_value_size(struct bpftime_vm *vm, int64_t (*fn)(void *ctx, ui
  */
 HIDDEN void vm_set_map_inline(struct bpftime_vm *vm, bpftime_helper_fn lookup, vm_map_inline_fn fn,
 			      void *ctx);
+/* After registering helper id: it touches no vector register and makes no system call. */
+HIDDEN void vm_set_helper_vector_safe(struct bpftime_vm *vm, uint32_t id);
 HIDDEN void vm_set_pid_tgid_inline(struct bpftime_vm *vm, const struct vm_pid_tgid_inline *p);
 /* Before the program is loaded: fn runs at the end of each run of a program calling one of the
  * n (at most 4) helpers `ids`. */
