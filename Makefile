@@ -144,6 +144,11 @@ build/tests/probe_target: $(TARGET_SRCS)
 build/tests/probe_target_nopie: $(TARGET_SRCS)
 	@mkdir -p build/tests
 	$(CC) -O2 -g -Wall -Wextra -Werror -no-pie -fno-pie -o $@ $(TARGET_SRCS) -lpthread
+# The pid/tgid cache test's target (tests/pid_tgid_cache_test.ts).
+test-targets: build/tests/pid_target
+build/tests/pid_target: tests/targets/pid_target.c tests/targets/pid_xmm.S
+	@mkdir -p build/tests
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $^ -lpthread
 build/tests/libprobe_asm.so: tests/targets/probe_asm.S
 	@mkdir -p build/tests
 	$(CC) -shared -fPIC -o $@ $<

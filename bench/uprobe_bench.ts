@@ -53,7 +53,7 @@ const programs = [{ program: "return 0", prefix: "nop" }, {
   prefix: "count",
 }];
 
-const segName = "bpftime_bench_uprobe";
+const segName = `bpftime_bench_uprobe_${Deno.pid}`; // per run: others may bench at the same time
 try {
   Segment.remove(segName);
 } catch { /* none left over */ }

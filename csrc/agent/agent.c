@@ -638,6 +638,7 @@ static void hide_segment_fd(void)
 
 static int agent_begin(const char *name, bool at_load)
 {
+	helper_gate_install(); /* before any program is compiled */
 	shm = open_segment(name);
 	if (!shm) {
 		agent_log("%s; running without probes", bpftime_last_error());

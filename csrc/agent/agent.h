@@ -42,6 +42,8 @@ HIDDEN void syscall_link_detach(uint32_t link_id);
 HIDDEN void syscall_probes_scan_new(void);
 /* This thread's syscalls are the agent's own (never traced) while on (nests). */
 HIDDEN void syscall_probes_guard(bool on);
+/* Lets compiled programs call helpers without having every run save vectors (helper_gate.c). */
+HIDDEN void helper_gate_install(void);
 
 /*
  * sched/sched_process_{exec,exit,fork} (sched_probes.c). Attach/detach with

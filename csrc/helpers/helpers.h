@@ -28,6 +28,10 @@ HIDDEN void kernel_map_run_end(struct jit_ctx *run);
 HIDDEN bool vm_may_use_map(const struct bpftime_vm *vm, const struct bpftime_shm *shm,
 			   const struct shm_map *m);
 
+/* Where bpf_get_current_pid_tgid keeps its per-thread cache, for the JIT (false: no cache). */
+HIDDEN bool pid_tgid_layout(struct vm_pid_tgid_inline *out);
+#define PID_TGID_HELPER 14
+
 /* printf-style formatting with the kernel's bpf_trace_printk/bpf_snprintf rules. */
 HIDDEN int bpf_format(char *out, size_t size, const char *fmt, uint32_t fmt_size,
 		      const uint64_t *args, uint32_t nargs);
@@ -46,6 +50,8 @@ HIDDEN extern const struct helper_def process_helpers[];
 HIDDEN extern const struct helper_def ringbuf_helpers[];
 HIDDEN extern const struct helper_def lock_helpers[];
 HIDDEN extern const struct helper_def stack_helpers[];
+/* Ids of process_helpers that are NO_VECTORS, call nothing and make no system call (0 ends). */
+HIDDEN extern const uint32_t vector_safe_helpers[];
 
 /*
  * bpf_override_return's request on this thread (process_helpers.c): the agent

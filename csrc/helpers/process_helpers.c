@@ -9,37 +9,66 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
-/* Cached ids, reset in a forked child. */
-static int cached_tgid;
-static __thread int cached_tid __attribute__((tls_model("initial-exec")));
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+/*
+ * bpf_get_current_pid_tgid's ids, cached per thread: tgid << 32 | tid, valid only while the
+ * process's tgid word, on a page the kernel wipes in a forked child (MADV_WIPEONFORK), holds
+ * the same tgid. Any fork (glibc's, a raw syscall, clone without CLONE_VM) leaves the child's
+ * word 0 and every cached value stale; a new thread starts with its cache 0. The JIT reads the
+ * same two words inline (pid_tgid_layout). A vfork child shares the parent's memory and sees
+ * the parent's ids until it execs or exits (as before this cache: documented in docs/).
+ */
+static __thread uint64_t cached_pid_tgid __attribute__((tls_model("initial-exec")));
+static uint32_t *tgid_word; /* NULL: no such page could be made; no caching then */
+static pthread_once_t tgid_word_once = PTHREAD_ONCE_INIT;
 
-static void forget_ids(void)
+static void make_tgid_word(void)
 {
-	cached_tgid = 0;
-	cached_tid = 0;
-}
-static void install_atfork(void)
-{
-	pthread_atfork(NULL, NULL, forget_ids);
+	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return;
+	if (madvise(p, 4096, MADV_WIPEONFORK) != 0) {
+		munmap(p, 4096);
+		return;
+	}
+	tgid_word = p;
 }
 
 static uint64_t get_current_pid_tgid(uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
 {
 	(void)a1, (void)a2, (void)a3, (void)a4, (void)a5;
-	if (!cached_tid) {
-		pthread_once(&atfork_once, install_atfork);
-		cached_tid = (int)gettid();
+	uint32_t *word = __atomic_load_n(&tgid_word, __ATOMIC_ACQUIRE);
+	uint64_t ids = cached_pid_tgid;
+	if (!word || !ids || (uint32_t)(ids >> 32) != __atomic_load_n(word, __ATOMIC_RELAXED)) {
+		uint32_t tgid = (uint32_t)getpid(), tid = (uint32_t)gettid();
+		ids = (uint64_t)tgid << 32 | tid;
+		if (word) {
+			__atomic_store_n(word, tgid, __ATOMIC_RELAXED);
+			cached_pid_tgid = ids;
+		}
 	}
-	if (!cached_tgid)
-		cached_tgid = (int)getpid();
 	if (unlikely(synthetic_task_leader_mode))
-		return (uint64_t)(uint32_t)cached_tgid << 32 | (uint32_t)cached_tgid;
-	return (uint64_t)(uint32_t)cached_tgid << 32 | (uint32_t)cached_tid;
+		return ids >> 32 << 32 | ids >> 32;
+	return ids;
+}
+
+bool pid_tgid_layout(struct vm_pid_tgid_inline *out)
+{
+	pthread_once(&tgid_word_once, make_tgid_word);
+	if (!tgid_word)
+		return false;
+	uintptr_t tp = (uintptr_t)__builtin_thread_pointer();
+	*out = (struct vm_pid_tgid_inline){
+		.fn = get_current_pid_tgid,
+		.cache_tls_off = (int64_t)((uintptr_t)&cached_pid_tgid - tp),
+		.leader_tls_off = (int64_t)((uintptr_t)&synthetic_task_leader_mode - tp),
+		.tgid_word = (uintptr_t)tgid_word,
+	};
+	return true;
 }
 
 static uint64_t get_current_uid_gid(uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
@@ -232,14 +261,15 @@ static uint64_t bpf_loop(uint64_t nr, uint64_t callback, uint64_t ctx, uint64_t 
 }
 
 /* bpf_get_func_ip and bpf_get_attach_cookie: 0 outside an attached probe, like the kernel. */
-static uint64_t get_func_ip(uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
+/* These three are vector safe (vector_safe_helpers): compiled code calls them having saved none. */
+static NO_VECTORS uint64_t get_func_ip(uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
 {
 	(void)a1, (void)a2, (void)a3, (void)a4, (void)a5;
 	const struct jit_ctx *r = current_run;
 	return r && r->attach ? r->attach->func_ip : 0;
 }
 
-static uint64_t get_attach_cookie(uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
+static NO_VECTORS uint64_t get_attach_cookie(uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
 {
 	(void)a1, (void)a2, (void)a3, (void)a4, (void)a5;
 	const struct jit_ctx *r = current_run;
@@ -254,7 +284,7 @@ static uint64_t get_attach_cookie(uint64_t a1, uint64_t a2, uint64_t a3, uint64_
  */
 __thread struct override_request override_request __attribute__((tls_model("initial-exec")));
 
-static uint64_t override_return(uint64_t ctx, uint64_t value, uint64_t a3, uint64_t a4, uint64_t a5)
+static NO_VECTORS uint64_t override_return(uint64_t ctx, uint64_t value, uint64_t a3, uint64_t a4, uint64_t a5)
 {
 	(void)a3, (void)a4, (void)a5;
 	const struct jit_ctx *r = current_run;
@@ -264,6 +294,8 @@ static uint64_t override_return(uint64_t ctx, uint64_t value, uint64_t a3, uint6
 	override_request.requested = true;
 	return 0;
 }
+
+const uint32_t vector_safe_helpers[] = {58, 173, 174, 0};
 
 const struct helper_def process_helpers[] = {
 	{58, "bpf_override_return", override_return},

@@ -17,6 +17,7 @@
  */
 #include "jit.h"
 #include "jit_map_lookup.h"
+#include "jit_helper_calls.h"
 #include "pointer_facts.h"
 #include "program_shape.h"
 #include "interp_ops.h"
@@ -69,6 +70,11 @@ struct jit_state {
 	/* Whether eBPF r6-r9 (rbx, r13-r15) appear anywhere: if not, entry neither saves nor clears them. */
 	bool uses_r6_r9;
 	uint8_t sub_saved; /* the subprogram being compiled saves these of r6-r9 (bit 0: r6) */
+	bool run_end_calls; /* a call of a run-end helper (or callx) was emitted */
+	vm_helper_gate_fn gate; /* helper calls go through it (jit_helper_calls.h) */
+	uint32_t direct_calls;  /* helper calls (and callx) emitted without the gate */
+	uint32_t hot_calls;     /* helper calls emitted but the cached pid_tgid's slow path */
+	bool callx;
 };
 
 static void add_fixup(struct jit_state *st, uint32_t at, uint32_t target, enum fix_kind kind)
@@ -601,6 +607,9 @@ static void emit_call(struct jit_state *st, uint32_t pc, const struct bpf_insn *
 	struct x86_buf *b = &st->b;
 	const struct bpftime_vm *vm = st->vm;
 	if (in->code == 0x8d) { /* callx: helper id in a register */
+		st->run_end_calls = true;
+		st->callx = true;
+		st->direct_calls++;
 		emit_mov_rr(b, true, R11, REG[in->dst]);
 		uint32_t code = fault_code(pc, JF_CALLX, in->dst);
 		emit_alu_imm(b, 7, true, R11, (int32_t)vm->nhelpers);
@@ -652,10 +661,17 @@ static void emit_call(struct jit_state *st, uint32_t pc, const struct bpf_insn *
 	    jit_emit_probe_read(&st->reads, b, vm, in->imm, st->facts.frame_dst[pc].size))
 		return;
 	if (st->facts.lookup[pc] && emit_inline_lookup(st, pc))
-		return;
+		return; /* (no run end needed for it: only plain maps are looked up inline) */
+	for (uint32_t i = 0; i < vm->n_run_end_helpers; i++)
+		st->run_end_calls |= (uint32_t)in->imm == vm->run_end_helpers[i];
+	uint32_t cached = jit_emit_pid_tgid_cached(b, &vm->pid_tgid, vm->code[pc].k);
+	bool safe = (uint32_t)in->imm < vm->nhelpers && vm->helpers[in->imm].vector_safe;
+	st->hot_calls += cached == 0 && !safe;
+	st->direct_calls += st->gate == NULL && !safe;
 	emit_frame_for_helper(st);
-	emit_mov_imm64(b, R10, st->vm->code[pc].k);
-	emit_call_reg(b, R10);
+	jit_emit_helper_call(b, vm->code[pc].k, safe ? NULL : st->gate);
+	if (cached)
+		patch_rel32(b, cached, b->len);
 	if (in->imm == vm->unwind_id)
 		emit_unwind_check(st);
 	if (in->imm == TAIL_CALL_HELPER) { /* the next program ran: stop with its r0 */
@@ -667,11 +683,20 @@ static void emit_call(struct jit_state *st, uint32_t pc, const struct bpf_insn *
 	}
 }
 
-/* Clears the `bytes` (a multiple of 16) below rbp. */
+/* Frames up to this size are cleared inline with general registers (no vector register used). */
+#define ZERO_FRAME_INLINE_MAX 64
+
+/* Clears the `bytes` (a multiple of 16) below rbp; clobbers r11 (and xmm0 past the inline size). */
 static void emit_zero_frame(struct jit_state *st, uint32_t bytes)
 {
 	if (bytes == 0)
 		return;
+	if (bytes <= ZERO_FRAME_INLINE_MAX) {
+		emit_rr(&st->b, 0x31, false, R11, R11);
+		for (uint32_t off = 8; off <= bytes; off += 8)
+			emit_mem(&st->b, 0x89, true, R11, RBP, -(int32_t)off);
+		return;
+	}
 	emit_mov_imm64(&st->b, R11, (uint64_t)-(int64_t)bytes);
 	add_fixup(st, emit_call32(&st->b), L_ZERO_FRAME, FIX_LABEL);
 }
@@ -904,16 +929,48 @@ static int compile_into(struct jit_state *st)
 /* Whether the compiled code leaves every vector register alone (see jit_code.vector_clean). */
 static bool vector_clean(const struct jit_state *st)
 {
+	if (st->direct_calls) /* a helper (or callx) called directly: C and libc code */
+		return false;
 	for (uint32_t pc = 0; pc < st->n; pc++) {
 		const struct bpf_insn *in = &st->insns[pc];
 		if (in->code == LDDW_CODE) {
 			pc++;
 			continue;
 		}
-		if (BPF_CLASS(in->code) == CLS_JMP && BPF_OP(in->code) == OP_CALL && in->src != 1)
-			return false; /* a helper (or callx): C and libc code */
-		if (st->shape.zero_bytes[pc])
+		if (st->shape.zero_bytes[pc] > ZERO_FRAME_INLINE_MAX)
 			return false;
+	}
+	return true;
+}
+
+/*
+ * Whether calling the program's helpers through the gate beats saving the vector registers for
+ * every run: its other code stays clear of them, and the one helper call that may run on a hot
+ * path runs at most once per run (no back edge, subprogram or callback repeats it).
+ */
+static bool gate_pays(const struct jit_state *st)
+{
+	if (!vm_helper_gate() || !st->direct_calls || st->callx || st->hot_calls > 1 || st->ncallbacks)
+		return false;
+	for (uint32_t pc = 0; pc < st->n; pc++) {
+		const struct bpf_insn *in = &st->insns[pc];
+		if (in->code == LDDW_CODE) {
+			pc++;
+			continue;
+		}
+		uint8_t cls = BPF_CLASS(in->code), op = BPF_OP(in->code);
+		if (st->shape.zero_bytes[pc] > ZERO_FRAME_INLINE_MAX)
+			return false;
+		if (cls != CLS_JMP && cls != CLS_JMP32)
+			continue;
+		if (op == OP_CALL || op == OP_EXIT) {
+			if (cls == CLS_JMP && op == OP_CALL && in->src == CALL_LOCAL)
+				return false; /* a subprogram may run more than once */
+			continue;
+		}
+		int32_t off = cls == CLS_JMP32 && op == OP_JA ? in->imm : in->off; /* gotol: imm */
+		if (off < 0)
+			return false; /* a back edge */
 	}
 	return true;
 }
@@ -952,7 +1009,18 @@ int jit_compile(struct bpftime_vm *vm, bool budgeted)
 		st.ncold = 0;
 		st.nspent = 0;
 		st.failed = false;
-		if (compile_into(&st) == 0) {
+		st.run_end_calls = st.callx = false;
+		st.direct_calls = st.hot_calls = 0;
+		int compiled = compile_into(&st);
+		if (compiled == 0 && !st.gate && gate_pays(&st)) {
+			/* Once more, in a buffer of the same size, with the helper calls gated. */
+			free(buf);
+			st.gate = vm_helper_gate();
+			attempt--;
+			cap /= 2;
+			continue;
+		}
+		if (compiled == 0) {
 			size_t size = (st.b.len + 4095) & ~(size_t)4095;
 			/* The exception table follows the code, in the same read-only mapping. */
 			size_t table_at = (st.b.len + 7) & ~(size_t)7;
@@ -974,9 +1042,10 @@ int jit_compile(struct bpftime_vm *vm, bool budgeted)
 				goto out;
 			}
 			jit_release(vm);
-			vm->jit = (struct jit_code){mem, size, budgeted, vm_now_ns() - start, st.ncallbacks, {0}, {0}, false};
+			vm->jit = (struct jit_code){mem, size, budgeted, vm_now_ns() - start, st.ncallbacks, {0}, {0}, false, false};
 			memcpy(vm->jit.cb_pc, st.cb_pc, sizeof(st.cb_pc));
 			vm->jit.vector_clean = vector_clean(&st);
+			vm->jit.run_end_calls = st.run_end_calls;
 			memcpy(vm->jit.cb_off, st.cb_off, sizeof(st.cb_off));
 			if (st.reads.n) {
 				fault_fixup_publish(st.reads.slot, (uintptr_t)mem, st.b.len,

@@ -143,6 +143,7 @@ int bpftime_vm_register_helper(struct bpftime_vm *vm, uint32_t id, const char *n
 		vm->nhelpers = n;
 	}
 	vm->helpers[id].fn = fn;
+	vm->helpers[id].vector_safe = false;
 	snprintf(vm->helpers[id].name, sizeof(vm->helpers[id].name), "%s",
 		 name && *name ? name : "helper");
 	return 0;
@@ -200,6 +201,29 @@ void vm_set_map_inline(struct bpftime_vm *vm, bpftime_helper_fn lookup, vm_map_i
 	vm->map_lookup_fn = lookup;
 	vm->map_inline_fn = fn;
 	vm->map_inline_ctx = ctx;
+}
+
+void vm_set_helper_vector_safe(struct bpftime_vm *vm, uint32_t id)
+{
+	if (id < vm->nhelpers && vm->helpers[id].fn)
+		vm->helpers[id].vector_safe = true;
+}
+
+void vm_set_pid_tgid_inline(struct bpftime_vm *vm, const struct vm_pid_tgid_inline *p)
+{
+	vm->pid_tgid = *p;
+}
+
+static vm_helper_gate_fn helper_gate;
+
+void vm_set_helper_gate(vm_helper_gate_fn gate)
+{
+	__atomic_store_n(&helper_gate, gate, __ATOMIC_RELEASE);
+}
+
+vm_helper_gate_fn vm_helper_gate(void)
+{
+	return __atomic_load_n(&helper_gate, __ATOMIC_ACQUIRE);
 }
 
 void vm_set_run_end(struct bpftime_vm *vm, const uint32_t *ids, uint32_t n,

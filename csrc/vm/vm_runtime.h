@@ -40,6 +40,7 @@ struct region {
 struct helper {
 	bpftime_helper_fn fn;
 	char name[48];
+	bool vector_safe; /* fn is NO_VECTORS and calls nothing: compiled code calls it as it is */
 };
 
 struct decoded_insn;
@@ -64,6 +65,28 @@ struct vm_map_inline {
 };
 typedef bool (*vm_map_inline_fn)(void *ctx, uint64_t map, struct vm_map_inline *out);
 
+/*
+ * bpf_get_current_pid_tgid as the JIT compiles it: the helper's own per-thread cache read
+ * inline (helpers/process_helpers.c says when it is valid), the helper called otherwise.
+ */
+struct vm_pid_tgid_inline {
+	bpftime_helper_fn fn;   /* the helper described: a program's other helper 14 is called */
+	int64_t cache_tls_off;  /* u64 at fs:off: tgid << 32 | tid, or 0 */
+	int64_t leader_tls_off; /* int at fs:off: nonzero, the helper must answer */
+	uintptr_t tgid_word;    /* u32: the cache holds while its tgid is this word */
+};
+
+/*
+ * Helper calls from programs that otherwise never touch a vector register: gate(fn, r1..r5)
+ * calls fn(r1..r5) keeping xmm0-15 (and whatever else its caller must), so such a program
+ * still runs as vector clean. Process-wide, set by the agent before it loads programs; NULL,
+ * the default, compiles direct calls.
+ */
+typedef uint64_t (*vm_helper_gate_fn)(bpftime_helper_fn fn, uint64_t r1, uint64_t r2, uint64_t r3,
+				      uint64_t r4, uint64_t r5);
+HIDDEN void vm_set_helper_gate(vm_helper_gate_fn gate);
+HIDDEN vm_helper_gate_fn vm_helper_gate(void);
+
 enum vm_engine { ENGINE_INTERP = 0, ENGINE_JIT = 1, ENGINE_LLVM = 2 };
 
 #define JIT_MAX_CALLBACKS 16 /* callback subprograms a program may hand to helpers */
@@ -76,8 +99,11 @@ struct jit_code {
 	uint32_t ncallbacks; /* entry points for callbacks: pc -> code offset */
 	uint32_t cb_pc[JIT_MAX_CALLBACKS];
 	uint32_t cb_off[JIT_MAX_CALLBACKS];
-	/* Never touches vector registers: no helper calls, no frame clearing (which uses xmm0). */
+	/* Never touches vector registers: no helper call but through the gate (vm_helper_gate), no
+	 * frame clearing (which uses xmm0). */
 	bool vector_clean;
+	/* Still calls a run-end helper (or callx) after inlining: at_run_end must run. */
+	bool run_end_calls;
 };
 
 struct bpftime_vm {
@@ -125,6 +151,7 @@ struct bpftime_vm {
 	bpftime_helper_fn map_lookup_fn;
 	vm_map_inline_fn map_inline_fn;
 	void *map_inline_ctx;
+	struct vm_pid_tgid_inline pid_tgid; /* fn NULL: not described */
 	struct jit_code jit;
 	struct {
 		void *entry;  /* jit_entry produced by the LLVM tier */
@@ -161,6 +188,9 @@ HIDDEN void vm_set_value_size(struct bpftime_vm *vm, int64_t (*fn)(void *ctx, ui
  */
 HIDDEN void vm_set_map_inline(struct bpftime_vm *vm, bpftime_helper_fn lookup, vm_map_inline_fn fn,
 			      void *ctx);
+/* After registering helper id: it touches no vector register and makes no system call. */
+HIDDEN void vm_set_helper_vector_safe(struct bpftime_vm *vm, uint32_t id);
+HIDDEN void vm_set_pid_tgid_inline(struct bpftime_vm *vm, const struct vm_pid_tgid_inline *p);
 /* Before the program is loaded: fn runs at the end of each run of a program calling one of the
  * n (at most 4) helpers `ids`. */
 HIDDEN void vm_set_run_end(struct bpftime_vm *vm, const uint32_t *ids, uint32_t n,
@@ -310,7 +340,7 @@ HIDDEN int vm_describe_fault(const struct jit_ctx *run);
 static inline NO_VECTORS bool vm_probe_fast_path(const struct bpftime_vm *vm)
 {
 	return vm->engine == ENGINE_JIT && vm->jit.code && vm->jit.budgeted == (vm->budget != 0) &&
-	       !vm->at_run_end;
+	       (!vm->at_run_end || !vm->jit.run_end_calls);
 }
 static inline NO_VECTORS jit_entry vm_jit_entry(const struct bpftime_vm *vm)
 {
