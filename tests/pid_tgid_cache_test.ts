@@ -5,7 +5,8 @@
  * forks in a probed loop. The probes' programs also call a helper through the agent's gate
  * (they run without the vector registers saved): the target checks xmm0-15 around and inside
  * a probed function, as do programs calling only vector-safe helpers (get_attach_cookie,
- * get_func_ip). See tests/bpf/pid_checks.bpf.c and tests/targets/pid_target.c.
+ * get_func_ip). A syscall tracepoint sees a vfork child's own ids, and its parent's after. See
+ * tests/bpf/pid_checks.bpf.c and tests/targets/pid_target.c.
  */
 import assert from "node:assert/strict";
 import { BpfObject } from "../api/bpf_object.ts";
@@ -73,4 +74,16 @@ Deno.test("pid_tgid from compiled code: forks in a probed loop", async () => {
 Deno.test("programs calling a helper through the gate, or vector-safe helpers, keep xmm0-15 at a probed function's entry and return", async () => {
   const out = await checked("xmm", "xmm_probed", ["xmm", "20000"]);
   assert.equal(out.xmm_bad, 0);
+});
+
+Deno.test("pid_tgid from compiled code: a syscall tracepoint in a vfork child, and in its parent after", async () => {
+  using seg = freshSegment(`count_pid_vfork_${Deno.pid}`, 8);
+  using obj = BpfObject.open(PROBES);
+  obj.load(seg);
+  obj.program("tgkill_ids").attach();
+  const r = await runTraced(seg, TARGET, ["vfork", "300"]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  // The child shares its parent's memory, the ids' cache too: the hooks' return from vfork
+  // forgets them in the child and again in the parent.
+  assert.deepEqual(counts(obj, "tgkill_checks"), [BigInt(r.json.calls), 0n, 0n, 0n]);
 });

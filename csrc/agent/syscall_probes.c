@@ -26,6 +26,7 @@
 #define _GNU_SOURCE
 #include "agent.h"
 #include "../base/syscall_names.h"
+#include "../helpers/helpers.h"
 #include "../hook/syscall_hook.h"
 #include "../vm/vm_runtime.h"
 #include "probe_exec.h"
@@ -171,8 +172,10 @@ static NO_VECTORS void on_exit_(void *unused, uint64_t nr, int64_t ret)
 {
 	(void)unused;
 	/* clone, fork, vfork (56..58), clone3: a new thread or process, or back from one (see tl_tid). */
-	if (__builtin_expect(nr - SYS_clone <= SYS_vfork - SYS_clone || nr == SYS_clone3, 0))
+	if (__builtin_expect(nr - SYS_clone <= SYS_vfork - SYS_clone || nr == SYS_clone3, 0)) {
 		tl_tid = 0;
+		pid_tgid_forget();
+	}
 	const struct sc_list *l = __atomic_load_n(&exit_slot[nr < OTHER_SLOT ? nr : OTHER_SLOT], __ATOMIC_ACQUIRE);
 	if (__builtin_expect(l == NULL, 1))
 		return;

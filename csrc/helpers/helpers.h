@@ -30,6 +30,8 @@ HIDDEN bool vm_may_use_map(const struct bpftime_vm *vm, const struct bpftime_shm
 
 /* Where bpf_get_current_pid_tgid keeps its per-thread cache, for the JIT (false: no cache). */
 HIDDEN bool pid_tgid_layout(struct vm_pid_tgid_inline *out);
+/* Forgets this thread's cached ids (after clone, fork, vfork: a vfork child shares the cache). */
+HIDDEN NO_VECTORS void pid_tgid_forget(void);
 #define PID_TGID_HELPER 14
 
 /* printf-style formatting with the kernel's bpf_trace_printk/bpf_snprintf rules. */

@@ -19,8 +19,9 @@
  * process's tgid word, on a page the kernel wipes in a forked child (MADV_WIPEONFORK), holds
  * the same tgid. Any fork (glibc's, a raw syscall, clone without CLONE_VM) leaves the child's
  * word 0 and every cached value stale; a new thread starts with its cache 0. The JIT reads the
- * same two words inline (pid_tgid_layout). A vfork child shares the parent's memory and sees
- * the parent's ids until it execs or exits (as before this cache: documented in docs/).
+ * same two words inline (pid_tgid_layout). A vfork child shares the parent's memory and would
+ * see the parent's ids: where the agent hooks system calls, the return of clone, fork, vfork
+ * and clone3 forgets this thread's ids in the child and again in the parent (pid_tgid_forget).
  */
 static __thread uint64_t cached_pid_tgid __attribute__((tls_model("initial-exec")));
 static uint32_t *tgid_word; /* NULL: no such page could be made; no caching then */
@@ -54,6 +55,11 @@ static uint64_t get_current_pid_tgid(uint64_t a1, uint64_t a2, uint64_t a3, uint
 	if (unlikely(synthetic_task_leader_mode))
 		return ids >> 32 << 32 | ids >> 32;
 	return ids;
+}
+
+NO_VECTORS void pid_tgid_forget(void)
+{
+	cached_pid_tgid = 0;
 }
 
 bool pid_tgid_layout(struct vm_pid_tgid_inline *out)

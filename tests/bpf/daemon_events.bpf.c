@@ -65,15 +65,20 @@ struct {
 	__type(value, __u64);
 } ring_seen SEC(".maps");
 
+static __always_inline void keep(__u32 slot, __u64 value)
+{
+	bpf_map_update_elem(&ring_seen, &slot, &value, BPF_ANY);
+}
+
 SEC("uprobe")
 int BPF_KPROBE(ring_query, long a, long b)
 {
 	struct event e = {a, b, bpf_get_current_pid_tgid() >> 32, 4};
 	bpf_ringbuf_output(&events, &e, sizeof(e), 0);
-	for (__u32 flag = 0; flag < 4; flag++) { /* avail, ring size, consumer, producer */
-		__u64 v = bpf_ringbuf_query(&events, flag);
-		bpf_map_update_elem(&ring_seen, &flag, &v, BPF_ANY);
-	}
+	keep(0, bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA));
+	keep(1, bpf_ringbuf_query(&events, BPF_RB_RING_SIZE));
+	keep(2, bpf_ringbuf_query(&events, BPF_RB_CONS_POS));
+	keep(3, bpf_ringbuf_query(&events, BPF_RB_PROD_POS));
 	return 0;
 }
 

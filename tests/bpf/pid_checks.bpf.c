@@ -73,4 +73,23 @@ int BPF_KPROBE(cookie_count)
 	return 0;
 }
 
+/* 0: matches, 1: mismatches of the ids a thread passes to tgkill(pid, tid, 0). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, __u64);
+} tgkill_checks SEC(".maps");
+
+SEC("tracepoint/syscalls/sys_enter_tgkill")
+int tgkill_ids(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 want = ctx->args[0] << 32 | (__u32)ctx->args[1];
+	__u32 k = bpf_get_current_pid_tgid() != want;
+	__u64 *n = bpf_map_lookup_elem(&tgkill_checks, &k);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	return 0;
+}
+
 char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -10,6 +10,8 @@
  *                clone without CLONE_VM, and a thread in a forked child: N calls each
  *   forkloop N   N times: a call, then a fork whose child makes 3 calls and exits
  *   xmm N        N calls of xmm_round
+ *   vfork N      N times: tgkill(pid, tid, 0) with the kernel's ids (a syscall tracepoint checks
+ *                them), then a vfork child does the same and exits; then the parent again
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -125,6 +127,33 @@ static long fork_loop(long n)
 	return 4 * n;
 }
 
+/* Signal 0 to this thread: nothing is sent; its sys_enter_tgkill carries the kernel's ids. */
+static void tgkill_ids(void)
+{
+	syscall(SYS_tgkill, kernel_pid(), kernel_tid(), 0);
+}
+
+/* A vfork child that says its ids and exits (its own frame: the caller's locals stay safe). */
+static __attribute__((noinline)) pid_t vfork_child(void)
+{
+	pid_t c = vfork();
+	if (c == 0) {
+		tgkill_ids();
+		_exit(0);
+	}
+	return c;
+}
+
+static long vforks(long n)
+{
+	for (long i = 0; i < n; i++) {
+		tgkill_ids();
+		reap(vfork_child());
+		tgkill_ids();
+	}
+	return 3 * n;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 2 ? argv[1] : "";
@@ -137,13 +166,15 @@ int main(int argc, char **argv)
 		total = forks(n);
 	} else if (!strcmp(mode, "forkloop")) {
 		total = fork_loop(n);
+	} else if (!strcmp(mode, "vfork")) {
+		total = vforks(n);
 	} else if (!strcmp(mode, "xmm")) {
 		for (long i = 0; i < n; i++)
 			xmm_bad += xmm_round(kernel_pid(), kernel_tid());
 		xmm_bad += xmm_entry_bad;
 		total = n;
 	} else {
-		fprintf(stderr, "usage: pid_target threads|fork|forkloop|xmm N [T]\n");
+		fprintf(stderr, "usage: pid_target threads|fork|forkloop|xmm|vfork N [T]\n");
 		return 2;
 	}
 	printf("{\"calls\":%ld,\"xmm_bad\":%ld}\n", total, xmm_bad);
