@@ -10,7 +10,10 @@
  * offset inside the current frame are safe by construction; every other
  * access is checked inline against the context block and, failing that,
  * by a slow path (caller frames, registered regions), unless pointer_facts.c
- * proves it stays inside the running frame or inside one map value.
+ * proves it stays inside the running frame or inside one map value. When it proves context
+ * accesses in bounds for a context of at least some length (ctx_proven), the main program is
+ * compiled twice: an entry check of the run's context length picks the copy without those
+ * checks, or the fully checked one.
  * bpf_map_lookup_elem of a map an lddw names is compiled inline where the
  * map allows (jit_map_lookup.c).
  */
@@ -66,10 +69,16 @@ struct jit_state {
 	/* Whether eBPF r6-r9 (rbx, r13-r15) appear anywhere: if not, entry neither saves nor clears them. */
 	bool uses_r6_r9;
 	uint8_t sub_saved; /* the subprogram being compiled saves these of r6-r9 (bit 0: r6) */
+	/* Compiling the main program's copy for runs whose context is long enough (ctx_proven
+	 * accesses unchecked); its instructions' offsets are insn_off[insn_base + pc]. */
+	bool ctx_fast;
+	uint32_t insn_base;
 };
 
 static void add_fixup(struct jit_state *st, uint32_t at, uint32_t target, enum fix_kind kind)
 {
+	if (kind == FIX_INSN)
+		target += st->insn_base; /* a jump stays in the copy it is in */
 	if (st->nfix == st->capfix) {
 		uint32_t cap = st->capfix ? st->capfix * 2 : 256;
 		struct fixup *f = realloc(st->fix, cap * sizeof(*f));
@@ -133,6 +142,39 @@ static int emit_address(struct jit_state *st, uint32_t pc, int base, int16_t off
 						   fault_code(pc, store ? JF_STORE : JF_LOAD, (uint32_t)lg)};
 	*disp = 0;
 	return R11;
+}
+
+/* Whether the access at pc needs no check (a store, when the context may be written). */
+static bool access_unchecked(const struct jit_state *st, uint32_t pc, bool store)
+{
+	return st->facts.proven[pc] ||
+	       (st->ctx_fast && st->facts.ctx_proven[pc] && !(store && st->vm->ctx_readonly));
+}
+
+/*
+ * At the main entry: when the run's context holds every byte the ctx_proven accesses may touch,
+ * jump to the main program's unchecked copy (patched at the returned offset; none: 0).
+ */
+static uint32_t emit_ctx_dispatch(struct jit_state *st)
+{
+	struct x86_buf *b = &st->b;
+	uint64_t load = st->facts.ctx_need_load;
+	uint64_t store = st->vm->ctx_readonly ? 0 : st->facts.ctx_need_store;
+	if (!load && !store)
+		return 0;
+	uint32_t checked[2], nchecked = 0;
+	if (load) { /* cmp qword [r12+mem_limit], need (mem_limit[0] is the length) */
+		emit_alu_mem_imm(b, 7, true, R12, JIT_CTX_MEM_LIMIT, (int32_t)load);
+		checked[nchecked++] = emit_jcc32(b, CC_B);
+	}
+	if (store) { /* 0 when the context is read-only */
+		emit_alu_mem_imm(b, 7, true, R12, JIT_CTX_STORE_LIMIT, (int32_t)store);
+		checked[nchecked++] = emit_jcc32(b, CC_B);
+	}
+	uint32_t fast = emit_jmp32(b);
+	for (uint32_t i = 0; i < nchecked; i++)
+		patch_rel32(b, checked[i], b->len);
+	return fast;
 }
 
 /*
@@ -201,8 +243,9 @@ static void emit_load(struct jit_state *st, uint32_t pc, const struct bpf_insn *
 			: BPF_SIZE(in->code) == SZ_W ? 4 : 8;
 	bool sx = BPF_MODE(in->code) == MODE_MEMSX;
 	int32_t disp = in->off;
-	int base = st->facts.proven[pc] ? REG[in->src]
-					: emit_address(st, pc, in->src, in->off, size, false, &disp);
+	int base = access_unchecked(st, pc, false)
+			   ? REG[in->src]
+			   : emit_address(st, pc, in->src, in->off, size, false, &disp);
 	int d = REG[in->dst];
 	switch (size) {
 	case 1:
@@ -227,8 +270,9 @@ static void emit_store(struct jit_state *st, uint32_t pc, const struct bpf_insn 
 			: BPF_SIZE(in->code) == SZ_W ? 4 : 8;
 	bool imm = BPF_CLASS(in->code) == CLS_ST;
 	int32_t disp = in->off;
-	int base = st->facts.proven[pc] ? REG[in->dst]
-					: emit_address(st, pc, in->dst, in->off, size, true, &disp);
+	int base = access_unchecked(st, pc, true)
+			   ? REG[in->dst]
+			   : emit_address(st, pc, in->dst, in->off, size, true, &disp);
 	int s = imm ? 0 : REG[in->src];
 	if (size == 2)
 		emit1(b, 0x66);
@@ -834,14 +878,18 @@ static int compile_into(struct jit_state *st)
 	emit_main_prologue(st, st->shape.zero_bytes[0]);
 	if (st->budgeted && st->shape.counted)
 		emit_budget_reset(st);
-	for (uint32_t pc = 0; pc < st->n; pc++) {
+	st->ctx_fast = false;
+	st->insn_base = 0;
+	uint32_t to_fast = emit_ctx_dispatch(st), end = st->n;
+again: /* the whole program; then, if to_fast, the main program's unchecked copy */
+	for (uint32_t pc = 0; pc < end; pc++) {
 		const struct bpf_insn *in = &st->insns[pc];
 		if (st->shape.sub_start[pc] && pc != 0) {
 			st->sub_entry[pc] = b->len;
 			st->sub_saved = sub_saved_mask(st, pc);
 			emit_sub_prologue(st, st->shape.zero_bytes[pc]);
 		}
-		st->insn_off[pc] = b->len;
+		st->insn_off[st->insn_base + pc] = b->len;
 		if (st->budgeted && st->shape.charge[pc])
 			emit_charge(st, pc, st->shape.charge[pc]);
 		uint8_t cls = BPF_CLASS(in->code);
@@ -878,6 +926,16 @@ static int compile_into(struct jit_state *st)
 			}
 		}
 	}
+	if (to_fast && !st->ctx_fast) {
+		patch_rel32(b, to_fast, b->len);
+		st->ctx_fast = true;
+		st->insn_base = st->n + 1;
+		for (end = 1; end < st->n && !st->shape.sub_start[end];)
+			end++;
+		goto again;
+	}
+	st->ctx_fast = false;
+	st->insn_base = 0;
 	emit_cold_paths(st);
 	emit_stubs(st, (uint64_t)(uintptr_t)jit_slow_check);
 	emit_callback_entries(st);
@@ -923,7 +981,7 @@ int jit_compile(struct bpftime_vm *vm, bool budgeted)
 	uint64_t start = vm_now_ns();
 	struct jit_state st = {.vm = vm, .insns = vm->insns, .n = vm->ninsns, .budgeted = budgeted};
 	int rc = -1;
-	st.insn_off = calloc(vm->ninsns + 1, sizeof(uint32_t));
+	st.insn_off = calloc(2 * ((size_t)vm->ninsns + 1), sizeof(uint32_t)); /* 2: see ctx_fast */
 	st.sub_entry = calloc(vm->ninsns + 1, sizeof(uint32_t));
 	if (!st.insn_off || !st.sub_entry || program_shape_analyse(&st.shape, vm->insns, vm->ninsns) < 0 ||
 	    pointer_facts_analyse(&st.facts, vm, &st.shape) < 0) {
