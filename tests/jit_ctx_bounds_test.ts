@@ -199,3 +199,64 @@ Deno.test("facts: a stack index bounded by a register stays checked when it can 
     else assert.match(over.fault ?? "", /^pc 9: out-of-bounds store of 1 bytes at ADDR /);
   }
 });
+
+/*
+ * Random context loops: a counter from `start` stepping by 1 up to a bound (a constant or
+ * min(len, cap) in a register, compared by jlt, jle, jne, jslt or jsle), an access of 1-8 bytes
+ * at ctx + counter + off; run on contexts around the length the loop needs. Every engine gives
+ * the same r0 or the same fault (pc and address).
+ */
+Deno.test("ctx facts: random context loops behave alike on every engine", () => {
+  let seed = 4242;
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  for (let round = 0; round < 40; round++) {
+    const start = rand(4), bound = 1 + rand(40), off = rand(8) - 2;
+    const size = [1, 2, 4, 8][rand(4)];
+    const ldx = { 1: "ldxb", 2: "ldxh", 4: "ldxw", 8: "ldxdw" }[size];
+    const jump = ["jlt", "jle", "jne", "jslt", "jsle"][rand(5)];
+    const fromLen = rand(2) === 1;
+    const source = `
+        mov %r0, 0
+        ${fromLen ? `jlt %r2, ${bound}, small\n mov %r2, ${bound}\n small:` : `mov %r2, ${bound}`}
+        mov %r3, ${start}
+        jge %r3, %r2, done
+      loop:
+        mov %r4, %r1
+        add %r4, %r3
+        ${ldx} %r5, [%r4${off < 0 ? off : `+${off}`}]
+        add %r0, %r5
+        add %r3, 1
+        ${jump} %r3, %r2, loop
+      done:
+        exit`;
+    const lens = [0, bound - 1, bound, bound + size, bound + 8, 64].filter((n) => n >= 0);
+    const mems = lens.map(bytes);
+    const results = ENGINES.map((engine) => {
+      using vm = new Vm({ engine });
+      vm.load(assemble(source));
+      return mems.map((m) => {
+        try {
+          return `r0 ${vm.exec(m)}`;
+        } catch (e) {
+          if (!(e instanceof VmError)) throw e;
+          return `fault ${e.message}`;
+        }
+      });
+    });
+    lens.forEach((len, i) => {
+      const what = `round ${round}: ${jump} to ${bound}${fromLen ? " (from len)" : ""}, ` +
+        `start ${start}, ${ldx} at +${off}, len ${len}`;
+      for (let e = 1; e < ENGINES.length; e++) assert.equal(results[e][i], results[0][i], what);
+      if (results[0][i].startsWith("fault")) {
+        assert.match(
+          results[0][i],
+          /^fault pc \d+: out-of-bounds load of \d bytes at 0x[0-9a-f]+ /,
+          what,
+        );
+      }
+    });
+  }
+});
