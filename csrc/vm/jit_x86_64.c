@@ -2,7 +2,8 @@
  * x86-64 JIT. eBPF registers live in machine registers (r0 rax, r1 rdi,
  * r2 rsi, r3 rdx, r4 rcx, r5 r8: the SysV argument registers, so helper
  * calls need no shuffling; r6 rbx, r7 r13, r8 r14, r9 r15, r10 rbp).
- * r12 holds the struct jit_ctx; r9, r10, r11 are scratch.
+ * r12 holds the struct jit_ctx; r9, r10, r11 are scratch, except that r9 holds the
+ * instruction budget in programs that call no helper (budget_in_r9).
  *
  * The eBPF stack is a 4 KiB area of the native stack holding 8 frames of
  * 512 bytes; return addresses and saved registers live outside it, so a
@@ -73,6 +74,7 @@ struct jit_state {
 	 * accesses unchecked); its instructions' offsets are insn_off[insn_base + pc]. */
 	bool ctx_fast;
 	uint32_t insn_base;
+	bool budget_r9; /* see budget_in_r9 */
 };
 
 static void add_fixup(struct jit_state *st, uint32_t at, uint32_t target, enum fix_kind kind)
@@ -184,7 +186,10 @@ static uint32_t emit_ctx_dispatch(struct jit_state *st)
 static void emit_charge(struct jit_state *st, uint32_t pc, uint32_t w)
 {
 	struct x86_buf *b = &st->b;
-	emit_alu_mem_imm(b, 5, true, R12, JIT_CTX_BUDGET, (int32_t)w); /* sub qword [r12+budget], w */
+	if (st->budget_r9)
+		emit_alu_imm(b, 5, true, R9, (int32_t)w); /* sub r9, w */
+	else
+		emit_alu_mem_imm(b, 5, true, R12, JIT_CTX_BUDGET, (int32_t)w); /* sub qword [r12+budget], w */
 	uint32_t out = emit_jcc32(b, CC_B);
 	if (st->nspent == st->capspent) {
 		uint32_t cap = st->capspent ? st->capspent * 2 : 16;
@@ -206,6 +211,40 @@ static void emit_budget_reset(struct jit_state *st)
 	emit_mem(b, 0x8b, true, R11, R12, (int32_t)offsetof(struct jit_ctx, vm));
 	emit_mem(b, 0x8b, true, R11, R11, (int32_t)offsetof(struct bpftime_vm, budget));
 	emit_mem(b, 0x89, true, R11, R12, JIT_CTX_BUDGET);
+	if (st->budget_r9)
+		emit_mov_rr(b, true, R9, R11);
+}
+
+/*
+ * Counting the budget in memory makes every charge wait for the last one's store (a few cycles
+ * per loop round or call); programs that call no helper keep it in r9 instead, stored back into
+ * the run context at the one way out (the epilogue, which faults and budget faults reach too).
+ * No C code runs in such a program but the slow bounds check, whose stub keeps r9, and the few
+ * JIT sequences that use r9 as scratch are absent (helper calls, callx, atomics, inline
+ * lookups) or keep it (division). Nothing reads the run context's budget during such a run.
+ */
+static bool budget_in_r9(const struct jit_state *st)
+{
+	if (!st->budgeted || !st->shape.counted)
+		return false;
+	for (uint32_t pc = 0; pc < st->n; pc++) {
+		const struct bpf_insn *in = &st->insns[pc];
+		uint8_t cls = BPF_CLASS(in->code);
+		if (in->code == LDDW_CODE) {
+			if (in->src == LDDW_PSEUDO_FUNC)
+				return false; /* a callback shares its caller's budget through memory */
+			pc++;
+			continue;
+		}
+		if ((cls == CLS_JMP || cls == CLS_JMP32) && BPF_OP(in->code) == OP_CALL &&
+		    !(in->code == 0x85 && in->src == CALL_LOCAL))
+			return false;
+		if ((cls == CLS_STX || cls == CLS_ST) && BPF_MODE(in->code) == MODE_ATOMIC)
+			return false;
+		if (st->shape.callback[pc])
+			return false;
+	}
+	return true;
 }
 
 static void emit_cold_paths(struct jit_state *st)
@@ -435,7 +474,11 @@ static void emit_divmod(struct jit_state *st, const struct bpf_insn *in, bool w,
 			emit_div_by_neg1(b, d, w, is_mod);
 		else {
 			emit_mov_imm64(b, R11, w ? (uint64_t)(int64_t)in->imm : (uint32_t)in->imm);
+			if (st->budget_r9)
+				emit_push(b, R9);
 			emit_hw_div(b, d, w, is_mod, is_signed);
+			if (st->budget_r9)
+				emit_pop(b, R9);
 		}
 		return;
 	}
@@ -453,7 +496,11 @@ static void emit_divmod(struct jit_state *st, const struct bpf_insn *in, bool w,
 		done_neg1 = emit_jmp32(b);
 		patch_rel32(b, normal, b->len);
 	}
+	if (st->budget_r9)
+		emit_push(b, R9);
 	emit_hw_div(b, d, w, is_mod, is_signed);
+	if (st->budget_r9)
+		emit_pop(b, R9);
 	patch_rel32(b, done_zero, b->len);
 	if (is_signed)
 		patch_rel32(b, done_neg1, b->len);
@@ -793,6 +840,8 @@ static void emit_stubs(struct jit_state *st, uint64_t slow_check)
 {
 	struct x86_buf *b = &st->b;
 	st->label[L_EPILOGUE] = b->len;
+	if (st->budget_r9)
+		emit_mem(b, 0x89, true, R9, R12, JIT_CTX_BUDGET);
 	emit_alu_imm(b, 0, true, RSP, STACK_AREA + 8);
 	for (int i = main_saved_count(st) - 1; i >= 0; i--)
 		emit_pop(b, MAIN_SAVED[i]);
@@ -875,6 +924,7 @@ static int compile_into(struct jit_state *st)
 	for (uint32_t pc = 0; pc < st->n; pc++)
 		st->uses_r6_r9 |= (st->insns[pc].dst >= 6 && st->insns[pc].dst <= 9) ||
 				  (st->insns[pc].src >= 6 && st->insns[pc].src <= 9);
+	st->budget_r9 = budget_in_r9(st);
 	emit_main_prologue(st, st->shape.zero_bytes[0]);
 	if (st->budgeted && st->shape.counted)
 		emit_budget_reset(st);
