@@ -62,7 +62,7 @@ struct jit_state {
 	uint32_t nfix, capfix;
 	struct cold_path *cold; /* slow bounds checks, emitted after the body */
 	uint32_t ncold, capcold;
-	struct cold_path *spent; /* budget faults at back-edges and calls, emitted after the body */
+	struct cold_path *spent; /* budget and call depth faults, emitted after the body */
 	uint32_t nspent, capspent;
 	uint32_t ncallbacks, cb_pc[JIT_MAX_CALLBACKS], cb_off[JIT_MAX_CALLBACKS];
 	uint32_t label[L_COUNT];
@@ -179,6 +179,22 @@ static uint32_t emit_ctx_dispatch(struct jit_state *st)
 	return fast;
 }
 
+/* Makes the jump whose rel32 is at jcc_at go to a fault with `code`, emitted after the body. */
+static void add_cold_fault(struct jit_state *st, uint32_t jcc_at, uint32_t code)
+{
+	if (st->nspent == st->capspent) {
+		uint32_t cap = st->capspent ? st->capspent * 2 : 16;
+		struct cold_path *c = realloc(st->spent, cap * sizeof(*c));
+		if (!c) {
+			st->failed = true;
+			return;
+		}
+		st->spent = c;
+		st->capspent = cap;
+	}
+	st->spent[st->nspent++] = (struct cold_path){jcc_at, st->b.len, code};
+}
+
 /*
  * Counts w against the budget before a back-edge or call (program_shape.h): sub, and a jump
  * out of line when it runs out (sub borrows). Code with nothing to count pays nothing.
@@ -190,18 +206,7 @@ static void emit_charge(struct jit_state *st, uint32_t pc, uint32_t w)
 		emit_alu_imm(b, 5, true, R9, (int32_t)w); /* sub r9, w */
 	else
 		emit_alu_mem_imm(b, 5, true, R12, JIT_CTX_BUDGET, (int32_t)w); /* sub qword [r12+budget], w */
-	uint32_t out = emit_jcc32(b, CC_B);
-	if (st->nspent == st->capspent) {
-		uint32_t cap = st->capspent ? st->capspent * 2 : 16;
-		struct cold_path *c = realloc(st->spent, cap * sizeof(*c));
-		if (!c) {
-			st->failed = true;
-			return;
-		}
-		st->spent = c;
-		st->capspent = cap;
-	}
-	st->spent[st->nspent++] = (struct cold_path){out, b->len, fault_code(pc, JF_BUDGET, 0)};
+	add_cold_fault(st, emit_jcc32(b, CC_B), fault_code(pc, JF_BUDGET, 0));
 }
 
 /* The main entry starts each run with the VM's whole budget (callbacks share their caller's). */
@@ -730,9 +735,7 @@ static void emit_call(struct jit_state *st, uint32_t pc, const struct bpf_insn *
 		emit_mem(b, 0x8b, true, R11, R12, JIT_CTX_STACK_TOP); /* r11 = stack_top - rbp */
 		emit_rr(b, 0x29, true, R11, RBP);
 		emit_alu_imm(b, 7, true, R11, BPFTIME_STACK_SIZE * (BPFTIME_MAX_CALL_FRAMES - 1));
-		uint32_t ok = emit_jcc32(b, CC_B);
-		emit_fault(st, fault_code(pc, JF_DEPTH, 0));
-		patch_rel32(b, ok, b->len);
+		add_cold_fault(st, emit_jcc32(b, CC_AE), fault_code(pc, JF_DEPTH, 0)); /* out of line */
 		add_fixup(st, emit_call32(b), pc + 1 + in->imm, FIX_SUB);
 		return;
 	}
