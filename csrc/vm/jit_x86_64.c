@@ -154,12 +154,43 @@ static bool access_unchecked(const struct jit_state *st, uint32_t pc, bool store
 }
 
 /*
+ * Whether a ctx_proven access of the main program sits in a loop (between a backward jump and
+ * its target): only then is the unchecked copy worth its code and compile time.
+ */
+static bool ctx_proven_in_loop(const struct jit_state *st)
+{
+	uint32_t *before = malloc(((size_t)st->n + 1) * sizeof(uint32_t)); /* ctx_proven pcs < pc */
+	if (!before)
+		return false;
+	before[0] = 0;
+	for (uint32_t pc = 0; pc < st->n; pc++)
+		before[pc + 1] = before[pc] + st->facts.ctx_proven[pc];
+	bool found = false;
+	for (uint32_t pc = 0; pc < st->n && (pc == 0 || !st->shape.sub_start[pc]) && !found; pc++) {
+		const struct bpf_insn *in = &st->insns[pc];
+		uint8_t cls = BPF_CLASS(in->code), op = BPF_OP(in->code);
+		if (in->code == LDDW_CODE) {
+			pc++;
+			continue;
+		}
+		if ((cls != CLS_JMP && cls != CLS_JMP32) || op == OP_CALL || op == OP_EXIT)
+			continue;
+		int64_t t = (int64_t)pc + 1 + (op == OP_JA && cls == CLS_JMP32 ? in->imm : in->off);
+		found = t <= pc && before[pc + 1] > before[t];
+	}
+	free(before);
+	return found;
+}
+
+/*
  * At the main entry: when the run's context holds every byte the ctx_proven accesses may touch,
  * jump to the main program's unchecked copy (patched at the returned offset; none: 0).
  */
 static uint32_t emit_ctx_dispatch(struct jit_state *st)
 {
 	struct x86_buf *b = &st->b;
+	if (!ctx_proven_in_loop(st))
+		return 0;
 	uint64_t load = st->facts.ctx_need_load;
 	uint64_t store = st->vm->ctx_readonly ? 0 : st->facts.ctx_need_store;
 	if (!load && !store)

@@ -737,9 +737,13 @@ int pointer_facts_analyse(struct pointer_facts *pf, const struct bpftime_vm *vm,
 			again |= flow_block(&a, &f, b, in[b], in);
 		}
 	}
-	/* Narrowing (see the top of this file): two passes recompute every entry. */
+	/* Narrowing (see the top of this file): two passes recompute every entry, when some block
+	 * was widened (entered more than 3 times). */
+	bool widened = false;
+	for (uint32_t b = 0; b < nblocks; b++)
+		widened |= visits[b] > 3;
 	f.visits = NULL;
-	for (int pass = 0; pass < 2; pass++) {
+	for (int pass = 0; widened && pass < 2; pass++) {
 		entry_states(&f, next);
 		for (uint32_t b = 0; b < nblocks; b++)
 			if (in[b].live)
