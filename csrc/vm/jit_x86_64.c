@@ -2,7 +2,8 @@
  * x86-64 JIT. eBPF registers live in machine registers (r0 rax, r1 rdi,
  * r2 rsi, r3 rdx, r4 rcx, r5 r8: the SysV argument registers, so helper
  * calls need no shuffling; r6 rbx, r7 r13, r8 r14, r9 r15, r10 rbp).
- * r12 holds the struct jit_ctx; r9, r10, r11 are scratch.
+ * r12 holds the struct jit_ctx; r9, r10, r11 are scratch, except that r9 holds the
+ * instruction budget in programs that call no helper (budget_in_r9).
  *
  * The eBPF stack is a 4 KiB area of the native stack holding 8 frames of
  * 512 bytes; return addresses and saved registers live outside it, so a
@@ -10,7 +11,10 @@
  * offset inside the current frame are safe by construction; every other
  * access is checked inline against the context block and, failing that,
  * by a slow path (caller frames, registered regions), unless pointer_facts.c
- * proves it stays inside the running frame or inside one map value.
+ * proves it stays inside the running frame or inside one map value. When it proves context
+ * accesses in bounds for a context of at least some length (ctx_proven), the main program is
+ * compiled twice: an entry check of the run's context length picks the copy without those
+ * checks, or the fully checked one.
  * bpf_map_lookup_elem of a map an lddw names is compiled inline where the
  * map allows (jit_map_lookup.c), and bpf_probe_read{,_str} into the frame where
  * the size is constant (jit_probe_read.c).
@@ -62,7 +66,7 @@ struct jit_state {
 	uint32_t nfix, capfix;
 	struct cold_path *cold; /* slow bounds checks, emitted after the body */
 	uint32_t ncold, capcold;
-	struct cold_path *spent; /* budget faults at back-edges and calls, emitted after the body */
+	struct cold_path *spent; /* budget and call depth faults, emitted after the body */
 	uint32_t nspent, capspent;
 	uint32_t ncallbacks, cb_pc[JIT_MAX_CALLBACKS], cb_off[JIT_MAX_CALLBACKS];
 	uint32_t label[L_COUNT];
@@ -75,10 +79,17 @@ struct jit_state {
 	uint32_t direct_calls;  /* helper calls (and callx) emitted without the gate */
 	uint32_t hot_calls;     /* helper calls emitted but the cached pid_tgid's slow path */
 	bool callx;
+	/* Compiling the main program's copy for runs whose context is long enough (ctx_proven
+	 * accesses unchecked); its instructions' offsets are insn_off[insn_base + pc]. */
+	bool ctx_fast;
+	uint32_t insn_base;
+	bool budget_r9; /* see budget_in_r9 */
 };
 
 static void add_fixup(struct jit_state *st, uint32_t at, uint32_t target, enum fix_kind kind)
 {
+	if (kind == FIX_INSN)
+		target += st->insn_base; /* a jump stays in the copy it is in */
 	if (st->nfix == st->capfix) {
 		uint32_t cap = st->capfix ? st->capfix * 2 : 256;
 		struct fixup *f = realloc(st->fix, cap * sizeof(*f));
@@ -144,15 +155,73 @@ static int emit_address(struct jit_state *st, uint32_t pc, int base, int16_t off
 	return R11;
 }
 
+/* Whether the access at pc needs no check (a store, when the context may be written). */
+static bool access_unchecked(const struct jit_state *st, uint32_t pc, bool store)
+{
+	return st->facts.proven[pc] ||
+	       (st->ctx_fast && st->facts.ctx_proven[pc] && !(store && st->vm->ctx_readonly));
+}
+
 /*
- * Counts w against the budget before a back-edge or call (program_shape.h): sub, and a jump
- * out of line when it runs out (sub borrows). Code with nothing to count pays nothing.
+ * Whether a ctx_proven access of the main program sits in a loop (between a backward jump and
+ * its target): only then is the unchecked copy worth its code and compile time.
  */
-static void emit_charge(struct jit_state *st, uint32_t pc, uint32_t w)
+static bool ctx_proven_in_loop(const struct jit_state *st)
+{
+	uint32_t *before = malloc(((size_t)st->n + 1) * sizeof(uint32_t)); /* ctx_proven pcs < pc */
+	if (!before)
+		return false;
+	before[0] = 0;
+	for (uint32_t pc = 0; pc < st->n; pc++)
+		before[pc + 1] = before[pc] + st->facts.ctx_proven[pc];
+	bool found = false;
+	for (uint32_t pc = 0; pc < st->n && (pc == 0 || !st->shape.sub_start[pc]) && !found; pc++) {
+		const struct bpf_insn *in = &st->insns[pc];
+		uint8_t cls = BPF_CLASS(in->code), op = BPF_OP(in->code);
+		if (in->code == LDDW_CODE) {
+			pc++;
+			continue;
+		}
+		if ((cls != CLS_JMP && cls != CLS_JMP32) || op == OP_CALL || op == OP_EXIT)
+			continue;
+		int64_t t = (int64_t)pc + 1 + (op == OP_JA && cls == CLS_JMP32 ? in->imm : in->off);
+		found = t <= pc && before[pc + 1] > before[t];
+	}
+	free(before);
+	return found;
+}
+
+/*
+ * At the main entry: when the run's context holds every byte the ctx_proven accesses may touch,
+ * jump to the main program's unchecked copy (patched at the returned offset; none: 0).
+ */
+static uint32_t emit_ctx_dispatch(struct jit_state *st)
 {
 	struct x86_buf *b = &st->b;
-	emit_alu_mem_imm(b, 5, true, R12, JIT_CTX_BUDGET, (int32_t)w); /* sub qword [r12+budget], w */
-	uint32_t out = emit_jcc32(b, CC_B);
+	if (!ctx_proven_in_loop(st))
+		return 0;
+	uint64_t load = st->facts.ctx_need_load;
+	uint64_t store = st->vm->ctx_readonly ? 0 : st->facts.ctx_need_store;
+	if (!load && !store)
+		return 0;
+	uint32_t checked[2], nchecked = 0;
+	if (load) { /* cmp qword [r12+mem_limit], need (mem_limit[0] is the length) */
+		emit_alu_mem_imm(b, 7, true, R12, JIT_CTX_MEM_LIMIT, (int32_t)load);
+		checked[nchecked++] = emit_jcc32(b, CC_B);
+	}
+	if (store) { /* 0 when the context is read-only */
+		emit_alu_mem_imm(b, 7, true, R12, JIT_CTX_STORE_LIMIT, (int32_t)store);
+		checked[nchecked++] = emit_jcc32(b, CC_B);
+	}
+	uint32_t fast = emit_jmp32(b);
+	for (uint32_t i = 0; i < nchecked; i++)
+		patch_rel32(b, checked[i], b->len);
+	return fast;
+}
+
+/* Makes the jump whose rel32 is at jcc_at go to a fault with `code`, emitted after the body. */
+static void add_cold_fault(struct jit_state *st, uint32_t jcc_at, uint32_t code)
+{
 	if (st->nspent == st->capspent) {
 		uint32_t cap = st->capspent ? st->capspent * 2 : 16;
 		struct cold_path *c = realloc(st->spent, cap * sizeof(*c));
@@ -163,7 +232,21 @@ static void emit_charge(struct jit_state *st, uint32_t pc, uint32_t w)
 		st->spent = c;
 		st->capspent = cap;
 	}
-	st->spent[st->nspent++] = (struct cold_path){out, b->len, fault_code(pc, JF_BUDGET, 0)};
+	st->spent[st->nspent++] = (struct cold_path){jcc_at, st->b.len, code};
+}
+
+/*
+ * Counts w against the budget before a back-edge or call (program_shape.h): sub, and a jump
+ * out of line when it runs out (sub borrows). Code with nothing to count pays nothing.
+ */
+static void emit_charge(struct jit_state *st, uint32_t pc, uint32_t w)
+{
+	struct x86_buf *b = &st->b;
+	if (st->budget_r9)
+		emit_alu_imm(b, 5, true, R9, (int32_t)w); /* sub r9, w */
+	else
+		emit_alu_mem_imm(b, 5, true, R12, JIT_CTX_BUDGET, (int32_t)w); /* sub qword [r12+budget], w */
+	add_cold_fault(st, emit_jcc32(b, CC_B), fault_code(pc, JF_BUDGET, 0));
 }
 
 /* The main entry starts each run with the VM's whole budget (callbacks share their caller's). */
@@ -173,6 +256,40 @@ static void emit_budget_reset(struct jit_state *st)
 	emit_mem(b, 0x8b, true, R11, R12, (int32_t)offsetof(struct jit_ctx, vm));
 	emit_mem(b, 0x8b, true, R11, R11, (int32_t)offsetof(struct bpftime_vm, budget));
 	emit_mem(b, 0x89, true, R11, R12, JIT_CTX_BUDGET);
+	if (st->budget_r9)
+		emit_mov_rr(b, true, R9, R11);
+}
+
+/*
+ * Counting the budget in memory makes every charge wait for the last one's store (a few cycles
+ * per loop round or call); programs that call no helper keep it in r9 instead, stored back into
+ * the run context at the one way out (the epilogue, which faults and budget faults reach too).
+ * No C code runs in such a program but the slow bounds check, whose stub keeps r9, and the few
+ * JIT sequences that use r9 as scratch are absent (helper calls, callx, atomics, inline
+ * lookups) or keep it (division). Nothing reads the run context's budget during such a run.
+ */
+static bool budget_in_r9(const struct jit_state *st)
+{
+	if (!st->budgeted || !st->shape.counted)
+		return false;
+	for (uint32_t pc = 0; pc < st->n; pc++) {
+		const struct bpf_insn *in = &st->insns[pc];
+		uint8_t cls = BPF_CLASS(in->code);
+		if (in->code == LDDW_CODE) {
+			if (in->src == LDDW_PSEUDO_FUNC)
+				return false; /* a callback shares its caller's budget through memory */
+			pc++;
+			continue;
+		}
+		if ((cls == CLS_JMP || cls == CLS_JMP32) && BPF_OP(in->code) == OP_CALL &&
+		    !(in->code == 0x85 && in->src == CALL_LOCAL))
+			return false;
+		if ((cls == CLS_STX || cls == CLS_ST) && BPF_MODE(in->code) == MODE_ATOMIC)
+			return false;
+		if (st->shape.callback[pc])
+			return false;
+	}
+	return true;
 }
 
 static void emit_cold_paths(struct jit_state *st)
@@ -210,8 +327,9 @@ static void emit_load(struct jit_state *st, uint32_t pc, const struct bpf_insn *
 			: BPF_SIZE(in->code) == SZ_W ? 4 : 8;
 	bool sx = BPF_MODE(in->code) == MODE_MEMSX;
 	int32_t disp = in->off;
-	int base = st->facts.proven[pc] ? REG[in->src]
-					: emit_address(st, pc, in->src, in->off, size, false, &disp);
+	int base = access_unchecked(st, pc, false)
+			   ? REG[in->src]
+			   : emit_address(st, pc, in->src, in->off, size, false, &disp);
 	int d = REG[in->dst];
 	switch (size) {
 	case 1:
@@ -236,8 +354,9 @@ static void emit_store(struct jit_state *st, uint32_t pc, const struct bpf_insn 
 			: BPF_SIZE(in->code) == SZ_W ? 4 : 8;
 	bool imm = BPF_CLASS(in->code) == CLS_ST;
 	int32_t disp = in->off;
-	int base = st->facts.proven[pc] ? REG[in->dst]
-					: emit_address(st, pc, in->dst, in->off, size, true, &disp);
+	int base = access_unchecked(st, pc, true)
+			   ? REG[in->dst]
+			   : emit_address(st, pc, in->dst, in->off, size, true, &disp);
 	int s = imm ? 0 : REG[in->src];
 	if (size == 2)
 		emit1(b, 0x66);
@@ -400,7 +519,11 @@ static void emit_divmod(struct jit_state *st, const struct bpf_insn *in, bool w,
 			emit_div_by_neg1(b, d, w, is_mod);
 		else {
 			emit_mov_imm64(b, R11, w ? (uint64_t)(int64_t)in->imm : (uint32_t)in->imm);
+			if (st->budget_r9)
+				emit_push(b, R9);
 			emit_hw_div(b, d, w, is_mod, is_signed);
+			if (st->budget_r9)
+				emit_pop(b, R9);
 		}
 		return;
 	}
@@ -418,7 +541,11 @@ static void emit_divmod(struct jit_state *st, const struct bpf_insn *in, bool w,
 		done_neg1 = emit_jmp32(b);
 		patch_rel32(b, normal, b->len);
 	}
+	if (st->budget_r9)
+		emit_push(b, R9);
 	emit_hw_div(b, d, w, is_mod, is_signed);
+	if (st->budget_r9)
+		emit_pop(b, R9);
 	patch_rel32(b, done_zero, b->len);
 	if (is_signed)
 		patch_rel32(b, done_neg1, b->len);
@@ -651,9 +778,7 @@ static void emit_call(struct jit_state *st, uint32_t pc, const struct bpf_insn *
 		emit_mem(b, 0x8b, true, R11, R12, JIT_CTX_STACK_TOP); /* r11 = stack_top - rbp */
 		emit_rr(b, 0x29, true, R11, RBP);
 		emit_alu_imm(b, 7, true, R11, BPFTIME_STACK_SIZE * (BPFTIME_MAX_CALL_FRAMES - 1));
-		uint32_t ok = emit_jcc32(b, CC_B);
-		emit_fault(st, fault_code(pc, JF_DEPTH, 0));
-		patch_rel32(b, ok, b->len);
+		add_cold_fault(st, emit_jcc32(b, CC_AE), fault_code(pc, JF_DEPTH, 0)); /* out of line */
 		add_fixup(st, emit_call32(b), pc + 1 + in->imm, FIX_SUB);
 		return;
 	}
@@ -780,6 +905,8 @@ static void emit_stubs(struct jit_state *st, uint64_t slow_check)
 {
 	struct x86_buf *b = &st->b;
 	st->label[L_EPILOGUE] = b->len;
+	if (st->budget_r9)
+		emit_mem(b, 0x89, true, R9, R12, JIT_CTX_BUDGET);
 	emit_alu_imm(b, 0, true, RSP, STACK_AREA + 8);
 	for (int i = main_saved_count(st) - 1; i >= 0; i--)
 		emit_pop(b, MAIN_SAVED[i]);
@@ -863,17 +990,22 @@ static int compile_into(struct jit_state *st)
 	for (uint32_t pc = 0; pc < st->n; pc++)
 		st->uses_r6_r9 |= (st->insns[pc].dst >= 6 && st->insns[pc].dst <= 9) ||
 				  (st->insns[pc].src >= 6 && st->insns[pc].src <= 9);
+	st->budget_r9 = budget_in_r9(st);
 	emit_main_prologue(st, st->shape.zero_bytes[0]);
 	if (st->budgeted && st->shape.counted)
 		emit_budget_reset(st);
-	for (uint32_t pc = 0; pc < st->n; pc++) {
+	st->ctx_fast = false;
+	st->insn_base = 0;
+	uint32_t to_fast = emit_ctx_dispatch(st), end = st->n;
+again: /* the whole program; then, if to_fast, the main program's unchecked copy */
+	for (uint32_t pc = 0; pc < end; pc++) {
 		const struct bpf_insn *in = &st->insns[pc];
 		if (st->shape.sub_start[pc] && pc != 0) {
 			st->sub_entry[pc] = b->len;
 			st->sub_saved = sub_saved_mask(st, pc);
 			emit_sub_prologue(st, st->shape.zero_bytes[pc]);
 		}
-		st->insn_off[pc] = b->len;
+		st->insn_off[st->insn_base + pc] = b->len;
 		if (st->budgeted && st->shape.charge[pc])
 			emit_charge(st, pc, st->shape.charge[pc]);
 		uint8_t cls = BPF_CLASS(in->code);
@@ -910,6 +1042,16 @@ static int compile_into(struct jit_state *st)
 			}
 		}
 	}
+	if (to_fast && !st->ctx_fast) {
+		patch_rel32(b, to_fast, b->len);
+		st->ctx_fast = true;
+		st->insn_base = st->n + 1;
+		for (end = 1; end < st->n && !st->shape.sub_start[end];)
+			end++;
+		goto again;
+	}
+	st->ctx_fast = false;
+	st->insn_base = 0;
 	emit_cold_paths(st);
 	jit_emit_read_fixups(&st->reads, b);
 	emit_stubs(st, (uint64_t)(uintptr_t)jit_slow_check);
@@ -990,7 +1132,7 @@ int jit_compile(struct bpftime_vm *vm, bool budgeted)
 	uint64_t start = vm_now_ns();
 	struct jit_state st = {.vm = vm, .insns = vm->insns, .n = vm->ninsns, .budgeted = budgeted};
 	int rc = -1;
-	st.insn_off = calloc(vm->ninsns + 1, sizeof(uint32_t));
+	st.insn_off = calloc(2 * ((size_t)vm->ninsns + 1), sizeof(uint32_t)); /* 2: see ctx_fast */
 	st.sub_entry = calloc(vm->ninsns + 1, sizeof(uint32_t));
 	if (!st.insn_off || !st.sub_entry || program_shape_analyse(&st.shape, vm->insns, vm->ninsns) < 0 ||
 	    pointer_facts_analyse(&st.facts, vm, &st.shape) < 0) {

@@ -11,13 +11,19 @@
  * only from bpf_map_lookup_elem (the runtime's, checked by function) of a map an lddw names,
  * may be NULL until a null check, and registers that copy one result share its id, which a
  * new call at the same pc takes away from older copies first.
+ *
+ * Widening can overshoot a loop bound held in a register (`i < n` with n in [1, 65536]): once
+ * settled, every block entry is computed again from its predecessors' settled states without
+ * widening (a narrowing pass). That stays sound, since it only applies the transfer to states
+ * that already hold on every path, and the branch conditions then take back what was lost.
  */
 #include "pointer_facts.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-enum kind { K_SCALAR = 0, K_STACK, K_MAP, K_VALUE, K_VALUE_OR_NULL };
+/* K_CTX: the main program's r1 at entry (the context block) plus an offset in [lo, hi]. */
+enum kind { K_SCALAR = 0, K_STACK, K_MAP, K_VALUE, K_VALUE_OR_NULL, K_CTX };
 
 struct fact {
 	uint8_t kind;
@@ -189,6 +195,27 @@ static bool access_proven(const struct fact *f, int16_t off, int64_t size)
 	return lo >= 0 && hi <= (int64_t)f->aux;
 }
 
+/* Context bytes [base + off, + size) needs for every value of base, or 0 when unknown. */
+static uint64_t ctx_need(const struct fact *f, int16_t off, int64_t size)
+{
+	if (f->kind != K_CTX || !bounded(f) || f->lo + off < 0 || f->hi > INT32_MAX)
+		return 0;
+	int64_t end = f->hi + off + size;
+	return end > 0 && end <= INT32_MAX ? (uint64_t)end : 0;
+}
+
+static void note_ctx(struct pointer_facts *pf, uint32_t pc, const struct fact *f, int16_t off,
+		     int64_t size, bool store)
+{
+	uint64_t need = ctx_need(f, off, size);
+	if (!need)
+		return;
+	pf->ctx_proven[pc] = 1;
+	uint64_t *max = store ? &pf->ctx_need_store : &pf->ctx_need_load;
+	if (need > *max)
+		*max = need;
+}
+
 static bool in_u32(const struct fact *f)
 {
 	return f->kind == K_SCALAR && f->lo >= 0 && f->hi <= U32_MAX_;
@@ -283,9 +310,10 @@ static void alu(struct state *s, const struct bpf_insn *in)
 		/* pointer +- scalar keeps the pointer; anything else is an unknown scalar
 		 * (a pointer & mask still gives [0, mask]). */
 		if (is_ptr(d) && !is_ptr(&src) && (op == OP_ADD || op == OP_SUB) &&
-		    (d->kind == K_STACK || d->kind == K_VALUE)) {
+		    (d->kind == K_STACK || d->kind == K_VALUE || d->kind == K_CTX)) {
 			add_range(d, src.lo, src.hi, op == OP_ADD ? 1 : -1);
-		} else if (op == OP_ADD && !is_ptr(d) && (src.kind == K_STACK || src.kind == K_VALUE)) {
+		} else if (op == OP_ADD && !is_ptr(d) &&
+			   (src.kind == K_STACK || src.kind == K_VALUE || src.kind == K_CTX)) {
 			struct fact r = src;
 			add_range(&r, d->lo, d->hi, 1);
 			*d = r;
@@ -321,8 +349,14 @@ static bool refine(struct fact *f, uint8_t op, int64_t c, bool taken)
 		}
 		break;
 	case OP_JGT: case OP_JSGT: case OP_JLE: case OP_JSLE:
-		if ((op == OP_JGT || op == OP_JLE) && !unsigned_ok)
-			return true;
+		if ((op == OP_JGT || op == OP_JLE) && !unsigned_ok) {
+			/* x <=u c (c >= 0) holds only for x in [0, c], whatever the sign was. */
+			if (c < 0 || (op == OP_JGT) == taken)
+				return true;
+			lo = lo > 0 ? lo : 0;
+			hi = hi < c ? hi : c;
+			break;
+		}
 		if ((op == OP_JGT || op == OP_JSGT) == taken) { /* x > c */
 			if (c == POS_INF)
 				return false;
@@ -332,8 +366,14 @@ static bool refine(struct fact *f, uint8_t op, int64_t c, bool taken)
 		}
 		break;
 	case OP_JGE: case OP_JSGE: case OP_JLT: case OP_JSLT:
-		if ((op == OP_JGE || op == OP_JLT) && !unsigned_ok)
-			return true;
+		if ((op == OP_JGE || op == OP_JLT) && !unsigned_ok) {
+			/* x <u c (c >= 0): x in [0, c - 1] */
+			if (c < 0 || (op == OP_JGE) == taken)
+				return true;
+			lo = lo > 0 ? lo : 0;
+			hi = hi < c - 1 ? hi : c - 1;
+			break;
+		}
 		if ((op == OP_JGE || op == OP_JSGE) == taken) { /* x >= c */
 			lo = lo > c ? lo : c;
 		} else {
@@ -352,6 +392,55 @@ static bool refine(struct fact *f, uint8_t op, int64_t c, bool taken)
 	return true;
 }
 
+/* x < y (strict) or x <= y, signed or unsigned: narrows both; false when that cannot hold. */
+static bool refine_less(struct fact *x, struct fact *y, bool strict, bool is_unsigned)
+{
+	int64_t k = strict ? 1 : 0;
+	if (is_unsigned) {
+		/* x <=u y - k <= y.hi - k for y in [0, y.hi]: x in [0, y.hi - k], whatever its sign. */
+		if (y->lo >= 0 && y->hi != POS_INF) {
+			if (y->hi - k < 0)
+				return false;
+			x->lo = x->lo > 0 ? x->lo : 0;
+			x->hi = x->hi < y->hi - k ? x->hi : y->hi - k;
+		}
+		/* y >=u x + k >= x.lo + k, as signed too when y is not negative. */
+		if (x->lo >= 0 && y->lo >= 0 && x->lo != POS_INF && y->lo < x->lo + k)
+			y->lo = x->lo + k;
+	} else {
+		if (y->hi != POS_INF && y->hi != NEG_INF && x->hi > y->hi - k)
+			x->hi = y->hi - k;
+		if (x->lo != NEG_INF && x->lo != POS_INF && y->lo < x->lo + k)
+			y->lo = x->lo + k;
+	}
+	return x->lo <= x->hi && y->lo <= y->hi;
+}
+
+/* Narrows two scalars for `d op s` being `taken` (or not); false when that edge cannot happen. */
+static bool refine_pair(struct fact *d, struct fact *s, uint8_t op, bool taken)
+{
+	bool u = op == OP_JGT || op == OP_JGE || op == OP_JLT || op == OP_JLE;
+	switch (op) {
+	case OP_JEQ:
+	case OP_JNE:
+		if ((op == OP_JEQ) != taken)
+			return true;
+		d->lo = s->lo = d->lo > s->lo ? d->lo : s->lo;
+		d->hi = s->hi = d->hi < s->hi ? d->hi : s->hi;
+		return d->lo <= d->hi;
+	case OP_JGT: case OP_JSGT: /* d > s, or d <= s */
+		return taken ? refine_less(s, d, true, u) : refine_less(d, s, false, u);
+	case OP_JGE: case OP_JSGE: /* d >= s, or d < s */
+		return taken ? refine_less(s, d, false, u) : refine_less(d, s, true, u);
+	case OP_JLT: case OP_JSLT:
+		return taken ? refine_less(d, s, true, u) : refine_less(s, d, false, u);
+	case OP_JLE: case OP_JSLE:
+		return taken ? refine_less(d, s, false, u) : refine_less(s, d, true, u);
+	default:
+		return true;
+	}
+}
+
 /* The state along one edge of a conditional jump at in; false when that edge cannot happen. */
 static bool branch(struct state *s, const struct bpf_insn *in, bool taken)
 {
@@ -360,9 +449,17 @@ static bool branch(struct state *s, const struct bpf_insn *in, bool taken)
 	struct fact *d = &s->r[in->dst];
 	int64_t c;
 	if (in->code & BPF_SRC_REG) {
-		const struct fact *src = &s->r[in->src];
-		if (src->kind != K_SCALAR || src->lo != src->hi)
+		struct fact *src = &s->r[in->src];
+		if (src->kind != K_SCALAR)
 			return true;
+		if (src->lo != src->hi) {
+			/* Two registers: JMP32 compares the low halves, the same for values in [0, 2^31). */
+			if (d->kind != K_SCALAR || in->dst == in->src ||
+			    (!wide && !(d->lo >= 0 && d->hi <= INT32_MAX && src->lo >= 0 &&
+					src->hi <= INT32_MAX)))
+				return true;
+			return refine_pair(d, src, op, taken);
+		}
 		c = src->lo;
 	} else {
 		c = wide ? (int64_t)in->imm : (int64_t)(uint32_t)in->imm;
@@ -449,8 +546,10 @@ static void step(const struct analysis *a, struct state *s, uint32_t pc, struct 
 		alu(s, in);
 		return;
 	case CLS_LDX:
-		if (pf)
+		if (pf) {
 			pf->proven[pc] = access_proven(&s->r[in->src], in->off, access_size(in->code));
+			note_ctx(pf, pc, &s->r[in->src], in->off, access_size(in->code), false);
+		}
 		if (mode == MODE_MEMSX) {
 			int64_t half = 1ll << (access_size(in->code) * 8 - 1);
 			s->r[in->dst] = scalar(-half, half - 1);
@@ -466,8 +565,10 @@ static void step(const struct analysis *a, struct state *s, uint32_t pc, struct 
 				s->r[in->imm == ATOMIC_CMPXCHG ? 0 : in->src] = TOP;
 			return;
 		}
-		if (pf && mode == MODE_MEM)
+		if (pf && mode == MODE_MEM) {
 			pf->proven[pc] = access_proven(&s->r[in->dst], in->off, access_size(in->code));
+			note_ctx(pf, pc, &s->r[in->dst], in->off, access_size(in->code), true);
+		}
 		return;
 	case CLS_LD: /* legacy packet access: r0 changes, r1-r5 as after a call */
 		for (int i = 0; i <= 5; i++)
@@ -494,12 +595,15 @@ static void step(const struct analysis *a, struct state *s, uint32_t pc, struct 
 		s->live = branch(s, in, false);
 }
 
-static void entry_state(struct state *s)
+/* At a subprogram's entry; the main program's r1 is its context (a callback's r1 is not). */
+static void entry_state(struct state *s, bool main)
 {
 	s->live = true;
 	for (int i = 0; i < 11; i++)
 		s->r[i] = TOP;
 	s->r[10] = (struct fact){K_STACK, 0, 0, 0, 0};
+	if (main)
+		s->r[1] = (struct fact){K_CTX, 0, 0, 0, 0};
 }
 
 /* Joins `in` into block state *into (widened after a few rounds); true when it changed. */
@@ -531,14 +635,74 @@ static bool merge(const struct analysis *a, struct state *into, const struct sta
 void pointer_facts_free(struct pointer_facts *pf)
 {
 	free(pf->proven);
+	free(pf->ctx_proven);
 	free(pf->lookup);
 	free(pf->site);
-	pf->proven = pf->lookup = NULL;
+	pf->proven = pf->ctx_proven = pf->lookup = NULL;
 	pf->site = NULL;
 	free(pf->has_frame_dst);
 	free(pf->frame_dst);
 	pf->has_frame_dst = NULL;
 	pf->frame_dst = NULL;
+}
+
+/* Blocks, and where their entry states go while the facts settle. */
+struct flow {
+	const struct program_shape *shape;
+	uint32_t nblocks;
+	uint32_t *block_of, *block_pc;
+	uint32_t *visits; /* merges into each block, for widening (NULL: never widen) */
+	uint8_t *pending;
+};
+
+/*
+ * Runs block b from state s and merges what leaves it into the entries of its successors in
+ * `into` (widened after a few visits when f->visits is set); true when one of them changed.
+ */
+static bool flow_block(const struct analysis *a, const struct flow *f, uint32_t b, struct state s,
+		       struct state *into)
+{
+	const struct program_shape *shape = f->shape;
+	bool changed = false;
+	uint32_t pc = f->block_pc[b];
+	for (;;) {
+		const struct bpf_insn *insn = &a->insns[pc];
+		uint8_t cls = BPF_CLASS(insn->code), op = BPF_OP(insn->code);
+		bool jmp = (cls == CLS_JMP || cls == CLS_JMP32) && op != OP_CALL && insn->code != LDDW_CODE;
+		if (jmp && op != OP_EXIT) {
+			int64_t t = (int64_t)pc + 1 + (op == OP_JA && cls == CLS_JMP32 ? insn->imm : insn->off);
+			struct state taken = s;
+			if (op == OP_JA || branch(&taken, insn, true)) {
+				uint32_t tb = f->block_of[t];
+				if (merge(a, &into[tb], &taken, f->visits && ++f->visits[tb] > 3))
+					f->pending[tb] = 1, changed = true;
+			}
+		}
+		step(a, &s, pc, NULL);
+		pc += insn->code == LDDW_CODE ? 2 : 1;
+		if (jmp && (op == OP_JA || op == OP_EXIT))
+			break;
+		if (!s.live || pc >= a->n)
+			break;
+		if (shape->block_start[pc]) {
+			uint32_t nb = f->block_of[pc];
+			if (!shape->sub_start[pc] &&
+			    merge(a, &into[nb], &s, f->visits && ++f->visits[nb] > 3))
+				f->pending[nb] = 1, changed = true;
+			break;
+		}
+	}
+	return changed;
+}
+
+/* Block entry states at subprogram starts, the rest not reached yet. */
+static void entry_states(const struct flow *f, struct state *in)
+{
+	for (uint32_t b = 0; b < f->nblocks; b++) {
+		in[b] = (struct state){0};
+		if (f->shape->sub_start[f->block_pc[b]])
+			entry_state(&in[b], f->block_pc[b] == 0);
+	}
 }
 
 int pointer_facts_analyse(struct pointer_facts *pf, const struct bpftime_vm *vm,
@@ -547,6 +711,7 @@ int pointer_facts_analyse(struct pointer_facts *pf, const struct bpftime_vm *vm,
 	uint32_t n = vm->ninsns;
 	*pf = (struct pointer_facts){.n = n};
 	pf->proven = calloc(n + 1, 1);
+	pf->ctx_proven = calloc(n + 1, 1);
 	pf->lookup = calloc(n + 1, 1);
 	pf->site = calloc(n + 1, sizeof(*pf->site));
 	pf->has_frame_dst = calloc(n + 1, 1);
@@ -554,84 +719,67 @@ int pointer_facts_analyse(struct pointer_facts *pf, const struct bpftime_vm *vm,
 	struct analysis a = {.vm = vm, .insns = vm->insns, .n = n, .shape = shape};
 	a.lookup_known = vm->map_lookup_fn && vm->nhelpers > 1 && vm->helpers[1].fn == vm->map_lookup_fn &&
 			 vm->value_size_fn;
-	uint32_t *block_of = malloc((n + 1) * sizeof(uint32_t));
-	uint32_t nblocks = 0;
+	struct flow f = {.shape = shape};
 	for (uint32_t pc = 0; pc < n; pc++)
-		nblocks += shape->block_start[pc];
-	uint32_t *block_pc = malloc((nblocks + 1) * sizeof(uint32_t));
+		f.nblocks += shape->block_start[pc];
+	uint32_t nblocks = f.nblocks;
+	f.block_of = malloc((n + 1) * sizeof(uint32_t));
+	f.block_pc = malloc((nblocks + 1) * sizeof(uint32_t));
 	struct state *in = calloc(nblocks + 1, sizeof(*in));
+	struct state *next = calloc(nblocks + 1, sizeof(*next));
 	uint32_t *visits = calloc(nblocks + 1, sizeof(uint32_t));
-	uint8_t *pending = calloc(nblocks + 1, 1);
+	f.visits = visits;
+	f.pending = calloc(nblocks + 1, 1);
 	int rc = -1;
-	if (!pf->proven || !pf->lookup || !pf->site || !block_of || !block_pc || !in || !visits ||
-	    !pending || collect_thresholds(&a) < 0)
+	if (!pf->proven || !pf->ctx_proven || !pf->lookup || !pf->site || !f.block_of || !f.block_pc ||
+	    !in || !next || !visits || !f.pending || collect_thresholds(&a) < 0)
 		goto out;
 	if (!pf->has_frame_dst || !pf->frame_dst) /* (only the recording pass below writes them) */
 		goto out;
 	for (uint32_t pc = 0, b = 0; pc < n; pc++) {
 		if (shape->block_start[pc])
-			block_pc[b++] = pc;
-		block_of[pc] = b - 1;
+			f.block_pc[b++] = pc;
+		f.block_of[pc] = b - 1;
 	}
-	for (uint32_t b = 0; b < nblocks; b++) {
-		if (shape->sub_start[block_pc[b]]) {
-			entry_state(&in[b]);
-			pending[b] = 1;
-		}
-	}
+	entry_states(&f, in);
+	for (uint32_t b = 0; b < nblocks; b++)
+		f.pending[b] = in[b].live;
 	/* Sweeps in program order until no block entry changes (bounded, for huge programs). */
 	uint64_t budget = (uint64_t)nblocks * 64 + 4096;
 	for (bool again = true; again;) {
 		again = false;
 		for (uint32_t b = 0; b < nblocks; b++) {
-			if (!pending[b])
+			if (!f.pending[b])
 				continue;
-			pending[b] = 0;
+			f.pending[b] = 0;
 			if (budget-- == 0) {
-				memset(pf->proven, 0, n + 1);
-				memset(pf->lookup, 0, n + 1);
 				rc = 0;
 				goto out;
 			}
-			struct state s = in[b];
-			uint32_t pc = block_pc[b];
-			for (;;) {
-				const struct bpf_insn *insn = &vm->insns[pc];
-				uint8_t cls = BPF_CLASS(insn->code), op = BPF_OP(insn->code);
-				bool jmp = (cls == CLS_JMP || cls == CLS_JMP32) && op != OP_CALL &&
-					   insn->code != LDDW_CODE;
-				if (jmp && op != OP_EXIT) {
-					int64_t t = (int64_t)pc + 1 +
-						    (op == OP_JA && cls == CLS_JMP32 ? insn->imm : insn->off);
-					struct state taken = s;
-					if (op == OP_JA || branch(&taken, insn, true)) {
-						uint32_t tb = block_of[t];
-						if (merge(&a, &in[tb], &taken, ++visits[tb] > 3))
-							pending[tb] = 1, again = true;
-					}
-				}
-				step(&a, &s, pc, NULL);
-				pc += insn->code == LDDW_CODE ? 2 : 1;
-				if (jmp && (op == OP_JA || op == OP_EXIT))
-					break;
-				if (!s.live || pc >= n)
-					break;
-				if (shape->block_start[pc]) {
-					uint32_t nb = block_of[pc];
-					if (!shape->sub_start[pc] &&
-					    merge(&a, &in[nb], &s, ++visits[nb] > 3))
-						pending[nb] = 1, again = true;
-					break;
-				}
-			}
+			again |= flow_block(&a, &f, b, in[b], in);
 		}
+	}
+	/* Narrowing (see the top of this file): two passes recompute every entry, when some block
+	 * was widened (entered more than 3 times). */
+	bool widened = false;
+	for (uint32_t b = 0; b < nblocks; b++)
+		widened |= visits[b] > 3;
+	f.visits = NULL;
+	for (int pass = 0; widened && pass < 2; pass++) {
+		entry_states(&f, next);
+		for (uint32_t b = 0; b < nblocks; b++)
+			if (in[b].live)
+				flow_block(&a, &f, b, in[b], next);
+		struct state *t = in;
+		in = next;
+		next = t;
 	}
 	/* Settled: run each block once more, recording. */
 	for (uint32_t b = 0; b < nblocks; b++) {
 		if (!in[b].live)
 			continue;
 		struct state s = in[b];
-		for (uint32_t pc = block_pc[b]; pc < n && s.live;) {
+		for (uint32_t pc = f.block_pc[b]; pc < n && s.live;) {
 			const struct bpf_insn *insn = &vm->insns[pc];
 			step(&a, &s, pc, pf);
 			pc += insn->code == LDDW_CODE ? 2 : 1;
@@ -644,10 +792,11 @@ out:
 	if (rc < 0)
 		pointer_facts_free(pf);
 	free(a.thresholds);
-	free(block_of);
-	free(block_pc);
+	free(f.block_of);
+	free(f.block_pc);
 	free(in);
+	free(next);
 	free(visits);
-	free(pending);
+	free(f.pending);
 	return rc;
 }

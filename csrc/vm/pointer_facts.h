@@ -1,8 +1,8 @@
 /*
  * What the JIT may take as proven about a program's memory accesses: a forward abstract
  * interpretation over each subprogram's blocks that follows, per register, what it points
- * into (its own stack frame, the value of a map the program names) and the range of its
- * offset, or the range of a scalar. Memory is not followed: whatever a load gives is an
+ * into (its own stack frame, the value of a map the program names, the context block the main
+ * program gets in r1) and the range of its offset, or the range of a scalar. Memory is not followed: whatever a load gives is an
  * unknown scalar, so a pointer stored and reloaded is never trusted.
  */
 #ifndef BPFTIME_POINTER_FACTS_H
@@ -31,6 +31,14 @@ struct pointer_facts {
 	/* Per pc: 1 when the load or store there stays inside the running frame or inside one map
 	 * value on every path (the JIT emits it without a bounds check). */
 	uint8_t *proven;
+	/*
+	 * Per pc (main program only): 1 when the load or store there stays inside the context
+	 * block whenever that block holds at least ctx_need_load (loads) or ctx_need_store (stores)
+	 * bytes: its offset from the block's start is in a range known at compile time. The context's
+	 * length is known only when a run starts, so the JIT checks it once there (jit_x86_64.c).
+	 */
+	uint8_t *ctx_proven;
+	uint64_t ctx_need_load, ctx_need_store; /* 0: no such access */
 	/* Per pc: 1 at calls of bpf_map_lookup_elem described in site[pc]. */
 	uint8_t *lookup;
 	struct lookup_site *site;
