@@ -132,7 +132,8 @@ TEST_BPF_OBJS := $(patsubst tests/bpf/%.bpf.c,build/tests/%.bpf.o,$(wildcard tes
 TARGET_SRCS := tests/targets/probe_target.c tests/targets/probe_asm.S
 TEST_TARGETS := build/tests/probe_target build/tests/probe_target_nopie build/tests/probe_target_lib \
 	build/examples/malloc_victim build/tests/libbpf_insns build/tests/ring_consumer build/tests/bpf_bad_calls build/tests/live_target \
-	build/tests/libprobe_asm.so build/tests/libctor_dlopen.so build/tests/open_target build/tests/segv_chain $(EXAMPLE_APPS)
+	build/tests/libprobe_asm.so build/tests/libctor_dlopen.so build/tests/open_target build/tests/segv_chain $(EXAMPLE_APPS) \
+	build/tests/probe_fast_target
 test-targets: $(TEST_BPF_OBJS) $(TEST_TARGETS)
 
 build/tests/%.bpf.o: tests/bpf/%.bpf.c build/vmlinux.h $(wildcard tests/bpf/*.h)
@@ -144,6 +145,9 @@ build/tests/probe_target: $(TARGET_SRCS)
 build/tests/probe_target_nopie: $(TARGET_SRCS)
 	@mkdir -p build/tests
 	$(CC) -O2 -g -Wall -Wextra -Werror -no-pie -fno-pie -o $@ $(TARGET_SRCS) -lpthread
+build/tests/probe_fast_target: tests/targets/probe_fast_target.c tests/targets/probe_fast_regs.S
+	@mkdir -p build/tests
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $^ -lpthread
 build/tests/libprobe_asm.so: tests/targets/probe_asm.S
 	@mkdir -p build/tests
 	$(CC) -shared -fPIC -o $@ $<

@@ -7,6 +7,7 @@
 #include "probe_state.h"
 #include "../helpers/helpers.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 
@@ -32,51 +33,88 @@ _Static_assert(sizeof(struct pt_regs) == PT_REGS_SIZE, "pt_regs layout");
 _Static_assert(sizeof(in_probe) == 4, "the stubs test in_probe as 32 bits");
 
 /*
- * Whether the program may read its context pointer, r1 at entry. Conservatively: whether any
- * instruction reads r1 at all (only overwriting it is allowed) or calls anything (a helper or
- * subprogram gets r1). The instructions are read in their encoding (code, dst | src << 4, off,
- * imm; lddw takes two).
+ * Whether the program may read its context pointer, r1 at entry: whether an instruction that
+ * reads r1 (copying it included) or calls anything (a helper or subprogram gets r1, a helper
+ * may reach the context otherwise) is reached while r1 may still hold it, on any path. r1
+ * stops holding it where it is overwritten without being read (mov, a load into it, lddw).
+ * The instructions are read in their encoding (code, dst | src << 4, off, imm; lddw takes two).
  */
 static bool may_read_ctx(const struct bpftime_vm *vm)
 {
-	const uint8_t *in = (const uint8_t *)vm->insns;
-	for (uint32_t pc = 0; pc < vm->ninsns; pc++, in += 8) {
-		uint8_t code = in[0], dst = in[1] & 0xf, src = in[1] >> 4, cls = code & 7, op = code & 0xf0;
-		bool reg_src = code & 0x08;
-		if (code == 0x18) { /* lddw: writes dst (its src is a pseudo kind, not a register) */
-			pc++, in += 8;
-			continue;
-		}
+	const uint8_t *code = (const uint8_t *)vm->insns;
+	uint32_t n = vm->ninsns;
+	bool *seen = calloc(n ? n : 1, 1);
+	uint32_t *work = malloc((n ? n : 1) * sizeof(uint32_t));
+	if (!seen || !work) {
+		free(seen), free(work);
+		return true;
+	}
+	bool reads = false;
+	uint32_t top = 0;
+	work[top++] = 0;
+	seen[0] = true;
+	while (top && !reads) {
+		uint32_t pc = work[--top];
+		const uint8_t *in = code + (uint64_t)pc * 8;
+		uint8_t op = in[0], dst = in[1] & 0xf, src = in[1] >> 4, cls = op & 7;
+		bool reg_src = op & 0x08, kills = false;
+		int16_t off = (int16_t)(in[2] | in[3] << 8);
+		int32_t imm = (int32_t)((uint32_t)in[4] | (uint32_t)in[5] << 8 | (uint32_t)in[6] << 16 |
+					(uint32_t)in[7] << 24);
+		int64_t next[2] = {(int64_t)pc + 1, -1};
 		switch (cls) {
+		case 0: /* LD: lddw writes dst; legacy packet loads read the context */
+			reads = op != 0x18;
+			kills = dst == 1;
+			next[0] = (int64_t)pc + 2;
+			break;
 		case 4: /* ALU */
-		case 7: /* ALU64: mov only writes dst */
-			if ((reg_src && src == 1) || (dst == 1 && op != 0xb0))
-				return true;
+		case 7: /* ALU64 */
+			reads = (reg_src && src == 1) || (dst == 1 && (op & 0xf0) != 0xb0);
+			kills = dst == 1;
+			break;
+		case 1: /* LDX: reads memory at src */
+			reads = src == 1;
+			kills = dst == 1;
+			break;
+		case 2: /* ST: stores at dst */
+			reads = dst == 1;
+			break;
+		case 3: /* STX (and atomics) */
+			reads = dst == 1 || src == 1;
 			break;
 		case 5: /* JMP */
 		case 6: /* JMP32 */
-			if (op == 0x80) /* call */
-				return true;
-			if (op != 0x00 && op != 0x90 && (dst == 1 || (reg_src && src == 1)))
-				return true; /* a conditional jump comparing r1 (ja and exit read none) */
+			if ((op & 0xf0) == 0x80) { /* call */
+				reads = true;
+			} else if ((op & 0xf0) == 0x90) { /* exit */
+				next[0] = -1;
+			} else if ((op & 0xf0) == 0x00) { /* ja, gotol */
+				next[0] = (int64_t)pc + 1 + (cls == 6 ? imm : off);
+			} else {
+				reads = dst == 1 || (reg_src && src == 1);
+				next[1] = (int64_t)pc + 1 + off;
+			}
 			break;
-		case 1: /* LDX: reads memory at src */
-			if (src == 1)
-				return true;
-			break;
-		case 2: /* ST: stores at dst */
-			if (dst == 1)
-				return true;
-			break;
-		case 3: /* STX (and atomics) */
-			if (dst == 1 || src == 1)
-				return true;
-			break;
-		default: /* legacy packet loads */
-			return true;
+		}
+		if (reads || kills)
+			continue;
+		for (int i = 0; i < 2; i++) {
+			if (next[i] == -1)
+				continue;
+			if (next[i] < 0 || next[i] >= (int64_t)n) {
+				reads = true; /* not a program the validator passed: assume the worst */
+				break;
+			}
+			if (!seen[next[i]]) {
+				seen[next[i]] = true;
+				work[top++] = (uint32_t)next[i];
+			}
 		}
 	}
-	return false;
+	free(seen);
+	free(work);
+	return reads;
 }
 
 struct probe_fast *probe_fast_build(const struct probe_list *l, uint64_t ip)
