@@ -33,16 +33,25 @@ _Static_assert(sizeof(struct pt_regs) == PT_REGS_SIZE, "pt_regs layout");
 _Static_assert(sizeof(in_probe) == 4, "the stubs test in_probe as 32 bits");
 
 /*
- * Whether the program may read its context pointer, r1 at entry: whether an instruction that
- * reads r1 (copying it included) or calls anything (a helper or subprogram gets r1, a helper
- * may reach the context otherwise) is reached while r1 may still hold it, on any path. r1
- * stops holding it where it is overwritten without being read (mov, a load into it, lddw).
+ * Whether the program may read its context: whether it calls anything (a helper or
+ * subprogram gets r1, a helper may reach the context through current_run), or an instruction
+ * that reads r1 (copying it included) is reached while r1 may still hold the context pointer,
+ * on any path. r1 stops holding it where it is overwritten without being read (mov, a load
+ * into it, lddw). Stubs rely on it: a program that reads no context calls nothing.
  * The instructions are read in their encoding (code, dst | src << 4, off, imm; lddw takes two).
  */
 static bool may_read_ctx(const struct bpftime_vm *vm)
 {
 	const uint8_t *code = (const uint8_t *)vm->insns;
 	uint32_t n = vm->ninsns;
+	/* Any call, even after r1 is overwritten: a helper may find the context through current_run. */
+	for (uint32_t pc = 0; pc < n; pc++) {
+		uint8_t op = code[(uint64_t)pc * 8];
+		if (((op & 7) == 5 || (op & 7) == 6) && (op & 0xf0) == 0x80)
+			return true;
+		if (op == 0x18)
+			pc++;
+	}
 	bool *seen = calloc(n ? n : 1, 1);
 	uint32_t *work = malloc((n ? n : 1) * sizeof(uint32_t));
 	if (!seen || !work) {

@@ -49,8 +49,9 @@ struct probe_fast {
 	const struct bpftime_attach_info *info;
 	uint64_t ip;
 	/*
-	 * The program never reads its context (r1 at entry, see probe_fast.c): the stub it runs
-	 * from need not build a struct pt_regs, only keep the registers the JIT code may change.
+	 * The program never reads its context (r1 at entry) and calls nothing (probe_fast.c): the
+	 * stub it runs from need not build a struct pt_regs, only keep the registers the JIT code
+	 * may change, and no helper can ask for an override.
 	 */
 	uint64_t no_ctx;
 	/* For C only: */

@@ -91,8 +91,9 @@
  * with rax = r0 after a run that faulted, tail-called or asked to override
  * (in_probe still held), on past the macro otherwise. Keeps rdi, rbp and
  * r12-r15; clobbers the other registers and the flags (all saved).
+ * calls=0: the program calls nothing (no helper can ask for an override).
  */
-.macro FAST_RUN slow, rare, skip
+.macro FAST_RUN slow, rare, skip, calls=1
 	mov rax, QWORD PTR in_probe@gottpoff[rip]
 	cmp DWORD PTR fs:[rax], 0
 	jne \skip
@@ -116,8 +117,10 @@
 	mov [rdx + CTX_ATTACH], rsi
 	mov QWORD PTR [rdx + CTX_OUTER], 0
 	mov QWORD PTR fs:[rcx], rdx
+	.if \calls
 	mov rax, QWORD PTR override_request@gottpoff[rip]
 	mov BYTE PTR fs:[rax + OVERRIDE_REQUESTED], 0
+	.endif
 	mov [rsp + 168], r11
 	mov rdi, rsp
 	mov esi, PT_REGS_SIZE
@@ -132,9 +135,11 @@
 	add rdx, [r11 + PF_CTX_OFF]
 	cmp QWORD PTR fs:[rdx + CTX_FAULTED], 0
 	jne \rare
+	.if \calls
 	mov rcx, QWORD PTR override_request@gottpoff[rip]
 	cmp BYTE PTR fs:[rcx + OVERRIDE_REQUESTED], 0
 	jne \rare
+	.endif
 	mov rcx, QWORD PTR in_probe@gottpoff[rip]
 	mov DWORD PTR fs:[rcx], 0
 .endm
@@ -269,7 +274,7 @@ bpftime_probe_fast_noctx_stub:
 	/* A descriptor published since this stub was chosen may be for a program that reads it. */
 	cmp QWORD PTR [r11 + PF_NO_CTX], 0
 	je 2f
-	FAST_RUN 2f, 3f, 1f
+	FAST_RUN 2f, 3f, 1f, 0  /* no_ctx: it calls nothing either (probe_fast.c) */
 1:	mov rax, [rsp + 160]
 	add al, 0x7f             /* OF again */
 	sahf
