@@ -53,7 +53,8 @@ const programs = [{ program: "return 0", prefix: "nop" }, {
   prefix: "count",
 }];
 
-const segName = "bpftime_bench_uprobe";
+// Per process: two benchmark runs at once (the machine is shared) must not remove each other's segment.
+const segName = `bpftime_bench_uprobe_${Deno.pid}`;
 try {
   Segment.remove(segName);
 } catch { /* none left over */ }
