@@ -425,7 +425,8 @@ bpftime_probe_return_stub:
 	mov [rsp + 152], rax
 	/*
 	 * The shadow entry on top is this call's when its entry sp (8 below ours
-	 * now) matches: popped here. Otherwise (frames skipped by longjmp) C does it.
+	 * now) matches: popped here when the fast path may run the site's return
+	 * program. Otherwise (frames skipped by longjmp, other programs) C does it.
 	 */
 	mov rax, QWORD PTR shadow@gottpoff[rip]
 	mov rcx, QWORD PTR fs:[rax]
@@ -435,14 +436,14 @@ bpftime_probe_return_stub:
 	lea rsi, [rsp + 176]
 	cmp [rdx + 8], rsi
 	jne 5f
+	mov rdi, [rdx + 16]        /* the site */
+	mov r11, [rdi + SITE_RET_FAST]
+	test r11, r11
+	jz 5f
 	sub DWORD PTR [rcx], 1
 	mov rax, [rdx]
 	mov [rsp + 176], rax       /* the real return address */
 	mov [rsp + 128], rax
-	mov rdi, [rdx + 16]        /* the site */
-	mov r11, [rdi + SITE_RET_FAST]
-	test r11, r11
-	jz 2f
 	FAST_RUN 2f, 3f, 1f
 1:	mov rax, [rsp + 176]
 	mov [rsp + 48], rax        /* r11 := the real return address */
