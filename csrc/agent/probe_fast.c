@@ -13,8 +13,8 @@
 
 _Static_assert(offsetof(struct probe_fast, entry) == PF_ENTRY, "probe_fast layout");
 _Static_assert(offsetof(struct probe_fast, serial) == PF_SERIAL, "probe_fast layout");
-_Static_assert(offsetof(struct probe_fast, ctx_off) == PF_CTX_OFF, "probe_fast layout");
-_Static_assert(offsetof(struct probe_fast, serial_off) == PF_SERIAL_OFF, "probe_fast layout");
+_Static_assert(offsetof(struct probe_fast, ctx_tpoff) == PF_CTX_TPOFF, "probe_fast layout");
+_Static_assert(offsetof(struct probe_fast, serial_tpoff) == PF_SERIAL_TPOFF, "probe_fast layout");
 _Static_assert(offsetof(struct probe_fast, info) == PF_INFO, "probe_fast layout");
 _Static_assert(offsetof(struct probe_fast, ip) == PF_IP, "probe_fast layout");
 _Static_assert(offsetof(struct probe_fast, no_ctx) == PF_NO_CTX, "probe_fast layout");
@@ -143,8 +143,10 @@ struct probe_fast *probe_fast_build(const struct probe_list *l, uint64_t ip)
 	f->entry = (void *)vm_jit_entry(p->vm);
 	f->serial = p->vm->serial;
 	f->slot = (unsigned)(p->vm->serial % PROBE_CTX_SLOTS);
-	f->ctx_off = f->slot * sizeof(struct jit_ctx);
-	f->serial_off = f->slot * sizeof(uint64_t);
+	uint64_t tp;
+	__asm__("mov %%fs:0, %0" : "=r"(tp));
+	f->ctx_tpoff = (uint64_t)(uintptr_t)&probe_ctx[f->slot] - tp;
+	f->serial_tpoff = (uint64_t)(uintptr_t)&probe_ctx_serial[f->slot] - tp;
 	f->info = &p->info;
 	f->ip = ip;
 	f->prog = p;

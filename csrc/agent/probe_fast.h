@@ -15,8 +15,9 @@
 /* struct probe_fast */
 #define PF_ENTRY 0      /* the JIT code */
 #define PF_SERIAL 8     /* the VM's serial: what probe_ctx_serial[slot] holds when the context is set up */
-#define PF_CTX_OFF 16   /* slot * sizeof(struct jit_ctx): the context within probe_ctx */
-#define PF_SERIAL_OFF 24 /* slot * 8 */
+/* Where this program's probe_ctx slot and its probe_ctx_serial are, from the thread pointer (fs:0): */
+#define PF_CTX_TPOFF 16    /* the same for every thread (initial-exec TLS) */
+#define PF_SERIAL_TPOFF 24
 #define PF_INFO 32      /* the attach info of the run */
 #define PF_IP 40        /* pt_regs.ip of an entry hit (the hook's address) */
 #define PF_NO_CTX 48    /* nonzero: the program reads no context (below) */
@@ -44,8 +45,8 @@
 struct probe_fast {
 	void *entry;
 	uint64_t serial;
-	uint64_t ctx_off;
-	uint64_t serial_off;
+	uint64_t ctx_tpoff;
+	uint64_t serial_tpoff;
 	const struct bpftime_attach_info *info;
 	uint64_t ip;
 	/*

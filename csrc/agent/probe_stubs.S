@@ -100,13 +100,11 @@
 	mov rcx, QWORD PTR current_run@gottpoff[rip]
 	cmp QWORD PTR fs:[rcx], 0
 	jne \slow
-	mov rdx, QWORD PTR probe_ctx_serial@gottpoff[rip]
-	add rdx, [r11 + PF_SERIAL_OFF]
+	mov rdx, [r11 + PF_SERIAL_TPOFF]
 	mov rsi, [r11 + PF_SERIAL]
 	cmp QWORD PTR fs:[rdx], rsi
 	jne \slow
-	mov rdx, QWORD PTR probe_ctx@gottpoff[rip]
-	add rdx, [r11 + PF_CTX_OFF]
+	mov rdx, [r11 + PF_CTX_TPOFF]
 	cmp QWORD PTR fs:[rdx + CTX_MEM_LIMIT0], PT_REGS_SIZE
 	jne \slow
 	/* This thread's context was set up for the program: only these fields differ (probe_exec.h). */
@@ -131,8 +129,7 @@
 	mov rcx, QWORD PTR current_run@gottpoff[rip]
 	mov QWORD PTR fs:[rcx], 0
 	mov r11, [rsp + 168]
-	mov rdx, QWORD PTR probe_ctx@gottpoff[rip]
-	add rdx, [r11 + PF_CTX_OFF]
+	mov rdx, [r11 + PF_CTX_TPOFF]
 	cmp QWORD PTR fs:[rdx + CTX_FAULTED], 0
 	jne \rare
 	.if \calls
