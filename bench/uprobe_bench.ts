@@ -53,8 +53,7 @@ const programs = [{ program: "return 0", prefix: "nop" }, {
   prefix: "count",
 }];
 
-// Per process: two benchmark runs at once (the machine is shared) must not remove each other's segment.
-const segName = `bpftime_bench_uprobe_${Deno.pid}`;
+const segName = "bpftime_bench_uprobe";
 try {
   Segment.remove(segName);
 } catch { /* none left over */ }
