@@ -132,8 +132,7 @@ TEST_BPF_OBJS := $(patsubst tests/bpf/%.bpf.c,build/tests/%.bpf.o,$(wildcard tes
 TARGET_SRCS := tests/targets/probe_target.c tests/targets/probe_asm.S
 TEST_TARGETS := build/tests/probe_target build/tests/probe_target_nopie build/tests/probe_target_lib \
 	build/examples/malloc_victim build/tests/libbpf_insns build/tests/ring_consumer build/tests/bpf_bad_calls build/tests/live_target \
-	build/tests/libprobe_asm.so build/tests/libctor_dlopen.so build/tests/open_target build/tests/segv_chain $(EXAMPLE_APPS) \
-	build/tests/probe_fast_target
+	build/tests/libprobe_asm.so build/tests/libctor_dlopen.so build/tests/open_target build/tests/segv_chain $(EXAMPLE_APPS)
 test-targets: $(TEST_BPF_OBJS) $(TEST_TARGETS)
 
 build/tests/%.bpf.o: tests/bpf/%.bpf.c build/vmlinux.h $(wildcard tests/bpf/*.h)
@@ -145,9 +144,6 @@ build/tests/probe_target: $(TARGET_SRCS)
 build/tests/probe_target_nopie: $(TARGET_SRCS)
 	@mkdir -p build/tests
 	$(CC) -O2 -g -Wall -Wextra -Werror -no-pie -fno-pie -o $@ $(TARGET_SRCS) -lpthread
-build/tests/probe_fast_target: tests/targets/probe_fast_target.c tests/targets/probe_fast_regs.S
-	@mkdir -p build/tests
-	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $^ -lpthread
 build/tests/libprobe_asm.so: tests/targets/probe_asm.S
 	@mkdir -p build/tests
 	$(CC) -shared -fPIC -o $@ $<
@@ -177,6 +173,11 @@ build/tests/bpf_spin_locks: tests/targets/bpf_spin_locks.c
 	@mkdir -p build/tests
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<
 test-targets: build/tests/bpf_pins_links build/tests/bpf_spin_locks
+# The probe fast path test's target (tests/probe_fast_test.ts).
+test-targets: build/tests/probe_fast_target
+build/tests/probe_fast_target: tests/targets/probe_fast_target.c tests/targets/probe_fast_regs.S
+	@mkdir -p build/tests
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $^ -lpthread
 build/tests/bpf_bad_calls: tests/targets/bpf_bad_calls.c
 	@mkdir -p build/tests
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<
