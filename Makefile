@@ -191,6 +191,11 @@ build/tests/bpf_bad_calls: tests/targets/bpf_bad_calls.c tests/targets/bpf_answe
 build/tests/libbpf_insns: tests/targets/libbpf_insns.c
 	@mkdir -p build/tests
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lbpf
+# The probe fast path test's target (tests/probe_fast_test.ts).
+test-targets: build/tests/probe_fast_target
+build/tests/probe_fast_target: tests/targets/probe_fast_target.c tests/targets/probe_fast_regs.S
+	@mkdir -p build/tests
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $^ -lpthread
 # libbpf applications built the libbpf-bootstrap way: bpftool skeleton, Debian's libbpf.
 build/examples/%.skel.h: build/bpf/%.bpf.o
 	@mkdir -p build/examples

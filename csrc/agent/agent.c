@@ -11,6 +11,7 @@
 #include "agent.h"
 #include "../base/syscall_names.h"
 #include "../maps/kernel_map.h"
+#include "probe_fast.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -155,8 +156,18 @@ static void publish(struct probe_site *s, struct probe_list **slot, struct probe
 {
 	/* The old list is leaked on purpose: another thread may still be walking it. */
 	__atomic_store_n(slot, l, __ATOMIC_RELEASE);
+	/*
+	 * The fast path's descriptors (probe_fast.h), old ones leaked likewise. Entry programs
+	 * run there only at a site without return programs: the fast stub pushes no return.
+	 */
+	struct probe_fast *fast = has_progs(s->ret) ? NULL : probe_fast_build(s->entry, s->hook->addr);
+	__atomic_store_n(&s->fast, fast, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->ret_fast, probe_fast_build(s->ret, 0), __ATOMIC_RELEASE);
 	bool ret_only = !has_progs(s->entry) && has_progs(s->ret);
-	hook_set_stub(s->hook, ret_only ? bpftime_probe_retonly_stub : bpftime_probe_entry_stub);
+	hook_set_stub(s->hook, ret_only ? bpftime_probe_retonly_stub
+				: !fast	 ? bpftime_probe_entry_stub
+				: fast->no_ctx ? bpftime_probe_fast_noctx_stub
+						 : bpftime_probe_fast_stub);
 }
 
 /*

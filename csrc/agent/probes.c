@@ -10,6 +10,7 @@
 #include "agent.h"
 #include "../vm/vm_runtime.h"
 #include "probe_exec.h"
+#include "probe_state.h"
 #include "../helpers/helpers.h"
 
 #include <pthread.h>
@@ -19,21 +20,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define SHADOW_DEPTH 1024
-
-struct shadow_entry {
-	uint64_t ret;      /* the real return address */
-	uint64_t entry_sp; /* sp at the function's entry (where that address sits) */
-	struct probe_site *site;
-};
-
-struct shadow_stack {
-	uint32_t depth;
-	struct shadow_entry e[SHADOW_DEPTH];
-};
-
-static __thread int in_probe __attribute__((tls_model("initial-exec")));
-static __thread struct shadow_stack *shadow __attribute__((tls_model("initial-exec")));
+__thread int in_probe __attribute__((tls_model("initial-exec")));
+__thread struct shadow_stack *shadow __attribute__((tls_model("initial-exec")));
 static pthread_key_t shadow_key;
 static pthread_once_t shadow_once = PTHREAD_ONCE_INIT;
 static int32_t my_pid;
@@ -95,6 +83,14 @@ static uint64_t log_fault(void *arg)
 	return 0;
 }
 
+NO_VECTORS void probe_note_fault(const struct probe_prog *p)
+{
+	if (__atomic_fetch_add(p->faults, 1, __ATOMIC_RELAXED) == 0) {
+		struct fault_log f = {p->link_id};
+		bpftime_vectors_saved_call(log_fault, &f);
+	}
+}
+
 struct list_run {
 	const struct probe_list *l;
 	struct pt_regs *regs;
@@ -110,12 +106,9 @@ static inline __attribute__((always_inline)) NO_VECTORS uint64_t run_progs(void 
 		if (__builtin_expect(p->pid >= 0, 0) && p->pid != pid)
 			continue;
 		uint64_t ret;
-		if (__builtin_expect(vm_exec_probe(p->vm, r->regs, sizeof(*r->regs), &p->info, &ret) < 0, 0)) {
-			if (__atomic_fetch_add(p->faults, 1, __ATOMIC_RELAXED) == 0) {
-				struct fault_log f = {p->link_id};
-				bpftime_vectors_saved_call(log_fault, &f);
-			}
-		} else if (__builtin_expect(p->replace, 0)) {
+		if (__builtin_expect(vm_exec_probe(p->vm, r->regs, sizeof(*r->regs), &p->info, &ret) < 0, 0))
+			probe_note_fault(p);
+		else if (__builtin_expect(p->replace, 0)) {
 			override_request.value = ret;
 			override_request.requested = true;
 		}
@@ -189,6 +182,23 @@ NO_VECTORS void bpftime_probe_push_return(struct hook *h, uint64_t *slot)
 		push_return(h->owner, slot);
 }
 
+static inline __attribute__((always_inline)) NO_VECTORS void run_return(struct probe_site *site,
+									 struct pt_regs *regs)
+{
+	if (!in_probe) {
+		in_probe++;
+		const struct probe_list *ret = __atomic_load_n(&site->ret, __ATOMIC_ACQUIRE);
+		if (ret)
+			run_list(ret, regs);
+		in_probe--;
+	}
+}
+
+NO_VECTORS void bpftime_probe_return_run(struct probe_site *site, struct pt_regs *regs)
+{
+	run_return(site, regs);
+}
+
 NO_VECTORS uint64_t bpftime_probe_return(struct pt_regs *regs)
 {
 	struct shadow_stack *s = shadow;
@@ -198,15 +208,8 @@ NO_VECTORS uint64_t bpftime_probe_return(struct pt_regs *regs)
 		s->depth--;
 	s->depth--;
 	uint64_t real = s->e[s->depth].ret;
-	struct probe_site *site = s->e[s->depth].site;
-	if (!in_probe) {
-		in_probe++;
-		regs->ip = real;
-		const struct probe_list *ret = __atomic_load_n(&site->ret, __ATOMIC_ACQUIRE);
-		if (ret)
-			run_list(ret, regs);
-		in_probe--;
-	}
+	regs->ip = real;
+	run_return(s->e[s->depth].site, regs);
 	return real;
 }
 

@@ -5,6 +5,8 @@
 #include "../hook/hook.h"
 #include "../include/bpftime.h"
 
+struct probe_fast;
+
 struct probe_prog {
 	struct bpftime_vm *vm;
 	struct bpftime_attach_info info; /* the probed function's address and the link's cookie */
@@ -27,6 +29,8 @@ struct probe_site {
 	struct probe_list *entry; /* uprobes */
 	struct probe_list *ret;   /* uretprobes */
 	struct probe_site *next;
+	struct probe_fast *fast;     /* entry: the stubs run `entry` themselves (probe_fast.h), or NULL */
+	struct probe_fast *ret_fast; /* the same for `ret` */
 };
 
 /*
@@ -36,12 +40,16 @@ struct probe_site {
  */
 HIDDEN uint64_t bpftime_probe_enter(struct hook *h, struct pt_regs *regs);
 HIDDEN uint64_t bpftime_probe_return(struct pt_regs *regs);
+/* The return programs of `site` (the return stub popped its shadow entry and set regs->ip). */
+HIDDEN void bpftime_probe_return_run(struct probe_site *site, struct pt_regs *regs);
 HIDDEN void bpftime_probe_push_return(struct hook *h, uint64_t *slot);
 /* fn(arg) with xmm0-15 kept: for C (and libc) that may use vector registers. */
 HIDDEN uint64_t bpftime_vectors_saved_call(uint64_t (*fn)(void *), void *arg);
 /* For the C that runs inside a probe hit: NO_VECTORS (base.h), never touches a vector register. */
 /* The stubs a hook's trampoline calls (the full one, or the one for return probes only). */
 HIDDEN void bpftime_probe_entry_stub(void);
+HIDDEN void bpftime_probe_fast_stub(void); /* entry programs only, and site->fast may be set */
+HIDDEN void bpftime_probe_fast_noctx_stub(void); /* the same, site->fast's program reads no context */
 HIDDEN void bpftime_probe_retonly_stub(void);
 HIDDEN void bpftime_probe_return_stub(void);
 
