@@ -3,11 +3,13 @@
  * (csrc/vm/jit_x86_64.c budget_in_r9): for every budget from 1 up to what a run needs, each
  * engine stops at the same pc or returns the same r0, in programs with loops, bpf-to-bpf calls,
  * divisions (whose code borrows that register), checked context loads and a fault after part of
- * the budget is spent; and every run starts again with the whole budget.
+ * the budget is spent, and map lookups compiled inline (array and hash, which leave the register
+ * alone); and every run starts again with the whole budget.
  */
 import assert from "node:assert/strict";
 import { type Engine, Vm, VmError } from "../ffi/vm.ts";
 import { assemble } from "../lib/isa/assembler.ts";
+import { freshSegment } from "./test_utils.ts";
 
 const OTHERS: Engine[] = ["jit", "llvm"];
 
@@ -43,9 +45,16 @@ const PROGRAM = `
     jne %r2, 0, inner
     exit`;
 
-function outcomes(engine: Engine, mem: Uint8Array<ArrayBuffer>, budgets: number[]): string[] {
+function outcomes(
+  engine: Engine,
+  mem: Uint8Array<ArrayBuffer> | undefined,
+  budgets: number[],
+  program = PROGRAM,
+  setup?: (vm: Vm) => void,
+): string[] {
   using vm = new Vm({ engine, instructionBudget: 1_000_000 });
-  vm.load(assemble(PROGRAM));
+  setup?.(vm);
+  vm.load(assemble(program));
   return budgets.map((budget) => {
     vm.setInstructionBudget(budget);
     try {
@@ -82,4 +91,62 @@ Deno.test("budget in a register: each run starts with the whole budget", () => {
   assert.throws(() => vm.exec(), /^VmError: pc 2: instruction budget of 7999 exhausted/);
   vm.setInstructionBudget(8_000);
   assert.equal(vm.exec(), 4000n);
+});
+
+Deno.test("budget in a register: loops of inline array and hash lookups end alike on every engine", () => {
+  using seg = freshSegment(`jit_budget_maps_${Deno.pid}`, 4);
+  const u32 = (n: number) => new Uint8Array(new Uint32Array([n]).buffer);
+  const u64 = (n: number) => new Uint8Array(new BigUint64Array([BigInt(n)]).buffer);
+  const array = seg.createMap({
+    type: "array",
+    name: "a",
+    keySize: 4,
+    valueSize: 8,
+    maxEntries: 8,
+  });
+  const hash = seg.createMap({ type: "hash", name: "h", keySize: 4, valueSize: 8, maxEntries: 8 });
+  for (let k = 0; k < 8; k++) {
+    array.update(u32(k), u64(k * 10 + 1));
+    if (k % 3) hash.update(u32(k), u64(k * 100 + 7)); // keys 0, 3, 6 missing: lookups miss too
+  }
+  // Sum of the values of keys i & 7 (array) and i % 9 (hash: 8 is never there), i = 0..23.
+  const program = `
+    mov %r6, 0
+    mov %r7, 0
+  loop:
+    mov %r1, %r7
+    and %r1, 7
+    stxw [%r10-4], %r1
+    lddw %r1, map_fd ${array.id}
+    mov %r2, %r10
+    add %r2, -4
+    call 1
+    jeq %r0, 0, skip_a
+    ldxdw %r1, [%r0]
+    add %r6, %r1
+  skip_a:
+    mov %r1, %r7
+    mod %r1, 9
+    stxw [%r10-8], %r1
+    lddw %r1, map_fd ${hash.id}
+    mov %r2, %r10
+    add %r2, -8
+    call 1
+    jeq %r0, 0, skip_h
+    ldxdw %r1, [%r0]
+    add %r6, %r1
+  skip_h:
+    add %r7, 1
+    jlt %r7, 24, loop
+    mov %r0, %r6
+    exit`;
+  const budgets = Array.from({ length: 700 }, (_, i) => i + 1);
+  const setup = (vm: Vm) => vm.useRuntime(seg);
+  const want = outcomes("interp", undefined, budgets, program, setup);
+  assert.ok(want.some((o) => o.includes("instruction budget of")), "some budget runs out");
+  assert.ok(want.some((o) => !o.includes("instruction budget of")), "some budget is enough");
+  for (const engine of OTHERS) {
+    const got = outcomes(engine, undefined, budgets, program, setup);
+    budgets.forEach((b, i) => assert.equal(got[i], want[i], `${engine}, budget ${b}`));
+  }
 });

@@ -34,27 +34,29 @@ static bool fits_i32(uint64_t v)
 	return v <= INT32_MAX;
 }
 
+/*
+ * Branch-free: rax = values + index * stride, replaced by 0 when the index is out of range (a
+ * jump around the computation cost a taken branch per lookup, and the index never steers a
+ * speculative load either).
+ */
 static void emit_array(struct x86_buf *b, const struct vm_map_inline *m)
 {
-	emit_mem(b, 0x8b, false, RAX, RSI, 0);                 /* mov eax, [rsi] */
-	emit_alu_imm(b, 7, false, RAX, (int32_t)m->max_entries); /* cmp eax, max_entries */
-	uint32_t out = emit_jcc32(b, CC_AE);
-	imul_imm(b, RAX, RAX, (int32_t)m->value_stride);
-	emit_mov_imm64(b, R11, m->values);
-	emit_rr(b, 0x01, true, RAX, R11);
-	uint32_t done = emit_jmp32(b);
-	patch_rel32(b, out, b->len);
-	emit_rr(b, 0x31, false, RAX, RAX);
-	patch_rel32(b, done, b->len);
+	emit_mem(b, 0x8b, false, RCX, RSI, 0);                 /* mov ecx, [rsi] */
+	imul_imm(b, RDX, RCX, (int32_t)m->value_stride);       /* rdx = index * stride */
+	emit_mov_imm64(b, RAX, m->values);
+	emit_rr(b, 0x01, true, RAX, RDX);                      /* rax += rdx */
+	emit_rr(b, 0x31, false, RDX, RDX);
+	emit_alu_imm(b, 7, false, RCX, (int32_t)m->max_entries); /* cmp ecx, max_entries */
+	emit_0f_rr(b, 0x43, true, RAX, RDX, false);            /* cmovae rax, rdx */
 }
 
-/* r10 = map_hash_bytes(key in r9, key_size, 0) (csrc/maps/map.h). */
+/* r10 = map_hash_bytes(key in rsi, key_size, 0) (csrc/maps/map.h). */
 static void emit_hash(struct x86_buf *b, uint32_t key_size)
 {
 	emit_mov_imm64(b, R10, 0x9e3779b97f4a7c15ull ^ key_size);
 	emit_mov_imm64(b, R11, 0x100000001b3ull);
 	for (uint32_t i = 0; i < key_size; i++) {
-		emit_mov_rr(b, true, RCX, R9);
+		emit_mov_rr(b, true, RCX, RSI);
 		if (i)
 			shr_imm(b, RCX, (uint8_t)(8 * i));
 		emit_0f_rr(b, 0xb6, false, RCX, RCX, false); /* movzx ecx, cl */
@@ -75,7 +77,7 @@ static void emit_hash(struct x86_buf *b, uint32_t key_size)
 static void emit_hash_map(struct x86_buf *b, const struct vm_map_inline *m)
 {
 	bool wide = m->key_size == 8;
-	emit_mem(b, 0x8b, wide, R9, RSI, 0); /* r9 = the key */
+	emit_mem(b, 0x8b, wide, RSI, RSI, 0); /* rsi = the key (its address is not needed again) */
 	emit_hash(b, m->key_size);
 	emit_mov_rr(b, false, RDX, R10); /* rdx = &buckets[h & mask] */
 	emit_alu_imm(b, 4, false, RDX, (int32_t)m->bucket_mask);
@@ -101,7 +103,7 @@ static void emit_hash_map(struct x86_buf *b, const struct vm_map_inline *m)
 	emit_rr(b, 0x01, true, RDX, RDI);
 	emit_mem(b, 0x3b, false, R10, RDX, (int32_t)m->elem_hash_off); /* cmp r10d, [hash] */
 	uint32_t other1 = emit_jcc32(b, CC_NE);
-	emit_mem(b, 0x3b, wide, R9, RDX, (int32_t)m->elem_key_off); /* cmp r9, [key] */
+	emit_mem(b, 0x3b, wide, RSI, RDX, (int32_t)m->elem_key_off); /* cmp rsi, [key] */
 	uint32_t other2 = emit_jcc32(b, CC_NE);
 	emit_alu_imm(b, 5, false, RAX, 1); /* found: values + (index) * stride */
 	imul_imm(b, RAX, RAX, (int32_t)m->value_stride);
@@ -120,18 +122,24 @@ static void emit_hash_map(struct x86_buf *b, const struct vm_map_inline *m)
 	patch_rel32(b, done, b->len);
 }
 
-bool jit_emit_map_lookup(struct x86_buf *b, const struct vm_map_inline *m)
+bool jit_map_lookup_inlinable(const struct vm_map_inline *m)
 {
 	if (!fits_i32(m->value_stride) || !fits_i32(m->max_entries))
 		return false;
-	if (m->kind == VM_INLINE_ARRAY) {
-		emit_array(b, m);
+	if (m->kind == VM_INLINE_ARRAY)
 		return true;
-	}
-	if (m->kind != VM_INLINE_HASH || (m->key_size != 4 && m->key_size != 8) ||
-	    !fits_i32(m->elem_size) || !fits_i32(m->bucket_mask) || !fits_i32(m->elem_hash_off) ||
-	    !fits_i32(m->elem_key_off) || !fits_i32(m->elem_next_off))
+	return m->kind == VM_INLINE_HASH && (m->key_size == 4 || m->key_size == 8) && fits_i32(m->elem_size) &&
+	       fits_i32(m->bucket_mask) && fits_i32(m->elem_hash_off) && fits_i32(m->elem_key_off) &&
+	       fits_i32(m->elem_next_off);
+}
+
+bool jit_emit_map_lookup(struct x86_buf *b, const struct vm_map_inline *m)
+{
+	if (!jit_map_lookup_inlinable(m))
 		return false;
-	emit_hash_map(b, m);
+	if (m->kind == VM_INLINE_ARRAY)
+		emit_array(b, m);
+	else
+		emit_hash_map(b, m);
 	return true;
 }

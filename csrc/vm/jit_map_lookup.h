@@ -7,9 +7,11 @@
 
 /*
  * Emits rax = the value of the key at [rsi] in map m (key_size bytes, proven readable), or 0:
- * the lookup as the map itself does it, with no call. Clobbers rcx, rdx, rdi, r8-r11 (r1-r5 and
- * scratch, as a call would). Returns false, emitting nothing, when m cannot be looked up inline.
+ * the lookup as the map itself does it, with no call. Clobbers rcx, rdx, rsi, rdi, r8, r10 and
+ * r11 (r1-r5 and scratch, as a call would) but not r9, which may hold the instruction budget.
+ * Returns false, emitting nothing, when m cannot be looked up inline (jit_map_lookup_inlinable).
  */
 HIDDEN bool jit_emit_map_lookup(struct x86_buf *b, const struct vm_map_inline *m);
+HIDDEN bool jit_map_lookup_inlinable(const struct vm_map_inline *m);
 
 #endif

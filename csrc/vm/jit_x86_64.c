@@ -265,9 +265,11 @@ static void emit_budget_reset(struct jit_state *st)
  * per loop round or call); programs that call no helper keep it in r9 instead, stored back into
  * the run context at the one way out (the epilogue, which faults and budget faults reach too).
  * No C code runs in such a program but the slow bounds check, whose stub keeps r9, and the few
- * JIT sequences that use r9 as scratch are absent (helper calls, callx, atomics, inline
- * lookups) or keep it (division). Nothing reads the run context's budget during such a run.
+ * JIT sequences that use r9 as scratch are absent (helper calls, callx, atomics) or keep it
+ * (division); map lookups compiled inline (jit_map_lookup.h) leave it alone. Nothing reads the
+ * run context's budget during such a run.
  */
+static bool inline_lookup_at(const struct jit_state *st, uint32_t pc, struct vm_map_inline *m);
 static bool budget_in_r9(const struct jit_state *st)
 {
 	if (!st->budgeted || !st->shape.counted)
@@ -281,9 +283,10 @@ static bool budget_in_r9(const struct jit_state *st)
 			pc++;
 			continue;
 		}
+		struct vm_map_inline m;
 		if ((cls == CLS_JMP || cls == CLS_JMP32) && BPF_OP(in->code) == OP_CALL &&
-		    !(in->code == 0x85 && in->src == CALL_LOCAL))
-			return false;
+		    !(in->code == 0x85 && in->src == CALL_LOCAL) && !inline_lookup_at(st, pc, &m))
+			return false; /* C code: r9 is not kept (inline lookups leave it alone) */
 		if ((cls == CLS_STX || cls == CLS_ST) && BPF_MODE(in->code) == MODE_ATOMIC)
 			return false;
 		if (st->shape.callback[pc])
@@ -716,17 +719,24 @@ static void emit_frame_for_helper(struct jit_state *st)
 	emit_mem(&st->b, 0x89, true, R11, R12, JIT_CTX_FRAME_LO);
 }
 
-/* bpf_map_lookup_elem compiled inline (pointer_facts.h lookup_site); false: call it. */
-static bool emit_inline_lookup(struct jit_state *st, uint32_t pc)
+/* Whether the bpf_map_lookup_elem at pc is compiled inline (pointer_facts.h lookup_site), and how. */
+static bool inline_lookup_at(const struct jit_state *st, uint32_t pc, struct vm_map_inline *m)
 {
 	const struct bpftime_vm *vm = st->vm;
 	const struct lookup_site *site = &st->facts.site[pc];
+	if (!st->facts.lookup[pc] || !vm->map_inline_fn ||
+	    !vm->map_inline_fn(vm->map_inline_ctx, vm->code[site->lddw_pc].k, m))
+		return false;
+	if ((int64_t)site->key_hi + m->key_size > 0) /* the key must be readable in the frame */
+		return false;
+	return jit_map_lookup_inlinable(m);
+}
+
+/* bpf_map_lookup_elem compiled inline; false: call it. */
+static bool emit_inline_lookup(struct jit_state *st, uint32_t pc)
+{
 	struct vm_map_inline m;
-	if (!vm->map_inline_fn || !vm->map_inline_fn(vm->map_inline_ctx, vm->code[site->lddw_pc].k, &m))
-		return false;
-	if ((int64_t)site->key_hi + m.key_size > 0) /* the key must be readable in the frame */
-		return false;
-	return jit_emit_map_lookup(&st->b, &m);
+	return inline_lookup_at(st, pc, &m) && jit_emit_map_lookup(&st->b, &m);
 }
 
 static void emit_call(struct jit_state *st, uint32_t pc, const struct bpf_insn *in)
