@@ -267,7 +267,9 @@ const TOOLS: Tool[] = [
   },
   ...["sslsnoop", "ssllatency"].map((name): Tool => ({
     name,
-    alone: name === "ssllatency",
+    // Alone, both: sslsnoop prints at its end the calls still in flight on the whole machine
+    // (`@start_ssl[tid]`), which side by side can be a call of the other run's processes.
+    alone: true,
     symbols: "/usr/lib/x86_64-linux-gnu/libssl.so.3",
     activity: sslSession,
     // sslsnoop: TIME(us) TID COMM LAT(us) RET FUNC
