@@ -270,7 +270,7 @@ build/bench/kernel_tp: bench/syscall/kernel_tp.c
 bench-syscall: build build/bench/syscall_target build/bench/syscall_probes.bpf.o build/bench/kernel_tp
 	$(DENO) run $(DENO_PERMS) bench/syscall_bench.ts
 
-build/bench/libmapsbench.so: bench/maps_harness.c csrc/maps/map_hash.h build/libbpftime.so
+build/bench/libmapsbench.so: bench/maps_harness.c csrc/base/map_hash.h build/libbpftime.so
 	@mkdir -p build/bench
 	$(CC) -O2 -fPIC -shared -Wall -Wextra -Werror -o $@ bench/maps_harness.c -Lbuild -lbpftime -Wl,-rpath,'$$ORIGIN/..'
 

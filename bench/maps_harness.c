@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "../csrc/include/bpftime.h"
-#include "../csrc/maps/map_hash.h" /* map_hash_bytes: the plain table hashes keys as our maps do */
+#include "../csrc/base/map_hash.h" /* map_hash_bytes: the plain table hashes keys as our maps do */
 
 #define EXPORT __attribute__((visibility("default")))
 

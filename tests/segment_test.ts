@@ -226,7 +226,7 @@ Deno.test("segment: one left by an older build is refused, or replaced when the 
   const bytes = Deno.readFileSync(file);
   new DataView(bytes.buffer).setUint32(8, 1, true); // layout version 1
   Deno.writeFileSync(file, bytes);
-  assert.throws(() => Segment.open(NAME), /layout version 1, this build uses 7/);
+  assert.throws(() => Segment.open(NAME), /layout version 1, this build uses 8/);
   const replaced = Segment.open(NAME, { create: true, sizeMb: 4 });
   assert.equal(replaced.stats().objects, 0);
   replaced.close();
@@ -242,7 +242,7 @@ Deno.test("segment: a segment of another layout version is refused by name", () 
   Deno.writeFileSync(file, bytes);
   assert.throws(
     () => Segment.open(NAME),
-    new RegExp(`segment '${NAME}': layout version 99, this build uses 7`),
+    new RegExp(`segment '${NAME}': layout version 99, this build uses 8`),
   );
   new DataView(bytes.buffer).setBigUint64(0, 0n, true); // magic
   Deno.writeFileSync(file, bytes);

@@ -8,7 +8,7 @@
 #define BPFTIME_MAP_H
 
 #include "../shm/segment.h"
-#include "map_hash.h"
+#include "../base/map_hash.h"
 
 #define MAP_MAGIC 0x50414d5450464221ull
 

@@ -19,9 +19,10 @@
 /*
  * 3: each map type has its own struct after the common map header; 4: lock-free ring buffer
  * producers; 5: links carry ref_ctr_offset and flags (USDT semaphores, function entries);
- * 6: pins (SHM_PIN); 7: the map header names the kernel map a map fronts.
+ * 6: pins (SHM_PIN); 7: the map header names the kernel map a map fronts; 8: 4- and 8-byte
+ * hash keys hashed as words (base/map_hash.h), so elements' stored hashes differ from 7's.
  */
-#define SHM_LAYOUT_VERSION 7
+#define SHM_LAYOUT_VERSION 8
 #define SHM_MAX_OBJECTS 1024
 #define SHM_NAME_LEN 16
 

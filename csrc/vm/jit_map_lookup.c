@@ -2,11 +2,12 @@
  * Inline map lookups for the x86-64 JIT: the code a call of bpf_map_lookup_elem would run for
  * a plain array or a plain hash map, with the map's layout (struct vm_map_inline) as
  * constants. Hash lookups follow hash.c's lock-free path exactly: the key's hash
- * (map_hash_bytes, seed 0, here unrolled for 4- and 8-byte keys), the bucket, then the chain
+ * (map_hash_bytes, seed 0, for 4- and 8-byte keys), the bucket, then the chain
  * with a bounded number of steps and every index checked, as find() does. On x86-64 every load
  * is an acquire load, so this is the same protocol against concurrent writers.
  */
 #include "jit_map_lookup.h"
+#include "../base/map_hash.h"
 
 static void imul_imm(struct x86_buf *b, int dst, int src, int32_t imm)
 {
@@ -50,24 +51,18 @@ static void emit_array(struct x86_buf *b, const struct vm_map_inline *m)
 	emit_0f_rr(b, 0x43, true, RAX, RDX, false);            /* cmovae rax, rdx */
 }
 
-/* r10 = map_hash_bytes(key in rsi, key_size, 0) (csrc/maps/map.h). */
+/* r10 = map_hash_bytes(key in rsi, key_size, 0) (csrc/base/map_hash.h: 4 or 8 bytes). */
 static void emit_hash(struct x86_buf *b, uint32_t key_size)
 {
-	emit_mov_imm64(b, R10, 0x9e3779b97f4a7c15ull ^ key_size);
-	emit_mov_imm64(b, R11, 0x100000001b3ull);
-	for (uint32_t i = 0; i < key_size; i++) {
-		emit_mov_rr(b, true, RCX, RSI);
-		if (i)
-			shr_imm(b, RCX, (uint8_t)(8 * i));
-		emit_0f_rr(b, 0xb6, false, RCX, RCX, false); /* movzx ecx, cl */
+	emit_mov_imm64(b, R10, MAP_HASH_BASE ^ key_size);
+	emit_rr(b, 0x31, true, R10, RSI);
+	for (int round = 0; round < 2; round++) {
+		emit_mov_rr(b, true, RCX, R10);
+		shr_imm(b, RCX, 33);
 		emit_rr(b, 0x31, true, R10, RCX);
+		emit_mov_imm64(b, R11, round == 0 ? MAP_HASH_MIX1 : MAP_HASH_MIX2);
 		imul_rr(b, R10, R11);
 	}
-	emit_mov_rr(b, true, RCX, R10);
-	shr_imm(b, RCX, 33);
-	emit_rr(b, 0x31, true, R10, RCX);
-	emit_mov_imm64(b, R11, 0xff51afd7ed558ccdull);
-	imul_rr(b, R10, R11);
 	emit_mov_rr(b, true, RCX, R10);
 	shr_imm(b, RCX, 33);
 	emit_rr(b, 0x31, true, R10, RCX);
