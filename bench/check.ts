@@ -13,7 +13,8 @@
  * several; the VM geometric means are taken over each workload's best ratio.
  *
  * Maps (bench-maps, bench/out/maps.json): the JITed hash lookup as a ratio to the plain C table
- * with the same hash, and the JITed array lookup in ns.
+ * with the same hash, and the JITed array lookup in ns. The probe_read8 and probe_str64 workloads
+ * also give the JIT's ns per read.
  *
  *   deno run -A bench/check.ts            run, compare
  *   deno run -A bench/check.ts --no-run   compare bench/out/*.json as they are
@@ -54,6 +55,11 @@ async function measure(parts: Parts = ALL): Promise<Figures> {
     for (const row of vm.rows) {
       for (const engine of ["interp", "jit", "llvm"]) {
         figures[`vm ${row.workload} ${engine} ratio`] = row[`${engine}_ratio`];
+        // probe_read8, probe_str64: the issue's targets are ns per read (JIT)
+        const perRead = row[`${engine}_ns_per_read`];
+        if (engine === "jit" && perRead !== undefined) {
+          figures[`vm ${row.workload} ${engine} read ns`] = perRead;
+        }
       }
     }
   }
