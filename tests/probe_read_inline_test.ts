@@ -20,6 +20,7 @@ import {
   protect,
   unmap,
 } from "../testing/raw_memory.ts";
+import { initialStack, readIntoStackProgram } from "../testing/probe_read_programs.ts";
 
 const PAGE = 4096;
 const EFAULT = BigInt.asUintN(64, -14n);
@@ -27,37 +28,6 @@ const ENGINES: Engine[] = ["interp", "jit", "llvm"];
 /* LLVM compiles take tens of ms: it runs a spread of the sizes. */
 const LLVM_SIZES = new Set([1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 15, 16, 17, 24, 31, 32, 63, 64, 65, 72]);
 const SIZES = Array.from({ length: 72 }, (_, i) => i + 1);
-
-/* Stack words r10-96 .. r10-8, each of 8 distinct bytes (k * 8 + 1 ...). */
-const fill = Array.from({ length: 12 }, (_, k) => {
-  let w = 0n;
-  for (let i = 7; i >= 0; i--) w = (w << 8n) | BigInt((k * 8 + i + 1) & 0xff);
-  return `lddw %r1, ${w}\nstxdw [%r10${-96 + 8 * k}], %r1`;
-}).join("\n");
-const initialStack = () => Uint8Array.from({ length: 96 }, (_, i) => (i + 1) & 0xff);
-
-/*
- * probe_read_user(r10 - 88, size, src) with src = ctx[0] (or r10 - 88 + srcDelta); writes r0
- * to ctx[0] and the 96 stack bytes to ctx[8..104).
- */
-function program(size: number, srcDelta?: number) {
-  return `
-mov %r6, %r1
-${fill}
-${srcDelta === undefined ? "ldxdw %r3, [%r6]" : `mov %r3, %r10\nadd %r3, ${-88 + srcDelta}`}
-mov %r1, %r10
-add %r1, -88
-mov %r2, ${size}
-call 112
-stxdw [%r6], %r0
-${
-    Array.from({ length: 12 }, (_, k) =>
-      `ldxdw %r1, [%r10${-96 + 8 * k}]\nstxdw [%r6+${8 + 8 * k}], %r1`)
-      .join("\n")
-  }
-mov %r0, 0
-exit`;
-}
 
 function runRead(vm: Vm, src: bigint) {
   const ctx = new Uint8Array(104);
@@ -87,7 +57,7 @@ for (const engine of ENGINES) {
     try {
       for (const size of SIZES) {
         if (engine === "llvm" && !LLVM_SIZES.has(size)) continue;
-        using vm = load(engine, program(size));
+        using vm = load(engine, readIntoStackProgram(112, size));
         const at = 40; // an unaligned start
         const good = runRead(vm, base + BigInt(at));
         const want = initialStack();
@@ -133,7 +103,7 @@ for (const engine of ENGINES) {
             if (step !== 8) break;
           }
         }
-        using vm = load(engine, program(size, d));
+        using vm = load(engine, readIntoStackProgram(112, size, d));
         const r = runRead(vm, 0n);
         assert.equal(r.r0, 0n);
         assert.deepEqual(r.stack, want, `size ${size}, src = dst + ${d}`);
@@ -148,22 +118,7 @@ for (const engine of ENGINES) {
       bytesAt(base, PAGE).fill(0x41);
       bytesAt(base, text.length + 1).set([...text, 0]);
       // strings of every length 0..34 (NUL at each byte of a word), buffer 24 (truncation)
-      const str = (size: number) => `
-mov %r6, %r1
-${fill}
-ldxdw %r3, [%r6]
-mov %r1, %r10
-add %r1, -88
-mov %r2, ${size}
-call 114
-stxdw [%r6], %r0
-${
-        Array.from({ length: 12 }, (_, k) =>
-          `ldxdw %r1, [%r10${-96 + 8 * k}]\nstxdw [%r6+${8 + 8 * k}], %r1`)
-          .join("\n")
-      }
-mov %r0, 0
-exit`;
+      const str = (size: number) => readIntoStackProgram(114, size);
       for (const size of [1, 8, 24, 64]) {
         using vm = load(engine, str(size));
         for (let len = 0; len <= 34; len += engine === "llvm" ? 5 : 1) {

@@ -16,37 +16,13 @@ import {
 import { type Engine, Vm } from "../ffi/vm.ts";
 import { assemble } from "../lib/isa/assembler.ts";
 import { bytesAt, mapAnonymous, PROT_NONE, protect, unmap } from "../testing/raw_memory.ts";
+import { readIntoStackProgram } from "../testing/probe_read_programs.ts";
 
 const kernel = kernelBpfAvailable();
 if (!kernel.ok) console.log(`skip: kernel differential tests: ${kernel.reason}`);
 
 const PAGE = 4096;
 const ENGINES: Engine[] = ["interp", "jit", "llvm"];
-
-/* probe_read_user_str(r10 - 88, size, ctx[0]); r0 to ctx[0], the 96 stack bytes to ctx[8..104). */
-function program(size: number): string {
-  const fill = Array.from({ length: 12 }, (_, k) => {
-    let w = 0n;
-    for (let i = 7; i >= 0; i--) w = (w << 8n) | BigInt((k * 8 + i + 1) & 0xff);
-    return `lddw %r1, ${w}\nstxdw [%r10${-96 + 8 * k}], %r1`;
-  }).join("\n");
-  const dump = Array.from(
-    { length: 12 },
-    (_, k) => `ldxdw %r1, [%r10${-96 + 8 * k}]\nstxdw [%r6+${8 + 8 * k}], %r1`,
-  ).join("\n");
-  return `
-mov %r6, %r1
-${fill}
-ldxdw %r3, [%r6]
-mov %r1, %r10
-add %r1, -88
-mov %r2, ${size}
-call 114
-stxdw [%r6], %r0
-${dump}
-mov %r0, 0
-exit`;
-}
 
 function ctxFor(src: bigint): Uint8Array<ArrayBuffer> {
   const ctx = new Uint8Array(104);
@@ -85,7 +61,7 @@ Deno.test({
       ]);
       const failures: string[] = [];
       for (const size of [1, 2, 7, 8, 9, 15, 16, 17, 24, 64]) {
-        const code = assemble(program(size));
+        const code = assemble(readIntoStackProgram(114, size));
         const prog = kernelProgLoad(BPF_PROG_TYPE_SYSCALL, code, { flags: BPF_F_SLEEPABLE });
         const vms = ENGINES.map((engine) => {
           const vm = new Vm({ engine });
