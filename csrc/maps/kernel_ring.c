@@ -196,7 +196,7 @@ int kernel_ring_commit(struct bpftime_shm *shm, struct shm_map *m, uint32_t *hdr
 /* The kernel rings whose position pages this process has mapped: (kernel map id, pages). */
 #define QUERY_SLOTS 32
 struct ring_positions {
-	const uint64_t *pages; /* the consumer page, then the producer page */
+	const uint64_t *cons, *prod; /* the consumer position, the producer position (next page) */
 	uint32_t size; /* the kernel ring's (the segment's shadow may be smaller) */
 };
 static struct {
@@ -224,11 +224,11 @@ static bool ring_positions(const struct shm_map *m, struct ring_positions *out)
 	union bpf_attr a = {.info = {.bpf_fd = (uint32_t)fd, .info_len = sizeof(info), .info = (uintptr_t)&info}};
 	if (sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &a) < 0 || info.type != BPF_MAP_TYPE_RINGBUF)
 		return false;
-	size_t len = 2 * (size_t)sysconf(_SC_PAGESIZE);
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), len = 2 * page; /* consumer page, producer page */
 	void *pages = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
 	if (pages == MAP_FAILED)
 		return false;
-	*out = (struct ring_positions){pages, info.max_entries};
+	*out = (struct ring_positions){pages, (const uint64_t *)((const uint8_t *)pages + page), info.max_entries};
 	for (int i = 0; i < QUERY_SLOTS; i++) {
 		uint32_t seen = 0;
 		if (__atomic_compare_exchange_n(&query_slots[i].id, &seen, UINT32_MAX, false, __ATOMIC_ACQ_REL,
@@ -251,8 +251,8 @@ uint64_t kernel_ring_query(const struct shm_map *m, uint64_t flags)
 	struct ring_positions r;
 	if (!ring_positions(m, &r))
 		return 0;
-	uint64_t cons = __atomic_load_n(&r.pages[0], __ATOMIC_ACQUIRE);
-	uint64_t prod = __atomic_load_n(&r.pages[sysconf(_SC_PAGESIZE) / 8], __ATOMIC_ACQUIRE);
+	uint64_t cons = __atomic_load_n(r.cons, __ATOMIC_ACQUIRE);
+	uint64_t prod = __atomic_load_n(r.prod, __ATOMIC_ACQUIRE);
 	switch (flags) {
 	case BPF_RB_AVAIL_DATA: return prod - cons;
 	case BPF_RB_RING_SIZE: return r.size;
